@@ -1,0 +1,10 @@
+// Package model holds Orch's domain types and their rules: task definitions,
+// tasks, nodes and (later) services, queues and topics. It is the bottom of the
+// dependency graph and imports only the standard library.
+//
+// Field names follow the matching AWS API (ECS RegisterTaskDefinition, RunTask,
+// DescribeTasks, ...) so that JSON written by AWS tools reads unchanged.
+//
+// A task's observed status (LastStatus) only ever moves forward through
+// TaskStatusOrder; use Task.Advance rather than assigning LastStatus.
+package model
