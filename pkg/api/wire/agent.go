@@ -3,6 +3,7 @@
 package wire
 
 import (
+	"errors"
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
@@ -81,3 +82,7 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
+
+// ErrUnknownNode is returned to an agent whose node the control plane does
+// not know (e.g. it was deleted); the agent registers again.
+var ErrUnknownNode = errors.New("wire: unknown node; register again")
