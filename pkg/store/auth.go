@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/orch-project/orch/pkg/model"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Token roles.
+const (
+	RoleAdmin = "admin"
+	RoleAgent = "agent"
+)
+
+type tokenRecord struct {
+	Role string `json:"role"`
+	Name string `json:"name,omitempty"`
+}
+
+// HashToken is how tokens are stored: only their SHA-256.
+func HashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// PutToken stores a token (hashed) with a role.
+func (s *Store) PutToken(ctx context.Context, tok, role, name string) error {
+	b, _ := json.Marshal(tokenRecord{Role: role, Name: name})
+	_, err := s.cli.Put(ctx, s.key("auth", "tokens", HashToken(tok)), string(b))
+	return err
+}
+
+// TokenRole returns the role of a token, or model.ErrNotFound.
+func (s *Store) TokenRole(ctx context.Context, tok string) (string, error) {
+	var r tokenRecord
+	if _, err := s.get(ctx, s.key("auth", "tokens", HashToken(tok)), &r); err != nil {
+		return "", err
+	}
+	return r.Role, nil
+}
+
+// AWSKey is an access key for SigV4-signed requests. The secret is kept
+// because verifying a SigV4 signature needs it.
+type AWSKey struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+	Role            string `json:"role"`
+}
+
+// PutAWSKey stores an access key.
+func (s *Store) PutAWSKey(ctx context.Context, k AWSKey) error {
+	b, _ := json.Marshal(k)
+	_, err := s.cli.Put(ctx, s.key("auth", "awskeys", k.AccessKeyID), string(b))
+	return err
+}
+
+// GetAWSKey looks up an access key, or model.ErrNotFound.
+func (s *Store) GetAWSKey(ctx context.Context, id string) (*AWSKey, error) {
+	var k AWSKey
+	if _, err := s.get(ctx, s.key("auth", "awskeys", id), &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// Bootstrap runs fn exactly once per cluster: the first server to claim
+// meta/cluster runs it (creating the first tokens). It reports whether fn ran.
+func (s *Store) Bootstrap(ctx context.Context, clusterID string, fn func() error) (bool, error) {
+	k := s.key("meta", "bootstrap-claim")
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, clusterID)).Commit()
+	if err != nil {
+		return false, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if !resp.Succeeded {
+		return false, nil
+	}
+	if err := fn(); err != nil {
+		// Let a later start try again.
+		_, _ = s.cli.Delete(ctx, k)
+		return false, err
+	}
+	_, err = s.cli.Put(ctx, s.key("meta", "cluster"), clusterID)
+	return true, err
+}
+
+// ClusterID returns the id stored at bootstrap.
+func (s *Store) ClusterID(ctx context.Context) (string, error) {
+	resp, err := s.cli.Get(ctx, s.key("meta", "cluster"))
+	if err != nil {
+		return "", err
+	}
+	if len(resp.Kvs) == 0 {
+		return "", errors.New("store: cluster not bootstrapped")
+	}
+	return string(resp.Kvs[0].Value), nil
+}
+
+var _ = model.ErrNotFound

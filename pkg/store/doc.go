@@ -1,0 +1,28 @@
+// Package store is Orch's only door to etcd: typed access to task
+// definitions, tasks, nodes and credentials, optimistic writes conditional on
+// the mod revision read, batched transactions, watches, leases, the
+// controller election and the embedded etcd server.
+//
+// # Key schema
+//
+// Every key lives under a prefix (default "/orch/"):
+//
+//	taskdefs/<family>/<revision:010d>   model.TaskDefinition (immutable but for status)
+//	tasks/<taskId>                      model.Task
+//	nodes/<name>                        model.Node
+//	alive/<name>                        "" bound to the node's lease (liveness)
+//	auth/tokens/<sha256 hex>            role ("admin" or "agent"); tokens are stored hashed
+//	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
+//	election/controller                 concurrency.Election for the controller leader
+//	meta/cluster                        cluster id and creation time
+//
+// Writes that depend on what was read compare the key's mod revision
+// (UpdateTask, CommitTasks); a failed comparison returns model.ErrConflict
+// or is retried after re-reading.
+//
+// Example:
+//
+//	st, _ := store.Open(ctx, store.Config{DataDir: "/var/lib/orch"})
+//	defer st.Close()
+//	td, created, _ := st.RegisterTaskDefinition(ctx, def)
+package store

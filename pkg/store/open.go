@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.uber.org/zap"
+)
+
+// Config says where etcd is.
+type Config struct {
+	// Endpoints of an external etcd cluster. Empty: run an embedded
+	// single-node etcd in DataDir.
+	Endpoints []string
+	// DataDir holds the embedded etcd's data (DataDir/etcd).
+	DataDir string
+	// Prefix for every key; default "/orch/".
+	Prefix string
+	// QuotaBytes of the embedded etcd backend; default 8 GiB.
+	QuotaBytes int64
+	// Logger for store messages.
+	Logger *slog.Logger
+}
+
+// Store is typed access to Orch's state in etcd.
+type Store struct {
+	cli      *clientv3.Client
+	embedded *embed.Etcd
+	prefix   string
+	log      *slog.Logger
+	// maxBatch is how many objects one transaction may write: an external
+	// etcd keeps its default of 128 operations per txn, the embedded one is
+	// raised so placement commits can be larger.
+	maxBatch int
+}
+
+// Open connects to an external etcd or starts the embedded one.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/orch/"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Store{prefix: cfg.Prefix, log: cfg.Logger}
+	if len(cfg.Endpoints) > 0 {
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints:          cfg.Endpoints,
+			DialTimeout:        5 * time.Second,
+			MaxCallSendMsgSize: 16 << 20,
+			MaxCallRecvMsgSize: 256 << 20,
+			Logger:             zap.NewNop(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: connect to etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := cli.Status(sctx, cfg.Endpoints[0]); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("store: etcd at %s is not answering: %w (check --etcd-endpoints and that etcd is running)", cfg.Endpoints[0], err)
+		}
+		s.cli, s.maxBatch = cli, 120
+		return s, nil
+	}
+	if err := s.startEmbedded(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) startEmbedded(cfg Config) error {
+	if cfg.DataDir == "" {
+		return errors.New("store: a data directory is needed for the embedded etcd (or pass etcd endpoints)")
+	}
+	dir := filepath.Join(cfg.DataDir, "etcd")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("store: create %s: %w", dir, err)
+	}
+	ec := embed.NewConfig()
+	ec.Name = "orch"
+	ec.Dir = dir
+	ec.LogLevel = "error"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	// Auto-compaction keeps history bounded; the quota is sized for
+	// real use rather than etcd's 2 GiB default.
+	ec.AutoCompactionMode = embed.CompactorModePeriodic
+	ec.AutoCompactionRetention = "5m"
+	ec.QuotaBackendBytes = cfg.QuotaBytes
+	if ec.QuotaBackendBytes == 0 {
+		ec.QuotaBackendBytes = 8 << 30
+	}
+	ec.MaxTxnOps = 4096
+	ec.MaxRequestBytes = 32 << 20
+	// The embedded etcd is reached in-process; its listeners only need to
+	// exist, on loopback ports nobody else uses.
+	cport, pport, err := freePorts()
+	if err != nil {
+		return err
+	}
+	cu, _ := url.Parse("http://127.0.0.1:" + cport)
+	pu, _ := url.Parse("http://127.0.0.1:" + pport)
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return fmt.Errorf("store: start embedded etcd in %s: %w", dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return fmt.Errorf("store: embedded etcd in %s did not become ready in 60s", dir)
+	}
+	s.embedded = e
+	s.cli = v3client.New(e.Server)
+	s.maxBatch = 1000
+	return nil
+}
+
+func freePorts() (string, string, error) {
+	var ports []string
+	var ls []net.Listener
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", "", fmt.Errorf("store: find a free port for the embedded etcd: %w", err)
+		}
+		ls = append(ls, l)
+		_, p, _ := net.SplitHostPort(l.Addr().String())
+		ports = append(ports, p)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports[0], ports[1], nil
+}
+
+// Close disconnects and stops the embedded etcd, if any.
+func (s *Store) Close() error {
+	err := s.cli.Close()
+	if s.embedded != nil {
+		s.embedded.Close()
+	}
+	return err
+}
+
+// Embedded reports whether the store runs its own etcd.
+func (s *Store) Embedded() bool { return s.embedded != nil }
+
+// MaxBatch is how many objects one transaction writes at most.
+func (s *Store) MaxBatch() int { return s.maxBatch }
+
+// Ping checks etcd answers.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.cli.Get(ctx, s.prefix+"meta/cluster")
+	return err
+}
+
+func (s *Store) key(parts ...string) string { return s.prefix + strings.Join(parts, "/") }
