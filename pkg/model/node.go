@@ -40,10 +40,13 @@ type Node struct {
 	ReservedPorts []string          `json:"reservedPorts,omitempty"`
 	Attributes    map[string]string `json:"attributes,omitempty"`
 	// Address is where the control plane reaches the agent (logs).
-	Address      string    `json:"address,omitempty"`
-	AgentVersion string    `json:"agentVersion,omitempty"`
-	Runtime      string    `json:"runtime,omitempty"` // docker or fake
-	RegisteredAt time.Time `json:"registeredAt"`
+	Address string `json:"address,omitempty"`
+	// CallbackToken authenticates the control plane to the agent; the API
+	// never returns it.
+	CallbackToken string    `json:"callbackToken,omitempty"`
+	AgentVersion  string    `json:"agentVersion,omitempty"`
+	Runtime       string    `json:"runtime,omitempty"` // docker or fake
+	RegisteredAt  time.Time `json:"registeredAt"`
 	// LeaseID is the etcd lease behind the node's liveness key; heartbeats
 	// keep it alive.
 	LeaseID int64 `json:"leaseId,omitempty"`
