@@ -86,3 +86,7 @@ type Error struct {
 // ErrUnknownNode is returned to an agent whose node the control plane does
 // not know (e.g. it was deleted); the agent registers again.
 var ErrUnknownNode = errors.New("wire: unknown node; register again")
+
+// ErrUnauthorized is returned when the control plane rejects the agent's
+// token (401/403); retrying cannot help, so the agent exits.
+var ErrUnauthorized = errors.New("wire: the control plane rejected the token")
