@@ -195,12 +195,12 @@ func TestPullFromLocalRegistry(t *testing.T) {
 func TestPullWithCredentials(t *testing.T) {
 	t.Parallel()
 	const user, password = "orch", "s3cret-pass"
+	anon := newTestRuntime(t, WithDockerConfigDir(t.TempDir())) // skips without Docker
 	reg := startRegistry(t, user, password)
 	ref := pushTestImage(t, reg, jobImage, "job", user, password)
 	ctx := ctxT(t, 60*time.Second)
 
 	// Without credentials the registry refuses, and Docker says so.
-	anon := newTestRuntime(t, WithDockerConfigDir(t.TempDir()))
 	err := anon.EnsureImage(ctx, ref, "always")
 	if err == nil || !strings.Contains(err.Error(), "no basic auth credentials") {
 		t.Errorf("anonymous EnsureImage = %v, want Docker's \"no basic auth credentials\"", err)
