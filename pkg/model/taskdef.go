@@ -278,8 +278,5 @@ func ValidName(s string, max int) bool {
 	return true
 }
 
-// Region and AccountID appear in ARNs and queue URLs. Orch is one account in one region.
-var (
-	Region    = "us-east-1"
-	AccountID = "000000000000"
-)
+// Region appears in ARNs. Orch is one account (AccountID) in one region.
+var Region = DefaultRegion

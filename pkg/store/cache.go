@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Change is one observed change of a cached object. Obj is nil when the key
@@ -41,6 +41,7 @@ type Cache[T any] struct {
 // Subscription receives changes in order. It never blocks the cache: changes
 // queue in memory until Next drains them.
 type Subscription[T any] struct {
+	filter func(Change[T]) bool
 	mu     sync.Mutex
 	queue  []Change[T]
 	signal chan struct{}
@@ -67,6 +68,9 @@ func (s *Subscription[T]) Close() {
 }
 
 func (s *Subscription[T]) push(ch Change[T]) {
+	if s.filter != nil && !s.filter(ch) {
+		return
+	}
 	s.mu.Lock()
 	s.queue = append(s.queue, ch)
 	s.mu.Unlock()
@@ -219,11 +223,18 @@ func (c *Cache[T]) Ready() <-chan struct{} { return c.ready }
 
 // Subscribe returns a subscription that gets every change from now on and
 // the current contents (each object as a creation), atomically.
-func (c *Cache[T]) Subscribe() *Subscription[T] {
-	s := &Subscription[T]{signal: make(chan struct{}, 1), c: c}
+func (c *Cache[T]) Subscribe() *Subscription[T] { return c.SubscribeFilter(nil) }
+
+// SubscribeFilter is Subscribe keeping only the changes keep accepts
+// (evaluated in the cache's goroutine: keep must be cheap).
+func (c *Cache[T]) SubscribeFilter(keep func(Change[T]) bool) *Subscription[T] {
+	s := &Subscription[T]{signal: make(chan struct{}, 1), c: c, filter: keep}
 	c.mu.Lock()
 	for k, v := range c.objs {
-		s.queue = append(s.queue, Change[T]{Key: k, Obj: v})
+		ch := Change[T]{Key: k, Obj: v}
+		if keep == nil || keep(ch) {
+			s.queue = append(s.queue, ch)
+		}
 	}
 	c.subs[s] = struct{}{}
 	c.mu.Unlock()

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/orch-project/orch/pkg/agent"
+	"github.com/orch-project/orch/pkg/agent/runtime"
+	"github.com/orch-project/orch/pkg/agent/runtime/docker"
+	"github.com/orch-project/orch/pkg/agent/runtime/fake"
+	"github.com/orch-project/orch/pkg/api"
+	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/clientconfig"
+	"github.com/orch-project/orch/pkg/server"
+	"github.com/orch-project/orch/pkg/store"
+	"github.com/spf13/cobra"
+)
+
+type serverFlags struct {
+	listen    string
+	dataDir   string
+	endpoints string
+	logLevel  string
+}
+
+func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
+	cmd.Flags().StringVar(&f.listen, "listen", ":7474", "address to serve the API, agents and AWS protocols on")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", defaultDir, "directory for the embedded etcd")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func defaultDir(name string) string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(".orch", name)
+	}
+	return filepath.Join(home, ".orch", name)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
+	var eps []string
+	if f.endpoints != "" {
+		eps = strings.Split(f.endpoints, ",")
+	}
+	log := newLogger(f.logLevel)
+	slog.SetDefault(log)
+	return server.Start(ctx, server.Options{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
+}
+
+// announce prints how to talk to a new cluster and writes the client config.
+func announce(cmd *cobra.Command, srv *server.Server) {
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "orch server listening on %s\n", srv.URL)
+	c := srv.Bootstrap
+	if c == nil {
+		fmt.Fprintf(out, "cluster credentials were created at its first start (see %s)\n", clientconfig.Path())
+		return
+	}
+	path := clientconfig.Path()
+	cfg := &clientconfig.File{Server: srv.URL, Token: c.AdminToken, JoinToken: c.JoinToken,
+		AWSAccessKeyID: c.AWSAccessKeyID, AWSSecretAccessKey: c.AWSSecretAccessKey, AWSRegion: "us-east-1"}
+	if err := clientconfig.Save(path, cfg); err != nil {
+		fmt.Fprintf(out, "warning: could not write the client config %s: %v\n", path, err)
+	} else {
+		fmt.Fprintf(out, "wrote client config %s\n", path)
+	}
+	fmt.Fprintf(out, "first start: these credentials are shown once (only their hashes are stored)\n")
+	fmt.Fprintf(out, "  admin token: %s\n  join token:  %s\n", c.AdminToken, c.JoinToken)
+	fmt.Fprintf(out, "  AWS access key: %s / %s\n", c.AWSAccessKeyID, c.AWSSecretAccessKey)
+	fmt.Fprintf(out, "join an agent:  orchlet --server %s --join-token %s\n", srv.URL, c.JoinToken)
+}
+
+func serverCmd() *cobra.Command {
+	f := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane (embedded etcd by default, or --etcd-endpoints)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			srv, err := f.start(cmd.Context())
+			if err != nil {
+				return err
+			}
+			announce(cmd, srv)
+			<-cmd.Context().Done()
+			fmt.Fprintln(cmd.OutOrStdout(), "shutting down")
+			return srv.Close()
+		},
+	}
+	f.bind(cmd, defaultDir("data"))
+	cmd.Flags().StringVar(&f.endpoints, "etcd-endpoints", "", "external etcd cluster, comma separated (default: embedded etcd)")
+	return cmd
+}
+
+func devCmd() *cobra.Command {
+	f := &serverFlags{}
+	var rt string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a one-host cluster: control plane, embedded etcd and a local agent",
+		Long: "orch dev starts the control plane with an embedded etcd and one agent driving the local Docker.\n" +
+			"Ctrl-C stops the containers it started and shuts everything down.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			var runt runtime.Runtime
+			switch rt {
+			case "docker":
+				d, err := docker.New()
+				if err != nil {
+					return fmt.Errorf("orch dev needs Docker: %w (or try --runtime fake)", err)
+				}
+				if err := d.Ping(ctx); err != nil {
+					return fmt.Errorf("orch dev needs a running Docker daemon: %w (or try --runtime fake)", err)
+				}
+				runt = d
+			case "fake":
+				runt = fake.New(fake.Options{})
+			default:
+				return fmt.Errorf("--runtime %q: use docker or fake", rt)
+			}
+			srv, err := f.start(ctx)
+			if err != nil {
+				return err
+			}
+			announce(cmd, srv)
+			joinToken := api.NewToken("orchjoin_")
+			if err := srv.Store.PutToken(ctx, joinToken, store.RoleAgent, "dev-agent"); err != nil {
+				srv.Close()
+				return err
+			}
+			host, _ := os.Hostname()
+			cp := client.New(client.Config{Servers: []string{srv.URL}, Token: joinToken})
+			ag, err := agent.New(agent.Config{NodeName: host, Runtime: runt, ControlPlane: cp, Logger: slog.Default()})
+			if err != nil {
+				srv.Close()
+				return err
+			}
+			agentCtx, stopAgent := context.WithCancel(context.Background())
+			agentDone := make(chan error, 1)
+			go func() { agentDone <- ag.Run(agentCtx) }()
+			fmt.Fprintf(out, "local agent: node %s on the %s runtime\n", host, runt.Name())
+			fmt.Fprintf(out, "try:  orch apply -f examples/manifests && orch get tasks\n")
+			fmt.Fprintf(out, "press Ctrl-C to stop (containers started here are stopped)\n")
+			select {
+			case <-ctx.Done():
+			case err := <-agentDone:
+				fmt.Fprintf(out, "agent stopped: %v\n", err)
+			}
+			fmt.Fprintln(out, "stopping containers...")
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			if err := ag.StopAll(sctx); err != nil {
+				fmt.Fprintf(out, "warning: stopping containers: %v\n", err)
+			}
+			cancel()
+			stopAgent()
+			fmt.Fprintln(out, "shutting down")
+			return srv.Close()
+		},
+	}
+	f.bind(cmd, defaultDir("dev"))
+	cmd.Flags().StringVar(&rt, "runtime", "docker", "container runtime for the local agent: docker or fake")
+	return cmd
+}
+
+func joinTokenCmd(g *globals) *cobra.Command {
+	var mint bool
+	cmd := &cobra.Command{
+		Use:   "join-token",
+		Short: "Print the token agents join with (--new mints another one)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := clientconfig.Load(clientconfig.Path())
+			if err != nil {
+				return err
+			}
+			if f.JoinToken != "" && !mint && g.server == "" && os.Getenv("ORCH_SERVER") == "" {
+				fmt.Fprintln(cmd.OutOrStdout(), f.JoinToken)
+				return nil
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			tok, err := c.NewJoinToken(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&mint, "new", false, "mint a new join token through the API")
+	return cmd
+}
+
+func awsEnvCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "aws-env",
+		Short: "Print export lines that point stock AWS CLIs and SDKs at this cluster",
+		Long:  "Use with: eval \"$(orch aws-env)\"",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := clientconfig.Load(clientconfig.Path())
+			if err != nil {
+				return err
+			}
+			server := firstNonEmpty(g.server, os.Getenv("ORCH_SERVER"), f.Server)
+			if server == "" || f.AWSAccessKeyID == "" {
+				return fmt.Errorf("no AWS credentials in %s: start a cluster with `orch dev` or `orch server` first", clientconfig.Path())
+			}
+			region := firstNonEmpty(f.AWSRegion, "us-east-1")
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "export AWS_ENDPOINT_URL=%s\n", strings.Split(server, ",")[0])
+			fmt.Fprintf(out, "export AWS_REGION=%s\n", region)
+			fmt.Fprintf(out, "export AWS_DEFAULT_REGION=%s\n", region)
+			fmt.Fprintf(out, "export AWS_ACCESS_KEY_ID=%s\n", f.AWSAccessKeyID)
+			fmt.Fprintf(out, "export AWS_SECRET_ACCESS_KEY=%s\n", f.AWSSecretAccessKey)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,118 @@
+// Command orchlet is Orch's agent: it joins a cluster and runs the tasks
+// placed on its host in Docker (or, with --runtime fake, in memory for
+// scale tests). It only wires flags to pkg/agent.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/orch-project/orch/pkg/agent"
+	"github.com/orch-project/orch/pkg/agent/runtime"
+	"github.com/orch-project/orch/pkg/agent/runtime/docker"
+	"github.com/orch-project/orch/pkg/agent/runtime/fake"
+	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/spf13/cobra"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func newCmd() *cobra.Command {
+	var (
+		servers, token, nodeName, rt, listen, advertise, logLevel string
+		cpu, memory                                                 int
+		attrs                                                       []string
+	)
+	cmd := &cobra.Command{
+		Use:           "orchlet --server URL --join-token TOKEN",
+		Short:         "Orch's agent: joins a cluster and runs its tasks on this host",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if servers == "" {
+				return errors.New("--server is required (the orch server URL, e.g. http://10.0.0.1:7474)")
+			}
+			if token == "" {
+				token = os.Getenv("ORCH_JOIN_TOKEN")
+			}
+			if token == "" {
+				return errors.New("--join-token is required (print it with `orch join-token` on the server host)")
+			}
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			attributes := map[string]string{}
+			for _, a := range attrs {
+				k, v, ok := strings.Cut(a, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--attribute %q: use KEY=VALUE", a)
+				}
+				attributes[k] = v
+			}
+			var runt runtime.Runtime
+			switch rt {
+			case "docker":
+				d, err := docker.New()
+				if err != nil {
+					return fmt.Errorf("connect to Docker: %w", err)
+				}
+				runt = d
+			case "fake":
+				runt = fake.New(fake.Options{})
+			default:
+				return fmt.Errorf("--runtime %q: use docker or fake", rt)
+			}
+			if nodeName == "" {
+				nodeName, _ = os.Hostname()
+			}
+			cp := client.New(client.Config{Servers: strings.Split(servers, ","), Token: token})
+			ag, err := agent.New(agent.Config{
+				NodeName: nodeName, CPU: cpu, MemoryMiB: memory, Attributes: attributes,
+				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			err = ag.Run(cmd.Context())
+			if errors.Is(err, wire.ErrUnauthorized) {
+				return fmt.Errorf("the control plane rejected the join token: %w (check --join-token; `orch join-token` prints a valid one)", err)
+			}
+			if cmd.Context().Err() != nil {
+				return nil // interrupted: containers keep running
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&servers, "server", "", "orch server URL(s), comma separated")
+	f.StringVar(&token, "join-token", "", "token to join with (env ORCH_JOIN_TOKEN)")
+	f.StringVar(&nodeName, "node-name", "", "node name (default: hostname)")
+	f.IntVar(&cpu, "cpu", 0, "cpu units to offer (1024 per core; default: all of the host)")
+	f.IntVar(&memory, "memory", 0, "memory in MiB to offer (default: all of the host)")
+	f.StringArrayVar(&attrs, "attribute", nil, "node attribute KEY=VALUE (repeatable), for memberOf constraints and spread")
+	f.StringVar(&rt, "runtime", "docker", "container runtime: docker, or fake for hollow nodes")
+	f.StringVar(&listen, "listen", "", "address of the agent's own HTTP server for log streaming (default 127.0.0.1:0... see --advertise)")
+	f.StringVar(&advertise, "advertise", "", "address the control plane uses to reach this agent (default: the listen address)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,212 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/store"
+)
+
+func (s *Server) agentRegister(w http.ResponseWriter, r *http.Request) {
+	var req wire.RegisterRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	n, err := s.cfg.Nodes.Register(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.log.Info("node registered", "node", n.Name, "address", n.Address, "cpu", n.Capacity.CPU, "memoryMiB", n.Capacity.MemoryMiB)
+	resp := wire.RegisterResponse{Node: *n, HeartbeatInterval: 5 * time.Second}
+	resp.Node.CallbackToken = ""
+	if s.cfg.ContainerEnv != nil {
+		resp.Env = s.cfg.ContainerEnv(r)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Nodes.Heartbeat(r.Context(), r.PathValue("name")); err != nil {
+		if errors.Is(err, model.ErrNotFound) {
+			writeError(w, &apiError{http.StatusNotFound, "UnknownNode", fmt.Sprintf("node %s is not registered; register again", r.PathValue("name"))})
+			return
+		}
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) agentStatus(w http.ResponseWriter, r *http.Request) {
+	var batch wire.StatusBatch
+	if err := decode(w, r, &batch); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.cfg.Tasks.ApplyReports(r.Context(), r.PathValue("name"), batch.Reports); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// streamPing keeps idle assignment streams visibly alive; agents treat a
+// stream silent for 3 pings as broken.
+const streamPing = 15 * time.Second
+
+// agentAssignments streams the node's assignments as NDJSON: a snapshot,
+// then a line per new assignment, desired-status change or deletion, as
+// soon as the server's cache sees it (no polling).
+func (s *Server) agentAssignments(w http.ResponseWriter, r *http.Request) {
+	node := r.PathValue("name")
+	if _, err := s.cfg.Nodes.Lookup(node); err != nil {
+		writeError(w, &apiError{http.StatusNotFound, "UnknownNode", fmt.Sprintf("node %s is not registered; register again", node)})
+		return
+	}
+	sub := s.cfg.Source.SubscribeFilter(func(ch store.Change[model.Task]) bool {
+		switch {
+		case ch.Obj != nil && ch.Obj.NodeName == node:
+			// New to this node, or its desired status changed; status
+			// reports the agent itself sent are not echoed back.
+			return ch.Prev == nil || ch.Prev.NodeName != node || ch.Prev.DesiredStatus != ch.Obj.DesiredStatus
+		case ch.Prev != nil && ch.Prev.NodeName == node:
+			return true // deleted
+		}
+		return false
+	})
+	defer sub.Close()
+
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	send := func(ev wire.AssignmentEvent) bool {
+		if err := enc.Encode(ev); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+
+	snap := wire.AssignmentEvent{Type: wire.EventSnapshot, Assignments: []wire.Assignment{}}
+	for _, ch := range sub.Drain() {
+		if a, ok := s.assignment(r, ch.Obj); ok {
+			snap.Assignments = append(snap.Assignments, a)
+		}
+	}
+	if !send(snap) {
+		return
+	}
+	ping := time.NewTicker(streamPing)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ping.C:
+			if !send(wire.AssignmentEvent{Type: wire.EventPing}) {
+				return
+			}
+		case <-sub.C():
+			for _, ch := range sub.Drain() {
+				var ev wire.AssignmentEvent
+				if ch.Obj == nil || ch.Obj.NodeName != node {
+					ev = wire.AssignmentEvent{Type: wire.EventDelete, TaskID: ch.Key}
+				} else if a, ok := s.assignment(r, ch.Obj); ok {
+					ev = wire.AssignmentEvent{Type: wire.EventPut, Assignments: []wire.Assignment{a}}
+				} else {
+					continue
+				}
+				if !send(ev) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Server) assignment(r *http.Request, t *model.Task) (wire.Assignment, bool) {
+	if t == nil {
+		return wire.Assignment{}, false
+	}
+	td, err := s.taskDef(r.Context(), fmt.Sprintf("%s:%d", t.Family, t.Revision))
+	if err != nil {
+		s.log.Error("assignment without a task definition", "task", t.TaskID, "err", err)
+		return wire.Assignment{}, false
+	}
+	return wire.Assignment{Task: *t, TaskDefinition: *td}, true
+}
+
+// logClient streams from agents; no overall timeout because follow=1 streams
+// last as long as the user watches.
+var logClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 30 * time.Second}}
+
+// taskLogs proxies GET /logs/{task} to the agent running the task.
+func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) {
+	t, err := s.cfg.Tasks.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if t.NodeName == "" {
+		writeError(w, &apiError{http.StatusConflict, "NotPlaced", fmt.Sprintf("task %s is not placed on a node yet: %s", t.ShortID(), t.PlacementMessage)})
+		return
+	}
+	n, err := s.cfg.Nodes.Lookup(t.NodeName)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if n.Address == "" {
+		writeError(w, &apiError{http.StatusBadGateway, "AgentUnreachable", fmt.Sprintf("node %s registered no address to fetch logs from", n.Name)})
+		return
+	}
+	u := url.URL{Scheme: "http", Host: n.Address, Path: "/logs/" + t.TaskID, RawQuery: r.URL.RawQuery}
+	req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
+	req.Header.Set("Authorization", "Bearer "+n.CallbackToken)
+	resp, err := logClient.Do(req)
+	if err != nil {
+		writeError(w, &apiError{http.StatusBadGateway, "AgentUnreachable", fmt.Sprintf("cannot reach the agent of node %s at %s: %v", n.Name, n.Address, err)})
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		status := resp.StatusCode
+		if status >= 500 {
+			status = http.StatusBadGateway
+		}
+		writeError(w, &apiError{status, "LogsUnavailable", fmt.Sprintf("agent of node %s: %s", n.Name, string(b))})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := resp.Body.Read(buf)
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,282 @@
+// Package client is the Go client of Orch's /v1 API, used by the orch CLI
+// and by agents (it implements agent.ControlPlane).
+//
+// Example:
+//
+//	c := client.New(client.Config{Servers: []string{"http://127.0.0.1:7474"}, Token: tok})
+//	tasks, err := c.RunTask(ctx, controller.RunInput{TaskDefinition: "web", Count: 2})
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+)
+
+// Config says which servers to talk to and with which token.
+type Config struct {
+	// Servers are base URLs; requests fail over between them.
+	Servers []string
+	Token   string
+	// Timeout bounds ordinary requests (not streams). Default 30 s.
+	Timeout time.Duration
+}
+
+// Client talks to one or more orch servers.
+type Client struct {
+	cfg     Config
+	http    *http.Client
+	stream  *http.Client
+	mu      sync.Mutex
+	current int
+}
+
+// New returns a client.
+func New(cfg Config) *Client {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	for i, s := range cfg.Servers {
+		s = strings.TrimRight(s, "/")
+		if !strings.Contains(s, "://") {
+			s = "http://" + s
+		}
+		cfg.Servers[i] = s
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stream: &http.Client{Transport: tr}}
+}
+
+// Error is an API error response.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("server answered %d: %s", e.Status, e.Message)
+	}
+	return e.Message
+}
+
+// Unwrap maps statuses to the wire sentinels agents act on.
+func (e *Error) Unwrap() error {
+	switch {
+	case e.Code == "UnknownNode":
+		return wire.ErrUnknownNode
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		return wire.ErrUnauthorized
+	}
+	return nil
+}
+
+// IsNotFound reports whether err is a 404 from the API.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+func (c *Client) server(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Servers[(c.current+i)%len(c.cfg.Servers)]
+}
+
+func (c *Client) prefer(i int) {
+	c.mu.Lock()
+	c.current = (c.current + i) % len(c.cfg.Servers)
+	c.mu.Unlock()
+}
+
+// Do sends a request with a JSON body (nil for none) and decodes a JSON
+// answer into out (nil to discard). Connection failures fail over to the
+// next server; API errors do not.
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, c.http, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Stream sends a request and returns the open response body for reading.
+func (c *Client) Stream(ctx context.Context, method, path string, body any) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, c.stream, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, body any) (*http.Response, error) {
+	if len(c.cfg.Servers) == 0 {
+		return nil, errors.New("no orch server configured: pass --server, set ORCH_SERVER, or run orch dev / orch server to write a config file")
+	}
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	var lastErr error
+	for i := range c.cfg.Servers {
+		base := c.server(i)
+		var rd io.Reader
+		if payload != nil {
+			rd = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+		if err != nil {
+			return nil, err
+		}
+		if payload != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if c.cfg.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			lastErr = fmt.Errorf("cannot reach orch server %s: %w", base, err)
+			continue
+		}
+		if resp.StatusCode == http.StatusServiceUnavailable && i+1 < len(c.cfg.Servers) {
+			resp.Body.Close()
+			lastErr = fmt.Errorf("orch server %s is not ready", base)
+			continue
+		}
+		if i > 0 {
+			c.prefer(i)
+		}
+		if resp.StatusCode >= 400 {
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			var we wire.Error
+			if json.Unmarshal(b, &we) != nil || we.Message == "" {
+				we.Message = strings.TrimSpace(string(b))
+			}
+			return nil, &Error{Status: resp.StatusCode, Code: we.Code, Message: we.Message}
+		}
+		return resp, nil
+	}
+	return nil, lastErr
+}
+
+// ---- agent protocol (agent.ControlPlane)
+
+// Register joins the cluster.
+func (c *Client) Register(ctx context.Context, req wire.RegisterRequest) (wire.RegisterResponse, error) {
+	var out wire.RegisterResponse
+	err := c.Do(ctx, http.MethodPost, "/v1/agent/register", req, &out)
+	return out, err
+}
+
+// Heartbeat keeps the node alive.
+func (c *Client) Heartbeat(ctx context.Context, node string) error {
+	return c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/heartbeat", nil, nil)
+}
+
+// ReportStatus sends observed task states.
+func (c *Client) ReportStatus(ctx context.Context, node string, reports []wire.TaskStatusReport) error {
+	return c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/status", wire.StatusBatch{Reports: reports}, nil)
+}
+
+// streamIdle is how long an assignment stream may stay silent (the server
+// pings every 15 s) before the agent treats it as broken.
+const streamIdle = 45 * time.Second
+
+// Assignments streams the node's assignments until ctx ends or the
+// connection breaks.
+func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.AssignmentEvent, <-chan error) {
+	events := make(chan wire.AssignmentEvent, 64)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(events)
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		body, err := c.Stream(sctx, http.MethodGet, "/v1/agent/nodes/"+node+"/assignments", nil)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer body.Close()
+		// A watchdog cancels the stream when nothing arrives for too long.
+		alive := make(chan struct{}, 1)
+		go func() {
+			t := time.NewTimer(streamIdle)
+			defer t.Stop()
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-alive:
+					t.Reset(streamIdle)
+				case <-t.C:
+					cancel()
+					return
+				}
+			}
+		}()
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		for sc.Scan() {
+			select {
+			case alive <- struct{}{}:
+			default:
+			}
+			var ev wire.AssignmentEvent
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				errc <- fmt.Errorf("bad assignment event: %w", err)
+				return
+			}
+			if ev.Type == wire.EventPing {
+				continue
+			}
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+		err = sc.Err()
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		if sctx.Err() != nil && ctx.Err() == nil {
+			err = errors.New("assignment stream silent for 45s")
+		}
+		errc <- fmt.Errorf("assignment stream ended: %w", err)
+	}()
+	return events, errc
+}

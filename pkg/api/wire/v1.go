@@ -1,0 +1,58 @@
+package wire
+
+import (
+	"encoding/json"
+
+	"github.com/orch-project/orch/pkg/model"
+)
+
+// RunTaskInput is POST /v1/tasks: ECS RunTask's input (the parts Orch acts on).
+type RunTaskInput struct {
+	TaskDefinition       string                      `json:"taskDefinition"`
+	Count                int                         `json:"count,omitempty"`
+	Group                string                      `json:"group,omitempty"`
+	StartedBy            string                      `json:"startedBy,omitempty"`
+	Overrides            []model.ContainerOverride   `json:"overrides,omitempty"`
+	PlacementStrategy    []model.PlacementStrategy   `json:"placementStrategy,omitempty"`
+	PlacementConstraints []model.PlacementConstraint `json:"placementConstraints,omitempty"`
+	Tags                 []model.Tag                 `json:"tags,omitempty"`
+}
+
+// NodeView is a node with what runs on it (GET /v1/nodes).
+type NodeView struct {
+	model.Node
+	Used         model.Resources `json:"used"`
+	RunningTasks int             `json:"runningTasks"`
+	PendingTasks int             `json:"pendingTasks"`
+}
+
+// ApplyRequest is POST /v1/apply: documents are validated together and
+// nothing is applied unless all are valid.
+type ApplyRequest struct {
+	Documents []ApplyDocument `json:"documents"`
+}
+
+// ApplyDocument is one manifest document.
+type ApplyDocument struct {
+	Kind string          `json:"kind"`
+	Spec json.RawMessage `json:"spec"`
+}
+
+// ApplyResult is one line of `orch apply` output.
+type ApplyResult struct {
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Action string `json:"action"` // created, configured or unchanged
+	// Ref is what was stored, e.g. "web:3" for a task definition.
+	Ref string `json:"ref,omitempty"`
+}
+
+// ApplyResponse answers POST /v1/apply.
+type ApplyResponse struct {
+	Results []ApplyResult `json:"results"`
+}
+
+// StopTaskInput is POST /v1/tasks/{id}/stop.
+type StopTaskInput struct {
+	Reason string `json:"reason,omitempty"`
+}

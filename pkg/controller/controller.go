@@ -1,0 +1,114 @@
+package controller
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/pkg/store"
+)
+
+// Config configures the leader-elected reconcilers.
+type Config struct {
+	Store  *store.Store
+	Caches *Caches
+	// ID names this process in the election (e.g. hostname:port).
+	ID     string
+	Logger *slog.Logger
+	// NodeLostGrace is how long a node may be silent before its tasks are
+	// stopped with stopCode NodeLost. Default 60 s.
+	NodeLostGrace time.Duration
+	// StoppedRetention is how long stopped tasks stay readable before they
+	// are deleted. Default 1 h.
+	StoppedRetention time.Duration
+	// SessionTTL is the election session ttl in seconds. Default 10.
+	SessionTTL int
+	// Metrics receives counters; nil means none.
+	Metrics *Metrics
+}
+
+// Controller runs the reconcilers while this process holds the election.
+type Controller struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	leader bool
+}
+
+// New returns a controller; Run starts it.
+func New(cfg Config) *Controller {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.NodeLostGrace == 0 {
+		cfg.NodeLostGrace = 60 * time.Second
+	}
+	if cfg.StoppedRetention == 0 {
+		cfg.StoppedRetention = time.Hour
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 10
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "controller")}
+}
+
+// IsLeader reports whether this process currently leads.
+func (c *Controller) IsLeader() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leader
+}
+
+func (c *Controller) setLeader(v bool) {
+	c.mu.Lock()
+	c.leader = v
+	c.mu.Unlock()
+	c.cfg.Metrics.setLeader(v)
+}
+
+// Run campaigns for leadership and, while leading, runs the reconcilers;
+// when leadership is lost it stops them and campaigns again. It returns
+// when ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	if err := c.cfg.Caches.WaitReady(ctx); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		l, err := c.cfg.Store.Campaign(ctx, "controller", c.cfg.ID, c.cfg.SessionTTL)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("campaign failed; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		c.log.Info("leading the controller election", "id", c.cfg.ID)
+		c.setLeader(true)
+		lctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		p := newPlacer(c.cfg, l, c.log)
+		lc := newLifecycle(c.cfg, l, c.log)
+		wg.Go(func() { p.run(lctx) })
+		wg.Go(func() { lc.run(lctx) })
+		select {
+		case <-ctx.Done():
+		case <-l.Done():
+			c.log.Warn("lost the controller election; reconcilers stopped")
+		}
+		cancel()
+		wg.Wait()
+		c.setLeader(false)
+		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = l.Resign(rctx)
+		rcancel()
+	}
+	return ctx.Err()
+}

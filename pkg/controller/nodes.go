@@ -1,0 +1,132 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/store"
+)
+
+// Nodes registers agents and keeps their liveness.
+type Nodes struct {
+	st     *store.Store
+	caches *Caches
+	// TTL is how long a node stays alive without a heartbeat.
+	TTL time.Duration
+	// Interval is how often agents are told to heartbeat.
+	Interval time.Duration
+}
+
+// NewNodes returns the node service with a 15 s liveness ttl and 5 s heartbeats.
+func NewNodes(st *store.Store, caches *Caches) *Nodes {
+	return &Nodes{st: st, caches: caches, TTL: 15 * time.Second, Interval: 5 * time.Second}
+}
+
+// Register creates or refreshes the agent's node.
+func (s *Nodes) Register(ctx context.Context, req wire.RegisterRequest) (*model.Node, error) {
+	var errs model.FieldErrors
+	if !model.ValidName(req.Name, 255) && !validHostname(req.Name) {
+		errs.Add("name", "must be 1-255 letters, digits, dots, hyphens or underscores")
+	}
+	if req.Capacity.CPU <= 0 {
+		errs.Add("capacity.cpu", "must be positive (cpu units, 1024 per core)")
+	}
+	if req.Capacity.MemoryMiB <= 0 {
+		errs.Add("capacity.memoryMiB", "must be positive (MiB)")
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	attrs := map[string]string{}
+	for k, v := range req.Attributes {
+		attrs[k] = v
+	}
+	attrs[model.AttrNodeName] = req.Name
+	n := &model.Node{
+		Name: req.Name, Capacity: req.Capacity, Attributes: attrs, ReservedPorts: req.ReservedPorts,
+		Address: req.Address, AgentVersion: req.AgentVersion, Runtime: req.Runtime,
+		CallbackToken: req.CallbackToken, RegisteredAt: time.Now().UTC(),
+	}
+	return s.st.RegisterNode(ctx, n, s.TTL)
+}
+
+func validHostname(s string) bool {
+	if len(s) == 0 || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Heartbeat keeps a node alive; model.ErrNotFound means "register again".
+func (s *Nodes) Heartbeat(ctx context.Context, name string) error {
+	return s.st.Heartbeat(ctx, name, s.TTL)
+}
+
+// NodeView is a node with what runs on it.
+type NodeView = wire.NodeView
+
+// List returns every node with its load, sorted by name.
+func (s *Nodes) List() []NodeView {
+	used := map[string]model.Resources{}
+	running := map[string]int{}
+	pending := map[string]int{}
+	for _, t := range s.caches.Tasks.List() {
+		if !t.Holds() {
+			continue
+		}
+		used[t.NodeName] = used[t.NodeName].Add(t.Requirements)
+		if t.LastStatus == model.StatusRunning {
+			running[t.NodeName]++
+		} else {
+			pending[t.NodeName]++
+		}
+	}
+	var out []NodeView
+	for _, n := range s.caches.Nodes.List() {
+		v := NodeView{Node: *n, Used: used[n.Name], RunningTasks: running[n.Name], PendingTasks: pending[n.Name]}
+		v.Alive = s.caches.NodeAlive(n.Name)
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Get returns one node's view.
+func (s *Nodes) Get(name string) (*NodeView, error) {
+	for _, v := range s.List() {
+		if v.Name == name {
+			return &v, nil
+		}
+	}
+	return nil, fmt.Errorf("node %s: %w", name, model.ErrNotFound)
+}
+
+// Lookup returns the stored node (with its callback token) from the cache.
+func (s *Nodes) Lookup(name string) (*model.Node, error) {
+	n := s.caches.Nodes.Get(name)
+	if n == nil {
+		return nil, fmt.Errorf("node %s: %w", name, model.ErrNotFound)
+	}
+	return n, nil
+}
+
+// SetStatus drains (DRAINING) or activates (ACTIVE) a node. A draining node
+// takes no new tasks; standalone tasks on it keep running (ECS semantics).
+func (s *Nodes) SetStatus(ctx context.Context, name, status string) (*model.Node, error) {
+	if status != model.NodeActive && status != model.NodeDraining {
+		return nil, &model.FieldError{Path: "status", Message: "must be ACTIVE or DRAINING"}
+	}
+	return s.st.SetNodeStatus(ctx, name, status)
+}
+
+// Delete forgets a node. Its tasks are stopped by the lifecycle loop.
+func (s *Nodes) Delete(ctx context.Context, name string) error { return s.st.DeleteNode(ctx, name) }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The demo behind `make demo`: a one-host cluster (orch dev) running the
+# examples, end to end, then cleaned up. Needs bin/orch (make build) and the
+# example images (make images).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+port="${ORCH_DEMO_PORT:-17474}"
+work="$(mktemp -d)"
+export ORCH_CONFIG="$work/config.yaml"   # keep the demo's credentials apart from yours
+export ORCH_SERVER="http://127.0.0.1:$port"
+orch() { ./bin/orch "$@"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+dev_pid=""
+cleanup() {
+	if [ -n "$dev_pid" ] && kill -0 "$dev_pid" 2>/dev/null; then
+		say "stopping orch dev (Ctrl-C): it stops the containers it started"
+		kill -INT "$dev_pid"
+		wait "$dev_pid" || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+say "starting orch dev on $ORCH_SERVER"
+./bin/orch dev --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/dev.log" 2>&1 &
+dev_pid=$!
+for _ in $(seq 1 100); do
+	if curl -fsS "$ORCH_SERVER/healthz" >/dev/null 2>&1 && orch get nodes 2>/dev/null | grep -q true; then break; fi
+	sleep 0.2
+done
+head -n 20 "$work/dev.log" | grep -v '^time=' || true
+orch get nodes
+
+say "orch apply -f examples/manifests"
+orch apply -f examples/manifests
+say "re-applying is idempotent"
+orch apply -f examples/manifests
+
+say "orch run web --wait (a long-running web server on host port 18080)"
+orch run web --wait
+web_task="$(orch get tasks -o json | python3 -c 'import json,sys; print([t["taskId"] for t in json.load(sys.stdin) if t["family"]=="web" and t["lastStatus"]=="RUNNING"][0])')"
+say "curl http://127.0.0.1:18080/"
+for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:18080/ && break; sleep 0.1; done
+
+say "orch run job --wait (a one-shot job: PENDING -> RUNNING -> STOPPED)"
+orch run job --wait
+job_task="$(orch get tasks -o json | python3 -c 'import json,sys; print([t["taskId"] for t in json.load(sys.stdin) if t["family"]=="job"][0])')"
+say "orch logs $job_task"
+orch logs "$job_task"
+
+say "orch get tasks"
+orch get tasks
+say "orch describe task $web_task"
+orch describe task "$web_task"
+
+say "orch stop $web_task --wait"
+orch stop "$web_task" --wait
+orch get tasks
+say "demo finished"
