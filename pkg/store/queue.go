@@ -21,7 +21,7 @@ import (
 // empty.
 
 func (s *Store) queueKey(name string) string { return s.key("queues", name) }
-func (s *Store) queuePrefix() string       { return s.key("queues") + "/" }
+func (s *Store) queuePrefix() string         { return s.key("queues") + "/" }
 func (s *Store) qmsgPrefix(qid string) string {
 	return s.key("qmsgs", qid) + "/"
 }
