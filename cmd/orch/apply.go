@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/manifest"
+	"github.com/spf13/cobra"
+)
+
+func applyCmd(g *globals) *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "apply -f PATH",
+		Short: "Create or update resources from manifests (a file, a directory, or - for stdin)",
+		Long: "orch apply reads YAML or JSON manifests (many documents per file) and creates or updates\n" +
+			"each resource, printing created, configured or unchanged. Every document is validated first:\n" +
+			"if any is invalid, nothing is applied. A plain ECS task definition JSON applies unchanged.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return fmt.Errorf("-f is required: a manifest file, a directory, or - for stdin")
+			}
+			docs, err := manifest.Load(path, os.Stdin)
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			req := make([]wire.ApplyDocument, len(docs))
+			for i, d := range docs {
+				spec, err := json.Marshal(d.Object)
+				if err != nil {
+					return fmt.Errorf("%s:%d: %w", d.File, d.Line, err)
+				}
+				req[i] = wire.ApplyDocument{Kind: d.Kind, Spec: spec}
+			}
+			results, err := c.Apply(cmd.Context(), req)
+			if err != nil {
+				return locate(err, docs)
+			}
+			out := cmd.OutOrStdout()
+			for i, r := range results {
+				name := r.Name
+				if r.Ref != "" {
+					name = r.Ref
+				}
+				fmt.Fprintf(out, "%s/%s %s\n", strings.ToLower(r.Kind), name, r.Action)
+				if i < len(docs) && len(docs[i].Ignored) > 0 {
+					fmt.Fprintf(out, "  ignored (accepted, not acted on by Orch): %s\n", strings.Join(docs[i].Ignored, ", "))
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "filename", "f", "", "manifest file, directory, or - for stdin")
+	return cmd
+}
+
+// locate rewrites "documents[N]..." in a server error into the document's
+// file and line.
+func locate(err error, docs []manifest.Document) error {
+	msg := err.Error()
+	for i := len(docs) - 1; i >= 0; i-- {
+		tag := fmt.Sprintf("documents[%d]", i)
+		if strings.Contains(msg, tag) {
+			msg = strings.ReplaceAll(msg, tag, fmt.Sprintf("%s:%d (%s %s)", docs[i].File, docs[i].Line, docs[i].Kind, docs[i].Name))
+		}
+	}
+	return fmt.Errorf("%s", msg)
+}

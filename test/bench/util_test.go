@@ -1,0 +1,5 @@
+package bench
+
+import "github.com/orch-project/orch/pkg/model"
+
+func modelResources(n int) model.Resources { return model.Resources{CPU: n, MemoryMiB: n} }
