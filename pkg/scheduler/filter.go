@@ -61,10 +61,12 @@ func (p *pass) check(sh *shape, i int32) failure {
 			}
 		}
 	}
-	if n.free.CPU < sh.need.CPU {
+	// A zero requirement fits even on an over-committed node: it adds
+	// nothing to it.
+	if sh.need.CPU > 0 && n.free.CPU < sh.need.CPU {
 		return failure{kind: failCPU}
 	}
-	if n.free.MemoryMiB < sh.need.MemoryMiB {
+	if sh.need.MemoryMiB > 0 && n.free.MemoryMiB < sh.need.MemoryMiB {
 		return failure{kind: failMemory}
 	}
 	return failure{}

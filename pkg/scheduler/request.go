@@ -100,7 +100,6 @@ func (p *pass) newShape(index int, r *Request) *shape {
 }
 
 func (p *pass) parseMemberOf(text string) *memberOf {
-	text = strings.TrimSpace(text)
 	if m := p.memberOf[text]; m != nil {
 		return m
 	}
