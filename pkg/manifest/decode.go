@@ -54,7 +54,7 @@ type Body struct {
 	kind string
 	node *yaml.Node // the document's mapping
 
-	pos      map[string]position // field path → position of its key (or list item)
+	pos      map[string]position // field path → where to report it (see fieldPos)
 	errs     []*Error
 	errPaths []string // paths of errs, to drop validation errors that echo them
 	ignored  []string
@@ -322,18 +322,20 @@ func (b *Body) decodeValue(n *yaml.Node, path string, v reflect.Value, s Schema)
 		b.fail(n, path, "document too large: more than %d values (check for aliases that expand without bound)", maxValuesPerDocument)
 		return
 	}
-	if n.Kind == yaml.AliasNode {
-		t := deref(n)
-		if t == nil {
-			b.fail(n, path, "alias *%s names no anchor", n.Value)
-			return
-		}
+	if t := deref(n); t == nil {
+		b.fail(n, path, "alias *%s names no anchor", n.Value)
+		return
+	} else if t.Anchor != "" {
+		// Only anchored values can be reached twice; an alias to one that is
+		// being decoded would recurse forever.
 		if b.active[t] {
-			b.fail(n, path, "alias *%s refers to a value that contains it", n.Value)
+			b.fail(n, path, "alias *%s refers to a value that contains it", t.Anchor)
 			return
 		}
 		b.active[t] = true
 		defer delete(b.active, t)
+		n = t
+	} else {
 		n = t
 	}
 	if isNull(n) {
@@ -374,6 +376,10 @@ func (b *Body) decodeInto(n *yaml.Node, path string, v reflect.Value, s Schema) 
 			b.fail(n, path, "must be a list, got %s%s", describe(n), hint)
 			return
 		}
+		if len(n.Content) == 0 {
+			v.Set(reflect.Zero(v.Type())) // [] and an absent field read the same
+			return
+		}
 		sl := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, e := range n.Content {
 			ep := path + "[" + strconv.Itoa(i) + "]"
@@ -392,7 +398,7 @@ func (b *Body) decodeInto(n *yaml.Node, path string, v reflect.Value, s Schema) 
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 		for _, p := range b.pairs(n, path, 0) {
 			kp := mapPath(path, p.key.Value)
-			b.pos[kp] = posOf(p.key)
+			b.pos[kp] = fieldPos(p)
 			elem := reflect.New(v.Type().Elem()).Elem()
 			b.decodeValue(p.value, kp, elem, s)
 			m.SetMapIndex(reflect.ValueOf(p.key.Value).Convert(v.Type().Key()), elem)
@@ -487,6 +493,16 @@ func unquoteHint(n *yaml.Node, want string) string {
 
 type pair struct{ key, value *yaml.Node }
 
+// fieldPos is where problems with a field's value are reported: at a scalar
+// value itself, or at the key of a list or mapping (which in block style
+// starts on the next line).
+func fieldPos(p pair) position {
+	if p.value.Kind == yaml.ScalarNode || p.value.Kind == yaml.AliasNode {
+		return posOf(p.value)
+	}
+	return posOf(p.key)
+}
+
 // pairs lists a mapping's fields in order, resolving merge keys (<<: *base;
 // explicit fields win over merged ones, earlier merges over later ones) and
 // reporting duplicate and non-string keys.
@@ -566,7 +582,7 @@ func (b *Body) decodeStruct(n *yaml.Node, path string, v reflect.Value, s Schema
 			continue
 		}
 		if f, ok := info.fields[name]; ok {
-			b.pos[fpath] = posOf(p.key)
+			b.pos[fpath] = fieldPos(p)
 			b.decodeValue(p.value, fpath, v.FieldByIndex(f), s)
 			continue
 		}

@@ -46,5 +46,5 @@ containerDefinitions:
 	// TaskDefinition web cpu 512 memory 1024
 	// ignored: [executionRoleArn]
 	// bad.yaml:7:5: containerDefinitions[0].memroy: unknown field; did you mean "memory"?
-	// bad.yaml:10:5: containerDefinitions[1].memory: must be at least 6 MiB, got 4
+	// bad.yaml:10:13: containerDefinitions[1].memory: must be at least 6 MiB, got 4
 }

@@ -344,6 +344,12 @@ func syntaxError(file string, data []byte, err error) *Error {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	e.Message = "invalid YAML: " + msg
+	if strings.Contains(msg, "tab character") {
+		// yaml.v3 reports the line before the tab; point at the tab itself.
+		if line, col, ok := findIndentTab(data, e.Line); ok {
+			e.Line, e.Column = line, col
+		}
+	}
 	if looksLikeJSON(data) {
 		if line, col, jmsg, ok := jsonSyntaxError(data); ok {
 			e.Line, e.Column, e.Message = line, col, "invalid JSON: "+jmsg
@@ -401,4 +407,23 @@ func lineCol(data []byte, off int) (line, col int) {
 	lineStart := bytes.LastIndexByte(before, '\n') + 1
 	col = 1 + len([]rune(string(before[lineStart:])))
 	return line, col
+}
+
+// findIndentTab finds the first tab in the indentation of a line at or after
+// line from.
+func findIndentTab(data []byte, from int) (line, col int, ok bool) {
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		if i+1 < from {
+			continue
+		}
+		for j, c := range l {
+			if c == '\t' {
+				return i + 1, j + 1, true
+			}
+			if c != ' ' {
+				break
+			}
+		}
+	}
+	return 0, 0, false
 }
