@@ -315,6 +315,14 @@ func writeTask(w io.Writer, t *model.Task) {
 }
 
 
+func deleteTask(cmd *cobra.Command, c *client.Client, name string) error {
+	if err := c.DeleteTask(cmd.Context(), name); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "task/%s deleted\n", name)
+	return nil
+}
+
 // ---- nodes
 
 func getNodes(cmd *cobra.Command, c *client.Client, name, output string) error {

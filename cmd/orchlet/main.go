@@ -19,6 +19,7 @@ import (
 	"github.com/orch-project/orch/pkg/agent/runtime/fake"
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
 	"github.com/spf13/cobra"
 )
 
@@ -36,8 +37,8 @@ func main() {
 func newCmd() *cobra.Command {
 	var (
 		servers, token, nodeName, rt, listen, advertise, logLevel string
-		cpu, memory                                                 int
-		attrs                                                       []string
+		cpu, memory                                               int
+		attrs                                                     []string
 	)
 	cmd := &cobra.Command{
 		Use:           "orchlet --server URL --join-token TOKEN",
@@ -87,7 +88,7 @@ func newCmd() *cobra.Command {
 			}
 			cp := client.New(client.Config{Servers: strings.Split(servers, ","), Token: token})
 			ag, err := agent.New(agent.Config{
-				NodeName: nodeName, CPU: cpu, MemoryMiB: memory, Attributes: attributes,
+				NodeName: nodeName, Capacity: model.Resources{CPU: cpu, MemoryMiB: memory}, Attributes: attributes,
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
 			})
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -33,32 +34,56 @@ func StartHandAgent(t testing.TB, c *client.Client, name string, cpu, memMiB int
 		t.Fatalf("register %s: %v", name, err)
 	}
 	a := &HandAgent{Name: name, c: c, assignments: map[string]wire.Assignment{}, changed: make(chan struct{}, 1)}
-	events, _ := c.Assignments(ctx, name)
-	go func() {
-		for ev := range events {
-			a.mu.Lock()
-			a.events = append(a.events, ev)
-			switch ev.Type {
-			case wire.EventSnapshot:
-				a.assignments = map[string]wire.Assignment{}
-				for _, as := range ev.Assignments {
-					a.assignments[as.Task.TaskID] = as
-				}
-			case wire.EventPut:
-				for _, as := range ev.Assignments {
-					a.assignments[as.Task.TaskID] = as
-				}
-			case wire.EventDelete:
-				delete(a.assignments, ev.TaskID)
-			}
-			a.mu.Unlock()
+	go func() { // heartbeats keep the node alive while the test runs
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
 			select {
-			case a.changed <- struct{}{}:
-			default:
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = c.Heartbeat(ctx, name)
+			}
+		}
+	}()
+	go func() {
+		// Follow the stream; reconnect (failing over to another server)
+		// when it breaks, as the real agent does.
+		for ctx.Err() == nil {
+			events, _ := c.Assignments(ctx, name)
+			for ev := range events {
+				a.apply(ev)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	}()
 	return a
+}
+
+func (a *HandAgent) apply(ev wire.AssignmentEvent) {
+	a.mu.Lock()
+	a.events = append(a.events, ev)
+	switch ev.Type {
+	case wire.EventSnapshot:
+		a.assignments = map[string]wire.Assignment{}
+		for _, as := range ev.Assignments {
+			a.assignments[as.Task.TaskID] = as
+		}
+	case wire.EventPut:
+		for _, as := range ev.Assignments {
+			a.assignments[as.Task.TaskID] = as
+		}
+	case wire.EventDelete:
+		delete(a.assignments, ev.TaskID)
+	}
+	a.mu.Unlock()
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Assignment returns the current assignment of a task, if any.
