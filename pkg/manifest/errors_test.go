@@ -296,7 +296,9 @@ func TestSuggest(t *testing.T) {
 		"nmae":              "name",
 		"xyz":               "",
 		"environment":       "",
-		"mem":               "",
+		"mem":               "memory",
+		"port":              "portMappings",
+		"po":                "",
 	} {
 		if got := suggest(in, names); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)

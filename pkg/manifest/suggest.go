@@ -9,7 +9,8 @@ import (
 // enough to be a likely typo. A candidate equal but for case always wins;
 // otherwise closeness is the optimal-string-alignment (restricted
 // Damerau-Levenshtein) distance, ignoring case, which counts a swap of two
-// neighbouring letters ("memroy") as one edit.
+// neighbouring letters ("memroy") as one edit. Failing that, a candidate that
+// starts with name ("port" → "portMappings") is suggested.
 func suggest(name string, candidates []string) string {
 	lname := strings.ToLower(name)
 	best, bestDist := "", -1
@@ -30,8 +31,18 @@ func suggest(name string, candidates []string) string {
 	if max > 3 {
 		max = 3
 	}
-	if bestDist < 0 || bestDist > max {
-		return ""
+	if bestDist >= 0 && bestDist <= max {
+		return best
+	}
+	// A short form of a longer name: "port" for "portMappings", "env" for
+	// "environment". The shortest such candidate wins.
+	best = ""
+	if len(lname) >= 3 {
+		for _, c := range candidates {
+			if strings.HasPrefix(strings.ToLower(c), lname) && (best == "" || len(c) < len(best)) {
+				best = c
+			}
+		}
 	}
 	return best
 }
