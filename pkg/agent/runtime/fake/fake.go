@@ -689,3 +689,18 @@ func (rt *Runtime) Close() {
 		s.breakWith(errors.New("fake: runtime closed"))
 	}
 }
+
+// Spec returns the spec a container was created with (by id or name).
+func (rt *Runtime) Spec(id string) (runtime.ContainerSpec, bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	c := rt.lookup(id)
+	if c == nil {
+		return runtime.ContainerSpec{}, false
+	}
+	s := c.spec
+	s.Labels = maps.Clone(s.Labels)
+	s.Env = slices.Clone(s.Env)
+	s.Ports = slices.Clone(s.Ports)
+	return s, true
+}

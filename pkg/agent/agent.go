@@ -1,0 +1,413 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/pkg/agent/runtime"
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
+)
+
+// Version is reported at register; cmd/orchlet may set it with -ldflags.
+var Version = "dev"
+
+// LabelStopTimeout is an extra label on every container: its stop timeout in
+// seconds, so StopAll can honour it for containers it finds in the runtime.
+const LabelStopTimeout = "orch.stop-timeout"
+
+// Defaults.
+const (
+	DefaultStoppedRetention  = time.Hour
+	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultStatsInterval     = 10 * time.Second
+	DefaultListenAddr        = "127.0.0.1:0"
+)
+
+// Config configures an Agent.
+type Config struct {
+	// NodeName is the node's name in the cluster (default: the hostname).
+	NodeName string
+	// Capacity overrides what the runtime reports; a zero field is read
+	// from the runtime.
+	Capacity model.Resources
+	// Attributes are extra node attributes; the built-in os, arch,
+	// hostname and node are added at register and win over these.
+	Attributes map[string]string
+	// ReservedPorts are host ports tasks must never get ("tcp/22"); the
+	// agent's own HTTP port is always added.
+	ReservedPorts []string
+	// ListenAddr is where the agent's own HTTP server (logs) listens;
+	// "" means 127.0.0.1:0.
+	ListenAddr string
+	// AdvertiseAddr is host:port the control plane uses to reach that
+	// server; "" derives it from the listener.
+	AdvertiseAddr string
+	Runtime       runtime.Runtime
+	ControlPlane  ControlPlane
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// StoppedRetention is how long stopped containers are kept so their
+	// logs stay readable (default 1h).
+	StoppedRetention time.Duration
+	// HeartbeatInterval overrides the interval the control plane returns.
+	HeartbeatInterval time.Duration
+	// StatsInterval is how often running tasks' usage is sampled (default
+	// 10s; negative disables sampling).
+	StatsInterval time.Duration
+	// ContainerEnv is added to every container's environment, after the
+	// environment the control plane returns at register and before the
+	// task definition's own (which therefore wins).
+	ContainerEnv map[string]string
+}
+
+// Agent is orchlet: it registers the node, follows its assignments and runs
+// each assigned task with one goroutine stepping that task's state machine.
+type Agent struct {
+	cfg   Config
+	node  string
+	log   *slog.Logger
+	rt    runtime.Runtime
+	cp    ControlPlane
+	token string
+	rep   *reporter
+
+	// Backoff bounds for the session (register, assignment stream) and the
+	// runtime event stream; tests shorten them.
+	minBackoff, maxBackoff time.Duration
+
+	mu          sync.Mutex
+	started     bool
+	runCtx      context.Context // nil unless Run is active
+	tasks       map[string]*taskRunner
+	stoppingAll bool
+	serverEnv   map[string]string
+	addr        string
+	sweeping    map[string]bool // container ids being removed as strays
+	synced      bool            // a snapshot has been applied
+
+	taskWG sync.WaitGroup
+}
+
+// New checks cfg and returns an agent; nothing runs until Run.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Runtime == nil {
+		return nil, errors.New("agent: Config.Runtime is required")
+	}
+	if cfg.ControlPlane == nil {
+		return nil, errors.New("agent: Config.ControlPlane is required")
+	}
+	if cfg.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return nil, fmt.Errorf("agent: no node name given and the hostname is unknown (%v); set Config.NodeName", err)
+		}
+		cfg.NodeName = h
+	}
+	if cfg.Capacity.CPU < 0 || cfg.Capacity.MemoryMiB < 0 {
+		return nil, fmt.Errorf("agent: capacity override %+v: values must not be negative (0 reads them from the runtime)", cfg.Capacity)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.StoppedRetention <= 0 {
+		cfg.StoppedRetention = DefaultStoppedRetention
+	}
+	if cfg.StatsInterval == 0 {
+		cfg.StatsInterval = DefaultStatsInterval
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = DefaultListenAddr
+	}
+	tok := make([]byte, 32)
+	if _, err := rand.Read(tok); err != nil {
+		return nil, fmt.Errorf("agent: generating the callback token: %w", err)
+	}
+	log := cfg.Logger.With("node", cfg.NodeName)
+	a := &Agent{
+		cfg:        cfg,
+		node:       cfg.NodeName,
+		log:        log,
+		rt:         cfg.Runtime,
+		cp:         cfg.ControlPlane,
+		token:      hex.EncodeToString(tok),
+		rep:        newReporter(cfg.ControlPlane, cfg.NodeName, log),
+		minBackoff: 250 * time.Millisecond,
+		maxBackoff: 30 * time.Second,
+		tasks:      map[string]*taskRunner{},
+		sweeping:   map[string]bool{},
+	}
+	return a, nil
+}
+
+// NodeName is the node's name.
+func (a *Agent) NodeName() string { return a.node }
+
+// Addr is the address the agent's HTTP server listens on ("" until Run has
+// started it).
+func (a *Agent) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addr
+}
+
+// CallbackToken is the bearer token the logs endpoint requires; it is sent
+// to the control plane at register.
+func (a *Agent) CallbackToken() string { return a.token }
+
+// Run serves the logs endpoint, registers the node and runs its assigned
+// tasks until ctx ends. It returns nil when ctx ends and never stops
+// containers on the way out: a restarted agent adopts them. It returns an
+// error at once when the control plane rejects the node's credentials
+// (wire.ErrUnauthorized) or the HTTP server cannot listen. Run may be called
+// once.
+func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
+	if a.started {
+		a.mu.Unlock()
+		return errors.New("agent: Run called twice")
+	}
+	a.started = true
+	a.mu.Unlock()
+
+	ln, err := net.Listen("tcp", a.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("agent: listen on %s for the logs endpoint: %w (set another --listen address)", a.cfg.ListenAddr, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv := &http.Server{
+		Handler:           a.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("agent HTTP server stopped", "err", err)
+		}
+	})
+	a.mu.Lock()
+	a.addr = ln.Addr().String()
+	a.runCtx = ctx
+	a.mu.Unlock()
+	defer func() {
+		cancel()
+		_ = srv.Close()
+		wg.Wait()
+		a.taskWG.Wait()
+		a.mu.Lock()
+		a.runCtx = nil
+		a.mu.Unlock()
+	}()
+
+	// Startup sync: subscribe to runtime events first so nothing that
+	// happens after the listing is missed, then list what a previous run
+	// left behind. Tasks adopt their containers when their assignments
+	// arrive; the rest are removed after the first snapshot.
+	subscribed := make(chan struct{})
+	wg.Go(func() { a.watchRuntime(ctx, subscribed) })
+	select {
+	case <-subscribed:
+	case <-ctx.Done():
+		return nil
+	}
+	if !a.listExisting(ctx) {
+		return nil
+	}
+	wg.Go(func() { a.rep.run(ctx) })
+	wg.Go(func() { a.statsLoop(ctx) })
+	a.log.Info("agent started", "addr", a.Addr(), "runtime", a.rt.Name(), "version", Version)
+	err = a.session(ctx)
+	if err != nil {
+		a.log.Error("agent stopping", "err", err)
+	} else {
+		a.log.Info("agent stopping; containers keep running")
+	}
+	return err
+}
+
+// listExisting lists the containers a previous run left, retrying while the
+// runtime is unreachable. It reports false when ctx ended.
+func (a *Agent) listExisting(ctx context.Context) bool {
+	b := newBackoff(a.minBackoff, a.maxBackoff)
+	for {
+		states, err := a.rt.List(ctx, map[string]string{runtime.LabelNode: a.node})
+		if err == nil {
+			running := 0
+			for _, s := range states {
+				if s.Status == runtime.StatusRunning {
+					running++
+				}
+			}
+			if len(states) > 0 {
+				a.log.Info("found containers from a previous run; adopting those still assigned", "containers", len(states), "running", running)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d := b.next()
+		a.log.Warn("container runtime unreachable; retrying", "err", err, "retry_in", d.Round(time.Millisecond))
+		if !sleepCtx(ctx, d) {
+			return false
+		}
+	}
+}
+
+// StopAll stops every container the agent manages on this node (each with
+// its stop timeout) and returns when they have stopped or ctx ends. While
+// Run is active the tasks are reported STOPPED (stop code UserInitiated) and
+// new assignments are not started. Containers are not removed.
+func (a *Agent) StopAll(ctx context.Context) error {
+	a.mu.Lock()
+	a.stoppingAll = true
+	active := a.runCtx != nil
+	var runners []*taskRunner
+	for _, r := range a.tasks {
+		runners = append(runners, r)
+	}
+	a.mu.Unlock()
+	a.log.Info("stopping all containers", "tasks", len(runners))
+	for _, r := range runners {
+		r.requestLocalStop()
+	}
+	for _, r := range runners {
+		select {
+		case <-r.stoppedC:
+		case <-r.done:
+		case <-ctx.Done():
+			return fmt.Errorf("agent: stopping all containers: %w", ctx.Err())
+		}
+	}
+	// Whatever is still running (Run not active, or containers no task
+	// owns) is stopped directly.
+	states, err := a.rt.List(ctx, map[string]string{runtime.LabelNode: a.node})
+	if err != nil {
+		return fmt.Errorf("agent: stopping all containers: listing them: %w", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		emu  sync.Mutex
+		errs []error
+	)
+	for _, st := range states {
+		if st.Status != runtime.StatusRunning {
+			continue
+		}
+		wg.Go(func() {
+			if err := a.rt.Stop(ctx, st.ID, stopTimeoutOf(st)); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("stop container %s: %w", st.Name, err))
+				emu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if active {
+		fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_ = a.rep.flushed(fctx)
+		cancel()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("agent: stopping all containers: %w", err)
+	}
+	return nil
+}
+
+func stopTimeoutOf(st runtime.State) time.Duration {
+	if n, err := strconv.Atoi(st.Labels[LabelStopTimeout]); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// registerRequest builds the request from the config and the runtime.
+func (a *Agent) registerRequest(ctx context.Context) (wire.RegisterRequest, error) {
+	capacity := a.cfg.Capacity
+	if capacity.CPU == 0 || capacity.MemoryMiB == 0 {
+		cpu, mem, err := a.rt.Capacity(ctx)
+		if err != nil {
+			return wire.RegisterRequest{}, fmt.Errorf("reading capacity from the %s runtime: %w", a.rt.Name(), err)
+		}
+		if capacity.CPU == 0 {
+			capacity.CPU = cpu
+		}
+		if capacity.MemoryMiB == 0 {
+			capacity.MemoryMiB = mem
+		}
+	}
+	attrs := map[string]string{}
+	for k, v := range a.cfg.Attributes {
+		attrs[k] = v
+	}
+	host, _ := os.Hostname()
+	attrs[model.AttrOS] = goruntime.GOOS
+	attrs[model.AttrArch] = goruntime.GOARCH
+	attrs[model.AttrHostname] = host
+	attrs[model.AttrNodeName] = a.node
+	addr := a.advertiseAddr()
+	reserved := append([]string(nil), a.cfg.ReservedPorts...)
+	if _, port, err := net.SplitHostPort(a.Addr()); err == nil {
+		if p, err := strconv.Atoi(port); err == nil {
+			reserved = append(reserved, model.PortKey("tcp", p))
+		}
+	}
+	return wire.RegisterRequest{
+		Name:          a.node,
+		Capacity:      capacity,
+		Attributes:    attrs,
+		ReservedPorts: reserved,
+		Address:       addr,
+		AgentVersion:  Version,
+		Runtime:       a.rt.Name(),
+		CallbackToken: a.token,
+	}, nil
+}
+
+// advertiseAddr is where the control plane reaches the agent's server.
+func (a *Agent) advertiseAddr() string {
+	if a.cfg.AdvertiseAddr != "" {
+		return a.cfg.AdvertiseAddr
+	}
+	listen := a.Addr()
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = outboundHost()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// outboundHost picks the first non-loopback address of the host, else the
+// hostname.
+func outboundHost() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	h, _ := os.Hostname()
+	if h == "" {
+		return "127.0.0.1"
+	}
+	return h
+}

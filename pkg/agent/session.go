@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+)
+
+// session registers, then heartbeats and follows the assignment stream
+// until ctx ends or the control plane forgets the node, in which case it
+// registers again. It returns an error only when the control plane rejects
+// the node's credentials.
+func (a *Agent) session(ctx context.Context) error {
+	for {
+		resp, err := a.register(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		interval := a.cfg.HeartbeatInterval
+		if interval <= 0 {
+			interval = resp.HeartbeatInterval
+		}
+		if interval <= 0 {
+			interval = DefaultHeartbeatInterval
+		}
+		sctx, scancel := context.WithCancel(ctx)
+		var once sync.Once
+		lost := make(chan struct{})
+		relost := func() { once.Do(func() { close(lost) }) }
+		a.rep.onUnknownNode.Store(&relost)
+		a.rep.poke()
+		var wg sync.WaitGroup
+		wg.Go(func() { a.heartbeat(sctx, interval, relost) })
+		wg.Go(func() { a.followAssignments(sctx, relost) })
+		select {
+		case <-ctx.Done():
+		case <-lost:
+			a.log.Warn("the control plane no longer knows this node; registering again")
+		}
+		scancel()
+		wg.Wait()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// register retries with backoff until it succeeds, ctx ends or the control
+// plane rejects the credentials.
+func (a *Agent) register(ctx context.Context) (wire.RegisterResponse, error) {
+	b := newBackoff(a.minBackoff, a.maxBackoff)
+	for attempt := 1; ; attempt++ {
+		req, err := a.registerRequest(ctx)
+		var resp wire.RegisterResponse
+		if err == nil {
+			resp, err = a.cp.Register(ctx, req)
+		}
+		if err == nil {
+			a.mu.Lock()
+			a.serverEnv = resp.Env
+			a.mu.Unlock()
+			a.log.Info("registered", "capacity_cpu", req.Capacity.CPU, "capacity_memory_mib", req.Capacity.MemoryMiB,
+				"address", req.Address, "attempts", attempt)
+			return resp, nil
+		}
+		if errors.Is(err, wire.ErrUnauthorized) {
+			return resp, fmt.Errorf("agent: node %s: registering: %w (check the join token given to orchlet)", a.node, err)
+		}
+		if ctx.Err() != nil {
+			return resp, ctx.Err()
+		}
+		d := b.next()
+		if attempt == 1 || attempt%10 == 0 {
+			a.log.Warn("cannot register with the control plane; retrying", "err", err, "attempt", attempt, "retry_in", d.Round(time.Millisecond))
+		}
+		if !sleepCtx(ctx, d) {
+			return resp, ctx.Err()
+		}
+	}
+}
+
+func (a *Agent) heartbeat(ctx context.Context, interval time.Duration, relost func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := a.cp.Heartbeat(ctx, a.node)
+		switch {
+		case err == nil:
+			if failures > 0 {
+				a.log.Info("heartbeats delivered again", "after_failures", failures)
+			}
+			failures = 0
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, wire.ErrUnknownNode), errors.Is(err, wire.ErrUnauthorized):
+			relost()
+			return
+		default:
+			failures++
+			if failures == 1 || failures%10 == 0 {
+				a.log.Warn("heartbeat failed; containers keep running", "err", err, "failures", failures)
+			}
+		}
+	}
+}
+
+// errStreamEnded is used when the assignment stream closes without saying why.
+var errStreamEnded = errors.New("assignment stream ended")
+
+// followAssignments consumes the assignment stream, reconnecting with
+// backoff when it breaks.
+func (a *Agent) followAssignments(ctx context.Context, relost func()) {
+	b := newBackoff(a.minBackoff, a.maxBackoff)
+	failures := 0
+	for {
+		err := a.consumeAssignments(ctx, func() { b.reset(); failures = 0 })
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, wire.ErrUnknownNode) || errors.Is(err, wire.ErrUnauthorized) {
+			relost()
+			return
+		}
+		failures++
+		d := b.next()
+		if failures == 1 || failures%10 == 0 {
+			a.log.Warn("assignment stream broke; reconnecting (containers keep running)", "err", err, "failures", failures, "retry_in", d.Round(time.Millisecond))
+		}
+		if !sleepCtx(ctx, d) {
+			return
+		}
+	}
+}
+
+func (a *Agent) consumeAssignments(ctx context.Context, onSnapshot func()) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	evs, errs := a.cp.Assignments(sctx, a.node)
+	for evs != nil || errs != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-evs:
+			if !ok {
+				evs = nil
+				continue
+			}
+			switch ev.Type {
+			case wire.EventSnapshot:
+				a.applySnapshot(ctx, ev.Assignments)
+				onSnapshot()
+			case wire.EventPut:
+				for _, as := range ev.Assignments {
+					a.applyAssignment(ctx, as)
+				}
+			case wire.EventDelete:
+				a.deleteTask(ctx, ev.TaskID)
+			case wire.EventPing:
+			default:
+				a.log.Debug("ignoring unknown assignment event", "type", ev.Type)
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return errStreamEnded
+}
