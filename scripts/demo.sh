@@ -44,8 +44,8 @@ web_task="$(orch get tasks -o json | python3 -c 'import json,sys; print([t["task
 say "curl http://127.0.0.1:18080/"
 for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:18080/ && break; sleep 0.1; done
 
-say "orch run job --wait (a one-shot job: PENDING -> RUNNING -> STOPPED)"
-orch run job --wait
+say "orch run job --wait --until stopped (a one-shot job: PENDING -> RUNNING -> STOPPED)"
+orch run job --wait --until stopped
 job_task="$(orch get tasks -o json | python3 -c 'import json,sys; print([t["taskId"] for t in json.load(sys.stdin) if t["family"]=="job"][0])')"
 say "orch logs $job_task"
 orch logs "$job_task"

@@ -17,14 +17,16 @@ import (
 func runCmd(g *globals) *cobra.Command {
 	var in wire.RunTaskInput
 	var wait bool
+	var until string
 	var timeout time.Duration
 	var output string
 	cmd := &cobra.Command{
 		Use:   "run FAMILY[:REVISION]",
 		Short: "Start tasks from a task definition",
 		Long: "orch run starts COUNT tasks of a task definition (the latest ACTIVE revision when none is given).\n" +
-			"With --wait it waits until every task is RUNNING, or STOPPED for tasks that exit, and fails\n" +
-			"when a task fails to start or an essential container exits non-zero.",
+			"With --wait it waits until every task is RUNNING (or already STOPPED); with --wait --until stopped\n" +
+			"it waits until every task has STOPPED, as for a one-shot job. It fails when a task fails to\n" +
+			"start or an essential container exits non-zero.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -43,9 +45,12 @@ func runCmd(g *globals) *cobra.Command {
 			if !wait {
 				return nil
 			}
+			if until != "running" && until != "stopped" {
+				return fmt.Errorf("--until %q: use running or stopped", until)
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			final, err := waitTasks(ctx, c, tasks, out)
+			final, err := waitTasks(ctx, c, tasks, out, until == "stopped")
 			if err != nil {
 				return err
 			}
@@ -59,13 +64,15 @@ func runCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&in.Group, "group", "", "task group (default family:FAMILY)")
 	cmd.Flags().StringVar(&in.StartedBy, "started-by", "", "free-text tag recorded on the tasks")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the tasks are RUNNING (or STOPPED) and report the outcome")
+	cmd.Flags().StringVar(&until, "until", "running", "with --wait: running, or stopped to wait for tasks to finish")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "with --wait, print the final tasks as json or yaml")
 	return cmd
 }
 
-// waitTasks polls until every task is RUNNING or STOPPED, printing changes.
-func waitTasks(ctx context.Context, c *client.Client, tasks []*model.Task, out io.Writer) ([]*model.Task, error) {
+// waitTasks polls until every task is RUNNING or STOPPED (only STOPPED with
+// untilStopped), printing each change.
+func waitTasks(ctx context.Context, c *client.Client, tasks []*model.Task, out io.Writer, untilStopped bool) ([]*model.Task, error) {
 	last := map[string]string{}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -85,7 +92,7 @@ func waitTasks(ctx context.Context, c *client.Client, tasks []*model.Task, out i
 				fmt.Fprintf(out, "task/%s %s\n", cur.ShortID(), line)
 				last[cur.TaskID] = line
 			}
-			if cur.LastStatus != model.StatusRunning && !cur.IsStopped() {
+			if !cur.IsStopped() && (untilStopped || cur.LastStatus != model.StatusRunning) {
 				done = false
 			}
 		}

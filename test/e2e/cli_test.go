@@ -136,7 +136,7 @@ func TestCLIAgainstRealBinaries(t *testing.T) {
 	// A job whose essential container exits 3: run --wait reports it and fails.
 	job := writeFile(t, dir, "job.yaml", "kind: TaskDefinition\nfamily: job\ncontainerDefinitions:\n  - name: job\n    image: fake\n    memory: 16\n    environment:\n      - {name: ORCH_FAKE, value: \"run_for=300ms,exit_code=3\"}\n")
 	c.mustOrch(t, "apply", "-f", job)
-	out, code = c.orch(t, "", "run", "job", "--wait")
+	out, code = c.orch(t, "", "run", "job", "--wait", "--until", "stopped")
 	if code != 3 || !strings.Contains(out, "exited with code 3") {
 		t.Fatalf("run job --wait: exit %d\n%s\nwant exit 3 naming the exit code", code, out)
 	}
