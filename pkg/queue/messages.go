@@ -77,7 +77,7 @@ func (s *Service) SendMessage(ctx context.Context, name string, e SendEntry) (*S
 
 // SendMessageBatch sends up to 10 messages; entries fail one by one.
 func (s *Service) SendMessageBatch(ctx context.Context, name string, es []SendEntry) ([]SendResult, []BatchError, error) {
-	if err := checkBatch(len(es), func(i int) string { return es[i].ID }); err != nil {
+	if err := CheckBatch(len(es), func(i int) string { return es[i].ID }); err != nil {
 		return nil, nil, err
 	}
 	total := 0
@@ -101,9 +101,9 @@ func (s *Service) SendMessageBatch(ctx context.Context, name string, es []SendEn
 	return res, bes, nil
 }
 
-// checkBatch applies the batch-level rules: 1 to 10 entries with distinct
+// CheckBatch applies the batch-level rules: 1 to 10 entries with distinct
 // ids of [A-Za-z0-9_-]{1,80}.
-func checkBatch(n int, id func(int) string) error {
+func CheckBatch(n int, id func(int) string) error {
 	if n == 0 {
 		return ErrEmptyBatchRequest
 	}
@@ -635,7 +635,7 @@ type BatchHandle struct {
 
 // DeleteMessageBatch deletes up to 10 messages.
 func (s *Service) DeleteMessageBatch(ctx context.Context, name string, es []BatchHandle) ([]string, []BatchError, error) {
-	if err := checkBatch(len(es), func(i int) string { return es[i].ID }); err != nil {
+	if err := CheckBatch(len(es), func(i int) string { return es[i].ID }); err != nil {
 		return nil, nil, err
 	}
 	ok, fails, err := s.deleteMessages(ctx, name, es)
@@ -701,7 +701,7 @@ func (s *Service) ChangeMessageVisibility(ctx context.Context, name, handle stri
 
 // ChangeMessageVisibilityBatch changes the visibility of up to 10 messages.
 func (s *Service) ChangeMessageVisibilityBatch(ctx context.Context, name string, es []BatchHandle) ([]string, []BatchError, error) {
-	if err := checkBatch(len(es), func(i int) string { return es[i].ID }); err != nil {
+	if err := CheckBatch(len(es), func(i int) string { return es[i].ID }); err != nil {
 		return nil, nil, err
 	}
 	ok, fails, err := s.changeVisibility(ctx, name, es)
