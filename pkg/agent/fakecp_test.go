@@ -36,6 +36,7 @@ type fakeCP struct {
 	order   []string
 	streams map[*cpStream]struct{}
 	opened  int // assignment streams opened
+	failed  int // calls refused while down
 
 	batches    [][]wire.TaskStatusReport
 	reportHook func([]wire.TaskStatusReport) error // called outside mu; an error fails the call
@@ -64,6 +65,8 @@ func (cp *fakeCP) Register(ctx context.Context, req wire.RegisterRequest) (wire.
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if cp.down != nil {
+		cp.failed++
+		cp.notifyLocked()
 		return wire.RegisterResponse{}, cp.down
 	}
 	if cp.registerErr != nil {
@@ -82,6 +85,8 @@ func (cp *fakeCP) Heartbeat(ctx context.Context, node string) error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if cp.down != nil {
+		cp.failed++
+		cp.notifyLocked()
 		return cp.down
 	}
 	cp.heartbeats++
@@ -103,6 +108,8 @@ func (cp *fakeCP) Assignments(ctx context.Context, node string) (<-chan wire.Ass
 	cp.mu.Lock()
 	if cp.down != nil {
 		err := cp.down
+		cp.failed++
+		cp.notifyLocked()
 		cp.mu.Unlock()
 		s.errc <- err
 		close(s.ch)
@@ -128,6 +135,10 @@ func (cp *fakeCP) Assignments(ctx context.Context, node string) (<-chan wire.Ass
 func (cp *fakeCP) ReportStatus(ctx context.Context, node string, reports []wire.TaskStatusReport) error {
 	cp.mu.Lock()
 	hook, down := cp.reportHook, cp.down
+	if down != nil {
+		cp.failed++
+		cp.notifyLocked()
+	}
 	cp.mu.Unlock()
 	if down != nil {
 		return down
@@ -233,6 +244,19 @@ func (cp *fakeCP) setDown(err error) {
 	for _, s := range streams {
 		s.breakWith(err)
 	}
+}
+
+// waitFailures waits until n more calls have been refused.
+func (cp *fakeCP) waitFailures(t *testing.T, n int) {
+	t.Helper()
+	cp.mu.Lock()
+	target := cp.failed + n
+	cp.mu.Unlock()
+	cp.waitFor(t, func() string { return fmt.Sprintf("%d refused calls", n) }, func() bool {
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		return cp.failed >= target
+	})
 }
 
 func (cp *fakeCP) task(id string) model.Task {
