@@ -19,6 +19,7 @@ type Expr interface {
 	// usesTaskGroup reports whether the value depends on the tasks placed on
 	// the node (task:group), i.e. may change during a scheduling pass.
 	usesTaskGroup() bool
+	write(b *strings.Builder)
 }
 
 // nodeView is what an expression can see of a node.
@@ -190,8 +191,21 @@ func compare(v string, l literal) int {
 	return strings.Compare(v, l.s)
 }
 
-func (c *cond) String() string {
+// The canonical form uses as few parentheses as precedence allows, so it
+// never nests deeper than the text it was parsed from.
+
+func (c *cond) String() string    { return render(c) }
+func (e *notExpr) String() string { return render(e) }
+func (e *andExpr) String() string { return render(e) }
+func (e *orExpr) String() string  { return render(e) }
+
+func render(e Expr) string {
 	var b strings.Builder
+	e.write(&b)
+	return b.String()
+}
+
+func (c *cond) write(b *strings.Builder) {
 	b.WriteString(c.subj.text)
 	b.WriteByte(' ')
 	b.WriteString(opText[c.op])
@@ -210,12 +224,43 @@ func (c *cond) String() string {
 		b.WriteByte(' ')
 		b.WriteString(quoteIfNeeded(c.values[0].s))
 	}
-	return b.String()
 }
 
-func (e *notExpr) String() string { return "!(" + e.x.String() + ")" }
-func (e *andExpr) String() string { return "(" + e.l.String() + " && " + e.r.String() + ")" }
-func (e *orExpr) String() string  { return "(" + e.l.String() + " || " + e.r.String() + ")" }
+func (e *notExpr) write(b *strings.Builder) {
+	b.WriteByte('!')
+	writeOperand(b, e.x, false)
+}
+
+func (e *andExpr) write(b *strings.Builder) {
+	writeOperand(b, e.l, true)
+	b.WriteString(" && ")
+	writeOperand(b, e.r, true)
+}
+
+func (e *orExpr) write(b *strings.Builder) {
+	e.l.write(b)
+	b.WriteString(" || ")
+	e.r.write(b)
+}
+
+// writeOperand parenthesizes x where precedence requires: || inside &&,
+// and any binary operator inside !.
+func writeOperand(b *strings.Builder, x Expr, inAnd bool) {
+	paren := false
+	switch x.(type) {
+	case *orExpr:
+		paren = true
+	case *andExpr:
+		paren = !inAnd
+	}
+	if paren {
+		b.WriteByte('(')
+	}
+	x.write(b)
+	if paren {
+		b.WriteByte(')')
+	}
+}
 
 // quoteIfNeeded quotes a value that would not read back as one bare word.
 func quoteIfNeeded(s string) string {

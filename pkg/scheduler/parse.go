@@ -19,7 +19,7 @@ import (
 //	          less_than_equal, matches, not_matches, not_exists, not_in)
 //	subject = "attribute:" NAME | "task:group" | "instanceId" | "ec2InstanceId"
 //	list    = ("(" | "[") value { "," value } (")" | "]")
-//	value   = bare word | 'single quoted' | "double quoted"   (backslash escapes the next character)
+//	value   = bare word | 'single quoted' | "double quoted"   (\\ and \' or \" are escapes)
 //
 // Keywords are case-insensitive. A bare word is a run of characters other
 // than white space and ( ) [ ] , ! = < > & | ~ ' ", so regular expressions
@@ -141,10 +141,12 @@ func (l *lexer) next() (token, *ParseError) {
 		for i := start + 1; i < len(s); i++ {
 			switch s[i] {
 			case '\\':
-				if i+1 < len(s) {
+				// Only the quote and the backslash are escaped; other
+				// backslashes stay, so regular expressions read as written.
+				if i+1 < len(s) && (s[i+1] == c || s[i+1] == '\\') {
 					i++
-					b.WriteByte(s[i])
 				}
+				b.WriteByte(s[i])
 			case c:
 				l.pos = i + 1
 				return token{kind: tString, text: b.String(), pos: start}, nil
