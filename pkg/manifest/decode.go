@@ -41,7 +41,7 @@ func (o Object) has(list []string, name string) bool {
 
 // Limits that keep hostile input (alias bombs, huge files) cheap.
 const (
-	maxValuesPerDocument = 1 << 20
+	maxValuesPerFile     = 1 << 20 // shared by the documents of a file, which may share anchors
 	maxErrorsPerDocument = 50
 	maxMergeDepth        = 16
 )
@@ -59,7 +59,7 @@ type Body struct {
 	errPaths []string // paths of errs, to drop validation errors that echo them
 	ignored  []string
 
-	budget    int
+	budget    *int // values left to decode in this file
 	exhausted bool
 	active    map[*yaml.Node]bool // alias targets being decoded, to stop cycles
 }
@@ -68,12 +68,12 @@ type position struct{ line, col int }
 
 func posOf(n *yaml.Node) position { return position{n.Line, n.Column} }
 
-func newBody(file string, n *yaml.Node) *Body {
+func newBody(file string, n *yaml.Node, budget *int) *Body {
 	return &Body{
 		file:   file,
 		node:   n,
 		pos:    map[string]position{"": posOf(n)},
-		budget: maxValuesPerDocument,
+		budget: budget,
 		active: map[*yaml.Node]bool{},
 	}
 }
@@ -161,6 +161,7 @@ func (b *Body) addError(p position, path, msg string) {
 	e := &Error{File: b.file, Line: p.line, Column: p.col, Path: path, Message: msg}
 	if len(b.errs) == maxErrorsPerDocument {
 		e = &Error{File: b.file, Line: p.line, Column: p.col, Message: fmt.Sprintf("too many errors in this document (stopped after %d)", maxErrorsPerDocument)}
+		b.exhausted = true // decoding further only finds more
 	}
 	b.errs = append(b.errs, e)
 	b.errPaths = append(b.errPaths, path)
@@ -317,9 +318,11 @@ func (b *Body) decodeValue(n *yaml.Node, path string, v reflect.Value, s Schema)
 	if b.exhausted {
 		return
 	}
-	if b.budget--; b.budget < 0 {
+	if *b.budget--; *b.budget < 0 {
 		b.exhausted = true
-		b.fail(n, path, "document too large: more than %d values (check for aliases that expand without bound)", maxValuesPerDocument)
+		if *b.budget == -1 {
+			b.fail(n, path, "file too large: more than %d values (check for aliases that expand without bound)", maxValuesPerFile)
+		}
 		return
 	}
 	if t := deref(n); t == nil {

@@ -164,6 +164,26 @@ containerDefinitions:
 			want: `a.yaml:5: invalid YAML: mapping values are not allowed in this context`,
 		},
 		{
+			name: "YAML parser error", file: "a.yaml",
+			in:   "kind: TaskDefinition\nfamily: web\ncontainerDefinitions:\n  - name: web\n    image: nginx\n   memory: 64\n",
+			want: `a.yaml:4: invalid YAML: did not find expected '-' indicator`, // yaml.v3 names the line where the list starts
+		},
+		{
+			name: "YAML error on the first line", file: "a.yaml",
+			in:   `"kind: TaskDefinition`,
+			want: `a.yaml:1: invalid YAML: found unexpected end of stream`,
+		},
+		{
+			name: "unknown anchor", file: "a.yaml",
+			in:   "kind: TaskDefinition\nfamily: *name\n",
+			want: `a.yaml:2:9: invalid YAML: unknown anchor 'name' referenced`,
+		},
+		{
+			name: "control character", file: "a.yaml",
+			in:   "kind: TaskDefinition\nfamily: w\x01b\n",
+			want: `a.yaml:2:10: invalid YAML: control characters are not allowed`,
+		},
+		{
 			name: "tab indentation", file: "a.yaml",
 			in:   "kind: TaskDefinition\nfamily: web\n\tcontainerDefinitions: []\n",
 			want: `a.yaml:3:1: invalid YAML: found a tab character that violates indentation`,

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -141,9 +142,9 @@ func manifestFiles(dir string) ([]string, error) {
 }
 
 type collector struct {
-	docs  []Document
-	errs  Errors
-	files int
+	docs   []Document
+	errs   Errors
+	budget int // values left to decode in the current file
 }
 
 func (c *collector) add(es ...*Error) {
@@ -173,6 +174,7 @@ func (c *collector) parse(file string, data []byte) {
 		file = "<input>"
 	}
 	var errs []*Error
+	c.budget = maxValuesPerFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -247,7 +249,10 @@ func dedupe(errs []*Error) []*Error {
 
 // document decodes one document (a mapping) and records it or its errors.
 func (c *collector) document(file string, n *yaml.Node) []*Error {
-	b := newBody(file, n)
+	if c.budget < 0 {
+		return nil // the file is over its budget; that was reported once
+	}
+	b := newBody(file, n, &c.budget)
 	var k *kindInfo
 	if key, val := b.field("kind"); key != nil {
 		b.pos["kind"] = posOf(key)
@@ -272,6 +277,9 @@ func (c *collector) document(file string, n *yaml.Node) []*Error {
 	}
 	b.kind = k.name
 	obj, name, err := k.decode(b)
+	if c.budget < 0 {
+		return b.errs // the object is incomplete: validating it would only add noise
+	}
 	errs := b.collect(err)
 	if len(errs) > 0 {
 		return errs
@@ -329,7 +337,45 @@ func (b *Body) collect(err error) []*Error {
 	return out
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLineRE      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
+
+// isParserProblem reports whether msg comes from yaml.v3's parser (rather
+// than its scanner or reader): these are the problems parserc.go sets.
+func isParserProblem(msg string) bool {
+	for _, p := range []string{
+		"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+		"did not find expected '-' indicator", "did not find expected <document start>",
+		"did not find expected <stream-start>", "did not find expected key",
+		"did not find expected node content", "found duplicate %TAG directive",
+		"found duplicate %YAML directive", "found incompatible YAML document",
+		"found undefined tag handle",
+	} {
+		if msg == p {
+			return true
+		}
+	}
+	return false
+}
+
+// badCharOffset finds the first byte YAML does not allow: invalid UTF-8 or a
+// control character other than tab, line feed and carriage return.
+func badCharOffset(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1,
+			r < 0x20 && r != '\t' && r != '\n' && r != '\r',
+			r >= 0x7f && r <= 0x9f && r != 0x85,
+			r == 0xfffe || r == 0xffff:
+			return i
+		}
+		i += size
+	}
+	return -1
+}
 
 // syntaxError turns a YAML parser error into an Error. yaml.v3 reports a line
 // but no column; for input that looks like JSON, encoding/json's error gives
@@ -342,6 +388,24 @@ func syntaxError(file string, data []byte, err error) *Error {
 		msg = m[2]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	// yaml.v3 counts lines from 0 for parser errors and from 1 for scanner
+	// errors, and leaves the line out when it is the first one.
+	switch {
+	case isParserProblem(msg):
+		e.Line++
+	case e.Line > 0:
+	case unknownAnchorRE.MatchString(msg):
+		name := unknownAnchorRE.FindStringSubmatch(msg)[1]
+		if i := bytes.Index(data, []byte("*"+name)); i >= 0 {
+			e.Line, e.Column = lineCol(data, i)
+		}
+	case strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") || strings.Contains(msg, "Unicode"):
+		if i := badCharOffset(data); i >= 0 {
+			e.Line, e.Column = lineCol(data, i)
+		}
+	default:
+		e.Line = 1
 	}
 	e.Message = "invalid YAML: " + msg
 	if strings.Contains(msg, "tab character") {

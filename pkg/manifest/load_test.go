@@ -3,12 +3,14 @@ package manifest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orch-project/orch/pkg/model"
 )
@@ -346,5 +348,35 @@ containerDefinitions: [{name: web, image: nginx, memory: 64}]
 	td := docs[0].TaskDefinition()
 	if td.Revision != 0 || td.Status != "" || td.RegisteredAt != nil || td.IgnoredFields != nil || len(docs[0].Ignored) != 0 {
 		t.Errorf("server-assigned fields kept: %+v, Ignored %q", td, docs[0].Ignored)
+	}
+}
+
+// TestAliasBomb: aliases that multiply values (30 million here) stop at a
+// budget, quickly, with one error.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("- &d\n  kind: TaskDefinition\n  family: a\n  containerDefinitions:\n")
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&b, "    - {name: c%d, image: b, memory: 64, environment: ", i)
+		if i == 0 {
+			b.WriteString("&e [")
+			for j := 0; j < 1000; j++ {
+				b.WriteString("{name: a, value: b},")
+			}
+			b.WriteString("]}\n")
+		} else {
+			b.WriteString("*e}\n")
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		b.WriteString("- *d\n")
+	}
+	start := time.Now()
+	_, err := Parse("bomb.yaml", []byte(b.String()))
+	if want := "bomb.yaml:5:18464: containerDefinitions[8].environment[920].name: file too large: more than 1048576 values (check for aliases that expand without bound)"; err == nil || err.Error() != want {
+		t.Errorf("error:\ngot  %.1000v\nwant %s", err, want)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v", d)
 	}
 }
