@@ -336,5 +336,17 @@ func portsFromMap(pm nat.PortMap) []runtime.PortBinding {
 		}
 		return a.HostIP < b.HostIP
 	})
-	return out
+	// Docker publishes each port on 0.0.0.0 and on ::; one binding per
+	// (container port, protocol, host port) is what users want to see.
+	dedup := out[:0]
+	for i, b := range out {
+		if i > 0 {
+			p := dedup[len(dedup)-1]
+			if p.ContainerPort == b.ContainerPort && p.Protocol == b.Protocol && p.HostPort == b.HostPort {
+				continue
+			}
+		}
+		dedup = append(dedup, b)
+	}
+	return dedup
 }
