@@ -36,6 +36,13 @@ func (h *idHeap) fix(id int32) {
 	}
 }
 
+// push adds id, which must not be in the heap.
+func (h *idHeap) push(id int32) {
+	h.ids = append(h.ids, id)
+	h.pos[id] = int32(len(h.ids) - 1)
+	h.up(len(h.ids) - 1)
+}
+
 // remove takes id out of the heap.
 func (h *idHeap) remove(id int32) {
 	i := int(h.pos[id])

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // placer picks nodes for the tasks of one shape in the order its strategy
@@ -207,39 +208,58 @@ func (pl *placer) next() (int32, bool) {
 		if p.check(sh, i).kind != failNone {
 			// Cannot happen with the invariant above; dropping the node
 			// keeps a broken invariant from over-committing it.
-			cl.heap.remove(cand)
-			pl.fixCell(c)
+			pl.changeCells([]int32{c}, func() { cl.heap.remove(cand) })
 			continue
 		}
-		p.place(sh, i)
-		if p.check(sh, i).kind == failNone {
-			pl.setKeys(cand, false)
-			cl.heap.fix(cand)
-		} else {
-			cl.heap.remove(cand)
-		}
-		for j := range pl.attrs {
-			v := cl.vals[j]
-			pl.counts[j][v]++
-			if pl.sharing != nil {
-				for _, other := range pl.sharing[j][v] {
-					if other != c && pl.cellHeap.has(other) {
-						pl.cellHeap.fix(other)
-					}
-				}
+		pl.changeCells(pl.affected(c), func() {
+			p.place(sh, i)
+			if p.check(sh, i).kind == failNone {
+				pl.setKeys(cand, false)
+				cl.heap.fix(cand)
+			} else {
+				cl.heap.remove(cand)
 			}
-		}
-		pl.fixCell(c)
+			for j := range pl.attrs {
+				pl.counts[j][cl.vals[j]]++
+			}
+		})
 		return i, true
 	}
 	return -1, false
 }
 
-func (pl *placer) fixCell(c int32) {
-	if pl.cells[c].heap.len() > 0 {
-		pl.cellHeap.fix(c)
-	} else if pl.cellHeap.has(c) {
+// affected lists the cells whose keys change when a task lands in cell c:
+// c itself and, with several attribute keys, every cell sharing one of
+// c's values (their counts change too).
+func (pl *placer) affected(c int32) []int32 {
+	if pl.sharing == nil {
+		return []int32{c}
+	}
+	out := []int32{c}
+	for j := range pl.sharing {
+		for _, o := range pl.sharing[j][pl.cells[c].vals[j]] {
+			if o != c && pl.cellHeap.has(o) && !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
+// changeCells takes cells out of the cell heap, runs change (which alters
+// their keys), and puts back those that still have candidates. Fixing
+// several changed entries in place one by one would not restore a heap;
+// removing them while their keys are still the ones the heap was built on
+// does.
+func (pl *placer) changeCells(cells []int32, change func()) {
+	for _, c := range cells {
 		pl.cellHeap.remove(c)
+	}
+	change()
+	for _, c := range cells {
+		if pl.cells[c].heap.len() > 0 {
+			pl.cellHeap.push(c)
+		}
 	}
 }
 

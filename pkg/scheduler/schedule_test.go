@@ -149,11 +149,11 @@ func TestStrategies(t *testing.T) {
 				n("a", big, big).attr("zone", "z1").attr("rack", "r1"),
 				n("b", big, big).attr("zone", "z1").attr("rack", "r2"),
 				n("c", big, big).attr("zone", "z2").attr("rack", "r1"),
-				n("d", big, big).attr("zone", "z2").attr("rack", "r1")),
+				n("d", big, big).attr("zone", "z2").attr("rack", "r2")),
 			reqs: r("x", "service:web", 1, 1).
 				strategy("spread", "attribute:zone").strategy("spread", "attribute:rack").strategy("spread", "instanceId").times(4),
-			// Zones alternate; in z1 racks alternate (a, b); in z2 both
-			// nodes are r1, so instances alternate (c, d).
+			// Whichever node comes first, the second lands in the other
+			// zone and the other rack, and so on: one task per node.
 			count: "a=1 b=1 c=1 d=1",
 		},
 		{
