@@ -47,16 +47,22 @@
 // Kinds plug in through Register, normally from an init function of the
 // package that owns the kind; there is no switch to edit:
 //
+//	var queueSchema = manifest.Schema{
+//		// AWS fields Orch accepts but does not use, and server-assigned ones.
+//		reflect.TypeFor[model.Queue](): {Ignored: []string{"tags"}, ReadOnly: []string{"QueueUrl"}},
+//	}
+//
 //	func init() {
 //		manifest.Register("Queue", func(b *manifest.Body) (any, string, error) {
 //			q := new(model.Queue)
 //			_ = b.Decode(q, queueSchema) // unknown fields, wrong types: recorded in b
-//			q.Normalize()
 //			return q, q.QueueName, q.Validate() // model.FieldErrors get positions
 //		})
 //	}
 //
 // Body.Decode does the strict, position-keeping decoding for any struct with
-// json tags; a Schema lists the AWS fields to accept and ignore and the
-// read-only ones to drop. Implicit lets documents without kind be recognised.
+// json tags, following aliases and merge keys; a Schema lists, per Go struct
+// type, the AWS fields to accept and ignore and the read-only ones to drop.
+// The Implicit option lets documents without kind be recognised (as
+// TaskDefinition does for plain ECS JSON). Kinds() lists what is registered.
 package manifest

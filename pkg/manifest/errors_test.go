@@ -108,7 +108,7 @@ a.yaml:10:5: containerDefinitions[1].memory: required when the task sets no memo
 		},
 		{
 			name: "missing required field points at the nearest ancestor", file: "a.yaml",
-			in:   "kind: TaskDefinition\ncontainerDefinitions:\n  - image: nginx\n    memory: 64\n",
+			in: "kind: TaskDefinition\ncontainerDefinitions:\n  - image: nginx\n    memory: 64\n",
 			want: `a.yaml:1:1: family: required: name the task definition family (1-255 letters, digits, hyphens or underscores)
 a.yaml:3:5: containerDefinitions[0].name: required: name the container (1-255 letters, digits, hyphens or underscores)`,
 		},

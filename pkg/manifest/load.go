@@ -232,7 +232,7 @@ func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 
 func dedupe(errs []*Error) []*Error {
 	type key struct {
-		line, col  int
+		line, col int
 		path, msg string
 	}
 	seen := map[key]bool{}

@@ -63,10 +63,11 @@ func (td *TaskDefinition) Validate() error {
 }
 
 type tdValidator struct {
-	td      *TaskDefinition
-	errs    FieldErrors
-	taskCPU int // 0 when unset or invalid
-	taskMem int // 0 when unset or invalid
+	td        *TaskDefinition
+	errs      FieldErrors
+	taskCPU   int  // 0 when unset or invalid
+	taskMem   int  // 0 when unset or invalid
+	memOver   bool // a container alone asks for more than the task memory
 	volumeSet map[string]bool
 }
 
@@ -154,7 +155,7 @@ func (v *tdValidator) containers() {
 	}
 	names := map[string]int{}
 	hostPorts := map[string]string{} // "tcp/80" → path of the first mapping using it
-	essential, cpuSum := 0, 0
+	essential, cpuSum, memSum := 0, 0, 0
 	for i := range cs {
 		c := &cs[i]
 		p := fmt.Sprintf("containerDefinitions[%d]", i)
@@ -182,6 +183,9 @@ func (v *tdValidator) containers() {
 			cpuSum += c.Cpu
 		}
 		v.memory(p, c)
+		if m := c.ReservedMemory(); m > 0 {
+			memSum += m
+		}
 		v.ports(p, c, hostPorts)
 		v.healthCheck(p, c.HealthCheck)
 		if c.StopTimeout != nil && (*c.StopTimeout < 0 || *c.StopTimeout > MaxStopTimeout) {
@@ -221,6 +225,9 @@ func (v *tdValidator) containers() {
 	if essential == 0 {
 		v.add("containerDefinitions", "no container is essential: at least one must be (essential defaults to true; remove essential: false from one)")
 	}
+	if v.taskMem > 0 && memSum > v.taskMem && !v.memOver {
+		v.add("memory", "the containers reserve %d MiB in total, more than the task's %d MiB: raise the task memory or lower the containers' memoryReservation or memory", memSum, v.taskMem)
+	}
 	if v.taskCPU > 0 && cpuSum > v.taskCPU {
 		v.add("cpu", "the containers reserve %d CPU units in total, more than the task's %d: raise the task cpu or lower the containers' cpu", cpuSum, v.taskCPU)
 	}
@@ -240,6 +247,7 @@ func (v *tdValidator) memory(p string, c *ContainerDefinition) {
 		case *c.Memory < MinContainerMemoryMiB:
 			v.add(p+".memory", "must be at least %d MiB, got %d", MinContainerMemoryMiB, *c.Memory)
 		case v.taskMem > 0 && *c.Memory > v.taskMem:
+			v.memOver = true
 			v.add(p+".memory", "%d MiB is more than the task's memory (%d MiB): lower it or raise the task memory", *c.Memory, v.taskMem)
 		}
 	}
@@ -250,6 +258,7 @@ func (v *tdValidator) memory(p string, c *ContainerDefinition) {
 		case c.Memory != nil && *c.Memory >= MinContainerMemoryMiB && *c.MemoryReservation > *c.Memory:
 			v.add(p+".memoryReservation", "%d MiB is more than memory (%d MiB): the soft limit must not exceed the hard limit", *c.MemoryReservation, *c.Memory)
 		case v.taskMem > 0 && *c.MemoryReservation > v.taskMem:
+			v.memOver = true
 			v.add(p+".memoryReservation", "%d MiB is more than the task's memory (%d MiB): lower it or raise the task memory", *c.MemoryReservation, v.taskMem)
 		}
 	}

@@ -22,8 +22,12 @@ func validTD() *TaskDefinition {
 
 func TestValidateOK(t *testing.T) {
 	for name, mut := range map[string]func(td *TaskDefinition){
-		"base":                func(td *TaskDefinition) {},
-		"task memory only":    func(td *TaskDefinition) { td.Memory = "1 GB"; td.ContainerDefinitions[0].Memory = nil; td.ContainerDefinitions[1].MemoryReservation = nil },
+		"base": func(td *TaskDefinition) {},
+		"task memory only": func(td *TaskDefinition) {
+			td.Memory = "1 GB"
+			td.ContainerDefinitions[0].Memory = nil
+			td.ContainerDefinitions[1].MemoryReservation = nil
+		},
 		"task cpu vcpu":       func(td *TaskDefinition) { td.Cpu = "0.5 vCPU" },
 		"task cpu fargate 16": func(td *TaskDefinition) { td.Cpu = "16384" },
 		"awsvpc same ports": func(td *TaskDefinition) {
@@ -45,7 +49,9 @@ func TestValidateOK(t *testing.T) {
 			td.ContainerDefinitions[1].PortMappings = []PortMapping{{ContainerPort: 53, HostPort: 8080, Protocol: "udp"}}
 		},
 		"stop timeout 120": func(td *TaskDefinition) { td.ContainerDefinitions[0].StopTimeout = ptr(120) },
-		"memberOf":         func(td *TaskDefinition) { td.PlacementConstraints = []PlacementConstraint{{Type: "memberOf", Expression: "attribute:arch == arm64"}} },
+		"memberOf": func(td *TaskDefinition) {
+			td.PlacementConstraints = []PlacementConstraint{{Type: "memberOf", Expression: "attribute:arch == arm64"}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			td := validTD()
@@ -94,6 +100,8 @@ func TestValidateErrors(t *testing.T) {
 			"containerDefinitions[1].memory: required when the task sets no memory: set memory (hard limit, MiB), memoryReservation (soft limit, MiB) or the task-level memory"},
 		{"container memory over task", func(td *TaskDefinition) { td.Memory = "64" },
 			"containerDefinitions[0].memory: 128 MiB is more than the task's memory (64 MiB): lower it or raise the task memory"},
+		{"container memory sum over task", func(td *TaskDefinition) { td.Memory = "150" },
+			"memory: the containers reserve 160 MiB in total, more than the task's 150 MiB: raise the task memory or lower the containers' memoryReservation or memory"},
 		{"negative cpu", func(td *TaskDefinition) { td.ContainerDefinitions[0].Cpu = -1 },
 			"containerDefinitions[0].cpu: must not be negative (CPU units, 1024 = 1 vCPU)"},
 		{"task cpu too small", func(td *TaskDefinition) { td.Cpu = "64" },
