@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -38,6 +39,7 @@ func main() {
 	sk := flag.String("secret-key", "orch-dev-secret", "its secret")
 	noAuth := flag.Bool("no-auth", false, "accept unsigned requests")
 	verbose := flag.Bool("v", false, "debug logging")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
 	flag.Parse()
 
 	level := slog.LevelInfo
@@ -45,6 +47,9 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *pprofAddr != "" {
+		go http.ListenAndServe(*pprofAddr, nil)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log, *listen, *dataDir, *endpoints, *prefix, *advertise, *ak, *sk, *noAuth); err != nil {

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"sync/atomic"
+	"time"
 
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -35,6 +37,8 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func()) *committer {
 		maxBytes: st.MaxQueueTxnBytes(),
 	}
 }
+
+var commitNs, commitN, commitOps atomic.Int64
 
 var reqPool = make(chan *commitReq, 256)
 
@@ -117,7 +121,11 @@ func (c *committer) loop(ctx context.Context) {
 			ops = append(ops, r.ops...)
 		}
 		ops = dedupOps(ops)
+		t0 := time.Now()
 		err := c.st.CommitQueueOps(context.WithoutCancel(ctx), ops, c.guard)
+		commitNs.Add(int64(time.Since(t0)))
+		commitN.Add(1)
+		commitOps.Add(int64(len(ops)))
 		if errors.Is(err, store.ErrNotLeader) {
 			err = ErrServiceUnavailable.With("this server lost ownership of the queues; retry")
 			if c.lost != nil {

@@ -168,7 +168,7 @@ func (s *Service) StartMessageMoveTask(ctx context.Context, sourceArn, destArn s
 	t := &moveTask{cancel: make(chan struct{}), info: MoveTask{
 		TaskHandle: base64.StdEncoding.EncodeToString(hb), Status: MoveRunning, SourceArn: src.arn,
 		DestinationArn: destArn, MaxNumberOfMessagesPerSecond: rate,
-		ApproximateNumberOfMessagesToMove: int64(src.nVisible), StartedTimestamp: time.Now().UnixMilli(),
+		ApproximateNumberOfMessagesToMove: int64(src.nVisible + src.nInflight + src.nDelayed), StartedTimestamp: time.Now().UnixMilli(),
 	}}
 	src.moves = append(src.moves, t)
 	if len(src.moves) > 10 {
@@ -221,7 +221,14 @@ func (o *owner) runMove(t *moveTask, src, dst *queue) {
 			o.deadLetter(src, r.dead)
 		}
 		if len(r.got) == 0 {
-			break
+			src.mu.Lock()
+			waiting := src.nInflight + src.nDelayed
+			src.mu.Unlock()
+			if waiting == 0 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // in flight elsewhere; wait for them to return
+			continue
 		}
 		// Group by destination.
 		byDst := map[*queue][]*message{}

@@ -50,7 +50,6 @@ type Service struct {
 	mu      sync.RWMutex
 	own     *owner
 	ownerCh chan struct{} // closed and replaced whenever own changes
-	running bool
 
 	urlMu    sync.Mutex
 	ownerURL string
@@ -80,7 +79,7 @@ func New(st *store.Store, opts Options) *Service {
 		opts.LeaseTTL = 10
 	}
 	if opts.CommitPipelines <= 0 {
-		opts.CommitPipelines = 2
+		opts.CommitPipelines = 8
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 120000
@@ -97,9 +96,6 @@ func (s *Service) Region() string { return s.opts.Region }
 // Run campaigns for ownership of the queues, serves them while it holds it,
 // and campaigns again when it loses it, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	s.mu.Lock()
-	s.running = true
-	s.mu.Unlock()
 	id := s.opts.AdvertiseURL
 	if id == "" {
 		id = "local-" + randHex(8)
@@ -213,13 +209,10 @@ func (o *owner) stop() {
 // queues.
 func (s *Service) owner(ctx context.Context) (*owner, error) {
 	s.mu.RLock()
-	o, ch, running := s.own, s.ownerCh, s.running
+	o, ch := s.own, s.ownerCh
 	s.mu.RUnlock()
 	if o != nil {
 		return o, nil
-	}
-	if !running {
-		return nil, ErrServiceUnavailable.With("the queue service is not running")
 	}
 	deadline := time.NewTimer(3 * time.Second)
 	defer deadline.Stop()
