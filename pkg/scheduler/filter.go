@@ -40,33 +40,33 @@ type failure struct {
 	idx  int32
 }
 
-// check runs the filter pipeline for shape sh on node i.
+// check runs the filter pipeline for shape sh, the current one, on node i.
 func (p *pass) check(sh *shape, i int32) failure {
-	n := &p.nodes[i]
-	if n.down.kind != failNone {
-		return n.down
+	h := &p.hot[i]
+	if h.down != failNone {
+		return failure{kind: h.down}
 	}
 	for k, m := range sh.memberOf {
 		if !p.matches(m, i) {
 			return failure{failMemberOf, int32(k)}
 		}
 	}
-	if sh.distinct && n.groups[sh.group] > 0 {
+	if sh.distinct && p.hosts(i) {
 		return failure{kind: failDistinct}
 	}
-	if n.ports != nil {
+	if h.ports {
 		for k, port := range sh.ports {
-			if _, used := n.ports[port]; used {
+			if p.nodes[i].hasPort(port) {
 				return failure{failPort, int32(k)}
 			}
 		}
 	}
 	// A zero requirement fits even on an over-committed node: it adds
 	// nothing to it.
-	if sh.need.CPU > 0 && n.free.CPU < sh.need.CPU {
+	if sh.need.CPU > 0 && h.free.CPU < sh.need.CPU {
 		return failure{kind: failCPU}
 	}
-	if sh.need.MemoryMiB > 0 && n.free.MemoryMiB < sh.need.MemoryMiB {
+	if sh.need.MemoryMiB > 0 && h.free.MemoryMiB < sh.need.MemoryMiB {
 		return failure{kind: failMemory}
 	}
 	return failure{}
@@ -89,7 +89,7 @@ func (p *pass) reason(sh *shape, i int32, f failure) reason {
 		e := sh.memberOf[f.idx].text
 		return reason{"does not match memberOf(" + e + ")", "does not match memberOf(" + e + ")", "do not match memberOf(" + e + ")"}
 	case failDistinct:
-		g := fmt.Sprintf("a task of group %s (distinctInstance)", sh.group)
+		g := fmt.Sprintf("a task of group %s (distinctInstance)", sh.groupName)
 		return reason{"already runs " + g, "already runs " + g, "already run " + g}
 	case failPort:
 		port := sh.ports[f.idx]

@@ -1,8 +1,6 @@
 package scheduler
 
 import (
-	"math"
-	"math/rand/v2"
 	"slices"
 )
 
@@ -28,7 +26,8 @@ type placer struct {
 	// slot maps a chain position to its index among the node keys or,
 	// for keySpreadAttr, among attrs.
 	slot []int
-	nk   int // node keys per candidate
+	nk   int  // node keys per candidate
+	fold bool // the random key is folded into the previous node key
 
 	candNode []int32   // candidate id → node index
 	keys     []float64 // candidate c's node keys are keys[c*nk : c*nk+nk]
@@ -53,26 +52,40 @@ type cell struct {
 
 func (p *pass) newPlacer(sh *shape) *placer {
 	pl := &placer{p: p, sh: sh, slot: make([]int, len(sh.chain))}
+	last := len(sh.chain) - 1 // always the random key
 	for i, k := range sh.chain {
-		if k.kind == keySpreadAttr {
+		switch {
+		case k.kind == keySpreadAttr:
 			pl.slot[i] = len(pl.attrs)
 			pl.attrs = append(pl.attrs, p.attrIndex(k.attr))
-		} else {
+		case i == last && i > 0 && sh.chain[i-1].kind != keySpreadAttr:
+			// Node keys are integers, so a random fraction added to the
+			// previous one breaks its ties and nothing else: one key fewer
+			// to store and compare.
+			pl.slot[i] = pl.slot[i-1]
+			pl.fold = true
+		default:
 			pl.slot[i] = pl.nk
 			pl.nk++
 		}
 	}
+	// The candidate arrays are per shape but shapes are placed one after
+	// the other, so they reuse the pass's buffers.
+	b := &p.buf
+	pl.candNode = b.cand[:0]
 	// Nodes outside p.eligible fail the first filters anyway.
 	for _, i := range p.eligible {
 		if p.check(sh, i).kind == failNone {
 			pl.candNode = append(pl.candNode, i)
 		}
 	}
-	pl.keys = make([]float64, len(pl.candNode)*pl.nk)
+	b.cand = pl.candNode
+	nc := len(pl.candNode)
+	pl.keys = grow(&b.keys, nc*pl.nk)
 	for c := range pl.candNode {
 		pl.setKeys(int32(c), true)
 	}
-	pl.candPos = make([]int32, len(pl.candNode))
+	pl.candPos = grow(&b.pos, nc)
 
 	members := pl.buildCells()
 	ids := make([]int32, len(pl.cells))
@@ -85,28 +98,56 @@ func (p *pass) newPlacer(sh *shape) *placer {
 	return pl
 }
 
+// buffers are scratch slices reused by the placers of a pass.
+type buffers struct {
+	cand, pos, members []int32
+	keys               []float64
+}
+
+// grow returns (*buf)[:n], reallocating when too small.
+func grow[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
+	}
+	return (*buf)[:n]
+}
+
 // buildCells assigns candidates to cells and returns each cell's members.
 func (pl *placer) buildCells() [][]int32 {
 	if len(pl.attrs) == 0 {
 		if len(pl.candNode) == 0 {
 			return nil
 		}
-		all := make([]int32, len(pl.candNode))
+		all := grow(&pl.p.buf.members, len(pl.candNode))
 		for c := range all {
 			all[c] = int32(c)
 		}
 		pl.cells = []cell{{}}
 		return [][]int32{all}
 	}
-	p, group := pl.p, pl.sh.group
 	pl.counts = make([][]int32, len(pl.attrs))
 	for j, ix := range pl.attrs {
-		pl.counts[j] = make([]int32, len(ix.values))
-		for _, i := range p.groupNodes[group] {
-			pl.counts[j][ix.valueOf[i]] += p.nodes[i].groups[group]
-		}
+		pl.counts[j] = pl.p.valueCounts(ix, pl.sh.group)
 	}
 	var members [][]int32
+	if len(pl.attrs) == 1 {
+		// One attribute: cells are its values, no need to hash tuples.
+		ix := pl.attrs[0]
+		cellOf := make([]int32, len(ix.values))
+		for v := range cellOf {
+			cellOf[v] = -1
+		}
+		for c, i := range pl.candNode {
+			v := ix.valueOf[i]
+			if cellOf[v] < 0 {
+				cellOf[v] = int32(len(pl.cells))
+				pl.cells = append(pl.cells, cell{vals: [maxStrategies]int32{v}})
+				members = append(members, nil)
+			}
+			members[cellOf[v]] = append(members[cellOf[v]], int32(c))
+		}
+		return members
+	}
 	cellOf := map[[maxStrategies]int32]int32{}
 	for c, i := range pl.candNode {
 		var vals [maxStrategies]int32
@@ -138,35 +179,48 @@ func (pl *placer) buildCells() [][]int32 {
 }
 
 // setKeys computes candidate c's node keys from the node's current state.
-// Random keys are clocks: each starts at an exponential draw and advances by
-// another one when a task lands on the node. By memorylessness, the next
-// node is then a uniform pick among those tied on the earlier keys, however
-// many tasks were placed before (a fixed random rank would instead send
-// every task to the same node).
+// A random key on its own is a clock: it starts at an exponential draw and
+// advances by another one when a task lands on the node. By memorylessness,
+// the next node is then a uniform pick among those tied on the earlier keys,
+// however many tasks were placed before (a fixed random rank would instead
+// send every task to the same node). A random key folded into an integer
+// key is a fraction redrawn at each placement.
 func (pl *placer) setKeys(c int32, fresh bool) {
 	i := pl.candNode[c]
-	n := &pl.p.nodes[i]
+	n, h := &pl.p.nodes[i], &pl.p.hot[i]
 	k := pl.keys[int(c)*pl.nk : int(c)*pl.nk+pl.nk]
 	for pos, key := range pl.sh.chain {
 		s := pl.slot[pos]
 		switch key.kind {
 		case keyBinpackCPU:
-			k[s] = float64(n.free.CPU)
+			k[s] = float64(h.free.CPU)
 		case keyBinpackMemory:
-			k[s] = float64(n.free.MemoryMiB)
+			k[s] = float64(h.free.MemoryMiB)
 		case keySpreadNode:
-			k[s] = float64(n.groups[pl.sh.group])
+			k[s] = 0
+			if pl.p.hosts(i) {
+				k[s] = float64(n.count(pl.sh.group))
+			}
 		case keyRandom:
-			if fresh {
-				k[s] = pl.p.expDraw(i)
-			} else {
-				k[s] += pl.p.expDraw(i)
+			switch {
+			case pl.fold:
+				k[s] += pl.p.rng.Float64() // k[s] was just set to an integer
+			case fresh:
+				k[s] = pl.p.rng.ExpFloat64()
+			default:
+				k[s] += pl.p.rng.ExpFloat64()
 			}
 		}
 	}
 }
 
 func (pl *placer) candLess(a, b int32) bool {
+	if pl.nk == 1 {
+		if x, y := pl.keys[a], pl.keys[b]; x != y {
+			return x < y
+		}
+		return a < b
+	}
 	ka := pl.keys[int(a)*pl.nk : int(a)*pl.nk+pl.nk]
 	kb := pl.keys[int(b)*pl.nk : int(b)*pl.nk+pl.nk]
 	for j := range ka {
@@ -263,53 +317,108 @@ func (pl *placer) changeCells(cells []int32, change func()) {
 	}
 }
 
+// valueCounts counts the tasks of group g per value of an attribute.
+func (p *pass) valueCounts(ix *attrIndex, g int32) []int32 {
+	counts := make([]int32, len(ix.values))
+	for _, i := range p.groupNodes[g] {
+		counts[ix.valueOf[i]] += p.nodes[i].count(g)
+	}
+	return counts
+}
+
 // sampleTries bounds random probing before falling back to a placer. With
 // half the nodes able to take a task, 16 misses in a row happen once in
 // 65,536 shapes, and then the placer gives the same answer, only slower.
 const sampleTries = 16
 
-// sampleable reports whether the shape's chain is satisfied by a uniform
-// random pick among feasible nodes: plain random, or spread by instance
-// while some feasible node runs no task of the group (the default chain).
-// Such shapes need no O(n) setup, which keeps the cost of a pass with many
-// small services independent of the fleet size.
-func sampleable(sh *shape) bool {
-	c := sh.chain
-	return len(c) == 1 && c[0].kind == keyRandom ||
-		len(c) == 2 && c[0].kind == keySpreadNode && c[1].kind == keyRandom
+// maxSampledValues bounds the attribute values a sampler scans per task;
+// spreading over more (say attribute:hostname) goes to the placer, whose
+// cell heap handles many values in O(log n).
+const maxSampledValues = 64
+
+// sampler places the tasks of shapes whose chain is satisfied by a uniform
+// random pick among the feasible nodes of the right kind: plain random,
+// spread by instance, spread by one attribute, or spread by one attribute
+// then instance (ECS's default with zones). For these the best node is
+// known without ranking all nodes: a node running no task of the group is
+// the least possible instance count, and the attribute value with the
+// fewest tasks comes first. Probing random nodes then costs O(1) per task
+// instead of an O(n) setup per shape, which keeps a pass with many small
+// services independent of the fleet size. When probing fails, the placer
+// takes over and gives the exact answer.
+type sampler struct {
+	p          *pass
+	sh         *shape
+	spreadNode bool
+	attr       *attrIndex // nil without a spread-by-attribute key
+	counts     []int32    // tasks of the group per value of attr
+	ties       []int32    // scratch
 }
 
-// sample probes random eligible nodes for one that passes the filters (and,
-// for spread by instance, runs no task of the group: the least possible
-// count). Rejection sampling keeps the pick uniform over those nodes.
-func (p *pass) sample(sh *shape, rng *rand.Rand) (int32, bool) {
-	if len(p.eligible) == 0 {
-		return -1, false
+// newSampler returns nil when the shape's chain needs a placer.
+func (p *pass) newSampler(sh *shape) *sampler {
+	c := sh.chain
+	s := &sampler{p: p, sh: sh}
+	if c[0].kind == keySpreadAttr {
+		s.attr = p.attrIndex(c[0].attr)
+		if len(s.attr.values) > maxSampledValues {
+			return nil
+		}
+		c = c[1:]
 	}
-	spread := sh.chain[0].kind == keySpreadNode
+	if c[0].kind == keySpreadNode {
+		s.spreadNode = true
+		c = c[1:]
+	}
+	if len(c) != 1 || c[0].kind != keyRandom || len(p.eligible) == 0 {
+		return nil
+	}
+	if s.attr != nil {
+		s.counts = p.valueCounts(s.attr, sh.group)
+	}
+	return s
+}
+
+// next probes for a node and places the task there; false means "ask the
+// placer", not "no node can take it".
+func (s *sampler) next() (int32, bool) {
+	p, sh := s.p, s.sh
+	pool := p.eligible
+	v := int32(-1)
+	if s.attr != nil {
+		// The value with the fewest tasks of the group (ties at random)
+		// among values with eligible nodes.
+		s.ties = s.ties[:0]
+		for id, nodes := range s.attr.eligible {
+			if len(nodes) == 0 {
+				continue
+			}
+			if len(s.ties) > 0 && s.counts[id] > s.counts[s.ties[0]] {
+				continue
+			}
+			if len(s.ties) > 0 && s.counts[id] < s.counts[s.ties[0]] {
+				s.ties = s.ties[:0]
+			}
+			s.ties = append(s.ties, int32(id))
+		}
+		if len(s.ties) == 0 {
+			return -1, false
+		}
+		v = s.ties[p.rng.IntN(len(s.ties))]
+		pool = s.attr.eligible[v]
+	}
 	for range sampleTries {
-		i := p.eligible[rng.IntN(len(p.eligible))]
-		if spread && p.nodes[i].groups[sh.group] > 0 {
+		i := pool[p.rng.IntN(len(pool))]
+		if s.spreadNode && p.hosts(i) {
 			continue
 		}
 		if p.check(sh, i).kind == failNone {
+			p.place(sh, i)
+			if v >= 0 {
+				s.counts[v]++
+			}
 			return i, true
 		}
 	}
 	return -1, false
-}
-
-// expDraw returns a seeded exponential(1) draw; successive calls differ.
-func (p *pass) expDraw(i int32) float64 {
-	p.draws++
-	h := splitmix64(splitmix64(uint64(p.seed)^uint64(i)<<32) + p.draws)
-	u := (float64(h>>11) + 0.5) / (1 << 53) // in (0, 1)
-	return -math.Log(u)
-}
-
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
 }

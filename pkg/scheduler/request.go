@@ -45,21 +45,22 @@ type memberOf struct {
 // scheduler: same group, requirements, ports, strategy and constraints.
 // Filters and orderings are set up once per shape, not once per task.
 type shape struct {
-	index    int
-	reqs     []int // indexes into pending
-	group    string
-	need     model.Resources
-	ports    []string // normalized, sorted
-	distinct bool
-	memberOf []*memberOf
-	chain    []sortKey // never empty; ends with keyRandom
-	invalid  error     // the request cannot be placed anywhere
+	index     int
+	reqs      []int // indexes into pending
+	group     int32 // interned
+	groupName string
+	need      model.Resources
+	ports     []string // normalized, sorted
+	distinct  bool
+	memberOf  []*memberOf
+	chain     []sortKey // never empty; ends with keyRandom
+	invalid   error     // the request cannot be placed anywhere
 }
 
 // newShape validates the first request of a shape and prepares its filters
 // and ordering.
 func (p *pass) newShape(index int, r *Request) *shape {
-	sh := &shape{index: index, group: r.Group, need: r.Requirements}
+	sh := &shape{index: index, group: p.intern(r.Group), groupName: r.Group, need: r.Requirements}
 	if r.Requirements.CPU < 0 || r.Requirements.MemoryMiB < 0 {
 		sh.invalid = fmt.Errorf("requirements must not be negative (cpu %d, memory %d MiB)", r.Requirements.CPU, r.Requirements.MemoryMiB)
 		return sh

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"maps"
-	"math/rand/v2"
 	"strconv"
 )
 
@@ -80,19 +79,15 @@ func (p *pass) schedule(sh *shape, outcome []int32, why []*Unplaced) {
 		unplace(sh.reqs, &u)
 		return
 	}
-	// Shapes whose chain is satisfied by a uniform random pick probe random
-	// nodes and only build a placer once probing fails.
-	var rng *rand.Rand
-	if sampleable(sh) {
-		rng = rand.New(rand.NewPCG(uint64(p.seed), uint64(sh.index)))
-	}
+	p.begin(sh)
+	// Most shapes are served by probing random nodes; a placer is only
+	// built when the chain needs one or probing fails.
+	sm := p.newSampler(sh)
 	var pl *placer
 	for k, r := range sh.reqs {
 		i, ok := int32(-1), false
-		if pl == nil && rng != nil {
-			if i, ok = p.sample(sh, rng); ok {
-				p.place(sh, i)
-			}
+		if pl == nil && sm != nil {
+			i, ok = sm.next()
 		}
 		if !ok {
 			if pl == nil {

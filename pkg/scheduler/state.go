@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"math/rand/v2"
 	"strings"
 
 	"github.com/orch-project/orch/pkg/model"
@@ -10,104 +11,193 @@ import (
 // are addressed by their index in Snapshot.Nodes, which keeps every tie
 // and iteration order deterministic.
 type pass struct {
-	seed  int64
+	seed int64
+	rng  *rand.Rand // seeded; the only source of randomness
+	// What every filter run reads sits in hot, a dense array (24 bytes a
+	// node, so 10,000 nodes stay in cache); the rest in nodes.
+	hot   []nodeHot
 	nodes []nodeState
 	// eligible lists the nodes that may take tasks at all (alive, not
 	// draining); random sampling draws from it.
 	eligible []int32
-	// groupNodes lists, per task group, the nodes running at least one task
-	// of it. Placements only add, so it is append-only during a pass.
-	groupNodes map[string][]int32
+	// Task groups are interned: groupID maps a name to an id, groupNames
+	// back. groupNodes[id] lists the nodes running at least one task of the
+	// group; placements only add, so it is append-only during a pass.
+	groupID    map[string]int32
+	groupNames []string
+	groupNodes [][]int32
+	// Shapes are placed one at a time; hostGen[i] == gen marks the nodes
+	// running a task of the current shape's group (see begin), so spread
+	// and distinctInstance answer "does it run one?" without a lookup.
+	hostGen []uint32
+	gen     uint32
 	// attrs indexes node attribute values for spread-by-attribute, built on
 	// first use.
 	attrs map[string]*attrIndex
 	// memberOf caches parsed expressions (and their per-node results for
 	// expressions that do not depend on placements).
 	memberOf map[string]*memberOf
-	draws    uint64 // counter feeding the seeded random keys
+	buf      buffers
 }
 
-// nodeState is one node and what is left on it.
-type nodeState struct {
-	info *NodeInfo
-	// down is the failure that makes the node take nothing (not
-	// heartbeating, draining); failNone otherwise.
-	down failure
-	free model.Resources
-	// ports holds reserved and in-use host ports ("tcp/80"); nil when none.
-	ports map[string]struct{}
-	// groups counts the node's tasks per task group; nil when it has none.
-	groups map[string]int32
+type nodeHot struct {
+	free  model.Resources
+	down  failKind // why the node takes nothing (not heartbeating, draining), or failNone
+	ports bool     // some host port is reserved or in use
 }
+
+// nodeState is the colder part of a node. Small slices rather than maps: a
+// node runs few groups and has few ports, a linear scan is faster than
+// hashing, and 10,000 nodes would otherwise mean 20,000 maps per pass.
+type nodeState struct {
+	p    *pass
+	info *NodeInfo
+	// ports holds reserved and in-use host ports ("tcp/80").
+	ports []string
+	// groups counts the node's tasks per task group.
+	groups []groupCount
+}
+
+type groupCount struct{ group, n int32 }
 
 // attrIndex maps each node to the id of its value of one attribute. A
 // missing attribute is the value "" (a bucket of its own when spreading).
 type attrIndex struct {
 	valueOf []int32
 	values  []string
+	// eligible lists, per value, the eligible nodes having it.
+	eligible [][]int32
 }
+
+// slack is the room each node's slices get for placements in the pass.
+const slack = 4
 
 func newPass(snap Snapshot, seed int64) *pass {
 	p := &pass{
-		seed:       seed,
-		nodes:      make([]nodeState, len(snap.Nodes)),
-		groupNodes: map[string][]int32{},
-		attrs:      map[string]*attrIndex{},
-		memberOf:   map[string]*memberOf{},
+		seed:     seed,
+		rng:      rand.New(rand.NewPCG(uint64(seed), 0x6f72636873636864)),
+		hot:      make([]nodeHot, len(snap.Nodes)),
+		nodes:    make([]nodeState, len(snap.Nodes)),
+		hostGen:  make([]uint32, len(snap.Nodes)),
+		groupID:  map[string]int32{},
+		attrs:    map[string]*attrIndex{},
+		memberOf: map[string]*memberOf{},
 	}
+	// Carve the nodes' slices out of two allocations instead of 2n.
+	nTasks, nPorts := 0, 0
+	for i := range snap.Nodes {
+		nd := &snap.Nodes[i]
+		nTasks += len(nd.Tasks) + slack
+		nPorts += len(nd.ReservedPorts) + slack
+		for _, t := range nd.Tasks {
+			nPorts += len(t.StaticPorts)
+		}
+	}
+	groupArena := make([]groupCount, 0, nTasks)
+	portArena := make([]string, 0, nPorts)
 	for i := range snap.Nodes {
 		info := &snap.Nodes[i]
-		n := &p.nodes[i]
-		n.info = info
-		n.free = info.Capacity
+		n, h := &p.nodes[i], &p.hot[i]
+		n.p, n.info, h.free = p, info, info.Capacity
 		switch {
 		case !info.Alive:
-			n.down = failure{kind: failDead}
+			h.down = failDead
 		case info.Status != "" && info.Status != model.NodeActive:
-			n.down = failure{kind: failStatus}
+			h.down = failStatus
 		default:
 			p.eligible = append(p.eligible, int32(i))
 		}
+		np := len(info.ReservedPorts) + slack
+		for _, t := range info.Tasks {
+			np += len(t.StaticPorts)
+		}
+		n.ports = portArena[len(portArena) : len(portArena) : len(portArena)+np]
+		portArena = portArena[:len(portArena)+np]
+		n.groups = groupArena[len(groupArena) : len(groupArena) : len(groupArena)+len(info.Tasks)+slack]
+		groupArena = groupArena[:len(groupArena)+len(info.Tasks)+slack]
 		for _, port := range info.ReservedPorts {
-			n.addPort(normalizePort(port))
+			p.addPort(int32(i), normalizePort(port))
 		}
 		for _, t := range info.Tasks {
-			n.free = n.free.Sub(t.Requirements)
+			h.free = h.free.Sub(t.Requirements)
 			for _, port := range t.StaticPorts {
-				n.addPort(normalizePort(port))
+				p.addPort(int32(i), normalizePort(port))
 			}
-			p.addGroup(int32(i), t.Group)
+			p.addGroup(int32(i), p.intern(t.Group))
 		}
 	}
 	return p
 }
 
-func (n *nodeState) addPort(port string) {
-	if n.ports == nil {
-		n.ports = map[string]struct{}{}
+// intern returns the id of a task group, creating it if new.
+func (p *pass) intern(group string) int32 {
+	id, ok := p.groupID[group]
+	if !ok {
+		id = int32(len(p.groupNames))
+		p.groupID[group] = id
+		p.groupNames = append(p.groupNames, group)
+		p.groupNodes = append(p.groupNodes, nil)
 	}
-	n.ports[port] = struct{}{}
+	return id
 }
 
-func (p *pass) addGroup(i int32, group string) {
+func (n *nodeState) hasPort(port string) bool {
+	for _, q := range n.ports {
+		if q == port {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pass) addPort(i int32, port string) {
+	if n := &p.nodes[i]; !n.hasPort(port) {
+		n.ports = append(n.ports, port)
+		p.hot[i].ports = true
+	}
+}
+
+// count returns the node's number of tasks of group g.
+func (n *nodeState) count(g int32) int32 {
+	for _, gc := range n.groups {
+		if gc.group == g {
+			return gc.n
+		}
+	}
+	return 0
+}
+
+func (p *pass) addGroup(i int32, g int32) {
 	n := &p.nodes[i]
-	if n.groups == nil {
-		n.groups = map[string]int32{}
+	for k := range n.groups {
+		if n.groups[k].group == g {
+			n.groups[k].n++
+			return
+		}
 	}
-	if n.groups[group] == 0 {
-		p.groupNodes[group] = append(p.groupNodes[group], i)
-	}
-	n.groups[group]++
+	n.groups = append(n.groups, groupCount{g, 1})
+	p.groupNodes[g] = append(p.groupNodes[g], i)
 }
 
-// place commits a task of shape sh to node i within the pass.
+// begin makes sh the current shape: it marks the nodes running its group.
+func (p *pass) begin(sh *shape) {
+	p.gen++
+	for _, i := range p.groupNodes[sh.group] {
+		p.hostGen[i] = p.gen
+	}
+}
+
+// hosts reports whether node i runs a task of the current shape's group.
+func (p *pass) hosts(i int32) bool { return p.hostGen[i] == p.gen }
+
+// place commits a task of shape sh, the current one, to node i.
 func (p *pass) place(sh *shape, i int32) {
-	n := &p.nodes[i]
-	n.free = n.free.Sub(sh.need)
+	p.hot[i].free = p.hot[i].free.Sub(sh.need)
 	for _, port := range sh.ports {
-		n.addPort(port)
+		p.addPort(i, port)
 	}
 	p.addGroup(i, sh.group)
+	p.hostGen[i] = p.gen
 }
 
 // attrIndex returns the value index of attribute name, building it once.
@@ -124,8 +214,13 @@ func (p *pass) attrIndex(name string) *attrIndex {
 			id = int32(len(ix.values))
 			ids[v] = id
 			ix.values = append(ix.values, v)
+			ix.eligible = append(ix.eligible, nil)
 		}
 		ix.valueOf[i] = id
+	}
+	for _, i := range p.eligible {
+		v := ix.valueOf[i]
+		ix.eligible[v] = append(ix.eligible[v], i)
 	}
 	p.attrs[name] = ix
 	return ix
@@ -158,8 +253,8 @@ func (n *nodeState) attr(name string) (string, bool) {
 }
 
 func (n *nodeState) anyGroup(f func(string) bool) bool {
-	for g, c := range n.groups {
-		if c > 0 && f(g) {
+	for _, gc := range n.groups {
+		if gc.n > 0 && f(n.p.groupNames[gc.group]) {
 			return true
 		}
 	}
