@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 export CGO_ENABLED := 0
 
-.PHONY: all build images demo test test-unit test-e2e vet bench bench-placement bench-api clean
+.PHONY: all build images demo test vet bench bench-scheduler bench-placement bench-api bench-agent clean
 
 all: build
 
@@ -33,14 +33,20 @@ test: vet build images
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./pkg/... ./internal/...
 	$(GO) test -count=1 -timeout 20m ./test/...
 
-bench: bench-placement bench-api
+bench: bench-scheduler bench-placement bench-api bench-agent
+
+bench-scheduler:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./pkg/scheduler/
 
 bench-placement:
 	$(GO) test -run '^$$' -bench BenchmarkPlacement -benchtime 1x -timeout 30m ./test/bench/
 
 bench-api:
-	$(GO) test -run '^$$' -bench BenchmarkAPIWrites -benchtime 1x -timeout 10m ./test/bench/
+	$(GO) test -run '^$$' -bench BenchmarkAPIWrites -benchtime 3x -timeout 10m ./test/bench/
+
+# Agent figures need Docker and the example images.
+bench-agent: images
+	$(GO) test -run '^$$' -bench 'BenchmarkTaskStartLatency|BenchmarkAgentMemory|BenchmarkHollowAgents' -benchtime 1x -timeout 30m ./test/bench/
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/internal/testutil"
+	"github.com/orch-project/orch/pkg/agent"
+	"github.com/orch-project/orch/pkg/agent/runtime/fake"
+	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
+)
+
+// BenchmarkHollowAgents runs 200 agents on the fake runtime (in this
+// process) against an `orch server` process and starts 10,000 tasks:
+// the time until all are RUNNING, and the server's CPU time and memory.
+func BenchmarkHollowAgents(b *testing.B) {
+	const agents, tasks = 200, 10000
+	for range b.N {
+		srv := startServerProc(b)
+		ctx, cancel := context.WithCancel(context.Background())
+		for i := range agents {
+			rt := fake.New(fake.Options{CPU: 4096, MemoryMiB: 8192, Images: []string{"fake"}})
+			ag, err := agent.New(agent.Config{NodeName: fmt.Sprintf("hollow-%03d", i), Runtime: rt, Logger: testutil.Logger(),
+				ControlPlane: client.New(client.Config{Servers: []string{srv.url}, Token: srv.cfg.JoinToken}), StatsInterval: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			go ag.Run(ctx)
+		}
+		testutil.WaitFor(b, 60*time.Second, "200 nodes alive", func() (bool, string) {
+			nodes, err := srv.admin.ListNodes(ctx)
+			alive := 0
+			for _, n := range nodes {
+				if n.Alive {
+					alive++
+				}
+			}
+			return err == nil && alive == agents, fmt.Sprintf("%d alive (%v)", alive, err)
+		})
+		spec := []byte(`{"family":"hollow","containerDefinitions":[{"name":"a","image":"fake","cpu":64,"memory":128}]}`)
+		if _, err := srv.admin.Apply(ctx, []wire.ApplyDocument{{Kind: "TaskDefinition", Spec: spec}}); err != nil {
+			b.Fatal(err)
+		}
+		before := usageOf(b, srv.cmd.Process.Pid)
+		start := time.Now()
+		for range tasks / 1000 {
+			if _, err := srv.admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "hollow", Count: 1000}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		q := url.Values{"lastStatus": {model.StatusRunning}}
+		var n int
+		testutil.WaitFor(b, 10*time.Minute, "10,000 tasks RUNNING", func() (bool, string) {
+			ts, err := srv.admin.ListTasks(ctx, q)
+			n = len(ts)
+			return err == nil && n == tasks, fmt.Sprintf("%d RUNNING (%v)", n, err)
+		})
+		took := time.Since(start)
+		after := usageOf(b, srv.cmd.Process.Pid)
+		cpu := after.cpu - before.cpu
+		b.Logf("%d hollow agents, %d tasks: all RUNNING in %v; server CPU %v (%.0f%% of one core), RSS %.0f MiB (peak %.0f MiB)",
+			agents, tasks, took.Round(time.Millisecond), cpu.Round(time.Millisecond), 100*cpu.Seconds()/took.Seconds(), after.rssMiB, after.peakMiB)
+		b.ReportMetric(took.Seconds(), "s-to-all-running")
+		b.ReportMetric(cpu.Seconds(), "server-cpu-s")
+		b.ReportMetric(after.peakMiB, "server-peak-MiB")
+		cancel()
+	}
+}
+
+// BenchmarkAgentMemory measures orchlet's resident memory on real Docker:
+// idle, and with 50 running tasks.
+func BenchmarkAgentMemory(b *testing.B) {
+	const image = "orch-example/web:latest"
+	if err := exec.Command("docker", "image", "inspect", image).Run(); err != nil {
+		b.Fatalf("%s missing: run make images", image)
+	}
+	for range b.N {
+		srv := startServerProc(b)
+		node := "bench-mem"
+		defer exec.Command("sh", "-c", "docker rm -f $(docker ps -aq --filter label=orch.node="+node+") >/dev/null 2>&1").Run()
+		cmd := exec.Command(binaries(b)+"/orchlet", "--server", srv.url, "--join-token", srv.cfg.JoinToken, "--node-name", node, "--log-level", "warn")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+		ctx := context.Background()
+		testutil.WaitFor(b, 30*time.Second, "agent registered", func() (bool, string) {
+			_, _, err := srv.admin.GetNode(ctx, node)
+			return err == nil, fmt.Sprint(err)
+		})
+		time.Sleep(3 * time.Second) // settle: idle means after start-up
+		idle := usageOf(b, cmd.Process.Pid)
+		spec := []byte(`{"family":"membench","containerDefinitions":[{"name":"web","image":"` + image + `","memory":16}]}`)
+		if _, err := srv.admin.Apply(ctx, []wire.ApplyDocument{{Kind: "TaskDefinition", Spec: spec}}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := srv.admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "membench", Count: 50}); err != nil {
+			b.Fatal(err)
+		}
+		testutil.WaitFor(b, 5*time.Minute, "50 tasks RUNNING", func() (bool, string) {
+			ts, err := srv.admin.ListTasks(ctx, url.Values{"lastStatus": {model.StatusRunning}})
+			return err == nil && len(ts) == 50, fmt.Sprintf("%d running %v", len(ts), err)
+		})
+		time.Sleep(12 * time.Second) // one usage-sampling round (10 s) included
+		busy := usageOf(b, cmd.Process.Pid)
+		b.Logf("orchlet RSS idle %.1f MiB, with 50 running tasks %.1f MiB (peak %.1f MiB)", idle.rssMiB, busy.rssMiB, busy.peakMiB)
+		b.ReportMetric(idle.rssMiB, "idle-MiB")
+		b.ReportMetric(busy.rssMiB, "50-tasks-MiB")
+		out, _ := exec.Command("sh", "-c", "docker ps -q --filter label=orch.node="+node+" | wc -l").Output()
+		if strings.TrimSpace(string(out)) != "50" {
+			b.Fatalf("%s containers running, want 50", strings.TrimSpace(string(out)))
+		}
+	}
+}

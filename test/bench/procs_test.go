@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/clientconfig"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds orch and orchlet once per benchmark run.
+func binaries(b *testing.B) string {
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "orch-bench-bin")
+		if buildErr != nil {
+			return
+		}
+		for _, n := range []string{"orch", "orchlet"} {
+			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binDir, n), "../../cmd/"+n)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", n, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// serverProc is an `orch server` process with an admin client.
+type serverProc struct {
+	cmd   *exec.Cmd
+	url   string
+	cfg   *clientconfig.File
+	admin *client.Client
+}
+
+func startServerProc(b *testing.B) *serverProc {
+	dir := b.TempDir()
+	addr := freeAddr(b)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cmd := exec.Command(filepath.Join(binaries(b), "orch"), "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+cfgPath)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	s := &serverProc{cmd: cmd, url: "http://" + addr}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if f, _ := clientconfig.Load(cfgPath); resp.StatusCode == 200 && f != nil && f.Token != "" {
+				s.cfg = f
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("orch server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.admin = client.New(client.Config{Servers: []string{s.url}, Token: s.cfg.Token})
+	return s
+}
+
+// procUsage is a process's CPU time and memory from /proc.
+type procUsage struct {
+	cpu     time.Duration
+	rssMiB  float64
+	peakMiB float64
+}
+
+func usageOf(b *testing.B, pid int) procUsage {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which is in parentheses).
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	u := procUsage{cpu: time.Duration(ut+st) * time.Second / 100}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "VmRSS:":
+			u.rssMiB = kb / 1024
+		case "VmHWM:":
+			u.peakMiB = kb / 1024
+		}
+	}
+	return u
+}
