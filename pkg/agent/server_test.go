@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,7 +17,7 @@ func TestLogsEndpoint(t *testing.T) {
 	h := startAgent(t, rt, cp)
 	task, def := newTask("node-1",
 		ctrDef("app", "log_lines=3,log=hello"),
-		ctrDef("job", "run_for=300ms,log_lines=0,log_every=50ms,log=tick"),
+		ctrDef("job", "log_lines=0,log_every=10ms,log=tick", nonEssential),
 	)
 	cp.run(task, def)
 	cp.waitStatus(t, task.TaskID, model.StatusRunning)
@@ -77,10 +78,31 @@ func TestLogsEndpoint(t *testing.T) {
 	if code, _ := get(logs+"?container=app&since=yesterday", reg.CallbackToken); code != http.StatusBadRequest {
 		t.Errorf("bad since: %d", code)
 	}
-	// follow streams until the container exits.
-	code, body = get(logs+"?container=job&follow=1", reg.CallbackToken)
-	if code != 200 || !strings.Contains(body, "tick (tick 1)\n") || !strings.HasSuffix(body, "exited with code 0\n") {
-		t.Errorf("follow: %d %q", code, body)
+	// follow streams lines as they come, until the container exits.
+	req, _ := http.NewRequest("GET", base+logs+"?container=job&follow=1", nil)
+	req.Header.Set("Authorization", "Bearer "+reg.CallbackToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("follow: %v after %q", err, line)
+		}
+		if strings.Contains(line, "(tick 2)") {
+			break
+		}
+	}
+	got := cp.task(task.TaskID)
+	if err := rt.Exit(ctrOf(got, "job").RuntimeID, 0); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil || !strings.HasSuffix(string(rest), "exited with code 0\n") {
+		t.Errorf("follow after exit: %v %q", err, rest)
 	}
 	_ = h
 }
