@@ -1,6 +1,9 @@
 package sqs
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+	"os"
+)
 
 func fillRandom(b []byte) {
 	for i := 0; i < len(b); i += 8 {
@@ -10,3 +13,5 @@ func fillRandom(b []byte) {
 		}
 	}
 }
+
+func mkdtemp() (string, error) { return os.MkdirTemp("", "orch-sqs-fuzz-") }
