@@ -146,8 +146,17 @@ type cluster struct {
 // server of a cluster writes the client config.
 func startServer(t testing.TB, c *cluster, extra ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	args := append([]string{"server", "--listen", addr}, extra...)
+	addr := ""
+	for i, a := range extra {
+		if a == "--listen" && i+1 < len(extra) {
+			addr = extra[i+1]
+		}
+	}
+	args := append([]string{"server"}, extra...)
+	if addr == "" {
+		addr = freeAddr(t)
+		args = append(args, "--listen", addr)
+	}
 	p := start(t, c.env, "orch", args...)
 	url := "http://" + addr
 	waitHealthy(t, url, p)
