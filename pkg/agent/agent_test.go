@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orch-project/orch/pkg/agent/runtime"
+	"github.com/orch-project/orch/pkg/agent/runtime/fake"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 )
@@ -448,4 +450,54 @@ func TestReportsAreBatched(t *testing.T) {
 	if batches > 20 {
 		t.Errorf("%d ReportStatus calls for 50 tasks; want them batched", batches)
 	}
+}
+
+func TestUsageSamples(t *testing.T) {
+	cp := newFakeCP()
+	startAgent(t, newRuntime(), cp, func(c *Config) { c.StatsInterval = 20 * time.Millisecond })
+	task, def := newTask("node-1", ctrDef("app", "cpu=12.5,memory=64"), ctrDef("side", "cpu=2.5,memory=16"))
+	cp.run(task, def)
+	cp.waitTask(t, task.TaskID, "usage sampled", func(tk model.Task) bool {
+		return tk.Usage != nil && tk.Usage.CPUPercent == 15 && tk.Usage.MemoryBytes == 80<<20 && !tk.Usage.At.IsZero()
+	})
+}
+
+// TestHollowNodes runs many agents with many tasks each in one process, as
+// the hollow-node load tests do, and checks every task reaches RUNNING.
+func TestHollowNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	const nodes, perNode = 20, 50
+	start := time.Now()
+	type node struct {
+		cp  *fakeCP
+		ids []string
+	}
+	var all []node
+	for range nodes {
+		n := node{cp: newFakeCP()}
+		n.cp.hbInterval = time.Second
+		startAgent(t, fake.New(fake.Options{}), n.cp)
+		for range perNode {
+			task, def := newTask("node-1", ctrDef("app", ""))
+			n.cp.run(task, def)
+			n.ids = append(n.ids, task.TaskID)
+		}
+		all = append(all, n)
+	}
+	requests, reports := 0, 0
+	for _, n := range all {
+		for _, id := range n.ids {
+			n.cp.waitStatus(t, id, model.StatusRunning)
+		}
+		n.cp.mu.Lock()
+		requests += len(n.cp.batches)
+		for _, b := range n.cp.batches {
+			reports += len(b)
+		}
+		n.cp.mu.Unlock()
+	}
+	t.Logf("%d tasks on %d agents RUNNING in %v; %d reports in %d requests; %d goroutines",
+		nodes*perNode, nodes, time.Since(start).Round(time.Millisecond), reports, requests, goruntime.NumGoroutine())
 }
