@@ -323,7 +323,6 @@ func TestStateFromInspect(t *testing.T) {
 		Ports: []runtime.PortBinding{
 			{ContainerPort: 53, HostPort: 5353, Protocol: "udp", HostIP: "0.0.0.0"},
 			{ContainerPort: 8080, HostPort: 49153, Protocol: "tcp", HostIP: "0.0.0.0"},
-			{ContainerPort: 8080, HostPort: 49153, Protocol: "tcp", HostIP: "::"},
 		},
 	}
 	if !reflect.DeepEqual(st, want) {
