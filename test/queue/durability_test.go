@@ -1,0 +1,154 @@
+package queue_test
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// TestKill9Durability: producers send while consumers delete; the server
+// is killed with SIGKILL mid-stream and restarted on the same data. Every
+// send that returned success is delivered after the restart unless it was
+// deleted before, and no message whose delete returned success comes back.
+func TestKill9Durability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills a server process")
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	srv := startServer(t, dir, addr)
+	cli := sdkClient(srv.url())
+	ctx := ctxT(t, 3*time.Minute)
+	out, err := cli.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("durable")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qurl := out.QueueUrl
+
+	var mu sync.Mutex
+	acked := map[string]bool{}   // bodies whose send returned success
+	deleted := map[string]bool{} // bodies whose delete returned success
+	uncertain := map[string]bool{} // bodies whose delete failed: they may or may not be gone
+	var next atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for p := 0; p < 4; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				es := make([]types.SendMessageBatchRequestEntry, 10)
+				for i := range es {
+					es[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(fmt.Sprintf("m-%d", next.Add(1)))}
+				}
+				r, err := cli.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{QueueUrl: qurl, Entries: es})
+				if err != nil {
+					continue // the server is gone; unacknowledged sends may or may not be stored
+				}
+				mu.Lock()
+				for _, s := range r.Successful {
+					i, _ := strconv.Atoi(*s.Id)
+					acked[*es[i].MessageBody] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for c := 0; c < 2; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := cli.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: qurl, MaxNumberOfMessages: 10})
+				if err != nil || len(r.Messages) == 0 {
+					continue
+				}
+				// Delete only every other message so some survive to be checked.
+				var es []types.DeleteMessageBatchRequestEntry
+				bodies := map[string]string{}
+				for i, m := range r.Messages {
+					if i%2 == 0 {
+						id := strconv.Itoa(i)
+						es = append(es, types.DeleteMessageBatchRequestEntry{Id: &id, ReceiptHandle: m.ReceiptHandle})
+						bodies[id] = *m.Body
+					}
+				}
+				d, err := cli.DeleteMessageBatch(ctx, &awssqs.DeleteMessageBatchInput{QueueUrl: qurl, Entries: es})
+				if err != nil {
+					mu.Lock()
+					for _, b := range bodies {
+						uncertain[b] = true
+					}
+					mu.Unlock()
+					continue
+				}
+				mu.Lock()
+				for _, s := range d.Successful {
+					deleted[bodies[*s.Id]] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	srv.kill() // mid-stream
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	nAcked, nDeleted := len(acked), len(deleted)
+	mu.Unlock()
+	if nAcked < 100 || nDeleted < 10 {
+		t.Fatalf("too little traffic before the kill: %d acked, %d deleted", nAcked, nDeleted)
+	}
+
+	srv2 := startServer(t, dir, addr)
+	cli2 := sdkClient(srv2.url())
+	got := map[string]bool{}
+	for idle := 0; idle < 3; {
+		r, err := cli2.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: qurl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 600})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Messages) == 0 {
+			idle++
+			continue
+		}
+		idle = 0
+		for _, m := range r.Messages {
+			got[*m.Body] = true
+		}
+	}
+	var lost, resurrected int
+	for b := range acked {
+		if !deleted[b] && !uncertain[b] && !got[b] {
+			lost++
+		}
+	}
+	for b := range deleted {
+		if got[b] {
+			resurrected++
+		}
+	}
+	t.Logf("before kill: %d sends acknowledged, %d deletes acknowledged; after restart: %d messages received", nAcked, nDeleted, len(got))
+	if lost > 0 || resurrected > 0 {
+		t.Fatalf("%d acknowledged messages lost, %d deleted messages came back", lost, resurrected)
+	}
+}
