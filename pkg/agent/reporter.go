@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
 )
 
@@ -206,6 +208,12 @@ func (r *reporter) run(ctx context.Context) {
 				break
 			}
 			err := r.cp.ReportStatus(ctx, r.node, batch)
+			if err != nil && rejected(err) {
+				// Retrying a request the server refuses as such would
+				// block every later report: drop it.
+				r.log.Error("the control plane rejected a status batch; dropping it", "err", err, "reports", len(batch))
+				err = nil
+			}
 			r.done(batch, err != nil)
 			if err == nil {
 				if failures > 0 {
@@ -238,5 +246,24 @@ func (r *reporter) run(ctx context.Context) {
 				t.Stop()
 			}
 		}
+	}
+}
+
+// rejected reports whether the control plane refused the request itself
+// (a 4xx other than timeouts, throttling, unknown node or bad credentials),
+// so that sending it again cannot succeed.
+func rejected(err error) bool {
+	if errors.Is(err, wire.ErrUnknownNode) || errors.Is(err, wire.ErrUnauthorized) {
+		return false
+	}
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	switch {
+	case ce.Status == http.StatusRequestTimeout, ce.Status == http.StatusTooManyRequests:
+		return false
+	default:
+		return ce.Status >= 400 && ce.Status < 500
 	}
 }

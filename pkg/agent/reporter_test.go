@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 )
@@ -137,6 +138,41 @@ func TestMerge(t *testing.T) {
 		}
 		if fmt.Sprint(q) != fmt.Sprint(tt.want) {
 			t.Errorf("%d: got %+v, want %+v", i, q, tt.want)
+		}
+	}
+}
+
+func TestReporterDropsRejectedBatches(t *testing.T) {
+	cp := newFakeCP()
+	cp.tasks["a"] = &model.Task{TaskID: "a", LastStatus: model.StatusPending}
+	calls := 0
+	cp.reportHook = func(reps []wire.TaskStatusReport) error {
+		calls++
+		if calls == 1 {
+			return &client.Error{Status: 400, Code: "InvalidParameter", Message: "bad report"}
+		}
+		return nil
+	}
+	r := startReporter(t, cp)
+	r.submit(wire.TaskStatusReport{TaskID: "a", LastStatus: "BOGUS"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.flushed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.submit(wire.TaskStatusReport{TaskID: "a", LastStatus: model.StatusRunning})
+	if err := r.flushed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || cp.task("a").LastStatus != model.StatusRunning {
+		t.Errorf("calls %d, status %s", calls, cp.task("a").LastStatus)
+	}
+	for _, e := range []error{
+		&client.Error{Status: 404, Code: "UnknownNode"}, &client.Error{Status: 401}, &client.Error{Status: 429},
+		&client.Error{Status: 503}, errUnreachable,
+	} {
+		if rejected(e) {
+			t.Errorf("rejected(%v) = true, want a retry", e)
 		}
 	}
 }
