@@ -174,16 +174,16 @@ func (r *taskRunner) progress(ctx context.Context) {
 }
 
 func (r *taskRunner) essentialsStarted() bool {
-	any := false
+	found := false
 	for _, c := range r.cs {
 		if c.def.IsEssential() {
-			any = true
+			found = true
 			if !c.started {
 				return false
 			}
 		}
 	}
-	if !any { // not valid in ECS; treat every container as needed
+	if !found { // not valid in ECS; treat every container as needed
 		for _, c := range r.cs {
 			if !c.started {
 				return false
