@@ -1,56 +1,65 @@
 package scheduler
 
 // idHeap is a binary min-heap of int32 ids with position tracking, so an
-// id whose key changed can be fixed or removed in O(log n). Several heaps
-// may share one pos slice when their id sets are disjoint (the candidate
-// heaps of a shape's cells do).
+// id whose key changed can be fixed or removed in O(log n). Each entry
+// carries its primary key inline, so most comparisons stay inside the heap
+// array; only equal keys call tie. Several heaps may share one pos slice
+// when their id sets are disjoint (the candidate heaps of a shape's cells
+// do).
 type idHeap struct {
-	ids  []int32
-	pos  []int32 // pos[id] is the index of id in ids, or -1
-	less func(a, b int32) bool
+	es  []heapEntry
+	pos []int32 // pos[id] is the index of id in es, or -1
+	tie func(a, b int32) bool
 }
 
-// init heapifies ids (taking ownership of the slice) in O(n).
-func (h *idHeap) init(ids []int32, pos []int32, less func(a, b int32) bool) {
-	h.ids, h.pos, h.less = ids, pos, less
-	for i, id := range ids {
-		pos[id] = int32(i)
+type heapEntry struct {
+	key float64
+	id  int32
+}
+
+// init heapifies es (taking ownership of the slice) in O(n).
+func (h *idHeap) init(es []heapEntry, pos []int32, tie func(a, b int32) bool) {
+	h.es, h.pos, h.tie = es, pos, tie
+	for i, e := range es {
+		pos[e.id] = int32(i)
 	}
-	for i := len(ids)/2 - 1; i >= 0; i-- {
+	for i := len(es)/2 - 1; i >= 0; i-- {
 		h.down(i)
 	}
 }
 
-func (h *idHeap) len() int   { return len(h.ids) }
-func (h *idHeap) top() int32 { return h.ids[0] }
+func (h *idHeap) len() int   { return len(h.es) }
+func (h *idHeap) top() int32 { return h.es[0].id }
 func (h *idHeap) has(id int32) bool {
 	p := h.pos[id]
-	return p >= 0 && int(p) < len(h.ids) && h.ids[p] == id
+	return p >= 0 && int(p) < len(h.es) && h.es[p].id == id
 }
 
-// fix restores the heap after id's key changed.
-func (h *idHeap) fix(id int32) {
+// update sets id's primary key (its tie order may have changed too) and
+// restores the heap.
+func (h *idHeap) update(id int32, key float64) {
 	i := int(h.pos[id])
+	h.es[i].key = key
 	if !h.down(i) {
 		h.up(i)
 	}
 }
 
 // push adds id, which must not be in the heap.
-func (h *idHeap) push(id int32) {
-	h.ids = append(h.ids, id)
-	h.pos[id] = int32(len(h.ids) - 1)
-	h.up(len(h.ids) - 1)
+func (h *idHeap) push(id int32, key float64) {
+	h.es = append(h.es, heapEntry{key, id})
+	h.pos[id] = int32(len(h.es) - 1)
+	h.up(len(h.es) - 1)
 }
 
 // remove takes id out of the heap.
 func (h *idHeap) remove(id int32) {
 	i := int(h.pos[id])
-	last := len(h.ids) - 1
+	last := len(h.es) - 1
 	if i != last {
 		h.swap(i, last)
 	}
-	h.ids = h.ids[:last]
+	h.es = h.es[:last]
 	h.pos[id] = -1
 	if i != last {
 		if !h.down(i) {
@@ -59,16 +68,24 @@ func (h *idHeap) remove(id int32) {
 	}
 }
 
+func (h *idHeap) less(i, j int) bool {
+	a, b := &h.es[i], &h.es[j]
+	if a.key != b.key {
+		return a.key < b.key
+	}
+	return h.tie(a.id, b.id)
+}
+
 func (h *idHeap) swap(i, j int) {
-	h.ids[i], h.ids[j] = h.ids[j], h.ids[i]
-	h.pos[h.ids[i]] = int32(i)
-	h.pos[h.ids[j]] = int32(j)
+	h.es[i], h.es[j] = h.es[j], h.es[i]
+	h.pos[h.es[i].id] = int32(i)
+	h.pos[h.es[j].id] = int32(j)
 }
 
 func (h *idHeap) up(i int) {
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !h.less(h.ids[i], h.ids[parent]) {
+		if !h.less(i, parent) {
 			return
 		}
 		h.swap(i, parent)
@@ -78,17 +95,17 @@ func (h *idHeap) up(i int) {
 
 // down sifts i down and reports whether it moved.
 func (h *idHeap) down(i0 int) bool {
-	i, n := i0, len(h.ids)
+	i, n := i0, len(h.es)
 	for {
 		l := 2*i + 1
 		if l >= n {
 			break
 		}
 		j := l
-		if r := l + 1; r < n && h.less(h.ids[r], h.ids[l]) {
+		if r := l + 1; r < n && h.less(r, l) {
 			j = r
 		}
-		if !h.less(h.ids[j], h.ids[i]) {
+		if !h.less(j, i) {
 			break
 		}
 		h.swap(i, j)

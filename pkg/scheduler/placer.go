@@ -73,25 +73,23 @@ func (p *pass) newPlacer(sh *shape) *placer {
 	// the other, so they reuse the pass's buffers.
 	b := &p.buf
 	pl.candNode = b.cand[:0]
+	pl.keys = b.keys[:0]
 	// Nodes outside p.eligible fail the first filters anyway.
 	for _, i := range p.eligible {
 		if p.check(sh, i).kind == failNone {
 			pl.candNode = append(pl.candNode, i)
+			pl.keys = append(pl.keys, make([]float64, pl.nk)...)
+			pl.setKeys(int32(len(pl.candNode)-1), true)
 		}
 	}
-	b.cand = pl.candNode
-	nc := len(pl.candNode)
-	pl.keys = grow(&b.keys, nc*pl.nk)
-	for c := range pl.candNode {
-		pl.setKeys(int32(c), true)
-	}
-	pl.candPos = grow(&b.pos, nc)
+	b.cand, b.keys = pl.candNode, pl.keys
+	pl.candPos = grow(&b.pos, len(pl.candNode))
 
 	members := pl.buildCells()
-	ids := make([]int32, len(pl.cells))
+	ids := make([]heapEntry, len(pl.cells))
 	for c := range pl.cells {
-		ids[c] = int32(c)
-		pl.cells[c].heap.init(members[c], pl.candPos, pl.candLess)
+		ids[c] = heapEntry{id: int32(c)} // cells are ordered by cellLess alone
+		pl.cells[c].heap.init(members[c], pl.candPos, pl.candTie)
 	}
 	pl.cellPos = make([]int32, len(pl.cells))
 	pl.cellHeap.init(ids, pl.cellPos, pl.cellLess)
@@ -100,8 +98,10 @@ func (p *pass) newPlacer(sh *shape) *placer {
 
 // buffers are scratch slices reused by the placers of a pass.
 type buffers struct {
-	cand, pos, members []int32
-	keys               []float64
+	cand, pos, cellOf []int32
+	members           []heapEntry
+	moved, kept       []uint64
+	keys              []float64
 }
 
 // grow returns (*buf)[:n], reallocating when too small.
@@ -112,58 +112,58 @@ func grow[T any](buf *[]T, n int) []T {
 	return (*buf)[:n]
 }
 
-// buildCells assigns candidates to cells and returns each cell's members.
-func (pl *placer) buildCells() [][]int32 {
+// buildCells assigns candidates to cells and returns each cell's members,
+// as heap entries keyed by their first node key. All members live in one
+// reused buffer, sorted by cell (a counting sort), so a shape allocates
+// almost nothing however many candidates it has.
+func (pl *placer) buildCells() [][]heapEntry {
+	nc := len(pl.candNode)
+	if nc == 0 {
+		return nil
+	}
+	all := grow(&pl.p.buf.members, nc)
 	if len(pl.attrs) == 0 {
-		if len(pl.candNode) == 0 {
-			return nil
-		}
-		all := grow(&pl.p.buf.members, len(pl.candNode))
 		for c := range all {
-			all[c] = int32(c)
+			all[c] = pl.entry(int32(c))
 		}
 		pl.cells = []cell{{}}
-		return [][]int32{all}
+		return [][]heapEntry{all}
 	}
 	pl.counts = make([][]int32, len(pl.attrs))
 	for j, ix := range pl.attrs {
 		pl.counts[j] = pl.p.valueCounts(ix, pl.sh.group)
 	}
-	var members [][]int32
+	cellOf := grow(&pl.p.buf.cellOf, nc)
 	if len(pl.attrs) == 1 {
 		// One attribute: cells are its values, no need to hash tuples.
 		ix := pl.attrs[0]
-		cellOf := make([]int32, len(ix.values))
-		for v := range cellOf {
-			cellOf[v] = -1
+		byValue := make([]int32, len(ix.values))
+		for v := range byValue {
+			byValue[v] = -1
 		}
 		for c, i := range pl.candNode {
 			v := ix.valueOf[i]
-			if cellOf[v] < 0 {
-				cellOf[v] = int32(len(pl.cells))
+			if byValue[v] < 0 {
+				byValue[v] = int32(len(pl.cells))
 				pl.cells = append(pl.cells, cell{vals: [maxStrategies]int32{v}})
-				members = append(members, nil)
 			}
-			members[cellOf[v]] = append(members[cellOf[v]], int32(c))
+			cellOf[c] = byValue[v]
 		}
-		return members
-	}
-	cellOf := map[[maxStrategies]int32]int32{}
-	for c, i := range pl.candNode {
-		var vals [maxStrategies]int32
-		for j, ix := range pl.attrs {
-			vals[j] = ix.valueOf[i]
+	} else {
+		byTuple := map[[maxStrategies]int32]int32{}
+		for c, i := range pl.candNode {
+			var vals [maxStrategies]int32
+			for j, ix := range pl.attrs {
+				vals[j] = ix.valueOf[i]
+			}
+			id, ok := byTuple[vals]
+			if !ok {
+				id = int32(len(pl.cells))
+				byTuple[vals] = id
+				pl.cells = append(pl.cells, cell{vals: vals})
+			}
+			cellOf[c] = id
 		}
-		id, ok := cellOf[vals]
-		if !ok {
-			id = int32(len(pl.cells))
-			cellOf[vals] = id
-			pl.cells = append(pl.cells, cell{vals: vals})
-			members = append(members, nil)
-		}
-		members[id] = append(members[id], int32(c))
-	}
-	if len(pl.attrs) > 1 {
 		pl.sharing = make([][][]int32, len(pl.attrs))
 		for j, ix := range pl.attrs {
 			pl.sharing[j] = make([][]int32, len(ix.values))
@@ -174,6 +174,20 @@ func (pl *placer) buildCells() [][]int32 {
 				pl.sharing[j][v] = append(pl.sharing[j][v], int32(id))
 			}
 		}
+	}
+	start := make([]int, len(pl.cells)+1)
+	for _, id := range cellOf {
+		start[id+1]++
+	}
+	for k := 1; k < len(start); k++ {
+		start[k] += start[k-1]
+	}
+	members := make([][]heapEntry, len(pl.cells))
+	for k := range members {
+		members[k] = all[start[k]:start[k]:start[k+1]]
+	}
+	for c, id := range cellOf {
+		members[id] = append(members[id], pl.entry(int32(c)))
 	}
 	return members
 }
@@ -214,18 +228,16 @@ func (pl *placer) setKeys(c int32, fresh bool) {
 	}
 }
 
-func (pl *placer) candLess(a, b int32) bool {
-	if pl.nk == 1 {
-		if x, y := pl.keys[a], pl.keys[b]; x != y {
+// entry is candidate c as a heap entry: its first node key inline.
+func (pl *placer) entry(c int32) heapEntry {
+	return heapEntry{key: pl.keys[int(c)*pl.nk], id: c}
+}
+
+// candTie orders candidates whose first node keys are equal.
+func (pl *placer) candTie(a, b int32) bool {
+	for j := 1; j < pl.nk; j++ {
+		if x, y := pl.keys[int(a)*pl.nk+j], pl.keys[int(b)*pl.nk+j]; x != y {
 			return x < y
-		}
-		return a < b
-	}
-	ka := pl.keys[int(a)*pl.nk : int(a)*pl.nk+pl.nk]
-	kb := pl.keys[int(b)*pl.nk : int(b)*pl.nk+pl.nk]
-	for j := range ka {
-		if ka[j] != kb[j] {
-			return ka[j] < kb[j]
 		}
 	}
 	return a < b
@@ -269,7 +281,7 @@ func (pl *placer) next() (int32, bool) {
 			p.place(sh, i)
 			if p.check(sh, i).kind == failNone {
 				pl.setKeys(cand, false)
-				cl.heap.fix(cand)
+				cl.heap.update(cand, pl.keys[int(cand)*pl.nk])
 			} else {
 				cl.heap.remove(cand)
 			}
@@ -312,7 +324,7 @@ func (pl *placer) changeCells(cells []int32, change func()) {
 	change()
 	for _, c := range cells {
 		if pl.cells[c].heap.len() > 0 {
-			pl.cellHeap.push(c)
+			pl.cellHeap.push(c, 0)
 		}
 	}
 }

@@ -79,17 +79,25 @@ func (p *pass) schedule(sh *shape, outcome []int32, why []*Unplaced) {
 		unplace(sh.reqs, &u)
 		return
 	}
+	// Binpack shapes walk a sorted index; most other shapes are served by
+	// probing random nodes; a placer is only built when the chain needs one
+	// or probing fails.
+	bp := p.newBinpacker(sh)
 	p.begin(sh)
-	// Most shapes are served by probing random nodes; a placer is only
-	// built when the chain needs one or probing fails.
-	sm := p.newSampler(sh)
+	var sm *sampler
+	if bp == nil {
+		sm = p.newSampler(sh)
+	}
 	var pl *placer
 	for k, r := range sh.reqs {
 		i, ok := int32(-1), false
-		if pl == nil && sm != nil {
+		switch {
+		case bp != nil:
+			i, ok = bp.next()
+		case pl == nil && sm != nil:
 			i, ok = sm.next()
 		}
-		if !ok {
+		if !ok && bp == nil {
 			if pl == nil {
 				pl = p.newPlacer(sh)
 			}

@@ -31,6 +31,12 @@ type pass struct {
 	// and distinctInstance answer "does it run one?" without a lookup.
 	hostGen []uint32
 	gen     uint32
+	// placedLog lists the node of every placement of the pass, in order;
+	// the binpack indexes catch up with it. mark/markGen is a scratch set.
+	placedLog []int32
+	res       [2]*resIndex // by free cpu, by free memory; built on first use
+	mark      []uint32
+	markGen   uint32
 	// attrs indexes node attribute values for spread-by-attribute, built on
 	// first use.
 	attrs map[string]*attrIndex
@@ -79,6 +85,7 @@ func newPass(snap Snapshot, seed int64) *pass {
 		hot:      make([]nodeHot, len(snap.Nodes)),
 		nodes:    make([]nodeState, len(snap.Nodes)),
 		hostGen:  make([]uint32, len(snap.Nodes)),
+		mark:     make([]uint32, len(snap.Nodes)),
 		groupID:  map[string]int32{},
 		attrs:    map[string]*attrIndex{},
 		memberOf: map[string]*memberOf{},
@@ -198,6 +205,7 @@ func (p *pass) place(sh *shape, i int32) {
 	}
 	p.addGroup(i, sh.group)
 	p.hostGen[i] = p.gen
+	p.placedLog = append(p.placedLog, i)
 }
 
 // attrIndex returns the value index of attribute name, building it once.
