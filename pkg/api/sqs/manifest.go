@@ -1,0 +1,29 @@
+package sqs
+
+import (
+	"errors"
+
+	"github.com/orch-project/orch/pkg/manifest"
+	"github.com/orch-project/orch/pkg/model"
+)
+
+// KindQueue is the manifest kind of queues: the shape of SQS CreateQueue
+// (QueueName, Attributes, tags).
+const KindQueue = "Queue"
+
+func init() { manifest.Register(KindQueue, decodeQueue) }
+
+func decodeQueue(b *manifest.Body) (any, string, error) {
+	var s model.QueueSpec
+	if err := b.Decode(&s, nil); err != nil {
+		return nil, s.QueueName, err
+	}
+	if err := s.Validate(); err != nil {
+		var fes model.FieldErrors
+		if errors.As(err, &fes) {
+			return nil, s.QueueName, fes
+		}
+		return nil, s.QueueName, err
+	}
+	return &s, s.QueueName, nil
+}
