@@ -12,7 +12,8 @@
 // the control plane says wire.ErrUnknownNode the agent registers again.
 // Containers keep running whatever happens to the session, and Run returns
 // without stopping them: a restarted agent adopts them. StopAll is the only
-// way the agent stops everything (orch dev uses it on Ctrl-C).
+// way the agent stops everything (orch dev uses it on Ctrl-C); while Run is
+// active its tasks are reported STOPPED with stop code UserInitiated.
 //
 // # Startup sync
 //
@@ -21,7 +22,10 @@
 // When the first snapshot arrives, each assigned task adopts its containers
 // (matched by the orch.task and orch.container labels; no restart, no
 // duplicates) and containers of tasks that are not assigned are stopped and
-// removed. If the runtime's event stream breaks (e.g. the Docker daemon
+// removed. A task that is assigned but desired STOPPED has its containers
+// stopped and kept for the retention like any stopped task. A container the
+// control plane saw running but the runtime no longer has is reported
+// stopped, never started a second time. If the runtime's event stream breaks (e.g. the Docker daemon
 // restarted) the agent re-subscribes with backoff and every task
 // re-inspects its containers.
 //

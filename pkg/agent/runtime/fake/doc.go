@@ -64,9 +64,13 @@
 // # Test helpers
 //
 // Exit simulates a crash, SetHealth changes health, BreakEvents and SetDown
-// simulate a daemon restart or outage, Journal (with Options.Journal) records
-// lifecycle operations in order so tests can assert that one container
-// started after another turned healthy.
+// simulate a daemon restart or outage (containers keep running, as with
+// Docker's live-restore), SetPullError and AddImages script images, Spec
+// returns what a container was created with, Containers lists all of them,
+// and Journal (with Options.Journal) records lifecycle operations in order
+// so tests can assert that one container started after another turned
+// healthy. There is no injected clock: run tests inside a testing/synctest
+// bubble to make scripted durations instant and exact.
 //
 // Example:
 //
