@@ -22,7 +22,11 @@ type HandAgent struct {
 	assignments map[string]wire.Assignment
 	events      []wire.AssignmentEvent
 	changed     chan struct{}
+	silent      chan struct{}
 }
+
+// StopHeartbeats makes the node go silent, as if its host died.
+func (a *HandAgent) StopHeartbeats() { close(a.silent) }
 
 // StartHandAgent registers a node with the given capacity and follows its
 // assignments until the test ends.
@@ -33,13 +37,15 @@ func StartHandAgent(t testing.TB, c *client.Client, name string, cpu, memMiB int
 	if _, err := c.Register(ctx, wire.RegisterRequest{Name: name, Capacity: model.Resources{CPU: cpu, MemoryMiB: memMiB}, Attributes: attrs, Runtime: "hand"}); err != nil {
 		t.Fatalf("register %s: %v", name, err)
 	}
-	a := &HandAgent{Name: name, c: c, assignments: map[string]wire.Assignment{}, changed: make(chan struct{}, 1)}
+	a := &HandAgent{Name: name, c: c, assignments: map[string]wire.Assignment{}, changed: make(chan struct{}, 1), silent: make(chan struct{})}
 	go func() { // heartbeats keep the node alive while the test runs
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-a.silent:
 				return
 			case <-tick.C:
 				_ = c.Heartbeat(ctx, name)

@@ -128,13 +128,14 @@ func TestUnplacedTaskSaysWhy(t *testing.T) {
 func TestNodeLostStopsItsTasks(t *testing.T) {
 	cp := testutil.StartServer(t, func(o *server.Options) { o.NodeTTL = time.Second; o.NodeLostGrace = time.Second })
 	ctx := context.Background()
-	testutil.StartHandAgent(t, cp.Agent, "doomed", 1024, 1024, nil)
+	doomed := testutil.StartHandAgent(t, cp.Agent, "doomed", 1024, 1024, nil)
+	doomed.StopHeartbeats()
 	applyTD(t, cp.Admin, testutil.TaskDef("web", 64))
 	tasks, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The hand agent never heartbeats: its lease expires, then the grace.
+	// The node stops heartbeating: its lease expires, then the grace passes.
 	got := testutil.WaitTask(t, cp.Admin, tasks[0].TaskID, 20*time.Second, func(t *model.Task) bool { return t.IsStopped() })
 	if got.StopCode != model.StopNodeLost || !strings.Contains(got.StoppedReason, "doomed stopped heartbeating") {
 		t.Fatalf("stop = %s %q, want NodeLost naming the node", got.StopCode, got.StoppedReason)

@@ -237,10 +237,12 @@ func (c *Cache[T]) SubscribeFilter(keep func(Change[T]) bool) *Subscription[T] {
 		}
 	}
 	c.subs[s] = struct{}{}
-	c.mu.Unlock()
+	// Signal while still holding c.mu: once it is released, publishers may
+	// push to s concurrently.
 	if len(s.queue) > 0 {
 		s.signal <- struct{}{}
 	}
+	c.mu.Unlock()
 	return s
 }
 
