@@ -208,7 +208,7 @@ func bootstrap(ctx context.Context, st *store.Store) (*Credentials, error) {
 
 const base62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-func randomUpper(n int) string { return randomFrom(base62[:26], n) }
+func randomUpper(n int) string  { return randomFrom(base62[:26], n) }
 func randomBase62(n int) string { return randomFrom(base62, n) }
 
 func randomFrom(alphabet string, n int) string {
