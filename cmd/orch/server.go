@@ -107,7 +107,7 @@ func serverCmd() *cobra.Command {
 
 func devCmd() *cobra.Command {
 	f := &serverFlags{}
-	var rt string
+	var rt, nodeName string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a one-host cluster: control plane, embedded etcd and a local agent",
@@ -143,7 +143,10 @@ func devCmd() *cobra.Command {
 				srv.Close()
 				return err
 			}
-			host, _ := os.Hostname()
+			host := nodeName
+			if host == "" {
+				host, _ = os.Hostname()
+			}
 			cp := client.New(client.Config{Servers: []string{srv.URL}, Token: joinToken})
 			ag, err := agent.New(agent.Config{NodeName: host, Runtime: runt, ControlPlane: cp, Logger: slog.Default()})
 			if err != nil {
@@ -174,6 +177,7 @@ func devCmd() *cobra.Command {
 	}
 	f.bind(cmd, defaultDir("dev"))
 	cmd.Flags().StringVar(&rt, "runtime", "docker", "container runtime for the local agent: docker or fake")
+	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of the local node (default: hostname)")
 	return cmd
 }
 

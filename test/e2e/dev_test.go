@@ -1,0 +1,48 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/clientconfig"
+)
+
+// TestOrchDevOneCommandCluster starts `orch dev`, runs a real container,
+// and checks that Ctrl-C (SIGINT) stops the containers it started.
+func TestOrchDevOneCommandCluster(t *testing.T) {
+	needDocker(t)
+	c := newCluster(t)
+	addr := freeAddr(t)
+	node := fmt.Sprintf("e2e-dev-%d", time.Now().UnixNano()%1e9)
+	t.Cleanup(func() { removeNodeContainers(node) })
+	dev := start(t, c.env, "orch", "dev", "--listen", addr, "--data-dir", t.TempDir(), "--node-name", node)
+	waitHealthy(t, "http://"+addr, dev)
+	c.urls = []string{"http://" + addr}
+	f, err := clientconfig.Load(c.config)
+	if err != nil || f.Token == "" {
+		t.Fatalf("orch dev wrote no client config to %s: %v", c.config, err)
+	}
+	c.cfg = f
+	c.admin = client.New(client.Config{Servers: c.urls, Token: f.Token})
+	waitNodes(t, c, 1)
+	if out := dev.Output(); !strings.Contains(out, "local agent: node "+node) || !strings.Contains(out, "orch apply -f") {
+		t.Fatalf("orch dev should say how to talk to it; printed:\n%s", out)
+	}
+	applyJSON(t, c, `{"family":"e2edev","containerDefinitions":[{"name":"web","image":"orch-example/web:latest","memory":32}]}`)
+	id := runOne(t, c, "e2edev")
+	waitTask(t, c, id, 60*time.Second, running)
+	if n := len(nodeContainers(t, node, true)); n != 1 {
+		t.Fatalf("%d containers running, want 1", n)
+	}
+	dev.kill(syscall.SIGINT)
+	if code := dev.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("orch dev exited %d after Ctrl-C:\n%s", code, dev.Output())
+	}
+	if n := len(nodeContainers(t, node, true)); n != 0 {
+		t.Fatalf("%d containers still running after orch dev stopped, want 0", n)
+	}
+}
