@@ -66,7 +66,7 @@ func (p *pass) resIndex(memory bool) *resIndex {
 		for _, i := range p.eligible {
 			ix.order = append(ix.order, resKey(ix.free(&p.hot[i]))<<32|uint64(i))
 		}
-		slices.Sort(ix.order)
+		radixSort(ix.order, &p.buf.radix)
 		p.res[k] = ix
 		return ix
 	}
@@ -85,7 +85,7 @@ func (p *pass) resIndex(memory bool) *resIndex {
 			moved = append(moved, resKey(ix.free(&p.hot[i]))<<32|uint64(i))
 		}
 	}
-	slices.Sort(moved)
+	radixSort(moved, &p.buf.radix)
 	kept := p.buf.kept[:0]
 	for _, e := range ix.order {
 		if p.mark[uint32(e)] != p.markGen {
@@ -187,4 +187,41 @@ func (b *binpacker) next() (int32, bool) {
 		b.counts[bestV]++
 	}
 	return bestNode, true
+}
+
+// radixSort sorts xs with an LSD radix sort on bytes, skipping the bytes
+// all entries share. Index entries vary in few bytes (the node number and
+// the low bytes of the free amount), so this is a few linear passes where a
+// comparison sort would do a dozen compares per entry.
+func radixSort(xs []uint64, scratch *[]uint64) {
+	if len(xs) < 64 {
+		slices.Sort(xs)
+		return
+	}
+	var counts [8][256]int
+	for _, x := range xs {
+		for d := range 8 {
+			counts[d][byte(x>>(8*d))]++
+		}
+	}
+	src, dst := xs, grow(scratch, len(xs))
+	for d := range 8 {
+		c := &counts[d]
+		if c[byte(xs[0]>>(8*d))] == len(xs) {
+			continue // every entry has the same byte here
+		}
+		pos := 0
+		for b := range c {
+			c[b], pos = pos, pos+c[b]
+		}
+		for _, x := range src {
+			b := byte(x >> (8 * d))
+			dst[c[b]] = x
+			c[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &xs[0] {
+		copy(xs, src)
+	}
 }

@@ -98,10 +98,10 @@ func (p *pass) newPlacer(sh *shape) *placer {
 
 // buffers are scratch slices reused by the placers of a pass.
 type buffers struct {
-	cand, pos, cellOf []int32
-	members           []heapEntry
-	moved, kept       []uint64
-	keys              []float64
+	cand, pos, cellOf  []int32
+	members            []heapEntry
+	moved, kept, radix []uint64
+	keys               []float64
 }
 
 // grow returns (*buf)[:n], reallocating when too small.

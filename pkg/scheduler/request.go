@@ -46,8 +46,9 @@ type memberOf struct {
 // Filters and orderings are set up once per shape, not once per task.
 type shape struct {
 	index     int
-	reqs      []int // indexes into pending
-	group     int32 // interned
+	reqs      []int32 // indexes into pending
+	size      int     // number of requests
+	group     int32   // interned
 	groupName string
 	need      model.Resources
 	ports     []string // normalized, sorted

@@ -1,15 +1,9 @@
 package scheduler
 
 import (
+	"hash/maphash"
 	"maps"
 	"strconv"
-)
-
-// Outcome markers in Schedule's per-request outcome slice; node indexes
-// are >= 0.
-const (
-	outUnplaced  = -1
-	outDuplicate = -2
 )
 
 // Schedule places pending tasks onto the nodes of snap. It is a pure
@@ -22,20 +16,21 @@ const (
 // Unplaced; a TaskID given twice is handled once. Results keep the order
 // of pending.
 func Schedule(snap Snapshot, pending []Request, seed int64) Result {
-	p := newPass(snap, seed)
+	p := newPass(snap, seed, len(pending))
 
+	// outcome[i] is the node of request i (>= 0), outDuplicate, or
+	// unplacedBase-k for explanation k.
+	outcome := make([]int32, len(pending))
 	var shapes []*shape
 	byKey := map[string]*shape{}
-	seen := make(map[string]struct{}, len(pending))
-	outcome := make([]int32, len(pending))
+	seen := newIDSet(len(pending))
 	var key []byte
 	for i := range pending {
 		r := &pending[i]
-		if _, dup := seen[r.TaskID]; dup {
+		if !seen.add(pending, i) {
 			outcome[i] = outDuplicate
 			continue
 		}
-		seen[r.TaskID] = struct{}{}
 		key = appendShapeKey(key[:0], r)
 		sh := byKey[string(key)]
 		if sh == nil {
@@ -43,21 +38,34 @@ func Schedule(snap Snapshot, pending []Request, seed int64) Result {
 			shapes = append(shapes, sh)
 			byKey[string(key)] = sh
 		}
-		sh.reqs = append(sh.reqs, i)
+		outcome[i] = int32(sh.index) // the shape, until placed
+		sh.size++
 	}
-
-	why := make([]*Unplaced, len(pending))
+	// Give each shape its requests, in order, from one buffer.
+	reqs := make([]int32, 0, len(pending))
 	for _, sh := range shapes {
-		p.schedule(sh, outcome, why)
+		sh.reqs = reqs[len(reqs) : len(reqs) : len(reqs)+sh.size]
+		reqs = reqs[:len(reqs)+sh.size]
+	}
+	for i, o := range outcome {
+		if o != outDuplicate {
+			sh := shapes[o]
+			sh.reqs = append(sh.reqs, int32(i))
+		}
 	}
 
-	res := Result{Placements: make([]Placement, 0, len(pending))}
+	var why []Unplaced
+	for _, sh := range shapes {
+		why = p.schedule(sh, outcome, why)
+	}
+
+	res := Result{Placements: make([]Placement, 0, len(p.placedLog))}
 	for i, o := range outcome {
 		switch {
 		case o >= 0:
 			res.Placements = append(res.Placements, Placement{TaskID: pending[i].TaskID, Node: snap.Nodes[o].Name})
-		case o == outUnplaced:
-			u := *why[i]
+		case o <= unplacedBase:
+			u := why[unplacedBase-o]
 			u.TaskID = pending[i].TaskID
 			u.Reasons = maps.Clone(u.Reasons) // callers may keep or edit each one
 			res.Unplaced = append(res.Unplaced, u)
@@ -66,18 +74,23 @@ func Schedule(snap Snapshot, pending []Request, seed int64) Result {
 	return res
 }
 
+// Outcome markers; node indexes are >= 0.
+const (
+	outDuplicate = -1
+	unplacedBase = -2
+)
+
 // schedule places the tasks of one shape, recording each request's node
-// in outcome or its explanation in why.
-func (p *pass) schedule(sh *shape, outcome []int32, why []*Unplaced) {
-	unplace := func(reqs []int, u *Unplaced) {
+// in outcome, or an explanation appended to why.
+func (p *pass) schedule(sh *shape, outcome []int32, why []Unplaced) []Unplaced {
+	unplace := func(reqs []int32, u Unplaced) []Unplaced {
 		for _, r := range reqs {
-			outcome[r], why[r] = outUnplaced, u
+			outcome[r] = unplacedBase - int32(len(why))
 		}
+		return append(why, u)
 	}
 	if sh.invalid != nil {
-		u := invalidUnplaced(sh.invalid)
-		unplace(sh.reqs, &u)
-		return
+		return unplace(sh.reqs, invalidUnplaced(sh.invalid))
 	}
 	// Binpack shapes walk a sorted index; most other shapes are served by
 	// probing random nodes; a placer is only built when the chain needs one
@@ -106,11 +119,41 @@ func (p *pass) schedule(sh *shape, outcome []int32, why []*Unplaced) {
 		if !ok {
 			// Every node fails some filter now, and later tasks of the
 			// shape would meet the same nodes: explain once for all.
-			u := p.explain(sh)
-			unplace(sh.reqs[k:], &u)
-			return
+			return unplace(sh.reqs[k:], p.explain(sh))
 		}
 		outcome[r] = i
+	}
+	return why
+}
+
+// idSet detects repeated TaskIDs: an open-addressing hash set of request
+// indexes. Unlike a map[string]struct{} it holds no pointers, so the
+// garbage collector does not scan it, and it is a single allocation.
+type idSet struct {
+	seed  maphash.Seed
+	slots []int32 // request index + 1; 0 is empty
+}
+
+func newIDSet(n int) *idSet {
+	size := 16
+	for size < 2*n {
+		size *= 2
+	}
+	return &idSet{seed: maphash.MakeSeed(), slots: make([]int32, size)}
+}
+
+// add reports whether pending[i].TaskID was not seen before, and adds it.
+func (s *idSet) add(pending []Request, i int) bool {
+	id := pending[i].TaskID
+	mask := uint64(len(s.slots) - 1)
+	for h := maphash.String(s.seed, id) & mask; ; h = (h + 1) & mask {
+		switch j := s.slots[h]; {
+		case j == 0:
+			s.slots[h] = int32(i + 1)
+			return true
+		case pending[j-1].TaskID == id:
+			return false
+		}
 	}
 }
 

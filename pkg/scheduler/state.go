@@ -75,20 +75,24 @@ type attrIndex struct {
 	eligible [][]int32
 }
 
-// slack is the room each node's slices get for placements in the pass.
-const slack = 4
-
-func newPass(snap Snapshot, seed int64) *pass {
+func newPass(snap Snapshot, seed int64, pending int) *pass {
 	p := &pass{
-		seed:     seed,
-		rng:      rand.New(rand.NewPCG(uint64(seed), 0x6f72636873636864)),
-		hot:      make([]nodeHot, len(snap.Nodes)),
-		nodes:    make([]nodeState, len(snap.Nodes)),
-		hostGen:  make([]uint32, len(snap.Nodes)),
-		mark:     make([]uint32, len(snap.Nodes)),
-		groupID:  map[string]int32{},
-		attrs:    map[string]*attrIndex{},
-		memberOf: map[string]*memberOf{},
+		seed:      seed,
+		rng:       rand.New(rand.NewPCG(uint64(seed), 0x6f72636873636864)),
+		hot:       make([]nodeHot, len(snap.Nodes)),
+		nodes:     make([]nodeState, len(snap.Nodes)),
+		hostGen:   make([]uint32, len(snap.Nodes)),
+		mark:      make([]uint32, len(snap.Nodes)),
+		groupID:   map[string]int32{},
+		attrs:     map[string]*attrIndex{},
+		memberOf:  map[string]*memberOf{},
+		placedLog: make([]int32, 0, pending),
+	}
+	// slack is the room each node's slices get for placements in the pass:
+	// about its share of the pending tasks, within reason.
+	slack := 2
+	if len(snap.Nodes) > 0 {
+		slack = min(max(pending/len(snap.Nodes)+1, 2), 16)
 	}
 	// Carve the nodes' slices out of two allocations instead of 2n.
 	nTasks, nPorts := 0, 0
