@@ -1,0 +1,29 @@
+# Queue service: the SQS load benchmark and the client conformance tests.
+#
+#   make bench-queue          throughput (10-message batches and single messages),
+#                             latency at a steady 500 msg/s, long-poll wake-up;
+#                             server (orch-queue-dev) and load generator are
+#                             separate processes on this machine
+#   make test-queue           SQS conformance: aws-sdk-go-v2, boto3, Debian awscli
+#                             2.9 (query), kill -9 durability, fuzz seeds
+#   make fuzz-queue           fuzz both protocol decoders and the handler (FUZZTIME each)
+
+FUZZTIME ?= 30s
+QUEUE_BENCH_DURATION ?= 20s
+
+.PHONY: bench-queue test-queue fuzz-queue queue-tools
+
+queue-tools:
+	$(GO) build -trimpath -o $(BIN)/orch-queue-dev ./cmd/orch-queue-dev
+	$(GO) build -trimpath -o $(BIN)/orch-loadgen ./cmd/orch-loadgen
+
+bench-queue: queue-tools
+	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ./scripts/bench-queue.sh
+
+test-queue:
+	$(GO) test -count=1 -timeout 10m ./pkg/queue/ ./pkg/api/sqs/ ./pkg/api/awsauth/ ./test/queue/
+
+fuzz-queue:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME) ./pkg/api/sqs/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeQuery$$' -fuzztime $(FUZZTIME) ./pkg/api/sqs/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./pkg/api/sqs/
