@@ -76,7 +76,7 @@ func (p *pass) resIndex(memory bool) *resIndex {
 		return ix
 	}
 	// Take the changed nodes out, sort their new entries and merge them
-	// back: O(n + d log d), sequential and allocation-free once warm.
+	// back: O(n + d), sequential and allocation-free once warm.
 	p.markGen++
 	moved := p.buf.moved[:0]
 	for _, i := range changed {
@@ -86,25 +86,22 @@ func (p *pass) resIndex(memory bool) *resIndex {
 		}
 	}
 	radixSort(moved, &p.buf.radix)
-	kept := p.buf.kept[:0]
+	// One pass: the unchanged entries, in order, merged with the moved ones.
+	merged := p.buf.kept[:0]
+	b := 0
 	for _, e := range ix.order {
-		if p.mark[uint32(e)] != p.markGen {
-			kept = append(kept, e)
+		if p.mark[uint32(e)] == p.markGen {
+			continue
 		}
-	}
-	merged := ix.order[:0]
-	a, b := 0, 0
-	for a < len(kept) || b < len(moved) {
-		if b == len(moved) || a < len(kept) && kept[a] < moved[b] {
-			merged = append(merged, kept[a])
-			a++
-		} else {
+		for b < len(moved) && moved[b] < e {
 			merged = append(merged, moved[b])
 			b++
 		}
+		merged = append(merged, e)
 	}
-	ix.order = merged
-	p.buf.moved, p.buf.kept = moved, kept
+	merged = append(merged, moved[b:]...)
+	p.buf.kept, ix.order = ix.order, merged
+	p.buf.moved = moved
 	return ix
 }
 

@@ -26,11 +26,10 @@ type pass struct {
 	groupID    map[string]int32
 	groupNames []string
 	groupNodes [][]int32
-	// Shapes are placed one at a time; hostGen[i] == gen marks the nodes
-	// running a task of the current shape's group (see begin), so spread
-	// and distinctInstance answer "does it run one?" without a lookup.
-	hostGen []uint32
-	gen     uint32
+	// Shapes are placed one at a time; hot[i].hostGen == gen marks the
+	// nodes running a task of the current shape's group (see begin), so
+	// spread and distinctInstance answer "does it run one?" without a lookup.
+	gen uint32
 	// placedLog lists the node of every placement of the pass, in order;
 	// the binpack indexes catch up with it. mark/markGen is a scratch set.
 	placedLog []int32
@@ -47,9 +46,10 @@ type pass struct {
 }
 
 type nodeHot struct {
-	free  model.Resources
-	down  failKind // why the node takes nothing (not heartbeating, draining), or failNone
-	ports bool     // some host port is reserved or in use
+	free    model.Resources
+	hostGen uint32   // see pass.gen
+	down    failKind // why the node takes nothing (not heartbeating, draining), or failNone
+	ports   bool     // some host port is reserved or in use
 }
 
 // nodeState is the colder part of a node. Small slices rather than maps: a
@@ -81,7 +81,6 @@ func newPass(snap Snapshot, seed int64, pending int) *pass {
 		rng:       rand.New(rand.NewPCG(uint64(seed), 0x6f72636873636864)),
 		hot:       make([]nodeHot, len(snap.Nodes)),
 		nodes:     make([]nodeState, len(snap.Nodes)),
-		hostGen:   make([]uint32, len(snap.Nodes)),
 		mark:      make([]uint32, len(snap.Nodes)),
 		groupID:   map[string]int32{},
 		attrs:     map[string]*attrIndex{},
@@ -99,7 +98,7 @@ func newPass(snap Snapshot, seed int64, pending int) *pass {
 	for i := range snap.Nodes {
 		nd := &snap.Nodes[i]
 		nTasks += len(nd.Tasks) + slack
-		nPorts += len(nd.ReservedPorts) + slack
+		nPorts += len(nd.ReservedPorts) + 2
 		for _, t := range nd.Tasks {
 			nPorts += len(t.StaticPorts)
 		}
@@ -118,7 +117,7 @@ func newPass(snap Snapshot, seed int64, pending int) *pass {
 		default:
 			p.eligible = append(p.eligible, int32(i))
 		}
-		np := len(info.ReservedPorts) + slack
+		np := len(info.ReservedPorts) + 2
 		for _, t := range info.Tasks {
 			np += len(t.StaticPorts)
 		}
@@ -194,12 +193,12 @@ func (p *pass) addGroup(i int32, g int32) {
 func (p *pass) begin(sh *shape) {
 	p.gen++
 	for _, i := range p.groupNodes[sh.group] {
-		p.hostGen[i] = p.gen
+		p.hot[i].hostGen = p.gen
 	}
 }
 
 // hosts reports whether node i runs a task of the current shape's group.
-func (p *pass) hosts(i int32) bool { return p.hostGen[i] == p.gen }
+func (p *pass) hosts(i int32) bool { return p.hot[i].hostGen == p.gen }
 
 // place commits a task of shape sh, the current one, to node i.
 func (p *pass) place(sh *shape, i int32) {
@@ -208,7 +207,7 @@ func (p *pass) place(sh *shape, i int32) {
 		p.addPort(i, port)
 	}
 	p.addGroup(i, sh.group)
-	p.hostGen[i] = p.gen
+	p.hot[i].hostGen = p.gen
 	p.placedLog = append(p.placedLog, i)
 }
 
