@@ -117,7 +117,6 @@ func (s *Service) Run(ctx context.Context) error {
 			sleepCtx(ctx, time.Second)
 			continue
 		}
-		s.log.Info("this server owns the queues", "queues", len(o.queues))
 		select {
 		case <-l.Done():
 			s.log.Warn("lost ownership of the queues (etcd session ended)")
@@ -189,6 +188,7 @@ func (s *Service) takeOver(ctx context.Context, l *store.Leader) (*owner, error)
 	}
 	o.com.run(octx, s.opts.CommitPipelines)
 	go o.sweep()
+	s.log.Info("this server owns the queues", "queues", len(o.queues))
 	s.setOwner(o)
 	return o, nil
 }
