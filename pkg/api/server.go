@@ -30,6 +30,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Appliers adds manifest kinds to POST /v1/apply beyond TaskDefinition.
 	Appliers map[string]Applier
+	// ExtraRoutes are more admin-authenticated endpoints ("GET /v1/queues").
+	ExtraRoutes map[string]http.HandlerFunc
 	// AWS, when set, serves AWS protocol requests (SQS, ...) for which
 	// IsAWS returns true.
 	AWS   http.Handler
@@ -105,6 +107,9 @@ func (s *Server) routes() {
 	admin("DELETE /v1/nodes/{name}", s.deleteNode)
 
 	admin("POST /v1/join-tokens", s.newJoinToken)
+	for pattern, h := range s.cfg.ExtraRoutes {
+		admin(pattern, h)
+	}
 
 	agent("POST /v1/agent/register", s.agentRegister)
 	agent("POST /v1/agent/nodes/{name}/heartbeat", s.agentHeartbeat)

@@ -23,7 +23,10 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/api"
+	"github.com/orch-project/orch/pkg/api/awsauth"
+	"github.com/orch-project/orch/pkg/api/sqs"
 	"github.com/orch-project/orch/pkg/controller"
+	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -63,6 +66,7 @@ type Server struct {
 	Caches     *controller.Caches
 	Controller *controller.Controller
 	API        *api.Server
+	Queues     *queue.Service
 	// URL is http://host:port of the listener.
 	URL string
 	// Bootstrap is set when this start created the cluster's credentials.
@@ -115,16 +119,33 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.NodeTTL > 0 {
 		nodes.TTL = o.NodeTTL
 	}
+	// Queues: one replica owns them (etcd election "queues"); the others
+	// forward SQS requests to it, so every replica answers every protocol.
+	s.Queues = queue.New(st, queue.Options{AdvertiseURL: s.URL, Logger: o.Logger})
+	verifier := awsauth.New(func(ctx context.Context, id string) (string, error) {
+		k, err := st.GetAWSKey(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return k.SecretAccessKey, nil
+	}, awsauth.Options{})
+	awsHandler := sqs.NewHandler(s.Queues, verifier, o.Logger)
+
 	ready := false
 	var readyMu sync.Mutex
 	s.API = api.New(api.Config{
-		TaskDefs: controller.NewTaskDefs(st),
-		Tasks:    controller.NewTasks(st, s.Caches),
-		Nodes:    nodes,
-		Source:   s.Caches.Tasks,
-		Tokens:   st,
-		Logger:   o.Logger,
-		Registry: reg,
+		TaskDefs:     controller.NewTaskDefs(st),
+		Tasks:        controller.NewTasks(st, s.Caches),
+		Nodes:        nodes,
+		Source:       s.Caches.Tasks,
+		Tokens:       st,
+		AWS:          awsHandler,
+		IsAWS:        sqs.IsSQSRequest,
+		Appliers:     map[string]api.Applier{"Queue": sqs.Applier{Svc: s.Queues}},
+		ExtraRoutes:  sqs.NewREST(s.Queues, awsHandler).Routes(),
+		ContainerEnv: containerEnv(st),
+		Logger:       o.Logger,
+		Registry:     reg,
 		Ready: func() bool {
 			readyMu.Lock()
 			defer readyMu.Unlock()
@@ -137,6 +158,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.cancel = cancel
 	s.wg.Go(func() { s.Caches.Run(rctx) })
 	s.wg.Go(func() { s.Controller.Run(rctx) })
+	s.wg.Go(func() { s.Queues.Run(rctx) })
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	err = s.Caches.WaitReady(wctx)
 	wcancel()

@@ -103,3 +103,11 @@ func (s *Store) ClusterID(ctx context.Context) (string, error) {
 }
 
 var _ = model.ErrNotFound
+
+// PutAWSKeyIfAbsent stores an access key unless one with its id exists.
+func (s *Store) PutAWSKeyIfAbsent(ctx context.Context, k AWSKey) error {
+	b, _ := json.Marshal(k)
+	key := s.key("auth", "awskeys", k.AccessKeyID)
+	_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).Then(clientv3.OpPut(key, string(b))).Commit()
+	return err
+}
