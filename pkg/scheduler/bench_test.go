@@ -109,6 +109,45 @@ func benchSchedule(b *testing.B, nodes int) {
 func BenchmarkSchedule1kNodes(b *testing.B)  { benchSchedule(b, 1_000) }
 func BenchmarkSchedule10kNodes(b *testing.B) { benchSchedule(b, 10_000) }
 
+// The slow path, for the record: every service uses a chain only the
+// generic placer serves ([binpack cpu, spread instanceId]), so each of the
+// 100 shapes costs O(n) to set up.
+func benchPlacerPath(b *testing.B, nodes int) {
+	snap, pending := benchFleet(nodes), benchPending()
+	for i := range pending {
+		pending[i].Strategy = []model.PlacementStrategy{{Type: "binpack", Field: "cpu"}, {Type: "spread", Field: "instanceId"}}
+	}
+	placed := 0
+	b.ResetTimer()
+	for b.Loop() {
+		placed += len(Schedule(snap, pending, 1).Placements)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(placed), "ns/placement")
+}
+
+func BenchmarkSchedulePlacerPath1kNodes(b *testing.B)  { benchPlacerPath(b, 1_000) }
+func BenchmarkSchedulePlacerPath10kNodes(b *testing.B) { benchPlacerPath(b, 10_000) }
+
+// A full cluster: 10,000 nodes with no room, 50,000 pending tasks of 1,000
+// services. Every task must be explained.
+func BenchmarkScheduleFullCluster10kNodes(b *testing.B) {
+	snap := benchFleet(10_000)
+	for i := range snap.Nodes {
+		snap.Nodes[i].Capacity = model.Resources{CPU: 1024, MemoryMiB: 2048}
+	}
+	pending := benchPending()
+	for i := range pending {
+		pending[i].Group = fmt.Sprintf("service:svc-%d", i/50)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if res := Schedule(snap, pending, 1); len(res.Unplaced) != len(pending) {
+			b.Fatalf("%d unplaced, want all", len(res.Unplaced))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pending)), "ns/task")
+}
+
 // TestPrintScalingRatio is not a test but a helper: it runs both benchmarks
 // in one process, alternating them several times, and prints the best
 // ns/placement (wall and CPU) of each and their ratio, which is what the

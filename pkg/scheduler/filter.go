@@ -86,7 +86,7 @@ func (p *pass) reason(sh *shape, i int32, f failure) reason {
 		s := strings.ToLower(p.nodes[i].info.Status)
 		return reason{"is " + s, "is " + s, "are " + s}
 	case failMemberOf:
-		e := sh.memberOf[f.idx].text
+		e := strings.TrimSpace(sh.memberOf[f.idx].text)
 		return reason{"does not match memberOf(" + e + ")", "does not match memberOf(" + e + ")", "do not match memberOf(" + e + ")"}
 	case failDistinct:
 		g := fmt.Sprintf("a task of group %s (distinctInstance)", sh.groupName)
@@ -113,11 +113,40 @@ func (p *pass) explain(sh *shape) Unplaced {
 		u.Message = "no node can take it: no nodes registered"
 		return u
 	}
-	seen := map[string]reason{}
+	// Count failures first and render each distinct one once: formatting a
+	// reason per node would dominate the cost on a large full cluster.
+	type tally struct {
+		node int32 // a node that failed this way (its status names the reason)
+		n    int
+	}
+	byFailure := map[failure]*tally{}
+	byStatus := map[string]*tally{}
 	for i := range p.nodes {
-		r := p.reason(sh, int32(i), p.check(sh, int32(i)))
+		f := p.check(sh, int32(i))
+		var t *tally
+		if f.kind == failStatus {
+			st := p.nodes[i].info.Status
+			if t = byStatus[st]; t == nil {
+				t = &tally{node: int32(i)}
+				byStatus[st] = t
+			}
+		} else if t = byFailure[f]; t == nil {
+			t = &tally{node: int32(i)}
+			byFailure[f] = t
+		}
+		t.n++
+	}
+	seen := map[string]reason{}
+	add := func(f failure, t *tally) {
+		r := p.reason(sh, t.node, f)
 		seen[r.key] = r
-		u.Reasons[r.key]++
+		u.Reasons[r.key] += t.n
+	}
+	for f, t := range byFailure {
+		add(f, t)
+	}
+	for _, t := range byStatus {
+		add(failure{kind: failStatus}, t)
 	}
 	u.Message = message(len(p.nodes), u.Reasons, seen)
 	return u

@@ -83,10 +83,10 @@ func (p *pass) newShape(index int, r *Request) *shape {
 	}
 	sh.chain = chain
 	for _, c := range r.Constraints {
-		switch c.Type {
-		case model.ConstraintDistinctInstance:
+		switch {
+		case strings.EqualFold(c.Type, model.ConstraintDistinctInstance):
 			sh.distinct = true
-		case model.ConstraintMemberOf:
+		case strings.EqualFold(c.Type, model.ConstraintMemberOf):
 			m := p.parseMemberOf(c.Expression)
 			if m.err != nil {
 				sh.invalid = fmt.Errorf("invalid placement constraint memberOf(%s): %w", m.text, m.err)
@@ -195,9 +195,9 @@ func Validate(strategy []model.PlacementStrategy, constraints []model.PlacementC
 		errs = append(errs, err)
 	}
 	for i, c := range constraints {
-		switch c.Type {
-		case model.ConstraintDistinctInstance:
-		case model.ConstraintMemberOf:
+		switch {
+		case strings.EqualFold(c.Type, model.ConstraintDistinctInstance):
+		case strings.EqualFold(c.Type, model.ConstraintMemberOf):
 			if _, err := ParseExpression(c.Expression); err != nil {
 				errs = append(errs, fmt.Errorf("placementConstraints[%d]: %w", i, err))
 			}

@@ -92,6 +92,19 @@ func (p *pass) schedule(sh *shape, outcome []int32, why []Unplaced) []Unplaced {
 	if sh.invalid != nil {
 		return unplace(sh.reqs, invalidUnplaced(sh.invalid))
 	}
+	// A shape whose filters match those of an earlier shape that found no
+	// node finds none either, as long as those filters only tighten during
+	// a pass (all but task:group expressions do) or nothing was placed
+	// since. Skipping it keeps a pass over a full cluster with many pending
+	// shapes cheap.
+	fk, monotone := filterKey(sh)
+	if e := p.unplaceable[fk]; e != nil && (monotone || e.version == len(p.placedLog)) {
+		if e.version != len(p.placedLog) {
+			p.begin(sh)
+			e.u, e.version = p.explain(sh), len(p.placedLog)
+		}
+		return unplace(sh.reqs, e.u)
+	}
 	// Binpack shapes walk a sorted index; most other shapes are served by
 	// probing random nodes; a placer is only built when the chain needs one
 	// or probing fails.
@@ -119,11 +132,47 @@ func (p *pass) schedule(sh *shape, outcome []int32, why []Unplaced) []Unplaced {
 		if !ok {
 			// Every node fails some filter now, and later tasks of the
 			// shape would meet the same nodes: explain once for all.
-			return unplace(sh.reqs[k:], p.explain(sh))
+			u := p.explain(sh)
+			p.unplaceable[fk] = &explained{version: len(p.placedLog), u: u}
+			return unplace(sh.reqs[k:], u)
 		}
 		outcome[r] = i
 	}
 	return why
+}
+
+// explained is the explanation of an unplaceable filter key at a version
+// of the pass (the number of placements made so far).
+type explained struct {
+	version int
+	u       Unplaced
+}
+
+// filterKey identifies what the filters of sh look at: its group only
+// when distinctInstance or a task:group expression makes them depend on it.
+// monotone reports whether they only tighten as tasks are placed.
+func filterKey(sh *shape) (key string, monotone bool) {
+	monotone = true
+	for _, m := range sh.memberOf {
+		monotone = monotone && !m.dynamic
+	}
+	var b []byte
+	if sh.distinct || !monotone {
+		b = appendString(b, sh.groupName)
+	}
+	b = strconv.AppendInt(b, int64(sh.need.CPU), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(sh.need.MemoryMiB), 10)
+	for _, port := range sh.ports {
+		b = appendString(append(b, 'p'), port)
+	}
+	if sh.distinct {
+		b = append(b, 'd')
+	}
+	for _, m := range sh.memberOf {
+		b = appendString(append(b, 'm'), m.text)
+	}
+	return string(b), monotone
 }
 
 // idSet detects repeated TaskIDs: an open-addressing hash set of request
@@ -157,30 +206,32 @@ func (s *idSet) add(pending []Request, i int) bool {
 	}
 }
 
-// appendShapeKey appends a key identifying the shape of r. Strings are
-// length-prefixed so that no two shapes share a key. It avoids fmt: it runs
-// once per pending request.
+// appendShapeKey appends a key identifying the shape of r. It avoids fmt:
+// it runs once per pending request.
 func appendShapeKey(b []byte, r *Request) []byte {
-	str := func(b []byte, s string) []byte {
-		b = strconv.AppendInt(b, int64(len(s)), 10)
-		b = append(b, ':')
-		return append(b, s...)
-	}
-	b = str(b, r.Group)
+	b = appendString(b, r.Group)
 	b = strconv.AppendInt(b, int64(r.Requirements.CPU), 10)
 	b = append(b, '/')
 	b = strconv.AppendInt(b, int64(r.Requirements.MemoryMiB), 10)
 	b = append(b, 'p')
 	for _, port := range r.StaticPorts {
-		b = str(b, port)
+		b = appendString(b, port)
 	}
 	b = append(b, 's')
 	for _, s := range r.Strategy {
-		b = str(str(b, s.Type), s.Field)
+		b = appendString(appendString(b, s.Type), s.Field)
 	}
 	b = append(b, 'c')
 	for _, c := range r.Constraints {
-		b = str(str(b, c.Type), c.Expression)
+		b = appendString(appendString(b, c.Type), c.Expression)
 	}
 	return b
+}
+
+// appendString appends s length-prefixed, so that keys built of several
+// strings cannot collide.
+func appendString(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
 }

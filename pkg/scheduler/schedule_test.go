@@ -368,6 +368,22 @@ func TestPortsAndNodeStates(t *testing.T) {
 			msgs: map[string]string{"x": "no node can take it: no nodes registered"},
 		},
 		{
+			name: "shapes with the same filters share an explanation until placements change the cluster",
+			snap: nodes(n("a", 1024, 1024), n("b", 1024, 4096)),
+			reqs: reqs(
+				r("A", "g1", 512, 8192),
+				r("A2", "g4", 512, 8192).strategy("binpack", "memory"),
+				r("C", "g3", 1024, 1).memberOf("attribute:node == a"),
+				r("B", "g2", 512, 8192),
+			),
+			want: map[string]string{"C": "a"},
+			msgs: map[string]string{
+				"A":  "no node can take it: 2 nodes checked, 2 lack 8192 MiB memory",
+				"A2": "no node can take it: 2 nodes checked, 2 lack 8192 MiB memory",
+				"B":  "no node can take it: 2 nodes checked, 1 lacks 512 cpu units, 1 lacks 8192 MiB memory",
+			},
+		},
+		{
 			name: "earlier requests win scarce capacity",
 			snap: nodes(n("a", 1024, 1024)),
 			reqs: reqs(r("first", "g1", 1024, 1), r("second", "g2", 1024, 1)),

@@ -42,7 +42,9 @@ type pass struct {
 	// memberOf caches parsed expressions (and their per-node results for
 	// expressions that do not depend on placements).
 	memberOf map[string]*memberOf
-	buf      buffers
+	// unplaceable remembers filter keys no node could take (see schedule).
+	unplaceable map[string]*explained
+	buf         buffers
 }
 
 type nodeHot struct {
@@ -77,15 +79,16 @@ type attrIndex struct {
 
 func newPass(snap Snapshot, seed int64, pending int) *pass {
 	p := &pass{
-		seed:      seed,
-		rng:       rand.New(rand.NewPCG(uint64(seed), 0x6f72636873636864)),
-		hot:       make([]nodeHot, len(snap.Nodes)),
-		nodes:     make([]nodeState, len(snap.Nodes)),
-		mark:      make([]uint32, len(snap.Nodes)),
-		groupID:   map[string]int32{},
-		attrs:     map[string]*attrIndex{},
-		memberOf:  map[string]*memberOf{},
-		placedLog: make([]int32, 0, pending),
+		seed:        seed,
+		rng:         rand.New(rand.NewPCG(uint64(seed), 0x6f72636873636864)),
+		hot:         make([]nodeHot, len(snap.Nodes)),
+		nodes:       make([]nodeState, len(snap.Nodes)),
+		mark:        make([]uint32, len(snap.Nodes)),
+		groupID:     map[string]int32{},
+		attrs:       map[string]*attrIndex{},
+		memberOf:    map[string]*memberOf{},
+		unplaceable: map[string]*explained{},
+		placedLog:   make([]int32, 0, pending),
 	}
 	// slack is the room each node's slices get for placements in the pass:
 	// about its share of the pending tasks, within reason.
