@@ -16,7 +16,8 @@ import (
 //
 //	60% default (spread by instance), 10% binpack memory, 10% spread by zone
 //	then instance, 10% random, 10% spread by zone then binpack memory;
-//	every 5th service memberOf(attribute:os == linux), every 7th
+//	every 5th service memberOf(attribute:os == linux), four
+//	memberOf(attribute:os == windows) (one node in ten), every 7th
 //	distinctInstance, every 10th a static host port.
 const (
 	benchTasks    = 50_000
@@ -70,6 +71,9 @@ func benchPending() []Request {
 		}
 		if s%5 == 0 {
 			q.Constraints = append(q.Constraints, model.PlacementConstraint{Type: "memberOf", Expression: "attribute:os == linux"})
+		}
+		if s%20 == 11 && s%7 != 0 {
+			q.Constraints = append(q.Constraints, model.PlacementConstraint{Type: "memberOf", Expression: "attribute:os == windows"})
 		}
 		if s%7 == 0 {
 			q.Constraints = append(q.Constraints, model.PlacementConstraint{Type: "distinctInstance"})

@@ -365,6 +365,12 @@ type sampler struct {
 	attr       *attrIndex // nil without a spread-by-attribute key
 	counts     []int32    // tasks of the group per value of attr
 	ties       []int32    // scratch
+	// pool is where probes are drawn from without attr: the eligible
+	// nodes, narrowed once to those matching the shape's most selective
+	// static memberOf expression when probing misses (a constraint that
+	// few nodes meet would otherwise make it miss every time).
+	pool     []int32
+	narrowed bool
 }
 
 // newSampler returns nil when the shape's chain needs a placer.
@@ -388,14 +394,42 @@ func (p *pass) newSampler(sh *shape) *sampler {
 	if s.attr != nil {
 		s.counts = p.valueCounts(s.attr, sh.group)
 	}
+	s.pool = p.eligible
 	return s
+}
+
+// narrow draws later probes from the nodes matching the most selective
+// static memberOf expression of the shape; false when there is nothing to
+// narrow. Rejection sampling over that pool still picks uniformly among
+// the nodes that pass all filters.
+func (s *sampler) narrow() bool {
+	if s.narrowed || s.attr != nil {
+		return false
+	}
+	s.narrowed = true
+	narrowed := false
+	for _, m := range s.sh.memberOf {
+		if !m.dynamic {
+			if pool := s.p.matchPool(m); len(pool) < len(s.pool) {
+				s.pool, narrowed = pool, true
+			}
+		}
+	}
+	return narrowed
 }
 
 // next probes for a node and places the task there; false means "ask the
 // placer", not "no node can take it".
 func (s *sampler) next() (int32, bool) {
+	if i, ok := s.probe(); ok || !s.narrow() {
+		return i, ok
+	}
+	return s.probe()
+}
+
+func (s *sampler) probe() (int32, bool) {
 	p, sh := s.p, s.sh
-	pool := p.eligible
+	pool := s.pool
 	v := int32(-1)
 	if s.attr != nil {
 		// The value with the fewest tasks of the group (ties at random)
@@ -420,6 +454,9 @@ func (s *sampler) next() (int32, bool) {
 		pool = s.attr.eligible[v]
 	}
 	for range sampleTries {
+		if len(pool) == 0 {
+			break
+		}
 		i := pool[p.rng.IntN(len(pool))]
 		if s.spreadNode && p.hosts(i) {
 			continue

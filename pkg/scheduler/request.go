@@ -39,6 +39,10 @@ type memberOf struct {
 	// cache holds per-node results of static expressions: 0 unknown,
 	// 1 match, 2 no match. Evaluated lazily so sampling stays cheap.
 	cache []int8
+	// pool lists the eligible nodes matching a static expression; built on
+	// first use (see sampler).
+	pool   []int32
+	pooled bool
 }
 
 // shape is a set of pending requests that are interchangeable for the
@@ -115,6 +119,19 @@ func (p *pass) parseMemberOf(text string) *memberOf {
 	}
 	p.memberOf[text] = m
 	return m
+}
+
+// matchPool returns the eligible nodes matching static expression m.
+func (p *pass) matchPool(m *memberOf) []int32 {
+	if !m.pooled {
+		m.pooled = true
+		for _, i := range p.eligible {
+			if p.matches(m, i) {
+				m.pool = append(m.pool, i)
+			}
+		}
+	}
+	return m.pool
 }
 
 // matches evaluates a memberOf expression on node i.
