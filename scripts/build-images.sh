@@ -30,7 +30,7 @@ for arg in "$@"; do
 	esac
 done
 if [ ${#apps[@]} -eq 0 ]; then
-	apps=(web job tools)
+	apps=(web job tools coffee)
 fi
 
 command -v docker >/dev/null || {

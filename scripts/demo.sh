@@ -24,7 +24,9 @@ cleanup() {
 trap cleanup EXIT
 
 say "starting orch dev on $ORCH_SERVER"
-./bin/orch dev --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/dev.log" 2>&1 &
+# Listen on all interfaces: task containers reach the queue service through
+# the host (host.docker.internal), as AWS_ENDPOINT_URL tells them.
+./bin/orch dev --listen "0.0.0.0:$port" --data-dir "$work/data" >"$work/dev.log" 2>&1 &
 dev_pid=$!
 for _ in $(seq 1 100); do
 	if curl -fsS "$ORCH_SERVER/healthz" >/dev/null 2>&1 && orch get nodes 2>/dev/null | grep -q true; then break; fi
@@ -57,5 +59,32 @@ orch describe task "$web_task"
 
 say "orch stop $web_task --wait"
 orch stop "$web_task" --wait
+
+say "the coffee shop: the cashier places 10 orders while no barista works"
+orch run cashier --wait --until stopped
+orch get queues
+say "two baristas start and serve every order (stock AWS SDK, SQS protocol)"
+orch run barista --count 2
+for _ in $(seq 1 150); do
+	[ "$(orch get queues -o json | python3 -c 'import json,sys; q=[q for q in json.load(sys.stdin) if q["name"]=="orders"][0]; print(q["visible"]+q["inFlight"])')" = 0 ] && break
+	sleep 0.2
+done
+orch get queues
+for t in $(orch get tasks -o json | python3 -c 'import json,sys; print(" ".join(t["taskId"] for t in json.load(sys.stdin) if t["family"]=="barista"))'); do
+	orch logs "$t" | grep served || true
+done
+say "stop every barista; new orders wait in the queue, nothing is lost"
+for t in $(orch get tasks -o json | python3 -c 'import json,sys; print(" ".join(t["taskId"] for t in json.load(sys.stdin) if t["family"]=="barista" and t["lastStatus"]=="RUNNING"))'); do
+	orch stop "$t" --wait
+done
+orch run cashier --wait --until stopped
+orch get queues
+say "a barista returns and serves the waiting orders"
+orch run barista --wait
+for _ in $(seq 1 150); do
+	[ "$(orch get queues -o json | python3 -c 'import json,sys; q=[q for q in json.load(sys.stdin) if q["name"]=="orders"][0]; print(q["visible"]+q["inFlight"])')" = 0 ] && break
+	sleep 0.2
+done
+orch get queues
 orch get tasks
 say "demo finished"

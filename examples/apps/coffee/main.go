@@ -1,0 +1,112 @@
+// Command coffee is the coffee shop example: a cashier takes orders and
+// puts them on a queue; baristas take orders off the queue, make them and
+// delete them. They talk only through SQS with the stock aws-sdk-go-v2
+// client: Orch gives every container AWS_ENDPOINT_URL, AWS_REGION and
+// credentials, so there is no Orch-specific code here.
+//
+//	coffee cashier [-orders N] [-every D]   place N orders, then exit 0
+//	coffee barista [-brew D]                serve orders until stopped
+//
+// QUEUE (default "orders") names the queue.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+var drinks = []string{"espresso", "latte", "cappuccino", "flat white", "mocha", "americano"}
+
+func main() {
+	log.SetFlags(0)
+	if len(os.Args) < 2 {
+		log.Fatal("usage: coffee cashier|barista [flags]")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatalf("aws config: %v", err)
+	}
+	client := sqs.NewFromConfig(cfg)
+	queue := os.Getenv("QUEUE")
+	if queue == "" {
+		queue = "orders"
+	}
+	url, err := queueURL(ctx, client, queue)
+	if err != nil {
+		log.Fatalf("find queue %s: %v", queue, err)
+	}
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	switch os.Args[1] {
+	case "cashier":
+		n := fs.Int("orders", 10, "orders to place")
+		every := fs.Duration("every", 100*time.Millisecond, "time between orders")
+		fs.Parse(os.Args[2:])
+		for i := 1; i <= *n; i++ {
+			body := fmt.Sprintf("order %d: %s", i, drinks[i%len(drinks)])
+			if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String(body)}); err != nil {
+				log.Fatalf("cashier %s: send %q: %v", host, body, err)
+			}
+			log.Printf("cashier %s: placed %s", host, body)
+			time.Sleep(*every)
+		}
+		log.Printf("cashier %s: all %d orders placed", host, *n)
+	case "barista":
+		brew := fs.Duration("brew", 200*time.Millisecond, "time to make a drink")
+		fs.Parse(os.Args[2:])
+		log.Printf("barista %s: ready", host)
+		for ctx.Err() == nil {
+			out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: url, MaxNumberOfMessages: 1, WaitTimeSeconds: 20})
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				log.Printf("barista %s: receive: %v", host, err)
+				time.Sleep(time.Second)
+				continue
+			}
+			for _, m := range out.Messages {
+				time.Sleep(*brew)
+				// Delete only after the drink is made: if this barista is
+				// stopped midway, the order becomes visible again and
+				// another barista makes it.
+				if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: m.ReceiptHandle}); err != nil {
+					log.Printf("barista %s: delete: %v", host, err)
+					continue
+				}
+				log.Printf("barista %s: served %s", host, aws.ToString(m.Body))
+			}
+		}
+		log.Printf("barista %s: closing", host)
+	default:
+		log.Fatalf("unknown role %q: use cashier or barista", os.Args[1])
+	}
+}
+
+// queueURL waits for the queue to exist (the manifest creates it).
+func queueURL(ctx context.Context, c *sqs.Client, name string) (*string, error) {
+	for {
+		out, err := c.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+		if err == nil {
+			return out.QueueUrl, nil
+		}
+		if ctx.Err() != nil {
+			return nil, errors.Join(err, ctx.Err())
+		}
+		log.Printf("waiting for queue %s: %v", name, err)
+		time.Sleep(time.Second)
+	}
+}
