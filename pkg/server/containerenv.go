@@ -56,7 +56,7 @@ func ensureTaskKey(ctx context.Context, st *store.Store) string {
 }
 
 // containerReachable turns the address an agent used to reach the server
-// into one a container on that host can use: loopback means "this host",
+// into one a container on that host can use: loopback (or 0.0.0.0) means "this host",
 // which containers reach as host.docker.internal (the agent maps it to the
 // host gateway).
 func containerReachable(hostport string) string {
@@ -67,7 +67,7 @@ func containerReachable(hostport string) string {
 	if host == "localhost" {
 		return net.JoinHostPort("host.docker.internal", port)
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
 		return net.JoinHostPort("host.docker.internal", port)
 	}
 	return hostport
