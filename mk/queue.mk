@@ -2,7 +2,7 @@
 #
 #   make bench-queue          throughput (10-message batches and single messages),
 #                             latency at a steady 500 msg/s, long-poll wake-up;
-#                             server (orch-queue-dev) and load generator are
+#                             a real `orch server` and the load generator are
 #                             separate processes on this machine
 #   make test-queue           SQS conformance: aws-sdk-go-v2, boto3, Debian awscli
 #                             2.9 (query), kill -9 durability, fuzz seeds
@@ -17,7 +17,7 @@ queue-tools:
 	$(GO) build -trimpath -o $(BIN)/orch-queue-dev ./cmd/orch-queue-dev
 	$(GO) build -trimpath -o $(BIN)/orch-loadgen ./cmd/orch-loadgen
 
-bench-queue: queue-tools
+bench-queue: build queue-tools
 	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ./scripts/bench-queue.sh
 
 test-queue:
