@@ -222,3 +222,16 @@ func TestCanonicalFormOfDeepExpressions(t *testing.T) {
 		}
 	}
 }
+
+// The examples in docs/scheduler.md parse.
+func TestDocumentedExpressions(t *testing.T) {
+	for _, s := range []string{
+		"attribute:os == linux && task:group != service:db",
+		`attribute:ecs.instance-type =~ 't3\..*' or attribute:gen >= 5`,
+		"not (attribute:zone in [z1, z2]) and instanceId !in (node-7)",
+	} {
+		if _, err := ParseExpression(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+}
