@@ -23,6 +23,8 @@ type Config struct {
 	TaskDefs TaskDefService
 	Tasks    TaskService
 	Nodes    NodeService
+	// Services, when set, serves /v1/services and the Service kind of apply.
+	Services ServiceService
 	Source   TaskSource
 	Tokens   TokenStore
 	Logger   *slog.Logger
@@ -110,6 +112,7 @@ func (s *Server) routes() {
 	for pattern, h := range s.cfg.ExtraRoutes {
 		admin(pattern, h)
 	}
+	s.serviceRoutes()
 
 	agent("POST /v1/agent/register", s.agentRegister)
 	agent("POST /v1/agent/nodes/{name}/heartbeat", s.agentHeartbeat)

@@ -235,6 +235,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		}
 		objs[i] = obj
 	}
+	for i, obj := range objs {
+		if c, ok := s.appliers[req.Documents[i].Kind].(BatchChecker); ok && obj != nil {
+			if err := c.Check(r.Context(), obj, req.Documents, objs); err != nil {
+				errs.Add(fmt.Sprintf("documents[%d]", i), err.Error())
+			}
+		}
+	}
 	if err := errs.Err(); err != nil {
 		writeError(w, err)
 		return

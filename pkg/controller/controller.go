@@ -98,6 +98,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		lc := newLifecycle(c.cfg, l, c.log)
 		wg.Go(func() { p.run(lctx) })
 		wg.Go(func() { lc.run(lctx) })
+		wg.Go(func() { newServiceReconciler(c.cfg, l, c.log).run(lctx) })
 		select {
 		case <-ctx.Done():
 		case <-l.Done():

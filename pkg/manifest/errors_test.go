@@ -146,17 +146,17 @@ containerDefinitions:
 		{
 			name: "unknown kind", file: "a.yaml",
 			in:   "kind: Deployment\n",
-			want: `a.yaml:1:1: kind: unknown kind "Deployment"; known kinds are: TaskDefinition, Widget`,
+			want: `a.yaml:1:1: kind: unknown kind "Deployment"; known kinds are: Service, TaskDefinition, Widget`,
 		},
 		{
 			name: "kind not a string", file: "a.yaml",
 			in:   "kind: [TaskDefinition]\n",
-			want: `a.yaml:1:1: kind: must name a kind, one of: TaskDefinition, Widget`,
+			want: `a.yaml:1:1: kind: must name a kind, one of: Service, TaskDefinition, Widget`,
 		},
 		{
 			name: "missing kind", file: "a.yaml",
 			in:   "family: web\nimage: nginx\n",
-			want: `a.yaml:1:1: missing kind: add a kind field, one of: TaskDefinition, Widget (a document without kind is read as an ECS task definition when it has family and containerDefinitions)`,
+			want: `a.yaml:1:1: missing kind: add a kind field, one of: Service, TaskDefinition, Widget (a document without kind is read as an ECS task definition when it has family and containerDefinitions)`,
 		},
 		{
 			name: "YAML syntax error has a line", file: "a.yaml",

@@ -81,7 +81,7 @@ func TestRegisterPanics(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	if got, want := Kinds(), []string{"TaskDefinition", "Widget"}; !reflect.DeepEqual(got, want) {
+	if got, want := Kinds(), []string{"Service", "TaskDefinition", "Widget"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Kinds() = %v, want %v", got, want)
 	}
 }

@@ -137,6 +137,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		TaskDefs:     controller.NewTaskDefs(st),
 		Tasks:        controller.NewTasks(st, s.Caches),
 		Nodes:        nodes,
+		Services:     controller.NewServices(st, s.Caches),
 		Source:       s.Caches.Tasks,
 		Tokens:       st,
 		AWS:          awsHandler,

@@ -10,6 +10,7 @@
 //	taskdefs/<family>/<revision:010d>   model.TaskDefinition (immutable but for status)
 //	tasks/<taskId>                      model.Task
 //	nodes/<name>                        model.Node
+//	services/<name>                     model.Service (spec, deployments, events)
 //	alive/<name>                        "" bound to the node's lease (liveness)
 //	auth/tokens/<sha256 hex>            role ("admin" or "agent"); tokens are stored hashed
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)

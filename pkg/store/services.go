@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/orch-project/orch/pkg/model"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Service keys (see doc.go):
+//
+//	services/<name>   model.Service: the spec users apply and the deployment
+//	                  state the controller keeps (deployments, events), in one
+//	                  key so a new leader continues a deployment.
+
+func (s *Store) serviceKey(name string) string { return s.key("services", name) }
+func (s *Store) servicePrefix() string         { return s.key("services") + "/" }
+
+// ServiceCache mirrors every service record.
+func (s *Store) ServiceCache() *Cache[model.Service] {
+	return newCache[model.Service](s, s.servicePrefix())
+}
+
+// CreateService stores svc unless a service of that name exists; then it
+// returns created=false and changes nothing.
+func (s *Store) CreateService(ctx context.Context, svc *model.Service) (bool, error) {
+	b, err := json.Marshal(svc)
+	if err != nil {
+		return false, err
+	}
+	k := s.serviceKey(svc.ServiceName)
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, string(b))).Commit()
+	if err != nil {
+		return false, fmt.Errorf("store: create service %s: %w", svc.ServiceName, err)
+	}
+	if resp.Succeeded {
+		svc.ModRevision = resp.Header.Revision
+	}
+	return resp.Succeeded, nil
+}
+
+// GetService reads one service, or model.ErrNotFound.
+func (s *Store) GetService(ctx context.Context, name string) (*model.Service, error) {
+	var svc model.Service
+	rev, err := s.get(ctx, s.serviceKey(name), &svc)
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, fmt.Errorf("service %s: %w", name, model.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	svc.ModRevision = rev
+	return &svc, nil
+}
+
+// ListServices returns every service in name order.
+func (s *Store) ListServices(ctx context.Context) ([]*model.Service, error) {
+	resp, err := s.cli.Get(ctx, s.servicePrefix(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: list services: %w", err)
+	}
+	out := make([]*model.Service, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var svc model.Service
+		if err := json.Unmarshal(kv.Value, &svc); err != nil {
+			return nil, fmt.Errorf("store: decode %s: %w", kv.Key, err)
+		}
+		svc.ModRevision = kv.ModRevision
+		out = append(out, &svc)
+	}
+	return out, nil
+}
+
+// UpdateService applies fn to the stored service and writes it back
+// conditional on the revision read (re-reading and retrying on conflict)
+// and, when guard is non-nil, on this process still leading (ErrNotLeader
+// otherwise). fn returns false to leave the service unchanged; the service
+// returned is the stored one either way, with its ModRevision.
+func (s *Store) UpdateService(ctx context.Context, name string, guard *Guard, fn func(*model.Service) (bool, error)) (*model.Service, error) {
+	k := s.serviceKey(name)
+	for {
+		resp, err := s.cli.Get(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("store: read service %s: %w", name, err)
+		}
+		if len(resp.Kvs) == 0 {
+			return nil, fmt.Errorf("service %s: %w", name, model.ErrNotFound)
+		}
+		kv := resp.Kvs[0]
+		var svc model.Service
+		if err := json.Unmarshal(kv.Value, &svc); err != nil {
+			return nil, fmt.Errorf("store: decode service %s: %w", name, err)
+		}
+		svc.ModRevision = kv.ModRevision
+		changed, err := fn(&svc)
+		if err != nil || !changed {
+			return &svc, err
+		}
+		b, err := json.Marshal(&svc)
+		if err != nil {
+			return nil, err
+		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", kv.ModRevision)}
+		if guard != nil {
+			cmps = append(cmps, *guard)
+		}
+		tr, err := s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(k, string(b))).Else(clientv3.OpGet(k, clientv3.WithKeysOnly())).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("store: write service %s: %w", name, err)
+		}
+		if tr.Succeeded {
+			svc.ModRevision = tr.Header.Revision
+			return &svc, nil
+		}
+		kvs := tr.Responses[0].GetResponseRange().Kvs
+		if guard != nil && len(kvs) == 1 && kvs[0].ModRevision == kv.ModRevision {
+			return nil, ErrNotLeader // the service did not change: the guard failed
+		}
+	}
+}
+
+// DeleteService removes a service record read at modRev, guarded like
+// UpdateService. A record that changed since is left alone (ErrConflict).
+func (s *Store) DeleteService(ctx context.Context, name string, modRev int64, guard *Guard) error {
+	k := s.serviceKey(name)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", modRev)}
+	if guard != nil {
+		cmps = append(cmps, *guard)
+	}
+	tr, err := s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpDelete(k)).Commit()
+	if err != nil {
+		return fmt.Errorf("store: delete service %s: %w", name, err)
+	}
+	if !tr.Succeeded {
+		return fmt.Errorf("store: delete service %s: changed meanwhile or leadership lost: %w", name, model.ErrConflict)
+	}
+	return nil
+}
+
+// CreateTasksGuarded is CreateTasks for controllers: every batch also
+// requires guard (this process still leads), so a deposed leader cannot
+// start duplicates. It returns the revision of the last write.
+func (s *Store) CreateTasksGuarded(ctx context.Context, tasks []*model.Task, guard *Guard) (int64, error) {
+	var rev int64
+	for start := 0; start < len(tasks); start += s.maxBatch {
+		end := min(start+s.maxBatch, len(tasks))
+		var cmps []clientv3.Cmp
+		var ops []clientv3.Op
+		for _, t := range tasks[start:end] {
+			b, err := json.Marshal(t)
+			if err != nil {
+				return rev, err
+			}
+			k := s.taskKey(t.TaskID)
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+			ops = append(ops, clientv3.OpPut(k, string(b)))
+		}
+		if guard != nil {
+			cmps = append(cmps, *guard)
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return rev, fmt.Errorf("store: create tasks: %w", err)
+		}
+		if !resp.Succeeded {
+			return rev, ErrNotLeader // task ids are random: the guard failed
+		}
+		rev = resp.Header.Revision
+		for _, t := range tasks[start:end] {
+			t.ModRevision = rev
+		}
+	}
+	return rev, nil
+}
