@@ -177,7 +177,9 @@ func filterKey(sh *shape) (key string, monotone bool) {
 
 // idSet detects repeated TaskIDs: an open-addressing hash set of request
 // indexes. Unlike a map[string]struct{} it holds no pointers, so the
-// garbage collector does not scan it, and it is a single allocation.
+// garbage collector does not scan it, and it is a single allocation. Its
+// hash seed is random (like a map's), which only moves entries around the
+// table: it never changes what Schedule returns.
 type idSet struct {
 	seed  maphash.Seed
 	slots []int32 // request index + 1; 0 is empty
