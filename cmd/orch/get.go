@@ -58,27 +58,34 @@ func init() {
 	getters["nodes"] = kindHandler{get: getNodes, describe: describeNode, del: deleteNode}
 }
 
+// kindVerb runs fn with the handler of the kind named by args[0] and a client.
+func kindVerb(g *globals, fn func(cmd *cobra.Command, h kindHandler, c *client.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		kind, err := resolveKind(args[0])
+		if err != nil {
+			return err
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		return fn(cmd, getters[kind], c, args[1:])
+	}
+}
+
 func getCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME]",
 		Short: "List resources: taskdefinitions, tasks, nodes, ...",
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := resolveKind(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
+		RunE: kindVerb(g, func(cmd *cobra.Command, h kindHandler, c *client.Client, rest []string) error {
 			name := ""
-			if len(args) == 2 {
-				name = args[1]
+			if len(rest) == 1 {
+				name = rest[0]
 			}
-			return getters[kind].get(cmd, c, name, output)
-		},
+			return h.get(cmd, c, name, output)
+		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, wide, json or yaml")
 	return cmd
@@ -89,17 +96,9 @@ func describeCmd(g *globals) *cobra.Command {
 		Use:   "describe KIND NAME",
 		Short: "Show one resource in detail, with its events",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := resolveKind(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			return getters[kind].describe(cmd, c, args[1])
-		},
+		RunE: kindVerb(g, func(cmd *cobra.Command, h kindHandler, c *client.Client, rest []string) error {
+			return h.describe(cmd, c, rest[0])
+		}),
 	}
 }
 
@@ -108,17 +107,9 @@ func deleteCmd(g *globals) *cobra.Command {
 		Use:   "delete KIND NAME",
 		Short: "Delete a resource (task definitions are deregistered: INACTIVE)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := resolveKind(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			return getters[kind].del(cmd, c, args[1])
-		},
+		RunE: kindVerb(g, func(cmd *cobra.Command, h kindHandler, c *client.Client, rest []string) error {
+			return h.del(cmd, c, rest[0])
+		}),
 	}
 }
 
