@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/manifest"
@@ -13,6 +14,8 @@ import (
 
 func applyCmd(g *globals) *cobra.Command {
 	var path string
+	var wait bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply -f PATH",
 		Short: "Create or update resources from manifests (a file, a directory, or - for stdin)",
@@ -55,10 +58,21 @@ func applyCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(out, "  ignored (accepted, not acted on by Orch): %s\n", strings.Join(docs[i].Ignored, ", "))
 				}
 			}
+			if wait {
+				var services []string
+				for _, r := range results {
+					if r.Kind == "Service" {
+						services = append(services, r.Name)
+					}
+				}
+				return waitServices(cmd.Context(), c, services, out, timeout)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&path, "filename", "f", "", "manifest file, directory, or - for stdin")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow each applied service until it is steady; exit non-zero with the reason if its deployment fails or rolls back")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: give up after this long")
 	return cmd
 }
 

@@ -90,6 +90,9 @@ func (r *serviceReconciler) run(ctx context.Context) {
 			r.markAll(dirty)
 		case <-timer.C:
 		}
+		// Decide on everything known: the subscription delivers the
+		// current tasks first, and changes may queue behind other events.
+		r.absorb(dirty)
 		now := r.now()
 		if !now.Before(resyncAt) {
 			r.markAll(dirty)
