@@ -60,31 +60,36 @@ orch describe task "$web_task"
 say "orch stop $web_task --wait"
 orch stop "$web_task" --wait
 
-say "the coffee shop: the cashier places 10 orders while no barista works"
+queue_backlog() {
+	orch get queues -o json | python3 -c 'import json,sys; q=[q for q in json.load(sys.stdin) if q["name"]=="orders"][0]; print(q["visible"]+q["inFlight"])'
+}
+wait_served() {
+	for _ in $(seq 1 150); do
+		[ "$(queue_backlog)" = 0 ] && return 0
+		sleep 0.2
+	done
+	echo "orders still waiting after 30s" >&2
+	return 1
+}
+
+say "the coffee shop: a queue, a cashier job and a barista service (apply --wait)"
+orch apply -f examples/manifests/coffee.yaml --wait
+say "the cashier places 10 orders; two baristas serve them (stock AWS SDK, SQS protocol)"
 orch run cashier --wait --until stopped
+wait_served
 orch get queues
-say "two baristas start and serve every order (stock AWS SDK, SQS protocol)"
-orch run barista --count 2
-for _ in $(seq 1 150); do
-	[ "$(orch get queues -o json | python3 -c 'import json,sys; q=[q for q in json.load(sys.stdin) if q["name"]=="orders"][0]; print(q["visible"]+q["inFlight"])')" = 0 ] && break
-	sleep 0.2
-done
-orch get queues
-for t in $(orch get tasks -o json | python3 -c 'import json,sys; print(" ".join(t["taskId"] for t in json.load(sys.stdin) if t["family"]=="barista"))'); do
+for t in $(orch get tasks -o json | python3 -c 'import json,sys; print(" ".join(t["taskId"] for t in json.load(sys.stdin) if t["family"]=="barista" and t["lastStatus"]=="RUNNING"))'); do
 	orch logs "$t" | grep served || true
 done
-say "stop every barista; new orders wait in the queue, nothing is lost"
-for t in $(orch get tasks -o json | python3 -c 'import json,sys; print(" ".join(t["taskId"] for t in json.load(sys.stdin) if t["family"]=="barista" and t["lastStatus"]=="RUNNING"))'); do
-	orch stop "$t" --wait
-done
+
+say "every barista goes home (orch scale barista 0); new orders wait in the queue, nothing is lost"
+orch scale barista 0 --wait
 orch run cashier --wait --until stopped
 orch get queues
-say "a barista returns and serves the waiting orders"
-orch run barista --wait
-for _ in $(seq 1 150); do
-	[ "$(orch get queues -o json | python3 -c 'import json,sys; q=[q for q in json.load(sys.stdin) if q["name"]=="orders"][0]; print(q["visible"]+q["inFlight"])')" = 0 ] && break
-	sleep 0.2
-done
+say "the baristas return (orch scale barista 2) and serve the waiting orders"
+orch scale barista 2 --wait
+wait_served
 orch get queues
+orch get services
 orch get tasks
 say "demo finished"

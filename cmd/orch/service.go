@@ -184,9 +184,11 @@ func deleteService(cmd *cobra.Command, c *client.Client, name string) error {
 }
 
 func scaleCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
 		Use:   "scale SERVICE COUNT",
-		Short: "Set a service's desired count",
+		Short: "Set a service's desired count (--wait: until it is steady at that count)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := strconv.Atoi(args[1])
@@ -201,9 +203,15 @@ func scaleCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "service/%s scaled to %d\n", args[0], n)
-			return nil
+			if !wait {
+				return nil
+			}
+			return waitServices(cmd.Context(), c, []string{args[0]}, cmd.OutOrStdout(), timeout)
 		},
 	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the service is steady at the new count")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	return cmd
 }
 
 func rollbackCmd(g *globals) *cobra.Command {

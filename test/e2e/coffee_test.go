@@ -52,7 +52,8 @@ func servedOrders(t *testing.T, c *cluster) map[string]int {
 
 // TestDockerCoffeeShop runs the coffee shop example on real Docker: tasks
 // use the stock AWS SDK through the env the agent injects; orders placed
-// while no barista works wait in the queue and are all served later.
+// while the barista service is scaled to 0 wait in the queue and are all
+// served when it scales back up.
 func TestDockerCoffeeShop(t *testing.T) {
 	needDocker(t)
 	c := newCluster(t)
@@ -65,28 +66,22 @@ func TestDockerCoffeeShop(t *testing.T) {
 	t.Cleanup(func() { removeNodeContainers(node) })
 	c.startAgent(t, node, "--runtime", "docker")
 	waitNodes(t, c, 1)
-	c.mustOrch(t, "apply", "-f", "../../examples/manifests/coffee.yaml")
-
-	c.mustOrch(t, "run", "cashier", "--wait", "--until", "stopped")
-	if q := orders(t, c); q.Visible != 10 {
-		t.Fatalf("after the cashier with no barista: %+v, want 10 visible orders", q)
+	// The queue, the cashier and the barista service (two baristas).
+	if out := c.mustOrch(t, "apply", "-f", "../../examples/manifests/coffee.yaml", "--wait"); !strings.Contains(out, "steady: 2/2") {
+		t.Fatalf("apply --wait:\n%s\nwant the barista service steady at 2/2", out)
 	}
-	c.mustOrch(t, "run", "barista", "--count", "2", "--wait")
-	testutil.WaitFor(t, 60*time.Second, "every order served", func() (bool, string) {
+	c.mustOrch(t, "run", "cashier", "--wait", "--until", "stopped")
+	testutil.WaitFor(t, 60*time.Second, "10 orders served", func() (bool, string) {
 		q := orders(t, c)
 		return q.Visible+q.InFlight == 0 && len(servedOrders(t, c)) == 10, fmt.Sprintf("%+v, served %d", q, len(servedOrders(t, c)))
 	})
 	// Every barista goes home; orders keep coming and wait.
-	for _, tk := range getTasks(t, c) {
-		if tk.Family == "barista" && tk.LastStatus == "RUNNING" {
-			c.mustOrch(t, "stop", tk.TaskID, "--wait")
-		}
-	}
+	c.mustOrch(t, "scale", "barista", "0", "--wait")
 	c.mustOrch(t, "run", "cashier", "--wait", "--until", "stopped")
 	if q := orders(t, c); q.Visible != 10 {
 		t.Fatalf("orders placed while no barista works: %+v, want 10 waiting", q)
 	}
-	c.mustOrch(t, "run", "barista", "--wait")
+	c.mustOrch(t, "scale", "barista", "2", "--wait")
 	testutil.WaitFor(t, 60*time.Second, "the waiting orders served", func() (bool, string) {
 		q := orders(t, c)
 		n := 0
