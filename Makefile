@@ -33,7 +33,7 @@ test: vet build images
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./pkg/... ./internal/...
 	$(GO) test -count=1 -timeout 20m ./test/...
 
-bench: bench-scheduler bench-placement bench-api bench-agent
+bench: bench-scheduler bench-placement bench-api bench-agent bench-services bench-queue
 
 bench-scheduler:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./pkg/scheduler/
