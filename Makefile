@@ -39,7 +39,7 @@ bench-scheduler:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./pkg/scheduler/
 
 bench-placement:
-	$(GO) test -run '^$$' -bench BenchmarkPlacement -benchtime 1x -timeout 30m ./test/bench/
+	$(GO) test -run '^$$' -bench BenchmarkPlacement -benchtime 3x -timeout 30m ./test/bench/
 
 bench-api:
 	$(GO) test -run '^$$' -bench BenchmarkAPIWrites -benchtime 3x -timeout 10m ./test/bench/
