@@ -25,6 +25,8 @@ demo: build images
 	./scripts/demo.sh
 
 vet:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run gofmt -w)"; exit 1; fi
 	$(GO) vet ./...
 
 # Everything a new user can run: unit, integration (embedded etcd,

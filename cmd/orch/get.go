@@ -305,7 +305,6 @@ func writeTask(w io.Writer, t *model.Task) {
 	}
 }
 
-
 func deleteTask(cmd *cobra.Command, c *client.Client, name string) error {
 	if err := c.DeleteTask(cmd.Context(), name); err != nil {
 		return err

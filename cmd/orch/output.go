@@ -48,7 +48,7 @@ func newTable(w io.Writer, headers ...string) *table {
 }
 
 func (t *table) row(cols ...string) { fmt.Fprintln(t.tw, strings.Join(cols, "\t")) }
-func (t *table) flush() error      { return t.tw.Flush() }
+func (t *table) flush() error       { return t.tw.Flush() }
 
 // age renders how long ago t was, like kubectl.
 func age(t time.Time) string {

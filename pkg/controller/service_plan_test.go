@@ -43,7 +43,7 @@ func mk(ref string, n int, opts ...taskOpt) []*model.Task {
 	return out
 }
 
-func pending(t *model.Task) { t.LastStatus, t.StartedAt = model.StatusPending, nil }
+func pending(t *model.Task)  { t.LastStatus, t.StartedAt = model.StatusPending, nil }
 func on(node string) taskOpt { return func(t *model.Task) { t.NodeName = node } }
 func failed(at time.Time) taskOpt {
 	return func(t *model.Task) {

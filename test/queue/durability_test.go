@@ -33,8 +33,8 @@ func TestKill9Durability(t *testing.T) {
 	qurl := out.QueueUrl
 
 	var mu sync.Mutex
-	acked := map[string]bool{}   // bodies whose send returned success
-	deleted := map[string]bool{} // bodies whose delete returned success
+	acked := map[string]bool{}     // bodies whose send returned success
+	deleted := map[string]bool{}   // bodies whose delete returned success
 	uncertain := map[string]bool{} // bodies whose delete failed: they may or may not be gone
 	var next atomic.Int64
 	stop := make(chan struct{})
