@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code, msg = http.StatusForbidden, "WrongNode", err.Error()
 	case errors.Is(err, store.ErrNotLeader):
 		status, code, msg = http.StatusServiceUnavailable, "NotLeader", err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		status, code, msg = http.StatusServiceUnavailable, "Unavailable", "the cluster store (etcd) did not answer in time; try again, and check that etcd is up: "+err.Error()
 	}
 	writeJSON(w, status, wire.Error{Code: code, Message: msg})
 }

@@ -128,7 +128,16 @@ func (s *Server) routes() {
 // may call everything; agent tokens only agent endpoints).
 func (s *Server) handle(pattern, role string, h http.HandlerFunc) {
 	route := pattern
+	// Streams (assignments, followed logs) live as long as their client;
+	// every other call gets a deadline, so an unreachable etcd turns into
+	// a 503 instead of a request that hangs.
+	streaming := strings.HasSuffix(pattern, "/assignments") || strings.HasSuffix(pattern, "/logs")
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !streaming {
+			ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w, status: 200}
 		defer func() { s.reqs.WithLabelValues(route, strconv.Itoa(rw.status)).Observe(time.Since(start).Seconds()) }()
@@ -161,6 +170,10 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 	}
 	return role, nil
 }
+
+// requestTimeout bounds non-streaming API calls (long enough for the
+// largest batched writes, short enough that clients get an answer).
+const requestTimeout = 20 * time.Second
 
 // Handler is the whole endpoint: AWS protocols, /v1, /healthz, /metrics,
 // behind panic recovery.
