@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/orch-project/orch/pkg/agent"
 	"github.com/orch-project/orch/pkg/agent/runtime"
@@ -39,6 +40,7 @@ func newCmd() *cobra.Command {
 		servers, token, nodeName, rt, listen, advertise, logLevel string
 		cpu, memory                                               int
 		attrs                                                     []string
+		statsInterval                                             time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:           "orchlet --server URL --join-token TOKEN",
@@ -90,6 +92,7 @@ func newCmd() *cobra.Command {
 			ag, err := agent.New(agent.Config{
 				NodeName: nodeName, Capacity: model.Resources{CPU: cpu, MemoryMiB: memory}, Attributes: attributes,
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
+				StatsInterval: statsInterval,
 			})
 			if err != nil {
 				return err
@@ -112,8 +115,9 @@ func newCmd() *cobra.Command {
 	f.IntVar(&memory, "memory", 0, "memory in MiB to offer (default: all of the host)")
 	f.StringArrayVar(&attrs, "attribute", nil, "node attribute KEY=VALUE (repeatable), for memberOf constraints and spread")
 	f.StringVar(&rt, "runtime", "docker", "container runtime: docker, or fake for hollow nodes")
-	f.StringVar(&listen, "listen", "", "address of the agent's own HTTP server for log streaming (default 127.0.0.1:0... see --advertise)")
+	f.StringVar(&listen, "listen", "", "address of the agent's own HTTP server for log streaming (default: a free loopback port; see --advertise)")
 	f.StringVar(&advertise, "advertise", "", "address the control plane uses to reach this agent (default: the listen address)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&statsInterval, "stats-interval", 10*time.Second, "how often to sample running tasks' cpu and memory (negative: never)")
 	return cmd
 }
