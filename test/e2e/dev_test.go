@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orch-project/orch/internal/testutil"
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/clientconfig"
 )
@@ -22,11 +23,16 @@ func TestOrchDevOneCommandCluster(t *testing.T) {
 	dev := start(t, c.env, "orch", "dev", "--listen", addr, "--data-dir", t.TempDir(), "--node-name", node)
 	waitHealthy(t, "http://"+addr, dev)
 	c.urls = []string{"http://" + addr}
-	f, err := clientconfig.Load(c.config)
-	if err != nil || f.Token == "" {
-		t.Fatalf("orch dev wrote no client config to %s: %v", c.config, err)
-	}
-	c.cfg = f
+	// The config is written right after the listener starts: wait for it.
+	testutil.WaitFor(t, 10*time.Second, "the client config orch dev writes", func() (bool, string) {
+		f, err := clientconfig.Load(c.config)
+		if err != nil || f.Token == "" {
+			return false, fmt.Sprintf("%s: %v", c.config, err)
+		}
+		c.cfg = f
+		return true, ""
+	})
+	f := c.cfg
 	c.admin = client.New(client.Config{Servers: c.urls, Token: f.Token})
 	waitNodes(t, c, 1)
 	if out := dev.Output(); !strings.Contains(out, "local agent: node "+node) || !strings.Contains(out, "orch apply -f") {
