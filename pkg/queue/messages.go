@@ -635,10 +635,16 @@ type BatchHandle struct {
 
 // DeleteMessageBatch deletes up to 10 messages.
 func (s *Service) DeleteMessageBatch(ctx context.Context, name string, es []BatchHandle) ([]string, []BatchError, error) {
+	return runBatch(es, func(es []BatchHandle) ([]string, []entryFail, error) { return s.deleteMessages(ctx, name, es) })
+}
+
+// runBatch checks a batch's entries, runs do on them and turns per-entry
+// failures into the batch errors SQS answers with.
+func runBatch(es []BatchHandle, do func([]BatchHandle) ([]string, []entryFail, error)) ([]string, []BatchError, error) {
 	if err := CheckBatch(len(es), func(i int) string { return es[i].ID }); err != nil {
 		return nil, nil, err
 	}
-	ok, fails, err := s.deleteMessages(ctx, name, es)
+	ok, fails, err := do(es)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -701,18 +707,7 @@ func (s *Service) ChangeMessageVisibility(ctx context.Context, name, handle stri
 
 // ChangeMessageVisibilityBatch changes the visibility of up to 10 messages.
 func (s *Service) ChangeMessageVisibilityBatch(ctx context.Context, name string, es []BatchHandle) ([]string, []BatchError, error) {
-	if err := CheckBatch(len(es), func(i int) string { return es[i].ID }); err != nil {
-		return nil, nil, err
-	}
-	ok, fails, err := s.changeVisibility(ctx, name, es)
-	if err != nil {
-		return nil, nil, err
-	}
-	var bes []BatchError
-	for _, f := range fails {
-		bes = append(bes, batchErr(f.id, f.err))
-	}
-	return ok, bes, nil
+	return runBatch(es, func(es []BatchHandle) ([]string, []entryFail, error) { return s.changeVisibility(ctx, name, es) })
 }
 
 func (s *Service) changeVisibility(ctx context.Context, name string, es []BatchHandle) ([]string, []entryFail, error) {
