@@ -11,9 +11,6 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/internal/testutil"
-	"github.com/orch-project/orch/pkg/agent"
-	"github.com/orch-project/orch/pkg/agent/runtime/fake"
-	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 )
@@ -26,25 +23,7 @@ func BenchmarkHollowAgents(b *testing.B) {
 	for range b.N {
 		srv := startServerProc(b)
 		ctx, cancel := context.WithCancel(context.Background())
-		for i := range agents {
-			rt := fake.New(fake.Options{CPU: 4096, MemoryMiB: 8192, Images: []string{"fake"}})
-			ag, err := agent.New(agent.Config{NodeName: fmt.Sprintf("hollow-%03d", i), Runtime: rt, Logger: testutil.Logger(),
-				ControlPlane: client.New(client.Config{Servers: []string{srv.url}, Token: srv.cfg.JoinToken}), StatsInterval: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			go ag.Run(ctx)
-		}
-		testutil.WaitFor(b, 60*time.Second, "200 nodes alive", func() (bool, string) {
-			nodes, err := srv.admin.ListNodes(ctx)
-			alive := 0
-			for _, n := range nodes {
-				if n.Alive {
-					alive++
-				}
-			}
-			return err == nil && alive == agents, fmt.Sprintf("%d alive (%v)", alive, err)
-		})
+		startHollowAgents(ctx, b, srv, "hollow", agents, 4096, 8192)
 		spec := []byte(`{"family":"hollow","containerDefinitions":[{"name":"a","image":"fake","cpu":64,"memory":128}]}`)
 		if _, err := srv.admin.Apply(ctx, []wire.ApplyDocument{{Kind: "TaskDefinition", Spec: spec}}); err != nil {
 			b.Fatal(err)

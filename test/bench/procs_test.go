@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orch-project/orch/internal/testutil"
+	"github.com/orch-project/orch/pkg/agent"
+	"github.com/orch-project/orch/pkg/agent/runtime/fake"
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/clientconfig"
 )
@@ -126,4 +130,29 @@ func usageOf(b *testing.B, pid int) procUsage {
 		}
 	}
 	return u
+}
+
+// startHollowAgents runs n agents on the fake runtime in this process
+// against srv (each with cpu units and MiB of capacity) until ctx ends, and
+// waits until all n nodes are alive.
+func startHollowAgents(ctx context.Context, b *testing.B, srv *serverProc, prefix string, n, cpu, memMiB int) {
+	for i := range n {
+		rt := fake.New(fake.Options{CPU: cpu, MemoryMiB: memMiB, Images: []string{"fake"}})
+		ag, err := agent.New(agent.Config{NodeName: fmt.Sprintf("%s-%03d", prefix, i), Runtime: rt, Logger: testutil.Logger(),
+			ControlPlane: client.New(client.Config{Servers: []string{srv.url}, Token: srv.cfg.JoinToken}), StatsInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		go ag.Run(ctx)
+	}
+	testutil.WaitFor(b, 60*time.Second, fmt.Sprintf("%d nodes alive", n), func() (bool, string) {
+		nodes, err := srv.admin.ListNodes(ctx)
+		alive := 0
+		for _, nd := range nodes {
+			if nd.Alive {
+				alive++
+			}
+		}
+		return err == nil && alive == n, fmt.Sprintf("%d alive (%v)", alive, err)
+	})
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/internal/testutil"
-	"github.com/orch-project/orch/pkg/agent"
-	"github.com/orch-project/orch/pkg/agent/runtime/fake"
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
@@ -55,25 +53,7 @@ func BenchmarkServiceRollingUpdate100(b *testing.B) {
 	for i := range b.N {
 		srv := startServerProc(b)
 		ctx, cancel := context.WithCancel(context.Background())
-		for j := range agents {
-			rt := fake.New(fake.Options{CPU: 8192, MemoryMiB: 16384, Images: []string{"fake"}})
-			ag, err := agent.New(agent.Config{NodeName: fmt.Sprintf("svc-%02d", j), Runtime: rt, Logger: testutil.Logger(),
-				ControlPlane: client.New(client.Config{Servers: []string{srv.url}, Token: srv.cfg.JoinToken}), StatsInterval: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			go ag.Run(ctx)
-		}
-		testutil.WaitFor(b, 60*time.Second, "nodes alive", func() (bool, string) {
-			nodes, err := srv.admin.ListNodes(ctx)
-			alive := 0
-			for _, n := range nodes {
-				if n.Alive {
-					alive++
-				}
-			}
-			return err == nil && alive == agents, fmt.Sprintf("%d alive", alive)
-		})
+		startHollowAgents(ctx, b, srv, "svc", agents, 8192, 16384)
 		td := func(v string) string {
 			return `TaskDefinition {"family":"roll","containerDefinitions":[{"name":"a","image":"fake","cpu":64,"memory":64,"stopTimeout":1,
 				"environment":[{"name":"V","value":"` + v + `"}]}]}`
