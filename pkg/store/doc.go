@@ -1,5 +1,5 @@
 // Package store is Orch's only door to etcd: typed access to task
-// definitions, tasks, nodes and credentials, optimistic writes conditional on
+// definitions, tasks, nodes, services, queues and credentials, optimistic writes conditional on
 // the mod revision read, batched transactions, watches, leases, the
 // controller election and the embedded etcd server.
 //
@@ -12,9 +12,13 @@
 //	nodes/<name>                        model.Node
 //	services/<name>                     model.Service (spec, deployments, events)
 //	alive/<name>                        "" bound to the node's lease (liveness)
+//	queues/<name>                       a queue's definition (attributes, tags, id)
+//	qmsgs/<queueId>/<messageId>         one message, created and deleted, never rewritten
+//	qdedup/<queueId>/<key>              FIFO deduplication record, deleted after 5 minutes
 //	auth/tokens/<sha256 hex>            role ("admin" or "agent"); tokens are stored hashed
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
 //	election/controller                 concurrency.Election for the controller leader
+//	election/queues                     the replica that owns the queues (value: its URL)
 //	meta/cluster                        cluster id and creation time
 //
 // Writes that depend on what was read compare the key's mod revision
