@@ -32,6 +32,7 @@ func (a *HandAgent) StopHeartbeats() { close(a.silent) }
 // assignments until the test ends.
 func StartHandAgent(t testing.TB, c *client.Client, name string, cpu, memMiB int, attrs map[string]string) *HandAgent {
 	t.Helper()
+	c = c.Clone() // each node keeps its own node token
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if _, err := c.Register(ctx, wire.RegisterRequest{Name: name, Capacity: model.Resources{CPU: cpu, MemoryMiB: memMiB}, Attributes: attrs, Runtime: "hand"}); err != nil {

@@ -25,8 +25,15 @@ func (s *Server) agentRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// Every registration gets a fresh node token, valid for this node's
+	// endpoints only; the previous one stops working.
+	nodeToken := NewToken("orchnode_")
+	if err := s.cfg.Tokens.SetNodeToken(r.Context(), n.Name, nodeToken); err != nil {
+		writeError(w, err)
+		return
+	}
 	s.log.Info("node registered", "node", n.Name, "address", n.Address, "cpu", n.Capacity.CPU, "memoryMiB", n.Capacity.MemoryMiB)
-	resp := wire.RegisterResponse{Node: *n, HeartbeatInterval: 5 * time.Second}
+	resp := wire.RegisterResponse{Node: *n, HeartbeatInterval: 5 * time.Second, NodeToken: nodeToken}
 	resp.Node.CallbackToken = ""
 	if s.cfg.ContainerEnv != nil {
 		resp.Env = s.cfg.ContainerEnv(r)

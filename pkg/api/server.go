@@ -84,7 +84,8 @@ func New(cfg Config) *Server {
 
 func (s *Server) routes() {
 	admin := func(pattern string, h http.HandlerFunc) { s.handle(pattern, store.RoleAdmin, h) }
-	agent := func(pattern string, h http.HandlerFunc) { s.handle(pattern, store.RoleAgent, h) }
+	join := func(pattern string, h http.HandlerFunc) { s.handle(pattern, store.RoleAgent, h) }
+	agent := func(pattern string, h http.HandlerFunc) { s.handle(pattern, store.RoleNode, h) }
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
@@ -114,7 +115,7 @@ func (s *Server) routes() {
 	}
 	s.serviceRoutes()
 
-	agent("POST /v1/agent/register", s.agentRegister)
+	join("POST /v1/agent/register", s.agentRegister)
 	agent("POST /v1/agent/nodes/{name}/heartbeat", s.agentHeartbeat)
 	agent("GET /v1/agent/nodes/{name}/assignments", s.agentAssignments)
 	agent("POST /v1/agent/nodes/{name}/status", s.agentStatus)
@@ -124,8 +125,9 @@ func (s *Server) routes() {
 	})
 }
 
-// handle registers h behind authentication requiring role (admin tokens
-// may call everything; agent tokens only agent endpoints).
+// handle registers h behind authentication requiring role. Admin tokens
+// may call everything; join tokens (store.RoleAgent) only register; a node
+// token only its own node's endpoints ({name} in the pattern).
 func (s *Server) handle(pattern, role string, h http.HandlerFunc) {
 	route := pattern
 	// Streams (assignments, followed logs) live as long as their client;
@@ -147,28 +149,52 @@ func (s *Server) handle(pattern, role string, h http.HandlerFunc) {
 			writeError(rw, err)
 			return
 		}
-		if role == store.RoleAdmin && got != store.RoleAdmin {
-			writeError(rw, &apiError{http.StatusForbidden, "Forbidden", "this token may only call agent endpoints; use an admin token (orch server prints it and writes it to the client config)"})
+		if err := permit(role, got, r.PathValue("name")); err != nil {
+			writeError(rw, err)
 			return
 		}
 		h(rw, r)
 	}))
 }
 
-func (s *Server) authenticate(r *http.Request) (string, error) {
+// permit decides whether a token of identity got may call a route that
+// requires role; node is the route's {name}, if any.
+func permit(role string, got tokenIdentity, node string) error {
+	if got.role == store.RoleAdmin {
+		return nil
+	}
+	switch role {
+	case store.RoleAdmin:
+		return &apiError{http.StatusForbidden, "Forbidden", "this token may only call agent endpoints; use an admin token (orch server prints it and writes it to the client config)"}
+	case store.RoleAgent: // register: join tokens
+		if got.role == store.RoleAgent {
+			return nil
+		}
+	case store.RoleNode:
+		if got.role == store.RoleNode && got.name == node {
+			return nil
+		}
+		if got.role == store.RoleAgent {
+			return &apiError{http.StatusForbidden, "Forbidden", "a join token may only register a node; use the node token the registration returned"}
+		}
+	}
+	return &apiError{http.StatusForbidden, "Forbidden", fmt.Sprintf("this token belongs to node %q and may not act for node %q", got.name, node)}
+}
+
+func (s *Server) authenticate(r *http.Request) (tokenIdentity, error) {
 	auth := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || tok == "" {
-		return "", &apiError{http.StatusUnauthorized, "Unauthorized", "missing bearer token: pass --token, set ORCH_TOKEN, or use the config file orch server wrote"}
+		return tokenIdentity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "missing bearer token: pass --token, set ORCH_TOKEN, or use the config file orch server wrote"}
 	}
-	role, err := s.tokens.role(r.Context(), tok)
+	id, err := s.tokens.lookup(r.Context(), tok)
 	if errors.Is(err, model.ErrNotFound) {
-		return "", &apiError{http.StatusUnauthorized, "Unauthorized", "invalid token"}
+		return tokenIdentity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "invalid token"}
 	}
 	if err != nil {
-		return "", &apiError{http.StatusServiceUnavailable, "Unavailable", "cannot check the token: " + err.Error()}
+		return tokenIdentity{}, &apiError{http.StatusServiceUnavailable, "Unavailable", "cannot check the token: " + err.Error()}
 	}
-	return role, nil
+	return id, nil
 }
 
 // requestTimeout bounds non-streaming API calls (long enough for the
@@ -227,30 +253,37 @@ type tokenCache struct {
 	entries map[string]tokenEntry
 }
 
-type tokenEntry struct {
+// tokenIdentity is what a token stands for.
+type tokenIdentity struct {
 	role string
-	err  error
-	at   time.Time
+	name string // the node of a node token
 }
 
-const tokenCacheTTL = 30 * time.Second
+type tokenEntry struct {
+	id  tokenIdentity
+	err error
+	at  time.Time
+}
 
-func (c *tokenCache) role(ctx context.Context, tok string) (string, error) {
+const tokenCacheTTL = 5 * time.Second
+
+func (c *tokenCache) lookup(ctx context.Context, tok string) (tokenIdentity, error) {
 	c.mu.Lock()
 	e, ok := c.entries[tok]
 	c.mu.Unlock()
 	if ok && time.Since(e.at) < tokenCacheTTL {
-		return e.role, e.err
+		return e.id, e.err
 	}
-	role, err := c.store.TokenRole(ctx, tok)
+	role, name, err := c.store.TokenInfo(ctx, tok)
 	if err != nil && !errors.Is(err, model.ErrNotFound) {
-		return "", err // don't cache outages
+		return tokenIdentity{}, err // don't cache outages
 	}
+	id := tokenIdentity{role: role, name: name}
 	c.mu.Lock()
 	if len(c.entries) > 10000 {
 		c.entries = map[string]tokenEntry{}
 	}
-	c.entries[tok] = tokenEntry{role: role, err: err, at: time.Now()}
+	c.entries[tok] = tokenEntry{id: id, err: err, at: time.Now()}
 	c.mu.Unlock()
-	return role, err
+	return id, err
 }

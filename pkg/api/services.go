@@ -45,10 +45,11 @@ type TaskSource interface {
 	SubscribeFilter(keep func(store.Change[model.Task]) bool) *store.Subscription[model.Task]
 }
 
-// TokenStore checks bearer tokens and mints join tokens.
+// TokenStore checks bearer tokens and mints join and node tokens.
 type TokenStore interface {
-	TokenRole(ctx context.Context, tok string) (string, error)
+	TokenInfo(ctx context.Context, tok string) (role, name string, err error)
 	PutToken(ctx context.Context, tok, role, name string) error
+	SetNodeToken(ctx context.Context, node, tok string) error
 }
 
 // Applier applies one manifest kind for POST /v1/apply. Other packages

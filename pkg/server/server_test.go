@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -219,4 +220,54 @@ func TestClientFailsOverToAnotherServer(t *testing.T) {
 	if _, err := bad.ListNodes(context.Background()); !errors.Is(err, wire.ErrUnauthorized) {
 		t.Fatalf("agent token on admin endpoint: %v, want ErrUnauthorized", err)
 	}
+}
+
+// TestNodeTokensAreScoped checks agent credentials: a join token only
+// registers, and a node's token acts for that node alone.
+func TestNodeTokensAreScoped(t *testing.T) {
+	cp := testutil.StartServer(t)
+	ctx := context.Background()
+	a := cp.Agent.Clone()
+	resA, err := a.Register(ctx, wire.RegisterRequest{Name: "a", Capacity: model.Resources{CPU: 1024, MemoryMiB: 1024}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Agent.Clone().Register(ctx, wire.RegisterRequest{Name: "b", Capacity: model.Resources{CPU: 1024, MemoryMiB: 1024}}); err != nil {
+		t.Fatal(err)
+	}
+	if resA.NodeToken == "" || resA.NodeToken == cp.Bootstrap.JoinToken {
+		t.Fatalf("register returned node token %q, want a fresh one", resA.NodeToken)
+	}
+	if err := a.Heartbeat(ctx, "a"); err != nil {
+		t.Fatalf("node a heartbeating with its own token: %v", err)
+	}
+	call := func(tok, path string) (int, string) {
+		req, _ := http.NewRequest("POST", cp.URL+path, strings.NewReader(`{"reports":[]}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e wire.Error
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Message
+	}
+	if code, msg := call(resA.NodeToken, "/v1/agent/nodes/b/status"); code != 403 || !strings.Contains(msg, `node "a" and may not act for node "b"`) {
+		t.Fatalf("node a reporting for node b: %d %q, want 403 naming both", code, msg)
+	}
+	if code, msg := call(cp.Bootstrap.JoinToken, "/v1/agent/nodes/a/heartbeat"); code != 403 || !strings.Contains(msg, "join token may only register") {
+		t.Fatalf("join token heartbeating: %d %q, want 403", code, msg)
+	}
+	if code, _ := call(resA.NodeToken, "/v1/nodes/a/drain"); code != 403 {
+		t.Fatalf("node token on an admin endpoint: %d, want 403", code)
+	}
+	// Re-registering rotates the token: the old one stops working.
+	if _, err := cp.Agent.Clone().Register(ctx, wire.RegisterRequest{Name: "a", Capacity: model.Resources{CPU: 1024, MemoryMiB: 1024}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the old node token revoked (token cache ttl 5 s)", func() (bool, string) {
+		code, _ := call(resA.NodeToken, "/v1/agent/nodes/a/status")
+		return code == 401, fmt.Sprint("status ", code)
+	})
 }

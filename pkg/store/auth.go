@@ -12,10 +12,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Token roles.
+// Token roles. A join token (RoleAgent) may only register a node; the
+// registration hands the agent a node token (RoleNode, named after its
+// node) that is valid for that node's endpoints alone.
 const (
 	RoleAdmin = "admin"
 	RoleAgent = "agent"
+	RoleNode  = "node"
 )
 
 type tokenRecord struct {
@@ -38,11 +41,57 @@ func (s *Store) PutToken(ctx context.Context, tok, role, name string) error {
 
 // TokenRole returns the role of a token, or model.ErrNotFound.
 func (s *Store) TokenRole(ctx context.Context, tok string) (string, error) {
+	role, _, err := s.TokenInfo(ctx, tok)
+	return role, err
+}
+
+// TokenInfo returns a token's role and name (the node of a node token), or
+// model.ErrNotFound.
+func (s *Store) TokenInfo(ctx context.Context, tok string) (role, name string, err error) {
 	var r tokenRecord
 	if _, err := s.get(ctx, s.key("auth", "tokens", HashToken(tok)), &r); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return r.Role, nil
+	return r.Role, r.Name, nil
+}
+
+// SetNodeToken makes tok the one node token of node name; the previous one
+// stops working.
+func (s *Store) SetNodeToken(ctx context.Context, name, tok string) error {
+	ptr := s.key("auth", "nodetokens", name)
+	b, _ := json.Marshal(tokenRecord{Role: RoleNode, Name: name})
+	for {
+		resp, err := s.cli.Get(ctx, ptr)
+		if err != nil {
+			return fmt.Errorf("store: node token of %s: %w", name, err)
+		}
+		ops := []clientv3.Op{
+			clientv3.OpPut(s.key("auth", "tokens", HashToken(tok)), string(b)),
+			clientv3.OpPut(ptr, HashToken(tok)),
+		}
+		var rev int64
+		if len(resp.Kvs) == 1 {
+			rev = resp.Kvs[0].ModRevision
+			ops = append(ops, clientv3.OpDelete(s.key("auth", "tokens", string(resp.Kvs[0].Value))))
+		}
+		tr, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(ptr), "=", rev)).Then(ops...).Commit()
+		if err != nil {
+			return fmt.Errorf("store: node token of %s: %w", name, err)
+		}
+		if tr.Succeeded {
+			return nil
+		}
+	}
+}
+
+// deleteNodeTokenOps revoke a node's token (when the node is deleted).
+func (s *Store) deleteNodeTokenOps(ctx context.Context, name string) []clientv3.Op {
+	ptr := s.key("auth", "nodetokens", name)
+	resp, err := s.cli.Get(ctx, ptr)
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil
+	}
+	return []clientv3.Op{clientv3.OpDelete(ptr), clientv3.OpDelete(s.key("auth", "tokens", string(resp.Kvs[0].Value)))}
 }
 
 // AWSKey is an access key for SigV4-signed requests. The secret is kept

@@ -15,7 +15,8 @@
 //	queues/<name>                       a queue's definition (attributes, tags, id)
 //	qmsgs/<queueId>/<messageId>         one message, created and deleted, never rewritten
 //	qdedup/<queueId>/<key>              FIFO deduplication record, deleted after 5 minutes
-//	auth/tokens/<sha256 hex>            role ("admin" or "agent"); tokens are stored hashed
+//	auth/tokens/<sha256 hex>            role ("admin", "agent" = join, "node") and name; tokens are stored hashed
+//	auth/nodetokens/<node>              hash of the node's current node token
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
 //	election/controller                 concurrency.Election for the controller leader
 //	election/queues                     the replica that owns the queues (value: its URL)

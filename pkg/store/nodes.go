@@ -150,7 +150,8 @@ func (s *Store) SetNodeStatus(ctx context.Context, name, status string) (*model.
 
 // DeleteNode removes a node record and its liveness key.
 func (s *Store) DeleteNode(ctx context.Context, name string) error {
-	resp, err := s.cli.Txn(ctx).Then(clientv3.OpDelete(s.nodeKey(name)), clientv3.OpDelete(s.aliveKey(name))).Commit()
+	ops := append([]clientv3.Op{clientv3.OpDelete(s.nodeKey(name)), clientv3.OpDelete(s.aliveKey(name))}, s.deleteNodeTokenOps(ctx, name)...)
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("store: delete node %s: %w", name, err)
 	}

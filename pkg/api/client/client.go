@@ -40,6 +40,9 @@ type Client struct {
 	stream  *http.Client
 	mu      sync.Mutex
 	current int
+	// nodeToken, once an agent registered, authenticates its node's calls;
+	// the configured (join) token keeps serving registration.
+	nodeToken string
 }
 
 // New returns a client.
@@ -61,6 +64,14 @@ func New(cfg Config) *Client {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &Client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stream: &http.Client{Transport: tr}}
+}
+
+// Clone returns a client with the same servers and token but its own
+// registration (node token): one per agent when several share a config.
+func (c *Client) Clone() *Client {
+	cfg := c.cfg
+	cfg.Servers = append([]string(nil), c.cfg.Servers...)
+	return &Client{cfg: cfg, http: c.http, stream: c.stream}
 }
 
 // Error is an API error response.
@@ -159,8 +170,8 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 		if payload != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
-		if c.cfg.Token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+		if tok := c.tokenFor(path); tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -192,12 +203,29 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	return nil, lastErr
 }
 
+// tokenFor picks the token for a request: the node token for a
+// registered node's own endpoints, the configured token otherwise.
+func (c *Client) tokenFor(path string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nodeToken != "" && strings.HasPrefix(path, "/v1/agent/nodes/") {
+		return c.nodeToken
+	}
+	return c.cfg.Token
+}
+
 // ---- agent protocol (agent.ControlPlane)
 
-// Register joins the cluster.
+// Register joins the cluster with the configured (join) token; the node
+// token it returns authenticates the node's later calls.
 func (c *Client) Register(ctx context.Context, req wire.RegisterRequest) (wire.RegisterResponse, error) {
 	var out wire.RegisterResponse
 	err := c.Do(ctx, http.MethodPost, "/v1/agent/register", req, &out)
+	if err == nil && out.NodeToken != "" {
+		c.mu.Lock()
+		c.nodeToken = out.NodeToken
+		c.mu.Unlock()
+	}
 	return out, err
 }
 

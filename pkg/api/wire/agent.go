@@ -31,6 +31,9 @@ type RegisterResponse struct {
 	HeartbeatInterval time.Duration `json:"heartbeatInterval"`
 	// Env is added to every container the agent starts (e.g. AWS_ENDPOINT_URL).
 	Env map[string]string `json:"env,omitempty"`
+	// NodeToken authenticates every later call for this node (heartbeats,
+	// assignments, status); the join token only registers.
+	NodeToken string `json:"nodeToken,omitempty"`
 }
 
 // Assignment is a task placed on the agent's node with the definition to run.
