@@ -38,6 +38,8 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func()) *committer {
 	}
 }
 
+// commitNs, commitN and commitOps count time, commits and operations of
+// the commit loops, process-wide; the package benchmark reports them.
 var commitNs, commitN, commitOps atomic.Int64
 
 var reqPool = make(chan *commitReq, 256)
