@@ -112,7 +112,9 @@ func TestUnplacedTaskSaysWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "no node can take it: 3 nodes checked, 2 lack 4096 MiB memory, 1 is draining"
-	got := testutil.WaitTask(t, cp.Admin, tasks[0].TaskID, 5*time.Second, func(t *model.Task) bool { return t.PlacementMessage != "" })
+	// Poll for the settled message: right after registering, a node may be
+	// counted once as not heartbeating until the server's caches catch up.
+	got := testutil.WaitTask(t, cp.Admin, tasks[0].TaskID, 10*time.Second, func(t *model.Task) bool { return t.PlacementMessage == want })
 	if got.PlacementMessage != want || got.LastStatus != model.StatusPending {
 		t.Fatalf("placement message = %q (last %s)\nwant %q (PENDING)", got.PlacementMessage, got.LastStatus, want)
 	}
