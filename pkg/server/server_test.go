@@ -106,6 +106,16 @@ func TestUnplacedTaskSaysWhy(t *testing.T) {
 	if _, err := cp.Admin.SetNodeStatus(ctx, "big", "drain"); err != nil {
 		t.Fatal(err)
 	}
+	// The server's caches follow etcd through separate watches; wait until
+	// they show the drain and all three nodes alive before starting the task.
+	testutil.WaitFor(t, 5*time.Second, "the drain and the nodes visible", func() (bool, string) {
+		nodes, err := cp.Admin.ListNodes(ctx)
+		ok := err == nil && len(nodes) == 3
+		for _, n := range nodes {
+			ok = ok && n.Alive && (n.Name != "big" || n.Status == model.NodeDraining)
+		}
+		return ok, fmt.Sprint(nodes, err)
+	})
 	applyTD(t, cp.Admin, testutil.TaskDef("huge", 4096))
 	tasks, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "huge"})
 	if err != nil {
