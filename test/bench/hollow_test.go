@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,18 +63,8 @@ func BenchmarkAgentMemory(b *testing.B) {
 	for range b.N {
 		srv := startServerProc(b)
 		node := "bench-mem"
-		defer exec.Command("sh", "-c", "docker rm -f $(docker ps -aq --filter label=orch.node="+node+") >/dev/null 2>&1").Run()
-		cmd := exec.Command(binaries(b)+"/orchlet", "--server", srv.url, "--join-token", srv.cfg.JoinToken, "--node-name", node, "--log-level", "warn")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+		cmd := startDockerAgentProc(b, srv, node)
 		ctx := context.Background()
-		testutil.WaitFor(b, 30*time.Second, "agent registered", func() (bool, string) {
-			_, _, err := srv.admin.GetNode(ctx, node)
-			return err == nil, fmt.Sprint(err)
-		})
 		time.Sleep(3 * time.Second) // settle: idle means after start-up
 		idle := usageOf(b, cmd.Process.Pid)
 		spec := []byte(`{"family":"membench","containerDefinitions":[{"name":"web","image":"` + image + `","memory":16}]}`)

@@ -156,3 +156,23 @@ func startHollowAgents(ctx context.Context, b *testing.B, srv *serverProc, prefi
 		return err == nil && alive == n, fmt.Sprintf("%d alive (%v)", alive, err)
 	})
 }
+
+// startDockerAgentProc runs an `orchlet` process on the local Docker as
+// node against srv, waits until it registered, and removes the process and
+// the node's containers when the benchmark ends.
+func startDockerAgentProc(b *testing.B, srv *serverProc, node string) *exec.Cmd {
+	b.Cleanup(func() {
+		exec.Command("sh", "-c", "docker rm -f $(docker ps -aq --filter label=orch.node="+node+") >/dev/null 2>&1").Run()
+	})
+	cmd := exec.Command(filepath.Join(binaries(b), "orchlet"), "--server", srv.url, "--join-token", srv.cfg.JoinToken, "--node-name", node, "--log-level", "warn")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	testutil.WaitFor(b, 30*time.Second, "agent registered", func() (bool, string) {
+		_, _, err := srv.admin.GetNode(context.Background(), node)
+		return err == nil, fmt.Sprint(err)
+	})
+	return cmd
+}

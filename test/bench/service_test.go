@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -100,18 +99,8 @@ func BenchmarkServiceRollingDocker5(b *testing.B) {
 	for i := range b.N {
 		srv := startServerProc(b)
 		node := "bench-svc"
-		defer exec.Command("sh", "-c", "docker rm -f $(docker ps -aq --filter label=orch.node="+node+") >/dev/null 2>&1; docker rm -f $(docker ps -aq --filter label=orch.bench=svc) >/dev/null 2>&1").Run()
-		cmd := exec.Command(binaries(b)+"/orchlet", "--server", srv.url, "--join-token", srv.cfg.JoinToken, "--node-name", node, "--log-level", "warn")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
-		ctx := context.Background()
-		testutil.WaitFor(b, 30*time.Second, "agent registered", func() (bool, string) {
-			_, _, err := srv.admin.GetNode(ctx, node)
-			return err == nil, fmt.Sprint(err)
-		})
+		defer exec.Command("sh", "-c", "docker rm -f $(docker ps -aq --filter label=orch.bench=svc) >/dev/null 2>&1").Run()
+		startDockerAgentProc(b, srv, node)
 		td := func(v string) string {
 			return `TaskDefinition {"family":"dweb","containerDefinitions":[{"name":"web","image":"` + image + `","memory":32,"stopTimeout":10,
 				"portMappings":[{"containerPort":8080,"hostPort":0}],"environment":[{"name":"V","value":"` + v + `"}]}]}`
