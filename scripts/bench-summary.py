@@ -44,10 +44,14 @@ for path in sorted(glob.glob(os.path.join(out, "*-*.log"))):
             add(side, "queue long-poll wake p99-ms", float(m.group(2)))
 
 
+def num(v):
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def fmt(vals):
     if not vals:
         return "-"
-    return f"{statistics.median(vals):.4g} [{min(vals):.4g}-{max(vals):.4g}]"
+    return f"{num(statistics.median(vals))} [{num(min(vals))}-{num(max(vals))}]"
 
 
 print(f"| metric | base median [min-max] | head median [min-max] | head/base |")
