@@ -53,22 +53,73 @@ func (es *Errors) add(path, format string, args ...any) {
 	*es = append(*es, &Error{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
-// Validate checks placement strategies and constraints exactly as the
-// scheduler reads them: types and fields in any case, at most
-// MaxStrategies strategies, and every memberOf expression parsed. The
-// control plane calls it when a task definition or service is registered
-// and when tasks are run, so a bad placement is rejected there instead of
-// leaving tasks pending. It returns nil when all is well.
-func Validate(strategies []Strategy, constraints []Constraint) Errors {
-	var errs Errors
+// Placement is a valid placement, ready for the scheduler: strategies
+// and constraints in canonical form, memberOf expressions parsed.
+type Placement struct {
+	Strategies  []Strategy
+	Constraints []ParsedConstraint
+}
+
+// ParsedConstraint is a constraint in canonical form with its memberOf
+// expression parsed (Expr is nil for distinctInstance).
+type ParsedConstraint struct {
+	Constraint
+	Expr Expr
+}
+
+// Parse checks placement strategies and constraints and returns them ready
+// for the scheduler; see Validate for the rules. When it returns errors,
+// the Placement is incomplete.
+func Parse(strategies []Strategy, constraints []Constraint) (Placement, Errors) {
+	var (
+		pl   Placement
+		errs Errors
+	)
 	if len(strategies) > MaxStrategies {
 		errs.add("placementStrategy", "has %d strategies; ECS allows at most %d", len(strategies), MaxStrategies)
 	}
 	for i, s := range strategies {
-		validateStrategy(&errs, fmt.Sprintf("placementStrategy[%d]", i), s.Canonical())
+		s = s.Canonical()
+		validateStrategy(&errs, fmt.Sprintf("placementStrategy[%d]", i), s)
+		pl.Strategies = append(pl.Strategies, s)
 	}
 	for i, c := range constraints {
-		validateConstraint(&errs, fmt.Sprintf("placementConstraints[%d]", i), c.Canonical())
+		c = c.Canonical()
+		e := validateConstraint(&errs, fmt.Sprintf("placementConstraints[%d]", i), c)
+		pl.Constraints = append(pl.Constraints, ParsedConstraint{Constraint: c, Expr: e})
+	}
+	return pl, errs
+}
+
+// Validate checks placement strategies and constraints exactly as the
+// scheduler reads them: types and fields in any case, at most
+// MaxStrategies strategies, and every memberOf expression parsed. The
+// control plane calls it when a service is created and when tasks are run
+// (ValidateTaskDefinition when a task definition is registered), so a bad
+// placement is rejected there instead of leaving tasks pending. It returns
+// nil when all is well.
+func Validate(strategies []Strategy, constraints []Constraint) Errors {
+	_, errs := Parse(strategies, constraints)
+	return errs
+}
+
+// ValidateTaskDefinition checks a task definition's placement constraints.
+// ECS allows only memberOf there (distinctInstance needs the other tasks of
+// a service or run-task call, which a task definition does not know).
+func ValidateTaskDefinition(constraints []Constraint) Errors {
+	var errs Errors
+	for i, c := range constraints {
+		path := fmt.Sprintf("placementConstraints[%d]", i)
+		switch c = c.Canonical(); c.Type {
+		case MemberOf:
+			validateConstraint(&errs, path, c)
+		case DistinctInstance:
+			errs.add(path+".type", "distinctInstance is not allowed in a task definition (ECS allows it on services and run-task only); only memberOf is")
+		case "":
+			errs.add(path+".type", "required: memberOf (the only type allowed in a task definition)")
+		default:
+			errs.add(path+".type", "must be memberOf (the only type allowed in a task definition), got %q%s", c.Type, didYouMean(c.Type, []string{MemberOf}))
+		}
 	}
 	return errs
 }
@@ -102,23 +153,27 @@ func validateStrategy(errs *Errors, path string, s Strategy) {
 	}
 }
 
-// validateConstraint checks one constraint in canonical form.
-func validateConstraint(errs *Errors, path string, c Constraint) {
+// validateConstraint checks one constraint in canonical form and returns
+// its parsed expression (nil for distinctInstance and invalid ones).
+func validateConstraint(errs *Errors, path string, c Constraint) Expr {
 	switch c.Type {
 	case DistinctInstance:
 	case MemberOf:
 		if strings.TrimSpace(c.Expression) == "" {
 			errs.add(path+".expression", "required for memberOf: a cluster query expression, e.g. attribute:arch == arm64")
-			return
+			return nil
 		}
-		if _, err := ParseExpression(c.Expression); err != nil {
+		e, err := ParseExpression(c.Expression)
+		if err != nil {
 			*errs = append(*errs, &Error{Path: path + ".expression", Message: err.Error(), Err: err})
 		}
+		return e
 	case "":
 		errs.add(path+".type", "required: distinctInstance or memberOf")
 	default:
 		errs.add(path+".type", "unknown constraint type %q%s; use distinctInstance or memberOf", c.Type, didYouMean(c.Type, constraintTypes))
 	}
+	return nil
 }
 
 // didYouMean suggests the name of names closest to a misspelt s (at most
