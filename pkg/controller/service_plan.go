@@ -43,20 +43,6 @@ type stopOrder struct {
 	reason string
 }
 
-// deploymentByRef returns the newest deployment of a task definition ref
-// (live ones first), or nil.
-func deploymentByRef(svc *model.Service, ref string) *model.Deployment {
-	if d := svc.DeploymentFor(ref); d != nil {
-		return d
-	}
-	for i := len(svc.Deployments) - 1; i >= 0; i-- {
-		if svc.Deployments[i].TaskDefinition == ref {
-			return &svc.Deployments[i]
-		}
-	}
-	return nil
-}
-
 // planService decides the next steps for svc given its tasks (live and
 // recently stopped), which nodes are draining, and the time. It mutates
 // svc (deployment states, events) and says so in plan.changed.
@@ -65,7 +51,8 @@ func deploymentByRef(svc *model.Service, ref string) *model.Deployment {
 // may roll back, then planning starts over for the new primary); classify
 // the tasks, replacing unhealthy ones; apply the restart backoff; roll
 // forward (launch); stop old tasks; scale in; report; update deployment
-// states. Each phase is a method of planner.
+// states. Each phase is a method of planner: service_plan_failures.go,
+// service_plan_tasks.go and service_plan_rollout.go.
 func planService(svc *model.Service, tasks []*model.Task, draining func(node string) bool, now time.Time) servicePlan {
 	sortOldestFirst(tasks)
 	pl := newPlanner(svc, tasks, draining, now)

@@ -80,3 +80,17 @@ func (pl *planner) replaceUnhealthy(orders []stopOrder) {
 		pl.plan.changed = true
 	}
 }
+
+// deploymentByRef returns the newest deployment of a task definition ref
+// (live ones first), or nil.
+func deploymentByRef(svc *model.Service, ref string) *model.Deployment {
+	if d := svc.DeploymentFor(ref); d != nil {
+		return d
+	}
+	for i := len(svc.Deployments) - 1; i >= 0; i-- {
+		if svc.Deployments[i].TaskDefinition == ref {
+			return &svc.Deployments[i]
+		}
+	}
+	return nil
+}
