@@ -71,22 +71,18 @@ type ParsedConstraint struct {
 // for the scheduler; see Validate for the rules. When it returns errors,
 // the Placement is incomplete.
 func Parse(strategies []Strategy, constraints []Constraint) (Placement, Errors) {
-	var (
-		pl   Placement
-		errs Errors
-	)
+	var errs Errors
+	pl := Placement{Strategies: make([]Strategy, len(strategies)), Constraints: make([]ParsedConstraint, len(constraints))}
 	if len(strategies) > MaxStrategies {
 		errs.add("placementStrategy", "has %d strategies; ECS allows at most %d", len(strategies), MaxStrategies)
 	}
 	for i, s := range strategies {
-		s = s.Canonical()
-		validateStrategy(&errs, fmt.Sprintf("placementStrategy[%d]", i), s)
-		pl.Strategies = append(pl.Strategies, s)
+		pl.Strategies[i] = s.Canonical()
+		validateStrategy(&errs, elem{"placementStrategy", i}, pl.Strategies[i])
 	}
 	for i, c := range constraints {
 		c = c.Canonical()
-		e := validateConstraint(&errs, fmt.Sprintf("placementConstraints[%d]", i), c)
-		pl.Constraints = append(pl.Constraints, ParsedConstraint{Constraint: c, Expr: e})
+		pl.Constraints[i] = ParsedConstraint{Constraint: c, Expr: validateConstraint(&errs, elem{"placementConstraints", i}, c)}
 	}
 	return pl, errs
 }
@@ -109,69 +105,80 @@ func Validate(strategies []Strategy, constraints []Constraint) Errors {
 func ValidateTaskDefinition(constraints []Constraint) Errors {
 	var errs Errors
 	for i, c := range constraints {
-		path := fmt.Sprintf("placementConstraints[%d]", i)
+		at := elem{"placementConstraints", i}
 		switch c = c.Canonical(); c.Type {
 		case MemberOf:
-			validateConstraint(&errs, path, c)
+			validateConstraint(&errs, at, c)
 		case DistinctInstance:
-			errs.add(path+".type", "distinctInstance is not allowed in a task definition (ECS allows it on services and run-task only); only memberOf is")
+			errs.add(at.path("type"), "distinctInstance is not allowed in a task definition (ECS allows it on services and run-task only); only memberOf is")
 		case "":
-			errs.add(path+".type", "required: memberOf (the only type allowed in a task definition)")
+			errs.add(at.path("type"), "required: memberOf (the only type allowed in a task definition)")
 		default:
-			errs.add(path+".type", "must be memberOf (the only type allowed in a task definition), got %q%s", c.Type, didYouMean(c.Type, []string{MemberOf}))
+			errs.add(at.path("type"), "must be memberOf (the only type allowed in a task definition), got %q%s", c.Type, didYouMean(c.Type, []string{MemberOf}))
 		}
 	}
 	return errs
 }
 
+// elem is the i-th element of a list field, e.g. placementStrategy[1]. It
+// builds paths only for errors, so that valid placements (the scheduler
+// parses every shape's) cost no formatting.
+type elem struct {
+	list string
+	i    int
+}
+
+// path returns the path of field of the element: "placementStrategy[1].field".
+func (e elem) path(field string) string { return fmt.Sprintf("%s[%d].%s", e.list, e.i, field) }
+
 // validateStrategy checks one strategy in canonical form.
-func validateStrategy(errs *Errors, path string, s Strategy) {
+func validateStrategy(errs *Errors, at elem, s Strategy) {
 	switch s.Type {
 	case Binpack:
 		switch s.Field {
 		case FieldCPU, FieldMemory:
 		case "":
-			errs.add(path+".field", "required for binpack: cpu or memory")
+			errs.add(at.path("field"), "required for binpack: cpu or memory")
 		default:
-			errs.add(path+".field", "binpack needs field cpu or memory, got %q", s.Field)
+			errs.add(at.path("field"), "binpack needs field cpu or memory, got %q", s.Field)
 		}
 	case Spread:
 		if _, ok := s.SpreadAttribute(); ok || s.Field == FieldInstanceID {
 			return
 		}
 		if s.Field == "" {
-			errs.add(path+".field", "required for spread: instanceId, host or attribute:NAME")
+			errs.add(at.path("field"), "required for spread: instanceId, host or attribute:NAME")
 		} else {
-			errs.add(path+".field", "spread needs field instanceId, host or attribute:NAME, got %q", s.Field)
+			errs.add(at.path("field"), "spread needs field instanceId, host or attribute:NAME, got %q", s.Field)
 		}
 	case Random:
 		// ECS ignores the field of a random strategy.
 	case "":
-		errs.add(path+".type", "required: binpack, spread or random")
+		errs.add(at.path("type"), "required: binpack, spread or random")
 	default:
-		errs.add(path+".type", "unknown strategy type %q%s; use binpack, spread or random", s.Type, didYouMean(s.Type, strategyTypes))
+		errs.add(at.path("type"), "unknown strategy type %q%s; use binpack, spread or random", s.Type, didYouMean(s.Type, strategyTypes))
 	}
 }
 
 // validateConstraint checks one constraint in canonical form and returns
 // its parsed expression (nil for distinctInstance and invalid ones).
-func validateConstraint(errs *Errors, path string, c Constraint) Expr {
+func validateConstraint(errs *Errors, at elem, c Constraint) Expr {
 	switch c.Type {
 	case DistinctInstance:
 	case MemberOf:
 		if strings.TrimSpace(c.Expression) == "" {
-			errs.add(path+".expression", "required for memberOf: a cluster query expression, e.g. attribute:arch == arm64")
+			errs.add(at.path("expression"), "required for memberOf: a cluster query expression, e.g. attribute:arch == arm64")
 			return nil
 		}
 		e, err := ParseExpression(c.Expression)
 		if err != nil {
-			*errs = append(*errs, &Error{Path: path + ".expression", Message: err.Error(), Err: err})
+			*errs = append(*errs, &Error{Path: at.path("expression"), Message: err.Error(), Err: err})
 		}
 		return e
 	case "":
-		errs.add(path+".type", "required: distinctInstance or memberOf")
+		errs.add(at.path("type"), "required: distinctInstance or memberOf")
 	default:
-		errs.add(path+".type", "unknown constraint type %q%s; use distinctInstance or memberOf", c.Type, didYouMean(c.Type, constraintTypes))
+		errs.add(at.path("type"), "unknown constraint type %q%s; use distinctInstance or memberOf", c.Type, didYouMean(c.Type, constraintTypes))
 	}
 	return nil
 }
