@@ -29,26 +29,10 @@ func NewServices(st *store.Store, caches *Caches) *Services {
 	return &Services{st: st, caches: caches, tds: NewTaskDefs(st), now: time.Now}
 }
 
-// ValidateService checks a service's spec with field paths: the model's
-// rules and the placement strategies and constraints (expressions parsed).
-// Whether the task definition exists is checked by CheckTaskDefinition.
-func ValidateService(svc *model.Service) error {
-	var errs model.FieldErrors
-	if err := svc.Validate(); err != nil {
-		var fes model.FieldErrors
-		if !errors.As(err, &fes) {
-			return err
-		}
-		errs = append(errs, fes...)
-	}
-	if err := validateRun(&RunInput{TaskDefinition: "x", Count: 1, PlacementStrategy: svc.PlacementStrategy, PlacementConstraints: svc.PlacementConstraints}); err != nil {
-		var fes model.FieldErrors
-		if errors.As(err, &fes) {
-			errs = append(errs, fes...)
-		}
-	}
-	return errs.Err()
-}
+// ValidateService checks a service's spec with field paths (placement
+// included, see model.ValidatePlacement). Whether the task definition
+// exists is checked by CheckTaskDefinition.
+func ValidateService(svc *model.Service) error { return svc.Validate() }
 
 // CheckTaskDefinition resolves the service's task definition: a missing or
 // INACTIVE one is a validation error at "taskDefinition".

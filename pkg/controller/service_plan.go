@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,312 +43,105 @@ type stopOrder struct {
 	reason string
 }
 
-// deploymentByRef returns the newest deployment of a task definition ref
-// (live ones first), or nil.
-func deploymentByRef(svc *model.Service, ref string) *model.Deployment {
-	if d := svc.DeploymentFor(ref); d != nil {
-		return d
-	}
-	for i := len(svc.Deployments) - 1; i >= 0; i-- {
-		if svc.Deployments[i].TaskDefinition == ref {
-			return &svc.Deployments[i]
-		}
-	}
-	return nil
-}
-
 // planService decides the next steps for svc given its tasks (live and
 // recently stopped), which nodes are draining, and the time. It mutates
 // svc (deployment states, events) and says so in plan.changed.
+//
+// The phases, in order: count failures; trip the circuit breaker (which
+// may roll back, then planning starts over for the new primary); classify
+// the tasks, replacing unhealthy ones; apply the restart backoff; roll
+// forward (launch); stop old tasks; scale in; report; update deployment
+// states. Each phase is a method of planner: service_plan_failures.go,
+// service_plan_tasks.go and service_plan_rollout.go.
 func planService(svc *model.Service, tasks []*model.Task, draining func(node string) bool, now time.Time) servicePlan {
-	return planServiceDepth(svc, tasks, draining, now, 0)
+	sortOldestFirst(tasks)
+	pl := newPlanner(svc, tasks, draining, now)
+	if pl.tripCircuitBreaker() {
+		// The primary deployment failed and a rollback may have started:
+		// plan for the service as it is now, without tripping again.
+		pl = newPlanner(svc, tasks, draining, now)
+		pl.plan.changed = true
+	}
+	pl.run()
+	return pl.plan
 }
 
-func planServiceDepth(svc *model.Service, tasks []*model.Task, draining func(node string) bool, now time.Time, depth int) servicePlan {
-	var p servicePlan
-	now = now.UTC()
-	name := svc.ServiceName
-	grace := svc.GracePeriod()
-	prim := svc.Primary()
-	active := svc.Status != model.ServiceDraining
-	desired := 0
-	if active {
-		desired = svc.Desired()
-	}
-	if prim != nil && prim.DesiredCount != desired {
-		prim.DesiredCount, p.changed = desired, true
-	}
-	hc := func(t *model.Task) bool {
-		if d := deploymentByRef(svc, model.TaskRef(t)); d != nil {
-			return d.HealthChecked
-		}
-		return false
-	}
-	wakeAt := func(t time.Time) {
-		if t.After(now) && (p.wake.IsZero() || t.Before(p.wake)) {
-			p.wake = t
-		}
-	}
+// planner holds one reconciliation's inputs, what the phases share, and
+// the plan being built.
+type planner struct {
+	svc      *model.Service
+	tasks    []*model.Task // oldest first
+	draining func(node string) bool
+	now      time.Time         // UTC
+	prim     *model.Deployment // nil when the service has no primary
+	active   bool              // false while the service is being deleted
+	desired  int               // 0 while the service is being deleted
+	fails    failures
+	plan     servicePlan
+}
 
-	// Sort tasks so every decision is deterministic: oldest first.
+// newPlanner prepares a plan: it brings the primary deployment's desired
+// count and failure count up to date (the circuit breaker reads them).
+func newPlanner(svc *model.Service, tasks []*model.Task, draining func(node string) bool, now time.Time) *planner {
+	pl := &planner{svc: svc, tasks: tasks, draining: draining, now: now.UTC(), prim: svc.Primary(), active: svc.Status != model.ServiceDraining}
+	if pl.active {
+		pl.desired = svc.Desired()
+	}
+	if pl.prim != nil && pl.prim.DesiredCount != pl.desired {
+		pl.prim.DesiredCount, pl.plan.changed = pl.desired, true
+	}
+	pl.fails = countFailures(pl.prim, tasks, pl.now)
+	if pl.prim != nil && pl.prim.FailedTasks != pl.fails.primary && pl.prim.RolloutState == model.RolloutInProgress {
+		pl.prim.FailedTasks, pl.plan.changed = pl.fails.primary, true
+	}
+	return pl
+}
+
+// run applies the phases after the circuit breaker.
+func (pl *planner) run() {
+	c := pl.classify()
+	pl.replaceUnhealthy(c.unhealthy)
+	blocked := pl.restartBackoff()
+	minHealthy, maxTotal := pl.svc.Bounds(pl.desired)
+	budget := c.newHealthy + c.oldHealthy - minHealthy // healthy tasks that may stop
+	// A failed deployment that was not rolled back is frozen: no launches,
+	// and the old tasks keep serving.
+	frozen := pl.prim == nil || pl.prim.RolloutState == model.RolloutFailed
+	if pl.active && !frozen && !blocked {
+		pl.rollForward(c, maxTotal)
+	}
+	if !frozen || !pl.active {
+		pl.stopOld(c, &budget)
+	}
+	pl.scaleIn(c, &budget)
+	pl.reportActions()
+	pl.updateDeployments(c, frozen)
+	pl.plan.remove = !pl.active && len(c.newLive)+len(c.oldLive) == 0 && sumMap(c.stopping) == 0 && len(pl.plan.stop) == 0
+}
+
+// wakeAt asks for another reconciliation at t, when nothing else changes
+// before (the earliest such time wins).
+func (pl *planner) wakeAt(t time.Time) {
+	if t.After(pl.now) && (pl.plan.wake.IsZero() || t.Before(pl.plan.wake)) {
+		pl.plan.wake = t
+	}
+}
+
+// sortOldestFirst sorts tasks so every decision is deterministic: oldest
+// first, then by id.
+func sortOldestFirst(tasks []*model.Task) {
 	sort.Slice(tasks, func(i, j int) bool {
 		if !tasks[i].CreatedAt.Equal(tasks[j].CreatedAt) {
 			return tasks[i].CreatedAt.Before(tasks[j].CreatedAt)
 		}
 		return tasks[i].TaskID < tasks[j].TaskID
 	})
-
-	// Failures: for the circuit breaker (the primary's tasks since it
-	// started) and the restart backoff (any task in the window, since the
-	// primary started).
-	resetAt := now.Add(-serviceBackoffWindow)
-	if prim != nil && prim.CreatedAt.After(resetAt) {
-		resetAt = prim.CreatedAt
-	}
-	primFailed, recentFailed := 0, 0
-	var lastFail *model.Task
-	var failReasons []string
-	for _, t := range tasks {
-		if !model.TaskFailed(t) {
-			continue
-		}
-		if prim != nil && model.TaskRef(t) == prim.TaskDefinition && !t.CreatedAt.Before(prim.CreatedAt) {
-			primFailed++
-			if r := failureText(t); len(failReasons) < 3 && !slices.Contains(failReasons, r) {
-				failReasons = append(failReasons, r)
-			}
-		}
-		if t.StoppedAt != nil && t.StoppedAt.After(resetAt) {
-			recentFailed++
-			if lastFail == nil || t.StoppedAt.After(*lastFail.StoppedAt) {
-				lastFail = t
-			}
-		}
-	}
-	if prim != nil && prim.FailedTasks != primFailed && prim.RolloutState == model.RolloutInProgress {
-		prim.FailedTasks, p.changed = primFailed, true
-	}
-
-	// Circuit breaker (ECS): too many failed tasks fail the deployment and,
-	// with rollback, return to the last completed one.
-	cb := svc.CircuitBreaker()
-	if active && prim != nil && cb.Enable && prim.RolloutState == model.RolloutInProgress &&
-		prim.FailedTasks >= model.CircuitBreakerThreshold(desired) && depth == 0 {
-		why := fmt.Sprintf("%d tasks failed to start: %s", prim.FailedTasks, strings.Join(failReasons, "; "))
-		prim.RolloutState, prim.RolloutStateReason, prim.UpdatedAt = model.RolloutFailed, "deployment circuit breaker: "+why, now
-		target := svc.LastCompleted(prim.ID)
-		switch {
-		case cb.Rollback && target != nil && target.TaskDefinition != prim.TaskDefinition:
-			svc.AddEvent(now, "(service %s) rolling back: %s; returning to %s (deployment %s)", name, why, target.TaskDefinition, target.ID)
-			failedID := prim.ID
-			svc.TaskDefinition = target.TaskDefinition
-			nd := svc.StartDeployment(now, target.TaskDefinition, target.TaskDefinitionArn, target.HealthChecked, desired)
-			nd.RolloutStateReason = "rollback of failed deployment " + failedID
-			svc.RestartBackoff = nil
-		case cb.Rollback:
-			svc.AddEvent(now, "(service %s) deployment %s failed: %s; no completed deployment to roll back to", name, prim.ID, why)
-		default:
-			svc.AddEvent(now, "(service %s) deployment %s failed: %s", name, prim.ID, why)
-		}
-		inner := planServiceDepth(svc, tasks, draining, now, depth+1)
-		inner.changed = true
-		return inner
-	}
-	frozen := prim == nil || prim.RolloutState == model.RolloutFailed
-
-	// Classify the tasks that should run.
-	var newLive, oldLive []*model.Task
-	stopping := map[string]int{} // ref -> tasks asked to stop, not stopped yet
-	liveByRef := map[string]int{}
-	healthy := map[*model.Task]bool{}
-	newHealthy, oldHealthy := 0, 0
-	for _, t := range tasks {
-		if t.IsStopped() {
-			continue
-		}
-		ref := model.TaskRef(t)
-		if t.DesiredStatus != model.StatusRunning {
-			stopping[ref]++
-			continue
-		}
-		h := hc(t)
-		if model.TaskUnhealthy(t, h, grace, now) {
-			p.stop = append(p.stop, stopOrder{t, fmt.Sprintf("%s: %s", model.ReasonUnhealthy, unhealthyContainers(t))})
-			stopping[ref]++
-			continue
-		}
-		if t.LastStatus == model.StatusRunning && t.StartedAt != nil && grace > 0 {
-			wakeAt(t.StartedAt.Add(grace)) // health counts (or matters) after the grace period
-		}
-		liveByRef[ref]++
-		healthy[t] = model.TaskHealthy(t, h, grace, now)
-		isNew := active && prim != nil && ref == prim.TaskDefinition && (t.NodeName == "" || !draining(t.NodeName))
-		if isNew {
-			newLive = append(newLive, t)
-			if healthy[t] {
-				newHealthy++
-			}
-		} else {
-			oldLive = append(oldLive, t)
-			if healthy[t] {
-				oldHealthy++
-			}
-		}
-	}
-	for _, o := range p.stop {
-		svc.AddEvent(now, "(service %s) task %s failed container health checks (%s); replacing it", name, o.task.ShortID(), unhealthyContainers(o.task))
-		p.changed = true
-	}
-
-	// Restart backoff.
-	blocked := false
-	if recentFailed > 0 && lastFail != nil && lastFail.StoppedAt != nil {
-		shift := min(recentFailed-1, 20)
-		delay := min(serviceBackoffBase<<shift, serviceBackoffMax)
-		until := lastFail.StoppedAt.Add(delay).UTC()
-		if now.Before(until) {
-			blocked = true
-			wakeAt(until)
-			if rb := svc.RestartBackoff; rb == nil || rb.Failures != recentFailed {
-				reason := failureText(lastFail)
-				svc.RestartBackoff = &model.RestartBackoff{Failures: recentFailed, Until: until, Reason: reason}
-				svc.AddEvent(now, "(service %s) %d tasks failed in the last %s (last: %s); waiting %s before starting replacements",
-					name, recentFailed, min(now.Sub(resetAt), serviceBackoffWindow).Round(time.Second), reason, delay.Round(time.Millisecond))
-				p.changed = true
-			}
-		}
-	}
-
-	if recentFailed == 0 && svc.RestartBackoff != nil {
-		svc.RestartBackoff, p.changed = nil, true
-	}
-
-	minHealthy, maxTotal := svc.Bounds(desired)
-	budget := newHealthy + oldHealthy - minHealthy // healthy tasks that may stop
-
-	// Launch new tasks up to desired, within maximumPercent.
-	if active && !frozen && !blocked {
-		need := desired - len(newLive)
-		room := maxTotal - len(newLive) - len(oldLive)
-		for range max(0, min(need, room)) {
-			p.launch = append(p.launch, NewTaskID())
-		}
-		p.launchRef = prim.TaskDefinition
-	}
-
-	// Stop old tasks (earlier deployments, draining nodes): those not
-	// healthy at once, healthy ones while the healthy count stays at or
-	// above minimumHealthyPercent. A frozen (failed, not rolled back)
-	// deployment keeps the old tasks.
-	if !frozen || !active {
-		sort.SliceStable(oldLive, func(i, j int) bool { return !healthy[oldLive[i]] && healthy[oldLive[j]] })
-		for _, t := range oldLive {
-			if healthy[t] {
-				if budget <= 0 {
-					break
-				}
-				budget--
-			}
-			var why string
-			switch {
-			case !active:
-				why = "service " + name + " is being deleted"
-			case t.NodeName != "" && draining(t.NodeName):
-				why = fmt.Sprintf("node %s is draining", t.NodeName)
-			default:
-				why = fmt.Sprintf("replaced by deployment %s (%s)", prim.ID, prim.TaskDefinition)
-			}
-			p.stop = append(p.stop, stopOrder{t, why})
-		}
-	}
-	// Scale in: stop new tasks beyond desired, not-yet-healthy and newest first.
-	if excess := len(newLive) - desired; excess > 0 {
-		cand := append([]*model.Task(nil), newLive...)
-		sort.SliceStable(cand, func(i, j int) bool {
-			if healthy[cand[i]] != healthy[cand[j]] {
-				return !healthy[cand[i]]
-			}
-			return cand[i].CreatedAt.After(cand[j].CreatedAt)
-		})
-		for _, t := range cand {
-			if excess == 0 {
-				break
-			}
-			if healthy[t] {
-				if budget <= 0 {
-					break
-				}
-				budget--
-			}
-			p.stop = append(p.stop, stopOrder{t, fmt.Sprintf("service %s scaled in to %d tasks", name, desired)})
-			excess--
-		}
-	}
-	if n := len(p.launch); n > 0 {
-		svc.AddEvent(now, "(service %s) has started %d tasks of %s: %s", name, n, p.launchRef, shortIDs(p.launch))
-		p.changed = true
-	}
-	if n := len(p.stop) - countPrefix(p.stop, model.ReasonUnhealthy); n > 0 {
-		var ids []string
-		for _, o := range p.stop {
-			if !strings.HasPrefix(o.reason, model.ReasonUnhealthy) {
-				ids = append(ids, o.task.TaskID)
-			}
-		}
-		svc.AddEvent(now, "(service %s) has stopped %d tasks: %s", name, n, shortIDs(ids))
-		p.changed = true
-	}
-
-	// Deployment states.
-	stopped := map[*model.Task]bool{}
-	for _, o := range p.stop {
-		stopped[o.task] = true
-	}
-	for i := range svc.Deployments {
-		d := &svc.Deployments[i]
-		if d.Status != model.DeploymentActive {
-			continue
-		}
-		if liveByRef[d.TaskDefinition] == 0 && stopping[d.TaskDefinition] == 0 && (prim == nil || d.TaskDefinition != prim.TaskDefinition) {
-			d.Status, d.UpdatedAt, p.changed = model.DeploymentInactive, now, true
-		}
-	}
-	steady := active && prim != nil && !frozen && len(p.launch) == 0 && len(p.stop) == 0 &&
-		len(oldLive) == 0 && len(newLive) == desired && newHealthy == desired && sumMap(stopping) == 0
-	if steady {
-		if prim.RolloutState == model.RolloutInProgress {
-			prim.RolloutState, prim.RolloutStateReason, prim.UpdatedAt = model.RolloutCompleted, "", now
-			svc.AddEvent(now, "(service %s) (deployment %s) deployment completed.", name, prim.ID)
-			p.changed = true
-		}
-		if !svc.Steady {
-			svc.Steady = true
-			svc.AddEvent(now, "(service %s) has reached a steady state.", name)
-			p.changed = true
-		}
-	} else if svc.Steady {
-		svc.Steady, p.changed = false, true
-	}
-	if !active && len(newLive)+len(oldLive) == 0 && sumMap(stopping) == 0 && len(p.stop) == 0 {
-		p.remove = true
-	}
-	return p
 }
 
 func sumMap(m map[string]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
-	}
-	return n
-}
-
-func countPrefix(orders []stopOrder, prefix string) int {
-	n := 0
-	for _, o := range orders {
-		if strings.HasPrefix(o.reason, prefix) {
-			n++
-		}
 	}
 	return n
 }

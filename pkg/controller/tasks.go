@@ -12,7 +12,6 @@ import (
 
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
-	"github.com/orch-project/orch/pkg/scheduler"
 	"github.com/orch-project/orch/pkg/store"
 )
 
@@ -51,34 +50,7 @@ func validateRun(in *RunInput) error {
 	if in.Count < 0 || in.Count > MaxRunCount {
 		errs.Add("count", fmt.Sprintf("must be between 1 and %d", MaxRunCount))
 	}
-	for i, s := range in.PlacementStrategy {
-		p := fmt.Sprintf("placementStrategy[%d]", i)
-		switch s.Type {
-		case model.StrategyBinpack:
-			if s.Field != "cpu" && s.Field != "memory" {
-				errs.Add(p+".field", "binpack needs field cpu or memory")
-			}
-		case model.StrategySpread:
-			if s.Field == "" {
-				errs.Add(p+".field", "spread needs a field: instanceId, host or attribute:NAME")
-			}
-		case model.StrategyRandom:
-		default:
-			errs.Add(p+".type", fmt.Sprintf("unknown strategy %q; use binpack, spread or random", s.Type))
-		}
-	}
-	for i, c := range in.PlacementConstraints {
-		p := fmt.Sprintf("placementConstraints[%d]", i)
-		switch c.Type {
-		case model.ConstraintDistinctInstance:
-		case model.ConstraintMemberOf:
-			if _, err := scheduler.ParseExpression(c.Expression); err != nil {
-				errs.Add(p+".expression", err.Error())
-			}
-		default:
-			errs.Add(p+".type", fmt.Sprintf("unknown constraint %q; use distinctInstance or memberOf", c.Type))
-		}
-	}
+	errs = append(errs, model.ValidatePlacement(in.PlacementStrategy, in.PlacementConstraints)...)
 	return errs.Err()
 }
 

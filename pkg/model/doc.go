@@ -1,6 +1,8 @@
 // Package model holds Orch's domain types and their rules: task definitions,
 // tasks, nodes and (later) services, queues and topics. It is the bottom of the
-// dependency graph and imports only the standard library.
+// dependency graph and imports only the standard library and pkg/placement
+// (the placement language, a standard-library leaf), whose Validate every
+// placement passes when it is registered (see ValidatePlacement).
 //
 // Field names follow the matching AWS API (ECS RegisterTaskDefinition, RunTask,
 // DescribeTasks, ...) so that JSON written by AWS tools reads unchanged.

@@ -377,8 +377,9 @@ func TaskFailed(t *Task) bool {
 	return false
 }
 
-// Validate checks the user-supplied part of a service, with field paths.
-// Whether the task definition exists is checked by the controller.
+// Validate checks the user-supplied part of a service, with field paths,
+// placement strategies and constraints included (memberOf expressions are
+// parsed). Whether the task definition exists is checked by the controller.
 func (s *Service) Validate() error {
 	var errs FieldErrors
 	if s.ServiceName == "" {
@@ -408,6 +409,7 @@ func (s *Service) Validate() error {
 	if g := s.HealthCheckGracePeriodSeconds; g != nil && *g < 0 {
 		errs.Add("healthCheckGracePeriodSeconds", fmt.Sprintf("must be 0 or more, got %d", *g))
 	}
+	errs = append(errs, ValidatePlacement(s.PlacementStrategy, s.PlacementConstraints)...)
 	for i, t := range s.Tags {
 		if t.Key == "" {
 			errs.Add(fmt.Sprintf("tags[%d].key", i), "required: every tag needs a key")

@@ -157,28 +157,6 @@ type Tag struct {
 	Value string `json:"value"`
 }
 
-// PlacementConstraint is ECS's: type distinctInstance or memberOf (with expression).
-type PlacementConstraint struct {
-	Type       string `json:"type"`
-	Expression string `json:"expression,omitempty"`
-}
-
-// PlacementStrategy is ECS's: type binpack (field cpu|memory), spread
-// (field instanceId|host|attribute:NAME) or random.
-type PlacementStrategy struct {
-	Type  string `json:"type"`
-	Field string `json:"field,omitempty"`
-}
-
-// Placement constraint and strategy types.
-const (
-	ConstraintDistinctInstance = "distinctInstance"
-	ConstraintMemberOf         = "memberOf"
-	StrategyBinpack            = "binpack"
-	StrategySpread             = "spread"
-	StrategyRandom             = "random"
-)
-
 // Ref returns "family:revision".
 func (td *TaskDefinition) Ref() string { return fmt.Sprintf("%s:%d", td.Family, td.Revision) }
 

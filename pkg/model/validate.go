@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/orch-project/orch/pkg/placement"
 )
 
 // Task definition limits. They follow ECS RegisterTaskDefinition so that a
@@ -426,20 +428,8 @@ func (v *tdValidator) dependencies() {
 	}
 }
 
+// placement checks the placement constraints with the placement language,
+// under ECS's rules for task definitions (memberOf only).
 func (v *tdValidator) placement() {
-	for i, pc := range v.td.PlacementConstraints {
-		p := fmt.Sprintf("placementConstraints[%d]", i)
-		switch pc.Type {
-		case ConstraintMemberOf:
-			if strings.TrimSpace(pc.Expression) == "" {
-				v.add(p+".expression", "required for memberOf: a cluster query expression, e.g. attribute:arch == arm64")
-			}
-		case ConstraintDistinctInstance:
-			v.add(p+".type", "distinctInstance is not allowed in a task definition (ECS allows it on services and run-task only); only memberOf is")
-		case "":
-			v.add(p+".type", "required: memberOf (the only type allowed in a task definition)")
-		default:
-			v.add(p+".type", "must be memberOf (the only type allowed in a task definition), got %q", pc.Type)
-		}
-	}
+	v.errs = append(v.errs, fieldErrors(placement.ValidateTaskDefinition(v.td.PlacementConstraints))...)
 }

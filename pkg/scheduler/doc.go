@@ -13,9 +13,10 @@
 // placed earlier in the pass), none of the task's static host ports
 // ("tcp/80") in use or reserved, and satisfies the placement constraints:
 // distinctInstance (no other task of the same group on the node) and
-// memberOf(expression) in the ECS cluster query language (see
-// ParseExpression). Filters run in this order, and an unplaced task counts
-// every node under the first filter that rejected it:
+// memberOf(expression) in the ECS cluster query language (package
+// placement parses it and validates placements when they are registered).
+// Filters run in this order, and an unplaced task counts every node under
+// the first filter that rejected it:
 //
 //	no node can take it: 3 nodes checked, 2 lack 4096 MiB memory, 1 is draining
 //

@@ -41,13 +41,3 @@ func ExampleSchedule() {
 	// web-2 → a
 	// web-3: no node can take it: 3 nodes checked, 2 have port tcp/80 in use, 1 is draining
 }
-
-func ExampleParseExpression() {
-	_, err := scheduler.ParseExpression("attribute:os == linux && task:group != ")
-	fmt.Println(err)
-	e, _ := scheduler.ParseExpression("attribute:ecs.instance-type =~ t3.* and not task:group == service:db")
-	fmt.Println(e)
-	// Output:
-	// memberOf expression at column 40: expected value after '!='
-	// attribute:ecs.instance-type =~ t3.* && !task:group == service:db
-}

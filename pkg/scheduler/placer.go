@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"slices"
+
+	"github.com/orch-project/orch/pkg/placement"
 )
 
 // placer picks nodes for the tasks of one shape in the order its strategy
@@ -47,7 +49,7 @@ type placer struct {
 
 type cell struct {
 	heap idHeap
-	vals [maxStrategies]int32 // value id per attribute key
+	vals [placement.MaxStrategies]int32 // value id per attribute key
 }
 
 func (p *pass) newPlacer(sh *shape) *placer {
@@ -145,14 +147,14 @@ func (pl *placer) buildCells() [][]heapEntry {
 			v := ix.valueOf[i]
 			if byValue[v] < 0 {
 				byValue[v] = int32(len(pl.cells))
-				pl.cells = append(pl.cells, cell{vals: [maxStrategies]int32{v}})
+				pl.cells = append(pl.cells, cell{vals: [placement.MaxStrategies]int32{v}})
 			}
 			cellOf[c] = byValue[v]
 		}
 	} else {
-		byTuple := map[[maxStrategies]int32]int32{}
+		byTuple := map[[placement.MaxStrategies]int32]int32{}
 		for c, i := range pl.candNode {
-			var vals [maxStrategies]int32
+			var vals [placement.MaxStrategies]int32
 			for j, ix := range pl.attrs {
 				vals[j] = ix.valueOf[i]
 			}

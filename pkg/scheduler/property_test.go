@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/placement"
 )
 
 // Property tests: random fleets and requests, checked against a small,
@@ -152,7 +153,7 @@ type refNode struct {
 	overStart [2]bool // over-committed in the snapshot (cpu, memory)
 }
 
-func (r *refNode) attr(name string) (string, bool) {
+func (r *refNode) Attr(name string) (string, bool) {
 	switch name {
 	case "node":
 		return r.info.Name, true
@@ -166,7 +167,7 @@ func (r *refNode) attr(name string) (string, bool) {
 	return v, ok
 }
 
-func (r *refNode) anyGroup(f func(string) bool) bool {
+func (r *refNode) AnyGroup(f func(string) bool) bool {
 	for g, c := range r.groups {
 		if c > 0 && f(g) {
 			return true
@@ -215,11 +216,11 @@ func refReason(r *refNode, q *Request) string {
 	}
 	for _, c := range q.Constraints {
 		if c.Type == "memberOf" {
-			e, err := ParseExpression(c.Expression)
+			e, err := placement.ParseExpression(c.Expression)
 			if err != nil {
 				panic(err)
 			}
-			if !e.eval(r) {
+			if !e.Eval(r) {
 				return "does not match memberOf(" + c.Expression + ")"
 			}
 		}
@@ -266,7 +267,7 @@ func refKeys(ref []*refNode, q *Request) [][]int {
 		if strings.HasPrefix(s.Field, "attribute:") {
 			perValue = map[string]int{}
 			for _, r := range ref {
-				v, _ := r.attr(name)
+				v, _ := r.Attr(name)
 				perValue[v] += r.groups[q.Group]
 			}
 		}
@@ -280,7 +281,7 @@ func refKeys(ref []*refNode, q *Request) [][]int {
 			case s.Field == "instanceId" || s.Field == "host":
 				k = r.groups[q.Group]
 			case perValue != nil:
-				v, _ := r.attr(name)
+				v, _ := r.Attr(name)
 				k = perValue[v]
 			default:
 				panic("unknown strategy in test")
@@ -297,7 +298,7 @@ func refShapeKey(q *Request) string {
 
 func refInvalid(q *Request) bool {
 	for _, c := range q.Constraints {
-		if _, err := ParseExpression(c.Expression); c.Type == "memberOf" && err != nil {
+		if _, err := placement.ParseExpression(c.Expression); c.Type == "memberOf" && err != nil {
 			return true
 		}
 	}

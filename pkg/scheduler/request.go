@@ -1,16 +1,12 @@
 package scheduler
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/placement"
 )
-
-// maxStrategies is ECS's limit on placement strategies per task or service.
-const maxStrategies = 5
 
 // keyKind is one ordering criterion; a shape's chain of them is compared
 // lexicographically, smaller first.
@@ -33,8 +29,7 @@ type sortKey struct {
 // uses the same text.
 type memberOf struct {
 	text    string
-	expr    Expr
-	err     error
+	expr    placement.Expr
 	dynamic bool // depends on task:group, so it is evaluated every time
 	// cache holds per-node results of static expressions: 0 unknown,
 	// 1 match, 2 no match. Evaluated lazily so sampling stays cheap.
@@ -80,42 +75,35 @@ func (p *pass) newShape(index int, r *Request) *shape {
 			return sh
 		}
 	}
-	chain, err := parseStrategies(r.Strategy)
-	if err != nil {
-		sh.invalid = err
+	// Placements are validated when tasks and services are registered;
+	// parsing again here explains tasks stored before that, in the same
+	// words as the API.
+	pl, errs := placement.Parse(r.Strategy, r.Constraints)
+	if errs != nil {
+		sh.invalid = errs
 		return sh
 	}
-	sh.chain = chain
-	for _, c := range r.Constraints {
-		switch {
-		case strings.EqualFold(c.Type, model.ConstraintDistinctInstance):
+	sh.chain = strategyChain(pl.Strategies)
+	for _, c := range pl.Constraints {
+		switch c.Type {
+		case placement.DistinctInstance:
 			sh.distinct = true
-		case strings.EqualFold(c.Type, model.ConstraintMemberOf):
-			m := p.parseMemberOf(c.Expression)
-			if m.err != nil {
-				sh.invalid = fmt.Errorf("invalid placement constraint memberOf(%s): %w", m.text, m.err)
-				return sh
-			}
-			sh.memberOf = append(sh.memberOf, m)
-		default:
-			sh.invalid = fmt.Errorf("unknown placement constraint type %q; use distinctInstance or memberOf", c.Type)
-			return sh
+		case placement.MemberOf:
+			sh.memberOf = append(sh.memberOf, p.memberOfExpr(c.Expression, c.Expr))
 		}
 	}
 	return sh
 }
 
-func (p *pass) parseMemberOf(text string) *memberOf {
+// memberOfExpr returns the pass-wide state of a memberOf expression, so
+// that shapes with the same text share its per-node results.
+func (p *pass) memberOfExpr(text string, e placement.Expr) *memberOf {
 	if m := p.memberOf[text]; m != nil {
 		return m
 	}
-	m := &memberOf{text: text}
-	m.expr, m.err = ParseExpression(text)
-	if m.err == nil {
-		m.dynamic = m.expr.usesTaskGroup()
-		if !m.dynamic {
-			m.cache = make([]int8, len(p.nodes))
-		}
+	m := &memberOf{text: text, expr: e, dynamic: e.UsesTaskGroup()}
+	if !m.dynamic {
+		m.cache = make([]int8, len(p.nodes))
 	}
 	p.memberOf[text] = m
 	return m
@@ -137,7 +125,7 @@ func (p *pass) matchPool(m *memberOf) []int32 {
 // matches evaluates a memberOf expression on node i.
 func (p *pass) matches(m *memberOf, i int32) bool {
 	if m.dynamic {
-		return m.expr.eval(&p.nodes[i])
+		return m.expr.Eval(&p.nodes[i])
 	}
 	switch m.cache[i] {
 	case 1:
@@ -145,7 +133,7 @@ func (p *pass) matches(m *memberOf, i int32) bool {
 	case 2:
 		return false
 	}
-	ok := m.expr.eval(&p.nodes[i])
+	ok := m.expr.Eval(&p.nodes[i])
 	m.cache[i] = 2
 	if ok {
 		m.cache[i] = 1
@@ -153,77 +141,39 @@ func (p *pass) matches(m *memberOf, i int32) bool {
 	return ok
 }
 
-// parseStrategies turns ECS placement strategies into a key chain. The
-// default is ECS RunTask's [spread(attribute:ecs.availability-zone),
-// spread(instanceId)] without the zone part, since Orch nodes have no
-// zone. A seeded random key always ends the chain so that remaining ties
-// are broken randomly (like ECS) rather than by node order, which would
-// pile every group's first task onto the same node.
-func parseStrategies(ss []model.PlacementStrategy) ([]sortKey, error) {
-	if len(ss) > maxStrategies {
-		return nil, fmt.Errorf("%d placement strategies given; ECS allows at most %d", len(ss), maxStrategies)
-	}
+// strategyChain turns valid placement strategies (in canonical form) into
+// a key chain. The default is ECS RunTask's
+// [spread(attribute:ecs.availability-zone), spread(instanceId)] without the
+// zone part, since Orch nodes have no zone. A seeded random key always ends
+// the chain so that remaining ties are broken randomly (like ECS) rather
+// than by node order, which would pile every group's first task onto the
+// same node.
+func strategyChain(ss []placement.Strategy) []sortKey {
 	var chain []sortKey
-	for i, s := range ss {
+	for _, s := range ss {
 		var k sortKey
-		switch {
-		case strings.EqualFold(s.Type, model.StrategyBinpack):
-			switch {
-			case strings.EqualFold(s.Field, "cpu"):
+		switch s.Type {
+		case placement.Binpack:
+			k.kind = keyBinpackMemory
+			if s.Field == placement.FieldCPU {
 				k.kind = keyBinpackCPU
-			case strings.EqualFold(s.Field, "memory"):
-				k.kind = keyBinpackMemory
-			default:
-				return nil, fmt.Errorf("placementStrategy[%d]: binpack field %q: use cpu or memory", i, s.Field)
 			}
-		case strings.EqualFold(s.Type, model.StrategySpread):
-			f := s.Field
-			switch {
-			case strings.EqualFold(f, "instanceId"), strings.EqualFold(f, "host"):
-				k.kind = keySpreadNode
-			case len(f) > len("attribute:") && strings.EqualFold(f[:len("attribute:")], "attribute:"):
-				k = sortKey{kind: keySpreadAttr, attr: f[len("attribute:"):]}
-			default:
-				return nil, fmt.Errorf("placementStrategy[%d]: spread field %q: use instanceId, host or attribute:NAME", i, f)
+		case placement.Spread:
+			k.kind = keySpreadNode
+			if name, ok := s.SpreadAttribute(); ok {
+				k = sortKey{kind: keySpreadAttr, attr: name}
 			}
-		case strings.EqualFold(s.Type, model.StrategyRandom):
+		case placement.Random:
 			k.kind = keyRandom
-		default:
-			return nil, fmt.Errorf("placementStrategy[%d]: unknown type %q: use binpack, spread or random", i, s.Type)
 		}
 		chain = append(chain, k)
 		if k.kind == keyRandom {
 			// Nothing after random can break a tie.
-			return chain, nil
+			return chain
 		}
 	}
 	if len(chain) == 0 {
 		chain = []sortKey{{kind: keySpreadNode}}
 	}
-	return append(chain, sortKey{kind: keyRandom}), nil
-}
-
-// Validate checks placement strategies and constraints the way Schedule
-// will read them, so the API can reject a task or service up front. Errors
-// wrap model.ErrInvalid.
-func Validate(strategy []model.PlacementStrategy, constraints []model.PlacementConstraint) error {
-	var errs []error
-	if _, err := parseStrategies(strategy); err != nil {
-		errs = append(errs, err)
-	}
-	for i, c := range constraints {
-		switch {
-		case strings.EqualFold(c.Type, model.ConstraintDistinctInstance):
-		case strings.EqualFold(c.Type, model.ConstraintMemberOf):
-			if _, err := ParseExpression(c.Expression); err != nil {
-				errs = append(errs, fmt.Errorf("placementConstraints[%d]: %w", i, err))
-			}
-		default:
-			errs = append(errs, fmt.Errorf("placementConstraints[%d]: unknown type %q: use distinctInstance or memberOf", i, c.Type))
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", model.ErrInvalid, errors.Join(errs...))
+	return append(chain, sortKey{kind: keyRandom})
 }

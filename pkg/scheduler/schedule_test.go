@@ -428,15 +428,15 @@ func TestInvalidRequestsAreExplained(t *testing.T) {
 		want string
 	}{
 		{"bad expression", r("x", "g", 1, 1).memberOf("attribute:os == "),
-			"cannot be placed: invalid placement constraint memberOf(attribute:os == ): memberOf expression at column 17: expected value after '=='"},
+			"cannot be placed: placementConstraints[0].expression: memberOf expression at column 17: expected value after '=='"},
 		{"unknown constraint", r("x", "g", 1, 1), // type set below
-			`cannot be placed: unknown placement constraint type "sameHost"; use distinctInstance or memberOf`},
+			`cannot be placed: placementConstraints[0].type: unknown constraint type "sameHost"; use distinctInstance or memberOf`},
 		{"unknown strategy", r("x", "g", 1, 1).strategy("pack", ""),
-			`cannot be placed: placementStrategy[0]: unknown type "pack": use binpack, spread or random`},
+			`cannot be placed: placementStrategy[0].type: unknown strategy type "pack"; use binpack, spread or random`},
 		{"bad binpack field", r("x", "g", 1, 1).strategy("binpack", "disk"),
-			`cannot be placed: placementStrategy[0]: binpack field "disk": use cpu or memory`},
+			`cannot be placed: placementStrategy[0].field: binpack needs field cpu or memory, got "disk"`},
 		{"bad spread field", r("x", "g", 1, 1).strategy("spread", "attribute:"),
-			`cannot be placed: placementStrategy[0]: spread field "attribute:": use instanceId, host or attribute:NAME`},
+			`cannot be placed: placementStrategy[0].field: spread needs field instanceId, host or attribute:NAME, got "attribute:"`},
 		{"port twice", r("x", "g", 1, 1).ports("tcp/80", "TCP/80"),
 			"cannot be placed: host port tcp/80 is mapped twice in the task"},
 		{"negative", r("x", "g", -1, 1),
@@ -501,25 +501,4 @@ func deepCopy(t *testing.T, snap Snapshot, rs []Request) any {
 		out.S.Nodes = append(out.S.Nodes, nd)
 	}
 	return out
-}
-
-func TestValidate(t *testing.T) {
-	if err := Validate(
-		[]model.PlacementStrategy{{Type: "spread", Field: "attribute:zone"}, {Type: "binpack", Field: "memory"}},
-		[]model.PlacementConstraint{{Type: "distinctInstance"}, {Type: "memberOf", Expression: "attribute:os == linux"}},
-	); err != nil {
-		t.Errorf("valid placement: %v", err)
-	}
-	err := Validate(
-		[]model.PlacementStrategy{{Type: "binpack", Field: "gpu"}},
-		[]model.PlacementConstraint{{Type: "memberOf", Expression: "attribute:os =="}},
-	)
-	if err == nil {
-		t.Fatal("invalid placement accepted")
-	}
-	for _, want := range []string{`binpack field "gpu"`, "placementConstraints[0]: memberOf expression at column 16: expected value after '=='"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
-	}
 }

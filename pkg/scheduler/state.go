@@ -222,7 +222,7 @@ func (p *pass) attrIndex(name string) *attrIndex {
 	ix := &attrIndex{valueOf: make([]int32, len(p.nodes))}
 	ids := map[string]int32{}
 	for i := range p.nodes {
-		v, _ := p.nodes[i].attr(name)
+		v, _ := p.nodes[i].Attr(name)
 		id, ok := ids[v]
 		if !ok {
 			id = int32(len(ix.values))
@@ -246,9 +246,10 @@ var attrAliases = map[string]string{
 	"ecs.cpu-architecture": model.AttrArch,
 }
 
-// attr returns a node attribute. Built-ins: "node" is always the node name;
-// "hostname" falls back to the node name when the agent did not report one.
-func (n *nodeState) attr(name string) (string, bool) {
+// Attr returns a node attribute (for placement.Node). Built-ins: "node" is
+// always the node name; "hostname" falls back to the node name when the
+// agent did not report one.
+func (n *nodeState) Attr(name string) (string, bool) {
 	if name == model.AttrNodeName {
 		return n.info.Name, true
 	}
@@ -266,7 +267,9 @@ func (n *nodeState) attr(name string) (string, bool) {
 	return "", false
 }
 
-func (n *nodeState) anyGroup(f func(string) bool) bool {
+// AnyGroup reports whether f holds for a task group on the node (for
+// placement.Node).
+func (n *nodeState) AnyGroup(f func(string) bool) bool {
 	for _, gc := range n.groups {
 		if gc.n > 0 && f(n.p.groupNames[gc.group]) {
 			return true

@@ -1,4 +1,4 @@
-package scheduler
+package placement
 
 import (
 	"errors"
@@ -6,34 +6,33 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/orch-project/orch/pkg/model"
 )
 
 // Expr is a parsed memberOf expression of the ECS cluster query language.
 // Build one with ParseExpression; String renders it in canonical form.
 type Expr interface {
 	String() string
-	// eval reports whether the node matches.
-	eval(n nodeView) bool
-	// usesTaskGroup reports whether the value depends on the tasks placed on
+	// Eval reports whether the node matches.
+	Eval(n Node) bool
+	// UsesTaskGroup reports whether the value depends on the tasks placed on
 	// the node (task:group), i.e. may change during a scheduling pass.
-	usesTaskGroup() bool
+	UsesTaskGroup() bool
+	// write is unexported so that only this package's nodes are Exprs.
 	write(b *strings.Builder)
 }
 
-// nodeView is what an expression can see of a node.
-type nodeView interface {
-	// attr returns a node attribute, including the built-in ones.
-	attr(name string) (string, bool)
-	// groups calls f for each task group on the node until f returns true,
-	// and reports whether one did.
-	anyGroup(f func(group string) bool) bool
+// Node is what an expression can see of a node. The scheduler implements
+// it on its per-pass node state.
+type Node interface {
+	// Attr returns a node attribute, including the built-in ones.
+	Attr(name string) (string, bool)
+	// AnyGroup calls f for each task group on the node until f returns
+	// true, and reports whether one did.
+	AnyGroup(f func(group string) bool) bool
 }
 
-// ErrInvalidExpression is wrapped by every ParseExpression error. Parse
-// errors also match model.ErrInvalid, so the API answers 400.
-var ErrInvalidExpression = errors.New("scheduler: invalid memberOf expression")
+// ErrInvalidExpression is wrapped by every ParseExpression error.
+var ErrInvalidExpression = errors.New("placement: invalid memberOf expression")
 
 // ParseError is a syntax error in a memberOf expression. Column is 1-based
 // and counts characters (runes).
@@ -47,7 +46,7 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("memberOf expression at column %d: %s", e.Column, e.Msg)
 }
 
-func (e *ParseError) Unwrap() []error { return []error{ErrInvalidExpression, model.ErrInvalid} }
+func (e *ParseError) Unwrap() error { return ErrInvalidExpression }
 
 // subject is the left-hand side of a condition.
 type subject struct {
@@ -121,23 +120,23 @@ type notExpr struct{ x Expr }
 type andExpr struct{ l, r Expr }
 type orExpr struct{ l, r Expr }
 
-func (c *cond) usesTaskGroup() bool    { return c.subj.taskGroup }
-func (e *notExpr) usesTaskGroup() bool { return e.x.usesTaskGroup() }
-func (e *andExpr) usesTaskGroup() bool { return e.l.usesTaskGroup() || e.r.usesTaskGroup() }
-func (e *orExpr) usesTaskGroup() bool  { return e.l.usesTaskGroup() || e.r.usesTaskGroup() }
+func (c *cond) UsesTaskGroup() bool    { return c.subj.taskGroup }
+func (e *notExpr) UsesTaskGroup() bool { return e.x.UsesTaskGroup() }
+func (e *andExpr) UsesTaskGroup() bool { return e.l.UsesTaskGroup() || e.r.UsesTaskGroup() }
+func (e *orExpr) UsesTaskGroup() bool  { return e.l.UsesTaskGroup() || e.r.UsesTaskGroup() }
 
-func (e *notExpr) eval(n nodeView) bool { return !e.x.eval(n) }
-func (e *andExpr) eval(n nodeView) bool { return e.l.eval(n) && e.r.eval(n) }
-func (e *orExpr) eval(n nodeView) bool  { return e.l.eval(n) || e.r.eval(n) }
+func (e *notExpr) Eval(n Node) bool { return !e.x.Eval(n) }
+func (e *andExpr) Eval(n Node) bool { return e.l.Eval(n) && e.r.Eval(n) }
+func (e *orExpr) Eval(n Node) bool  { return e.l.Eval(n) || e.r.Eval(n) }
 
-func (c *cond) eval(n nodeView) bool {
+func (c *cond) Eval(n Node) bool {
 	pos, negated := c.op.positive()
 	var ok bool
 	if c.subj.taskGroup {
 		// A node runs many tasks: a positive condition holds when any of
 		// its task groups satisfies it.
-		ok = n.anyGroup(func(g string) bool { return c.test(pos, g) })
-	} else if v, found := n.attr(c.subj.attr); found {
+		ok = n.AnyGroup(func(g string) bool { return c.test(pos, g) })
+	} else if v, found := n.Attr(c.subj.attr); found {
 		ok = c.test(pos, v)
 	}
 	return ok != negated
