@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/api/awsauth"
 	"github.com/orch-project/orch/pkg/api/sqs"
 	"github.com/orch-project/orch/pkg/queue"
@@ -68,7 +69,7 @@ func run(ctx context.Context, log *slog.Logger, listen, dataDir, endpoints, pref
 		return err
 	}
 	defer st.Close()
-	if err := st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: ak, SecretAccessKey: sk, Role: store.RoleAdmin}); err != nil {
+	if err := st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: ak, SecretAccessKey: sk, Role: auth.RoleAdmin}); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", listen)

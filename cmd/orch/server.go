@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/agent"
 	"github.com/orch-project/orch/pkg/agent/runtime"
 	"github.com/orch-project/orch/pkg/agent/runtime/docker"
@@ -20,7 +21,6 @@ import (
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/clientconfig"
 	"github.com/orch-project/orch/pkg/server"
-	"github.com/orch-project/orch/pkg/store"
 	"github.com/spf13/cobra"
 )
 
@@ -77,7 +77,7 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 			}
 		}()
 	}
-	return server.Start(ctx, server.Options{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
+	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
 }
 
 // announce prints how to talk to a new cluster and writes the client config.
@@ -159,7 +159,7 @@ func devCmd() *cobra.Command {
 			}
 			announce(cmd, srv)
 			joinToken := api.NewToken("orchjoin_")
-			if err := srv.Store.PutToken(ctx, joinToken, store.RoleAgent, "dev-agent"); err != nil {
+			if err := srv.Store.PutToken(ctx, joinToken, auth.RoleJoin, "dev-agent"); err != nil {
 				srv.Close()
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -14,9 +13,9 @@ import (
 // status only moves forward; a stop code set by the server (UserInitiated,
 // ...) is kept. Reports are committed in batches from the cache and the
 // few that conflict are retried one by one against etcd.
-func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []wire.TaskStatusReport) error {
+func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []model.TaskStatusReport) error {
 	// Several reports of one task merge in order into one write.
-	byID := make(map[string][]wire.TaskStatusReport, len(reports))
+	byID := make(map[string][]model.TaskStatusReport, len(reports))
 	var order []string
 	for _, r := range reports {
 		if _, ok := byID[r.TaskID]; !ok {
@@ -67,7 +66,7 @@ func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []wire.Ta
 }
 
 // merge applies one report to t and reports whether t changed.
-func (s *Tasks) merge(t *model.Task, r wire.TaskStatusReport) bool {
+func (s *Tasks) merge(t *model.Task, r model.TaskStatusReport) bool {
 	changed := false
 	now := s.now().UTC()
 	prev := t.LastStatus

@@ -29,10 +29,10 @@ func NewServices(st *store.Store, caches *Caches) *Services {
 	return &Services{st: st, caches: caches, tds: NewTaskDefs(st), now: time.Now}
 }
 
-// ValidateService checks a service's spec with field paths: the model's
+// Validate checks a service's spec with field paths: the model's
 // rules and the placement strategies and constraints (expressions parsed).
 // Whether the task definition exists is checked by CheckTaskDefinition.
-func ValidateService(svc *model.Service) error {
+func (s *Services) Validate(svc *model.Service) error {
 	var errs model.FieldErrors
 	if err := svc.Validate(); err != nil {
 		var fes model.FieldErrors
@@ -41,7 +41,7 @@ func ValidateService(svc *model.Service) error {
 		}
 		errs = append(errs, fes...)
 	}
-	if err := validateRun(&RunInput{TaskDefinition: "x", Count: 1, PlacementStrategy: svc.PlacementStrategy, PlacementConstraints: svc.PlacementConstraints}); err != nil {
+	if err := validateRun(&model.RunTaskInput{TaskDefinition: "x", Count: 1, PlacementStrategy: svc.PlacementStrategy, PlacementConstraints: svc.PlacementConstraints}); err != nil {
 		var fes model.FieldErrors
 		if errors.As(err, &fes) {
 			errs = append(errs, fes...)
@@ -98,7 +98,7 @@ func sameSpec(a, b *model.Service) bool {
 // whose rollout failed) starts a new deployment. It returns the stored
 // service and the action: created, configured or unchanged.
 func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service, string, error) {
-	if err := ValidateService(in); err != nil {
+	if err := s.Validate(in); err != nil {
 		return nil, "", err
 	}
 	td, err := s.CheckTaskDefinition(ctx, in.TaskDefinition)

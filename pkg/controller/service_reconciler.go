@@ -244,7 +244,7 @@ func (r *serviceReconciler) reconcile(ctx context.Context, name string, dirty ma
 		tasks := make([]*model.Task, len(plan.launch))
 		ts := &Tasks{now: r.now}
 		for i, id := range plan.launch {
-			t := ts.newTask(td, RunInput{Group: model.ServiceGroup(name), StartedBy: model.ServiceGroup(name),
+			t := ts.newTask(td, model.RunTaskInput{Group: model.ServiceGroup(name), StartedBy: model.ServiceGroup(name),
 				PlacementStrategy: svc.PlacementStrategy, PlacementConstraints: svc.PlacementConstraints})
 			t.TaskID, t.TaskArn = id, model.TaskArnFor(id)
 			tasks[i] = t

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/scheduler"
 	"github.com/orch-project/orch/pkg/store"
@@ -32,8 +31,6 @@ func NewTasks(st *store.Store, caches *Caches) *Tasks {
 	return &Tasks{st: st, caches: caches, now: time.Now}
 }
 
-// RunInput is ECS RunTask's input (the parts Orch acts on).
-type RunInput = wire.RunTaskInput
 
 // NewTaskID returns a random 32-hex-digit id, like ECS task ids.
 func NewTaskID() string {
@@ -42,8 +39,8 @@ func NewTaskID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// validateRun checks a RunInput, with field paths.
-func validateRun(in *RunInput) error {
+// validateRun checks a RunTaskInput, with field paths.
+func validateRun(in *model.RunTaskInput) error {
 	var errs model.FieldErrors
 	if in.TaskDefinition == "" {
 		errs.Add("taskDefinition", "is required (FAMILY or FAMILY:REVISION)")
@@ -84,7 +81,7 @@ func validateRun(in *RunInput) error {
 
 // Run creates Count tasks of a task definition; the placer assigns them to
 // nodes. Tasks start PENDING (Orch has no network provisioning step).
-func (s *Tasks) Run(ctx context.Context, in RunInput) ([]*model.Task, error) {
+func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, error) {
 	if in.Count == 0 {
 		in.Count = 1
 	}
@@ -113,7 +110,7 @@ func (s *Tasks) Run(ctx context.Context, in RunInput) ([]*model.Task, error) {
 	return tasks, nil
 }
 
-func (s *Tasks) newTask(td *model.TaskDefinition, in RunInput) *model.Task {
+func (s *Tasks) newTask(td *model.TaskDefinition, in model.RunTaskInput) *model.Task {
 	now := s.now().UTC()
 	group := in.Group
 	if group == "" {
@@ -203,27 +200,11 @@ func (s *Tasks) Resolve(id string) (string, error) {
 	return "", fmt.Errorf("%w: task id prefix %q matches %d tasks (%s, ...); give more characters", model.ErrInvalid, id, len(matches), matches[0])
 }
 
-// Filter selects tasks in List.
-type Filter struct {
-	Family        string
-	Group         string
-	Node          string
-	DesiredStatus string
-	LastStatus    string
-	StartedBy     string
-}
-
-func (f Filter) match(t *model.Task) bool {
-	return (f.Family == "" || t.Family == f.Family) && (f.Group == "" || t.Group == f.Group) &&
-		(f.Node == "" || t.NodeName == f.Node) && (f.DesiredStatus == "" || t.DesiredStatus == f.DesiredStatus) &&
-		(f.LastStatus == "" || t.LastStatus == f.LastStatus) && (f.StartedBy == "" || t.StartedBy == f.StartedBy)
-}
-
 // List returns matching tasks from the server's cache, newest first.
-func (s *Tasks) List(f Filter) []*model.Task {
+func (s *Tasks) List(f model.TaskFilter) []*model.Task {
 	var out []*model.Task
 	for _, t := range s.caches.Tasks.List() {
-		if f.match(t) {
+		if f.Match(t) {
 			out = append(out, t)
 		}
 	}

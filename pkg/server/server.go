@@ -4,7 +4,7 @@
 //
 // Example:
 //
-//	srv, err := server.Start(ctx, server.Options{Listen: "127.0.0.1:7474", DataDir: dir})
+//	srv, err := server.Start(ctx, server.Config{Listen: "127.0.0.1:7474", DataDir: dir})
 //	defer srv.Close()
 //	fmt.Println(srv.URL, srv.Bootstrap.AdminToken)
 package server
@@ -20,20 +20,19 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orch-project/orch/pkg/api"
-	"github.com/orch-project/orch/pkg/api/awsauth"
-	"github.com/orch-project/orch/pkg/api/sqs"
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
-	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Options configure a server.
-type Options struct {
+// Config configures a server.
+type Config struct {
 	// Listen is host:port; port 0 picks a free port.
 	Listen string
 	// DataDir holds the embedded etcd (ignored with EtcdEndpoints).
@@ -66,7 +65,6 @@ type Server struct {
 	Caches     *controller.Caches
 	Controller *controller.Controller
 	API        *api.Server
-	Queues     *queue.Service
 	// URL is http://host:port of the listener.
 	URL string
 	// Bootstrap is set when this start created the cluster's credentials.
@@ -79,7 +77,7 @@ type Server struct {
 }
 
 // Start opens the store, bootstraps credentials on first start, and serves.
-func Start(ctx context.Context, o Options) (*Server, error) {
+func Start(ctx context.Context, o Config) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -119,47 +117,45 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.NodeTTL > 0 {
 		nodes.TTL = o.NodeTTL
 	}
-	// Queues: one replica owns them (etcd election "queues"); the others
-	// forward SQS requests to it, so every replica answers every protocol.
-	s.Queues = queue.New(st, queue.Options{AdvertiseURL: s.URL, Logger: o.Logger})
-	verifier := awsauth.New(func(ctx context.Context, id string) (string, error) {
-		k, err := st.GetAWSKey(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		return k.SecretAccessKey, nil
-	}, awsauth.Options{})
-	awsHandler := sqs.NewHandler(s.Queues, verifier, o.Logger)
 
-	ready := false
-	var readyMu sync.Mutex
-	s.API = api.New(api.Config{
-		TaskDefs:     controller.NewTaskDefs(st),
-		Tasks:        controller.NewTasks(st, s.Caches),
-		Nodes:        nodes,
-		Services:     controller.NewServices(st, s.Caches),
-		Source:       s.Caches.Tasks,
-		Tokens:       st,
-		AWS:          awsHandler,
-		IsAWS:        sqs.IsSQSRequest,
-		Appliers:     map[string]api.Applier{"Queue": sqs.Applier{Svc: s.Queues}},
-		ExtraRoutes:  sqs.NewREST(s.Queues, awsHandler).Routes(),
-		ContainerEnv: containerEnv(st),
-		Logger:       o.Logger,
-		Registry:     reg,
-		Ready: func() bool {
-			readyMu.Lock()
-			defer readyMu.Unlock()
-			return ready
+	// The features, in order: the order of their kinds in messages.
+	features := []Feature{
+		coreFeature{
+			Feature: api.Core(api.CoreConfig{
+				TaskDefinitions: controller.NewTaskDefs(st),
+				Tasks:           controller.NewTasks(st, s.Caches),
+				Nodes:           nodes,
+				Source:          taskSource{s.Caches.Tasks},
+				Tokens:          st,
+				ContainerEnv:    containerEnv(st),
+				Logger:          o.Logger,
+			}),
+			ctl: s.Controller,
 		},
-		Leader: s.Controller.IsLeader,
+		servicesFeature{api.ServicesFeature(controller.NewServices(st, s.Caches))},
+		newQueuesFeature(st, s.URL, o.Logger),
+	}
+	apiFeatures := make([]api.Feature, len(features))
+	for i, f := range features {
+		apiFeatures[i] = f
+	}
+
+	var ready atomic.Bool
+	s.API = api.New(api.Config{
+		Features: apiFeatures,
+		Tokens:   st,
+		Logger:   o.Logger,
+		Registry: reg,
+		Ready:    ready.Load,
+		Leader:   s.Controller.IsLeader,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.Caches.Run(rctx) })
-	s.wg.Go(func() { s.Controller.Run(rctx) })
-	s.wg.Go(func() { s.Queues.Run(rctx) })
+	for _, f := range features {
+		s.wg.Go(func() { f.Run(rctx) })
+	}
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	err = s.Caches.WaitReady(wctx)
 	wcancel()
@@ -167,9 +163,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("server: caches did not fill: %w", err)
 	}
-	readyMu.Lock()
-	ready = true
-	readyMu.Unlock()
+	ready.Store(true)
 
 	s.httpSrv = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	s.wg.Go(func() {
@@ -215,13 +209,13 @@ func bootstrap(ctx context.Context, st *store.Store) (*Credentials, error) {
 		AWSSecretAccessKey: randomBase62(40),
 	}
 	ran, err := st.Bootstrap(ctx, api.NewToken(""), func() error {
-		if err := st.PutToken(ctx, creds.AdminToken, store.RoleAdmin, "admin"); err != nil {
+		if err := st.PutToken(ctx, creds.AdminToken, auth.RoleAdmin, "admin"); err != nil {
 			return err
 		}
-		if err := st.PutToken(ctx, creds.JoinToken, store.RoleAgent, "join"); err != nil {
+		if err := st.PutToken(ctx, creds.JoinToken, auth.RoleJoin, "join"); err != nil {
 			return err
 		}
-		return st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: creds.AWSAccessKeyID, SecretAccessKey: creds.AWSSecretAccessKey, Role: store.RoleAdmin})
+		return st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: creds.AWSAccessKeyID, SecretAccessKey: creds.AWSSecretAccessKey, Role: auth.RoleAdmin})
 	})
 	if err != nil || !ran {
 		return nil, err

@@ -6,25 +6,12 @@ import (
 	"github.com/orch-project/orch/pkg/model"
 )
 
-// RunTaskInput is POST /v1/tasks: ECS RunTask's input (the parts Orch acts on).
-type RunTaskInput struct {
-	TaskDefinition       string                      `json:"taskDefinition"`
-	Count                int                         `json:"count,omitempty"`
-	Group                string                      `json:"group,omitempty"`
-	StartedBy            string                      `json:"startedBy,omitempty"`
-	Overrides            []model.ContainerOverride   `json:"overrides,omitempty"`
-	PlacementStrategy    []model.PlacementStrategy   `json:"placementStrategy,omitempty"`
-	PlacementConstraints []model.PlacementConstraint `json:"placementConstraints,omitempty"`
-	Tags                 []model.Tag                 `json:"tags,omitempty"`
-}
+// RunTaskInput is POST /v1/tasks: ECS RunTask's input (the parts Orch
+// acts on), which is also the domain's input.
+type RunTaskInput = model.RunTaskInput
 
 // NodeView is a node with what runs on it (GET /v1/nodes).
-type NodeView struct {
-	model.Node
-	Used         model.Resources `json:"used"`
-	RunningTasks int             `json:"runningTasks"`
-	PendingTasks int             `json:"pendingTasks"`
-}
+type NodeView = model.NodeView
 
 // ApplyRequest is POST /v1/apply: documents are validated together and
 // nothing is applied unless all are valid.
