@@ -55,7 +55,7 @@ func StartServer(t testing.TB, opts ...func(*server.Config)) *ControlPlane {
 		Agent:  client.New(client.Config{Servers: []string{srv.URL}, Token: srv.Bootstrap.JoinToken}),
 	}
 	WaitFor(t, 10*time.Second, "controller leadership", func() (bool, string) {
-		return srv.Controller.IsLeader(), "not leader yet"
+		return srv.Reconciler.IsLeader(), "not leader yet"
 	})
 	return cp
 }

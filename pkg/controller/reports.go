@@ -34,7 +34,7 @@ func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []model.T
 		if cur.NodeName != node {
 			continue
 		}
-		t := cloneTask(cur)
+		t := CloneTask(cur)
 		changed := false
 		for _, r := range byID[id] {
 			changed = s.merge(t, r) || changed
@@ -50,7 +50,7 @@ func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []model.T
 	for _, id := range append(retry, conflicts...) {
 		_, err := s.st.UpdateTask(ctx, id, func(t *model.Task) (bool, error) {
 			if t.NodeName != node {
-				return false, fmt.Errorf("task %s on node %q, reported by %q: %w", id, t.NodeName, node, ErrWrongNode)
+				return false, fmt.Errorf("task %s on node %q, reported by %q: %w", id, t.NodeName, node, model.ErrWrongNode)
 			}
 			changed := false
 			for _, r := range byID[id] {
@@ -58,7 +58,7 @@ func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []model.T
 			}
 			return changed, nil
 		})
-		if err != nil && !errors.Is(err, model.ErrNotFound) && !errors.Is(err, ErrWrongNode) {
+		if err != nil && !errors.Is(err, model.ErrNotFound) && !errors.Is(err, model.ErrWrongNode) {
 			return err
 		}
 	}
@@ -111,9 +111,9 @@ func (s *Tasks) merge(t *model.Task, r model.TaskStatusReport) bool {
 	return changed
 }
 
-// cloneTask copies a task deep enough to modify its top-level fields and
+// CloneTask copies a task deep enough to modify its top-level fields and
 // slices without touching the cached original.
-func cloneTask(t *model.Task) *model.Task {
+func CloneTask(t *model.Task) *model.Task {
 	c := *t
 	c.Events = append([]model.TaskEvent(nil), t.Events...)
 	return &c

@@ -67,9 +67,9 @@ func (s *Services) CheckTaskDefinition(ctx context.Context, ref string) (*model.
 	return td, nil
 }
 
-// HasHealthCheck reports whether an essential container of td has a
+// hasHealthCheck reports whether an essential container of td has a
 // health check (then service tasks count as healthy only when it passes).
-func HasHealthCheck(td *model.TaskDefinition) bool {
+func hasHealthCheck(td *model.TaskDefinition) bool {
 	for _, c := range td.ContainerDefinitions {
 		if c.IsEssential() && c.HealthCheck != nil {
 			return true
@@ -107,7 +107,7 @@ func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service
 	}
 	now := s.now().UTC()
 	spec := specOf(in)
-	hc := HasHealthCheck(td)
+	hc := hasHealthCheck(td)
 	svc := spec
 	svc.ServiceArn, svc.Status, svc.CreatedAt = model.ServiceArnFor(in.ServiceName), model.ServiceActive, &now
 	d := svc.StartDeployment(now, td.Ref(), td.Arn(), hc, svc.Desired())
@@ -250,7 +250,7 @@ func (s *Services) Get(ctx context.Context, name string) (*model.Service, []*mod
 		return nil, nil, err
 	}
 	tasks := s.Tasks(name)
-	FillServiceCounts(svc, tasks, s.now())
+	fillServiceCounts(svc, tasks, s.now())
 	return svc, tasks, nil
 }
 
@@ -268,7 +268,7 @@ func (s *Services) List(ctx context.Context) ([]*model.Service, error) {
 	}
 	now := s.now()
 	for _, svc := range svcs {
-		FillServiceCounts(svc, by[svc.ServiceName], now)
+		fillServiceCounts(svc, by[svc.ServiceName], now)
 	}
 	return svcs, nil
 }
@@ -290,9 +290,9 @@ func (s *Services) Tasks(name string) []*model.Task {
 	return out
 }
 
-// FillServiceCounts sets the derived running, pending and healthy counts of
+// fillServiceCounts sets the derived running, pending and healthy counts of
 // a service and of its deployments from its tasks.
-func FillServiceCounts(svc *model.Service, tasks []*model.Task, now time.Time) {
+func fillServiceCounts(svc *model.Service, tasks []*model.Task, now time.Time) {
 	svc.RunningCount, svc.PendingCount, svc.HealthyCount = 0, 0, 0
 	for i := range svc.Deployments {
 		d := &svc.Deployments[i]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -30,7 +29,6 @@ type Tasks struct {
 func NewTasks(st *store.Store, caches *Caches) *Tasks {
 	return &Tasks{st: st, caches: caches, now: time.Now}
 }
-
 
 // NewTaskID returns a random 32-hex-digit id, like ECS task ids.
 func NewTaskID() string {
@@ -102,7 +100,7 @@ func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, 
 	}
 	tasks := make([]*model.Task, in.Count)
 	for i := range tasks {
-		tasks[i] = s.newTask(td, in)
+		tasks[i] = NewTask(td, in, s.now())
 	}
 	if err := s.st.CreateTasks(ctx, tasks); err != nil {
 		return nil, err
@@ -110,8 +108,10 @@ func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, 
 	return tasks, nil
 }
 
-func (s *Tasks) newTask(td *model.TaskDefinition, in model.RunTaskInput) *model.Task {
-	now := s.now().UTC()
+// NewTask returns a new PENDING task of td, as in asks, created at now. It
+// is not stored: RunTask and the service reconciler store it.
+func NewTask(td *model.TaskDefinition, in model.RunTaskInput, now time.Time) *model.Task {
+	now = now.UTC()
 	group := in.Group
 	if group == "" {
 		group = "family:" + td.Family
@@ -228,7 +228,3 @@ func (s *Tasks) Delete(ctx context.Context, id string) error {
 	}
 	return s.st.DeleteTasks(ctx, []*model.Task{t})
 }
-
-// ErrWrongNode is returned when an agent reports on a task that is not
-// assigned to its node.
-var ErrWrongNode = errors.New("controller: task is not assigned to this node")

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/orch-project/orch/pkg/api"
-	"github.com/orch-project/orch/pkg/controller"
+	"github.com/orch-project/orch/pkg/controller/reconcile"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -25,10 +25,10 @@ type Feature interface {
 // lifecycle, and the services' reconciler, which shares their election).
 type coreFeature struct {
 	api.Feature
-	ctl *controller.Controller
+	reconciler *reconcile.Reconciler
 }
 
-func (f coreFeature) Run(ctx context.Context) error { return f.ctl.Run(ctx) }
+func (f coreFeature) Run(ctx context.Context) error { return f.reconciler.Run(ctx) }
 
 // servicesFeature serves ECS-style services. Its reconciler runs in the
 // controller's election (see coreFeature), so it has no loop of its own.

@@ -1,6 +1,10 @@
-// Package server assembles one orch server process: the store (embedded or
-// external etcd), the caches, the leader-elected controller and the HTTP
-// API on one listener. cmd/orch and the in-process test cluster use it.
+// Package server is the composition root of one orch server process: the
+// store (embedded or external etcd), the caches, and one explicit, ordered
+// list of features (core: task definitions, tasks, nodes and the
+// leader-elected reconcilers; services; queues), each contributing its
+// routes, manifest kinds and background loops through the Feature
+// interface, served by the HTTP API on one listener. cmd/orch and the
+// in-process test cluster use it.
 //
 // Example:
 //
@@ -26,6 +30,7 @@ import (
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
+	"github.com/orch-project/orch/pkg/controller/reconcile"
 	"github.com/orch-project/orch/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,7 +46,7 @@ type Config struct {
 	// ID names the process in the controller election; default host:port.
 	ID     string
 	Logger *slog.Logger
-	// NodeLostGrace, StoppedRetention: see controller.Config.
+	// NodeLostGrace, StoppedRetention: see reconcile.Config.
 	NodeLostGrace    time.Duration
 	StoppedRetention time.Duration
 	// NodeTTL is how long a node stays alive without heartbeats (default 15 s).
@@ -63,7 +68,7 @@ type Credentials struct {
 type Server struct {
 	Store      *store.Store
 	Caches     *controller.Caches
-	Controller *controller.Controller
+	Reconciler *reconcile.Reconciler
 	API        *api.Server
 	// URL is http://host:port of the listener.
 	URL string
@@ -109,9 +114,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Caches = controller.NewCaches(st)
-	s.Controller = controller.New(controller.Config{
+	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
-		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: controller.NewMetrics(reg),
+		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
 	})
 	nodes := controller.NewNodes(st, s.Caches)
 	if o.NodeTTL > 0 {
@@ -130,7 +135,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 				ContainerEnv:    containerEnv(st),
 				Logger:          o.Logger,
 			}),
-			ctl: s.Controller,
+			reconciler: s.Reconciler,
 		},
 		servicesFeature{api.ServicesFeature(controller.NewServices(st, s.Caches))},
 		newQueuesFeature(st, s.URL, o.Logger),
@@ -147,7 +152,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Logger:   o.Logger,
 		Registry: reg,
 		Ready:    ready.Load,
-		Leader:   s.Controller.IsLeader,
+		Leader:   s.Reconciler.IsLeader,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())

@@ -71,7 +71,7 @@ func placeAll(b *testing.B, nodes, tasks int) time.Duration {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	for !srv.Controller.IsLeader() {
+	for !srv.Reconciler.IsLeader() {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()

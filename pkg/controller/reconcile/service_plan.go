@@ -1,4 +1,4 @@
-package controller
+package reconcile
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -232,7 +233,7 @@ func planServiceDepth(svc *model.Service, tasks []*model.Task, draining func(nod
 		need := desired - len(newLive)
 		room := maxTotal - len(newLive) - len(oldLive)
 		for range max(0, min(need, room)) {
-			p.launch = append(p.launch, NewTaskID())
+			p.launch = append(p.launch, controller.NewTaskID())
 		}
 		p.launchRef = prim.TaskDefinition
 	}
