@@ -149,7 +149,7 @@ func devCmd() *cobra.Command {
 				}
 				runt = d
 			case "fake":
-				runt = fake.New(fake.Options{})
+				runt = fake.New(fake.Config{})
 			default:
 				return fmt.Errorf("--runtime %q: use docker or fake", rt)
 			}

@@ -176,7 +176,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 			o.Logger.Error("http server stopped", "err", err)
 		}
 	})
-	o.Logger.Info("orch server listening", "url", s.URL, "embeddedEtcd", st.Embedded(), "id", o.ID)
+	o.Logger.Info("orch server listening", "url", s.URL, "embeddedEtcd", st.Embedded(), "serverId", o.ID)
 	return s, nil
 }
 

@@ -99,12 +99,6 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
-// IsNotFound reports whether err is a 404 from the API.
-func IsNotFound(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Status == http.StatusNotFound
-}
-
 func (c *Client) server(i int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -92,7 +92,7 @@ func (c *Reconciler) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		c.log.Info("leading the controller election", "id", c.cfg.ID)
+		c.log.Info("leading the controller election", "serverId", c.cfg.ID)
 		c.setLeader(true)
 		lctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
