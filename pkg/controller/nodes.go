@@ -20,7 +20,7 @@ type Nodes struct {
 	Interval time.Duration
 }
 
-// NewNodes returns the node service with a 15 s liveness ttl and 5 s heartbeats.
+// NewNodes returns the nodes handler with a 15 s liveness ttl and 5 s heartbeats.
 func NewNodes(st *store.Store, caches *Caches) *Nodes {
 	return &Nodes{st: st, caches: caches, TTL: 15 * time.Second, Interval: 5 * time.Second}
 }

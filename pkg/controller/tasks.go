@@ -25,7 +25,7 @@ type Tasks struct {
 	now    func() time.Time
 }
 
-// NewTasks returns the task service.
+// NewTasks returns the tasks handler.
 func NewTasks(st *store.Store, caches *Caches) *Tasks {
 	return &Tasks{st: st, caches: caches, now: time.Now}
 }

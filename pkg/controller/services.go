@@ -24,7 +24,7 @@ type Services struct {
 	now    func() time.Time
 }
 
-// NewServices returns the service API service.
+// NewServices returns the services handler.
 func NewServices(st *store.Store, caches *Caches) *Services {
 	return &Services{st: st, caches: caches, tds: NewTaskDefs(st), now: time.Now}
 }
