@@ -74,7 +74,6 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	s.Handle("POST /v1/apply", auth.RoleAdmin, s.apply)
 	for _, f := range cfg.Features {
-		f.Routes(s)
 		for _, k := range f.Kinds() {
 			if _, dup := s.appliers[k.Name]; dup {
 				panic("api: two features apply kind " + k.Name)
@@ -82,6 +81,9 @@ func New(cfg Config) *Server {
 			s.appliers[k.Name] = k.Applier
 			s.kinds = append(s.kinds, k.Name)
 		}
+	}
+	for _, f := range cfg.Features {
+		f.Routes(s)
 	}
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "NotFound", fmt.Sprintf("no such endpoint: %s %s (see docs/api.md)", r.Method, r.URL.Path)})
