@@ -77,7 +77,7 @@ func validateRun(in *model.RunTaskInput) error {
 	return errs.Err()
 }
 
-// Run creates Count tasks of a task definition; the placer assigns them to
+// Run creates Count tasks of a task definition; the leader's placement loop assigns them to
 // nodes. Tasks start PENDING (Orch has no network provisioning step).
 func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, error) {
 	if in.Count == 0 {

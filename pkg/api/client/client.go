@@ -4,7 +4,7 @@
 // Example:
 //
 //	c := client.New(client.Config{Servers: []string{"http://127.0.0.1:7474"}, Token: tok})
-//	tasks, err := c.RunTask(ctx, controller.RunInput{TaskDefinition: "web", Count: 2})
+//	tasks, err := c.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web", Count: 2})
 package client
 
 import (
