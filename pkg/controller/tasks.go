@@ -77,8 +77,9 @@ func validateRun(in *model.RunTaskInput) error {
 	return errs.Err()
 }
 
-// Run creates Count tasks of a task definition; the leader's placement loop assigns them to
-// nodes. Tasks start PENDING (Orch has no network provisioning step).
+// Run creates Count tasks of a task definition; the leader's placement
+// loop assigns them to nodes. Tasks start PENDING (Orch has no network
+// provisioning step).
 func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, error) {
 	if in.Count == 0 {
 		in.Count = 1
