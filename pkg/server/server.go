@@ -159,7 +159,11 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	s.cancel = cancel
 	s.wg.Go(func() { s.Caches.Run(rctx) })
 	for _, f := range features {
-		s.wg.Go(func() { f.Run(rctx) })
+		s.wg.Go(func() {
+			if err := f.Run(rctx); err != nil && rctx.Err() == nil {
+				o.Logger.Error("a server feature's loop stopped", "feature", fmt.Sprintf("%T", f), "err", err)
+			}
+		})
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	err = s.Caches.WaitReady(wctx)
