@@ -1,17 +1,6 @@
 package wire
 
-import (
-	"encoding/json"
-
-	"github.com/orch-project/orch/pkg/model"
-)
-
-// RunTaskInput is POST /v1/tasks: ECS RunTask's input (the parts Orch
-// acts on), which is also the domain's input.
-type RunTaskInput = model.RunTaskInput
-
-// NodeView is a node with what runs on it (GET /v1/nodes).
-type NodeView = model.NodeView
+import "encoding/json"
 
 // ApplyRequest is POST /v1/apply: documents are validated together and
 // nothing is applied unless all are valid.
@@ -37,9 +26,4 @@ type ApplyResult struct {
 // ApplyResponse answers POST /v1/apply.
 type ApplyResponse struct {
 	Results []ApplyResult `json:"results"`
-}
-
-// StopTaskInput is POST /v1/tasks/{id}/stop.
-type StopTaskInput struct {
-	Reason string `json:"reason,omitempty"`
 }
