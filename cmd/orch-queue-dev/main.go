@@ -16,7 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,6 +25,7 @@ import (
 
 	"github.com/orch-project/orch/pkg/api/awsauth"
 	"github.com/orch-project/orch/pkg/api/sqs"
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -48,7 +49,11 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if *pprofAddr != "" {
-		go http.ListenAndServe(*pprofAddr, nil)
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go http.ListenAndServe(*pprofAddr, mux)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,7 +73,7 @@ func run(ctx context.Context, log *slog.Logger, listen, dataDir, endpoints, pref
 		return err
 	}
 	defer st.Close()
-	if err := st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: ak, SecretAccessKey: sk, Role: store.RoleAdmin}); err != nil {
+	if err := st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: ak, SecretAccessKey: sk, Role: auth.RoleAdmin}); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", listen)

@@ -27,7 +27,7 @@ func applyCmd(g *globals) *cobra.Command {
 			if path == "" {
 				return fmt.Errorf("-f is required: a manifest file, a directory, or - for stdin")
 			}
-			docs, err := manifest.Load(path, os.Stdin)
+			docs, err := manifestKinds.Load(path, os.Stdin)
 			if err != nil {
 				return err
 			}

@@ -65,14 +65,9 @@ func newRoot() *cobra.Command {
 		applyCmd(g), getCmd(g), describeCmd(g), deleteCmd(g),
 		runCmd(g), stopCmd(g), logsCmd(g), nodeCmd(g),
 	)
-	for _, extra := range extraCommands {
-		root.AddCommand(extra(g))
-	}
+	root.AddCommand(kindCommands(g)...)
 	return root
 }
-
-// extraCommands lets other files (queues, services, ...) add verbs.
-var extraCommands []func(*globals) *cobra.Command
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

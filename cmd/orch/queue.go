@@ -9,17 +9,17 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/client"
-	"github.com/orch-project/orch/pkg/api/sqs" // also registers the Queue manifest kind
+	"github.com/orch-project/orch/pkg/api/sqs"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	for _, a := range []string{"queue", "queues", "q"} {
-		kindAliases[a] = "queues"
-	}
-	getters["queues"] = kindHandler{get: getQueues, describe: describeQueue, del: deleteQueue}
-	extraCommands = append(extraCommands, queueCmd)
+// queuesCLI is the CLI's view of queues; `orch queue` sends, receives, purges and redrives.
+var queuesCLI = cliKind{
+	name:    "queues",
+	aliases: []string{"queue", "q"},
+	get:     getQueues, describe: describeQueue, del: deleteQueue,
+	commands: []func(*globals) *cobra.Command{queueCmd},
 }
 
 func queuePath(name string, rest ...string) string {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	_ "net/http/pprof" // served only with --debug-listen
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -18,9 +18,9 @@ import (
 	"github.com/orch-project/orch/pkg/agent/runtime/fake"
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/clientconfig"
 	"github.com/orch-project/orch/pkg/server"
-	"github.com/orch-project/orch/pkg/store"
 	"github.com/spf13/cobra"
 )
 
@@ -71,13 +71,24 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	}
 	if f.debugAddr != "" {
 		go func() {
-			// pprof registers on http.DefaultServeMux; only this listener serves it.
-			if err := http.ListenAndServe(f.debugAddr, nil); err != nil {
-				log.Error("debug listener stopped", "addr", f.debugAddr, "err", err)
+			if err := http.ListenAndServe(f.debugAddr, pprofMux()); err != nil {
+				log.Error("debug listener stopped", "address", f.debugAddr, "err", err)
 			}
 		}()
 	}
-	return server.Start(ctx, server.Options{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
+	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
+}
+
+// pprofMux serves net/http/pprof's handlers, on the --debug-listen
+// listener only.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // announce prints how to talk to a new cluster and writes the client config.
@@ -149,7 +160,7 @@ func devCmd() *cobra.Command {
 				}
 				runt = d
 			case "fake":
-				runt = fake.New(fake.Options{})
+				runt = fake.New(fake.Config{})
 			default:
 				return fmt.Errorf("--runtime %q: use docker or fake", rt)
 			}
@@ -159,7 +170,7 @@ func devCmd() *cobra.Command {
 			}
 			announce(cmd, srv)
 			joinToken := api.NewToken("orchjoin_")
-			if err := srv.Store.PutToken(ctx, joinToken, store.RoleAgent, "dev-agent"); err != nil {
+			if err := srv.Store.PutToken(ctx, joinToken, auth.RoleJoin, "dev-agent"); err != nil {
 				srv.Close()
 				return err
 			}

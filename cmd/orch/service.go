@@ -14,12 +14,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	for _, a := range []string{"service", "services", "svc"} {
-		kindAliases[a] = "services"
-	}
-	getters["services"] = kindHandler{get: getServices, describe: describeService, del: deleteService}
-	extraCommands = append(extraCommands, scaleCmd, rollbackCmd)
+// servicesCLI is the CLI's view of services; `orch scale` and `orch rollback` act on them.
+var servicesCLI = cliKind{
+	name:    "services",
+	aliases: []string{"service", "svc"},
+	get:     getServices, describe: describeService, del: deleteService,
+	commands: []func(*globals) *cobra.Command{scaleCmd, rollbackCmd},
 }
 
 func getServices(cmd *cobra.Command, c *client.Client, name, output string) error {

@@ -75,13 +75,13 @@ func newCmd() *cobra.Command {
 			var runt runtime.Runtime
 			switch rt {
 			case "docker":
-				d, err := docker.New()
+				d, err := docker.New(docker.WithLogger(log))
 				if err != nil {
 					return fmt.Errorf("connect to Docker: %w", err)
 				}
 				runt = d
 			case "fake":
-				runt = fake.New(fake.Options{})
+				runt = fake.New(fake.Config{})
 			default:
 				return fmt.Errorf("--runtime %q: use docker or fake", rt)
 			}

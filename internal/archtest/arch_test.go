@@ -4,50 +4,93 @@ package archtest
 
 import (
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 )
 
 const module = "github.com/orch-project/orch/"
 
-// rules: package pattern -> forbidden import prefixes (transitively),
-// except the packages in allowed.
+// rules: packages -> forbidden import prefixes, transitively. A pattern
+// ending in "/..." covers the package and everything below it.
 var rules = []struct {
 	pkg       string
 	forbidden []string
-	allowed   []string
+	except    []string // allowed although a forbidden prefix matches
 	why       string
 }{
 	{"pkg/placement", []string{module, "github.com/", "golang.org/", "gopkg.in/", "go."}, nil, "the placement language is a leaf (model and the scheduler use it): standard library only"},
 	{"pkg/model", []string{"go.etcd.io/", "github.com/docker/", "net/http", module}, []string{module + "pkg/placement"}, "model is the bottom layer: standard library and pkg/placement only"},
-	{"pkg/scheduler", []string{"go.etcd.io/", "github.com/docker/", "net/http", module + "pkg/store", module + "pkg/api"}, nil, "scheduling is a pure calculation"},
-	{"pkg/manifest", []string{"go.etcd.io/", "github.com/docker/", "net/http"}, nil, "manifests turn text into model objects, nothing more"},
-	{"pkg/api/client", []string{"go.etcd.io/", "github.com/docker/", module + "pkg/controller", module + "pkg/store"}, nil, "the client is used by the CLI and agents, which never touch etcd"},
-	{"pkg/agent", []string{"go.etcd.io/", module + "pkg/store", module + "pkg/controller"}, nil, "agents never touch etcd"},
-	{"pkg/controller", []string{"github.com/docker/", module + "pkg/api/client", module + "pkg/agent"}, nil, "the controller works on the store, not over HTTP or on agents"},
+	{"pkg/auth", []string{"go.etcd.io/", "github.com/docker/", "net/http", module}, []string{module + "pkg/model", module + "pkg/placement"}, "roles and permissions are pure"},
+	{"pkg/scheduler/...", []string{"go.etcd.io/", "github.com/docker/", "net/http", module + "pkg/store", module + "pkg/api"}, nil, "scheduling is a pure calculation"},
+	{"pkg/manifest/...", []string{"go.etcd.io/", "github.com/docker/", "net/http", module + "pkg/api"}, nil, "manifests turn text into model objects, nothing more"},
+	{"pkg/controller/...", []string{"github.com/docker/", module + "pkg/api", module + "pkg/agent"}, nil, "the controller works on the store in domain terms, not over HTTP or on agents"},
+	{"pkg/queue/...", []string{"github.com/docker/", module + "pkg/api", module + "pkg/agent"}, nil, "queue semantics know nothing of the protocols that expose them"},
+	{"pkg/api/wire", []string{module}, []string{module + "pkg/model", module + "pkg/placement"}, "wire types are JSON shapes of model types; both the server and the client import them"},
+	{"pkg/api", []string{"go.etcd.io/", "github.com/docker/", module + "pkg/store", module + "pkg/controller", module + "pkg/queue"}, nil, "the API talks to domain packages through narrow interfaces in model terms"},
+	{"pkg/api/client/...", []string{"go.etcd.io/", "github.com/docker/", module + "pkg/controller", module + "pkg/store"}, nil, "the client is used by the CLI and agents, which never touch etcd"},
+	{"pkg/agent/...", []string{"go.etcd.io/", module + "pkg/store", module + "pkg/controller"}, nil, "agents never touch etcd"},
 	{"cmd/orchlet", []string{"go.etcd.io/", module + "pkg/store"}, nil, "the agent binary carries no etcd"},
 }
 
-func deps(t *testing.T, pkg string) []string {
+// directRules: packages -> imports they must not name themselves. net/http
+// cannot be forbidden transitively (the etcd client uses it), but domain
+// logic that imports it has taken on a protocol's job.
+var directRules = []struct {
+	pkg       string
+	forbidden []string
+	why       string
+}{
+	{"pkg/controller/...", []string{"net/http"}, "the controller is reached through pkg/api; it speaks model, not HTTP"},
+	{"pkg/queue/...", []string{"net/http"}, "queue semantics return neutral error kinds; pkg/api/sqs maps them to HTTP and AWS codes"},
+}
+
+func goList(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-deps", "./../../"+pkg).Output()
+	out, err := exec.Command("go", append([]string{"list"}, args...)...).Output()
 	if err != nil {
-		t.Fatalf("go list -deps %s: %v", pkg, err)
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
 	}
-	return strings.Fields(string(out))
+	return string(out)
+}
+
+// self reports whether imp is the package pattern pkg names.
+func self(pkg, imp string) bool {
+	if base, ok := strings.CutSuffix(pkg, "/..."); ok {
+		return imp == module+base || strings.HasPrefix(imp, module+base+"/")
+	}
+	return imp == module+pkg
+}
+
+func hasPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if s == p || strings.HasPrefix(s, p) && (strings.HasSuffix(p, "/") || s[len(p)] == '/') {
+			return true
+		}
+	}
+	return false
 }
 
 func TestDependencyDirection(t *testing.T) {
 	for _, r := range rules {
-		self := module + r.pkg
-		for _, d := range deps(t, r.pkg) {
-			if d == self || strings.HasPrefix(d, self+"/") || slices.Contains(r.allowed, d) {
+		for _, d := range strings.Fields(goList(t, "-deps", "./../../"+r.pkg)) {
+			if self(r.pkg, d) || hasPrefix(d, r.except) {
 				continue
 			}
-			for _, f := range r.forbidden {
-				if strings.HasPrefix(d, f) {
-					t.Errorf("%s imports %s: %s", r.pkg, d, r.why)
+			if hasPrefix(d, r.forbidden) {
+				t.Errorf("%s depends on %s: %s", r.pkg, d, r.why)
+			}
+		}
+	}
+}
+
+func TestDirectImports(t *testing.T) {
+	for _, r := range directRules {
+		out := goList(t, "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./../../"+r.pkg)
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(line)
+			for _, imp := range f[1:] {
+				if hasPrefix(imp, r.forbidden) {
+					t.Errorf("%s imports %s: %s", f[0], imp, r.why)
 				}
 			}
 		}
@@ -57,11 +100,8 @@ func TestDependencyDirection(t *testing.T) {
 // TestSDKsStayInTheirPackage checks direct imports across the module: only
 // pkg/store imports etcd, only the Docker runtime imports the Docker SDK.
 func TestSDKsStayInTheirPackage(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./../../...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	out := goList(t, "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./../../...")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line)
 		pkg, imports := f[0], f[1:]
 		for _, imp := range imports {

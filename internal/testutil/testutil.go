@@ -34,9 +34,9 @@ type ControlPlane struct {
 
 // StartServer starts a control plane in t's temp dir; opts may adjust the
 // options (listen address and data dir are filled in).
-func StartServer(t testing.TB, opts ...func(*server.Options)) *ControlPlane {
+func StartServer(t testing.TB, opts ...func(*server.Config)) *ControlPlane {
 	t.Helper()
-	o := server.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: Logger(),
+	o := server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: Logger(),
 		NodeLostGrace: 2 * time.Second, SessionTTL: 5}
 	for _, f := range opts {
 		f(&o)
@@ -55,7 +55,7 @@ func StartServer(t testing.TB, opts ...func(*server.Options)) *ControlPlane {
 		Agent:  client.New(client.Config{Servers: []string{srv.URL}, Token: srv.Bootstrap.JoinToken}),
 	}
 	WaitFor(t, 10*time.Second, "controller leadership", func() (bool, string) {
-		return srv.Controller.IsLeader(), "not leader yet"
+		return srv.Reconciler.IsLeader(), "not leader yet"
 	})
 	return cp
 }

@@ -229,7 +229,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.rep.run(ctx) })
 	wg.Go(func() { a.statsLoop(ctx) })
-	a.log.Info("agent started", "addr", a.Addr(), "runtime", a.rt.Name(), "version", Version)
+	a.log.Info("agent started", "address", a.Addr(), "runtime", a.rt.Name(), "version", Version)
 	err = a.session(ctx)
 	if err != nil {
 		a.log.Error("agent stopping", "err", err)
@@ -261,7 +261,7 @@ func (a *Agent) listExisting(ctx context.Context) bool {
 			return false
 		}
 		d := b.next()
-		a.log.Warn("container runtime unreachable; retrying", "err", err, "retry_in", d.Round(time.Millisecond))
+		a.log.Warn("container runtime unreachable; retrying", "err", err, "retryIn", d.Round(time.Millisecond))
 		if !sleepCtx(ctx, d) {
 			return false
 		}

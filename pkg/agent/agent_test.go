@@ -478,7 +478,7 @@ func TestHollowNodes(t *testing.T) {
 	for range nodes {
 		n := node{cp: newFakeCP()}
 		n.cp.hbInterval = time.Second
-		startAgent(t, fake.New(fake.Options{}), n.cp)
+		startAgent(t, fake.New(fake.Config{}), n.cp)
 		for range perNode {
 			task, def := newTask("node-1", ctrDef("app", ""))
 			n.cp.run(task, def)

@@ -76,7 +76,7 @@
 //
 //	a, err := agent.New(agent.Config{
 //		NodeName:     "node-1",
-//		Runtime:      fake.New(fake.Options{}),
+//		Runtime:      fake.New(fake.Config{}),
 //		ControlPlane: client, // *client.Client from pkg/api/client
 //		Logger:       slog.Default(),
 //	})

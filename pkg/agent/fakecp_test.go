@@ -484,4 +484,4 @@ func (h *harness) stop() error {
 	}
 }
 
-func newRuntime() *fake.Runtime { return fake.New(fake.Options{Journal: true}) }
+func newRuntime() *fake.Runtime { return fake.New(fake.Config{Journal: true}) }

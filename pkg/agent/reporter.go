@@ -217,7 +217,7 @@ func (r *reporter) run(ctx context.Context) {
 			r.done(batch, err != nil)
 			if err == nil {
 				if failures > 0 {
-					r.log.Info("status reports delivered again", "after_failures", failures)
+					r.log.Info("status reports delivered again", "afterFailures", failures)
 				}
 				failures = 0
 				b.reset()
@@ -234,7 +234,7 @@ func (r *reporter) run(ctx context.Context) {
 			}
 			d := b.next()
 			if failures == 1 || failures%10 == 0 {
-				r.log.Warn("status report failed; will retry", "err", err, "reports", len(batch), "failures", failures, "retry_in", d.Round(time.Millisecond))
+				r.log.Warn("status report failed; will retry", "err", err, "reports", len(batch), "failures", failures, "retryIn", d.Round(time.Millisecond))
 			}
 			t := time.NewTimer(d)
 			select {

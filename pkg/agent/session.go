@@ -66,7 +66,7 @@ func (a *Agent) register(ctx context.Context) (wire.RegisterResponse, error) {
 			a.mu.Lock()
 			a.serverEnv = resp.Env
 			a.mu.Unlock()
-			a.log.Info("registered", "capacity_cpu", req.Capacity.CPU, "capacity_memory_mib", req.Capacity.MemoryMiB,
+			a.log.Info("registered", "cpu", req.Capacity.CPU, "memoryMiB", req.Capacity.MemoryMiB,
 				"address", req.Address, "attempts", attempt)
 			return resp, nil
 		}
@@ -78,7 +78,7 @@ func (a *Agent) register(ctx context.Context) (wire.RegisterResponse, error) {
 		}
 		d := b.next()
 		if attempt == 1 || attempt%10 == 0 {
-			a.log.Warn("cannot register with the control plane; retrying", "err", err, "attempt", attempt, "retry_in", d.Round(time.Millisecond))
+			a.log.Warn("cannot register with the control plane; retrying", "err", err, "attempt", attempt, "retryIn", d.Round(time.Millisecond))
 		}
 		if !sleepCtx(ctx, d) {
 			return resp, ctx.Err()
@@ -100,7 +100,7 @@ func (a *Agent) heartbeat(ctx context.Context, interval time.Duration, relost fu
 		switch {
 		case err == nil:
 			if failures > 0 {
-				a.log.Info("heartbeats delivered again", "after_failures", failures)
+				a.log.Info("heartbeats delivered again", "afterFailures", failures)
 			}
 			failures = 0
 		case ctx.Err() != nil:
@@ -137,7 +137,7 @@ func (a *Agent) followAssignments(ctx context.Context, relost func()) {
 		failures++
 		d := b.next()
 		if failures == 1 || failures%10 == 0 {
-			a.log.Warn("assignment stream broke; reconnecting (containers keep running)", "err", err, "failures", failures, "retry_in", d.Round(time.Millisecond))
+			a.log.Warn("assignment stream broke; reconnecting (containers keep running)", "err", err, "failures", failures, "retryIn", d.Round(time.Millisecond))
 		}
 		if !sleepCtx(ctx, d) {
 			return

@@ -46,7 +46,7 @@ func (a *Agent) applyAssignment(ctx context.Context, as wire.Assignment) {
 		return
 	}
 	if as.Task.NodeName != "" && as.Task.NodeName != a.node {
-		a.log.Warn("assignment names another node; running it anyway", "task", id, "task_node", as.Task.NodeName)
+		a.log.Warn("assignment names another node; running it anyway", "task", id, "assignedNode", as.Task.NodeName)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -123,7 +123,7 @@ func (a *Agent) sweepStrays(ctx context.Context) {
 				a.mu.Unlock()
 			}()
 			log := a.log.With("task", task, "container", st.Labels[runtime.LabelContainer])
-			log.Info("removing a container whose task is not assigned to this node", "id", shortID(st.ID), "status", st.Status)
+			log.Info("removing a container whose task is not assigned to this node", "containerId", shortID(st.ID), "status", st.Status)
 			if st.Status == runtime.StatusRunning {
 				if err := a.rt.Stop(ctx, st.ID, stopTimeoutOf(st)); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 					log.Warn("cannot stop stray container", "err", err)
@@ -160,7 +160,7 @@ func (a *Agent) watchRuntime(ctx context.Context, subscribed chan<- struct{}) {
 			b.reset()
 		}
 		d := b.next()
-		a.log.Warn("runtime event stream broke; re-subscribing and re-inspecting containers", "err", err, "retry_in", d.Round(time.Millisecond))
+		a.log.Warn("runtime event stream broke; re-subscribing and re-inspecting containers", "err", err, "retryIn", d.Round(time.Millisecond))
 		if !sleepCtx(ctx, d) {
 			return
 		}

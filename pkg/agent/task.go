@@ -162,7 +162,7 @@ func (r *taskRunner) run(ctx context.Context) {
 			return
 		}
 		d := b.next()
-		r.log.Warn("cannot list the task's containers; retrying", "err", err, "retry_in", d.Round(time.Millisecond))
+		r.log.Warn("cannot list the task's containers; retrying", "err", err, "retryIn", d.Round(time.Millisecond))
 		if !sleepCtx(ctx, d) {
 			return
 		}
@@ -298,7 +298,7 @@ func (r *taskRunner) failWith(code, reason string) {
 	r.failing = true
 	r.mu.Unlock()
 	r.stopCode, r.stopReason = code, reason
-	r.log.Warn("task failed", "stop_code", code, "reason", reason)
+	r.log.Warn("task failed", "stopCode", code, "reason", reason)
 	r.event("%s: %s", code, reason)
 }
 

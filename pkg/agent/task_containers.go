@@ -49,7 +49,7 @@ func (r *taskRunner) adopt(ctx context.Context) error {
 		}
 	}
 	for _, st := range extra {
-		r.log.Warn("removing a duplicate or unknown container of the task", "container", st.Labels[runtime.LabelContainer], "id", shortID(st.ID))
+		r.log.Warn("removing a duplicate or unknown container of the task", "container", st.Labels[runtime.LabelContainer], "containerId", shortID(st.ID))
 		if st.Status == runtime.StatusRunning {
 			_ = r.a.rt.Stop(ctx, st.ID, stopTimeoutOf(st))
 		}
@@ -95,7 +95,7 @@ func (r *taskRunner) adopt(ctx context.Context) error {
 		r.retireAt = at.Add(r.a.cfg.StoppedRetention)
 	}
 	if adopted > 0 {
-		r.log.Info("adopted containers from an earlier run", "containers", adopted, "last_status", r.known)
+		r.log.Info("adopted containers from an earlier run", "containers", adopted, "lastStatus", r.known)
 	}
 	return nil
 }
@@ -174,7 +174,7 @@ func (r *taskRunner) refresh(ctx context.Context) {
 				if c.exitCode != nil {
 					code = fmt.Sprint(*c.exitCode)
 				}
-				r.log.Info("container exited", "container", c.def.Name, "exit_code", code, "essential", c.def.IsEssential())
+				r.log.Info("container exited", "container", c.def.Name, "exitCode", code, "essential", c.def.IsEssential())
 			}
 		case errors.Is(err, runtime.ErrNotFound):
 			if c.started {

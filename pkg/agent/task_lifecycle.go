@@ -104,7 +104,7 @@ func (r *taskRunner) progress(ctx context.Context) {
 			return
 		}
 		c.id, c.status = id, model.ContainerCreated
-		r.log.Debug("container created", "container", c.def.Name, "id", shortID(id))
+		r.log.Debug("container created", "container", c.def.Name, "containerId", shortID(id))
 	}
 	// Start in dependency order, as far as the conditions allow now.
 	for moved := true; moved; {
@@ -273,7 +273,7 @@ func (r *taskRunner) stopTask(ctx context.Context) {
 	if r.task.StopCode != "" {
 		reason = r.task.StoppedReason
 	}
-	r.log.Info("task stopped", "stop_code", r.effectiveStopCode(), "reason", reason)
+	r.log.Info("task stopped", "stopCode", r.effectiveStopCode(), "reason", reason)
 	r.markStopped()
 }
 

@@ -11,10 +11,9 @@ import (
 
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
-	"github.com/orch-project/orch/pkg/store"
 )
 
-func (s *Server) agentRegister(w http.ResponseWriter, r *http.Request) {
+func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 	var req wire.RegisterRequest
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, err)
@@ -41,7 +40,7 @@ func (s *Server) agentRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request) {
+func (s *core) agentHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if err := s.cfg.Nodes.Heartbeat(r.Context(), r.PathValue("name")); err != nil {
 		if errors.Is(err, model.ErrNotFound) {
 			writeError(w, &apiError{http.StatusNotFound, "UnknownNode", fmt.Sprintf("node %s is not registered; register again", r.PathValue("name"))})
@@ -53,7 +52,7 @@ func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) agentStatus(w http.ResponseWriter, r *http.Request) {
+func (s *core) agentStatus(w http.ResponseWriter, r *http.Request) {
 	var batch wire.StatusBatch
 	if err := decode(w, r, &batch); err != nil {
 		writeError(w, err)
@@ -73,18 +72,18 @@ const streamPing = 15 * time.Second
 // agentAssignments streams the node's assignments as NDJSON: a snapshot,
 // then a line per new assignment, desired-status change or deletion, as
 // soon as the server's cache sees it (no polling).
-func (s *Server) agentAssignments(w http.ResponseWriter, r *http.Request) {
+func (s *core) agentAssignments(w http.ResponseWriter, r *http.Request) {
 	node := r.PathValue("name")
 	if _, err := s.cfg.Nodes.Lookup(node); err != nil {
 		writeError(w, &apiError{http.StatusNotFound, "UnknownNode", fmt.Sprintf("node %s is not registered; register again", node)})
 		return
 	}
-	sub := s.cfg.Source.SubscribeFilter(func(ch store.Change[model.Task]) bool {
+	sub := s.cfg.Source.SubscribeTasks(func(ch TaskChange) bool {
 		switch {
-		case ch.Obj != nil && ch.Obj.NodeName == node:
+		case ch.Task != nil && ch.Task.NodeName == node:
 			// New to this node, or its desired status changed; status
 			// reports the agent itself sent are not echoed back.
-			return ch.Prev == nil || ch.Prev.NodeName != node || ch.Prev.DesiredStatus != ch.Obj.DesiredStatus
+			return ch.Prev == nil || ch.Prev.NodeName != node || ch.Prev.DesiredStatus != ch.Task.DesiredStatus
 		case ch.Prev != nil && ch.Prev.NodeName == node:
 			return true // deleted
 		}
@@ -109,7 +108,7 @@ func (s *Server) agentAssignments(w http.ResponseWriter, r *http.Request) {
 
 	snap := wire.AssignmentEvent{Type: wire.EventSnapshot, Assignments: []wire.Assignment{}}
 	for _, ch := range sub.Drain() {
-		if a, ok := s.assignment(r, ch.Obj); ok {
+		if a, ok := s.assignment(r, ch.Task); ok {
 			snap.Assignments = append(snap.Assignments, a)
 		}
 	}
@@ -129,9 +128,9 @@ func (s *Server) agentAssignments(w http.ResponseWriter, r *http.Request) {
 		case <-sub.C():
 			for _, ch := range sub.Drain() {
 				var ev wire.AssignmentEvent
-				if ch.Obj == nil || ch.Obj.NodeName != node {
-					ev = wire.AssignmentEvent{Type: wire.EventDelete, TaskID: ch.Key}
-				} else if a, ok := s.assignment(r, ch.Obj); ok {
+				if ch.Task == nil || ch.Task.NodeName != node {
+					ev = wire.AssignmentEvent{Type: wire.EventDelete, TaskID: ch.TaskID}
+				} else if a, ok := s.assignment(r, ch.Task); ok {
 					ev = wire.AssignmentEvent{Type: wire.EventPut, Assignments: []wire.Assignment{a}}
 				} else {
 					continue
@@ -144,7 +143,7 @@ func (s *Server) agentAssignments(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) assignment(r *http.Request, t *model.Task) (wire.Assignment, bool) {
+func (s *core) assignment(r *http.Request, t *model.Task) (wire.Assignment, bool) {
 	if t == nil {
 		return wire.Assignment{}, false
 	}
@@ -161,7 +160,7 @@ func (s *Server) assignment(r *http.Request, t *model.Task) (wire.Assignment, bo
 var logClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 30 * time.Second}}
 
 // taskLogs proxies GET /logs/{task} to the agent running the task.
-func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) {
+func (s *core) taskLogs(w http.ResponseWriter, r *http.Request) {
 	t, err := s.cfg.Tasks.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)

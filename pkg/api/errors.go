@@ -10,9 +10,7 @@ import (
 	"strings"
 
 	"github.com/orch-project/orch/pkg/api/wire"
-	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/model"
-	"github.com/orch-project/orch/pkg/store"
 )
 
 // maxBody bounds request bodies (task definitions are small; 1 MiB is ample).
@@ -51,9 +49,9 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code, msg = http.StatusNotFound, "NotFound", strings.TrimSuffix(err.Error(), ": model: not found")+": not found"
 	case errors.Is(err, model.ErrConflict):
 		status, code, msg = http.StatusConflict, "Conflict", strings.ReplaceAll(err.Error(), "model: conflict: ", "")
-	case errors.Is(err, controller.ErrWrongNode):
+	case errors.Is(err, model.ErrWrongNode):
 		status, code, msg = http.StatusForbidden, "WrongNode", err.Error()
-	case errors.Is(err, store.ErrNotLeader):
+	case errors.Is(err, model.ErrNotLeader):
 		status, code, msg = http.StatusServiceUnavailable, "NotLeader", err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		status, code, msg = http.StatusServiceUnavailable, "Unavailable", "the cluster store (etcd) did not answer in time; try again, and check that etcd is up: "+err.Error()

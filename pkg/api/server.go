@@ -12,35 +12,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
-	"github.com/orch-project/orch/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Config wires the API to the controller's services.
+// Config wires the API to its features.
 type Config struct {
-	TaskDefs TaskDefService
-	Tasks    TaskService
-	Nodes    NodeService
-	// Services, when set, serves /v1/services and the Service kind of apply.
-	Services ServiceService
-	Source   TaskSource
-	Tokens   TokenStore
-	Logger   *slog.Logger
+	// Features are the parts of the API, in order: each adds its routes
+	// and manifest kinds. The order is the order kinds are listed in.
+	Features []Feature
+	// Tokens authenticates every /v1 request.
+	Tokens TokenStore
+	Logger *slog.Logger
 	// Registry is where /metrics comes from; nil: a fresh registry.
 	Registry *prometheus.Registry
-	// Appliers adds manifest kinds to POST /v1/apply beyond TaskDefinition.
-	Appliers map[string]Applier
-	// ExtraRoutes are more admin-authenticated endpoints ("GET /v1/queues").
-	ExtraRoutes map[string]http.HandlerFunc
-	// AWS, when set, serves AWS protocol requests (SQS, ...) for which
-	// IsAWS returns true.
-	AWS   http.Handler
-	IsAWS func(*http.Request) bool
-	// ContainerEnv is added to every container agents start (AWS_* etc.),
-	// given the address the agent used to reach the server.
-	ContainerEnv func(r *http.Request) map[string]string
 	// Ready reports whether the server can serve (caches filled).
 	Ready func() bool
 	// Leader reports whether this replica leads the controller (shown in /healthz).
@@ -49,17 +36,25 @@ type Config struct {
 
 // Server is the HTTP front of one orch server process.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	mux      *http.ServeMux
-	tokens   tokenCache
-	appliers map[string]Applier
-	tdCache  sync.Map // "family:rev" -> *model.TaskDefinition (immutable content)
+	cfg       Config
+	log       *slog.Logger
+	mux       *http.ServeMux
+	tokens    tokenCache
+	appliers  map[string]Applier
+	kinds     []string // in the order of the features
+	protocols []protocol
 
 	reqs *prometheus.HistogramVec
 }
 
-// New builds the server.
+// protocol is a non-/v1 protocol (an AWS API) and the requests it claims.
+type protocol struct {
+	match func(*http.Request) bool
+	h     http.Handler
+}
+
+// New builds the server. It panics when two features apply the same kind:
+// the feature list is written in code, so that is a bug.
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -74,61 +69,37 @@ func New(cfg Config) *Server {
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"route", "code"})
 	_ = cfg.Registry.Register(s.reqs)
-	s.appliers["TaskDefinition"] = taskDefApplier{s.cfg.TaskDefs}
-	for k, a := range cfg.Appliers {
-		s.appliers[k] = a
-	}
-	s.routes()
-	return s
-}
-
-func (s *Server) routes() {
-	admin := func(pattern string, h http.HandlerFunc) { s.handle(pattern, store.RoleAdmin, h) }
-	join := func(pattern string, h http.HandlerFunc) { s.handle(pattern, store.RoleAgent, h) }
-	agent := func(pattern string, h http.HandlerFunc) { s.handle(pattern, store.RoleNode, h) }
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
-
-	admin("POST /v1/apply", s.apply)
-	admin("POST /v1/taskdefinitions", s.registerTaskDef)
-	admin("GET /v1/taskdefinitions", s.listTaskDefs)
-	admin("GET /v1/taskdefinitions/{ref}", s.getTaskDef)
-	admin("DELETE /v1/taskdefinitions/{ref}", s.deregisterTaskDef)
-
-	admin("POST /v1/tasks", s.runTasks)
-	admin("GET /v1/tasks", s.listTasks)
-	admin("GET /v1/tasks/{id}", s.getTask)
-	admin("POST /v1/tasks/{id}/stop", s.stopTask)
-	admin("DELETE /v1/tasks/{id}", s.deleteTask)
-	admin("GET /v1/tasks/{id}/logs", s.taskLogs)
-
-	admin("GET /v1/nodes", s.listNodes)
-	admin("GET /v1/nodes/{name}", s.getNode)
-	admin("POST /v1/nodes/{name}/drain", s.setNodeStatus(model.NodeDraining))
-	admin("POST /v1/nodes/{name}/activate", s.setNodeStatus(model.NodeActive))
-	admin("DELETE /v1/nodes/{name}", s.deleteNode)
-
-	admin("POST /v1/join-tokens", s.newJoinToken)
-	for pattern, h := range s.cfg.ExtraRoutes {
-		admin(pattern, h)
+	s.Handle("POST /v1/apply", auth.RoleAdmin, s.apply)
+	for _, f := range cfg.Features {
+		for _, k := range f.Kinds() {
+			if _, dup := s.appliers[k.Name]; dup {
+				panic("api: two features apply kind " + k.Name)
+			}
+			s.appliers[k.Name] = k.Applier
+			s.kinds = append(s.kinds, k.Name)
+		}
 	}
-	s.serviceRoutes()
-
-	join("POST /v1/agent/register", s.agentRegister)
-	agent("POST /v1/agent/nodes/{name}/heartbeat", s.agentHeartbeat)
-	agent("GET /v1/agent/nodes/{name}/assignments", s.agentAssignments)
-	agent("POST /v1/agent/nodes/{name}/status", s.agentStatus)
-
+	for _, f := range cfg.Features {
+		f.Routes(s)
+	}
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "NotFound", fmt.Sprintf("no such endpoint: %s %s (see docs/api.md)", r.Method, r.URL.Path)})
 	})
+	return s
 }
 
-// handle registers h behind authentication requiring role. Admin tokens
-// may call everything; join tokens (store.RoleAgent) only register; a node
-// token only its own node's endpoints ({name} in the pattern).
-func (s *Server) handle(pattern, role string, h http.HandlerFunc) {
+// Protocol serves the requests outside /v1/ that match with h.
+func (s *Server) Protocol(match func(*http.Request) bool, h http.Handler) {
+	s.protocols = append(s.protocols, protocol{match, h})
+}
+
+// Handle registers h behind authentication requiring role (auth.Permit
+// decides: admin tokens may call everything, join tokens only register, a
+// node token only its own node's endpoints, {name} in the pattern).
+func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 	route := pattern
 	// Streams (assignments, followed logs) live as long as their client;
 	// every other call gets a deadline, so an unreachable etcd turns into
@@ -149,50 +120,25 @@ func (s *Server) handle(pattern, role string, h http.HandlerFunc) {
 			writeError(rw, err)
 			return
 		}
-		if err := permit(role, got, r.PathValue("name")); err != nil {
-			writeError(rw, err)
+		if err := auth.Permit(role, got, r.PathValue("name")); err != nil {
+			writeError(rw, &apiError{http.StatusForbidden, "Forbidden", err.Error()})
 			return
 		}
 		h(rw, r)
 	}))
 }
 
-// permit decides whether a token of identity got may call a route that
-// requires role; node is the route's {name}, if any.
-func permit(role string, got tokenIdentity, node string) error {
-	if got.role == store.RoleAdmin {
-		return nil
-	}
-	switch role {
-	case store.RoleAdmin:
-		return &apiError{http.StatusForbidden, "Forbidden", "this token may only call agent endpoints; use an admin token (orch server prints it and writes it to the client config)"}
-	case store.RoleAgent: // register: join tokens
-		if got.role == store.RoleAgent {
-			return nil
-		}
-	case store.RoleNode:
-		if got.role == store.RoleNode && got.name == node {
-			return nil
-		}
-		if got.role == store.RoleAgent {
-			return &apiError{http.StatusForbidden, "Forbidden", "a join token may only register a node; use the node token the registration returned"}
-		}
-	}
-	return &apiError{http.StatusForbidden, "Forbidden", fmt.Sprintf("this token belongs to node %q and may not act for node %q", got.name, node)}
-}
-
-func (s *Server) authenticate(r *http.Request) (tokenIdentity, error) {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
+func (s *Server) authenticate(r *http.Request) (auth.Identity, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
-		return tokenIdentity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "missing bearer token: pass --token, set ORCH_TOKEN, or use the config file orch server wrote"}
+		return auth.Identity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "missing bearer token: pass --token, set ORCH_TOKEN, or use the config file orch server wrote"}
 	}
 	id, err := s.tokens.lookup(r.Context(), tok)
 	if errors.Is(err, model.ErrNotFound) {
-		return tokenIdentity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "invalid token"}
+		return auth.Identity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "invalid token"}
 	}
 	if err != nil {
-		return tokenIdentity{}, &apiError{http.StatusServiceUnavailable, "Unavailable", "cannot check the token: " + err.Error()}
+		return auth.Identity{}, &apiError{http.StatusServiceUnavailable, "Unavailable", "cannot check the token: " + err.Error()}
 	}
 	return id, nil
 }
@@ -201,7 +147,7 @@ func (s *Server) authenticate(r *http.Request) (tokenIdentity, error) {
 // largest batched writes, short enough that clients get an answer).
 const requestTimeout = 20 * time.Second
 
-// Handler is the whole endpoint: AWS protocols, /v1, /healthz, /metrics,
+// Handler is the whole endpoint: the features' protocols (AWS), /v1, /healthz, /metrics,
 // behind panic recovery.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -214,9 +160,13 @@ func (s *Server) Handler() http.Handler {
 				writeError(w, errors.New("the server hit a bug; see its log"))
 			}
 		}()
-		if s.cfg.AWS != nil && s.cfg.IsAWS != nil && !strings.HasPrefix(r.URL.Path, "/v1/") && s.cfg.IsAWS(r) {
-			s.cfg.AWS.ServeHTTP(w, r)
-			return
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			for _, p := range s.protocols {
+				if p.match(r) {
+					p.h.ServeHTTP(w, r)
+					return
+				}
+			}
 		}
 		s.mux.ServeHTTP(w, r)
 	})
@@ -253,32 +203,25 @@ type tokenCache struct {
 	entries map[string]tokenEntry
 }
 
-// tokenIdentity is what a token stands for.
-type tokenIdentity struct {
-	role string
-	name string // the node of a node token
-}
-
 type tokenEntry struct {
-	id  tokenIdentity
+	id  auth.Identity
 	err error
 	at  time.Time
 }
 
 const tokenCacheTTL = 5 * time.Second
 
-func (c *tokenCache) lookup(ctx context.Context, tok string) (tokenIdentity, error) {
+func (c *tokenCache) lookup(ctx context.Context, tok string) (auth.Identity, error) {
 	c.mu.Lock()
 	e, ok := c.entries[tok]
 	c.mu.Unlock()
 	if ok && time.Since(e.at) < tokenCacheTTL {
 		return e.id, e.err
 	}
-	role, name, err := c.store.TokenInfo(ctx, tok)
+	id, err := c.store.TokenInfo(ctx, tok)
 	if err != nil && !errors.Is(err, model.ErrNotFound) {
-		return tokenIdentity{}, err // don't cache outages
+		return auth.Identity{}, err // don't cache outages
 	}
-	id := tokenIdentity{role: role, name: name}
 	c.mu.Lock()
 	if len(c.entries) > 10000 {
 		c.entries = map[string]tokenEntry{}

@@ -6,38 +6,19 @@ import (
 	"net/http"
 
 	"github.com/orch-project/orch/pkg/api/wire"
-	"github.com/orch-project/orch/pkg/controller"
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
-	"github.com/orch-project/orch/pkg/store"
 )
 
-// ServiceService is what the API needs of services (controller.Services).
-type ServiceService interface {
-	Apply(ctx context.Context, in *model.Service) (*model.Service, string, error)
-	CheckTaskDefinition(ctx context.Context, ref string) (*model.TaskDefinition, error)
-	Scale(ctx context.Context, name string, n int) (*model.Service, error)
-	Rollback(ctx context.Context, name string) (*model.Service, error)
-	Delete(ctx context.Context, name string) (*model.Service, error)
-	Get(ctx context.Context, name string) (*model.Service, []*model.Task, error)
-	List(ctx context.Context) ([]*model.Service, error)
-}
+// servicesFeature serves ECS-style services: /v1/services and the Service
+// kind of POST /v1/apply.
+type servicesFeature struct{ svc Services }
 
-// BatchChecker is an optional Applier extension: after every document of
-// an apply decoded, Check validates obj against the server's state and the
-// other objects of the same apply (e.g. a Service naming a task definition
-// registered by an earlier document). An error applies nothing.
-type BatchChecker interface {
-	Check(ctx context.Context, obj any, batch []wire.ApplyDocument, objs []any) error
-}
+// ServicesFeature returns the feature serving services with svc.
+func ServicesFeature(svc Services) Feature { return servicesFeature{svc} }
 
-// serviceRoutes adds the /v1/services endpoints and the Service kind of
-// POST /v1/apply when the server has a service service.
-func (s *Server) serviceRoutes() {
-	if s.cfg.Services == nil {
-		return
-	}
-	s.appliers["Service"] = serviceApplier{s.cfg.Services}
-	admin := func(pattern string, h http.HandlerFunc) { s.handle(pattern, store.RoleAdmin, h) }
+func (s servicesFeature) Routes(r Routes) {
+	admin := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleAdmin, h) }
 	admin("POST /v1/services", s.createService)
 	admin("GET /v1/services", s.listServices)
 	admin("GET /v1/services/{name}", s.getService)
@@ -46,13 +27,17 @@ func (s *Server) serviceRoutes() {
 	admin("DELETE /v1/services/{name}", s.deleteService)
 }
 
-func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
+func (s servicesFeature) Kinds() []Kind {
+	return []Kind{{Name: "Service", Applier: serviceApplier{s.svc}}}
+}
+
+func (s servicesFeature) createService(w http.ResponseWriter, r *http.Request) {
 	var in model.Service
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	svc, action, err := s.cfg.Services.Apply(r.Context(), &in)
+	svc, action, err := s.svc.Apply(r.Context(), &in)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -64,8 +49,8 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, wire.ServiceResponse{Service: svc, Action: action})
 }
 
-func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
-	svcs, err := s.cfg.Services.List(r.Context())
+func (s servicesFeature) listServices(w http.ResponseWriter, r *http.Request) {
+	svcs, err := s.svc.List(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -76,8 +61,8 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"services": svcs})
 }
 
-func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
-	svc, tasks, err := s.cfg.Services.Get(r.Context(), r.PathValue("name"))
+func (s servicesFeature) getService(w http.ResponseWriter, r *http.Request) {
+	svc, tasks, err := s.svc.Get(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -88,7 +73,7 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.ServiceResponse{Service: svc, Tasks: tasks})
 }
 
-func (s *Server) scaleService(w http.ResponseWriter, r *http.Request) {
+func (s servicesFeature) scaleService(w http.ResponseWriter, r *http.Request) {
 	var in wire.ScaleServiceInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
@@ -98,7 +83,7 @@ func (s *Server) scaleService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &model.FieldError{Path: "desiredCount", Message: "is required"})
 		return
 	}
-	svc, err := s.cfg.Services.Scale(r.Context(), r.PathValue("name"), *in.DesiredCount)
+	svc, err := s.svc.Scale(r.Context(), r.PathValue("name"), *in.DesiredCount)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -106,8 +91,8 @@ func (s *Server) scaleService(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.ServiceResponse{Service: svc})
 }
 
-func (s *Server) rollbackService(w http.ResponseWriter, r *http.Request) {
-	svc, err := s.cfg.Services.Rollback(r.Context(), r.PathValue("name"))
+func (s servicesFeature) rollbackService(w http.ResponseWriter, r *http.Request) {
+	svc, err := s.svc.Rollback(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -115,8 +100,8 @@ func (s *Server) rollbackService(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.ServiceResponse{Service: svc})
 }
 
-func (s *Server) deleteService(w http.ResponseWriter, r *http.Request) {
-	svc, err := s.cfg.Services.Delete(r.Context(), r.PathValue("name"))
+func (s servicesFeature) deleteService(w http.ResponseWriter, r *http.Request) {
+	svc, err := s.svc.Delete(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -127,14 +112,14 @@ func (s *Server) deleteService(w http.ResponseWriter, r *http.Request) {
 // serviceApplier is the Service kind of POST /v1/apply: ECS CreateService's
 // input; applying again updates the service (a new task definition
 // revision starts a deployment).
-type serviceApplier struct{ svc ServiceService }
+type serviceApplier struct{ svc Services }
 
 func (a serviceApplier) Decode(spec json.RawMessage) (any, error) {
 	var in model.Service
 	if err := strictJSON(spec, &in); err != nil {
 		return nil, err
 	}
-	if err := controller.ValidateService(&in); err != nil {
+	if err := a.svc.Validate(&in); err != nil {
 		return nil, err
 	}
 	return &in, nil

@@ -1,21 +1,17 @@
-// Package controller holds Orch's control logic over the store.
+// Package controller is Orch's request-serving control logic over the
+// store, which every server replica runs: register and deregister task
+// definitions (TaskDefs), run, stop and list tasks and merge what agents
+// report (Tasks), register nodes and keep their liveness (Nodes), and apply,
+// scale and roll back ECS-style services (Services). Every read-modify-write
+// is conditional on the mod revision read. Caches mirrors tasks and nodes
+// in memory for all of them and for the assignment streams.
 //
-// Two kinds of code live here:
-//
-//   - Services (TaskDefs, Tasks, Nodes) answer API calls on any server
-//     replica: register a task definition, run or stop tasks, merge what
-//     agents report. Every read-modify-write is conditional on the mod
-//     revision read.
-//   - Reconcilers run only in the replica holding the etcd election
-//     (Controller.Run): the placer turns pending tasks into placements with
-//     pkg/scheduler and commits them in batches guarded by leadership; the
-//     lifecycle loop stops tasks of lost nodes and deletes old stopped tasks.
+// The leader-elected loops (placement, lifecycle, service reconciliation)
+// live in the subpackage reconcile.
 //
 // Example:
 //
 //	caches := controller.NewCaches(st)
 //	go caches.Run(ctx)
-//	ctl := controller.New(controller.Config{Store: st, Caches: caches, ID: "server-1"})
-//	go ctl.Run(ctx) // campaigns, then reconciles while leader
-//	tasks, _ := controller.NewTasks(st, caches).Run(ctx, controller.RunInput{TaskDefinition: "web", Count: 3})
+//	tasks, _ := controller.NewTasks(st, caches).Run(ctx, model.RunTaskInput{TaskDefinition: "web", Count: 3})
 package controller

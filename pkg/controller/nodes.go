@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -21,13 +20,13 @@ type Nodes struct {
 	Interval time.Duration
 }
 
-// NewNodes returns the node service with a 15 s liveness ttl and 5 s heartbeats.
+// NewNodes returns the nodes handler with a 15 s liveness ttl and 5 s heartbeats.
 func NewNodes(st *store.Store, caches *Caches) *Nodes {
 	return &Nodes{st: st, caches: caches, TTL: 15 * time.Second, Interval: 5 * time.Second}
 }
 
 // Register creates or refreshes the agent's node.
-func (s *Nodes) Register(ctx context.Context, req wire.RegisterRequest) (*model.Node, error) {
+func (s *Nodes) Register(ctx context.Context, req model.NodeRegistration) (*model.Node, error) {
 	var errs model.FieldErrors
 	if !model.ValidName(req.Name, 255) && !validHostname(req.Name) {
 		errs.Add("name", "must be 1-255 letters, digits, dots, hyphens or underscores")
@@ -71,11 +70,8 @@ func (s *Nodes) Heartbeat(ctx context.Context, name string) error {
 	return s.st.Heartbeat(ctx, name, s.TTL)
 }
 
-// NodeView is a node with what runs on it.
-type NodeView = wire.NodeView
-
 // List returns every node with its load, sorted by name.
-func (s *Nodes) List() []NodeView {
+func (s *Nodes) List() []model.NodeView {
 	used := map[string]model.Resources{}
 	running := map[string]int{}
 	pending := map[string]int{}
@@ -90,9 +86,9 @@ func (s *Nodes) List() []NodeView {
 			pending[t.NodeName]++
 		}
 	}
-	var out []NodeView
+	var out []model.NodeView
 	for _, n := range s.caches.Nodes.List() {
-		v := NodeView{Node: *n, Used: used[n.Name], RunningTasks: running[n.Name], PendingTasks: pending[n.Name]}
+		v := model.NodeView{Node: *n, Used: used[n.Name], RunningTasks: running[n.Name], PendingTasks: pending[n.Name]}
 		v.Alive = s.caches.NodeAlive(n.Name)
 		out = append(out, v)
 	}
@@ -101,7 +97,7 @@ func (s *Nodes) List() []NodeView {
 }
 
 // Get returns one node's view.
-func (s *Nodes) Get(name string) (*NodeView, error) {
+func (s *Nodes) Get(name string) (*model.NodeView, error) {
 	for _, v := range s.List() {
 		if v.Name == name {
 			return &v, nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -14,9 +13,9 @@ import (
 // status only moves forward; a stop code set by the server (UserInitiated,
 // ...) is kept. Reports are committed in batches from the cache and the
 // few that conflict are retried one by one against etcd.
-func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []wire.TaskStatusReport) error {
+func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []model.TaskStatusReport) error {
 	// Several reports of one task merge in order into one write.
-	byID := make(map[string][]wire.TaskStatusReport, len(reports))
+	byID := make(map[string][]model.TaskStatusReport, len(reports))
 	var order []string
 	for _, r := range reports {
 		if _, ok := byID[r.TaskID]; !ok {
@@ -35,7 +34,7 @@ func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []wire.Ta
 		if cur.NodeName != node {
 			continue
 		}
-		t := cloneTask(cur)
+		t := CloneTask(cur)
 		changed := false
 		for _, r := range byID[id] {
 			changed = s.merge(t, r) || changed
@@ -51,7 +50,7 @@ func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []wire.Ta
 	for _, id := range append(retry, conflicts...) {
 		_, err := s.st.UpdateTask(ctx, id, func(t *model.Task) (bool, error) {
 			if t.NodeName != node {
-				return false, fmt.Errorf("task %s on node %q, reported by %q: %w", id, t.NodeName, node, ErrWrongNode)
+				return false, fmt.Errorf("task %s on node %q, reported by %q: %w", id, t.NodeName, node, model.ErrWrongNode)
 			}
 			changed := false
 			for _, r := range byID[id] {
@@ -59,7 +58,7 @@ func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []wire.Ta
 			}
 			return changed, nil
 		})
-		if err != nil && !errors.Is(err, model.ErrNotFound) && !errors.Is(err, ErrWrongNode) {
+		if err != nil && !errors.Is(err, model.ErrNotFound) && !errors.Is(err, model.ErrWrongNode) {
 			return err
 		}
 	}
@@ -67,7 +66,7 @@ func (s *Tasks) ApplyReports(ctx context.Context, node string, reports []wire.Ta
 }
 
 // merge applies one report to t and reports whether t changed.
-func (s *Tasks) merge(t *model.Task, r wire.TaskStatusReport) bool {
+func (s *Tasks) merge(t *model.Task, r model.TaskStatusReport) bool {
 	changed := false
 	now := s.now().UTC()
 	prev := t.LastStatus
@@ -112,9 +111,9 @@ func (s *Tasks) merge(t *model.Task, r wire.TaskStatusReport) bool {
 	return changed
 }
 
-// cloneTask copies a task deep enough to modify its top-level fields and
+// CloneTask copies a task deep enough to modify its top-level fields and
 // slices without touching the cached original.
-func cloneTask(t *model.Task) *model.Task {
+func CloneTask(t *model.Task) *model.Task {
 	c := *t
 	c.Events = append([]model.TaskEvent(nil), t.Events...)
 	return &c

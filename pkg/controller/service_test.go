@@ -35,7 +35,7 @@ func startSvcCluster(t *testing.T, nodes int) *svcCluster {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	for i := range nodes {
 		name := fmt.Sprintf("n%d", i)
-		rt := fake.New(fake.Options{CPU: 4096, MemoryMiB: 8192, Images: []string{"fake"}})
+		rt := fake.New(fake.Config{CPU: 4096, MemoryMiB: 8192, Images: []string{"fake"}})
 		ag, err := agent.New(agent.Config{NodeName: name, Runtime: rt, Logger: testutil.Logger(), StatsInterval: -1,
 			ControlPlane: client.New(client.Config{Servers: []string{cp.URL}, Token: cp.Bootstrap.JoinToken})})
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 // TaskDefs registers and reads task definitions.
 type TaskDefs struct{ st *store.Store }
 
-// NewTaskDefs returns the task definition service.
+// NewTaskDefs returns the task definitions handler.
 func NewTaskDefs(st *store.Store) *TaskDefs { return &TaskDefs{st: st} }
 
 // Register validates td and stores it as a new revision unless the latest

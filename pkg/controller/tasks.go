@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -26,13 +24,10 @@ type Tasks struct {
 	now    func() time.Time
 }
 
-// NewTasks returns the task service.
+// NewTasks returns the tasks handler.
 func NewTasks(st *store.Store, caches *Caches) *Tasks {
 	return &Tasks{st: st, caches: caches, now: time.Now}
 }
-
-// RunInput is ECS RunTask's input (the parts Orch acts on).
-type RunInput = wire.RunTaskInput
 
 // NewTaskID returns a random 32-hex-digit id, like ECS task ids.
 func NewTaskID() string {
@@ -41,8 +36,8 @@ func NewTaskID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// validateRun checks a RunInput, with field paths.
-func validateRun(in *RunInput) error {
+// validateRun checks a RunTaskInput, with field paths.
+func validateRun(in *model.RunTaskInput) error {
 	var errs model.FieldErrors
 	if in.TaskDefinition == "" {
 		errs.Add("taskDefinition", "is required (FAMILY or FAMILY:REVISION)")
@@ -54,9 +49,10 @@ func validateRun(in *RunInput) error {
 	return errs.Err()
 }
 
-// Run creates Count tasks of a task definition; the placer assigns them to
-// nodes. Tasks start PENDING (Orch has no network provisioning step).
-func (s *Tasks) Run(ctx context.Context, in RunInput) ([]*model.Task, error) {
+// Run creates Count tasks of a task definition; the leader's placement
+// loop assigns them to nodes. Tasks start PENDING (Orch has no network
+// provisioning step).
+func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, error) {
 	if in.Count == 0 {
 		in.Count = 1
 	}
@@ -77,7 +73,7 @@ func (s *Tasks) Run(ctx context.Context, in RunInput) ([]*model.Task, error) {
 	}
 	tasks := make([]*model.Task, in.Count)
 	for i := range tasks {
-		tasks[i] = s.newTask(td, in)
+		tasks[i] = NewTask(td, in, s.now())
 	}
 	if err := s.st.CreateTasks(ctx, tasks); err != nil {
 		return nil, err
@@ -85,8 +81,10 @@ func (s *Tasks) Run(ctx context.Context, in RunInput) ([]*model.Task, error) {
 	return tasks, nil
 }
 
-func (s *Tasks) newTask(td *model.TaskDefinition, in RunInput) *model.Task {
-	now := s.now().UTC()
+// NewTask returns a new PENDING task of td, as in asks, created at now. It
+// is not stored: RunTask and the service reconciler store it.
+func NewTask(td *model.TaskDefinition, in model.RunTaskInput, now time.Time) *model.Task {
+	now = now.UTC()
 	group := in.Group
 	if group == "" {
 		group = "family:" + td.Family
@@ -175,27 +173,11 @@ func (s *Tasks) Resolve(id string) (string, error) {
 	return "", fmt.Errorf("%w: task id prefix %q matches %d tasks (%s, ...); give more characters", model.ErrInvalid, id, len(matches), matches[0])
 }
 
-// Filter selects tasks in List.
-type Filter struct {
-	Family        string
-	Group         string
-	Node          string
-	DesiredStatus string
-	LastStatus    string
-	StartedBy     string
-}
-
-func (f Filter) match(t *model.Task) bool {
-	return (f.Family == "" || t.Family == f.Family) && (f.Group == "" || t.Group == f.Group) &&
-		(f.Node == "" || t.NodeName == f.Node) && (f.DesiredStatus == "" || t.DesiredStatus == f.DesiredStatus) &&
-		(f.LastStatus == "" || t.LastStatus == f.LastStatus) && (f.StartedBy == "" || t.StartedBy == f.StartedBy)
-}
-
 // List returns matching tasks from the server's cache, newest first.
-func (s *Tasks) List(f Filter) []*model.Task {
+func (s *Tasks) List(f model.TaskFilter) []*model.Task {
 	var out []*model.Task
 	for _, t := range s.caches.Tasks.List() {
-		if f.match(t) {
+		if f.Match(t) {
 			out = append(out, t)
 		}
 	}
@@ -219,7 +201,3 @@ func (s *Tasks) Delete(ctx context.Context, id string) error {
 	}
 	return s.st.DeleteTasks(ctx, []*model.Task{t})
 }
-
-// ErrWrongNode is returned when an agent reports on a task that is not
-// assigned to its node.
-var ErrWrongNode = errors.New("controller: task is not assigned to this node")

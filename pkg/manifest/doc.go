@@ -32,7 +32,7 @@
 //
 // # Errors
 //
-// Load and Parse are all or nothing: on failure they return nil and an
+// Decoder.Load and Decoder.Parse are all or nothing: on failure they return nil and an
 // Errors value listing every problem in every document, one per line, as
 //
 //	web.yaml:14:9: containerDefinitions[1].memroy: unknown field; did you mean "memory"?
@@ -42,27 +42,33 @@
 // validation paths are mapped back to the position of the field in the file,
 // or of its nearest ancestor when the field is missing.
 //
-// # More kinds
+// # Kinds
 //
-// Kinds plug in through Register, normally from an init function of the
-// package that owns the kind; there is no switch to edit:
+// A Decoder reads the kinds it was built with, and no others. Each package
+// that owns a kind exports its Kind, and each binary lists the kinds it
+// accepts once, in order (cmd/orch does it in kinds.go):
+//
+//	dec := manifest.NewDecoder(manifest.TaskDefinitionKind, manifest.ServiceKind, sqs.QueueKind)
+//	docs, err := dec.Load("manifests/", os.Stdin)
+//
+// A Kind's DecodeFunc usually decodes into a model value with a Schema and
+// validates it:
 //
 //	var queueSchema = manifest.Schema{
 //		// AWS fields Orch accepts but does not use, and server-assigned ones.
 //		reflect.TypeFor[model.Queue](): {Ignored: []string{"tags"}, ReadOnly: []string{"QueueUrl"}},
 //	}
 //
-//	func init() {
-//		manifest.Register("Queue", func(b *manifest.Body) (any, string, error) {
-//			q := new(model.Queue)
-//			_ = b.Decode(q, queueSchema) // unknown fields, wrong types: recorded in b
-//			return q, q.QueueName, q.Validate() // model.FieldErrors get positions
-//		})
-//	}
+//	var QueueKind = manifest.Kind{Name: "Queue", Decode: func(b *manifest.Body) (any, string, error) {
+//		q := new(model.Queue)
+//		_ = b.Decode(q, queueSchema) // unknown fields, wrong types: recorded in b
+//		return q, q.QueueName, q.Validate() // model.FieldErrors get positions
+//	}}
 //
 // Body.Decode does the strict, position-keeping decoding for any struct with
 // json tags, following aliases and merge keys; a Schema lists, per Go struct
 // type, the AWS fields to accept and ignore and the read-only ones to drop.
-// The Implicit option lets documents without kind be recognised (as
-// TaskDefinition does for plain ECS JSON). Kinds() lists what is registered.
+// A Kind's Implicit matcher lets documents without kind be recognised (as
+// TaskDefinitionKind does for plain ECS JSON); matchers are tried in the
+// order of the list.
 package manifest

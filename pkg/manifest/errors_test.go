@@ -146,17 +146,17 @@ containerDefinitions:
 		{
 			name: "unknown kind", file: "a.yaml",
 			in:   "kind: Deployment\n",
-			want: `a.yaml:1:1: kind: unknown kind "Deployment"; known kinds are: Service, TaskDefinition, Widget`,
+			want: `a.yaml:1:1: kind: unknown kind "Deployment"; known kinds are: TaskDefinition, Service, Widget`,
 		},
 		{
 			name: "kind not a string", file: "a.yaml",
 			in:   "kind: [TaskDefinition]\n",
-			want: `a.yaml:1:1: kind: must name a kind, one of: Service, TaskDefinition, Widget`,
+			want: `a.yaml:1:1: kind: must name a kind, one of: TaskDefinition, Service, Widget`,
 		},
 		{
 			name: "missing kind", file: "a.yaml",
 			in:   "family: web\nimage: nginx\n",
-			want: `a.yaml:1:1: missing kind: add a kind field, one of: Service, TaskDefinition, Widget (a document without kind is read as an ECS task definition when it has family and containerDefinitions)`,
+			want: `a.yaml:1:1: missing kind: add a kind field, one of: TaskDefinition, Service, Widget (a document without kind is read as an ECS task definition when it has family and containerDefinitions)`,
 		},
 		{
 			name: "YAML syntax error has a line", file: "a.yaml",
@@ -254,7 +254,7 @@ all.yaml:11:93: containerDefinitions[0].portMappings[0].containerPort: required:
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			docs, err := Parse(tc.file, []byte(tc.in))
+			docs, err := testDecoder.Parse(tc.file, []byte(tc.in))
 			if err == nil {
 				t.Fatalf("Parse() = %d documents, nil error; want:\n%s", len(docs), tc.want)
 			}
@@ -273,7 +273,7 @@ all.yaml:11:93: containerDefinitions[0].portMappings[0].containerPort: required:
 }
 
 func TestErrorsUnwrap(t *testing.T) {
-	_, err := Parse("a.yaml", []byte("kind: TaskDefinition\nfamily: web\ncontainerDefinitions: []\n"))
+	_, err := testDecoder.Parse("a.yaml", []byte("kind: TaskDefinition\nfamily: web\ncontainerDefinitions: []\n"))
 	if !errors.Is(err, model.ErrInvalid) {
 		t.Errorf("errors.Is(%v, model.ErrInvalid) = false", err)
 	}
@@ -281,7 +281,7 @@ func TestErrorsUnwrap(t *testing.T) {
 	if !errors.As(err, &e) || e.Line != 3 || e.Column != 1 || e.Path != "containerDefinitions" {
 		t.Errorf("errors.As(*Error) = %+v; want line 3, column 1, path containerDefinitions", e)
 	}
-	_, err = Parse("a.yaml", nil)
+	_, err = testDecoder.Parse("a.yaml", nil)
 	if !errors.Is(err, ErrNoDocuments) {
 		t.Errorf("errors.Is(%v, ErrNoDocuments) = false", err)
 	}
@@ -293,7 +293,7 @@ func TestTooManyErrors(t *testing.T) {
 	for i := 0; i < 80; i++ {
 		b.WriteString("    bogus" + strings.Repeat("x", i) + ": 1\n")
 	}
-	_, err := Parse("a.yaml", []byte(b.String()))
+	_, err := testDecoder.Parse("a.yaml", []byte(b.String()))
 	var es Errors
 	errors.As(err, &es)
 	if len(es) != maxErrorsPerDocument+1 {

@@ -7,7 +7,9 @@ import (
 )
 
 func Example() {
-	docs, err := manifest.Parse("web.yaml", []byte(`
+	// A binary lists the kinds it reads once; here, task definitions only.
+	dec := manifest.NewDecoder(manifest.TaskDefinitionKind)
+	docs, err := dec.Parse("web.yaml", []byte(`
 kind: TaskDefinition
 family: web
 cpu: 0.5 vCPU
@@ -30,7 +32,7 @@ containerDefinitions:
 		fmt.Println("ignored:", d.Ignored)
 	}
 
-	_, err = manifest.Parse("bad.yaml", []byte(`
+	_, err = dec.Parse("bad.yaml", []byte(`
 kind: TaskDefinition
 family: web
 containerDefinitions:

@@ -39,7 +39,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		docs, err := Parse("fuzz.yaml", data)
+		docs, err := testDecoder.Parse("fuzz.yaml", data)
 		if err != nil {
 			if docs != nil {
 				t.Fatalf("documents returned with an error")
@@ -77,7 +77,7 @@ func FuzzLoad(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, err := Parse("again.json", b)
+			again, err := testDecoder.Parse("again.json", b)
 			if err != nil {
 				t.Fatalf("cannot reload %s: %v", b, err)
 			}

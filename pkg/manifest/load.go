@@ -66,8 +66,8 @@ const maxErrors = 200
 // validation), each as FILE:LINE:COL: FIELD.PATH: message. Callers must apply
 // nothing when Load fails. Input without any document is an error too
 // (errors.Is(err, ErrNoDocuments)).
-func Load(path string, stdin io.Reader) ([]Document, error) {
-	var c collector
+func (d *Decoder) Load(path string, stdin io.Reader) ([]Document, error) {
+	c := collector{dec: d}
 	switch {
 	case path == "-":
 		if stdin == nil {
@@ -106,8 +106,8 @@ func Load(path string, stdin io.Reader) ([]Document, error) {
 
 // Parse decodes manifests held in memory; file names them in documents and
 // errors. It behaves like Load on a file.
-func Parse(file string, data []byte) ([]Document, error) {
-	var c collector
+func (d *Decoder) Parse(file string, data []byte) ([]Document, error) {
+	c := collector{dec: d}
 	c.parse(file, data)
 	return c.result(file)
 }
@@ -142,6 +142,7 @@ func manifestFiles(dir string) ([]string, error) {
 }
 
 type collector struct {
+	dec    *Decoder
 	docs   []Document
 	errs   Errors
 	budget int // values left to decode in the current file
@@ -253,15 +254,15 @@ func (c *collector) document(file string, n *yaml.Node) []*Error {
 		return nil // the file is over its budget; that was reported once
 	}
 	b := newBody(file, n, &c.budget)
-	var k *kindInfo
+	var k *Kind
 	if key, val := b.field("kind"); key != nil {
 		b.pos["kind"] = posOf(key)
-		kinds := Kinds()
+		kinds := c.dec.Kinds()
 		switch {
 		case val == nil || val.Kind != yaml.ScalarNode || val.ShortTag() != "!!str" || val.Value == "":
 			b.fail(key, "kind", "must name a kind, one of: %s", strings.Join(kinds, ", "))
 		default:
-			if k = lookupKind(val.Value); k == nil {
+			if k = c.dec.lookup(val.Value); k == nil {
 				hint := didYouMean(val.Value, kinds)
 				if hint == "" {
 					hint = "; known kinds are: " + strings.Join(kinds, ", ")
@@ -269,14 +270,14 @@ func (c *collector) document(file string, n *yaml.Node) []*Error {
 				b.fail(key, "kind", "unknown kind %q%s", val.Value, hint)
 			}
 		}
-	} else if k = implicitKind(b); k == nil {
-		b.fail(n, "", "missing kind: add a kind field, one of: %s (a document without kind is read as an ECS task definition when it has family and containerDefinitions)", strings.Join(Kinds(), ", "))
+	} else if k = c.dec.implicit(b); k == nil {
+		b.fail(n, "", "missing kind: add a kind field, one of: %s (a document without kind is read as an ECS task definition when it has family and containerDefinitions)", strings.Join(c.dec.Kinds(), ", "))
 	}
 	if k == nil {
 		return b.errs
 	}
-	b.kind = k.name
-	obj, name, err := k.decode(b)
+	b.kind = k.Name
+	obj, name, err := k.Decode(b)
 	if c.budget < 0 {
 		return b.errs // the object is incomplete: validating it would only add noise
 	}
@@ -285,7 +286,7 @@ func (c *collector) document(file string, n *yaml.Node) []*Error {
 		return errs
 	}
 	c.docs = append(c.docs, Document{
-		Kind: k.name, Name: name, File: file, Line: n.Line, Column: n.Column,
+		Kind: k.Name, Name: name, File: file, Line: n.Line, Column: n.Column,
 		Object: obj, Ignored: b.Ignored(),
 	})
 	return nil

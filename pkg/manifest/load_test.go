@@ -20,7 +20,7 @@ func ptr[T any](v T) *T { return &v }
 // mustLoad loads path and fails the test on error.
 func mustLoad(t *testing.T, path string) []Document {
 	t.Helper()
-	docs, err := Load(path, nil)
+	docs, err := testDecoder.Load(path, nil)
 	if err != nil {
 		t.Fatalf("Load(%s):\n%v", path, err)
 	}
@@ -186,7 +186,7 @@ func roundTrip(t *testing.T, td *model.TaskDefinition) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := Parse("roundtrip.json", b)
+	docs, err := testDecoder.Parse("roundtrip.json", b)
 	if err != nil {
 		t.Fatalf("reloading %s:\n%v", b, err)
 	}
@@ -230,7 +230,7 @@ func TestLoadCollectsErrorsOfAllFiles(t *testing.T) {
 	write("1-ok.yaml", "kind: TaskDefinition\nfamily: ok\ncontainerDefinitions: [{name: a, image: x, memory: 64}]\n")
 	write("2-bad.yaml", "kind: TaskDefinition\nfamily: bad\ncontainerDefinitions: [{name: a, image: x, memory: 1}]\n")
 	write("3-bad.json", `{"family": "b", "containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "cpuu": 1}]}`)
-	docs, err := Load(dir, nil)
+	docs, err := testDecoder.Load(dir, nil)
 	if docs != nil {
 		t.Errorf("Load returned %d documents despite errors", len(docs))
 	}
@@ -242,24 +242,24 @@ func TestLoadCollectsErrorsOfAllFiles(t *testing.T) {
 }
 
 func TestLoadStdin(t *testing.T) {
-	docs, err := Load("-", strings.NewReader("kind: TaskDefinition\nfamily: s\ncontainerDefinitions: [{name: a, image: x, memory: 64}]\n"))
+	docs, err := testDecoder.Load("-", strings.NewReader("kind: TaskDefinition\nfamily: s\ncontainerDefinitions: [{name: a, image: x, memory: 64}]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if docs[0].File != "<stdin>" || docs[0].Name != "s" {
 		t.Errorf("document = %s", docs[0].String())
 	}
-	_, err = Load("-", strings.NewReader("kind: TaskDefinition\nfamily: s\ncontainerDefinitions: [{name: a, image: x, memory: 64, port: 1}]\n"))
+	_, err = testDecoder.Load("-", strings.NewReader("kind: TaskDefinition\nfamily: s\ncontainerDefinitions: [{name: a, image: x, memory: 64, port: 1}]\n"))
 	if want := `<stdin>:3:56: containerDefinitions[0].port: unknown field; did you mean "portMappings"?`; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
-	if _, err := Load("-", nil); err == nil {
+	if _, err := testDecoder.Load("-", nil); err == nil {
 		t.Error("Load(-, nil) succeeded")
 	}
 }
 
 func TestLoadIOErrors(t *testing.T) {
-	_, err := Load("testdata/nope.yaml", nil)
+	_, err := testDecoder.Load("testdata/nope.yaml", nil)
 	if want := "testdata/nope.yaml: cannot read: no such file or directory"; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
@@ -267,7 +267,7 @@ func TestLoadIOErrors(t *testing.T) {
 		t.Errorf("errors.Is(err, fs.ErrNotExist) = false")
 	}
 	empty := t.TempDir()
-	_, err = Load(empty, nil)
+	_, err = testDecoder.Load(empty, nil)
 	if want := empty + ": no *.yaml, *.yml or *.json files in this directory"; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
@@ -282,11 +282,11 @@ func TestYAMLFeatures(t *testing.T) {
 		"family: web\r\n" +
 		"x-defaults: &defaults\r\n" + // not a field: must be rejected, see below
 		"  image: busybox\r\n"
-	if _, err := Parse("a.yaml", []byte(in)); err == nil || !strings.Contains(err.Error(), "a.yaml:3:1: x-defaults: unknown field") {
+	if _, err := testDecoder.Parse("a.yaml", []byte(in)); err == nil || !strings.Contains(err.Error(), "a.yaml:3:1: x-defaults: unknown field") {
 		t.Errorf("error = %v; want unknown field x-defaults", err)
 	}
 
-	docs, err := Parse("a.yaml", []byte(`
+	docs, err := testDecoder.Parse("a.yaml", []byte(`
 kind: TaskDefinition
 family: web
 containerDefinitions:
@@ -318,7 +318,7 @@ containerDefinitions:
 
 // TestIgnoredEmptyValues: ignored fields with empty values are not listed.
 func TestIgnoredEmptyValues(t *testing.T) {
-	docs, err := Parse("a.json", []byte(`{"family": "a", "taskRoleArn": "", "ipcMode": null, "requiresCompatibilities": [],
+	docs, err := testDecoder.Parse("a.json", []byte(`{"family": "a", "taskRoleArn": "", "ipcMode": null, "requiresCompatibilities": [],
 	"runtimePlatform": {}, "enableFaultInjection": false,
 	"containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "privileged": false, "links": [], "secrets": [{"name": "S", "valueFrom": "arn"}]}]}`))
 	if err != nil {
@@ -332,7 +332,7 @@ func TestIgnoredEmptyValues(t *testing.T) {
 func TestParseOrchOutput(t *testing.T) {
 	// What Orch itself returns for a task definition (server-assigned fields
 	// included) applies unchanged.
-	docs, err := Parse("get.yaml", []byte(`
+	docs, err := testDecoder.Parse("get.yaml", []byte(`
 kind: TaskDefinition
 family: web
 revision: 3
@@ -372,7 +372,7 @@ func TestAliasBomb(t *testing.T) {
 		b.WriteString("- *d\n")
 	}
 	start := time.Now()
-	_, err := Parse("bomb.yaml", []byte(b.String()))
+	_, err := testDecoder.Parse("bomb.yaml", []byte(b.String()))
 	if want := "bomb.yaml:5:18464: containerDefinitions[8].environment[920].name: file too large: more than 1048576 values (check for aliases that expand without bound)"; err == nil || err.Error() != want {
 		t.Errorf("error:\ngot  %.1000v\nwant %s", err, want)
 	}

@@ -65,7 +65,7 @@ svc.yaml:12:17: placementConstraints[1].expression: memberOf expression at colum
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			docs, err := Parse(tc.file, []byte(tc.in))
+			docs, err := testDecoder.Parse(tc.file, []byte(tc.in))
 			if err == nil {
 				t.Fatalf("Parse() = %d documents, nil error; want:\n%s", len(docs), tc.want)
 			}
@@ -92,7 +92,7 @@ taskDefinition: web
 placementStrategy: [{type: SPREAD, field: attribute:zone}, {type: BinPack, field: CPU}]
 placementConstraints: [{type: distinctinstance}, {type: memberOf, expression: "attribute:zone in [z1, z2]"}]
 `
-	if _, err := Parse("ok.yaml", []byte(in)); err != nil {
+	if _, err := testDecoder.Parse("ok.yaml", []byte(in)); err != nil {
 		t.Fatalf("valid placements rejected:\n%v", err)
 	}
 }

@@ -9,7 +9,8 @@ import (
 // KindService is the kind of ECS-style services (CreateService's input).
 const KindService = "Service"
 
-func init() { Register(KindService, decodeService) }
+// ServiceKind reads services.
+var ServiceKind = Kind{Name: KindService, Decode: decodeService}
 
 // serviceSchema lists the CreateService fields Orch accepts but does not act
 // on, and the fields DescribeServices adds (dropped). Source: the ECS API

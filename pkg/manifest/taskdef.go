@@ -14,9 +14,8 @@ import (
 // KindTaskDefinition is the kind of ECS-style task definitions.
 const KindTaskDefinition = "TaskDefinition"
 
-func init() {
-	Register(KindTaskDefinition, decodeTaskDefinition, Implicit(isTaskDefinition))
-}
+// TaskDefinitionKind reads task definitions, with or without a kind field.
+var TaskDefinitionKind = Kind{Name: KindTaskDefinition, Decode: decodeTaskDefinition, Implicit: isTaskDefinition}
 
 // isTaskDefinition recognises documents without kind: a RegisterTaskDefinition
 // input (family and containerDefinitions) or the output of

@@ -8,6 +8,11 @@ var (
 	ErrNotFound = errors.New("model: not found")
 	ErrConflict = errors.New("model: conflict")
 	ErrInvalid  = errors.New("model: invalid")
+	// ErrWrongNode: an agent reported on a task not assigned to its node.
+	ErrWrongNode = errors.New("model: task is not assigned to this node")
+	// ErrNotLeader: a write needed the leadership this process lost;
+	// another replica serves it (clients retry).
+	ErrNotLeader = errors.New("model: this process is not the leader")
 )
 
 // FieldError is a validation error at a field path such as

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -45,7 +46,7 @@ func ensureTaskKey(ctx context.Context, st *store.Store) string {
 		return ""
 	}
 	secret := randomBase62(40)
-	if err := st.PutAWSKeyIfAbsent(ctx, store.AWSKey{AccessKeyID: taskKeyID, SecretAccessKey: secret, Role: "task"}); err != nil {
+	if err := st.PutAWSKeyIfAbsent(ctx, store.AWSKey{AccessKeyID: taskKeyID, SecretAccessKey: secret, Role: auth.RoleTask}); err != nil {
 		return ""
 	}
 	// Another server may have won the race: read what is stored.

@@ -1,10 +1,14 @@
-// Package server assembles one orch server process: the store (embedded or
-// external etcd), the caches, the leader-elected controller and the HTTP
-// API on one listener. cmd/orch and the in-process test cluster use it.
+// Package server is the composition root of one orch server process: the
+// store (embedded or external etcd), the caches, and one explicit, ordered
+// list of features (core: task definitions, tasks, nodes and the
+// leader-elected reconcilers; services; queues), each contributing its
+// routes, manifest kinds and background loops through the Feature
+// interface, served by the HTTP API on one listener. cmd/orch and the
+// in-process test cluster use it.
 //
 // Example:
 //
-//	srv, err := server.Start(ctx, server.Options{Listen: "127.0.0.1:7474", DataDir: dir})
+//	srv, err := server.Start(ctx, server.Config{Listen: "127.0.0.1:7474", DataDir: dir})
 //	defer srv.Close()
 //	fmt.Println(srv.URL, srv.Bootstrap.AdminToken)
 package server
@@ -20,20 +24,20 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orch-project/orch/pkg/api"
-	"github.com/orch-project/orch/pkg/api/awsauth"
-	"github.com/orch-project/orch/pkg/api/sqs"
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
-	"github.com/orch-project/orch/pkg/queue"
+	"github.com/orch-project/orch/pkg/controller/reconcile"
 	"github.com/orch-project/orch/pkg/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Options configure a server.
-type Options struct {
+// Config configures a server.
+type Config struct {
 	// Listen is host:port; port 0 picks a free port.
 	Listen string
 	// DataDir holds the embedded etcd (ignored with EtcdEndpoints).
@@ -42,7 +46,7 @@ type Options struct {
 	// ID names the process in the controller election; default host:port.
 	ID     string
 	Logger *slog.Logger
-	// NodeLostGrace, StoppedRetention: see controller.Config.
+	// NodeLostGrace, StoppedRetention: see reconcile.Config.
 	NodeLostGrace    time.Duration
 	StoppedRetention time.Duration
 	// NodeTTL is how long a node stays alive without heartbeats (default 15 s).
@@ -64,9 +68,8 @@ type Credentials struct {
 type Server struct {
 	Store      *store.Store
 	Caches     *controller.Caches
-	Controller *controller.Controller
+	Reconciler *reconcile.Reconciler
 	API        *api.Server
-	Queues     *queue.Service
 	// URL is http://host:port of the listener.
 	URL string
 	// Bootstrap is set when this start created the cluster's credentials.
@@ -79,7 +82,7 @@ type Server struct {
 }
 
 // Start opens the store, bootstraps credentials on first start, and serves.
-func Start(ctx context.Context, o Options) (*Server, error) {
+func Start(ctx context.Context, o Config) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -111,55 +114,57 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Caches = controller.NewCaches(st)
-	s.Controller = controller.New(controller.Config{
+	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
-		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: controller.NewMetrics(reg),
+		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
 	})
 	nodes := controller.NewNodes(st, s.Caches)
 	if o.NodeTTL > 0 {
 		nodes.TTL = o.NodeTTL
 	}
-	// Queues: one replica owns them (etcd election "queues"); the others
-	// forward SQS requests to it, so every replica answers every protocol.
-	s.Queues = queue.New(st, queue.Options{AdvertiseURL: s.URL, Logger: o.Logger})
-	verifier := awsauth.New(func(ctx context.Context, id string) (string, error) {
-		k, err := st.GetAWSKey(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		return k.SecretAccessKey, nil
-	}, awsauth.Options{})
-	awsHandler := sqs.NewHandler(s.Queues, verifier, o.Logger)
 
-	ready := false
-	var readyMu sync.Mutex
-	s.API = api.New(api.Config{
-		TaskDefs:     controller.NewTaskDefs(st),
-		Tasks:        controller.NewTasks(st, s.Caches),
-		Nodes:        nodes,
-		Services:     controller.NewServices(st, s.Caches),
-		Source:       s.Caches.Tasks,
-		Tokens:       st,
-		AWS:          awsHandler,
-		IsAWS:        sqs.IsSQSRequest,
-		Appliers:     map[string]api.Applier{"Queue": sqs.Applier{Svc: s.Queues}},
-		ExtraRoutes:  sqs.NewREST(s.Queues, awsHandler).Routes(),
-		ContainerEnv: containerEnv(st),
-		Logger:       o.Logger,
-		Registry:     reg,
-		Ready: func() bool {
-			readyMu.Lock()
-			defer readyMu.Unlock()
-			return ready
+	// The features, in order: the order of their kinds in messages.
+	features := []Feature{
+		coreFeature{
+			Feature: api.Core(api.CoreConfig{
+				TaskDefinitions: controller.NewTaskDefs(st),
+				Tasks:           controller.NewTasks(st, s.Caches),
+				Nodes:           nodes,
+				Source:          taskSource{s.Caches.Tasks},
+				Tokens:          st,
+				ContainerEnv:    containerEnv(st),
+				Logger:          o.Logger,
+			}),
+			reconciler: s.Reconciler,
 		},
-		Leader: s.Controller.IsLeader,
+		servicesFeature{api.ServicesFeature(controller.NewServices(st, s.Caches))},
+		newQueuesFeature(st, s.URL, o.Logger),
+	}
+	apiFeatures := make([]api.Feature, len(features))
+	for i, f := range features {
+		apiFeatures[i] = f
+	}
+
+	var ready atomic.Bool
+	s.API = api.New(api.Config{
+		Features: apiFeatures,
+		Tokens:   st,
+		Logger:   o.Logger,
+		Registry: reg,
+		Ready:    ready.Load,
+		Leader:   s.Reconciler.IsLeader,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.Caches.Run(rctx) })
-	s.wg.Go(func() { s.Controller.Run(rctx) })
-	s.wg.Go(func() { s.Queues.Run(rctx) })
+	for _, f := range features {
+		s.wg.Go(func() {
+			if err := f.Run(rctx); err != nil && rctx.Err() == nil {
+				o.Logger.Error("a server feature's loop stopped", "feature", fmt.Sprintf("%T", f), "err", err)
+			}
+		})
+	}
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	err = s.Caches.WaitReady(wctx)
 	wcancel()
@@ -167,9 +172,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("server: caches did not fill: %w", err)
 	}
-	readyMu.Lock()
-	ready = true
-	readyMu.Unlock()
+	ready.Store(true)
 
 	s.httpSrv = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	s.wg.Go(func() {
@@ -177,7 +180,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			o.Logger.Error("http server stopped", "err", err)
 		}
 	})
-	o.Logger.Info("orch server listening", "url", s.URL, "embeddedEtcd", st.Embedded(), "id", o.ID)
+	o.Logger.Info("orch server listening", "url", s.URL, "embeddedEtcd", st.Embedded(), "serverId", o.ID)
 	return s, nil
 }
 
@@ -215,13 +218,13 @@ func bootstrap(ctx context.Context, st *store.Store) (*Credentials, error) {
 		AWSSecretAccessKey: randomBase62(40),
 	}
 	ran, err := st.Bootstrap(ctx, api.NewToken(""), func() error {
-		if err := st.PutToken(ctx, creds.AdminToken, store.RoleAdmin, "admin"); err != nil {
+		if err := st.PutToken(ctx, creds.AdminToken, auth.RoleAdmin, "admin"); err != nil {
 			return err
 		}
-		if err := st.PutToken(ctx, creds.JoinToken, store.RoleAgent, "join"); err != nil {
+		if err := st.PutToken(ctx, creds.JoinToken, auth.RoleJoin, "join"); err != nil {
 			return err
 		}
-		return st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: creds.AWSAccessKeyID, SecretAccessKey: creds.AWSSecretAccessKey, Role: store.RoleAdmin})
+		return st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: creds.AWSAccessKeyID, SecretAccessKey: creds.AWSSecretAccessKey, Role: auth.RoleAdmin})
 	})
 	if err != nil || !ran {
 		return nil, err

@@ -139,7 +139,7 @@ func TestUnplacedTaskSaysWhy(t *testing.T) {
 }
 
 func TestNodeLostStopsItsTasks(t *testing.T) {
-	cp := testutil.StartServer(t, func(o *server.Options) { o.NodeTTL = time.Second; o.NodeLostGrace = time.Second })
+	cp := testutil.StartServer(t, func(o *server.Config) { o.NodeTTL = time.Second; o.NodeLostGrace = time.Second })
 	ctx := context.Background()
 	doomed := testutil.StartHandAgent(t, cp.Agent, "doomed", 1024, 1024, nil)
 	doomed.StopHeartbeats()

@@ -8,22 +8,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Token roles. A join token (RoleAgent) may only register a node; the
-// registration hands the agent a node token (RoleNode, named after its
-// node) that is valid for that node's endpoints alone.
-const (
-	RoleAdmin = "admin"
-	RoleAgent = "agent"
-	RoleNode  = "node"
-)
-
+// tokenRecord is what a token's key holds; roles and what each may do are
+// defined in pkg/auth.
 type tokenRecord struct {
-	Role string `json:"role"`
-	Name string `json:"name,omitempty"`
+	Role auth.Role `json:"role"`
+	Name string    `json:"name,omitempty"`
 }
 
 // HashToken is how tokens are stored: only their SHA-256.
@@ -33,33 +27,27 @@ func HashToken(tok string) string {
 }
 
 // PutToken stores a token (hashed) with a role.
-func (s *Store) PutToken(ctx context.Context, tok, role, name string) error {
+func (s *Store) PutToken(ctx context.Context, tok string, role auth.Role, name string) error {
 	b, _ := json.Marshal(tokenRecord{Role: role, Name: name})
 	_, err := s.cli.Put(ctx, s.key("auth", "tokens", HashToken(tok)), string(b))
 	return err
 }
 
-// TokenRole returns the role of a token, or model.ErrNotFound.
-func (s *Store) TokenRole(ctx context.Context, tok string) (string, error) {
-	role, _, err := s.TokenInfo(ctx, tok)
-	return role, err
-}
-
 // TokenInfo returns a token's role and name (the node of a node token), or
 // model.ErrNotFound.
-func (s *Store) TokenInfo(ctx context.Context, tok string) (role, name string, err error) {
+func (s *Store) TokenInfo(ctx context.Context, tok string) (auth.Identity, error) {
 	var r tokenRecord
 	if _, err := s.get(ctx, s.key("auth", "tokens", HashToken(tok)), &r); err != nil {
-		return "", "", err
+		return auth.Identity{}, err
 	}
-	return r.Role, r.Name, nil
+	return auth.Identity{Role: r.Role, Name: r.Name}, nil
 }
 
 // SetNodeToken makes tok the one node token of node name; the previous one
 // stops working.
 func (s *Store) SetNodeToken(ctx context.Context, name, tok string) error {
 	ptr := s.key("auth", "nodetokens", name)
-	b, _ := json.Marshal(tokenRecord{Role: RoleNode, Name: name})
+	b, _ := json.Marshal(tokenRecord{Role: auth.RoleNode, Name: name})
 	for {
 		resp, err := s.cli.Get(ctx, ptr)
 		if err != nil {
@@ -97,9 +85,9 @@ func (s *Store) deleteNodeTokenOps(ctx context.Context, name string) []clientv3.
 // AWSKey is an access key for SigV4-signed requests. The secret is kept
 // because verifying a SigV4 signature needs it.
 type AWSKey struct {
-	AccessKeyID     string `json:"accessKeyId"`
-	SecretAccessKey string `json:"secretAccessKey"`
-	Role            string `json:"role"`
+	AccessKeyID     string    `json:"accessKeyId"`
+	SecretAccessKey string    `json:"secretAccessKey"`
+	Role            auth.Role `json:"role"`
 }
 
 // PutAWSKey stores an access key.

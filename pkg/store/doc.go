@@ -1,11 +1,12 @@
 // Package store is Orch's only door to etcd: typed access to task
-// definitions, tasks, nodes, services, queues and credentials, optimistic writes conditional on
-// the mod revision read, batched transactions, watches, leases, the
-// controller election and the embedded etcd server.
+// definitions, tasks, nodes, services, queues and credentials, optimistic
+// writes conditional on the mod revision read, batched transactions,
+// watches, leases, elections and the embedded etcd server.
 //
 // # Key schema
 //
-// Every key lives under a prefix (default "/orch/"):
+// Every key lives under a prefix (default "/orch/"); this is the complete
+// list:
 //
 //	taskdefs/<family>/<revision:010d>   model.TaskDefinition (immutable but for status)
 //	tasks/<taskId>                      model.Task
@@ -15,12 +16,13 @@
 //	queues/<name>                       a queue's definition (attributes, tags, id)
 //	qmsgs/<queueId>/<messageId>         one message, created and deleted, never rewritten
 //	qdedup/<queueId>/<key>              FIFO deduplication record, deleted after 5 minutes
-//	auth/tokens/<sha256 hex>            role ("admin", "agent" = join, "node") and name; tokens are stored hashed
+//	auth/tokens/<sha256 hex>            auth.Role ("admin", "agent" = auth.RoleJoin, "node") and name; tokens are stored hashed
 //	auth/nodetokens/<node>              hash of the node's current node token
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
-//	election/controller                 concurrency.Election for the controller leader
-//	election/queues                     the replica that owns the queues (value: its URL)
-//	meta/cluster                        cluster id and creation time
+//	election/controller/<leaseId>       concurrency.Election for the controller leader (value: its id)
+//	election/queues/<leaseId>           the replica that owns the queues (value: its URL)
+//	meta/bootstrap-claim                the cluster id, claimed by the first server to start (Bootstrap)
+//	meta/cluster                        the cluster id, written once the first credentials exist
 //
 // Writes that depend on what was read compare the key's mod revision
 // (UpdateTask, CommitTasks); a failed comparison returns model.ErrConflict

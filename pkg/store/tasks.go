@@ -109,8 +109,14 @@ func (s *Store) CommitTasks(ctx context.Context, tasks []*model.Task, guard *Gua
 	return conflicts, nil
 }
 
-// ErrNotLeader means a guarded write found the election lost.
-var ErrNotLeader = errors.New("store: this process no longer holds the controller election")
+// ErrNotLeader means a guarded write found the election lost. It is a
+// model.ErrNotLeader (errors.Is), which the API turns into a 503.
+var ErrNotLeader error = notLeader{}
+
+type notLeader struct{}
+
+func (notLeader) Error() string        { return "store: this process no longer holds the controller election" }
+func (notLeader) Is(target error) bool { return target == model.ErrNotLeader }
 
 func (s *Store) commitBatch(ctx context.Context, batch []*model.Task, guard *Guard) ([]string, error) {
 	var conflicts []string

@@ -66,12 +66,12 @@ func seedCluster(b *testing.B, dir string, nodes, tasks int) {
 func placeAll(b *testing.B, nodes, tasks int) time.Duration {
 	dir := b.TempDir()
 	seedCluster(b, dir, nodes, tasks)
-	srv, err := server.Start(context.Background(), server.Options{Listen: "127.0.0.1:0", DataDir: dir, Logger: testutil.Logger(), NodeTTL: time.Hour})
+	srv, err := server.Start(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: testutil.Logger(), NodeTTL: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	for !srv.Controller.IsLeader() {
+	for !srv.Reconciler.IsLeader() {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()

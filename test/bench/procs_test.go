@@ -137,7 +137,7 @@ func usageOf(b *testing.B, pid int) procUsage {
 // waits until all n nodes are alive.
 func startHollowAgents(ctx context.Context, b *testing.B, srv *serverProc, prefix string, n, cpu, memMiB int) {
 	for i := range n {
-		rt := fake.New(fake.Options{CPU: cpu, MemoryMiB: memMiB, Images: []string{"fake"}})
+		rt := fake.New(fake.Config{CPU: cpu, MemoryMiB: memMiB, Images: []string{"fake"}})
 		ag, err := agent.New(agent.Config{NodeName: fmt.Sprintf("%s-%03d", prefix, i), Runtime: rt, Logger: testutil.Logger(),
 			ControlPlane: client.New(client.Config{Servers: []string{srv.url}, Token: srv.cfg.JoinToken}), StatsInterval: -1})
 		if err != nil {

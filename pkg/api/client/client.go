@@ -4,7 +4,7 @@
 // Example:
 //
 //	c := client.New(client.Config{Servers: []string{"http://127.0.0.1:7474"}, Token: tok})
-//	tasks, err := c.RunTask(ctx, controller.RunInput{TaskDefinition: "web", Count: 2})
+//	tasks, err := c.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web", Count: 2})
 package client
 
 import (
@@ -97,12 +97,6 @@ func (e *Error) Unwrap() error {
 		return wire.ErrUnauthorized
 	}
 	return nil
-}
-
-// IsNotFound reports whether err is a 404 from the API.
-func IsNotFound(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
 func (c *Client) server(i int) string {

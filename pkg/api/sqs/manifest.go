@@ -11,7 +11,9 @@ import (
 // (QueueName, Attributes, tags).
 const KindQueue = "Queue"
 
-func init() { manifest.Register(KindQueue, decodeQueue) }
+// QueueKind reads queues; binaries that accept them list it in
+// manifest.NewDecoder.
+var QueueKind = manifest.Kind{Name: KindQueue, Decode: decodeQueue}
 
 func decodeQueue(b *manifest.Body) (any, string, error) {
 	var s model.QueueSpec

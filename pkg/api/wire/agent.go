@@ -10,20 +10,9 @@ import (
 )
 
 // RegisterRequest is what an agent sends when it (re)joins:
-// POST /v1/agent/register with the join token.
-type RegisterRequest struct {
-	Name          string            `json:"name"`
-	Capacity      model.Resources   `json:"capacity"`
-	Attributes    map[string]string `json:"attributes,omitempty"`
-	ReservedPorts []string          `json:"reservedPorts,omitempty"`
-	// Address is host:port of the agent's own HTTP server (logs).
-	Address      string `json:"address,omitempty"`
-	AgentVersion string `json:"agentVersion,omitempty"`
-	Runtime      string `json:"runtime,omitempty"`
-	// CallbackToken is a secret the control plane presents when it calls
-	// the agent (log streaming). The agent generates it at start.
-	CallbackToken string `json:"callbackToken,omitempty"`
-}
+// POST /v1/agent/register with the join token. Its JSON shape is the
+// domain's registration.
+type RegisterRequest = model.NodeRegistration
 
 // RegisterResponse returns the node as stored and how often to heartbeat.
 type RegisterResponse struct {
@@ -58,22 +47,9 @@ type AssignmentEvent struct {
 	TaskID      string       `json:"taskId,omitempty"`
 }
 
-// TaskStatusReport is what an agent observed of one task. Fields left empty
-// are not changed; LastStatus only moves forward on the server.
-type TaskStatusReport struct {
-	TaskID        string            `json:"taskId"`
-	LastStatus    string            `json:"lastStatus"`
-	StopCode      string            `json:"stopCode,omitempty"`
-	StoppedReason string            `json:"stoppedReason,omitempty"`
-	HealthStatus  string            `json:"healthStatus,omitempty"`
-	Containers    []model.Container `json:"containers,omitempty"`
-	Usage         *model.Usage      `json:"usage,omitempty"`
-	PullStartedAt *time.Time        `json:"pullStartedAt,omitempty"`
-	StartedAt     *time.Time        `json:"startedAt,omitempty"`
-	StoppedAt     *time.Time        `json:"stoppedAt,omitempty"`
-	// Event, when set, is appended to the task's history.
-	Event string `json:"event,omitempty"`
-}
+// TaskStatusReport is what an agent observed of one task (the domain's
+// report, sent as is).
+type TaskStatusReport = model.TaskStatusReport
 
 // StatusBatch is POST /v1/agent/nodes/{name}/status.
 type StatusBatch struct {

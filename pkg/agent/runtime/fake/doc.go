@@ -54,7 +54,7 @@
 // docker stop -t 0. Remove kills a running container (137). Images:
 // every image pulls successfully unless SetPullError names it or its name
 // contains "unpullable"; Create fails with "No such image" when the image was
-// neither pulled nor listed in Options.Images. Dynamic host ports come from
+// neither pulled nor listed in Config.Images. Dynamic host ports come from
 // 32768 upwards; a static host port already published by a running container
 // makes Start fail with Docker's "port is already allocated" text.
 //
@@ -67,14 +67,14 @@
 // simulate a daemon restart or outage (containers keep running, as with
 // Docker's live-restore), SetPullError and AddImages script images, Spec
 // returns what a container was created with, Containers lists all of them,
-// and Journal (with Options.Journal) records lifecycle operations in order
+// and Journal (with Config.Journal) records lifecycle operations in order
 // so tests can assert that one container started after another turned
 // healthy. There is no injected clock: run tests inside a testing/synctest
 // bubble to make scripted durations instant and exact.
 //
 // Example:
 //
-//	rt := fake.New(fake.Options{CPU: 2048, MemoryMiB: 4096})
+//	rt := fake.New(fake.Config{CPU: 2048, MemoryMiB: 4096})
 //	_ = rt.EnsureImage(ctx, "busybox", "if-not-present")
 //	id, _ := rt.Create(ctx, runtime.ContainerSpec{
 //		Name: "job", Image: "busybox",

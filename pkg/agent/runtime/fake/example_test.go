@@ -14,7 +14,7 @@ import (
 // runs out; with a zero timeout that happens at once.
 func Example() {
 	ctx := context.Background()
-	rt := fake.New(fake.Options{})
+	rt := fake.New(fake.Config{})
 	_ = rt.EnsureImage(ctx, "busybox", "if-not-present")
 	id, err := rt.Create(ctx, runtime.ContainerSpec{
 		Name:   "web",

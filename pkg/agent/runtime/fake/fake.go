@@ -16,8 +16,8 @@ import (
 	"github.com/orch-project/orch/pkg/agent/runtime"
 )
 
-// Options configure a Runtime.
-type Options struct {
+// Config configures a Runtime.
+type Config struct {
 	// CPU and MemoryMiB are what Capacity reports (default 4096 and 8192).
 	CPU       int
 	MemoryMiB int
@@ -69,7 +69,7 @@ type logLine struct {
 var _ runtime.Runtime = (*Runtime)(nil)
 
 // New returns an empty runtime.
-func New(opts Options) *Runtime {
+func New(opts Config) *Runtime {
 	if opts.CPU <= 0 {
 		opts.CPU = 4096
 	}
@@ -656,7 +656,7 @@ func (rt *Runtime) SetDown(err error) {
 
 // Journal returns the recorded operations in order ("create NAME",
 // "start NAME", "health NAME healthy", "stop NAME", "die NAME CODE",
-// "remove NAME", "pull IMAGE", "start_error NAME"), when Options.Journal.
+// "remove NAME", "pull IMAGE", "start_error NAME"), when Config.Journal.
 func (rt *Runtime) Journal() []string {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()

@@ -52,7 +52,7 @@ func state(t *testing.T, rt *Runtime, id string) runtime.State {
 
 func TestRunForExitCode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Options{})
+		rt := New(Config{})
 		id := mustRun(t, rt, "a", "run_for=2s,exit_code=3")
 		time.Sleep(1999 * time.Millisecond)
 		synctest.Wait()
@@ -88,7 +88,7 @@ func TestStopCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.script+"/"+tt.timeout.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				rt := New(Options{})
+				rt := New(Config{})
 				id := mustRun(t, rt, "a", tt.script)
 				start := time.Now()
 				if err := rt.Stop(context.Background(), id, tt.timeout); err != nil {
@@ -111,7 +111,7 @@ func TestStopCodes(t *testing.T) {
 
 func TestOOM(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Options{})
+		rt := New(Config{})
 		id := mustRun(t, rt, "a", "run_for=1s,oom")
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -123,7 +123,7 @@ func TestOOM(t *testing.T) {
 }
 
 func TestStartErrorAndCreateErrors(t *testing.T) {
-	rt := New(Options{})
+	rt := New(Config{})
 	ctx := context.Background()
 	_ = rt.EnsureImage(ctx, "img", "")
 	id, err := rt.Create(ctx, runtime.ContainerSpec{Name: "a", Image: "img", Env: []string{`ORCH_FAKE=start_error=exec: "nope": executable file not found in $PATH`}})
@@ -154,7 +154,7 @@ func TestStartErrorAndCreateErrors(t *testing.T) {
 
 func TestImages(t *testing.T) {
 	ctx := context.Background()
-	rt := New(Options{Images: []string{"present"}})
+	rt := New(Config{Images: []string{"present"}})
 	if err := rt.EnsureImage(ctx, "present:latest", "never"); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestImages(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Options{})
+		rt := New(Config{})
 		hc := func(s *runtime.ContainerSpec) { s.HealthCheck = &runtime.HealthCheck{Test: []string{"CMD", "true"}} }
 		noCheck := mustRun(t, rt, "nocheck", "health=healthy")
 		def := mustRun(t, rt, "def", "", hc)
@@ -205,7 +205,7 @@ func TestHealth(t *testing.T) {
 
 func TestEventsFanOutAndBreak(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Options{})
+		rt := New(Config{})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		ev1, _ := rt.Events(ctx)
@@ -252,7 +252,7 @@ func TestEventsFanOutAndBreak(t *testing.T) {
 
 func TestListAndRemove(t *testing.T) {
 	ctx := context.Background()
-	rt := New(Options{})
+	rt := New(Config{})
 	a := mustRun(t, rt, "a", "", func(s *runtime.ContainerSpec) { s.Labels = managed(map[string]string{runtime.LabelTask: "t1"}) })
 	mustRun(t, rt, "b", "", func(s *runtime.ContainerSpec) { s.Labels = managed(map[string]string{runtime.LabelTask: "t2"}) })
 	mustRun(t, rt, "c", "", func(s *runtime.ContainerSpec) { s.Labels = nil })
@@ -282,7 +282,7 @@ func TestListAndRemove(t *testing.T) {
 }
 
 func TestPorts(t *testing.T) {
-	rt := New(Options{DynamicPortStart: 40000})
+	rt := New(Config{DynamicPortStart: 40000})
 	ports := func(p ...runtime.PortSpec) func(*runtime.ContainerSpec) {
 		return func(s *runtime.ContainerSpec) { s.Ports = p }
 	}
@@ -301,7 +301,7 @@ func TestPorts(t *testing.T) {
 
 func TestLogs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Options{})
+		rt := New(Config{})
 		ctx := context.Background()
 		id := mustRun(t, rt, "web", "log_lines=2,log=hi,log_every=1s,run_for=3500ms")
 		r, err := rt.Logs(ctx, id, runtime.LogOptions{Tail: -1})
@@ -329,7 +329,7 @@ func TestLogs(t *testing.T) {
 
 func TestLogsFollowCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Options{})
+		rt := New(Config{})
 		id := mustRun(t, rt, "web", "log_lines=0")
 		ctx, cancel := context.WithCancel(context.Background())
 		r, _ := rt.Logs(ctx, id, runtime.LogOptions{Tail: -1, Follow: true})
@@ -357,7 +357,7 @@ func TestLogsFollowCancel(t *testing.T) {
 }
 
 func TestStatsAndCapacity(t *testing.T) {
-	rt := New(Options{CPU: 2048, MemoryMiB: 1024})
+	rt := New(Config{CPU: 2048, MemoryMiB: 1024})
 	ctx := context.Background()
 	if c, m, _ := rt.Capacity(ctx); c != 2048 || m != 1024 {
 		t.Fatalf("capacity %d/%d", c, m)

@@ -1,4 +1,4 @@
-package controller
+package reconcile
 
 import (
 	"context"
@@ -6,30 +6,31 @@ import (
 	"sort"
 	"time"
 
+	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/scheduler"
 	"github.com/orch-project/orch/pkg/store"
 )
 
-// placer turns pending tasks into placements: it snapshots the caches,
+// placementLoop turns pending tasks into placements: it snapshots the caches,
 // asks the pure scheduler, and commits the result in batches, each write
 // conditional on the task's revision and on this process still leading.
-type placer struct {
+type placementLoop struct {
 	cfg    Config
 	leader *store.Leader
 	log    *slog.Logger
 	seed   int64
 }
 
-func newPlacer(cfg Config, l *store.Leader, log *slog.Logger) *placer {
-	return &placer{cfg: cfg, leader: l, log: log.With("loop", "placer"), seed: time.Now().UnixNano()}
+func newPlacementLoop(cfg Config, l *store.Leader, log *slog.Logger) *placementLoop {
+	return &placementLoop{cfg: cfg, leader: l, log: log.With("loop", "placement"), seed: time.Now().UnixNano()}
 }
 
 // retryEvery bounds how long an unplaced task waits for a retry when
 // nothing in the cluster changes (a safety net; changes trigger passes).
 const retryEvery = 5 * time.Second
 
-func (p *placer) run(ctx context.Context) {
+func (p *placementLoop) run(ctx context.Context) {
 	c := p.cfg.Caches
 	tsub, nsub, asub := c.Tasks.Subscribe(), c.Nodes.Subscribe(), c.Alive.Subscribe()
 	defer tsub.Close()
@@ -81,7 +82,7 @@ func (p *placer) run(ctx context.Context) {
 }
 
 // snapshot builds the scheduler's view of the cluster from the caches.
-func (p *placer) snapshot() scheduler.Snapshot {
+func (p *placementLoop) snapshot() scheduler.Snapshot {
 	c := p.cfg.Caches
 	nodes := c.Nodes.List()
 	idx := make(map[string]int, len(nodes))
@@ -106,7 +107,7 @@ func (p *placer) snapshot() scheduler.Snapshot {
 	return snap
 }
 
-func (p *placer) pass(ctx context.Context, pending map[string]bool) error {
+func (p *placementLoop) pass(ctx context.Context, pending map[string]bool) error {
 	start := time.Now()
 	c := p.cfg.Caches
 	var tasks []*model.Task
@@ -140,7 +141,7 @@ func (p *placer) pass(ctx context.Context, pending map[string]bool) error {
 	now := time.Now().UTC()
 	writes := make([]*model.Task, 0, len(res.Placements)+len(res.Unplaced))
 	for _, pl := range res.Placements {
-		t := cloneTask(byID[pl.TaskID])
+		t := controller.CloneTask(byID[pl.TaskID])
 		t.NodeName, t.PlacedAt, t.PlacementMessage = pl.Node, &now, ""
 		t.AddEvent(now, "placed on node %s", pl.Node)
 		writes = append(writes, t)
@@ -151,7 +152,7 @@ func (p *placer) pass(ctx context.Context, pending map[string]bool) error {
 		if t.PlacementMessage == u.Message {
 			continue // nothing new to say; don't churn etcd
 		}
-		t = cloneTask(t)
+		t = controller.CloneTask(t)
 		t.PlacementMessage = u.Message
 		t.AddEvent(now, "%s", u.Message)
 		writes = append(writes, t)

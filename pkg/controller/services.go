@@ -24,15 +24,15 @@ type Services struct {
 	now    func() time.Time
 }
 
-// NewServices returns the service API service.
+// NewServices returns the services handler.
 func NewServices(st *store.Store, caches *Caches) *Services {
 	return &Services{st: st, caches: caches, tds: NewTaskDefs(st), now: time.Now}
 }
 
-// ValidateService checks a service's spec with field paths (placement
-// included, see model.ValidatePlacement). Whether the task definition
-// exists is checked by CheckTaskDefinition.
-func ValidateService(svc *model.Service) error { return svc.Validate() }
+// Validate checks a service's spec with field paths: the model's rules,
+// placement included (model.ValidatePlacement, expressions parsed). Whether
+// the task definition exists is checked by CheckTaskDefinition.
+func (s *Services) Validate(svc *model.Service) error { return svc.Validate() }
 
 // CheckTaskDefinition resolves the service's task definition: a missing or
 // INACTIVE one is a validation error at "taskDefinition".
@@ -51,9 +51,9 @@ func (s *Services) CheckTaskDefinition(ctx context.Context, ref string) (*model.
 	return td, nil
 }
 
-// HasHealthCheck reports whether an essential container of td has a
+// hasHealthCheck reports whether an essential container of td has a
 // health check (then service tasks count as healthy only when it passes).
-func HasHealthCheck(td *model.TaskDefinition) bool {
+func hasHealthCheck(td *model.TaskDefinition) bool {
 	for _, c := range td.ContainerDefinitions {
 		if c.IsEssential() && c.HealthCheck != nil {
 			return true
@@ -82,7 +82,7 @@ func sameSpec(a, b *model.Service) bool {
 // whose rollout failed) starts a new deployment. It returns the stored
 // service and the action: created, configured or unchanged.
 func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service, string, error) {
-	if err := ValidateService(in); err != nil {
+	if err := s.Validate(in); err != nil {
 		return nil, "", err
 	}
 	td, err := s.CheckTaskDefinition(ctx, in.TaskDefinition)
@@ -91,7 +91,7 @@ func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service
 	}
 	now := s.now().UTC()
 	spec := specOf(in)
-	hc := HasHealthCheck(td)
+	hc := hasHealthCheck(td)
 	svc := spec
 	svc.ServiceArn, svc.Status, svc.CreatedAt = model.ServiceArnFor(in.ServiceName), model.ServiceActive, &now
 	d := svc.StartDeployment(now, td.Ref(), td.Arn(), hc, svc.Desired())
@@ -234,7 +234,7 @@ func (s *Services) Get(ctx context.Context, name string) (*model.Service, []*mod
 		return nil, nil, err
 	}
 	tasks := s.Tasks(name)
-	FillServiceCounts(svc, tasks, s.now())
+	fillServiceCounts(svc, tasks, s.now())
 	return svc, tasks, nil
 }
 
@@ -252,7 +252,7 @@ func (s *Services) List(ctx context.Context) ([]*model.Service, error) {
 	}
 	now := s.now()
 	for _, svc := range svcs {
-		FillServiceCounts(svc, by[svc.ServiceName], now)
+		fillServiceCounts(svc, by[svc.ServiceName], now)
 	}
 	return svcs, nil
 }
@@ -274,9 +274,9 @@ func (s *Services) Tasks(name string) []*model.Task {
 	return out
 }
 
-// FillServiceCounts sets the derived running, pending and healthy counts of
+// fillServiceCounts sets the derived running, pending and healthy counts of
 // a service and of its deployments from its tasks.
-func FillServiceCounts(svc *model.Service, tasks []*model.Task, now time.Time) {
+func fillServiceCounts(svc *model.Service, tasks []*model.Task, now time.Time) {
 	svc.RunningCount, svc.PendingCount, svc.HealthyCount = 0, 0, 0
 	for i := range svc.Deployments {
 		d := &svc.Deployments[i]

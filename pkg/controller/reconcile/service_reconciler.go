@@ -1,4 +1,4 @@
-package controller
+package reconcile
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -242,10 +243,9 @@ func (r *serviceReconciler) reconcile(ctx context.Context, name string, dirty ma
 			return time.Time{}, err
 		}
 		tasks := make([]*model.Task, len(plan.launch))
-		ts := &Tasks{now: r.now}
 		for i, id := range plan.launch {
-			t := ts.newTask(td, RunInput{Group: model.ServiceGroup(name), StartedBy: model.ServiceGroup(name),
-				PlacementStrategy: svc.PlacementStrategy, PlacementConstraints: svc.PlacementConstraints})
+			t := controller.NewTask(td, model.RunTaskInput{Group: model.ServiceGroup(name), StartedBy: model.ServiceGroup(name),
+				PlacementStrategy: svc.PlacementStrategy, PlacementConstraints: svc.PlacementConstraints}, r.now())
 			t.TaskID, t.TaskArn = id, model.TaskArnFor(id)
 			tasks[i] = t
 		}
@@ -291,7 +291,7 @@ func (r *serviceReconciler) stopOrphans(ctx context.Context, name string, dirty 
 
 // stopForService is Tasks.Stop for the service scheduler.
 func stopForService(t *model.Task, reason string, now time.Time) *model.Task {
-	w := cloneTask(t)
+	w := controller.CloneTask(t)
 	now = now.UTC()
 	w.DesiredStatus = model.StatusStopped
 	if w.StopCode == "" {
@@ -310,7 +310,7 @@ func (r *serviceReconciler) taskDef(ctx context.Context, ref string) (*model.Tas
 	if td := r.tds[ref]; td != nil {
 		return td, nil
 	}
-	td, err := NewTaskDefs(r.cfg.Store).Get(ctx, ref)
+	td, err := controller.NewTaskDefs(r.cfg.Store).Get(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

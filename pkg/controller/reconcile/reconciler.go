@@ -1,4 +1,4 @@
-package controller
+package reconcile
 
 import (
 	"context"
@@ -6,13 +6,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/store"
 )
 
 // Config configures the leader-elected reconcilers.
 type Config struct {
 	Store  *store.Store
-	Caches *Caches
+	Caches *controller.Caches
 	// ID names this process in the election (e.g. hostname:port).
 	ID     string
 	Logger *slog.Logger
@@ -28,8 +29,9 @@ type Config struct {
 	Metrics *Metrics
 }
 
-// Controller runs the reconcilers while this process holds the election.
-type Controller struct {
+// Reconciler campaigns for the controller election and, while this process
+// holds it, runs the loops: placement, lifecycle and services.
+type Reconciler struct {
 	cfg Config
 	log *slog.Logger
 
@@ -37,8 +39,8 @@ type Controller struct {
 	leader bool
 }
 
-// New returns a controller; Run starts it.
-func New(cfg Config) *Controller {
+// New returns a Reconciler; Run starts it.
+func New(cfg Config) *Reconciler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -54,17 +56,17 @@ func New(cfg Config) *Controller {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "controller")}
+	return &Reconciler{cfg: cfg, log: cfg.Logger.With("component", "controller")}
 }
 
 // IsLeader reports whether this process currently leads.
-func (c *Controller) IsLeader() bool {
+func (c *Reconciler) IsLeader() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.leader
 }
 
-func (c *Controller) setLeader(v bool) {
+func (c *Reconciler) setLeader(v bool) {
 	c.mu.Lock()
 	c.leader = v
 	c.mu.Unlock()
@@ -74,7 +76,7 @@ func (c *Controller) setLeader(v bool) {
 // Run campaigns for leadership and, while leading, runs the reconcilers;
 // when leadership is lost it stops them and campaigns again. It returns
 // when ctx ends.
-func (c *Controller) Run(ctx context.Context) error {
+func (c *Reconciler) Run(ctx context.Context) error {
 	if err := c.cfg.Caches.WaitReady(ctx); err != nil {
 		return err
 	}
@@ -90,11 +92,11 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		c.log.Info("leading the controller election", "id", c.cfg.ID)
+		c.log.Info("leading the controller election", "serverId", c.cfg.ID)
 		c.setLeader(true)
 		lctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		p := newPlacer(c.cfg, l, c.log)
+		p := newPlacementLoop(c.cfg, l, c.log)
 		lc := newLifecycle(c.cfg, l, c.log)
 		wg.Go(func() { p.run(lctx) })
 		wg.Go(func() { lc.run(lctx) })

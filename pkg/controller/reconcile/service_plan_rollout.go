@@ -1,10 +1,11 @@
-package controller
+package reconcile
 
 import (
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -17,7 +18,7 @@ func launchCount(desired, newLive, total, maxTotal int) int {
 // rollForward launches new tasks of the primary deployment.
 func (pl *planner) rollForward(c taskClasses, maxTotal int) {
 	for range launchCount(pl.desired, len(c.newLive), len(c.newLive)+len(c.oldLive), maxTotal) {
-		pl.plan.launch = append(pl.plan.launch, NewTaskID())
+		pl.plan.launch = append(pl.plan.launch, controller.NewTaskID())
 	}
 	pl.plan.launchRef = pl.prim.TaskDefinition
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/orch-project/orch/pkg/model"
 )
 
-// widget is a stand-in for kinds other packages register (Service, Queue, ...).
+// widget is a stand-in for kinds other packages own (Queue, ...).
 type widget struct {
 	WidgetName string            `json:"widgetName"`
 	Size       int               `json:"size"`
@@ -18,8 +18,9 @@ var widgetSchema = Schema{
 	reflect.TypeFor[widget](): {Ignored: []string{"color"}, ReadOnly: []string{"widgetArn"}},
 }
 
-func init() {
-	Register("Widget", func(b *Body) (any, string, error) {
+var widgetKind = Kind{
+	Name: "Widget",
+	Decode: func(b *Body) (any, string, error) {
 		w := new(widget)
 		_ = b.Decode(w, widgetSchema)
 		var errs model.FieldErrors
@@ -27,11 +28,16 @@ func init() {
 			errs.Add("size", "must be at least 1")
 		}
 		return w, w.WidgetName, errs.Err()
-	}, Implicit(func(b *Body) bool { return b.Has("widgetName") }))
+	},
+	Implicit: func(b *Body) bool { return b.Has("widgetName") },
 }
 
-func TestRegisteredKind(t *testing.T) {
-	docs, err := Parse("w.yaml", []byte(`
+// testDecoder reads the kinds this package owns and the widget, the way a
+// binary lists its kinds.
+var testDecoder = NewDecoder(TaskDefinitionKind, ServiceKind, widgetKind)
+
+func TestListedKind(t *testing.T) {
+	docs, err := testDecoder.Parse("w.yaml", []byte(`
 kind: Widget
 widgetName: a
 size: 2
@@ -57,31 +63,41 @@ size: 3
 		t.Errorf("implicit document = %+v; want Widget b at line 9", docs[1])
 	}
 
-	_, err = Parse("w.yaml", []byte("kind: Widget\nwidgetName: a\nsize: 0\n"))
+	_, err = testDecoder.Parse("w.yaml", []byte("kind: Widget\nwidgetName: a\nsize: 0\n"))
 	if got, want := err.Error(), "w.yaml:3:7: size: must be at least 1"; got != want {
 		t.Errorf("error:\ngot  %s\nwant %s", got, want)
 	}
 }
 
-func TestRegisterPanics(t *testing.T) {
-	for name, f := range map[string]func(){
-		"duplicate": func() { Register("Widget", func(*Body) (any, string, error) { return nil, "", nil }) },
-		"empty":     func() { Register("", func(*Body) (any, string, error) { return nil, "", nil }) },
-		"nil":       func() { Register("Gadget", nil) },
+// TestUnlistedKind checks that a decoder knows only its own list: no kind
+// leaks in from another package or another decoder.
+func TestUnlistedKind(t *testing.T) {
+	_, err := NewDecoder(TaskDefinitionKind).Parse("w.yaml", []byte("kind: Widget\nwidgetName: a\nsize: 2\n"))
+	if got, want := err.Error(), `w.yaml:1:1: kind: unknown kind "Widget"; known kinds are: TaskDefinition`; got != want {
+		t.Errorf("error:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+func TestNewDecoderPanics(t *testing.T) {
+	decode := func(*Body) (any, string, error) { return nil, "", nil }
+	for name, kinds := range map[string][]Kind{
+		"duplicate": {widgetKind, widgetKind},
+		"no name":   {{Decode: decode}},
+		"no decode": {{Name: "Gadget"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
 				if recover() == nil {
-					t.Error("Register did not panic")
+					t.Error("NewDecoder did not panic")
 				}
 			}()
-			f()
+			NewDecoder(kinds...)
 		})
 	}
 }
 
-func TestKinds(t *testing.T) {
-	if got, want := Kinds(), []string{"Service", "TaskDefinition", "Widget"}; !reflect.DeepEqual(got, want) {
+func TestKindsInListOrder(t *testing.T) {
+	if got, want := testDecoder.Kinds(), []string{"TaskDefinition", "Service", "Widget"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Kinds() = %v, want %v", got, want)
 	}
 }

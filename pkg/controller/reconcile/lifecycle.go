@@ -1,4 +1,4 @@
-package controller
+package reconcile
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -69,15 +70,15 @@ func (lc *lifecycle) pass(ctx context.Context) error {
 				deletes = append(deletes, t)
 			}
 		case t.NodeName == "" && t.DesiredStatus == model.StatusStopped:
-			w := cloneTask(t)
+			w := controller.CloneTask(t)
 			w.Stop(now, model.StopUserInitiated, "Task stopped before it was placed")
 			writes = append(writes, w)
 		case t.NodeName != "" && !known[t.NodeName]:
-			w := cloneTask(t)
+			w := controller.CloneTask(t)
 			w.Stop(now, model.StopNodeLost, fmt.Sprintf("node %s was deleted", t.NodeName))
 			writes = append(writes, w)
 		case lost[t.NodeName] != "":
-			w := cloneTask(t)
+			w := controller.CloneTask(t)
 			w.Stop(now, model.StopNodeLost, lost[t.NodeName])
 			writes = append(writes, w)
 		}

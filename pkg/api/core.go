@@ -1,0 +1,110 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/auth"
+	"github.com/orch-project/orch/pkg/model"
+)
+
+// CoreConfig wires the core feature to its backends.
+type CoreConfig struct {
+	TaskDefinitions TaskDefinitions
+	Tasks           Tasks
+	Nodes           Nodes
+	// Source feeds the agents' assignment streams.
+	Source TaskSource
+	// Tokens mints join tokens and node tokens.
+	Tokens TokenStore
+	// ContainerEnv is added to every container agents start (AWS_* etc.),
+	// given the address the agent used to reach the server.
+	ContainerEnv func(r *http.Request) map[string]string
+	Logger       *slog.Logger
+}
+
+// core is the feature every server has: task definitions, tasks, nodes,
+// join tokens and the agent protocol.
+type core struct {
+	cfg     CoreConfig
+	log     *slog.Logger
+	tdCache sync.Map // "family:rev" -> *model.TaskDefinition (immutable content)
+}
+
+// Core returns the feature serving task definitions, tasks, nodes, join
+// tokens and the agent protocol (/v1/agent), and the TaskDefinition kind.
+func Core(cfg CoreConfig) Feature {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &core{cfg: cfg, log: cfg.Logger.With("component", "api")}
+}
+
+func (s *core) Routes(r Routes) {
+	admin := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleAdmin, h) }
+	join := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleJoin, h) }
+	agent := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleNode, h) }
+
+	admin("POST /v1/taskdefinitions", s.registerTaskDef)
+	admin("GET /v1/taskdefinitions", s.listTaskDefs)
+	admin("GET /v1/taskdefinitions/{ref}", s.getTaskDef)
+	admin("DELETE /v1/taskdefinitions/{ref}", s.deregisterTaskDef)
+
+	admin("POST /v1/tasks", s.runTasks)
+	admin("GET /v1/tasks", s.listTasks)
+	admin("GET /v1/tasks/{id}", s.getTask)
+	admin("POST /v1/tasks/{id}/stop", s.stopTask)
+	admin("DELETE /v1/tasks/{id}", s.deleteTask)
+	admin("GET /v1/tasks/{id}/logs", s.taskLogs)
+
+	admin("GET /v1/nodes", s.listNodes)
+	admin("GET /v1/nodes/{name}", s.getNode)
+	admin("POST /v1/nodes/{name}/drain", s.setNodeStatus(model.NodeDraining))
+	admin("POST /v1/nodes/{name}/activate", s.setNodeStatus(model.NodeActive))
+	admin("DELETE /v1/nodes/{name}", s.deleteNode)
+
+	admin("POST /v1/join-tokens", s.newJoinToken)
+
+	join("POST /v1/agent/register", s.agentRegister)
+	agent("POST /v1/agent/nodes/{name}/heartbeat", s.agentHeartbeat)
+	agent("GET /v1/agent/nodes/{name}/assignments", s.agentAssignments)
+	agent("POST /v1/agent/nodes/{name}/status", s.agentStatus)
+}
+
+func (s *core) Kinds() []Kind {
+	return []Kind{{Name: "TaskDefinition", Applier: taskDefApplier{s.cfg.TaskDefinitions}}}
+}
+
+// taskDefApplier is the TaskDefinition kind of POST /v1/apply.
+type taskDefApplier struct{ svc TaskDefinitions }
+
+func (a taskDefApplier) Decode(spec json.RawMessage) (any, error) {
+	var td model.TaskDefinition
+	if err := strictJSON(spec, &td); err != nil {
+		return nil, err
+	}
+	if err := td.Validate(); err != nil {
+		return nil, err
+	}
+	return &td, nil
+}
+
+func (a taskDefApplier) Apply(ctx context.Context, obj any) (wire.ApplyResult, error) {
+	td := obj.(*model.TaskDefinition)
+	stored, created, err := a.svc.Register(ctx, td)
+	if err != nil {
+		return wire.ApplyResult{}, err
+	}
+	action := "unchanged"
+	if created {
+		action = "created"
+		if stored.Revision > 1 {
+			action = "configured"
+		}
+	}
+	return wire.ApplyResult{Kind: "TaskDefinition", Name: td.Family, Action: action, Ref: stored.Ref()}, nil
+}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
+)
+
+func (s *core) runTasks(w http.ResponseWriter, r *http.Request) {
+	var in model.RunTaskInput
+	if err := decode(w, r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	tasks, err := s.cfg.Tasks.Run(r.Context(), in)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"tasks": tasks})
+}
+
+func (s *core) listTasks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := model.TaskFilter{Family: q.Get("family"), Group: q.Get("group"), Node: q.Get("node"),
+		DesiredStatus: q.Get("desiredStatus"), LastStatus: q.Get("lastStatus"), StartedBy: q.Get("startedBy")}
+	tasks := s.cfg.Tasks.List(f)
+	if tasks == nil {
+		tasks = []*model.Task{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
+}
+
+func (s *core) getTask(w http.ResponseWriter, r *http.Request) {
+	t, err := s.cfg.Tasks.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"task": t})
+}
+
+func (s *core) stopTask(w http.ResponseWriter, r *http.Request) {
+	var in wire.StopTaskInput
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	id, err := s.cfg.Tasks.Resolve(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	t, err := s.cfg.Tasks.Stop(r.Context(), id, model.StopUserInitiated, in.Reason)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"task": t})
+}
+
+func (s *core) deleteTask(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Tasks.Delete(r.Context(), r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": r.PathValue("id")})
+}

@@ -1,0 +1,35 @@
+package auth
+
+import "testing"
+
+func TestPermit(t *testing.T) {
+	admin := Identity{Role: RoleAdmin, Name: "admin"}
+	join := Identity{Role: RoleJoin, Name: "join"}
+	node1 := Identity{Role: RoleNode, Name: "node-1"}
+	for _, tc := range []struct {
+		name     string
+		required Role
+		id       Identity
+		node     string
+		want     string // "" means permitted
+	}{
+		{"admin calls admin endpoints", RoleAdmin, admin, "", ""},
+		{"admin calls node endpoints", RoleNode, admin, "node-1", ""},
+		{"join registers", RoleJoin, join, "", ""},
+		{"node calls its own endpoints", RoleNode, node1, "node-1", ""},
+		{"node calls another node's endpoints", RoleNode, node1, "node-2", `this token belongs to node "node-1" and may not act for node "node-2"`},
+		{"join calls node endpoints", RoleNode, join, "node-1", "a join token may only register a node; use the node token the registration returned"},
+		{"node calls admin endpoints", RoleAdmin, node1, "", "this token may only call agent endpoints; use an admin token (orch server prints it and writes it to the client config)"},
+		{"node registers", RoleJoin, node1, "", `this token belongs to node "node-1" and may not act for node ""`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if err := Permit(tc.required, tc.id, tc.node); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("Permit(%s, %+v, %q):\ngot  %q\nwant %q", tc.required, tc.id, tc.node, got, tc.want)
+			}
+		})
+	}
+}

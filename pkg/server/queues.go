@@ -1,0 +1,49 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/orch-project/orch/pkg/api"
+	"github.com/orch-project/orch/pkg/api/awsauth"
+	"github.com/orch-project/orch/pkg/api/sqs"
+	"github.com/orch-project/orch/pkg/auth"
+	"github.com/orch-project/orch/pkg/queue"
+	"github.com/orch-project/orch/pkg/store"
+)
+
+// queuesFeature serves queues: SQS (JSON and query protocols), /v1/queues
+// and the Queue kind. One replica owns the queues (etcd election "queues");
+// the others forward SQS requests to it, so every replica answers every
+// protocol. This file is the one place that wires pkg/queue and
+// pkg/api/sqs into the server.
+type queuesFeature struct {
+	queues *queue.Service
+	aws    http.Handler
+}
+
+func newQueuesFeature(st *store.Store, advertiseURL string, log *slog.Logger) queuesFeature {
+	q := queue.New(st, queue.Options{AdvertiseURL: advertiseURL, Logger: log})
+	verifier := awsauth.New(func(ctx context.Context, id string) (string, error) {
+		k, err := st.GetAWSKey(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return k.SecretAccessKey, nil
+	}, awsauth.Options{})
+	return queuesFeature{queues: q, aws: sqs.NewHandler(q, verifier, log)}
+}
+
+func (f queuesFeature) Routes(r api.Routes) {
+	r.Protocol(sqs.IsSQSRequest, f.aws)
+	for pattern, h := range sqs.NewREST(f.queues, f.aws).Routes() {
+		r.Handle(pattern, auth.RoleAdmin, h)
+	}
+}
+
+func (f queuesFeature) Kinds() []api.Kind {
+	return []api.Kind{{Name: sqs.KindQueue, Applier: sqs.Applier{Svc: f.queues}}}
+}
+
+func (f queuesFeature) Run(ctx context.Context) error { return f.queues.Run(ctx) }
