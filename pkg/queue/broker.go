@@ -2,12 +2,7 @@ package queue
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -18,7 +13,7 @@ import (
 // ElectionName is the etcd election whose holder owns every queue.
 const ElectionName = "queues"
 
-// Options configure a Service.
+// Options configure a Broker.
 type Options struct {
 	// Region appears in queue ARNs; default model.DefaultRegion.
 	Region string
@@ -31,21 +26,29 @@ type Options struct {
 	// crash, another replica takes the queues over within about this long.
 	LeaseTTL int
 	// CommitPipelines is how many batched etcd commits may be under way
-	// at once (default 2).
+	// at once (default 8).
 	CommitPipelines int
 	// MaxInflight is the in-flight message limit per queue (default 120,000).
 	MaxInflight int
-	Logger      *slog.Logger
+	// SweepInterval is how often messages past their retention period and
+	// expired deduplication records are deleted (default 5 s).
+	SweepInterval time.Duration
+	// Clock measures visibility timeouts, delays, retention, deduplication
+	// windows and long polls; default the system clock. Waits on etcd
+	// (ownership hand-over) always use real time.
+	Clock  Clock
+	Logger *slog.Logger
 }
 
-// Service is Orch's queue service: SQS semantics over messages stored in
+// Broker is Orch's queue broker: SQS semantics over messages stored in
 // etcd. One replica at a time owns all queues (it holds the "queues"
-// election) and keeps their receive state in memory; others answer
+// election) and keeps their receive state in memory; the others answer
 // ErrNotOwner and the HTTP layer forwards to OwnerURL.
-type Service struct {
-	st   *store.Store
-	opts Options
-	log  *slog.Logger
+type Broker struct {
+	st    *store.Store
+	opts  Options
+	log   *slog.Logger
+	clock Clock
 
 	mu      sync.RWMutex
 	own     *owner
@@ -56,22 +59,8 @@ type Service struct {
 	urlAt    time.Time
 }
 
-// owner is the state of a Service while it owns the queues.
-type owner struct {
-	svc    *Service
-	ctx    context.Context
-	cancel context.CancelFunc
-	com    *committer
-	leader *store.Leader
-
-	mu        sync.RWMutex
-	queues    map[string]*queue
-	deletedAt map[string]time.Time
-	moveSeq   int
-}
-
-// New returns a Service; call Run to take part in owning the queues.
-func New(st *store.Store, opts Options) *Service {
+// New returns a Broker; call Run to take part in owning the queues.
+func New(st *store.Store, opts Options) *Broker {
 	if opts.Region == "" {
 		opts.Region = model.DefaultRegion
 	}
@@ -84,46 +73,53 @@ func New(st *store.Store, opts Options) *Service {
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 120000
 	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = 5 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{st: st, opts: opts, log: opts.Logger.With("component", "queue"), ownerCh: make(chan struct{})}
+	return &Broker{st: st, opts: opts, clock: opts.Clock, log: opts.Logger.With("component", "queue"), ownerCh: make(chan struct{})}
 }
 
 // Region is the region in ARNs.
-func (s *Service) Region() string { return s.opts.Region }
+func (b *Broker) Region() string { return b.opts.Region }
 
 // Run campaigns for ownership of the queues, serves them while it holds it,
-// and campaigns again when it loses it, until ctx ends.
-func (s *Service) Run(ctx context.Context) error {
-	id := s.opts.AdvertiseURL
+// and campaigns again when it loses it, until ctx ends. When Run returns,
+// every goroutine the broker started has ended.
+func (b *Broker) Run(ctx context.Context) error {
+	id := b.opts.AdvertiseURL
 	if id == "" {
 		id = "local-" + randHex(8)
 	}
 	for ctx.Err() == nil {
-		l, err := s.st.Campaign(ctx, ElectionName, id, s.opts.LeaseTTL)
+		l, err := b.st.Campaign(ctx, ElectionName, id, b.opts.LeaseTTL)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			s.log.Warn("queue ownership campaign failed; retrying", "err", err)
+			b.log.Warn("queue ownership campaign failed; retrying", "err", err)
 			sleepCtx(ctx, time.Second)
 			continue
 		}
-		o, err := s.takeOver(ctx, l)
+		o, err := b.takeOver(ctx, l)
 		if err != nil {
-			s.log.Error("loading queues failed; giving up ownership", "err", err)
+			b.log.Error("loading queues failed; giving up ownership", "err", err)
 			_ = l.Resign(context.Background())
 			sleepCtx(ctx, time.Second)
 			continue
 		}
 		select {
 		case <-l.Done():
-			s.log.Warn("lost ownership of the queues (etcd session ended)")
+			b.log.Warn("lost ownership of the queues (etcd session ended)")
 		case <-o.ctx.Done():
 		case <-ctx.Done():
 		}
-		s.setOwner(nil)
+		b.setOwner(nil)
 		o.stop()
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = l.Resign(rctx)
@@ -132,99 +128,48 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// sleepCtx waits d of real time (a retry back-off against etcd) or until
+// ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-time.After(d):
+	case <-t.C:
 	}
 }
 
-func (s *Service) setOwner(o *owner) {
-	s.mu.Lock()
-	s.own = o
-	close(s.ownerCh)
-	s.ownerCh = make(chan struct{})
-	s.mu.Unlock()
-}
-
-// takeOver loads every queue and its messages from etcd.
-func (s *Service) takeOver(ctx context.Context, l *store.Leader) (*owner, error) {
-	octx, cancel := context.WithCancel(ctx)
-	o := &owner{svc: s, ctx: octx, cancel: cancel, leader: l, queues: map[string]*queue{}, deletedAt: map[string]time.Time{}}
-	o.com = newCommitter(s.st, l.Guard(), cancel)
-	metas, err := s.st.ListQueues(ctx)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	now := time.Now()
-	for _, meta := range metas {
-		q := newQueue(meta, s.opts.Region)
-		var recs []*model.QueueMessage
-		if err := s.st.LoadQueueMessages(ctx, meta.ID, func(m *model.QueueMessage) { recs = append(recs, m) }); err != nil {
-			cancel()
-			return nil, err
-		}
-		sort.Slice(recs, func(i, j int) bool { return recs[i].Seq < recs[j].Seq })
-		q.mu.Lock()
-		for _, m := range recs {
-			q.insert(m, now.UnixNano())
-		}
-		if q.fifo {
-			ds, err := s.st.LoadQueueDedup(ctx, meta.ID)
-			if err != nil {
-				q.mu.Unlock()
-				cancel()
-				return nil, err
-			}
-			for _, d := range ds {
-				if d.ExpiresMs > now.UnixMilli() {
-					q.dedup[d.Key] = dedupEntry{msgID: d.MessageID, expires: d.ExpiresMs}
-				}
-			}
-		}
-		q.mu.Unlock()
-		o.queues[meta.Name] = q
-	}
-	o.com.run(octx, s.opts.CommitPipelines)
-	go o.sweep()
-	s.log.Info("this server owns the queues", "queues", len(o.queues))
-	s.setOwner(o)
-	return o, nil
-}
-
-func (o *owner) stop() {
-	o.cancel()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, q := range o.queues {
-		q.mu.Lock()
-		q.stop()
-		q.mu.Unlock()
-	}
+func (b *Broker) setOwner(o *owner) {
+	b.mu.Lock()
+	b.own = o
+	close(b.ownerCh)
+	b.ownerCh = make(chan struct{})
+	b.mu.Unlock()
 }
 
 // owner returns this server's owner state, waiting briefly while ownership
 // is being taken (at start-up); ErrNotOwner when another replica owns the
 // queues.
-func (s *Service) owner(ctx context.Context) (*owner, error) {
-	s.mu.RLock()
-	o, ch := s.own, s.ownerCh
-	s.mu.RUnlock()
+func (b *Broker) owner(ctx context.Context) (*owner, error) {
+	b.mu.RLock()
+	o, ch := b.own, b.ownerCh
+	b.mu.RUnlock()
 	if o != nil {
 		return o, nil
 	}
 	deadline := time.NewTimer(3 * time.Second)
 	defer deadline.Stop()
+	poll := time.NewTicker(200 * time.Millisecond)
+	defer poll.Stop()
 	for {
-		if u, _ := s.OwnerURL(ctx); u != "" && u != s.opts.AdvertiseURL {
+		if u, _ := b.OwnerURL(ctx); u != "" && u != b.opts.AdvertiseURL {
 			return nil, ErrNotOwner
 		}
 		select {
 		case <-ch:
-			s.mu.RLock()
-			o, ch = s.own, s.ownerCh
-			s.mu.RUnlock()
+			b.mu.RLock()
+			o, ch = b.own, b.ownerCh
+			b.mu.RUnlock()
 			if o != nil {
 				return o, nil
 			}
@@ -232,150 +177,45 @@ func (s *Service) owner(ctx context.Context) (*owner, error) {
 			return nil, ErrServiceUnavailable
 		case <-ctx.Done():
 			return nil, ErrServiceUnavailable
-		case <-time.After(200 * time.Millisecond):
+		case <-poll.C:
 		}
 	}
 }
 
 // Owned reports whether this server owns the queues now.
-func (s *Service) Owned() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.own != nil
+func (b *Broker) Owned() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.own != nil
 }
 
 // OwnerURL is the advertised URL of the replica owning the queues ("" when
 // unknown or it has none), cached for a second.
-func (s *Service) OwnerURL(ctx context.Context) (string, error) {
-	s.urlMu.Lock()
-	defer s.urlMu.Unlock()
-	if time.Since(s.urlAt) < time.Second {
-		return s.ownerURL, nil
+func (b *Broker) OwnerURL(ctx context.Context) (string, error) {
+	b.urlMu.Lock()
+	defer b.urlMu.Unlock()
+	if time.Since(b.urlAt) < time.Second {
+		return b.ownerURL, nil
 	}
-	id, err := s.st.LeaderID(ctx, ElectionName)
+	id, err := b.st.LeaderID(ctx, ElectionName)
 	if err != nil {
 		return "", err
 	}
 	if len(id) > 6 && id[:6] == "local-" {
 		id = ""
 	}
-	s.ownerURL, s.urlAt = id, time.Now()
+	b.ownerURL, b.urlAt = id, time.Now()
 	return id, nil
 }
 
 // SelfURL is this server's advertised URL.
-func (s *Service) SelfURL() string { return s.opts.AdvertiseURL }
+func (b *Broker) SelfURL() string { return b.opts.AdvertiseURL }
 
-func (o *owner) queue(name string) (*queue, error) {
-	o.mu.RLock()
-	q := o.queues[name]
-	o.mu.RUnlock()
-	if q == nil {
-		return nil, ErrQueueDoesNotExist
+func (b *Broker) lookup(ctx context.Context, name string) (*owner, *queue, error) {
+	o, err := b.owner(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	return q, nil
+	q, err := o.queue(name)
+	return o, q, err
 }
-
-// sweep deletes messages past their retention period and expired FIFO
-// deduplication records.
-func (o *owner) sweep() {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-o.ctx.Done():
-			return
-		case <-t.C:
-		}
-		o.mu.RLock()
-		qs := make([]*queue, 0, len(o.queues))
-		for _, q := range o.queues {
-			qs = append(qs, q)
-		}
-		var old []string
-		for n, at := range o.deletedAt {
-			if time.Since(at) > time.Minute {
-				old = append(old, n)
-			}
-		}
-		o.mu.RUnlock()
-		if len(old) > 0 {
-			o.mu.Lock()
-			for _, n := range old {
-				delete(o.deletedAt, n)
-			}
-			o.mu.Unlock()
-		}
-		for _, q := range qs {
-			o.sweepQueue(q)
-		}
-	}
-}
-
-func (o *owner) sweepQueue(q *queue) {
-	nowMs := time.Now().UnixMilli()
-	var ops []store.QueueOp
-	q.mu.Lock()
-	if q.deleted {
-		q.mu.Unlock()
-		return
-	}
-	for _, m := range q.msgs {
-		if m.state != stInflight && q.expired(m, nowMs) {
-			q.remove(m)
-			ops = append(ops, store.QueueOp{Kind: store.QueueDeleteMessage, QueueID: q.meta.ID, ID: m.MessageID})
-		}
-	}
-	for k, d := range q.dedup {
-		if d.expires <= nowMs {
-			delete(q.dedup, k)
-			ops = append(ops, store.QueueOp{Kind: store.QueueDeleteDedup, QueueID: q.meta.ID, ID: k})
-		}
-	}
-	qid := q.meta.ID
-	q.mu.Unlock()
-	o.commitChunks(qid, ops)
-}
-
-// commitChunks commits ops in transactions of a bounded size, logging
-// failures (used for clean-up writes nobody waits for).
-func (o *owner) commitChunks(qid string, ops []store.QueueOp) {
-	for len(ops) > 0 {
-		n := min(len(ops), o.com.maxOps)
-		if err := o.com.commit(o.ctx, ops[:n]...); err != nil {
-			o.svc.log.Warn("queue clean-up write failed", "queue", qid, "err", err)
-			return
-		}
-		ops = ops[n:]
-	}
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// newMessageID returns a random UUID (version 4), the form SQS message ids take.
-func newMessageID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
-
-// errIs is errors.Is, shortened for the many SQS error checks.
-func errIs(err, target error) bool { return errors.Is(err, target) }
-
-var _ = fmt.Sprintf

@@ -66,7 +66,7 @@ type Server struct {
 	Caches     *controller.Caches
 	Controller *controller.Controller
 	API        *api.Server
-	Queues     *queue.Service
+	Queues     *queue.Broker
 	// URL is http://host:port of the listener.
 	URL string
 	// Bootstrap is set when this start created the cluster's credentials.

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
@@ -19,60 +19,17 @@ import (
 // Routes returns its handlers by ServeMux pattern; mount them behind admin
 // authentication.
 type REST struct {
-	svc *queue.Service
-	h   *Handler // for forwarding to the owner
+	svc *queue.Broker
+	fwd *awsproto.Forwarder // to the replica owning the queues
 }
 
-// NewREST returns the /v1/queues handlers.
-func NewREST(svc *queue.Service, h http.Handler) *REST {
-	hh, _ := h.(*Handler)
-	if hh == nil {
-		hh = NewHandler(svc, nil, nil).(*Handler)
+// NewREST returns the /v1/queues handlers; they forward to the owning
+// replica as h does (nil: a Handler of their own).
+func NewREST(b *queue.Broker, h *Handler) *REST {
+	if h == nil {
+		h = NewHandler(b, nil, nil)
 	}
-	return &REST{svc: svc, h: hh}
-}
-
-// QueueView is a queue as GET /v1/queues shows it.
-type QueueView struct {
-	queue.Stats
-	URL        string            `json:"url"`
-	Arn        string            `json:"arn"`
-	Attributes map[string]string `json:"attributes,omitempty"`
-	Tags       map[string]string `json:"tags,omitempty"`
-	Sources    []string          `json:"deadLetterSources,omitempty"`
-}
-
-// SendRequest is POST /v1/queues/{name}/messages.
-type SendRequest struct {
-	Body            string                                 `json:"body"`
-	DelaySeconds    *int                                   `json:"delaySeconds,omitempty"`
-	Attributes      map[string]model.MessageAttributeValue `json:"attributes,omitempty"`
-	GroupID         string                                 `json:"groupId,omitempty"`
-	DeduplicationID string                                 `json:"deduplicationId,omitempty"`
-}
-
-// ReceiveRequest is POST /v1/queues/{name}/receive.
-type ReceiveRequest struct {
-	Max               int  `json:"max,omitempty"`
-	WaitSeconds       int  `json:"waitSeconds,omitempty"`
-	VisibilityTimeout *int `json:"visibilityTimeout,omitempty"`
-	// Delete deletes what was received (orch queue receive --delete).
-	Delete bool `json:"delete,omitempty"`
-}
-
-// ReceivedMessage is one message in a receive answer.
-type ReceivedMessage struct {
-	MessageID     string            `json:"messageId"`
-	ReceiptHandle string            `json:"receiptHandle"`
-	Body          string            `json:"body"`
-	Attributes    map[string]string `json:"attributes,omitempty"`
-}
-
-// RedriveRequest is POST /v1/queues/{name}/redrive: move a dead-letter
-// queue's messages back to their source (or to Destination).
-type RedriveRequest struct {
-	Destination string `json:"destination,omitempty"`
-	RatePerSec  int    `json:"ratePerSecond,omitempty"`
+	return &REST{svc: b, fwd: h.fwd}
 }
 
 // Routes are the handlers by pattern.
@@ -94,28 +51,22 @@ type restFunc func(ctx context.Context, r *http.Request, body []byte) (int, any,
 
 func (rs *REST) wrap(f restFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		body, err := awsproto.ReadBody(r, MaxBodyBytes)
 		if err != nil {
 			writeREST(w, http.StatusRequestEntityTooLarge, wire.Error{Code: "RequestTooLarge", Message: err.Error()})
 			return
 		}
-		if !rs.svc.Owned() && r.Header.Get(forwardedHeader) == "" {
-			if u, _ := rs.svc.OwnerURL(r.Context()); u != "" && u != rs.svc.SelfURL() {
-				rs.h.forward(w, r, body, u)
-				return
-			}
+		if rs.fwd.ForwardIfNotOwner(w, r, body) {
+			return
 		}
 		status, out, err := f(r.Context(), r, body)
 		if err != nil {
-			qe := queue.AsError(err)
-			if errors.Is(err, queue.ErrNotOwner) {
-				qe = queue.ErrServiceUnavailable
-			}
-			status := qe.HTTPStatus()
-			if qe.Code == queue.ErrQueueDoesNotExist.Code {
+			e := toWire(err)
+			status := e.HTTPStatus()
+			if queue.KindOf(err) == queue.KindNoSuchQueue {
 				status = http.StatusNotFound
 			}
-			writeREST(w, status, wire.Error{Code: qe.Code, Message: qe.Message})
+			writeREST(w, status, wire.Error{Code: e.Code, Message: e.Message})
 			return
 		}
 		writeREST(w, status, out)
@@ -139,12 +90,15 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func (rs *REST) view(ctx context.Context, r *http.Request, name string, detail bool) (*QueueView, error) {
-	st, err := rs.svc.QueueStats(ctx, name)
+func (rs *REST) view(ctx context.Context, r *http.Request, name string, detail bool) (*wire.QueueView, error) {
+	sts, err := rs.svc.QueueStats(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	v := &QueueView{Stats: st[0], URL: baseURL(r) + "/" + model.AccountID + "/" + name, Arn: model.QueueArn(rs.svc.Region(), name)}
+	st := sts[0]
+	v := &wire.QueueView{Name: st.Name, Fifo: st.Fifo, Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed,
+		OldestAgeSeconds: st.OldestAgeSeconds, DeadLetterQueue: st.DeadLetterQueue, MaxReceiveCount: st.MaxReceiveCount,
+		URL: baseURL(r) + "/" + model.AccountID + "/" + name, Arn: model.QueueArn(rs.svc.Region(), name)}
 	if detail {
 		if v.Attributes, err = rs.svc.GetQueueAttributes(ctx, name, []string{"All"}); err != nil {
 			return nil, err
@@ -164,7 +118,7 @@ func (rs *REST) list(ctx context.Context, r *http.Request, _ []byte) (int, any, 
 	if err != nil {
 		return 0, nil, err
 	}
-	out := []*QueueView{}
+	out := []*wire.QueueView{}
 	for _, n := range names {
 		v, err := rs.view(ctx, r, n, false)
 		if errors.Is(err, queue.ErrQueueDoesNotExist) {
@@ -207,7 +161,7 @@ func (rs *REST) purge(ctx context.Context, r *http.Request, _ []byte) (int, any,
 }
 
 func (rs *REST) send(ctx context.Context, r *http.Request, body []byte) (int, any, error) {
-	var req SendRequest
+	var req wire.SendMessageRequest
 	if err := decodeStrict(body, &req); err != nil {
 		return 0, nil, err
 	}
@@ -220,7 +174,7 @@ func (rs *REST) send(ctx context.Context, r *http.Request, body []byte) (int, an
 }
 
 func (rs *REST) receive(ctx context.Context, r *http.Request, body []byte) (int, any, error) {
-	var req ReceiveRequest
+	var req wire.ReceiveMessagesRequest
 	if len(body) > 0 {
 		if err := decodeStrict(body, &req); err != nil {
 			return 0, nil, err
@@ -232,9 +186,9 @@ func (rs *REST) receive(ctx context.Context, r *http.Request, body []byte) (int,
 	if err != nil {
 		return 0, nil, err
 	}
-	out := []ReceivedMessage{}
+	out := []wire.QueueMessage{}
 	for _, m := range ms {
-		out = append(out, ReceivedMessage{MessageID: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: m.Attributes})
+		out = append(out, wire.QueueMessage{MessageID: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: m.Attributes})
 		if req.Delete {
 			if err := rs.svc.DeleteMessage(ctx, r.PathValue("name"), m.ReceiptHandle); err != nil {
 				return 0, nil, fmt.Errorf("deleting a received message: %w", err)
@@ -245,7 +199,7 @@ func (rs *REST) receive(ctx context.Context, r *http.Request, body []byte) (int,
 }
 
 func (rs *REST) redrive(ctx context.Context, r *http.Request, body []byte) (int, any, error) {
-	var req RedriveRequest
+	var req wire.RedriveRequest
 	if len(body) > 0 {
 		if err := decodeStrict(body, &req); err != nil {
 			return 0, nil, err
@@ -275,7 +229,7 @@ func (rs *REST) redriveStatus(ctx context.Context, r *http.Request, _ []byte) (i
 
 // Applier applies `kind: Queue` documents for POST /v1/apply (it satisfies
 // api.Applier).
-type Applier struct{ Svc *queue.Service }
+type Applier struct{ Svc *queue.Broker }
 
 // Decode parses and validates a Queue document.
 func (a Applier) Decode(spec json.RawMessage) (any, error) {
@@ -334,11 +288,11 @@ func (a Applier) Apply(ctx context.Context, obj any) (wire.ApplyResult, error) {
 	return res, nil
 }
 
-// applyErr turns an SQS error into one the /v1 API maps to 400 or 503.
+// applyErr turns a queue error into one the /v1 API maps to 400 or 503.
 func applyErr(err error) error {
-	qe := queue.AsError(err)
-	if qe.HTTPStatus() < 500 {
-		return &model.FieldError{Message: qe.Code + ": " + qe.Message}
+	if queue.KindOf(err).ClientFault() {
+		e := toWire(err)
+		return &model.FieldError{Message: e.Code + ": " + e.Message}
 	}
 	return err
 }

@@ -32,7 +32,7 @@ const (
 
 type env struct {
 	st  *store.Store
-	svc *queue.Service
+	svc *queue.Broker
 	srv *httptest.Server
 	cli *awssqs.Client
 }
