@@ -94,8 +94,10 @@ func (o *owner) stop() {
 		q.mu.Unlock()
 	}
 	o.mu.Unlock()
-	o.wg.Wait()
+	// The committer first: once it has stopped, every commit fails at
+	// once, so background work blocked on one returns and wg.Wait ends.
 	o.com.stop()
+	o.wg.Wait()
 }
 
 // goBackground runs f on a goroutine the owner waits for when it stops.

@@ -142,7 +142,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		Tokens:       st,
 		AWS:          awsHandler,
 		IsAWS:        sqs.IsSQSRequest,
-		Appliers:     map[string]api.Applier{"Queue": sqs.Applier{Svc: s.Queues}},
+		Appliers:     map[string]api.Applier{"Queue": sqs.Applier{Broker: s.Queues}},
 		ExtraRoutes:  sqs.NewREST(s.Queues, awsHandler).Routes(),
 		ContainerEnv: containerEnv(st),
 		Logger:       o.Logger,

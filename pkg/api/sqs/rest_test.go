@@ -17,7 +17,7 @@ import (
 func TestRESTAndApplier(t *testing.T) {
 	e := newEnv(t)
 	mux := http.NewServeMux()
-	for p, h := range sqs.NewREST(e.svc, nil).Routes() {
+	for p, h := range sqs.NewREST(e.broker, nil).Routes() {
 		mux.HandleFunc(p, h)
 	}
 	srv := httptest.NewServer(mux)
@@ -41,7 +41,7 @@ func TestRESTAndApplier(t *testing.T) {
 		}
 		return b
 	}
-	a := sqs.Applier{Svc: e.svc}
+	a := sqs.Applier{Broker: e.broker}
 	ctx := context.Background()
 	obj, err := a.Decode(json.RawMessage(`{"QueueName":"orders","Attributes":{"VisibilityTimeout":"10"},"tags":{"team":"coffee"}}`))
 	if err != nil {
