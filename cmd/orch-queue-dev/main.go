@@ -83,8 +83,12 @@ func run(ctx context.Context, log *slog.Logger, listen, dataDir, endpoints, pref
 	if advertise == "" {
 		advertise = "http://" + ln.Addr().String()
 	}
-	svc := queue.New(st, queue.Options{AdvertiseURL: advertise, Logger: log})
-	go svc.Run(ctx)
+	broker := queue.New(st, queue.Options{AdvertiseURL: advertise, Logger: log})
+	brokerCtx, stopBroker := context.WithCancel(ctx)
+	brokerDone := make(chan struct{})
+	go func() { broker.Run(brokerCtx); close(brokerDone) }()
+	// Stop the broker and wait for it before the store closes.
+	defer func() { stopBroker(); <-brokerDone }()
 	var verify awsauth.Verifier
 	if !noAuth {
 		verify = awsauth.New(func(ctx context.Context, id string) (string, error) {
@@ -95,10 +99,10 @@ func run(ctx context.Context, log *slog.Logger, listen, dataDir, endpoints, pref
 			return k.SecretAccessKey, nil
 		}, awsauth.Options{})
 	}
-	h := sqs.NewHandler(svc, verify, log)
+	h := sqs.NewHandler(broker, verify, log)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !svc.Owned() {
+		if !broker.Owned() {
 			http.Error(w, "not owner (yet)", http.StatusServiceUnavailable)
 			return
 		}

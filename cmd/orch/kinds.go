@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/orch-project/orch/pkg/api/client"
-	"github.com/orch-project/orch/pkg/api/sqs"
 	"github.com/orch-project/orch/pkg/manifest"
 	"github.com/spf13/cobra"
 )
@@ -20,7 +19,7 @@ import (
 var manifestKinds = manifest.NewDecoder(
 	manifest.TaskDefinitionKind,
 	manifest.ServiceKind,
-	sqs.QueueKind,
+	manifest.QueueKind,
 )
 
 // cliKinds are the kinds get, describe and delete work on, in the order

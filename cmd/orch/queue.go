@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/client"
-	"github.com/orch-project/orch/pkg/api/sqs"
+	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/spf13/cobra"
 )
@@ -31,13 +31,13 @@ func queuePath(name string, rest ...string) string {
 }
 
 func getQueues(cmd *cobra.Command, c *client.Client, name, output string) error {
-	var qs []*sqs.QueueView
+	var qs []*wire.QueueView
 	if name != "" {
-		var v sqs.QueueView
+		var v wire.QueueView
 		if err := c.Do(cmd.Context(), "GET", queuePath(name), nil, &v); err != nil {
 			return err
 		}
-		qs = []*sqs.QueueView{&v}
+		qs = []*wire.QueueView{&v}
 	} else if err := c.Do(cmd.Context(), "GET", "/v1/queues", nil, &qs); err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func getQueues(cmd *cobra.Command, c *client.Client, name, output string) error 
 }
 
 func describeQueue(cmd *cobra.Command, c *client.Client, name string) error {
-	var v sqs.QueueView
+	var v wire.QueueView
 	if err := c.Do(cmd.Context(), "GET", queuePath(name), nil, &v); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func queueCmd(g *globals) *cobra.Command {
 }
 
 func queueSendCmd(g *globals) *cobra.Command {
-	var req sqs.SendRequest
+	var req wire.SendMessageRequest
 	var delay int
 	var attrs []string
 	cmd := &cobra.Command{
@@ -175,7 +175,7 @@ func queueSendCmd(g *globals) *cobra.Command {
 }
 
 func queueReceiveCmd(g *globals) *cobra.Command {
-	var req sqs.ReceiveRequest
+	var req wire.ReceiveMessagesRequest
 	var output string
 	cmd := &cobra.Command{
 		Use:   "receive QUEUE",
@@ -186,7 +186,7 @@ func queueReceiveCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ms []sqs.ReceivedMessage
+			var ms []wire.QueueMessage
 			if err := c.Do(cmd.Context(), "POST", queuePath(args[0], "receive"), req, &ms); err != nil {
 				return err
 			}
@@ -235,7 +235,7 @@ func queueSimpleCmd(g *globals, verb, short string) *cobra.Command {
 }
 
 func queueRedriveCmd(g *globals) *cobra.Command {
-	var req sqs.RedriveRequest
+	var req wire.RedriveRequest
 	cmd := &cobra.Command{
 		Use:   "redrive DEAD-LETTER-QUEUE",
 		Short: "Move a dead-letter queue's messages back to the queues they came from (or --to QUEUE)",

@@ -41,7 +41,10 @@ var directRules = []struct {
 	why       string
 }{
 	{"pkg/controller/...", []string{"net/http"}, "the controller is reached through pkg/api; it speaks model, not HTTP"},
-	{"pkg/queue/...", []string{"net/http"}, "queue semantics return neutral error kinds; pkg/api/sqs maps them to HTTP and AWS codes"},
+	{"pkg/queue/...", []string{"net/http", module + "pkg/api"}, "queue semantics return neutral error kinds; pkg/api/sqs maps them to HTTP and AWS codes"},
+	{"pkg/api/awsproto", []string{module + "pkg/api/sqs", module + "pkg/queue"}, "the shared AWS protocol plumbing knows no single service"},
+	{"pkg/api/wire", []string{module + "pkg/api/sqs", module + "pkg/queue", module + "pkg/store"}, "wire types are what the CLI imports: no server code"},
+	{"pkg/manifest/...", []string{module + "pkg/api", module + "pkg/queue", module + "pkg/store"}, "manifest kinds decode into model types; the CLI reads them without server code"},
 }
 
 func goList(t *testing.T, args ...string) string {

@@ -48,7 +48,7 @@
 // that owns a kind exports its Kind, and each binary lists the kinds it
 // accepts once, in order (cmd/orch does it in kinds.go):
 //
-//	dec := manifest.NewDecoder(manifest.TaskDefinitionKind, manifest.ServiceKind, sqs.QueueKind)
+//	dec := manifest.NewDecoder(manifest.TaskDefinitionKind, manifest.ServiceKind, manifest.QueueKind)
 //	docs, err := dec.Load("manifests/", os.Stdin)
 //
 // A Kind's DecodeFunc usually decodes into a model value with a Schema and

@@ -27,7 +27,7 @@ type DecodeFunc func(b *Body) (obj any, name string, err error)
 
 // A Kind describes one kind of document: the value of its `kind` field and
 // how to decode it. The package owning a kind exports its Kind (this package
-// exports TaskDefinitionKind and ServiceKind; pkg/api/sqs exports QueueKind)
+// exports TaskDefinitionKind, ServiceKind and QueueKind)
 // and each binary lists the kinds it reads in NewDecoder.
 type Kind struct {
 	// Name is the value of the `kind` field, matched case-sensitively.

@@ -12,7 +12,7 @@ import (
 	"github.com/orch-project/orch/pkg/store"
 )
 
-func benchService(tb testing.TB) *Service {
+func benchBroker(tb testing.TB) *Broker {
 	st, err := store.Open(context.Background(), store.Config{DataDir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)
@@ -28,7 +28,7 @@ func benchService(tb testing.TB) *Service {
 // BenchmarkSendBatchParallel measures the engine and etcd without HTTP:
 // 8 goroutines sending 10-message batches.
 func BenchmarkSendBatchParallel(b *testing.B) {
-	svc := benchService(b)
+	svc := benchBroker(b)
 	ctx := context.Background()
 	if _, err := svc.CreateQueue(ctx, "bench", nil, nil); err != nil {
 		b.Fatal(err)

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +14,9 @@ import (
 // transactions: a request waits while a commit is under way, and the next
 // commit carries everything that queued up meanwhile (up to maxOps and
 // maxBytes). Nobody is told "done" before their writes are in etcd.
+//
+// The committer owns its loops: start runs them, stop waits for them and
+// fails whatever is still queued.
 type committer struct {
 	st       *store.Store
 	guard    *store.Guard
@@ -21,6 +25,9 @@ type committer struct {
 	maxBytes int
 	// lost is called when a guarded commit finds leadership gone.
 	lost func()
+
+	wg      sync.WaitGroup
+	stopped chan struct{} // closed once every loop has ended
 }
 
 type commitReq struct {
@@ -33,6 +40,7 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func()) *committer {
 	return &committer{
 		st: st, guard: guard, lost: lost,
 		reqs:     make(chan *commitReq, 4096),
+		stopped:  make(chan struct{}),
 		maxOps:   max(1, min(st.MaxBatch(), 1000)),
 		maxBytes: st.MaxQueueTxnBytes(),
 	}
@@ -65,10 +73,23 @@ func (c *committer) commit(ctx context.Context, ops ...store.QueueOp) error {
 	case c.reqs <- r:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-c.stopped:
+		return errStopping
 	}
 	// Once queued, the write goes ahead whatever ctx says; wait for it so
 	// the caller never reports failure for a message that got stored.
-	err := <-r.done
+	var err error
+	select {
+	case err = <-r.done:
+	case <-c.stopped:
+		// Queued after the final drain: nobody will commit it. r is
+		// not reused, since a late drain may still answer it.
+		select {
+		case err = <-r.done:
+		default:
+			return errStopping
+		}
+	}
 	r.ops = nil
 	select {
 	case reqPool <- r:
@@ -77,12 +98,23 @@ func (c *committer) commit(ctx context.Context, ops ...store.QueueOp) error {
 	return err
 }
 
-// run commits until ctx ends; pipelines commits run side by side so one
-// waiting on etcd does not stall the next batch.
-func (c *committer) run(ctx context.Context, pipelines int) {
+// errStopping answers writes that reach a committer after it stopped.
+var errStopping = ErrServiceUnavailable.With("the queue service is stopping on this server; retry")
+
+// start runs the commit loops until ctx ends; pipelines commits run side by
+// side so one waiting on etcd does not stall the next batch.
+func (c *committer) start(ctx context.Context, pipelines int) {
 	for range pipelines {
-		go c.loop(ctx)
+		c.wg.Go(func() { c.loop(ctx) })
 	}
+}
+
+// stop waits for the loops (their ctx must have ended) and fails every
+// write still queued.
+func (c *committer) stop() {
+	c.wg.Wait()
+	close(c.stopped)
+	c.drainFail(context.Canceled)
 }
 
 func (c *committer) loop(ctx context.Context) {

@@ -3,87 +3,126 @@ package queue
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
-// Error is an SQS error: Code is the modeled error name (the JSON protocol's
-// __type suffix), QueryCode what query clients and the x-amzn-query-error
-// header carry.
-type Error struct {
-	Code      string
-	QueryCode string
-	Message   string
-	Status    int
-	Sender    bool
+// Kind is what went wrong with a queue operation, independent of any wire
+// protocol: pkg/api/sqs maps each kind to an SQS error code, a query error
+// code and an HTTP status; the /v1 API and topic deliveries use the kind
+// directly.
+type Kind int
+
+// The error kinds. KindInternal is the zero value so that an error without a
+// kind is treated as the server's fault.
+const (
+	KindInternal               Kind = iota // a bug or a store failure; retrying may help
+	KindUnavailable                        // no replica serves the queues right now; retry
+	KindNoSuchQueue                        // the named queue does not exist
+	KindQueueExists                        // the queue exists with other attributes
+	KindQueueDeletedRecently               // a queue of that name was deleted less than a minute ago
+	KindUnknownAttribute                   // an attribute name the queue does not have
+	KindInvalidAttribute                   // an attribute value out of range or malformed
+	KindInvalidParameter                   // a request parameter out of range or malformed
+	KindMissingParameter                   // a required request parameter is absent
+	KindInvalidMessageContents             // characters outside the allowed set
+	KindInvalidReceiptHandle               // a receipt handle that does not decode for this queue
+	KindNotInFlight                        // the message of a receipt handle is not in flight
+	KindPurgeInProgress                    // a purge ran less than a minute ago
+	KindOverLimit                          // too many messages in flight
+	KindTooManyEntries                     // a batch of more than 10 entries
+	KindEmptyBatch                         // a batch of no entries
+	KindDuplicateBatchID                   // two batch entries share an id
+	KindInvalidBatchID                     // a batch entry id of the wrong shape
+	KindBatchTooLong                       // a batch whose messages together are too large
+	KindUnsupported                        // an operation Orch does not offer
+	KindNoSuchResource                     // a move task or its source does not exist
+)
+
+var kindNames = [...]string{
+	KindInternal: "internal error", KindUnavailable: "unavailable", KindNoSuchQueue: "no such queue",
+	KindQueueExists: "queue exists", KindQueueDeletedRecently: "queue deleted recently",
+	KindUnknownAttribute: "unknown attribute", KindInvalidAttribute: "invalid attribute",
+	KindInvalidParameter: "invalid parameter", KindMissingParameter: "missing parameter",
+	KindInvalidMessageContents: "invalid message contents", KindInvalidReceiptHandle: "invalid receipt handle",
+	KindNotInFlight: "message not in flight", KindPurgeInProgress: "purge in progress", KindOverLimit: "over limit",
+	KindTooManyEntries: "too many batch entries", KindEmptyBatch: "empty batch", KindDuplicateBatchID: "duplicate batch entry id",
+	KindInvalidBatchID: "invalid batch entry id", KindBatchTooLong: "batch too long", KindUnsupported: "unsupported operation",
+	KindNoSuchResource: "no such resource",
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind %d", int(k))
+}
 
-// Is matches errors with the same code, so errors.Is(err, ErrQueueDoesNotExist) works.
+// ClientFault reports whether errors of this kind are the caller's to fix
+// (as opposed to the server's).
+func (k Kind) ClientFault() bool { return k != KindInternal && k != KindUnavailable }
+
+// Error is a queue operation's failure: its kind and a message for the
+// caller (the messages follow the wording SQS clients know).
+type Error struct {
+	Kind    Kind
+	Message string
+}
+
+func (e *Error) Error() string { return "queue: " + e.Kind.String() + ": " + e.Message }
+
+// Is matches errors of the same kind, so errors.Is(err, ErrQueueDoesNotExist)
+// holds for every "no such queue" error whatever its message.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && t.Kind == e.Kind
 }
 
 // With returns a copy of e with a formatted message.
 func (e *Error) With(format string, args ...any) *Error {
-	c := *e
-	c.Message = fmt.Sprintf(format, args...)
-	return &c
+	return &Error{Kind: e.Kind, Message: fmt.Sprintf(format, args...)}
 }
 
-func newErr(code, query string, status int, msg string) *Error {
-	if query == "" {
-		query = code
-	}
-	return &Error{Code: code, QueryCode: query, Status: status, Sender: status < 500, Message: msg}
-}
-
-// SQS errors (codes as in the SQS API reference; query codes as the query
-// protocol and x-amzn-query-error send them).
+// Sentinel errors, one per kind, with the default message of each.
 var (
-	ErrQueueDoesNotExist        = newErr("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400, "The specified queue does not exist.")
-	ErrQueueNameExists          = newErr("QueueNameExists", "QueueAlreadyExists", 400, "A queue already exists with the same name and a different value for attribute(s).")
-	ErrQueueDeletedRecently     = newErr("QueueDeletedRecently", "AWS.SimpleQueueService.QueueDeletedRecently", 400, "You must wait 60 seconds after deleting a queue before you can create another queue with the same name.")
-	ErrInvalidAttributeName     = newErr("InvalidAttributeName", "", 400, "Unknown Attribute.")
-	ErrInvalidAttributeValue    = newErr("InvalidAttributeValue", "", 400, "Invalid attribute value.")
-	ErrInvalidParameterValue    = newErr("InvalidParameterValue", "", 400, "Invalid parameter value.")
-	ErrMissingParameter         = newErr("MissingParameter", "", 400, "A required parameter is missing.")
-	ErrInvalidMessageContents   = newErr("InvalidMessageContents", "", 400, "The message contains characters outside the allowed set.")
-	ErrReceiptHandleIsInvalid   = newErr("ReceiptHandleIsInvalid", "", 400, "The specified receipt handle isn't valid.")
-	ErrMessageNotInflight       = newErr("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400, "The message referred to isn't in flight.")
-	ErrPurgeQueueInProgress     = newErr("PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", 403, "Only one PurgeQueue operation on a queue is allowed every 60 seconds.")
-	ErrOverLimit                = newErr("OverLimit", "", 403, "The maximum number of in flight messages is reached.")
-	ErrTooManyEntries           = newErr("TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400, "Maximum number of entries per request are 10.")
-	ErrEmptyBatchRequest        = newErr("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest", 400, "The batch request doesn't contain any entries.")
-	ErrBatchEntryIdsNotDistinct = newErr("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400, "Two or more batch entries in the request have the same Id.")
-	ErrInvalidBatchEntryID      = newErr("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId", 400, "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
-	ErrBatchRequestTooLong      = newErr("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong", 400, "The length of all the messages put together is more than the limit.")
-	ErrUnsupportedOperation     = newErr("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", 400, "This operation is not supported.")
-	ErrResourceNotFound         = newErr("ResourceNotFoundException", "", 404, "The specified resource doesn't exist.")
-	ErrInvalidAddress           = newErr("InvalidAddress", "", 404, "The specified ID is invalid.")
-	ErrRequestThrottled         = newErr("RequestThrottled", "", 400, "Request throttled.")
-	ErrInternal                 = newErr("InternalError", "", 500, "We encountered an internal error. Please try again.")
-	ErrServiceUnavailable       = newErr("ServiceUnavailable", "", 503, "The queue service is not available on this server right now; retry.")
+	ErrQueueDoesNotExist        = &Error{KindNoSuchQueue, "The specified queue does not exist."}
+	ErrQueueNameExists          = &Error{KindQueueExists, "A queue already exists with the same name and a different value for attribute(s)."}
+	ErrQueueDeletedRecently     = &Error{KindQueueDeletedRecently, "You must wait 60 seconds after deleting a queue before you can create another queue with the same name."}
+	ErrInvalidAttributeName     = &Error{KindUnknownAttribute, "Unknown Attribute."}
+	ErrInvalidAttributeValue    = &Error{KindInvalidAttribute, "Invalid attribute value."}
+	ErrInvalidParameterValue    = &Error{KindInvalidParameter, "Invalid parameter value."}
+	ErrMissingParameter         = &Error{KindMissingParameter, "A required parameter is missing."}
+	ErrInvalidMessageContents   = &Error{KindInvalidMessageContents, "The message contains characters outside the allowed set."}
+	ErrReceiptHandleIsInvalid   = &Error{KindInvalidReceiptHandle, "The specified receipt handle isn't valid."}
+	ErrMessageNotInflight       = &Error{KindNotInFlight, "The message referred to isn't in flight."}
+	ErrPurgeQueueInProgress     = &Error{KindPurgeInProgress, "Only one PurgeQueue operation on a queue is allowed every 60 seconds."}
+	ErrOverLimit                = &Error{KindOverLimit, "The maximum number of in flight messages is reached."}
+	ErrTooManyEntries           = &Error{KindTooManyEntries, "Maximum number of entries per request are 10."}
+	ErrEmptyBatchRequest        = &Error{KindEmptyBatch, "The batch request doesn't contain any entries."}
+	ErrBatchEntryIdsNotDistinct = &Error{KindDuplicateBatchID, "Two or more batch entries in the request have the same Id."}
+	ErrInvalidBatchEntryID      = &Error{KindInvalidBatchID, "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long."}
+	ErrBatchRequestTooLong      = &Error{KindBatchTooLong, "The length of all the messages put together is more than the limit."}
+	ErrUnsupportedOperation     = &Error{KindUnsupported, "This operation is not supported."}
+	ErrResourceNotFound         = &Error{KindNoSuchResource, "The specified resource doesn't exist."}
+	ErrInternal                 = &Error{KindInternal, "We encountered an internal error. Please try again."}
+	ErrServiceUnavailable       = &Error{KindUnavailable, "The queue service is not available on this server right now; retry."}
 )
 
-// ErrNotOwner is returned by a Service that does not own the queues (another
-// replica does; see Service.Owner). The HTTP layer forwards such requests.
+// ErrNotOwner is returned by a Broker that does not own the queues (another
+// replica does; see Broker.OwnerURL). The HTTP layer forwards such requests.
 var ErrNotOwner = errors.New("queue: this server does not own the queues")
 
-// AsError returns err as an SQS error (InternalError when it is not one).
+// AsError returns err as a queue error: itself when it is one, ErrNotOwner
+// as KindUnavailable, anything else as ErrInternal (whose message does not
+// repeat err: callers log err, clients get the generic text).
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	return ErrInternal.With("%s", ErrInternal.Message)
+	if errors.Is(err, ErrNotOwner) {
+		return ErrServiceUnavailable
+	}
+	return ErrInternal
 }
 
-// Status is the HTTP status for an error code.
-func (e *Error) HTTPStatus() int {
-	if e.Status == 0 {
-		return http.StatusBadRequest
-	}
-	return e.Status
-}
+// KindOf is the kind of err (KindInternal when it is not a queue error).
+func KindOf(err error) Kind { return AsError(err).Kind }

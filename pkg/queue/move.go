@@ -8,88 +8,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
-	"github.com/orch-project/orch/pkg/store"
 )
-
-// deadLetter moves messages received too often to the source queue's
-// dead-letter queue: one transaction deletes them from the source and
-// stores them in the dead-letter queue.
-func (o *owner) deadLetter(src *queue, ms []*message) {
-	src.mu.Lock()
-	var dlqName string
-	if src.cfg.Redrive != nil {
-		dlqName = model.QueueNameFromArn(src.cfg.Redrive.DeadLetterTargetArn)
-	}
-	srcArn, srcID := src.arn, src.meta.ID
-	src.mu.Unlock()
-	dlq, err := o.queue(dlqName)
-	if err != nil {
-		o.svc.log.Warn("dead-letter queue missing; messages stay in their queue", "queue", src.meta.Name, "deadLetterQueue", dlqName)
-		o.putBack(src, ms)
-		return
-	}
-	if err := o.transfer(context.Background(), src, srcID, dlq, ms, func(m *model.QueueMessage) { m.DeadLetterSourceArn = srcArn }); err != nil {
-		o.svc.log.Warn("moving messages to the dead-letter queue failed; they stay in their queue", "queue", src.meta.Name, "err", err)
-		o.putBack(src, ms)
-	}
-}
-
-func (o *owner) putBack(q *queue, ms []*message) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.deleted {
-		return
-	}
-	now := time.Now().UnixNano()
-	for _, m := range ms {
-		if q.msgs[m.MessageID] == nil {
-			q.insert(m.QueueMessage, now)
-		}
-	}
-}
-
-// transfer stores copies of ms (already taken out of src's memory) in dst
-// and deletes them from src in one transaction, then enqueues them in dst.
-func (o *owner) transfer(ctx context.Context, src *queue, srcID string, dst *queue, ms []*message, edit func(*model.QueueMessage)) error {
-	dst.mu.Lock()
-	if dst.deleted {
-		dst.mu.Unlock()
-		return ErrQueueDoesNotExist
-	}
-	dstID := dst.meta.ID
-	now := time.Now()
-	recs := make([]*model.QueueMessage, len(ms))
-	for i, m := range ms {
-		c := *m.QueueMessage
-		c.Seq = dst.nextSeq(now)
-		c.VisibleAtMs = 0
-		edit(&c)
-		recs[i] = &c
-	}
-	dst.pending.Add(1)
-	dst.mu.Unlock()
-	defer dst.pending.Done()
-	ops := make([]store.QueueOp, 0, 2*len(ms))
-	for i, m := range ms {
-		ops = append(ops,
-			store.QueueOp{Kind: store.QueueDeleteMessage, QueueID: srcID, ID: m.MessageID},
-			store.QueueOp{Kind: store.QueuePutMessage, QueueID: dstID, ID: recs[i].MessageID, Message: recs[i]})
-	}
-	if err := o.com.commit(ctx, ops...); err != nil {
-		return err
-	}
-	nowNs := time.Now().UnixNano()
-	dst.mu.Lock()
-	if !dst.deleted {
-		for _, r := range recs {
-			if dst.msgs[r.MessageID] == nil {
-				dst.insert(r, nowNs)
-			}
-		}
-	}
-	dst.mu.Unlock()
-	return nil
-}
 
 // Move task statuses (ListMessageMoveTasks).
 const (
@@ -127,8 +46,8 @@ func (t *moveTask) snapshot() MoveTask {
 
 // StartMessageMoveTask moves the messages of a dead-letter queue to
 // destArn, or each back to the queue it came from when destArn is "".
-func (s *Service) StartMessageMoveTask(ctx context.Context, sourceArn, destArn string, rate int) (string, error) {
-	o, err := s.owner(ctx)
+func (b *Broker) StartMessageMoveTask(ctx context.Context, sourceArn, destArn string, rate int) (string, error) {
+	o, err := b.owner(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -149,7 +68,7 @@ func (s *Service) StartMessageMoveTask(ctx context.Context, sourceArn, destArn s
 		}
 	}
 	srcName := model.QueueNameFromArn(sourceArn)
-	sources, _ := s.ListDeadLetterSourceQueues(ctx, srcName)
+	sources, _ := b.ListDeadLetterSourceQueues(ctx, srcName)
 	if len(sources) == 0 {
 		return "", ErrInvalidParameterValue.With("Source queue must be configured as a Dead Letter Queue.")
 	}
@@ -164,44 +83,45 @@ func (s *Service) StartMessageMoveTask(ctx context.Context, sourceArn, destArn s
 	o.moveSeq++
 	seq := o.moveSeq
 	o.mu.Unlock()
-	hb, _ := json.Marshal(map[string]any{"taskId": seq, "sourceArn": src.arn, "started": time.Now().UnixNano()})
+	now := b.clock.Now()
+	hb, _ := json.Marshal(map[string]any{"taskId": seq, "sourceArn": src.arn, "started": now.UnixNano()})
 	t := &moveTask{cancel: make(chan struct{}), info: MoveTask{
 		TaskHandle: base64.StdEncoding.EncodeToString(hb), Status: MoveRunning, SourceArn: src.arn,
 		DestinationArn: destArn, MaxNumberOfMessagesPerSecond: rate,
-		ApproximateNumberOfMessagesToMove: int64(src.nVisible + src.nInflight + src.nDelayed), StartedTimestamp: time.Now().UnixMilli(),
+		ApproximateNumberOfMessagesToMove: int64(src.nVisible + src.nInflight + src.nDelayed), StartedTimestamp: now.UnixMilli(),
 	}}
 	src.moves = append(src.moves, t)
 	if len(src.moves) > 10 {
 		src.moves = src.moves[len(src.moves)-10:]
 	}
 	src.mu.Unlock()
-	go o.runMove(t, src, dst)
+	o.goBackground(func() { o.runMove(t, src, dst) })
 	return t.info.TaskHandle, nil
 }
 
+// runMove moves a dead-letter queue's messages, at most rate per second,
+// until they are all moved, the task is cancelled or the owner stops.
 func (o *owner) runMove(t *moveTask, src, dst *queue) {
 	finish := func(status, reason string) {
 		t.mu.Lock()
 		t.info.Status, t.info.FailureReason = status, reason
 		t.mu.Unlock()
 	}
-	start := time.Now()
+	clock := o.b.clock
+	start := clock.Now()
 	var moved int64
-	toMove := t.snapshot().ApproximateNumberOfMessagesToMove
-	rate := t.snapshot().MaxNumberOfMessagesPerSecond
+	info := t.snapshot()
+	toMove, rate := info.ApproximateNumberOfMessagesToMove, info.MaxNumberOfMessagesPerSecond
 	for moved < toMove {
-		select {
-		case <-t.cancel:
+		// Keep to the rate: wait until moved messages are due by now.
+		ahead := time.Duration(float64(moved)/float64(rate)*float64(time.Second)) - clock.Now().Sub(start)
+		switch o.waitMove(t, ahead) {
+		case moveCancelled:
 			finish(MoveCancelled, "")
 			return
-		case <-o.ctx.Done():
+		case moveOwnerStopped:
 			finish(MoveFailed, "the server stopped owning the queues")
 			return
-		default:
-		}
-		// Keep to the rate.
-		if ahead := time.Duration(float64(moved)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
-			time.Sleep(ahead)
 		}
 		n := int(min(10, toMove-moved, int64(rate)))
 		src.mu.Lock()
@@ -210,7 +130,7 @@ func (o *owner) runMove(t *moveTask, src, dst *queue) {
 			finish(MoveFailed, "the source queue was deleted")
 			return
 		}
-		r := src.take(n, 5*time.Minute, time.Now())
+		r := src.take(n, 5*time.Minute, clock.Now())
 		for _, m := range r.got {
 			m.ReceiveCount-- // a move is not a receive
 			src.remove(m)
@@ -227,7 +147,15 @@ func (o *owner) runMove(t *moveTask, src, dst *queue) {
 			if waiting == 0 {
 				break
 			}
-			time.Sleep(100 * time.Millisecond) // in flight elsewhere; wait for them to return
+			// In flight elsewhere or delayed: look again shortly.
+			switch o.waitMove(t, 100*time.Millisecond) {
+			case moveCancelled:
+				finish(MoveCancelled, "")
+				return
+			case moveOwnerStopped:
+				finish(MoveFailed, "the server stopped owning the queues")
+				return
+			}
 			continue
 		}
 		// Group by destination.
@@ -264,18 +192,56 @@ func (o *owner) runMove(t *moveTask, src, dst *queue) {
 	finish(MoveCompleted, "")
 }
 
+// Outcomes of waitMove.
+const (
+	moveGoOn = iota
+	moveCancelled
+	moveOwnerStopped
+)
+
+// waitMove waits d on the broker's clock (not at all when d <= 0), or
+// until the task is cancelled or the owner stops, whichever comes first.
+func (o *owner) waitMove(t *moveTask, d time.Duration) int {
+	var tick <-chan struct{}
+	if d > 0 {
+		var release func()
+		tick, release = after(o.b.clock, d)
+		defer release()
+	}
+	select {
+	case <-t.cancel:
+		return moveCancelled
+	case <-o.ctx.Done():
+		return moveOwnerStopped
+	case <-tick:
+		return moveGoOn
+	default:
+		if d <= 0 {
+			return moveGoOn
+		}
+	}
+	select {
+	case <-t.cancel:
+		return moveCancelled
+	case <-o.ctx.Done():
+		return moveOwnerStopped
+	case <-tick:
+		return moveGoOn
+	}
+}
+
 // CancelMessageMoveTask stops a running move task and returns how many
 // messages it moved.
-func (s *Service) CancelMessageMoveTask(ctx context.Context, handle string) (int64, error) {
-	o, err := s.owner(ctx)
+func (b *Broker) CancelMessageMoveTask(ctx context.Context, handle string) (int64, error) {
+	o, err := b.owner(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var h struct {
 		SourceArn string `json:"sourceArn"`
 	}
-	b, err := base64.StdEncoding.DecodeString(handle)
-	if err != nil || json.Unmarshal(b, &h) != nil {
+	raw, err := base64.StdEncoding.DecodeString(handle)
+	if err != nil || json.Unmarshal(raw, &h) != nil {
 		return 0, ErrResourceNotFound.With("Task does not exist.")
 	}
 	src, err := o.queue(model.QueueNameFromArn(h.SourceArn))
@@ -302,14 +268,14 @@ func (s *Service) CancelMessageMoveTask(ctx context.Context, handle string) (int
 
 // ListMessageMoveTasks lists a source queue's most recent move tasks,
 // newest first (at most max, 1 to 10; default 1).
-func (s *Service) ListMessageMoveTasks(ctx context.Context, sourceArn string, max int) ([]MoveTask, error) {
+func (b *Broker) ListMessageMoveTasks(ctx context.Context, sourceArn string, max int) ([]MoveTask, error) {
 	if max == 0 {
 		max = 1
 	}
 	if max < 1 || max > 10 {
 		return nil, ErrInvalidParameterValue.With("Value %d for parameter MaxResults is invalid. Reason: Must be between 1 and 10.", max)
 	}
-	o, err := s.owner(ctx)
+	o, err := b.owner(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 
 // CreateQueue creates a queue, or returns the existing one when its
 // attributes match what is asked (SQS: CreateQueue is idempotent).
-func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[string]string) (*model.Queue, error) {
+func (b *Broker) CreateQueue(ctx context.Context, name string, attrs, tags map[string]string) (*model.Queue, error) {
 	if err := model.ValidateQueueName(name); err != nil {
 		return nil, ErrInvalidParameterValue.With("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length; a FIFO queue name ends in .fifo. Got %q.", name)
 	}
@@ -25,7 +25,7 @@ func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[
 	if err := validateTags(tags); err != nil {
 		return nil, err
 	}
-	o, err := s.owner(ctx)
+	o, err := b.owner(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -48,16 +48,16 @@ func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[
 		}
 		return meta, nil
 	}
-	if recently && time.Since(deletedAt) < time.Minute {
+	if recently && b.clock.Now().Sub(deletedAt) < time.Minute {
 		return nil, ErrQueueDeletedRecently
 	}
 	all := model.QueueDefaults(fifo)
 	for k, v := range norm {
 		all[k] = v
 	}
-	now := time.Now().Unix()
+	now := b.clock.Now().Unix()
 	meta := &model.Queue{Name: name, ID: randHex(8), Attributes: all, Tags: tags, CreatedTimestamp: now, LastModifiedTimestamp: now}
-	got, created, err := s.st.CreateQueue(ctx, meta)
+	got, created, err := b.st.CreateQueue(ctx, meta)
 	if err != nil {
 		return nil, ErrInternal.With("storing the queue failed: %v", err)
 	}
@@ -71,11 +71,11 @@ func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[
 	}
 	o.mu.Lock()
 	if o.queues[name] == nil {
-		o.queues[name] = newQueue(meta, s.opts.Region)
+		o.queues[name] = newQueue(meta, b.opts.Region, b.clock)
 	}
 	q = o.queues[name]
 	o.mu.Unlock()
-	s.log.Info("queue created", "queue", name, "fifo", fifo)
+	b.log.Info("queue created", "queue", name, "fifo", fifo)
 	return q.metaCopy(), nil
 }
 
@@ -134,7 +134,7 @@ func (o *owner) normalizeAttrs(name string, attrs map[string]string, fifo bool, 
 		if dfifo != fifo {
 			return nil, ErrInvalidParameterValue.With("Value %s for parameter RedrivePolicy is invalid. Reason: Dead-letter queue must be same type of queue as the source.", attrs[model.QARedrivePolicy])
 		}
-		if !allow.Allows(model.QueueArn(o.svc.opts.Region, name)) {
+		if !allow.Allows(model.QueueArn(o.b.opts.Region, name)) {
 			return nil, ErrInvalidParameterValue.With("Value %s for parameter RedrivePolicy is invalid. Reason: Queue %s does not allow this queue to use it as its dead-letter queue (RedriveAllowPolicy).", attrs[model.QARedrivePolicy], dlqName)
 		}
 	}
@@ -154,8 +154,8 @@ func validateTags(tags map[string]string) error {
 }
 
 // GetQueue returns a queue's definition (GetQueueUrl).
-func (s *Service) GetQueue(ctx context.Context, name string) (*model.Queue, error) {
-	o, err := s.owner(ctx)
+func (b *Broker) GetQueue(ctx context.Context, name string) (*model.Queue, error) {
+	o, err := b.owner(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +167,8 @@ func (s *Service) GetQueue(ctx context.Context, name string) (*model.Queue, erro
 }
 
 // ListQueues returns the names of queues starting with prefix, sorted.
-func (s *Service) ListQueues(ctx context.Context, prefix string) ([]string, error) {
-	o, err := s.owner(ctx)
+func (b *Broker) ListQueues(ctx context.Context, prefix string) ([]string, error) {
+	o, err := b.owner(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -185,8 +185,8 @@ func (s *Service) ListQueues(ctx context.Context, prefix string) ([]string, erro
 }
 
 // DeleteQueue deletes a queue and its messages.
-func (s *Service) DeleteQueue(ctx context.Context, name string) error {
-	o, err := s.owner(ctx)
+func (b *Broker) DeleteQueue(ctx context.Context, name string) error {
+	o, err := b.owner(ctx)
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func (s *Service) DeleteQueue(ctx context.Context, name string) error {
 	meta := q.meta
 	q.mu.Unlock()
 	q.pending.Wait() // sends already committing land before the range delete
-	if err := s.st.DeleteQueue(ctx, meta, o.leader.Guard()); err != nil {
+	if err := b.st.DeleteQueue(ctx, meta, o.leader.Guard()); err != nil {
 		q.mu.Lock()
 		q.deleted = false
 		q.mu.Unlock()
@@ -213,15 +213,15 @@ func (s *Service) DeleteQueue(ctx context.Context, name string) error {
 	if o.queues[name] == q {
 		delete(o.queues, name)
 	}
-	o.deletedAt[name] = time.Now()
+	o.deletedAt[name] = b.clock.Now()
 	o.mu.Unlock()
-	s.log.Info("queue deleted", "queue", name)
+	b.log.Info("queue deleted", "queue", name)
 	return nil
 }
 
 // GetQueueAttributes returns the named attributes ("All" for every one).
-func (s *Service) GetQueueAttributes(ctx context.Context, name string, names []string) (map[string]string, error) {
-	o, err := s.owner(ctx)
+func (b *Broker) GetQueueAttributes(ctx context.Context, name string, names []string) (map[string]string, error) {
+	o, err := b.owner(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -280,8 +280,8 @@ func isQueueAttr(n string) bool {
 }
 
 // SetQueueAttributes changes settable attributes.
-func (s *Service) SetQueueAttributes(ctx context.Context, name string, attrs map[string]string) error {
-	o, err := s.owner(ctx)
+func (b *Broker) SetQueueAttributes(ctx context.Context, name string, attrs map[string]string) error {
+	o, err := b.owner(ctx)
 	if err != nil {
 		return err
 	}
@@ -315,14 +315,14 @@ func (s *Service) SetQueueAttributes(ctx context.Context, name string, attrs map
 			}
 			m.Attributes[k] = v
 		}
-		m.LastModifiedTimestamp = time.Now().Unix()
+		m.LastModifiedTimestamp = b.clock.Now().Unix()
 	})
 }
 
 // updateMeta changes a queue's stored definition and its in-memory copy.
 func (o *owner) updateMeta(ctx context.Context, q *queue, fn func(*model.Queue)) error {
 	cur := q.metaCopy()
-	nm, err := o.svc.st.UpdateQueue(ctx, cur.Name, func(m *model.Queue) (bool, error) {
+	nm, err := o.b.st.UpdateQueue(ctx, cur.Name, func(m *model.Queue) (bool, error) {
 		if m.ID != cur.ID {
 			return false, ErrQueueDoesNotExist
 		}
@@ -333,20 +333,20 @@ func (o *owner) updateMeta(ctx context.Context, q *queue, fn func(*model.Queue))
 		return true, nil
 	})
 	if err != nil {
-		if errIs(err, ErrQueueDoesNotExist) || errIs(err, model.ErrNotFound) {
+		if errors.Is(err, ErrQueueDoesNotExist) || errors.Is(err, model.ErrNotFound) {
 			return ErrQueueDoesNotExist
 		}
 		return ErrInternal.With("storing the queue failed: %v", err)
 	}
 	q.mu.Lock()
-	q.setMeta(nm, o.svc.opts.Region)
+	q.setMeta(nm, o.b.opts.Region)
 	q.mu.Unlock()
 	return nil
 }
 
 // TagQueue adds or replaces tags.
-func (s *Service) TagQueue(ctx context.Context, name string, tags map[string]string) error {
-	o, q, err := s.lookup(ctx, name)
+func (b *Broker) TagQueue(ctx context.Context, name string, tags map[string]string) error {
+	o, q, err := b.lookup(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -364,8 +364,8 @@ func (s *Service) TagQueue(ctx context.Context, name string, tags map[string]str
 }
 
 // UntagQueue removes tags.
-func (s *Service) UntagQueue(ctx context.Context, name string, keys []string) error {
-	o, q, err := s.lookup(ctx, name)
+func (b *Broker) UntagQueue(ctx context.Context, name string, keys []string) error {
+	o, q, err := b.lookup(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -377,8 +377,8 @@ func (s *Service) UntagQueue(ctx context.Context, name string, keys []string) er
 }
 
 // ListQueueTags returns a queue's tags.
-func (s *Service) ListQueueTags(ctx context.Context, name string) (map[string]string, error) {
-	_, q, err := s.lookup(ctx, name)
+func (b *Broker) ListQueueTags(ctx context.Context, name string) (map[string]string, error) {
+	_, q, err := b.lookup(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -387,8 +387,8 @@ func (s *Service) ListQueueTags(ctx context.Context, name string) (map[string]st
 
 // ListDeadLetterSourceQueues returns the names of queues whose
 // RedrivePolicy targets name.
-func (s *Service) ListDeadLetterSourceQueues(ctx context.Context, name string) ([]string, error) {
-	o, q, err := s.lookup(ctx, name)
+func (b *Broker) ListDeadLetterSourceQueues(ctx context.Context, name string) ([]string, error) {
+	o, q, err := b.lookup(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -412,17 +412,18 @@ func (s *Service) ListDeadLetterSourceQueues(ctx context.Context, name string) (
 }
 
 // PurgeQueue deletes every message in a queue (once per 60 seconds).
-func (s *Service) PurgeQueue(ctx context.Context, name string) error {
-	o, q, err := s.lookup(ctx, name)
+func (b *Broker) PurgeQueue(ctx context.Context, name string) error {
+	o, q, err := b.lookup(ctx, name)
 	if err != nil {
 		return err
 	}
 	q.mu.Lock()
-	if !q.lastPurge.IsZero() && time.Since(q.lastPurge) < time.Minute {
+	now := b.clock.Now()
+	if !q.lastPurge.IsZero() && now.Sub(q.lastPurge) < time.Minute {
 		q.mu.Unlock()
 		return ErrPurgeQueueInProgress.With("Only one PurgeQueue operation on %s is allowed every 60 seconds.", name)
 	}
-	q.lastPurge = time.Now()
+	q.lastPurge = now
 	ops := make([]store.QueueOp, 0, len(q.msgs))
 	for _, m := range q.msgs {
 		ops = append(ops, store.QueueOp{Kind: store.QueueDeleteMessage, QueueID: q.meta.ID, ID: m.MessageID})
@@ -442,17 +443,8 @@ func (s *Service) PurgeQueue(ctx context.Context, name string) error {
 		}
 		ops = ops[n:]
 	}
-	s.log.Info("queue purged", "queue", name, "queueId", qid)
+	b.log.Info("queue purged", "queue", name, "queueId", qid)
 	return nil
-}
-
-func (s *Service) lookup(ctx context.Context, name string) (*owner, *queue, error) {
-	o, err := s.owner(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	q, err := o.queue(name)
-	return o, q, err
 }
 
 // Stats are a queue's counts for `orch get queues`.
@@ -468,15 +460,15 @@ type Stats struct {
 }
 
 // QueueStats returns the counts of every queue (or of the named ones).
-func (s *Service) QueueStats(ctx context.Context, names ...string) ([]Stats, error) {
-	o, err := s.owner(ctx)
+func (b *Broker) QueueStats(ctx context.Context, names ...string) ([]Stats, error) {
+	o, err := b.owner(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(names) == 0 {
-		names, _ = s.ListQueues(ctx, "")
+		names, _ = b.ListQueues(ctx, "")
 	}
-	nowMs := time.Now().UnixMilli()
+	nowMs := b.clock.Now().UnixMilli()
 	var out []Stats
 	for _, n := range names {
 		q, err := o.queue(n)

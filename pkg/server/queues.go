@@ -3,12 +3,12 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net/http"
 
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/awsauth"
 	"github.com/orch-project/orch/pkg/api/sqs"
 	"github.com/orch-project/orch/pkg/auth"
+	"github.com/orch-project/orch/pkg/manifest"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -19,8 +19,8 @@ import (
 // protocol. This file is the one place that wires pkg/queue and
 // pkg/api/sqs into the server.
 type queuesFeature struct {
-	queues *queue.Service
-	aws    http.Handler
+	queues *queue.Broker
+	aws    *sqs.Handler
 }
 
 func newQueuesFeature(st *store.Store, advertiseURL string, log *slog.Logger) queuesFeature {
@@ -43,7 +43,7 @@ func (f queuesFeature) Routes(r api.Routes) {
 }
 
 func (f queuesFeature) Kinds() []api.Kind {
-	return []api.Kind{{Name: sqs.KindQueue, Applier: sqs.Applier{Svc: f.queues}}}
+	return []api.Kind{{Name: manifest.KindQueue, Applier: sqs.Applier{Broker: f.queues}}}
 }
 
 func (f queuesFeature) Run(ctx context.Context) error { return f.queues.Run(ctx) }

@@ -2,31 +2,52 @@ package sqs
 
 import (
 	"context"
-	"encoding/base64"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 )
 
-// Actions lists every SQS action this endpoint knows (IsSQSRequest uses it).
-var Actions = map[string]bool{
-	"AddPermission": true, "CancelMessageMoveTask": true, "ChangeMessageVisibility": true,
-	"ChangeMessageVisibilityBatch": true, "CreateQueue": true, "DeleteMessage": true, "DeleteMessageBatch": true,
-	"DeleteQueue": true, "GetQueueAttributes": true, "GetQueueUrl": true, "ListDeadLetterSourceQueues": true,
-	"ListMessageMoveTasks": true, "ListQueues": true, "ListQueueTags": true, "PurgeQueue": true,
-	"ReceiveMessage": true, "RemovePermission": true, "SendMessage": true, "SendMessageBatch": true,
-	"SetQueueAttributes": true, "StartMessageMoveTask": true, "TagQueue": true, "UntagQueue": true,
-}
-
 // call is one decoded request.
 type call struct {
+	b       *queue.Broker
 	action  string
 	in      *input
 	baseURL string // http://HOST
 	path    string // request path, the queue URL's path when QueueUrl is absent
+}
+
+// action runs one SQS action: it checks the decoded input, calls the
+// broker and builds the output (which renders itself in either protocol,
+// see output).
+type action func(ctx context.Context, c *call) (output, error)
+
+// actions is every SQS action this endpoint serves. It is the one list:
+// Claims recognises query requests by it, ServeHTTP dispatches by it.
+var actions = map[string]action{
+	"AddPermission":                unsupported,
+	"RemovePermission":             unsupported,
+	"CreateQueue":                  createQueue,
+	"GetQueueUrl":                  getQueueURL,
+	"ListQueues":                   listQueues,
+	"DeleteQueue":                  deleteQueue,
+	"PurgeQueue":                   purgeQueue,
+	"GetQueueAttributes":           getQueueAttributes,
+	"SetQueueAttributes":           setQueueAttributes,
+	"TagQueue":                     tagQueue,
+	"UntagQueue":                   untagQueue,
+	"ListQueueTags":                listQueueTags,
+	"ListDeadLetterSourceQueues":   listDeadLetterSourceQueues,
+	"SendMessage":                  sendMessage,
+	"SendMessageBatch":             sendMessageBatch,
+	"ReceiveMessage":               receiveMessage,
+	"DeleteMessage":                deleteMessage,
+	"DeleteMessageBatch":           deleteMessageBatch,
+	"ChangeMessageVisibility":      changeMessageVisibility,
+	"ChangeMessageVisibilityBatch": changeMessageVisibilityBatch,
+	"StartMessageMoveTask":         startMessageMoveTask,
+	"CancelMessageMoveTask":        cancelMessageMoveTask,
+	"ListMessageMoveTasks":         listMessageMoveTasks,
 }
 
 func (c *call) queueURL(name string) string { return c.baseURL + "/" + model.AccountID + "/" + name }
@@ -38,7 +59,7 @@ func (c *call) queueName() (string, error) {
 		u = c.path
 	}
 	if u == "" || u == "/" {
-		return "", queue.ErrMissingParameter.With("The request must contain the parameter QueueUrl.")
+		return "", missing("QueueUrl")
 	}
 	u = strings.TrimRight(u, "/")
 	name := u[strings.LastIndexByte(u, '/')+1:]
@@ -48,396 +69,322 @@ func (c *call) queueName() (string, error) {
 	return name, nil
 }
 
-func needName(name string) error {
-	if name == "" {
-		return queue.ErrMissingParameter.With("The request must contain the parameter QueueName.")
-	}
-	return nil
+func missing(param string) error {
+	return queue.ErrMissingParameter.With("The request must contain the parameter %s.", param)
 }
 
-// Outputs. JSON field names are the SQS JSON protocol's; writeXML renders
-// the query protocol's result element.
-type (
-	queueURLOut struct {
-		QueueUrl string
+// withQueue adapts an action on the queue the request names.
+func withQueue(f func(ctx context.Context, c *call, name string) (output, error)) action {
+	return func(ctx context.Context, c *call) (output, error) {
+		name, err := c.queueName()
+		if err != nil {
+			return nil, err
+		}
+		return f(ctx, c, name)
 	}
-	listQueuesOut struct {
-		QueueUrls []string `json:",omitempty"`
-		NextToken string   `json:",omitempty"`
-	}
-	dlqSourcesOut struct {
-		QueueUrls []string `json:"queueUrls"`
-		NextToken string   `json:",omitempty"`
-	}
-	attributesOut struct {
-		Attributes map[string]string `json:",omitempty"`
-	}
-	tagsOut struct {
-		Tags map[string]string `json:",omitempty"`
-	}
-	sendOut struct {
-		Id                           string `json:",omitempty"`
-		MessageId                    string
-		MD5OfMessageBody             string
-		MD5OfMessageAttributes       string `json:",omitempty"`
-		MD5OfMessageSystemAttributes string `json:",omitempty"`
-		SequenceNumber               string `json:",omitempty"`
-	}
-	batchFail struct {
-		Id          string
-		SenderFault bool
-		Code        string
-		Message     string `json:",omitempty"`
-	}
-	batchID struct {
-		Id string
-	}
-	sendBatchOut struct {
-		Successful []sendOut
-		Failed     []batchFail
-	}
-	idBatchOut struct {
-		Successful []batchID
-		Failed     []batchFail
-		kind       string // DeleteMessageBatch or ChangeMessageVisibilityBatch
-	}
-	outAttr struct {
-		DataType    string
-		StringValue *string `json:",omitempty"`
-		BinaryValue []byte  `json:",omitempty"`
-	}
-	outMessage struct {
-		MessageId              string
-		ReceiptHandle          string
-		MD5OfBody              string
-		Body                   string
-		Attributes             map[string]string  `json:",omitempty"`
-		MD5OfMessageAttributes string             `json:",omitempty"`
-		MessageAttributes      map[string]outAttr `json:",omitempty"`
-	}
-	receiveOut struct {
-		Messages []outMessage `json:",omitempty"`
-	}
-	taskHandleOut struct {
-		TaskHandle string
-	}
-	cancelMoveOut struct {
-		ApproximateNumberOfMessagesMoved int64
-	}
-	moveTaskOut struct {
-		TaskHandle                        string `json:",omitempty"`
-		Status                            string
-		SourceArn                         string
-		DestinationArn                    string `json:",omitempty"`
-		MaxNumberOfMessagesPerSecond      int    `json:",omitempty"`
-		ApproximateNumberOfMessagesMoved  int64
-		ApproximateNumberOfMessagesToMove int64
-		FailureReason                     string `json:",omitempty"`
-		StartedTimestamp                  int64
-	}
-	listMovesOut struct {
-		Results []moveTaskOut `json:",omitempty"`
-	}
-	emptyOut struct{}
-)
+}
 
-// dispatch runs one action against the queue service.
-func dispatch(ctx context.Context, svc *queue.Service, c *call) (any, error) {
+func unsupported(_ context.Context, c *call) (output, error) {
+	return nil, queue.ErrUnsupportedOperation.With("%s is not supported: Orch has one account; use access keys instead.", c.action)
+}
+
+func createQueue(ctx context.Context, c *call) (output, error) {
 	in := c.in
-	switch c.action {
-	case "CreateQueue":
-		if err := needName(in.QueueName); err != nil {
-			return nil, err
-		}
-		tags := in.CreateTags
-		if tags == nil {
-			tags = in.Tags
-		}
-		q, err := svc.CreateQueue(ctx, in.QueueName, in.Attributes, tags)
-		if err != nil {
-			return nil, err
-		}
-		return &queueURLOut{c.queueURL(q.Name)}, nil
-	case "GetQueueUrl":
-		if err := needName(in.QueueName); err != nil {
-			return nil, err
-		}
-		if model.ValidateQueueName(in.QueueName) != nil {
-			return nil, queue.ErrQueueDoesNotExist
-		}
-		q, err := svc.GetQueue(ctx, in.QueueName)
-		if err != nil {
-			return nil, err
-		}
-		return &queueURLOut{c.queueURL(q.Name)}, nil
-	case "ListQueues":
-		names, err := svc.ListQueues(ctx, in.QueueNamePrefix)
-		if err != nil {
-			return nil, err
-		}
-		page, next, err := paginate(names, in.MaxResults, in.NextToken)
-		if err != nil {
-			return nil, err
-		}
-		out := &listQueuesOut{NextToken: next}
-		for _, n := range page {
-			out.QueueUrls = append(out.QueueUrls, c.queueURL(n))
-		}
-		return out, nil
-	case "AddPermission", "RemovePermission":
-		return nil, queue.ErrUnsupportedOperation.With("%s is not supported: Orch has one account; use access keys instead.", c.action)
-	case "StartMessageMoveTask":
-		if in.SourceArn == "" {
-			return nil, queue.ErrMissingParameter.With("The request must contain the parameter SourceArn.")
-		}
-		rate := 0
-		if in.MaxNumberOfMessagesPerSecond != nil {
-			rate = *in.MaxNumberOfMessagesPerSecond
-			if rate == 0 {
-				rate = -1
-			}
-		}
-		h, err := svc.StartMessageMoveTask(ctx, in.SourceArn, in.DestinationArn, rate)
-		if err != nil {
-			return nil, err
-		}
-		return &taskHandleOut{h}, nil
-	case "CancelMessageMoveTask":
-		if in.TaskHandle == "" {
-			return nil, queue.ErrMissingParameter.With("The request must contain the parameter TaskHandle.")
-		}
-		n, err := svc.CancelMessageMoveTask(ctx, in.TaskHandle)
-		if err != nil {
-			return nil, err
-		}
-		return &cancelMoveOut{n}, nil
-	case "ListMessageMoveTasks":
-		if in.SourceArn == "" {
-			return nil, queue.ErrMissingParameter.With("The request must contain the parameter SourceArn.")
-		}
-		max := 0
-		if in.MaxResults != nil {
-			max = *in.MaxResults
-			if max == 0 {
-				max = -1
-			}
-		}
-		ts, err := svc.ListMessageMoveTasks(ctx, in.SourceArn, max)
-		if err != nil {
-			return nil, err
-		}
-		out := &listMovesOut{}
-		for _, t := range ts {
-			mo := moveTaskOut{Status: t.Status, SourceArn: t.SourceArn, DestinationArn: t.DestinationArn,
-				ApproximateNumberOfMessagesMoved: t.ApproximateNumberOfMessagesMoved, FailureReason: t.FailureReason,
-				ApproximateNumberOfMessagesToMove: t.ApproximateNumberOfMessagesToMove, StartedTimestamp: t.StartedTimestamp,
-				MaxNumberOfMessagesPerSecond: t.MaxNumberOfMessagesPerSecond}
-			if t.Status == queue.MoveRunning {
-				mo.TaskHandle = t.TaskHandle
-			}
-			out.Results = append(out.Results, mo)
-		}
-		return out, nil
+	if in.QueueName == "" {
+		return nil, missing("QueueName")
 	}
-
-	name, err := c.queueName()
+	tags := in.CreateTags
+	if tags == nil {
+		tags = in.Tags
+	}
+	q, err := c.b.CreateQueue(ctx, in.QueueName, in.Attributes, tags)
 	if err != nil {
 		return nil, err
 	}
-	switch c.action {
-	case "DeleteQueue":
-		return &emptyOut{}, svc.DeleteQueue(ctx, name)
-	case "PurgeQueue":
-		return &emptyOut{}, svc.PurgeQueue(ctx, name)
-	case "GetQueueAttributes":
-		names := in.AttributeNames
-		if len(names) == 0 {
-			return &attributesOut{}, svcCheck(svc, ctx, name)
-		}
-		a, err := svc.GetQueueAttributes(ctx, name, names)
+	return &queueURLOut{c.queueURL(q.Name)}, nil
+}
+
+func getQueueURL(ctx context.Context, c *call) (output, error) {
+	name := c.in.QueueName
+	if name == "" {
+		return nil, missing("QueueName")
+	}
+	if model.ValidateQueueName(name) != nil {
+		return nil, queue.ErrQueueDoesNotExist
+	}
+	q, err := c.b.GetQueue(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &queueURLOut{c.queueURL(q.Name)}, nil
+}
+
+func listQueues(ctx context.Context, c *call) (output, error) {
+	names, err := c.b.ListQueues(ctx, c.in.QueueNamePrefix)
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := paginate(names, c.in.MaxResults, c.in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := &listQueuesOut{NextToken: next}
+	for _, n := range page {
+		out.QueueUrls = append(out.QueueUrls, c.queueURL(n))
+	}
+	return out, nil
+}
+
+var deleteQueue = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	return emptyOut{}, c.b.DeleteQueue(ctx, name)
+})
+
+var purgeQueue = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	return emptyOut{}, c.b.PurgeQueue(ctx, name)
+})
+
+var getQueueAttributes = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	if len(c.in.AttributeNames) == 0 {
+		_, err := c.b.GetQueue(ctx, name) // still a QueueDoesNotExist for a missing queue
+		return &attributesOut{}, err
+	}
+	a, err := c.b.GetQueueAttributes(ctx, name, c.in.AttributeNames)
+	if err != nil {
+		return nil, err
+	}
+	return &attributesOut{a}, nil
+})
+
+var setQueueAttributes = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	if len(c.in.Attributes) == 0 {
+		return nil, missing("Attributes")
+	}
+	return emptyOut{}, c.b.SetQueueAttributes(ctx, name, c.in.Attributes)
+})
+
+var tagQueue = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	if len(c.in.Tags) == 0 {
+		return nil, missing("Tags")
+	}
+	return emptyOut{}, c.b.TagQueue(ctx, name, c.in.Tags)
+})
+
+var untagQueue = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	if len(c.in.TagKeys) == 0 {
+		return nil, missing("TagKeys")
+	}
+	return emptyOut{}, c.b.UntagQueue(ctx, name, c.in.TagKeys)
+})
+
+var listQueueTags = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	t, err := c.b.ListQueueTags(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &tagsOut{t}, nil
+})
+
+var listDeadLetterSourceQueues = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	names, err := c.b.ListDeadLetterSourceQueues(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := paginate(names, c.in.MaxResults, c.in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := &dlqSourcesOut{QueueUrls: []string{}, NextToken: next}
+	for _, n := range page {
+		out.QueueUrls = append(out.QueueUrls, c.queueURL(n))
+	}
+	return out, nil
+})
+
+var sendMessage = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	in := c.in
+	e, err := sendEntry("", in.MessageBody, in.DelaySeconds, in.MessageAttributes, in.MessageSystemAttributes, in.MessageGroupId, in.MessageDeduplicationId)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.b.SendMessage(ctx, name, e)
+	if err != nil {
+		return nil, err
+	}
+	out := sendResult(*r)
+	return &out, nil
+})
+
+var sendMessageBatch = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	in := c.in
+	if err := queue.CheckBatch(len(in.Entries), func(i int) string { return in.Entries[i].Id }); err != nil {
+		return nil, err
+	}
+	es := make([]queue.SendEntry, 0, len(in.Entries))
+	out := &sendBatchOut{Successful: []sendOut{}, Failed: []batchFail{}}
+	for _, x := range in.Entries {
+		e, err := sendEntry(x.Id, x.MessageBody, x.DelaySeconds, x.MessageAttributes, x.MessageSystemAttributes, x.MessageGroupId, x.MessageDeduplicationId)
 		if err != nil {
-			return nil, err
+			out.Failed = append(out.Failed, failure(x.Id, err)) // an entry that does not decode fails alone
+			continue
 		}
-		return &attributesOut{a}, nil
-	case "SetQueueAttributes":
-		if len(in.Attributes) == 0 {
-			return nil, queue.ErrMissingParameter.With("The request must contain the parameter Attributes.")
-		}
-		return &emptyOut{}, svc.SetQueueAttributes(ctx, name, in.Attributes)
-	case "TagQueue":
-		if len(in.Tags) == 0 {
-			return nil, queue.ErrMissingParameter.With("The request must contain the parameter Tags.")
-		}
-		return &emptyOut{}, svc.TagQueue(ctx, name, in.Tags)
-	case "UntagQueue":
-		if len(in.TagKeys) == 0 {
-			return nil, queue.ErrMissingParameter.With("The request must contain the parameter TagKeys.")
-		}
-		return &emptyOut{}, svc.UntagQueue(ctx, name, in.TagKeys)
-	case "ListQueueTags":
-		t, err := svc.ListQueueTags(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		return &tagsOut{t}, nil
-	case "ListDeadLetterSourceQueues":
-		names, err := svc.ListDeadLetterSourceQueues(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		page, next, err := paginate(names, in.MaxResults, in.NextToken)
-		if err != nil {
-			return nil, err
-		}
-		out := &dlqSourcesOut{QueueUrls: []string{}, NextToken: next}
-		for _, n := range page {
-			out.QueueUrls = append(out.QueueUrls, c.queueURL(n))
-		}
-		return out, nil
-	case "SendMessage":
-		e, err := sendEntry("", in.MessageBody, in.DelaySeconds, in.MessageAttributes, in.MessageSystemAttributes, in.MessageGroupId, in.MessageDeduplicationId)
-		if err != nil {
-			return nil, err
-		}
-		r, err := svc.SendMessage(ctx, name, e)
-		if err != nil {
-			return nil, err
-		}
-		return &sendOut{MessageId: r.MessageID, MD5OfMessageBody: r.MD5OfBody, MD5OfMessageAttributes: r.MD5OfAttributes,
-			MD5OfMessageSystemAttributes: r.MD5OfSysAttrs, SequenceNumber: r.SequenceNumber}, nil
-	case "SendMessageBatch":
-		if err := queue.CheckBatch(len(in.Entries), func(i int) string { return in.Entries[i].Id }); err != nil {
-			return nil, err
-		}
-		es := make([]queue.SendEntry, 0, len(in.Entries))
-		var early []batchFail
-		for _, x := range in.Entries {
-			e, err := sendEntry(x.Id, x.MessageBody, x.DelaySeconds, x.MessageAttributes, x.MessageSystemAttributes, x.MessageGroupId, x.MessageDeduplicationId)
-			if err != nil {
-				// An entry that does not decode fails alone.
-				qe := queue.AsError(err)
-				early = append(early, batchFail{Id: x.Id, SenderFault: qe.Sender, Code: qe.QueryCode, Message: qe.Message})
-				continue
-			}
-			es = append(es, e)
-		}
-		out := &sendBatchOut{Successful: []sendOut{}, Failed: early}
-		if len(es) > 0 {
-			res, fails, err := svc.SendMessageBatch(ctx, name, es)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range res {
-				out.Successful = append(out.Successful, sendOut{Id: r.ID, MessageId: r.MessageID, MD5OfMessageBody: r.MD5OfBody,
-					MD5OfMessageAttributes: r.MD5OfAttributes, MD5OfMessageSystemAttributes: r.MD5OfSysAttrs, SequenceNumber: r.SequenceNumber})
-			}
-			for _, f := range fails {
-				out.Failed = append(out.Failed, batchFail{Id: f.ID, SenderFault: f.SenderFault, Code: f.Code, Message: f.Message})
-			}
-		}
-		if out.Failed == nil {
-			out.Failed = []batchFail{}
-		}
-		return out, nil
-	case "ReceiveMessage":
-		ri := queue.ReceiveInput{WaitTimeSeconds: in.WaitTimeSeconds, VisibilityTimeout: in.VisibilityTimeout,
-			MessageAttributeNames: in.MessageAttributeNames}
-		if in.MaxNumberOfMessages != nil {
-			ri.MaxNumberOfMessages = *in.MaxNumberOfMessages
-			if ri.MaxNumberOfMessages == 0 {
-				ri.MaxNumberOfMessages = -1
-			}
-		}
-		ri.AttributeNames = append(append([]string{}, in.AttributeNames...), in.MessageSystemAttributeNames...)
-		ms, err := svc.ReceiveMessage(ctx, name, ri)
-		if err != nil {
-			return nil, err
-		}
-		out := &receiveOut{}
-		for _, m := range ms {
-			om := outMessage{MessageId: m.MessageID, ReceiptHandle: m.ReceiptHandle, MD5OfBody: m.MD5OfBody, Body: m.Body,
-				Attributes: m.Attributes, MD5OfMessageAttributes: m.MD5OfMessageAttributes}
-			if len(m.MessageAttributes) > 0 {
-				om.MessageAttributes = map[string]outAttr{}
-				for k, v := range m.MessageAttributes {
-					oa := outAttr{DataType: v.DataType}
-					if v.IsBinary() {
-						oa.BinaryValue = v.BinaryValue
-					} else {
-						s := v.StringValue
-						oa.StringValue = &s
-					}
-					om.MessageAttributes[k] = oa
-				}
-			}
-			out.Messages = append(out.Messages, om)
-		}
-		return out, nil
-	case "DeleteMessage":
-		return &emptyOut{}, svc.DeleteMessage(ctx, name, in.ReceiptHandle)
-	case "ChangeMessageVisibility":
-		if in.VisibilityTimeout == nil {
-			return nil, queue.ErrMissingParameter.With("The request must contain the parameter VisibilityTimeout.")
-		}
-		return &emptyOut{}, svc.ChangeMessageVisibility(ctx, name, in.ReceiptHandle, *in.VisibilityTimeout)
-	case "DeleteMessageBatch", "ChangeMessageVisibilityBatch":
-		if err := queue.CheckBatch(len(in.Entries), func(i int) string { return in.Entries[i].Id }); err != nil {
-			return nil, err
-		}
-		es := make([]queue.BatchHandle, 0, len(in.Entries))
-		var early []batchFail
-		for _, x := range in.Entries {
-			e := queue.BatchHandle{ID: x.Id, Handle: x.ReceiptHandle}
-			if c.action == "ChangeMessageVisibilityBatch" {
-				if x.VisibilityTimeout == nil {
-					early = append(early, batchFail{Id: x.Id, SenderFault: true, Code: "MissingParameter", Message: "The request must contain the parameter VisibilityTimeout."})
-					continue
-				}
-				e.VisibilityTimeout = *x.VisibilityTimeout
-			}
-			es = append(es, e)
-		}
-		var ok []string
-		var fails []queue.BatchError
-		var err error
-		switch {
-		case len(es) == 0:
-			err = svcCheck(svc, ctx, name)
-		case c.action == "DeleteMessageBatch":
-			ok, fails, err = svc.DeleteMessageBatch(ctx, name, es)
-		default:
-			ok, fails, err = svc.ChangeMessageVisibilityBatch(ctx, name, es)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out := &idBatchOut{Successful: []batchID{}, Failed: []batchFail{}, kind: c.action}
-		out.Failed = append(out.Failed, early...)
-		for _, id := range ok {
-			out.Successful = append(out.Successful, batchID{id})
-		}
-		for _, f := range fails {
-			out.Failed = append(out.Failed, batchFail{Id: f.ID, SenderFault: f.SenderFault, Code: f.Code, Message: f.Message})
-		}
+		es = append(es, e)
+	}
+	if len(es) == 0 {
 		return out, nil
 	}
-	return nil, errInvalidAction(c.action)
+	res, fails, err := c.b.SendMessageBatch(ctx, name, es)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range res {
+		out.Successful = append(out.Successful, sendResult(r))
+	}
+	for _, f := range fails {
+		out.Failed = append(out.Failed, failure(f.ID, f.Err))
+	}
+	return out, nil
+})
+
+var receiveMessage = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	in := c.in
+	ri := queue.ReceiveInput{WaitTimeSeconds: in.WaitTimeSeconds, VisibilityTimeout: in.VisibilityTimeout,
+		MessageAttributeNames: in.MessageAttributeNames}
+	if in.MaxNumberOfMessages != nil {
+		ri.MaxNumberOfMessages = *in.MaxNumberOfMessages
+		if ri.MaxNumberOfMessages == 0 {
+			ri.MaxNumberOfMessages = -1 // given as 0: out of range, not the default
+		}
+	}
+	ri.AttributeNames = append(append([]string{}, in.AttributeNames...), in.MessageSystemAttributeNames...)
+	ms, err := c.b.ReceiveMessage(ctx, name, ri)
+	if err != nil {
+		return nil, err
+	}
+	out := &receiveOut{}
+	for _, m := range ms {
+		out.Messages = append(out.Messages, receivedMessage(m))
+	}
+	return out, nil
+})
+
+var deleteMessage = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	return emptyOut{}, c.b.DeleteMessage(ctx, name, c.in.ReceiptHandle)
+})
+
+var changeMessageVisibility = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	if c.in.VisibilityTimeout == nil {
+		return nil, missing("VisibilityTimeout")
+	}
+	return emptyOut{}, c.b.ChangeMessageVisibility(ctx, name, c.in.ReceiptHandle, *c.in.VisibilityTimeout)
+})
+
+var deleteMessageBatch = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	return handleBatch(ctx, c, name, false)
+})
+
+var changeMessageVisibilityBatch = withQueue(func(ctx context.Context, c *call, name string) (output, error) {
+	return handleBatch(ctx, c, name, true)
+})
+
+// handleBatch runs DeleteMessageBatch or ChangeMessageVisibilityBatch.
+func handleBatch(ctx context.Context, c *call, name string, visibility bool) (output, error) {
+	in := c.in
+	if err := queue.CheckBatch(len(in.Entries), func(i int) string { return in.Entries[i].Id }); err != nil {
+		return nil, err
+	}
+	out := &idBatchOut{Successful: []batchID{}, Failed: []batchFail{}, kind: c.action}
+	es := make([]queue.BatchHandle, 0, len(in.Entries))
+	for _, x := range in.Entries {
+		e := queue.BatchHandle{ID: x.Id, Handle: x.ReceiptHandle}
+		if visibility {
+			if x.VisibilityTimeout == nil {
+				out.Failed = append(out.Failed, failure(x.Id, missing("VisibilityTimeout")))
+				continue
+			}
+			e.VisibilityTimeout = *x.VisibilityTimeout
+		}
+		es = append(es, e)
+	}
+	var ok []string
+	var fails []queue.BatchError
+	var err error
+	switch {
+	case len(es) == 0:
+		_, err = c.b.GetQueue(ctx, name) // still a QueueDoesNotExist for a missing queue
+	case visibility:
+		ok, fails, err = c.b.ChangeMessageVisibilityBatch(ctx, name, es)
+	default:
+		ok, fails, err = c.b.DeleteMessageBatch(ctx, name, es)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ok {
+		out.Successful = append(out.Successful, batchID{id})
+	}
+	for _, f := range fails {
+		out.Failed = append(out.Failed, failure(f.ID, f.Err))
+	}
+	return out, nil
 }
 
-func svcCheck(svc *queue.Service, ctx context.Context, name string) error {
-	_, err := svc.GetQueue(ctx, name)
-	return err
+func startMessageMoveTask(ctx context.Context, c *call) (output, error) {
+	in := c.in
+	if in.SourceArn == "" {
+		return nil, missing("SourceArn")
+	}
+	rate := 0
+	if in.MaxNumberOfMessagesPerSecond != nil {
+		rate = *in.MaxNumberOfMessagesPerSecond
+		if rate == 0 {
+			rate = -1 // given as 0: out of range, not the default
+		}
+	}
+	h, err := c.b.StartMessageMoveTask(ctx, in.SourceArn, in.DestinationArn, rate)
+	if err != nil {
+		return nil, err
+	}
+	return &taskHandleOut{h}, nil
 }
 
-func errInvalidAction(a string) error {
-	return &queue.Error{Code: "InvalidAction", QueryCode: "InvalidAction", Status: 400, Sender: true,
-		Message: "The action " + a + " is not valid for this endpoint."}
+func cancelMessageMoveTask(ctx context.Context, c *call) (output, error) {
+	if c.in.TaskHandle == "" {
+		return nil, missing("TaskHandle")
+	}
+	n, err := c.b.CancelMessageMoveTask(ctx, c.in.TaskHandle)
+	if err != nil {
+		return nil, err
+	}
+	return &cancelMoveOut{n}, nil
+}
+
+func listMessageMoveTasks(ctx context.Context, c *call) (output, error) {
+	in := c.in
+	if in.SourceArn == "" {
+		return nil, missing("SourceArn")
+	}
+	max := 0
+	if in.MaxResults != nil {
+		max = *in.MaxResults
+		if max == 0 {
+			max = -1 // given as 0: out of range, not the default
+		}
+	}
+	ts, err := c.b.ListMessageMoveTasks(ctx, in.SourceArn, max)
+	if err != nil {
+		return nil, err
+	}
+	out := &listMovesOut{}
+	for _, t := range ts {
+		out.Results = append(out.Results, moveTask(t))
+	}
+	return out, nil
 }
 
 func sendEntry(id string, body *string, delay *int, attrs, sys map[string]msgAttr, group, dedup string) (queue.SendEntry, error) {
 	e := queue.SendEntry{ID: id, DelaySeconds: delay, GroupID: group, DeduplicationID: dedup}
 	if body == nil {
-		return e, queue.ErrMissingParameter.With("The request must contain the parameter MessageBody.")
+		return e, missing("MessageBody")
 	}
 	e.Body = *body
 	if len(attrs) > 0 {
@@ -463,30 +410,4 @@ func sendEntry(id string, body *string, delay *int, attrs, sys map[string]msgAtt
 		e.TraceHeader = *v.StringValue
 	}
 	return e, nil
-}
-
-// paginate pages a sorted list; tokens are base64 of the last name given.
-func paginate(names []string, max *int, token string) ([]string, string, error) {
-	if token != "" {
-		b, err := base64.RawURLEncoding.DecodeString(token)
-		if err != nil {
-			return nil, "", queue.ErrInvalidParameterValue.With("Invalid NextToken.")
-		}
-		i := sort.SearchStrings(names, string(b)+"\x00")
-		names = names[i:]
-	}
-	if max == nil {
-		if len(names) > 1000 {
-			names = names[:1000]
-		}
-		return names, "", nil
-	}
-	if *max < 1 || *max > 1000 {
-		return nil, "", badParam("MaxResults", strconv.Itoa(*max), "Must be between 1 and 1000.")
-	}
-	if len(names) <= *max {
-		return names, "", nil
-	}
-	page := names[:*max]
-	return page, base64.RawURLEncoding.EncodeToString([]byte(page[len(page)-1])), nil
 }

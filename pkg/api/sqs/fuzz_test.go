@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -29,8 +30,8 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in, err := decodeJSON(b)
 		if err != nil {
-			if qe := queue.AsError(err); qe.HTTPStatus() != 400 {
-				t.Fatalf("status %d for a bad body", qe.HTTPStatus())
+			if e := toWire(err); e.HTTPStatus() != 400 {
+				t.Fatalf("status %d for a bad body", e.HTTPStatus())
 			}
 			return
 		}
@@ -55,8 +56,8 @@ func FuzzDecodeQuery(f *testing.F) {
 			return
 		}
 		if _, err := decodeQuery(form); err != nil {
-			if qe := queue.AsError(err); qe.HTTPStatus() != 400 {
-				t.Fatalf("status %d for a bad form", qe.HTTPStatus())
+			if e := toWire(err); e.HTTPStatus() != 400 {
+				t.Fatalf("status %d for a bad form", e.HTTPStatus())
 			}
 		}
 	})
@@ -70,7 +71,7 @@ var (
 // fuzzHandler is one real handler (embedded etcd) shared by fuzz runs.
 func fuzzHandler(t testing.TB) http.Handler {
 	fuzzOnce.Do(func() {
-		dir, err := mkdtemp()
+		dir, err := os.MkdirTemp("", "orch-sqs-fuzz-")
 		if err != nil {
 			t.Fatal(err)
 		}

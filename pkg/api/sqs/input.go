@@ -3,7 +3,6 @@ package sqs
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"sort"
 	"strconv"
@@ -69,17 +68,13 @@ type msgAttr struct {
 	BinaryListValues [][]byte `json:",omitempty"`
 }
 
-// errSerialization marks a body that is not the JSON an action takes.
-var errSerialization = errors.New("sqs: malformed JSON request")
-
 func decodeJSON(body []byte) (*input, error) {
 	in := &input{}
 	if len(body) == 0 {
 		return in, nil
 	}
 	if err := json.Unmarshal(body, in); err != nil {
-		return nil, &queue.Error{Code: "SerializationException", QueryCode: "SerializationException", Status: 400, Sender: true,
-			Message: "The request body is not valid JSON for this action: " + err.Error()}
+		return nil, errSerialization(err)
 	}
 	return in, nil
 }

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
@@ -19,60 +19,17 @@ import (
 // Routes returns its handlers by ServeMux pattern; mount them behind admin
 // authentication.
 type REST struct {
-	svc *queue.Service
-	h   *Handler // for forwarding to the owner
+	b   *queue.Broker
+	fwd *awsproto.Forwarder // to the replica owning the queues
 }
 
-// NewREST returns the /v1/queues handlers.
-func NewREST(svc *queue.Service, h http.Handler) *REST {
-	hh, _ := h.(*Handler)
-	if hh == nil {
-		hh = NewHandler(svc, nil, nil).(*Handler)
+// NewREST returns the /v1/queues handlers; they forward to the owning
+// replica as h does (nil: a Handler of their own).
+func NewREST(b *queue.Broker, h *Handler) *REST {
+	if h == nil {
+		h = NewHandler(b, nil, nil)
 	}
-	return &REST{svc: svc, h: hh}
-}
-
-// QueueView is a queue as GET /v1/queues shows it.
-type QueueView struct {
-	queue.Stats
-	URL        string            `json:"url"`
-	Arn        string            `json:"arn"`
-	Attributes map[string]string `json:"attributes,omitempty"`
-	Tags       map[string]string `json:"tags,omitempty"`
-	Sources    []string          `json:"deadLetterSources,omitempty"`
-}
-
-// SendRequest is POST /v1/queues/{name}/messages.
-type SendRequest struct {
-	Body            string                                 `json:"body"`
-	DelaySeconds    *int                                   `json:"delaySeconds,omitempty"`
-	Attributes      map[string]model.MessageAttributeValue `json:"attributes,omitempty"`
-	GroupID         string                                 `json:"groupId,omitempty"`
-	DeduplicationID string                                 `json:"deduplicationId,omitempty"`
-}
-
-// ReceiveRequest is POST /v1/queues/{name}/receive.
-type ReceiveRequest struct {
-	Max               int  `json:"max,omitempty"`
-	WaitSeconds       int  `json:"waitSeconds,omitempty"`
-	VisibilityTimeout *int `json:"visibilityTimeout,omitempty"`
-	// Delete deletes what was received (orch queue receive --delete).
-	Delete bool `json:"delete,omitempty"`
-}
-
-// ReceivedMessage is one message in a receive answer.
-type ReceivedMessage struct {
-	MessageID     string            `json:"messageId"`
-	ReceiptHandle string            `json:"receiptHandle"`
-	Body          string            `json:"body"`
-	Attributes    map[string]string `json:"attributes,omitempty"`
-}
-
-// RedriveRequest is POST /v1/queues/{name}/redrive: move a dead-letter
-// queue's messages back to their source (or to Destination).
-type RedriveRequest struct {
-	Destination string `json:"destination,omitempty"`
-	RatePerSec  int    `json:"ratePerSecond,omitempty"`
+	return &REST{b: b, fwd: h.fwd}
 }
 
 // Routes are the handlers by pattern.
@@ -94,28 +51,22 @@ type restFunc func(ctx context.Context, r *http.Request, body []byte) (int, any,
 
 func (rs *REST) wrap(f restFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		body, err := awsproto.ReadBody(r, MaxBodyBytes)
 		if err != nil {
 			writeREST(w, http.StatusRequestEntityTooLarge, wire.Error{Code: "RequestTooLarge", Message: err.Error()})
 			return
 		}
-		if !rs.svc.Owned() && r.Header.Get(forwardedHeader) == "" {
-			if u, _ := rs.svc.OwnerURL(r.Context()); u != "" && u != rs.svc.SelfURL() {
-				rs.h.forward(w, r, body, u)
-				return
-			}
+		if rs.fwd.ForwardIfNotOwner(w, r, body) {
+			return
 		}
 		status, out, err := f(r.Context(), r, body)
 		if err != nil {
-			qe := queue.AsError(err)
-			if errors.Is(err, queue.ErrNotOwner) {
-				qe = queue.ErrServiceUnavailable
-			}
-			status := qe.HTTPStatus()
-			if qe.Code == queue.ErrQueueDoesNotExist.Code {
+			e := toWire(err)
+			status := e.HTTPStatus()
+			if queue.KindOf(err) == queue.KindNoSuchQueue {
 				status = http.StatusNotFound
 			}
-			writeREST(w, status, wire.Error{Code: qe.Code, Message: qe.Message})
+			writeREST(w, status, wire.Error{Code: e.Code, Message: e.Message})
 			return
 		}
 		writeREST(w, status, out)
@@ -139,20 +90,23 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func (rs *REST) view(ctx context.Context, r *http.Request, name string, detail bool) (*QueueView, error) {
-	st, err := rs.svc.QueueStats(ctx, name)
+func (rs *REST) view(ctx context.Context, r *http.Request, name string, detail bool) (*wire.QueueView, error) {
+	sts, err := rs.b.QueueStats(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	v := &QueueView{Stats: st[0], URL: baseURL(r) + "/" + model.AccountID + "/" + name, Arn: model.QueueArn(rs.svc.Region(), name)}
+	st := sts[0]
+	v := &wire.QueueView{Name: st.Name, Fifo: st.Fifo, Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed,
+		OldestAgeSeconds: st.OldestAgeSeconds, DeadLetterQueue: st.DeadLetterQueue, MaxReceiveCount: st.MaxReceiveCount,
+		URL: baseURL(r) + "/" + model.AccountID + "/" + name, Arn: model.QueueArn(rs.b.Region(), name)}
 	if detail {
-		if v.Attributes, err = rs.svc.GetQueueAttributes(ctx, name, []string{"All"}); err != nil {
+		if v.Attributes, err = rs.b.GetQueueAttributes(ctx, name, []string{"All"}); err != nil {
 			return nil, err
 		}
-		if v.Tags, err = rs.svc.ListQueueTags(ctx, name); err != nil {
+		if v.Tags, err = rs.b.ListQueueTags(ctx, name); err != nil {
 			return nil, err
 		}
-		if v.Sources, err = rs.svc.ListDeadLetterSourceQueues(ctx, name); err != nil {
+		if v.Sources, err = rs.b.ListDeadLetterSourceQueues(ctx, name); err != nil {
 			return nil, err
 		}
 	}
@@ -160,11 +114,11 @@ func (rs *REST) view(ctx context.Context, r *http.Request, name string, detail b
 }
 
 func (rs *REST) list(ctx context.Context, r *http.Request, _ []byte) (int, any, error) {
-	names, err := rs.svc.ListQueues(ctx, r.URL.Query().Get("prefix"))
+	names, err := rs.b.ListQueues(ctx, r.URL.Query().Get("prefix"))
 	if err != nil {
 		return 0, nil, err
 	}
-	out := []*QueueView{}
+	out := []*wire.QueueView{}
 	for _, n := range names {
 		v, err := rs.view(ctx, r, n, false)
 		if errors.Is(err, queue.ErrQueueDoesNotExist) {
@@ -191,7 +145,7 @@ func (rs *REST) create(ctx context.Context, r *http.Request, body []byte) (int, 
 	if err := decodeStrict(body, &spec); err != nil {
 		return 0, nil, err
 	}
-	if _, err := rs.svc.CreateQueue(ctx, spec.QueueName, spec.Attributes, spec.Tags); err != nil {
+	if _, err := rs.b.CreateQueue(ctx, spec.QueueName, spec.Attributes, spec.Tags); err != nil {
 		return 0, nil, err
 	}
 	v, err := rs.view(ctx, r, spec.QueueName, true)
@@ -199,19 +153,19 @@ func (rs *REST) create(ctx context.Context, r *http.Request, body []byte) (int, 
 }
 
 func (rs *REST) del(ctx context.Context, r *http.Request, _ []byte) (int, any, error) {
-	return http.StatusOK, map[string]string{"deleted": r.PathValue("name")}, rs.svc.DeleteQueue(ctx, r.PathValue("name"))
+	return http.StatusOK, map[string]string{"deleted": r.PathValue("name")}, rs.b.DeleteQueue(ctx, r.PathValue("name"))
 }
 
 func (rs *REST) purge(ctx context.Context, r *http.Request, _ []byte) (int, any, error) {
-	return http.StatusOK, map[string]string{"purged": r.PathValue("name")}, rs.svc.PurgeQueue(ctx, r.PathValue("name"))
+	return http.StatusOK, map[string]string{"purged": r.PathValue("name")}, rs.b.PurgeQueue(ctx, r.PathValue("name"))
 }
 
 func (rs *REST) send(ctx context.Context, r *http.Request, body []byte) (int, any, error) {
-	var req SendRequest
+	var req wire.SendMessageRequest
 	if err := decodeStrict(body, &req); err != nil {
 		return 0, nil, err
 	}
-	res, err := rs.svc.SendMessage(ctx, r.PathValue("name"), queue.SendEntry{Body: req.Body, DelaySeconds: req.DelaySeconds,
+	res, err := rs.b.SendMessage(ctx, r.PathValue("name"), queue.SendEntry{Body: req.Body, DelaySeconds: req.DelaySeconds,
 		Attributes: req.Attributes, GroupID: req.GroupID, DeduplicationID: req.DeduplicationID})
 	if err != nil {
 		return 0, nil, err
@@ -220,23 +174,23 @@ func (rs *REST) send(ctx context.Context, r *http.Request, body []byte) (int, an
 }
 
 func (rs *REST) receive(ctx context.Context, r *http.Request, body []byte) (int, any, error) {
-	var req ReceiveRequest
+	var req wire.ReceiveMessagesRequest
 	if len(body) > 0 {
 		if err := decodeStrict(body, &req); err != nil {
 			return 0, nil, err
 		}
 	}
 	wait := req.WaitSeconds
-	ms, err := rs.svc.ReceiveMessage(ctx, r.PathValue("name"), queue.ReceiveInput{MaxNumberOfMessages: req.Max, WaitTimeSeconds: &wait,
+	ms, err := rs.b.ReceiveMessage(ctx, r.PathValue("name"), queue.ReceiveInput{MaxNumberOfMessages: req.Max, WaitTimeSeconds: &wait,
 		VisibilityTimeout: req.VisibilityTimeout, AttributeNames: []string{"All"}})
 	if err != nil {
 		return 0, nil, err
 	}
-	out := []ReceivedMessage{}
+	out := []wire.QueueMessage{}
 	for _, m := range ms {
-		out = append(out, ReceivedMessage{MessageID: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: m.Attributes})
+		out = append(out, wire.QueueMessage{MessageID: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: m.Attributes})
 		if req.Delete {
-			if err := rs.svc.DeleteMessage(ctx, r.PathValue("name"), m.ReceiptHandle); err != nil {
+			if err := rs.b.DeleteMessage(ctx, r.PathValue("name"), m.ReceiptHandle); err != nil {
 				return 0, nil, fmt.Errorf("deleting a received message: %w", err)
 			}
 		}
@@ -245,7 +199,7 @@ func (rs *REST) receive(ctx context.Context, r *http.Request, body []byte) (int,
 }
 
 func (rs *REST) redrive(ctx context.Context, r *http.Request, body []byte) (int, any, error) {
-	var req RedriveRequest
+	var req wire.RedriveRequest
 	if len(body) > 0 {
 		if err := decodeStrict(body, &req); err != nil {
 			return 0, nil, err
@@ -255,10 +209,10 @@ func (rs *REST) redrive(ctx context.Context, r *http.Request, body []byte) (int,
 	if req.Destination != "" {
 		dst = req.Destination
 		if !strings.HasPrefix(dst, "arn:") {
-			dst = model.QueueArn(rs.svc.Region(), dst)
+			dst = model.QueueArn(rs.b.Region(), dst)
 		}
 	}
-	h, err := rs.svc.StartMessageMoveTask(ctx, model.QueueArn(rs.svc.Region(), r.PathValue("name")), dst, req.RatePerSec)
+	h, err := rs.b.StartMessageMoveTask(ctx, model.QueueArn(rs.b.Region(), r.PathValue("name")), dst, req.RatePerSec)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -266,79 +220,9 @@ func (rs *REST) redrive(ctx context.Context, r *http.Request, body []byte) (int,
 }
 
 func (rs *REST) redriveStatus(ctx context.Context, r *http.Request, _ []byte) (int, any, error) {
-	ts, err := rs.svc.ListMessageMoveTasks(ctx, model.QueueArn(rs.svc.Region(), r.PathValue("name")), 10)
+	ts, err := rs.b.ListMessageMoveTasks(ctx, model.QueueArn(rs.b.Region(), r.PathValue("name")), 10)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, ts, nil
-}
-
-// Applier applies `kind: Queue` documents for POST /v1/apply (it satisfies
-// api.Applier).
-type Applier struct{ Svc *queue.Service }
-
-// Decode parses and validates a Queue document.
-func (a Applier) Decode(spec json.RawMessage) (any, error) {
-	var s model.QueueSpec
-	dec := json.NewDecoder(bytes.NewReader(spec))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, &model.FieldError{Message: "Queue: " + err.Error()}
-	}
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
-// Apply creates the queue, or updates its attributes and tags.
-func (a Applier) Apply(ctx context.Context, obj any) (wire.ApplyResult, error) {
-	s := obj.(*model.QueueSpec)
-	res := wire.ApplyResult{Kind: "Queue", Name: s.QueueName}
-	cur, err := a.Svc.GetQueue(ctx, s.QueueName)
-	if errors.Is(err, queue.ErrQueueDoesNotExist) {
-		if _, err := a.Svc.CreateQueue(ctx, s.QueueName, s.Attributes, s.Tags); err != nil {
-			return res, applyErr(err)
-		}
-		res.Action = "created"
-		return res, nil
-	}
-	if err != nil {
-		return res, applyErr(err)
-	}
-	changed := map[string]string{}
-	for k, v := range s.Attributes {
-		if cur.Attributes[k] != v {
-			changed[k] = v
-		}
-	}
-	res.Action = "unchanged"
-	if len(changed) > 0 {
-		if err := a.Svc.SetQueueAttributes(ctx, s.QueueName, changed); err != nil {
-			return res, applyErr(err)
-		}
-		res.Action = "configured"
-	}
-	tagsChanged := false
-	for k, v := range s.Tags {
-		if cur.Tags[k] != v {
-			tagsChanged = true
-		}
-	}
-	if tagsChanged {
-		if err := a.Svc.TagQueue(ctx, s.QueueName, s.Tags); err != nil {
-			return res, applyErr(err)
-		}
-		res.Action = "configured"
-	}
-	return res, nil
-}
-
-// applyErr turns an SQS error into one the /v1 API maps to 400 or 503.
-func applyErr(err error) error {
-	qe := queue.AsError(err)
-	if qe.HTTPStatus() < 500 {
-		return &model.FieldError{Message: qe.Code + ": " + qe.Message}
-	}
-	return err
 }

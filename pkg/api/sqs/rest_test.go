@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/orch-project/orch/pkg/api/sqs"
+	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 )
 
 func TestRESTAndApplier(t *testing.T) {
 	e := newEnv(t)
 	mux := http.NewServeMux()
-	for p, h := range sqs.NewREST(e.svc, nil).Routes() {
+	for p, h := range sqs.NewREST(e.broker, nil).Routes() {
 		mux.HandleFunc(p, h)
 	}
 	srv := httptest.NewServer(mux)
@@ -40,7 +41,7 @@ func TestRESTAndApplier(t *testing.T) {
 		}
 		return b
 	}
-	a := sqs.Applier{Svc: e.svc}
+	a := sqs.Applier{Broker: e.broker}
 	ctx := context.Background()
 	obj, err := a.Decode(json.RawMessage(`{"QueueName":"orders","Attributes":{"VisibilityTimeout":"10"},"tags":{"team":"coffee"}}`))
 	if err != nil {
@@ -55,18 +56,18 @@ func TestRESTAndApplier(t *testing.T) {
 	if _, err := a.Decode(json.RawMessage(`{"QueueName":"bad name","Attributes":{"DelaySeconds":"5000"}}`)); err == nil {
 		t.Fatal("bad spec accepted")
 	}
-	call("POST", "/v1/queues/orders/messages", sqs.SendRequest{Body: "latte"}, 200)
-	var views []sqs.QueueView
+	call("POST", "/v1/queues/orders/messages", wire.SendMessageRequest{Body: "latte"}, 200)
+	var views []wire.QueueView
 	json.Unmarshal(call("GET", "/v1/queues", nil, 200), &views)
 	if len(views) != 1 || views[0].Visible != 1 || views[0].Name != "orders" {
 		t.Fatalf("list = %+v", views)
 	}
-	var ms []sqs.ReceivedMessage
-	json.Unmarshal(call("POST", "/v1/queues/orders/receive", sqs.ReceiveRequest{Delete: true}, 200), &ms)
+	var ms []wire.QueueMessage
+	json.Unmarshal(call("POST", "/v1/queues/orders/receive", wire.ReceiveMessagesRequest{Delete: true}, 200), &ms)
 	if len(ms) != 1 || ms[0].Body != "latte" {
 		t.Fatalf("receive = %+v", ms)
 	}
-	var v sqs.QueueView
+	var v wire.QueueView
 	json.Unmarshal(call("GET", "/v1/queues/orders", nil, 200), &v)
 	if v.Visible != 0 || v.InFlight != 0 || v.Attributes[model.QAVisibilityTimeout] != "10" || v.Tags["team"] != "coffee" {
 		t.Fatalf("describe = %+v", v)

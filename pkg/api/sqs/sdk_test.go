@@ -31,10 +31,10 @@ const (
 )
 
 type env struct {
-	st  *store.Store
-	svc *queue.Service
-	srv *httptest.Server
-	cli *awssqs.Client
+	st     *store.Store
+	broker *queue.Broker
+	srv    *httptest.Server
+	cli    *awssqs.Client
 }
 
 // newEnv starts the store, the queue service and the SQS endpoint with
@@ -64,7 +64,7 @@ func newEnv(t *testing.T) *env {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() { srv.Close(); cancel(); <-done; st.Close() })
-	return &env{st: st, svc: svc, srv: srv, cli: client(srv.URL, testKey, testSecret)}
+	return &env{st: st, broker: svc, srv: srv, cli: client(srv.URL, testKey, testSecret)}
 }
 
 func client(url, key, secret string) *awssqs.Client {

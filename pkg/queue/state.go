@@ -49,8 +49,9 @@ type queue struct {
 	// FIFO queues: groups with a visible head and nothing in flight.
 	groups      map[string]*group
 	readyGroups deque[*group]
+	clock       Clock
 	timers      msgHeap
-	timer       *time.Timer
+	timer       Timer
 	timerAt     int64
 	waiters     []chan struct{}
 	nVisible    int
@@ -71,8 +72,8 @@ type dedupEntry struct {
 	seq     int64
 }
 
-func newQueue(meta *model.Queue, region string) *queue {
-	q := &queue{msgs: map[string]*message{}}
+func newQueue(meta *model.Queue, region string, clock Clock) *queue {
+	q := &queue{msgs: map[string]*message{}, clock: clock}
 	q.setMeta(meta, region)
 	if q.fifo {
 		q.groups = map[string]*group{}
@@ -195,7 +196,7 @@ func (q *queue) expired(m *message, nowMs int64) bool {
 	return nowMs-m.SentMs > int64(q.cfg.MessageRetentionPeriod)*1000
 }
 
-// takeOutcome is what take decided for a message.
+// takeResult is what take decided for the messages it looked at.
 type takeResult struct {
 	got     []*message // now in flight
 	dead    []*message // to move to the dead-letter queue
@@ -382,14 +383,14 @@ func (q *queue) armTimer(now int64) {
 	}
 	q.timerAt = at
 	if now == 0 {
-		now = time.Now().UnixNano()
+		now = q.clock.Now().UnixNano()
 	}
 	d := time.Duration(at - now)
 	if d < 0 {
 		d = 0
 	}
 	if q.timer == nil {
-		q.timer = time.AfterFunc(d, q.onDue)
+		q.timer = q.clock.AfterFunc(d, q.onDue)
 	} else {
 		q.timer.Reset(d)
 	}
@@ -400,7 +401,7 @@ func (q *queue) onTimer() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.timerAt = 0
-	q.fire(time.Now().UnixNano())
+	q.fire(q.clock.Now().UnixNano())
 }
 
 func (q *queue) stop() {
@@ -410,61 +411,3 @@ func (q *queue) stop() {
 	}
 	q.wakeAll()
 }
-
-// msgHeap orders messages by due time.
-type msgHeap []*message
-
-func (h msgHeap) Len() int           { return len(h) }
-func (h msgHeap) Less(i, j int) bool { return h[i].due < h[j].due }
-func (h msgHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx = i
-	h[j].hidx = j
-}
-func (h *msgHeap) Push(x any) {
-	m := x.(*message)
-	m.hidx = len(*h)
-	*h = append(*h, m)
-}
-func (h *msgHeap) Pop() any {
-	old := *h
-	m := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	m.hidx = -1
-	return m
-}
-
-// deque is a FIFO of T on a ring buffer.
-type deque[T any] struct {
-	buf        []T
-	head, size int
-}
-
-func (d *deque[T]) push(v T) {
-	if d.size == len(d.buf) {
-		nb := make([]T, max(16, 2*len(d.buf)))
-		for i := 0; i < d.size; i++ {
-			nb[i] = d.buf[(d.head+i)%len(d.buf)]
-		}
-		d.buf, d.head = nb, 0
-	}
-	d.buf[(d.head+d.size)%len(d.buf)] = v
-	d.size++
-}
-
-func (d *deque[T]) pop() (T, bool) {
-	var zero T
-	if d.size == 0 {
-		return zero, false
-	}
-	v := d.buf[d.head]
-	d.buf[d.head] = zero
-	d.head = (d.head + 1) % len(d.buf)
-	d.size--
-	return v, true
-}
-
-func (d *deque[T]) len() int { return d.size }
-
-func (d *deque[T]) reset() { *d = deque[T]{} }

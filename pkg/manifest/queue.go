@@ -1,9 +1,8 @@
-package sqs
+package manifest
 
 import (
 	"errors"
 
-	"github.com/orch-project/orch/pkg/manifest"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -11,11 +10,10 @@ import (
 // (QueueName, Attributes, tags).
 const KindQueue = "Queue"
 
-// QueueKind reads queues; binaries that accept them list it in
-// manifest.NewDecoder.
-var QueueKind = manifest.Kind{Name: KindQueue, Decode: decodeQueue}
+// QueueKind reads queues (pkg/queue serves them; pkg/api/sqs applies them).
+var QueueKind = Kind{Name: KindQueue, Decode: decodeQueue}
 
-func decodeQueue(b *manifest.Body) (any, string, error) {
+func decodeQueue(b *Body) (any, string, error) {
 	var s model.QueueSpec
 	if err := b.Decode(&s, nil); err != nil {
 		return nil, s.QueueName, err

@@ -1,0 +1,118 @@
+package awsproto
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+)
+
+// ErrBodyTooLarge is returned by ReadBody for a body over its limit.
+var ErrBodyTooLarge = errors.New("awsproto: request body too large")
+
+// bufferedBody is a request body read into memory (by FormAction or
+// ReadBody), left on the request so that whoever comes next gets the
+// same bytes instead of reading the connection again.
+type bufferedBody struct {
+	*bytes.Reader
+	b   []byte
+	err error // why reading stopped short, if it did
+}
+
+func (*bufferedBody) Close() error { return nil }
+
+// ReadBody returns r's body, at most max bytes. It reads the connection
+// only the first time: a body FormAction sniffed, or an earlier ReadBody
+// read, comes back from memory, and r.Body stays readable for a proxy.
+func ReadBody(r *http.Request, max int64) ([]byte, error) {
+	if bb, ok := r.Body.(*bufferedBody); ok {
+		return bb.b, bb.err
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		r.Body = &bufferedBody{Reader: bytes.NewReader(nil)}
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	r.Body.Close()
+	if err != nil {
+		err = fmt.Errorf("awsproto: reading the request body: %w", err)
+	} else if int64(len(b)) > max {
+		b, err = b[:max], fmt.Errorf("%w: over %d bytes", ErrBodyTooLarge, max)
+	}
+	r.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b, err: err}
+	return b, err
+}
+
+// Target is the X-Amz-Target header of the AWS JSON protocols
+// ("AmazonSQS.SendMessage"); "" for other protocols.
+func Target(r *http.Request) string { return r.Header.Get("X-Amz-Target") }
+
+// IsJSON reports whether r speaks AWS JSON 1.0/1.1 (it names its action in
+// X-Amz-Target) rather than the query protocol.
+func IsJSON(r *http.Request) bool { return Target(r) != "" }
+
+// FormAction is the Action parameter of a query-protocol request: from the
+// URL's query, or else from a form-encoded POST body, which it reads (at
+// most max bytes) and leaves for ReadBody. "" when there is none.
+func FormAction(r *http.Request, max int64) string {
+	if a := r.URL.Query().Get("Action"); a != "" {
+		return a
+	}
+	if r.Method != http.MethodPost || r.Body == nil {
+		return ""
+	}
+	if _, ok := r.Body.(*bufferedBody); !ok && !isForm(r) {
+		return ""
+	}
+	b, err := ReadBody(r, max)
+	if err != nil {
+		return ""
+	}
+	return formAction(b)
+}
+
+func isForm(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	const form = "application/x-www-form-urlencoded"
+	return len(ct) >= len(form) && ct[:len(form)] == form
+}
+
+// formAction finds Action=... in a form body without parsing all of it.
+func formAction(b []byte) string {
+	s := b
+	for len(s) > 0 {
+		var part []byte
+		if i := bytes.IndexByte(s, '&'); i >= 0 {
+			part, s = s[:i], s[i+1:]
+		} else {
+			part, s = s, nil
+		}
+		if v, ok := bytes.CutPrefix(part, []byte("Action=")); ok {
+			a, err := url.QueryUnescape(string(v))
+			if err != nil {
+				return ""
+			}
+			return a
+		}
+	}
+	return ""
+}
+
+// Form is a query-protocol request's parameters: the URL query, plus a
+// POST's form body (body is what ReadBody returned).
+func Form(r *http.Request, body []byte) (url.Values, error) {
+	form := r.URL.Query()
+	if r.Method != http.MethodPost || len(body) == 0 {
+		return form, nil
+	}
+	bf, err := url.ParseQuery(string(body))
+	for k, v := range bf {
+		form[k] = v
+	}
+	if err != nil {
+		return form, fmt.Errorf("the form body is malformed: %w", err)
+	}
+	return form, nil
+}

@@ -1,0 +1,70 @@
+package awsproto
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/orch-project/orch/pkg/api/awsauth"
+)
+
+// Error is an AWS error as it goes on the wire. Code is the modeled error
+// name (the JSON protocols' __type suffix, REST-JSON's X-Amzn-ErrorType);
+// QueryCode is what the query protocol and the x-amzn-query-error header
+// carry (Code when empty). Status is the HTTP status.
+type Error struct {
+	Code      string
+	QueryCode string
+	Status    int
+	Message   string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Query is the query protocol's code.
+func (e *Error) Query() string {
+	if e.QueryCode != "" {
+		return e.QueryCode
+	}
+	return e.Code
+}
+
+// Fault is "Sender" for client errors (4xx) and "Receiver" for the
+// server's own (5xx), as the error shapes spell it.
+func (e *Error) Fault() string {
+	if e.Status >= 500 {
+		return "Receiver"
+	}
+	return "Sender"
+}
+
+// HTTPStatus is e.Status, 400 when unset.
+func (e *Error) HTTPStatus() int {
+	if e.Status == 0 {
+		return http.StatusBadRequest
+	}
+	return e.Status
+}
+
+// ErrInternal is the answer to a failure that has no AWS shape.
+var ErrInternal = &Error{Code: "InternalError", Status: http.StatusInternalServerError,
+	Message: "We encountered an internal error. Please try again."}
+
+// AsError returns err as a wire error: itself when it is an *Error, a
+// SigV4 failure with its code, otherwise what mapErr makes of it (nil
+// mapErr, or a nil answer from it: ErrInternal).
+func AsError(err error, mapErr func(error) *Error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var ae *awsauth.Error
+	if errors.As(err, &ae) {
+		return &Error{Code: ae.Code, Status: ae.Status, Message: ae.Message}
+	}
+	if mapErr != nil {
+		if e := mapErr(err); e != nil {
+			return e
+		}
+	}
+	return ErrInternal
+}

@@ -1,0 +1,73 @@
+package awsproto
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// JSONDialect writes answers of the AWS JSON 1.0 and 1.1 protocols.
+type JSONDialect struct {
+	// Version is "1.0" or "1.1" (the Content-Type's application/x-amz-json-VERSION).
+	Version string
+	// TypePrefix goes before an error's code in __type ("com.amazonaws.sqs#").
+	TypePrefix string
+	// QueryCompatible adds the x-amzn-query-error header (QueryCode;Fault)
+	// that SDKs of services which moved from the query protocol read.
+	QueryCompatible bool
+}
+
+func (d JSONDialect) contentType() string { return "application/x-amz-json-" + d.Version }
+
+// WriteResult writes v as a 200 answer.
+func (d JSONDialect) WriteResult(w http.ResponseWriter, reqID string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		d.WriteError(w, reqID, ErrInternal)
+		return
+	}
+	w.Header().Set("x-amzn-RequestId", reqID)
+	w.Header().Set("Content-Type", d.contentType())
+	_, _ = w.Write(b)
+}
+
+// WriteError writes e: {"__type": prefix+code, "message": ...}.
+func (d JSONDialect) WriteError(w http.ResponseWriter, reqID string, e *Error) {
+	w.Header().Set("x-amzn-RequestId", reqID)
+	w.Header().Set("Content-Type", d.contentType())
+	if d.QueryCompatible {
+		w.Header().Set("x-amzn-query-error", e.Query()+";"+e.Fault())
+	}
+	w.WriteHeader(e.HTTPStatus())
+	b, _ := json.Marshal(map[string]string{"__type": d.TypePrefix + e.Code, "message": e.Message})
+	_, _ = w.Write(b)
+}
+
+// RESTJSONDialect writes answers of the REST-JSON protocol (Lambda).
+type RESTJSONDialect struct{}
+
+// WriteResult writes v with status.
+func (RESTJSONDialect) WriteResult(w http.ResponseWriter, reqID string, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		RESTJSONDialect{}.WriteError(w, reqID, ErrInternal)
+		return
+	}
+	w.Header().Set("x-amzn-RequestId", reqID)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// WriteError writes e: the X-Amzn-ErrorType header and {"Type", "message"}.
+func (RESTJSONDialect) WriteError(w http.ResponseWriter, reqID string, e *Error) {
+	w.Header().Set("x-amzn-RequestId", reqID)
+	w.Header().Set("X-Amzn-ErrorType", e.Code)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.HTTPStatus())
+	typ := "User"
+	if e.Fault() == "Receiver" {
+		typ = "Service"
+	}
+	b, _ := json.Marshal(map[string]string{"Type": typ, "message": e.Message})
+	_, _ = w.Write(b)
+}

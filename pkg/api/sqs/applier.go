@@ -1,0 +1,82 @@
+package sqs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/queue"
+)
+
+// Applier applies `kind: Queue` documents for POST /v1/apply (it satisfies
+// api.Applier).
+type Applier struct{ Broker *queue.Broker }
+
+// Decode parses and validates a Queue document.
+func (a Applier) Decode(spec json.RawMessage) (any, error) {
+	var s model.QueueSpec
+	dec := json.NewDecoder(bytes.NewReader(spec))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, &model.FieldError{Message: "Queue: " + err.Error()}
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Apply creates the queue, or updates its attributes and tags.
+func (a Applier) Apply(ctx context.Context, obj any) (wire.ApplyResult, error) {
+	s := obj.(*model.QueueSpec)
+	res := wire.ApplyResult{Kind: "Queue", Name: s.QueueName}
+	cur, err := a.Broker.GetQueue(ctx, s.QueueName)
+	if errors.Is(err, queue.ErrQueueDoesNotExist) {
+		if _, err := a.Broker.CreateQueue(ctx, s.QueueName, s.Attributes, s.Tags); err != nil {
+			return res, applyErr(err)
+		}
+		res.Action = "created"
+		return res, nil
+	}
+	if err != nil {
+		return res, applyErr(err)
+	}
+	changed := map[string]string{}
+	for k, v := range s.Attributes {
+		if cur.Attributes[k] != v {
+			changed[k] = v
+		}
+	}
+	res.Action = "unchanged"
+	if len(changed) > 0 {
+		if err := a.Broker.SetQueueAttributes(ctx, s.QueueName, changed); err != nil {
+			return res, applyErr(err)
+		}
+		res.Action = "configured"
+	}
+	tagsChanged := false
+	for k, v := range s.Tags {
+		if cur.Tags[k] != v {
+			tagsChanged = true
+		}
+	}
+	if tagsChanged {
+		if err := a.Broker.TagQueue(ctx, s.QueueName, s.Tags); err != nil {
+			return res, applyErr(err)
+		}
+		res.Action = "configured"
+	}
+	return res, nil
+}
+
+// applyErr turns a queue error into one the /v1 API maps to 400 or 503.
+func applyErr(err error) error {
+	if queue.KindOf(err).ClientFault() {
+		e := toWire(err)
+		return &model.FieldError{Message: e.Code + ": " + e.Message}
+	}
+	return err
+}

@@ -1,0 +1,127 @@
+package queue
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/store"
+)
+
+// owner is the state of a Broker while it owns the queues. It owns every
+// goroutine started on the queues' behalf (commit loops, the sweeper, move
+// tasks, clean-up writes): stop cancels ctx and waits for all of them.
+type owner struct {
+	b      *Broker
+	ctx    context.Context
+	cancel context.CancelFunc
+	com    *committer
+	leader *store.Leader
+	wg     sync.WaitGroup // the sweeper, move tasks and clean-up writes
+
+	mu        sync.RWMutex
+	queues    map[string]*queue
+	deletedAt map[string]time.Time
+	moveSeq   int
+}
+
+// takeOver loads every queue and its messages from etcd and starts serving
+// them.
+func (b *Broker) takeOver(ctx context.Context, l *store.Leader) (*owner, error) {
+	octx, cancel := context.WithCancel(ctx)
+	o := &owner{b: b, ctx: octx, cancel: cancel, leader: l, queues: map[string]*queue{}, deletedAt: map[string]time.Time{}}
+	metas, err := b.st.ListQueues(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	now := b.clock.Now()
+	for _, meta := range metas {
+		q, err := b.loadQueue(ctx, meta, now)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		o.queues[meta.Name] = q
+	}
+	o.com = newCommitter(b.st, l.Guard(), cancel)
+	o.com.start(octx, b.opts.CommitPipelines)
+	o.wg.Go(o.sweepLoop)
+	b.log.Info("this server owns the queues", "queues", len(o.queues))
+	b.setOwner(o)
+	return o, nil
+}
+
+// loadQueue rebuilds one queue's memory from its stored messages and
+// deduplication records.
+func (b *Broker) loadQueue(ctx context.Context, meta *model.Queue, now time.Time) (*queue, error) {
+	q := newQueue(meta, b.opts.Region, b.clock)
+	var recs []*model.QueueMessage
+	if err := b.st.LoadQueueMessages(ctx, meta.ID, func(m *model.QueueMessage) { recs = append(recs, m) }); err != nil {
+		return nil, err
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Seq < recs[j].Seq })
+	var ds []*store.DedupRecord
+	if q.fifo {
+		var err error
+		if ds, err = b.st.LoadQueueDedup(ctx, meta.ID); err != nil {
+			return nil, err
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, m := range recs {
+		q.insert(m, now.UnixNano())
+	}
+	for _, d := range ds {
+		if d.ExpiresMs > now.UnixMilli() {
+			q.dedup[d.Key] = dedupEntry{msgID: d.MessageID, expires: d.ExpiresMs}
+		}
+	}
+	return q, nil
+}
+
+// stop ends ownership: it cancels the owner's context, stops every queue's
+// timers, and returns once every goroutine the owner started has ended.
+func (o *owner) stop() {
+	o.cancel()
+	o.mu.Lock()
+	for _, q := range o.queues {
+		q.mu.Lock()
+		q.stop()
+		q.mu.Unlock()
+	}
+	o.mu.Unlock()
+	// The committer first: once it has stopped, every commit fails at
+	// once, so background work blocked on one returns and wg.Wait ends.
+	o.com.stop()
+	o.wg.Wait()
+}
+
+// goBackground runs f on a goroutine the owner waits for when it stops.
+func (o *owner) goBackground(f func()) { o.wg.Go(f) }
+
+func (o *owner) queue(name string) (*queue, error) {
+	o.mu.RLock()
+	q := o.queues[name]
+	o.mu.RUnlock()
+	if q == nil {
+		return nil, ErrQueueDoesNotExist
+	}
+	return q, nil
+}
+
+// commitChunks commits ops in transactions of a bounded size, logging
+// failures (used for clean-up writes nobody waits for).
+func (o *owner) commitChunks(qid string, ops []store.QueueOp) {
+	for len(ops) > 0 {
+		n := min(len(ops), o.com.maxOps)
+		if err := o.com.commit(o.ctx, ops[:n]...); err != nil {
+			o.b.log.Warn("queue clean-up write failed", "queue", qid, "err", err)
+			return
+		}
+		ops = ops[n:]
+	}
+}
