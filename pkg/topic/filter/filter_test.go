@@ -457,3 +457,25 @@ func TestMatchAllocations(t *testing.T) {
 		t.Errorf("Match allocated %.1f times per call, want 0", n)
 	}
 }
+
+// Large, deeply nested bodies are read in one pass: a 9,000-deep array and
+// a 40,000-element array both resolve (a quadratic scan would take minutes).
+func TestLargeBodies(t *testing.T) {
+	deep := `{"a": ` + strings.Repeat("[", 9000) + `"x"` + strings.Repeat("]", 9000) + `}`
+	var b strings.Builder
+	b.WriteString(`{"skip": [`)
+	for i := 0; i < 40000; i++ {
+		b.WriteString(`{"a": "n"}, `)
+	}
+	b.WriteString(`1], "a": [`)
+	for i := 0; i < 40000; i++ {
+		b.WriteString(`"n", `)
+	}
+	b.WriteString(`"x"]}`)
+	runMatch(t, []matchCase{
+		{"deep array", bodyScope, `{"a": ["x"]}`, body(deep), true},
+		{"deep array, other value", bodyScope, `{"a": ["y"]}`, body(deep), false},
+		{"long arrays", bodyScope, `{"a": ["x"]}`, body(b.String()), true},
+		{"long arrays anything-but", bodyScope, `{"a": [{"anything-but": "x"}]}`, body(b.String()), false},
+	})
+}

@@ -36,68 +36,86 @@ func skipWS(s string, i int) int {
 // maxScanDepth stops collect from recursing through absurdly nested arrays.
 const maxScanDepth = 10000
 
-// collect appends the scalar values the value at s[i:] holds at path:
-// with an empty path, the value itself, or every element of an array
-// (arrays nest and flatten); with a path, the members of an object named
-// path[0], followed further. An array anywhere on the way matches through
-// any of its elements. Objects are not leaves and contribute nothing.
-func collect(s string, i int, path []string, vals []val, depth int) []val {
-	if i >= len(s) || depth > maxScanDepth {
-		return vals
+// collect appends the scalar values the value at s[i:] holds at path and
+// returns the index just after that value: with an empty path, the value
+// itself, or every element of an array (arrays nest and flatten); with a
+// path, the members of an object named path[0], followed further. An array
+// anywhere on the way matches through any of its elements. Objects are not
+// leaves and contribute nothing. Each byte is read once, so a value costs
+// time linear in its length however deeply it nests.
+func collect(s string, i int, path []string, vals []val, depth int) ([]val, int) {
+	if i >= len(s) {
+		return vals, len(s)
+	}
+	if depth > maxScanDepth {
+		return vals, skipValue(s, i)
 	}
 	switch c := s[i]; {
 	case c == '{':
 		if len(path) == 0 {
-			return vals
+			return vals, skipValue(s, i)
 		}
 		i = skipWS(s, i+1)
 		for i < len(s) && s[i] == '"' {
 			raw, end, escaped := scanString(s, i)
 			i = skipWS(s, end)
 			if i >= len(s) || s[i] != ':' {
-				return vals
+				return vals, len(s)
 			}
 			i = skipWS(s, i+1)
 			if keyIs(raw, escaped, path[0]) {
-				vals = collect(s, i, path[1:], vals, depth+1)
+				vals, i = collect(s, i, path[1:], vals, depth+1)
+			} else {
+				i = skipValue(s, i)
 			}
-			i = skipWS(s, skipValue(s, i))
+			i = skipWS(s, i)
 			if i < len(s) && s[i] == ',' {
 				i = skipWS(s, i+1)
 			}
 		}
+		if i < len(s) && s[i] == '}' {
+			i++
+		}
+		return vals, i
 	case c == '[':
 		i = skipWS(s, i+1)
 		for i < len(s) && s[i] != ']' {
-			vals = collect(s, i, path, vals, depth+1)
-			next := skipWS(s, skipValue(s, i))
+			next := i
+			vals, next = collect(s, i, path, vals, depth+1)
 			if next <= i {
-				return vals
+				return vals, len(s)
 			}
-			i = next
+			i = skipWS(s, next)
 			if i < len(s) && s[i] == ',' {
 				i = skipWS(s, i+1)
 			}
 		}
-	case len(path) > 0:
-		// a scalar where the path wants an object: nothing here
-	case c == '"':
+		if i < len(s) {
+			i++
+		}
+		return vals, i
+	}
+	end := skipValue(s, i)
+	if len(path) > 0 {
+		return vals, end // a scalar where the path wants an object: nothing here
+	}
+	switch s[i] {
+	case '"':
 		raw, _, escaped := scanString(s, i)
 		if escaped {
 			raw = unescape(raw)
 		}
 		vals = append(vals, val{kind: vString, s: raw})
-	case c == 't':
+	case 't':
 		vals = append(vals, val{kind: vBool, b: true})
-	case c == 'f':
+	case 'f':
 		vals = append(vals, val{kind: vBool, b: false})
-	case c == 'n':
+	case 'n':
 		vals = append(vals, val{kind: vNull})
 	default:
-		end := skipValue(s, i)
 		vals = append(vals, numberVal(s[i:end]))
 	}
-	return vals
+	return vals, end
 }
 
 func keyIs(raw string, escaped bool, want string) bool {
@@ -227,5 +245,6 @@ func hexRune(s string) (rune, int) {
 // bodyValues resolves a key path in a JSON body (already known to be an
 // object).
 func bodyValues(body string, path []string, vals []val) []val {
-	return collect(body, skipWS(body, 0), path, vals, 0)
+	vals, _ = collect(body, skipWS(body, 0), path, vals, 0)
+	return vals
 }

@@ -86,7 +86,7 @@ func attributeValues(attrs map[string]Attribute, name string, vals []val) []val 
 	switch {
 	case a.DataType == "String.Array":
 		if isJSON(a.Value) {
-			vals = collect(a.Value, skipWS(a.Value, 0), nil, vals, 0)
+			vals, _ = collect(a.Value, skipWS(a.Value, 0), nil, vals, 0)
 		}
 	case baseType(a.DataType) == "String":
 		vals = append(vals, val{kind: vString, s: a.Value})
