@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -478,4 +479,14 @@ func TestLargeBodies(t *testing.T) {
 		{"long arrays", bodyScope, `{"a": ["x"]}`, body(b.String()), true},
 		{"long arrays anything-but", bodyScope, `{"a": [{"anything-but": "x"}]}`, body(b.String()), false},
 	})
+}
+
+// validJSON agrees with encoding/json at its nesting limit too.
+func TestValidJSONDepthLimit(t *testing.T) {
+	for _, d := range []int{9999, 10000, 10001} {
+		s := strings.Repeat("[", d) + strings.Repeat("]", d)
+		if got, want := validJSON(s), json.Valid([]byte(s)); got != want {
+			t.Errorf("depth %d: validJSON = %v, encoding/json = %v", d, got, want)
+		}
+	}
 }

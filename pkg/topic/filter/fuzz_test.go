@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -48,5 +49,17 @@ func FuzzParse(f *testing.F) {
 		p.Match(msg)
 		p.Match(Message{Body: array})
 		p.Match(Message{})
+	})
+}
+
+// FuzzValidJSON holds validJSON to encoding/json's verdict.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `{"a": [1, -0.5e+3, true, false, null, "x\u00e9\n"]}`, `{"a":}`, `[1,]`, `01`, `"\x"`, `  "a"  `, `1.`, `-`, `[[[`, "\"\x01\"", `{"a" 1}`, `nul`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validJSON(s), json.Valid([]byte(s)); got != want {
+			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", s, got, want)
+		}
 	})
 }

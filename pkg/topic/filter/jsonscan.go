@@ -1,24 +1,19 @@
 package filter
 
 import (
-	"encoding/json"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // The match path reads message JSON (String.Array values and bodies) in
 // place instead of decoding it into maps: a policy only looks at up to
 // five keys, and decoding a body per subscription would allocate for
-// every value in it. The text is checked with json.Valid first, so the
+// every value in it. The text is checked with validJSON first, so the
 // scanner below may assume well-formed JSON; it still bounds-checks every
 // index so a malformed input can never make it panic.
 
-// bytesOf views s as bytes without copying; json.Valid only reads them.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
-func isJSON(s string) bool { return json.Valid(bytesOf(s)) }
+func isJSON(s string) bool { return validJSON(s) }
 
 // isJSONObject reports whether s is valid JSON whose top level is an object.
 func isJSONObject(s string) bool {
