@@ -29,6 +29,26 @@ func attrs(as ...attr) Message {
 
 func body(s string) Message { return Message{Body: s} }
 
+// A sample of these tables was compared by hand against moto 5.2.1's
+// FilterPolicyMatcher and its policy validation (moto is an emulator; where
+// it disagrees with AWS's documentation, the documentation wins here):
+//   - a String attribute holding '["rugby"]' matches "rugby" in moto (it
+//     decodes any value as JSON); SNS treats a String as one string.
+//   - anything-but on a String.Array with one listed element matches in
+//     moto; AWS's current "String value matching" page says it must not.
+//   - anything-but {"suffix": ...} never matches in moto, and moto rejects
+//     cidr ("Unrecognized match type cidr"); both are SNS operators.
+//   - prefix/suffix never match String.Array elements in moto; AWS treats
+//     each element as a separate string.
+//   - moto compares numbers to six decimal places; AWS documents five
+//     (150.000001 is 150 here).
+//   - "exists": false matches a message without attributes in moto; AWS's
+//     "Key matching" page says an empty attribute set does not match.
+//   - exists true matches a body key holding null in moto; AWS requires a
+//     non-null value.
+//   - moto crashes (AttributeError) on $or inside a nested body object and
+//     accepts empty value arrays; it also counts $or combinations by
+//     multiplying by depth, rejecting AWS's own 7-combination $or example.
 type matchCase struct {
 	name   string
 	scope  Scope
