@@ -83,6 +83,7 @@ const (
 type Policy struct {
 	scope Scope
 	root  node
+	trie  *trieNode // body scope: the distinct paths, to read the body once
 	keys  int
 	combo int
 }

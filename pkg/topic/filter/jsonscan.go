@@ -28,38 +28,110 @@ func skipWS(s string, i int) int {
 	return i
 }
 
-// maxScanDepth stops collect from recursing through absurdly nested arrays.
+// maxScanDepth stops walk from recursing through absurdly nested arrays.
 const maxScanDepth = 10000
 
-// collect appends the scalar values the value at s[i:] holds at path and
-// returns the index just after that value: with an empty path, the value
-// itself, or every element of an array (arrays nest and flatten); with a
-// path, the members of an object named path[0], followed further. An array
-// anywhere on the way matches through any of its elements. Objects are not
-// leaves and contribute nothing. Each byte is read once, so a value costs
-// time linear in its length however deeply it nests.
-func collect(s string, i int, path []string, vals []val, depth int) ([]val, int) {
+// trieNode is one step of the key paths a body policy names: the value
+// reached here feeds the path numbered leaf (if any) and, when it is an
+// object, its members named in keys continue into children.
+type trieNode struct {
+	leaf     int // index into the policy's distinct paths, or -1
+	keys     []string
+	children []*trieNode
+}
+
+func buildTrie(paths [][]string) *trieNode {
+	root := &trieNode{leaf: -1}
+	for idx, path := range paths {
+		n := root
+		for _, k := range path {
+			var next *trieNode
+			for i, ck := range n.keys {
+				if ck == k {
+					next = n.children[i]
+				}
+			}
+			if next == nil {
+				next = &trieNode{leaf: -1}
+				n.keys = append(n.keys, k)
+				n.children = append(n.children, next)
+			}
+			n = next
+		}
+		n.leaf = idx
+	}
+	return root
+}
+
+// arrayLeaf resolves a String.Array attribute: its elements are path 0.
+var arrayLeaf = &trieNode{leaf: 0}
+
+// valueSet holds the values found for each of a policy's (at most five)
+// paths. It lives on the caller's stack: the first few values of a path
+// go into fixed, and only a path with more spills to the heap. (A slice
+// of a stack array stored through a pointer would make the compiler move
+// the array to the heap on every call.)
+type valueSet struct {
+	n     [MaxKeys]int
+	fixed [MaxKeys][6]val
+	spill [MaxKeys][]val
+}
+
+func (vs *valueSet) add(k int, v val) {
+	switch {
+	case vs.spill[k] != nil:
+		vs.spill[k] = append(vs.spill[k], v)
+	case vs.n[k] < len(vs.fixed[k]):
+		vs.fixed[k][vs.n[k]] = v
+		vs.n[k]++
+	default:
+		vs.spill[k] = append(append(make([]val, 0, 4*len(vs.fixed[k])), vs.fixed[k][:]...), v)
+	}
+}
+
+func (vs *valueSet) get(k int) []val {
+	if vs.spill[k] != nil {
+		return vs.spill[k]
+	}
+	return vs.fixed[k][:vs.n[k]]
+}
+
+// walk reads the value at s[i:], which the trie node n stands for, and
+// returns the index just after it. Scalars are appended to n's path;
+// arrays (nested or not) pass each element to the same node, so a key
+// matches through any element; object members named by n's keys continue
+// into its children. Objects are not leaves and contribute no value. Each
+// byte is read once, so one walk resolves every path a policy names in
+// time linear in the body, however deeply it nests.
+func walk(s string, i int, n *trieNode, out *valueSet, depth int) int {
 	if i >= len(s) {
-		return vals, len(s)
+		return len(s)
 	}
 	if depth > maxScanDepth {
-		return vals, skipValue(s, i)
+		return skipValue(s, i)
 	}
-	switch c := s[i]; {
-	case c == '{':
-		if len(path) == 0 {
-			return vals, skipValue(s, i)
+	switch s[i] {
+	case '{':
+		if len(n.keys) == 0 {
+			return skipValue(s, i)
 		}
 		i = skipWS(s, i+1)
 		for i < len(s) && s[i] == '"' {
 			raw, end, escaped := scanString(s, i)
 			i = skipWS(s, end)
 			if i >= len(s) || s[i] != ':' {
-				return vals, len(s)
+				return len(s)
 			}
 			i = skipWS(s, i+1)
-			if keyIs(raw, escaped, path[0]) {
-				vals, i = collect(s, i, path[1:], vals, depth+1)
+			var child *trieNode
+			for k, key := range n.keys {
+				if keyIs(raw, escaped, key) {
+					child = n.children[k]
+					break
+				}
+			}
+			if child != nil {
+				i = walk(s, i, child, out, depth+1)
 			} else {
 				i = skipValue(s, i)
 			}
@@ -71,14 +143,13 @@ func collect(s string, i int, path []string, vals []val, depth int) ([]val, int)
 		if i < len(s) && s[i] == '}' {
 			i++
 		}
-		return vals, i
-	case c == '[':
+		return i
+	case '[':
 		i = skipWS(s, i+1)
 		for i < len(s) && s[i] != ']' {
-			next := i
-			vals, next = collect(s, i, path, vals, depth+1)
+			next := walk(s, i, n, out, depth+1)
 			if next <= i {
-				return vals, len(s)
+				return len(s)
 			}
 			i = skipWS(s, next)
 			if i < len(s) && s[i] == ',' {
@@ -88,29 +159,31 @@ func collect(s string, i int, path []string, vals []val, depth int) ([]val, int)
 		if i < len(s) {
 			i++
 		}
-		return vals, i
+		return i
 	}
 	end := skipValue(s, i)
-	if len(path) > 0 {
-		return vals, end // a scalar where the path wants an object: nothing here
+	if n.leaf < 0 {
+		return end // a scalar where the paths want an object: nothing here
 	}
+	var v val
 	switch s[i] {
 	case '"':
 		raw, _, escaped := scanString(s, i)
 		if escaped {
 			raw = unescape(raw)
 		}
-		vals = append(vals, val{kind: vString, s: raw})
+		v = val{kind: vString, s: raw}
 	case 't':
-		vals = append(vals, val{kind: vBool, b: true})
+		v = val{kind: vBool, b: true}
 	case 'f':
-		vals = append(vals, val{kind: vBool, b: false})
+		v = val{kind: vBool, b: false}
 	case 'n':
-		vals = append(vals, val{kind: vNull})
+		v = val{kind: vNull}
 	default:
-		vals = append(vals, numberVal(s[i:end]))
+		v = numberVal(s[i:end])
 	}
-	return vals, end
+	out.add(n.leaf, v)
+	return end
 }
 
 func keyIs(raw string, escaped bool, want string) bool {
@@ -164,7 +237,7 @@ func skipValue(s string, i int) int {
 		return len(s)
 	}
 	j := i
-	for j < len(s) && !strings.ContainsRune(",}] \t\r\n", rune(s[j])) {
+	for j < len(s) && !isDelim(s[j]) {
 		j++
 	}
 	if j == i {
@@ -237,9 +310,10 @@ func hexRune(s string) (rune, int) {
 	return r, 4
 }
 
-// bodyValues resolves a key path in a JSON body (already known to be an
-// object).
-func bodyValues(body string, path []string, vals []val) []val {
-	vals, _ = collect(body, skipWS(body, 0), path, vals, 0)
-	return vals
+func isDelim(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }

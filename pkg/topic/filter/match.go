@@ -33,22 +33,34 @@ func (p *Policy) Match(m Message) bool {
 	if p == nil || (len(p.root.leaves) == 0 && len(p.root.ors) == 0) {
 		return true
 	}
-	if p.scope == ScopeMessageBody && !isJSONObject(m.Body) {
-		return false
+	ev := evaluation{scope: p.scope, attrs: m.Attributes}
+	if p.scope == ScopeMessageBody {
+		if !isJSONObject(m.Body) {
+			return false
+		}
+		// One pass over the body resolves every key the policy names.
+		walk(m.Body, skipWS(m.Body, 0), p.trie, &ev.body, 0)
 	}
-	return p.root.eval(p.scope, &m)
+	return p.root.eval(&ev)
 }
 
-func (n *node) eval(scope Scope, m *Message) bool {
+// evaluation is one Match call's state.
+type evaluation struct {
+	scope Scope
+	attrs map[string]Attribute // not the *Message: its address would escape
+	body  valueSet             // body scope: the values of each distinct path
+}
+
+func (n *node) eval(ev *evaluation) bool {
 	for i := range n.leaves {
-		if !n.leaves[i].eval(scope, m) {
+		if !n.leaves[i].eval(ev) {
 			return false
 		}
 	}
 	for _, group := range n.ors {
 		any := false
 		for i := range group {
-			if group[i].eval(scope, m) {
+			if group[i].eval(ev) {
 				any = true
 				break
 			}
@@ -60,40 +72,35 @@ func (n *node) eval(scope Scope, m *Message) bool {
 	return true
 }
 
-func (l *leaf) eval(scope Scope, m *Message) bool {
-	var buf [8]val // stays on the stack for the usual handful of values
-	vals := buf[:0]
-	if scope == ScopeMessageAttributes {
-		vals = attributeValues(m.Attributes, l.path[0], vals)
-	} else {
-		vals = bodyValues(m.Body, l.path, vals)
+func (l *leaf) eval(ev *evaluation) bool {
+	var vals []val
+	var one [1]val
+	if ev.scope == ScopeMessageBody {
+		vals = ev.body.get(l.idx)
+	} else if a, ok := ev.attrs[l.path[0]]; ok {
+		// Binary attributes (and data types SNS does not filter on)
+		// count as absent.
+		switch {
+		case a.DataType == "String.Array":
+			if isJSON(a.Value) {
+				var arr valueSet // declared here so only arrays pay for zeroing it
+				walk(a.Value, skipWS(a.Value, 0), arrayLeaf, &arr, 0)
+				vals = arr.get(0)
+			}
+		case baseType(a.DataType) == "String":
+			one[0] = val{kind: vString, s: a.Value}
+			vals = one[:]
+		case baseType(a.DataType) == "Number":
+			one[0] = numberVal(a.Value)
+			vals = one[:]
+		}
 	}
 	for i := range l.matchers {
-		if l.matchers[i].match(vals, scope, m) {
+		if l.matchers[i].match(vals, ev) {
 			return true
 		}
 	}
 	return false
-}
-
-// attributeValues resolves an attribute to its values. Binary attributes
-// (and data types SNS does not filter on) count as absent.
-func attributeValues(attrs map[string]Attribute, name string, vals []val) []val {
-	a, ok := attrs[name]
-	if !ok {
-		return vals
-	}
-	switch {
-	case a.DataType == "String.Array":
-		if isJSON(a.Value) {
-			vals, _ = collect(a.Value, skipWS(a.Value, 0), nil, vals, 0)
-		}
-	case baseType(a.DataType) == "String":
-		vals = append(vals, val{kind: vString, s: a.Value})
-	case baseType(a.DataType) == "Number":
-		vals = append(vals, numberVal(a.Value))
-	}
-	return vals
 }
 
 func baseType(dt string) string {
@@ -111,7 +118,7 @@ func numberVal(text string) val {
 	return v
 }
 
-func (mt *matcher) match(vals []val, scope Scope, m *Message) bool {
+func (mt *matcher) match(vals []val, ev *evaluation) bool {
 	switch mt.op {
 	case opExists:
 		present := false
@@ -127,7 +134,7 @@ func (mt *matcher) match(vals []val, scope Scope, m *Message) bool {
 		// "exists": false only matches when the message has attributes
 		// at all ("Key matching": an empty set of attributes does not
 		// match).
-		if scope == ScopeMessageAttributes && len(m.Attributes) == 0 {
+		if ev.scope == ScopeMessageAttributes && len(ev.attrs) == 0 {
 			return false
 		}
 		return !present

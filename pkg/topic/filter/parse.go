@@ -23,6 +23,7 @@ type node struct {
 // leaf is one key's condition: the value at path passes any of matchers.
 type leaf struct {
 	path     []string // attribute scope: one element, the attribute name
+	idx      int      // index of path among the policy's distinct paths
 	matchers []matcher
 }
 
@@ -94,19 +95,28 @@ func Parse(policyJSON string, scope Scope) (*Policy, error) {
 	if !ok {
 		return nil, errorf("Filter policy must be a JSON object, such as {\"store\": [\"example_corp\"]}")
 	}
-	c := compiler{scope: scope, keys: map[string]bool{}}
+	c := compiler{scope: scope, index: map[string]int{}}
 	root, err := c.object(obj, nil, 1)
 	if err != nil {
 		return nil, err
 	}
-	if len(c.keys) > MaxKeys {
-		return nil, errorf("Filter policy can not have more than %d keys (it has %d: %s)", MaxKeys, len(c.keys), strings.Join(sortedKeys(c.keys), ", "))
+	if len(c.paths) > MaxKeys {
+		names := make([]string, len(c.paths))
+		for i, p := range c.paths {
+			names[i] = pathText(p)
+		}
+		sort.Strings(names)
+		return nil, errorf("Filter policy can not have more than %d keys (it has %d: %s)", MaxKeys, len(c.paths), strings.Join(names, ", "))
 	}
 	combo := root.complexity()
 	if combo > MaxCombinations {
 		return nil, errorf("Filter policy is too complex (%s combinations, at most %d: use fewer values per key or fewer $or alternatives)", comboText(combo), MaxCombinations)
 	}
-	return &Policy{scope: scope, root: root, keys: len(c.keys), combo: int(combo)}, nil
+	p := &Policy{scope: scope, root: root, keys: len(c.paths), combo: int(combo)}
+	if scope == ScopeMessageBody {
+		p.trie = buildTrie(c.paths)
+	}
+	return p, nil
 }
 
 func jsonReason(err error) string {
@@ -117,18 +127,10 @@ func jsonReason(err error) string {
 	return err.Error()
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 type compiler struct {
 	scope Scope
-	keys  map[string]bool // distinct leaf paths, joined with "."
+	paths [][]string     // distinct leaf paths, in the order first seen
+	index map[string]int // path (joined with NUL) -> its index in paths
 }
 
 // object compiles one policy object (the root, a nested body object or an
@@ -187,7 +189,14 @@ func (c *compiler) object(obj map[string]any, prefix []string, depth int) (node,
 				}
 				l.matchers = append(l.matchers, m)
 			}
-			c.keys[pathText(path)] = true
+			id := strings.Join(path, "\x00")
+			idx, seen := c.index[id]
+			if !seen {
+				idx = len(c.paths)
+				c.index[id] = idx
+				c.paths = append(c.paths, path)
+			}
+			l.idx = idx
 			n.leaves = append(n.leaves, l)
 		default:
 			return node{}, errorf("%q must be an object or an array, such as [\"value\"]", pathText(path))
