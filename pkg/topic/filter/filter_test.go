@@ -510,3 +510,52 @@ func TestValidJSONDepthLimit(t *testing.T) {
 		}
 	}
 }
+
+// A key containing a dot is not a nested path.
+func TestDottedKeyIsNotAPath(t *testing.T) {
+	p := `{"a.b": ["x"], "a": {"b": ["y"]}}`
+	runMatch(t, []matchCase{
+		{"both", bodyScope, p, body(`{"a.b": "x", "a": {"b": "y"}}`), true},
+		{"only the dotted key", bodyScope, p, body(`{"a.b": "x"}`), false},
+		{"only the nested key", bodyScope, p, body(`{"a": {"b": "y"}}`), false},
+		{"values swapped", bodyScope, p, body(`{"a.b": "y", "a": {"b": "x"}}`), false},
+	})
+	if pol, err := Parse(p, bodyScope); err != nil || pol.Keys() != 2 {
+		t.Errorf("Parse(%s): %v keys, %v; want 2 keys", p, pol, err)
+	}
+}
+
+// Body matching allocates nothing either (up to six values per key; a key
+// reaching more spills them to the heap), and compiled policies can be
+// shared by goroutines (run with -race).
+func TestBodyAllocationsAndConcurrency(t *testing.T) {
+	p, err := Parse(`{"store": ["example_corp"], "detail": {"price": [{"numeric": [">", 100]}], "tags": [{"prefix": "sale"}]}, "ip": [{"cidr": "10.0.0.0/8"}]}`, bodyScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := body(`{"store": "example_corp", "ip": "10.9.8.7", "detail": {"price": 120.5, "tags": ["new", "sale-2026", "x", "y", "z", "w"]}}`)
+	if !p.Match(msg) {
+		t.Fatal("the message should match")
+	}
+	if n := testing.AllocsPerRun(100, func() { p.Match(msg) }); n != 0 {
+		t.Errorf("Match allocated %.1f times per call, want 0", n)
+	}
+	other := body(`{"store": "example_corp", "ip": "10.9.8.7", "detail": {"price": 99, "tags": ["sale"]}}`)
+	done := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				if !p.Match(msg) || p.Match(other) {
+					done <- fmt.Errorf("iteration %d: wrong result under concurrency", i)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
