@@ -3,7 +3,9 @@
 # naive baseline that re-parses every policy per message, both scopes.
 #
 #   make bench-filter         the benchmark, 3 runs (docs/benchmarks.md)
-#   make fuzz-filter          fuzz Parse and Match (FUZZTIME, default 30s)
+#   make fuzz-filter          fuzz Parse and Match, the in-place JSON reader against
+#                             encoding/json, the validator against json.Valid
+#                             (FUZZTIME each, default 30s)
 
 FILTER_BENCH_COUNT ?= 3
 FUZZTIME ?= 30s
@@ -15,3 +17,5 @@ bench-filter:
 
 fuzz-filter:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/topic/filter/
+	$(GO) test -run '^$$' -fuzz '^FuzzWalk$$' -fuzztime $(FUZZTIME) ./pkg/topic/filter/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $(FUZZTIME) ./pkg/topic/filter/
