@@ -33,14 +33,16 @@ func (p *Policy) Match(m Message) bool {
 	if p == nil || (len(p.root.leaves) == 0 && len(p.root.ors) == 0) {
 		return true
 	}
-	ev := evaluation{scope: p.scope, attrs: m.Attributes}
-	if p.scope == ScopeMessageBody {
-		if !isJSONObject(m.Body) {
-			return false
-		}
-		// One pass over the body resolves every key the policy names.
-		walk(m.Body, skipWS(m.Body, 0), p.trie, &ev.body, 0)
+	if p.scope == ScopeMessageAttributes {
+		ev := evaluation{scope: p.scope, attrs: m.Attributes}
+		return p.root.eval(&ev)
 	}
+	if !isJSONObject(m.Body) {
+		return false
+	}
+	// One pass over the body resolves every key the policy names.
+	ev := evaluation{scope: p.scope}
+	walk(m.Body, skipWS(m.Body, 0), p.trie, &ev.body, 0)
 	return p.root.eval(&ev)
 }
 

@@ -334,7 +334,13 @@ func parseOperator(op string, arg any, path []string) (matcher, error) {
 		if !ok {
 			return matcher{}, errorf("%s match pattern must be a string (key %q)", op, where)
 		}
-		kind := map[string]opKind{"prefix": opPrefix, "suffix": opSuffix, "equals-ignore-case": opEqualsIgnoreCase}[op]
+		kind := opPrefix
+		switch op {
+		case "suffix":
+			kind = opSuffix
+		case "equals-ignore-case":
+			kind = opEqualsIgnoreCase
+		}
 		return matcher{op: kind, str: s}, nil
 	case "exists":
 		b, ok := arg.(bool)
