@@ -1,0 +1,155 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// hub is the one fan-out per server: cache subscriptions call notify, run
+// coalesces a burst into one event per window and hands it to every open
+// page. A slow page never blocks the hub: each client keeps only the set
+// of kinds it has not been sent yet.
+type hub struct {
+	window time.Duration
+
+	mu      sync.Mutex
+	pending map[string]bool
+	signal  chan struct{}
+	subs    map[*client]struct{}
+}
+
+type client struct {
+	mu     sync.Mutex
+	kinds  map[string]bool
+	signal chan struct{}
+}
+
+func newHub(window time.Duration) *hub {
+	return &hub{window: window, pending: map[string]bool{}, signal: make(chan struct{}, 1), subs: map[*client]struct{}{}}
+}
+
+func (h *hub) notify(kind string) {
+	h.mu.Lock()
+	h.pending[kind] = true
+	h.mu.Unlock()
+	select {
+	case h.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (h *hub) clients() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+func (h *hub) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.signal:
+		}
+		// Wait out the burst, then send what changed in it.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(h.window):
+		}
+		h.mu.Lock()
+		kinds := h.pending
+		h.pending = map[string]bool{}
+		subs := make([]*client, 0, len(h.subs))
+		for c := range h.subs {
+			subs = append(subs, c)
+		}
+		h.mu.Unlock()
+		for _, c := range subs {
+			c.mu.Lock()
+			for k := range kinds {
+				c.kinds[k] = true
+			}
+			c.mu.Unlock()
+			select {
+			case c.signal <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (h *hub) subscribe() *client {
+	c := &client{kinds: map[string]bool{}, signal: make(chan struct{}, 1)}
+	h.mu.Lock()
+	h.subs[c] = struct{}{}
+	h.mu.Unlock()
+	return c
+}
+
+func (h *hub) unsubscribe(c *client) {
+	h.mu.Lock()
+	delete(h.subs, c)
+	h.mu.Unlock()
+}
+
+func (c *client) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.kinds))
+	for k := range c.kinds {
+		out = append(out, k)
+	}
+	clear(c.kinds)
+	slices.Sort(out)
+	return out
+}
+
+// heartbeatEvery keeps proxies from closing an idle event stream.
+const heartbeatEvery = 15 * time.Second
+
+// events is GET /ui/events: a server-sent event "change" whose data is
+// the kinds that changed ("nodes tasks") and whose id is the server time
+// in Unix milliseconds when it was sent (the benchmark reads it).
+func (u *UI) events(w http.ResponseWriter, r *http.Request, _ *session) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n: connected\n\n")
+	fl.Flush()
+	c := u.hub.subscribe()
+	defer u.hub.unsubscribe(c)
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-beat.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+		case <-c.signal:
+			kinds := c.take()
+			if len(kinds) == 0 {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: change\ndata: %s\n\n", time.Now().UnixMilli(), strings.Join(kinds, " ")); err != nil {
+				return
+			}
+		}
+		fl.Flush()
+	}
+}
