@@ -18,6 +18,7 @@ type hub struct {
 	window time.Duration
 
 	mu      sync.Mutex
+	gen     uint64 // counts the events sent; cached fragments belong to one
 	pending map[string]bool
 	signal  chan struct{}
 	subs    map[*client]struct{}
@@ -65,6 +66,7 @@ func (h *hub) run(ctx context.Context) {
 		h.mu.Lock()
 		kinds := h.pending
 		h.pending = map[string]bool{}
+		h.gen++
 		subs := make([]*client, 0, len(h.subs))
 		for c := range h.subs {
 			subs = append(subs, c)
@@ -82,6 +84,41 @@ func (h *hub) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+func (h *hub) generation() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gen
+}
+
+// fragments caches rendered live regions for the current generation: when
+// 20 pages re-fetch after one event, the first renders and the others get
+// its bytes. Live regions hold no per-session data (no CSRF fields), so
+// they may be shared between signed-in people.
+type fragments struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string][]byte
+}
+
+func (f *fragments) get(gen uint64, key string) ([]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.m[key]
+	return b, ok && f.gen == gen
+}
+
+func (f *fragments) put(gen uint64, key string, b []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if gen < f.gen {
+		return
+	}
+	if gen > f.gen || f.m == nil {
+		f.gen, f.m = gen, map[string][]byte{}
+	}
+	f.m[key] = b
 }
 
 func (h *hub) subscribe() *client {

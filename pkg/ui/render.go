@@ -56,11 +56,18 @@ func (u *UI) renderPage(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "the dashboard hit a bug rendering this page; see the server log", http.StatusInternalServerError)
 		return
 	}
+	if gen, ok := r.Context().Value(genKey{}).(uint64); ok && status == http.StatusOK {
+		u.frags.put(gen, r.URL.RequestURI(), buf.Bytes())
+	}
+	writeHTML(w, status, buf.Bytes())
+}
+
+func writeHTML(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Vary", "X-UI-Fragment")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

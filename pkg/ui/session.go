@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -119,9 +120,20 @@ func (u *UI) signedIn(h func(http.ResponseWriter, *http.Request, *session)) http
 				return
 			}
 		}
+		if r.Method == http.MethodGet && r.Header.Get("X-UI-Fragment") == "1" {
+			gen := u.hub.generation()
+			if b, ok := u.frags.get(gen, r.URL.RequestURI()); ok {
+				writeHTML(w, http.StatusOK, b)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), genKey{}, gen))
+		}
 		h(w, r, ss)
 	}
 }
+
+// genKey carries the hub generation a fragment request started in.
+type genKey struct{}
 
 // writer lets only roles that may write through.
 func (u *UI) writer(h func(http.ResponseWriter, *http.Request, *session)) func(http.ResponseWriter, *http.Request, *session) {

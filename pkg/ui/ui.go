@@ -42,6 +42,7 @@ type UI struct {
 	mux   *http.ServeMux
 	hub   *hub
 	sess  *sessions
+	frags fragments
 	start time.Time
 
 	qmu     sync.Mutex
