@@ -50,19 +50,27 @@ func (h *hub) clients() int {
 	return len(h.subs)
 }
 
+// minGap is the least time between two events.
+const minGap = 250 * time.Millisecond
+
 func (h *hub) run(ctx context.Context) {
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-h.signal:
 		}
-		// Wait out the burst, then send what changed in it.
+		// Wait out the burst (and at least minGap since the last event, so
+		// a busy cluster costs each page at most a few renders a second),
+		// then send what changed in it.
+		wait := max(h.window, minGap-time.Since(last))
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(h.window):
+		case <-time.After(wait):
 		}
+		last = time.Now()
 		h.mu.Lock()
 		kinds := h.pending
 		h.pending = map[string]bool{}
@@ -93,32 +101,46 @@ func (h *hub) generation() uint64 {
 }
 
 // fragments caches rendered live regions for the current generation: when
-// 20 pages re-fetch after one event, the first renders and the others get
-// its bytes. Live regions hold no per-session data (no CSRF fields), so
+// 20 pages re-fetch after one event, the first renders and the others wait
+// for its bytes. Live regions hold no per-session data (no CSRF fields), so
 // they may be shared between signed-in people.
 type fragments struct {
 	mu  sync.Mutex
 	gen uint64
-	m   map[string][]byte
+	m   map[string]*fragment
 }
 
-func (f *fragments) get(gen uint64, key string) ([]byte, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b, ok := f.m[key]
-	return b, ok && f.gen == gen
+type fragment struct {
+	done chan struct{} // closed when b is set (nil b: rendering failed)
+	b    []byte
 }
 
-func (f *fragments) put(gen uint64, key string, b []byte) {
+// claim returns the cached fragment for key in generation gen, waiting
+// while another request renders it; or, with mine true, an entry the
+// caller must fill with fill.
+func (f *fragments) claim(gen uint64, key string) (fr *fragment, mine bool) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if gen < f.gen {
-		return
-	}
 	if gen > f.gen || f.m == nil {
-		f.gen, f.m = gen, map[string][]byte{}
+		f.gen, f.m = gen, map[string]*fragment{}
 	}
-	f.m[key] = b
+	if gen < f.gen {
+		f.mu.Unlock()
+		return nil, false
+	}
+	if fr = f.m[key]; fr != nil {
+		f.mu.Unlock()
+		<-fr.done
+		return fr, false
+	}
+	fr = &fragment{done: make(chan struct{})}
+	f.m[key] = fr
+	f.mu.Unlock()
+	return fr, true
+}
+
+func (fr *fragment) fill(b []byte) {
+	fr.b = b
+	close(fr.done)
 }
 
 func (h *hub) subscribe() *client {

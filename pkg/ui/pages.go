@@ -227,17 +227,21 @@ func (u *UI) tasks(w http.ResponseWriter, r *http.Request, ss *session) {
 	if len(all) > maxTaskRows {
 		all = all[:maxTaskRows]
 	}
+	// The filter form's choices are outside the live region: a live
+	// update does not need them.
 	var svcNames, nodeNames []string
-	if svcs, err := u.cfg.Backend.Services(r.Context()); err == nil {
-		for _, s := range svcs {
-			svcNames = append(svcNames, s.ServiceName)
+	if r.Header.Get("X-UI-Fragment") != "1" {
+		if svcs, err := u.cfg.Backend.Services(r.Context()); err == nil {
+			for _, s := range svcs {
+				svcNames = append(svcNames, s.ServiceName)
+			}
+			slices.Sort(svcNames)
 		}
-		slices.Sort(svcNames)
+		for _, n := range u.cfg.Backend.Nodes() {
+			nodeNames = append(nodeNames, n.Name)
+		}
+		slices.Sort(nodeNames)
 	}
-	for _, n := range u.cfg.Backend.Nodes() {
-		nodeNames = append(nodeNames, n.Name)
-	}
-	slices.Sort(nodeNames)
 	u.show(w, r, ss, "tasks", "Tasks", "/ui/tasks", "tasks", map[string]any{
 		"Tasks": all, "Total": total, "Service": q.Get("service"), "Status": f.LastStatus, "Node": f.Node,
 		"Services": svcNames, "Nodes": nodeNames, "Statuses": taskStatuses, "Max": maxTaskRows})

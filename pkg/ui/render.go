@@ -56,9 +56,6 @@ func (u *UI) renderPage(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "the dashboard hit a bug rendering this page; see the server log", http.StatusInternalServerError)
 		return
 	}
-	if gen, ok := r.Context().Value(genKey{}).(uint64); ok && status == http.StatusOK {
-		u.frags.put(gen, r.URL.RequestURI(), buf.Bytes())
-	}
 	writeHTML(w, status, buf.Bytes())
 }
 

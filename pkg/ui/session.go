@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -121,19 +120,40 @@ func (u *UI) signedIn(h func(http.ResponseWriter, *http.Request, *session)) http
 			}
 		}
 		if r.Method == http.MethodGet && r.Header.Get("X-UI-Fragment") == "1" {
-			gen := u.hub.generation()
-			if b, ok := u.frags.get(gen, r.URL.RequestURI()); ok {
-				writeHTML(w, http.StatusOK, b)
+			fr, mine := u.frags.claim(u.hub.generation(), r.URL.RequestURI())
+			if fr != nil && !mine && fr.b != nil {
+				writeHTML(w, http.StatusOK, fr.b)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), genKey{}, gen))
+			if mine {
+				cw := &captureWriter{ResponseWriter: w, status: http.StatusOK}
+				defer func() { fr.fill(cw.keep()) }()
+				w = cw
+			}
 		}
 		h(w, r, ss)
 	}
 }
 
-// genKey carries the hub generation a fragment request started in.
-type genKey struct{}
+// captureWriter keeps a copy of a successful fragment for the requests
+// that wait for it.
+type captureWriter struct {
+	http.ResponseWriter
+	status int
+	buf    []byte
+}
+
+func (c *captureWriter) WriteHeader(s int) { c.status = s; c.ResponseWriter.WriteHeader(s) }
+func (c *captureWriter) Write(b []byte) (int, error) {
+	c.buf = append(c.buf, b...)
+	return c.ResponseWriter.Write(b)
+}
+func (c *captureWriter) keep() []byte {
+	if c.status != http.StatusOK {
+		return nil
+	}
+	return c.buf
+}
 
 // writer lets only roles that may write through.
 func (u *UI) writer(h func(http.ResponseWriter, *http.Request, *session)) func(http.ResponseWriter, *http.Request, *session) {
