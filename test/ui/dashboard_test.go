@@ -234,6 +234,27 @@ func TestDashboardInChromium(t *testing.T) {
 	shot(t, ctx, "service")
 
 	run(t, ctx, "queues", chromedp.Navigate(base+"/ui/queues"), chromedp.WaitVisible(chromedp.CSS(`tr[data-queue="orders"]`)))
+	// Messages sent through the API show in the open page (queues are
+	// sampled every 2 s).
+	send := func(n int) {
+		for i := range n {
+			if err := c.Admin.Do(context.Background(), "POST", "/v1/queues/orders/messages", wire.SendMessageRequest{Body: fmt.Sprint("order ", i)}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(3)
+	within(t, ctx, 10*time.Second, "queue count live", poll(`document.querySelector('tr[data-queue="orders"] td[data-col="visible"]').textContent.trim() === "3"`))
+	if os.Getenv("ORCH_UI_SCREENSHOTS") != "" { // a chart with some history
+		for range 4 {
+			send(4)
+			if err := c.Admin.Do(context.Background(), "POST", "/v1/queues/orders/receive", wire.ReceiveMessagesRequest{Max: 3}, nil); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2500 * time.Millisecond) // one sample each; only for the picture
+		}
+		within(t, ctx, 10*time.Second, "chart", chromedp.WaitVisible(chromedp.CSS(`tr[data-queue="orders"] svg`)))
+	}
 	dlq := get(t, ctx, "dlq", chromedp.Text(chromedp.CSS(`tr[data-queue="orders"]`)))
 	if !strings.Contains(dlq, "orders-dlq after 3 receives") {
 		t.Errorf("orders row = %q; want its dead-letter queue", dlq)
