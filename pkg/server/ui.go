@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -78,7 +79,9 @@ func (f *uiFeature) Run(ctx context.Context) error {
 			s.Close()
 		}
 	}()
-	go f.services.Run(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { f.services.Run(ctx) })
 	return f.d.Run(ctx)
 }
 

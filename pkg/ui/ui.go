@@ -84,7 +84,9 @@ func (u *UI) Clients() int { return u.hub.clients() }
 
 // Run fans out changes and samples the queues until ctx ends.
 func (u *UI) Run(ctx context.Context) error {
-	go u.hub.run(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { u.hub.run(ctx) })
 	tick := time.NewTicker(u.cfg.QueueSampleEvery)
 	defer tick.Stop()
 	u.sampleQueues(ctx)
