@@ -341,3 +341,85 @@ func TestSafeNext(t *testing.T) {
 		}
 	}
 }
+
+// countingBackend counts how often the fleet page's data is read.
+type countingBackend struct {
+	*fakeBackend
+	mu    sync.Mutex
+	nodes int
+	qerr  error
+}
+
+func (b *countingBackend) Nodes() []model.NodeView {
+	b.mu.Lock()
+	b.nodes++
+	b.mu.Unlock()
+	time.Sleep(20 * time.Millisecond) // a slow render, so requests overlap
+	return b.fakeBackend.Nodes()
+}
+
+func (b *countingBackend) Queues(ctx context.Context) ([]wire.QueueView, error) {
+	if b.qerr != nil {
+		return nil, b.qerr
+	}
+	return b.fakeBackend.Queues(ctx)
+}
+
+func TestPagesShareOneRenderPerEvent(t *testing.T) {
+	b := &countingBackend{fakeBackend: newFakeBackend(), qerr: fmt.Errorf("%w: the queues live on http://10.0.0.2:7474", ErrElsewhere)}
+	u := New(Config{Backend: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Authenticate: func(context.Context, string) (Viewer, error) {
+		return Viewer{Name: "a", Role: "viewer"}, nil
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go u.Run(ctx)
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	c := browserClient()
+	signIn(t, c, srv.URL, "any")
+	waitGen := func(after uint64) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for u.hub.generation() <= after {
+			if time.Now().After(deadline) {
+				t.Fatal("no event")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitGen(0) // the first queue sample's event, so the requests below share one generation
+
+	var wg sync.WaitGroup
+	bodies := make([]string, 10)
+	for i := range bodies {
+		wg.Go(func() { _, bodies[i] = do(t, c, "GET", srv.URL+"/ui/fleet", nil, "X-UI-Fragment", "1") })
+	}
+	wg.Wait()
+	for i, body := range bodies {
+		if !strings.Contains(body, `data-node="node-a"`) {
+			t.Errorf("page %d got %.200q", i, body)
+		}
+	}
+	b.mu.Lock()
+	n := b.nodes
+	b.mu.Unlock()
+	if n != 1 {
+		t.Errorf("10 pages refreshing after one event read the nodes %d times; want 1", n)
+	}
+	gen := u.hub.generation()
+	u.Notify(KindNodes) // a new event: the next refresh renders again
+	waitGen(gen)
+	do(t, c, "GET", srv.URL+"/ui/fleet", nil, "X-UI-Fragment", "1")
+	b.mu.Lock()
+	n = b.nodes
+	b.mu.Unlock()
+	if n != 2 {
+		t.Errorf("after a change the nodes were read %d times; want 2", n)
+	}
+
+	// On a replica that does not own the queues, the page says where they are.
+	_, body := do(t, c, "GET", srv.URL+"/ui/queues", nil)
+	if !strings.Contains(body, "the queues live on http://10.0.0.2:7474") {
+		t.Errorf("queues page on a non-owner: %.500s", body)
+	}
+}
