@@ -114,6 +114,7 @@ func (u *UI) signedIn(h func(http.ResponseWriter, *http.Request, *session)) http
 			return
 		}
 		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if got := r.PostFormValue("csrf"); subtle.ConstantTimeCompare([]byte(got), []byte(ss.csrf)) != 1 {
 				http.Error(w, "this form is stale or was not sent by the dashboard (missing or wrong csrf field): reload the page and try again", http.StatusForbidden)
 				return
