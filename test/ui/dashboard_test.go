@@ -178,6 +178,11 @@ func TestDashboardInChromium(t *testing.T) {
 	for _, n := range nodes {
 		within(t, ctx, 5*time.Second, "fleet shows "+n.Name, chromedp.WaitVisible(chromedp.CSS(`li[data-node="`+n.Name+`"]`)))
 	}
+	// Draining a node through the API marks its box, live.
+	if _, err := c.Admin.SetNodeStatus(context.Background(), "node-c", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, ctx, 5*time.Second, "node-c marked draining", chromedp.WaitVisible(chromedp.CSS(`li.draining[data-node="node-c"]`)))
 	shot(t, ctx, "fleet")
 	tasks, _ := c.Admin.ListTasks(context.Background(), nil)
 	run(t, ctx, "tasks", chromedp.Navigate(base+"/ui/tasks"))
