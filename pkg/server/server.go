@@ -129,14 +129,15 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	tasks := controller.NewTasks(st, s.Caches)
 	services := controller.NewServices(st, s.Caches)
 	queues := newQueuesFeature(st, s.URL, o.Logger)
-	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services,
+	taskDefs := controller.NewTaskDefs(st)
+	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, logger: o.Logger})
 	s.ui = dashboard.d
 	// The features, in order: the order of their kinds in messages.
 	features := []Feature{
 		coreFeature{
 			Feature: api.Core(api.CoreConfig{
-				TaskDefinitions: controller.NewTaskDefs(st),
+				TaskDefinitions: taskDefs,
 				Tasks:           tasks,
 				Nodes:           nodes,
 				Source:          taskSource{s.Caches.Tasks},

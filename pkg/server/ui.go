@@ -39,6 +39,7 @@ type uiDeps struct {
 	tasks    *controller.Tasks
 	nodes    *controller.Nodes
 	services *controller.Services
+	taskDefs *controller.TaskDefs
 	queues   *queue.Broker
 	logger   *slog.Logger
 }
@@ -104,6 +105,9 @@ func (b uiBackend) Nodes() []model.NodeView                { return b.nodes.List
 func (b uiBackend) Tasks(f model.TaskFilter) []*model.Task { return b.tasks.List(f) }
 func (b uiBackend) Task(ctx context.Context, id string) (*model.Task, error) {
 	return b.tasks.Get(ctx, id)
+}
+func (b uiBackend) TaskDefinition(ctx context.Context, ref string) (*model.TaskDefinition, error) {
+	return b.taskDefs.Get(ctx, ref)
 }
 func (b uiBackend) Services(ctx context.Context) ([]*model.Service, error) {
 	return b.services.List(ctx)

@@ -16,6 +16,9 @@ type Backend interface {
 	Nodes() []model.NodeView
 	Tasks(f model.TaskFilter) []*model.Task
 	Task(ctx context.Context, id string) (*model.Task, error)
+	// TaskDefinition returns one revision ("family:revision"); the
+	// Queues page reads containers' environment from it.
+	TaskDefinition(ctx context.Context, ref string) (*model.TaskDefinition, error)
 	Services(ctx context.Context) ([]*model.Service, error)
 	Service(ctx context.Context, name string) (*model.Service, []*model.Task, error)
 	Scale(ctx context.Context, name string, n int) error

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"io"
@@ -307,6 +308,72 @@ type queueRow struct {
 	Chart   template.HTML
 	Samples int
 	DLQOf   []string // queues that send their failures here
+	Users   []queueUser
+}
+
+// queueUser is a service (or, for standalone tasks, a task family) whose
+// running tasks name the queue in their environment (QUEUE=orders, a
+// queue URL or ARN): the tasks that send to or drain it.
+type queueUser struct {
+	Service, Family string
+	Tasks           int
+}
+
+// envValues returns the environment values a task's containers get: its
+// task definition's, then its overrides'.
+func (u *UI) envValues(ctx context.Context, t *model.Task) []string {
+	ref := model.TaskRef(t)
+	var vals []string
+	if v, ok := u.tdEnv.Load(ref); ok {
+		vals = v.([]string)
+	} else if td, err := u.cfg.Backend.TaskDefinition(ctx, ref); err == nil {
+		for _, c := range td.ContainerDefinitions {
+			for _, kv := range c.Environment {
+				vals = append(vals, kv.Value)
+			}
+		}
+		u.tdEnv.Store(ref, vals)
+	}
+	for _, o := range t.Overrides {
+		for _, kv := range o.Environment {
+			vals = append(vals, kv.Value)
+		}
+	}
+	return vals
+}
+
+// queueUsers links queues to the services whose running tasks name them.
+func (u *UI) queueUsers(ctx context.Context, rows []queueRow) {
+	type key struct{ q, svc, fam string }
+	counts := map[key]int{}
+	for _, t := range u.cfg.Backend.Tasks(model.TaskFilter{DesiredStatus: model.StatusRunning}) {
+		vals := u.envValues(ctx, t)
+		for _, r := range rows {
+			if slices.ContainsFunc(vals, func(v string) bool {
+				return v == r.Name || v == r.URL || v == r.Arn || strings.HasSuffix(v, "/"+r.Name)
+			}) {
+				k := key{r.Name, model.ServiceOf(t), ""}
+				if k.svc == "" {
+					k.fam = t.Family
+				}
+				counts[k]++
+			}
+		}
+	}
+	for i := range rows {
+		for k, n := range counts {
+			if k.q == rows[i].Name {
+				rows[i].Users = append(rows[i].Users, queueUser{Service: k.svc, Family: k.fam, Tasks: n})
+			}
+		}
+		// Services first, then standalone tasks by family.
+		slices.SortFunc(rows[i].Users, func(a, b queueUser) int {
+			if (a.Service == "") != (b.Service == "") {
+				return strings.Compare(b.Service, a.Service)
+			}
+			return strings.Compare(a.Service+"/"+a.Family, b.Service+"/"+b.Family)
+		})
+	}
 }
 
 func (u *UI) queues(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -325,6 +392,7 @@ func (u *UI) queues(w http.ResponseWriter, r *http.Request, ss *session) {
 			}
 		}
 	}
+	u.queueUsers(r.Context(), rows)
 	msg := ""
 	if err != nil {
 		msg = err.Error()

@@ -45,6 +45,10 @@ type UI struct {
 	frags fragments
 	start time.Time
 
+	// tdEnv caches the environment values of task definition revisions
+	// ("family:revision" -> []string); a revision never changes.
+	tdEnv sync.Map
+
 	qmu     sync.Mutex
 	qhist   map[string][]queueSample
 	qlatest []wire.QueueView

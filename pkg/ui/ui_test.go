@@ -52,6 +52,13 @@ func (b *fakeBackend) Task(_ context.Context, id string) (*model.Task, error) {
 	}
 	return nil, fmt.Errorf("task %s: %w", id, model.ErrNotFound)
 }
+func (b *fakeBackend) TaskDefinition(_ context.Context, ref string) (*model.TaskDefinition, error) {
+	if ref != "web:1" {
+		return nil, fmt.Errorf("task definition %s: %w", ref, model.ErrNotFound)
+	}
+	return &model.TaskDefinition{Family: "web", Revision: 1, ContainerDefinitions: []model.ContainerDefinition{
+		{Name: "web", Environment: []model.KeyValuePair{{Name: "QUEUE", Value: "orders"}}}}}, nil
+}
 func (b *fakeBackend) Services(context.Context) ([]*model.Service, error) {
 	return []*model.Service{b.svc}, nil
 }

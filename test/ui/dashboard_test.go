@@ -150,7 +150,7 @@ func TestDashboardInChromium(t *testing.T) {
 	chrome := needChromium(t)
 	c := startCluster(t, "node-a", "node-b", "node-c")
 	c.apply(t,
-		`TaskDefinition {"family":"web","containerDefinitions":[{"name":"web","image":"fake","memory":256,"cpu":256,"environment":[{"name":"ORCH_FAKE","value":"log_every=200ms,log=serving"}]}]}`,
+		`TaskDefinition {"family":"web","containerDefinitions":[{"name":"web","image":"fake","memory":256,"cpu":256,"environment":[{"name":"ORCH_FAKE","value":"log_every=200ms,log=serving"},{"name":"QUEUE","value":"orders"}]}]}`,
 		`Service {"serviceName":"web","taskDefinition":"web","desiredCount":2,"deploymentConfiguration":{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}}`,
 		`Queue {"QueueName":"orders-dlq"}`,
 		`Queue {"QueueName":"orders","Attributes":{"RedrivePolicy":"{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:000000000000:orders-dlq\",\"maxReceiveCount\":3}"}}`,
@@ -263,6 +263,11 @@ func TestDashboardInChromium(t *testing.T) {
 	dlq := get(t, ctx, "dlq", chromedp.Text(chromedp.CSS(`tr[data-queue="orders"]`)))
 	if !strings.Contains(dlq, "orders-dlq after 3 receives") {
 		t.Errorf("orders row = %q; want its dead-letter queue", dlq)
+	}
+	// The service whose tasks name the queue (QUEUE=orders) shows beside it.
+	users := get(t, ctx, "users", chromedp.Text(chromedp.CSS(`tr[data-queue="orders"] td[data-col="users"]`)))
+	if !strings.HasPrefix(users, "web (") {
+		t.Errorf("orders is used by %q; want the web service", users)
 	}
 	shot(t, ctx, "queues")
 	run(t, ctx, "cluster", chromedp.Navigate(base+"/ui/cluster"), chromedp.WaitVisible(chromedp.CSS("table")))
