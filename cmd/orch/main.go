@@ -61,7 +61,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.server, "server", "", "orch server URL(s), comma separated (env ORCH_SERVER)")
 	root.PersistentFlags().StringVar(&g.token, "token", "", "API token (env ORCH_TOKEN)")
 	root.AddCommand(
-		serverCmd(), devCmd(), joinTokenCmd(g), awsEnvCmd(g),
+		serverCmd(), devCmd(), joinTokenCmd(g), awsEnvCmd(g), tokenCmd(g),
 		applyCmd(g), getCmd(g), describeCmd(g), deleteCmd(g),
 		runCmd(g), stopCmd(g), logsCmd(g), nodeCmd(g),
 	)

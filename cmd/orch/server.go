@@ -95,6 +95,7 @@ func pprofMux() *http.ServeMux {
 func announce(cmd *cobra.Command, srv *server.Server) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "orch server listening on %s\n", srv.URL)
+	fmt.Fprintf(out, "dashboard: %s/ui (sign in with the admin token, or a viewer token from `orch token create --role viewer`)\n", srv.URL)
 	c := srv.Bootstrap
 	if c == nil {
 		fmt.Fprintf(out, "cluster credentials were created at its first start (see %s)\n", clientconfig.Path())

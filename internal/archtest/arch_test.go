@@ -29,6 +29,7 @@ var rules = []struct {
 	{"pkg/api", []string{"go.etcd.io/", "github.com/docker/", module + "pkg/store", module + "pkg/controller", module + "pkg/queue"}, nil, "the API talks to domain packages through narrow interfaces in model terms"},
 	{"pkg/api/client/...", []string{"go.etcd.io/", "github.com/docker/", module + "pkg/controller", module + "pkg/store"}, nil, "the client is used by the CLI and agents, which never touch etcd"},
 	{"pkg/agent/...", []string{"go.etcd.io/", module + "pkg/store", module + "pkg/controller"}, nil, "agents never touch etcd"},
+	{"pkg/ui", []string{module, "go.etcd.io/", "github.com/docker/"}, []string{module + "pkg/api/wire", module + "pkg/model", module + "pkg/placement"}, "the dashboard reads the cluster through its Backend interface in model terms; pkg/server adapts"},
 	{"cmd/orchlet", []string{"go.etcd.io/", module + "pkg/store"}, nil, "the agent binary carries no etcd"},
 	{"pkg/topic/filter", []string{module, "github.com/", "golang.org/", "gopkg.in/", "go."}, nil, "filter policies are a pure function of a policy and a message: standard library only"},
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,48 +162,18 @@ var logClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 3
 
 // taskLogs proxies GET /logs/{task} to the agent running the task.
 func (s *core) taskLogs(w http.ResponseWriter, r *http.Request) {
-	t, err := s.cfg.Tasks.Get(r.Context(), r.PathValue("id"))
+	body, err := OpenTaskLogs(r.Context(), s.cfg.Tasks, s.cfg.Nodes, r.PathValue("id"), r.URL.RawQuery)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if t.NodeName == "" {
-		writeError(w, &apiError{http.StatusConflict, "NotPlaced", fmt.Sprintf("task %s is not placed on a node yet: %s", t.ShortID(), t.PlacementMessage)})
-		return
-	}
-	n, err := s.cfg.Nodes.Lookup(t.NodeName)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if n.Address == "" {
-		writeError(w, &apiError{http.StatusBadGateway, "AgentUnreachable", fmt.Sprintf("node %s registered no address to fetch logs from", n.Name)})
-		return
-	}
-	u := url.URL{Scheme: "http", Host: n.Address, Path: "/logs/" + t.TaskID, RawQuery: r.URL.RawQuery}
-	req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
-	req.Header.Set("Authorization", "Bearer "+n.CallbackToken)
-	resp, err := logClient.Do(req)
-	if err != nil {
-		writeError(w, &apiError{http.StatusBadGateway, "AgentUnreachable", fmt.Sprintf("cannot reach the agent of node %s at %s: %v", n.Name, n.Address, err)})
-		return
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		status := resp.StatusCode
-		if status >= 500 {
-			status = http.StatusBadGateway
-		}
-		writeError(w, &apiError{status, "LogsUnavailable", fmt.Sprintf("agent of node %s: %s", n.Name, string(b))})
-		return
-	}
+	defer body.Close()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	buf := make([]byte, 32<<10)
 	for {
-		k, err := resp.Body.Read(buf)
+		k, err := body.Read(buf)
 		if k > 0 {
 			if _, werr := w.Write(buf[:k]); werr != nil {
 				return
@@ -215,4 +186,41 @@ func (s *core) taskLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// OpenTaskLogs opens a task's log stream on the agent running it (query:
+// the agent's parameters: follow, tail, since, container, timestamps). The
+// dashboard streams logs through it too. Errors say why in a user's terms.
+func OpenTaskLogs(ctx context.Context, tasks Tasks, nodes Nodes, id, query string) (io.ReadCloser, error) {
+	t, err := tasks.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.NodeName == "" {
+		return nil, &apiError{http.StatusConflict, "NotPlaced", fmt.Sprintf("task %s is not placed on a node yet: %s", t.ShortID(), t.PlacementMessage)}
+	}
+	n, err := nodes.Lookup(t.NodeName)
+	if err != nil {
+		return nil, err
+	}
+	if n.Address == "" {
+		return nil, &apiError{http.StatusBadGateway, "AgentUnreachable", fmt.Sprintf("node %s registered no address to fetch logs from", n.Name)}
+	}
+	u := url.URL{Scheme: "http", Host: n.Address, Path: "/logs/" + t.TaskID, RawQuery: query}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req.Header.Set("Authorization", "Bearer "+n.CallbackToken)
+	resp, err := logClient.Do(req)
+	if err != nil {
+		return nil, &apiError{http.StatusBadGateway, "AgentUnreachable", fmt.Sprintf("cannot reach the agent of node %s at %s: %v", n.Name, n.Address, err)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		status := resp.StatusCode
+		if status >= 500 {
+			status = http.StatusBadGateway
+		}
+		return nil, &apiError{status, "LogsUnavailable", fmt.Sprintf("agent of node %s: %s", n.Name, string(b))}
+	}
+	return resp.Body, nil
 }

@@ -46,28 +46,30 @@ func Core(cfg CoreConfig) Feature {
 
 func (s *core) Routes(r Routes) {
 	admin := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleAdmin, h) }
+	viewer := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleViewer, h) }
 	join := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleJoin, h) }
 	agent := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleNode, h) }
 
 	admin("POST /v1/taskdefinitions", s.registerTaskDef)
-	admin("GET /v1/taskdefinitions", s.listTaskDefs)
-	admin("GET /v1/taskdefinitions/{ref}", s.getTaskDef)
+	viewer("GET /v1/taskdefinitions", s.listTaskDefs)
+	viewer("GET /v1/taskdefinitions/{ref}", s.getTaskDef)
 	admin("DELETE /v1/taskdefinitions/{ref}", s.deregisterTaskDef)
 
 	admin("POST /v1/tasks", s.runTasks)
-	admin("GET /v1/tasks", s.listTasks)
-	admin("GET /v1/tasks/{id}", s.getTask)
+	viewer("GET /v1/tasks", s.listTasks)
+	viewer("GET /v1/tasks/{id}", s.getTask)
 	admin("POST /v1/tasks/{id}/stop", s.stopTask)
 	admin("DELETE /v1/tasks/{id}", s.deleteTask)
-	admin("GET /v1/tasks/{id}/logs", s.taskLogs)
+	viewer("GET /v1/tasks/{id}/logs", s.taskLogs)
 
-	admin("GET /v1/nodes", s.listNodes)
-	admin("GET /v1/nodes/{name}", s.getNode)
+	viewer("GET /v1/nodes", s.listNodes)
+	viewer("GET /v1/nodes/{name}", s.getNode)
 	admin("POST /v1/nodes/{name}/drain", s.setNodeStatus(model.NodeDraining))
 	admin("POST /v1/nodes/{name}/activate", s.setNodeStatus(model.NodeActive))
 	admin("DELETE /v1/nodes/{name}", s.deleteNode)
 
 	admin("POST /v1/join-tokens", s.newJoinToken)
+	admin("POST /v1/tokens", s.newUserToken)
 
 	join("POST /v1/agent/register", s.agentRegister)
 	agent("POST /v1/agent/nodes/{name}/heartbeat", s.agentHeartbeat)

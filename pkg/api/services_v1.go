@@ -19,9 +19,10 @@ func ServicesFeature(svc Services) Feature { return servicesFeature{svc} }
 
 func (s servicesFeature) Routes(r Routes) {
 	admin := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleAdmin, h) }
+	viewer := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleViewer, h) }
 	admin("POST /v1/services", s.createService)
-	admin("GET /v1/services", s.listServices)
-	admin("GET /v1/services/{name}", s.getService)
+	viewer("GET /v1/services", s.listServices)
+	viewer("GET /v1/services/{name}", s.getService)
 	admin("POST /v1/services/{name}/scale", s.scaleService)
 	admin("POST /v1/services/{name}/rollback", s.rollbackService)
 	admin("DELETE /v1/services/{name}", s.deleteService)

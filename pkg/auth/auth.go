@@ -27,7 +27,24 @@ const (
 	// RoleTask is the AWS access key agents inject into containers, for
 	// the AWS protocol APIs (queues).
 	RoleTask Role = "task"
+	// RoleViewer may read (the dashboard, GET endpoints) and change
+	// nothing: a token to hand to people who should look, not touch.
+	RoleViewer Role = "viewer"
 )
+
+// ParseUserRole checks a role a user may mint a token for (`orch token
+// create --role R`); agent roles are minted by the join flow instead.
+func ParseUserRole(s string) (Role, error) {
+	switch Role(s) {
+	case RoleAdmin, RoleViewer:
+		return Role(s), nil
+	}
+	return "", fmt.Errorf("role %q: a user token's role is admin or viewer", s)
+}
+
+// CanWrite reports whether a role may change the cluster (scale, rollback,
+// run, apply). Only admins may; viewers read.
+func CanWrite(r Role) bool { return r == RoleAdmin }
 
 // Identity is who presented a token: its role and, for a node token, the
 // node's name.
@@ -48,7 +65,15 @@ func Permit(required Role, id Identity, node string) error {
 	if id.Role == RoleAdmin {
 		return nil
 	}
+	if id.Role == RoleViewer && required != RoleViewer {
+		return &DeniedError{"a viewer token may only read; use an admin token to change the cluster"}
+	}
 	switch required {
+	case RoleViewer:
+		if id.Role == RoleViewer {
+			return nil
+		}
+		return &DeniedError{"this token may only call agent endpoints; use a viewer or admin token (orch token create --role viewer)"}
 	case RoleAdmin:
 		return &DeniedError{"this token may only call agent endpoints; use an admin token (orch server prints it and writes it to the client config)"}
 	case RoleJoin:

@@ -20,6 +20,11 @@ func TestPermit(t *testing.T) {
 		{"node calls another node's endpoints", RoleNode, node1, "node-2", `this token belongs to node "node-1" and may not act for node "node-2"`},
 		{"join calls node endpoints", RoleNode, join, "node-1", "a join token may only register a node; use the node token the registration returned"},
 		{"node calls admin endpoints", RoleAdmin, node1, "", "this token may only call agent endpoints; use an admin token (orch server prints it and writes it to the client config)"},
+		{"viewer reads", RoleViewer, Identity{Role: RoleViewer, Name: "v"}, "", ""},
+		{"admin reads", RoleViewer, admin, "", ""},
+		{"viewer writes", RoleAdmin, Identity{Role: RoleViewer, Name: "v"}, "", "a viewer token may only read; use an admin token to change the cluster"},
+		{"node reads", RoleViewer, node1, "", "this token may only call agent endpoints; use a viewer or admin token (orch token create --role viewer)"},
+		{"viewer calls node endpoints", RoleNode, Identity{Role: RoleViewer, Name: "v"}, "node-1", "a viewer token may only read; use an admin token to change the cluster"},
 		{"node registers", RoleJoin, node1, "", `this token belongs to node "node-1" and may not act for node ""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ import (
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/controller/reconcile"
 	"github.com/orch-project/orch/pkg/store"
+	"github.com/orch-project/orch/pkg/ui"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -74,6 +75,8 @@ type Server struct {
 	URL string
 	// Bootstrap is set when this start created the cluster's credentials.
 	Bootstrap *Credentials
+
+	ui *ui.UI
 
 	httpSrv *http.Server
 	cancel  context.CancelFunc
@@ -123,12 +126,19 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		nodes.TTL = o.NodeTTL
 	}
 
+	tasks := controller.NewTasks(st, s.Caches)
+	services := controller.NewServices(st, s.Caches)
+	queues := newQueuesFeature(st, s.URL, o.Logger)
+	taskDefs := controller.NewTaskDefs(st)
+	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
+		queues: queues.queues, logger: o.Logger})
+	s.ui = dashboard.d
 	// The features, in order: the order of their kinds in messages.
 	features := []Feature{
 		coreFeature{
 			Feature: api.Core(api.CoreConfig{
-				TaskDefinitions: controller.NewTaskDefs(st),
-				Tasks:           controller.NewTasks(st, s.Caches),
+				TaskDefinitions: taskDefs,
+				Tasks:           tasks,
 				Nodes:           nodes,
 				Source:          taskSource{s.Caches.Tasks},
 				Tokens:          st,
@@ -137,8 +147,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 			}),
 			reconciler: s.Reconciler,
 		},
-		servicesFeature{api.ServicesFeature(controller.NewServices(st, s.Caches))},
-		newQueuesFeature(st, s.URL, o.Logger),
+		servicesFeature{api.ServicesFeature(services)},
+		queues,
+		dashboard,
 	}
 	apiFeatures := make([]api.Feature, len(features))
 	for i, f := range features {

@@ -35,7 +35,8 @@ func TestOrchDevOneCommandCluster(t *testing.T) {
 	f := c.cfg
 	c.admin = client.New(client.Config{Servers: c.urls, Token: f.Token})
 	waitNodes(t, c, 1)
-	if out := dev.Output(); !strings.Contains(out, "local agent: node "+node) || !strings.Contains(out, "orch apply -f") {
+	if out := dev.Output(); !strings.Contains(out, "local agent: node "+node) || !strings.Contains(out, "orch apply -f") ||
+		!strings.Contains(out, "dashboard: http://"+addr+"/ui ") {
 		t.Fatalf("orch dev should say how to talk to it; printed:\n%s", out)
 	}
 	applyJSON(t, c, `{"family":"e2edev","containerDefinitions":[{"name":"web","image":"orch-example/web:latest","memory":32}]}`)

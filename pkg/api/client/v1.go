@@ -131,3 +131,10 @@ func (c *Client) NewJoinToken(ctx context.Context) (string, error) {
 	err := c.Do(ctx, http.MethodPost, "/v1/join-tokens", nil, &out)
 	return out.Token, err
 }
+
+// NewToken mints a token for a person with a role (admin or viewer).
+func (c *Client) NewToken(ctx context.Context, role, name string) (wire.TokenResponse, error) {
+	var out wire.TokenResponse
+	err := c.Do(ctx, http.MethodPost, "/v1/tokens", wire.TokenRequest{Role: role, Name: name}, &out)
+	return out, err
+}

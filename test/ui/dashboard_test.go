@@ -1,0 +1,339 @@
+// Package ui_test drives the dashboard in headless Chromium against a real
+// server (embedded etcd) with agents on the fake runtime.
+package ui_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/orch-project/orch/internal/testutil"
+	"github.com/orch-project/orch/pkg/agent"
+	"github.com/orch-project/orch/pkg/agent/runtime/fake"
+	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
+)
+
+// needChromium finds Debian's chromium; in CI its absence fails the test.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed: apt-get install -y chromium")
+	}
+	t.Skip("needs chromium: apt-get install -y chromium")
+	return ""
+}
+
+type cluster struct {
+	*testutil.ControlPlane
+}
+
+func startCluster(t *testing.T, nodes ...string) *cluster {
+	t.Helper()
+	cp := testutil.StartServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	for _, name := range nodes {
+		rt := fake.New(fake.Config{CPU: 2048, MemoryMiB: 4096, Images: []string{"fake"}})
+		ag, err := agent.New(agent.Config{NodeName: name, Runtime: rt, Logger: testutil.Logger(),
+			ControlPlane: client.New(client.Config{Servers: []string{cp.URL}, Token: cp.Bootstrap.JoinToken})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { ag.Run(ctx) })
+	}
+	testutil.WaitFor(t, 20*time.Second, "nodes alive", func() (bool, string) {
+		ns, err := cp.Admin.ListNodes(context.Background())
+		alive := 0
+		for _, n := range ns {
+			if n.Alive {
+				alive++
+			}
+		}
+		return err == nil && alive == len(nodes), fmt.Sprintf("%d alive (%v)", alive, err)
+	})
+	return &cluster{cp}
+}
+
+func (c *cluster) apply(t *testing.T, docs ...string) {
+	t.Helper()
+	var req []wire.ApplyDocument
+	for _, d := range docs {
+		kind, spec, _ := strings.Cut(d, " ")
+		req = append(req, wire.ApplyDocument{Kind: kind, Spec: json.RawMessage(spec)})
+	}
+	if _, err := c.Admin.Apply(context.Background(), req); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+}
+
+func browser(t *testing.T, chrome string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
+		chromedp.WindowSize(1366, 900), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); acancel() })
+	if err := chromedp.Do(ctx); err != nil { // starts the browser (no timeout on this call)
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// run runs steps with a 30 s deadline; a failure shows the page.
+func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	within(t, ctx, 30*time.Second, what, steps...)
+}
+
+// within runs steps with a deadline of its own.
+func within(t *testing.T, ctx context.Context, d time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := chromedp.Do(cctx, steps...); err != nil {
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		defer scancel()
+		html, _ := chromedp.Run(sctx, chromedp.OuterHTML(chromedp.CSS("main")))
+		t.Fatalf("%s: %v\npage: %.2000s", what, err, html)
+	}
+}
+
+// get runs one action that returns a value.
+func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(cctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func poll(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
+
+// shot saves a screenshot for docs/dashboard.md when ORCH_UI_SCREENSHOTS
+// names a directory (make ui-screenshots).
+func shot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("ORCH_UI_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDashboardInChromium(t *testing.T) {
+	chrome := needChromium(t)
+	c := startCluster(t, "node-a", "node-b", "node-c")
+	c.apply(t,
+		`TaskDefinition {"family":"web","containerDefinitions":[{"name":"web","image":"fake","memory":256,"cpu":256,"environment":[{"name":"ORCH_FAKE","value":"log_every=200ms,log=serving"},{"name":"QUEUE","value":"orders"}]}]}`,
+		`Service {"serviceName":"web","taskDefinition":"web","desiredCount":2,"deploymentConfiguration":{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}}`,
+		`Queue {"QueueName":"orders-dlq"}`,
+		`Queue {"QueueName":"orders","Attributes":{"RedrivePolicy":"{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:000000000000:orders-dlq\",\"maxReceiveCount\":3}"}}`,
+	)
+	testutil.WaitFor(t, 20*time.Second, "web running", func() (bool, string) {
+		s, _, err := c.Admin.GetService(context.Background(), "web")
+		return err == nil && s.RunningCount == 2, fmt.Sprintf("%+v %v", s, err)
+	})
+	ctx := browser(t, chrome)
+	base := c.URL
+
+	// Sign in: an unauthenticated page goes to the sign-in form.
+	run(t, ctx, "sign in",
+		chromedp.Navigate(base+"/ui/services"),
+		chromedp.WaitVisible(chromedp.ID("#token")),
+		chromedp.SendKeys(chromedp.ID("#token"), c.Bootstrap.AdminToken),
+		chromedp.Submit(chromedp.ID("#token")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-service="web"]`)),
+	)
+	shot(t, ctx, "services")
+
+	// Each page shows what the API returns.
+	nodes, _ := c.Admin.ListNodes(context.Background())
+	run(t, ctx, "fleet", chromedp.Navigate(base+"/ui/fleet"))
+	for _, n := range nodes {
+		within(t, ctx, 5*time.Second, "fleet shows "+n.Name, chromedp.WaitVisible(chromedp.CSS(`li[data-node="`+n.Name+`"]`)))
+	}
+	// Draining a node through the API marks its box, live.
+	if _, err := c.Admin.SetNodeStatus(context.Background(), "node-c", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, ctx, 5*time.Second, "node-c marked draining", chromedp.WaitVisible(chromedp.CSS(`li.draining[data-node="node-c"]`)))
+	shot(t, ctx, "fleet")
+	tasks, _ := c.Admin.ListTasks(context.Background(), nil)
+	run(t, ctx, "tasks", chromedp.Navigate(base+"/ui/tasks"))
+	for _, tk := range tasks {
+		within(t, ctx, 5*time.Second, "tasks shows "+tk.TaskID, chromedp.WaitVisible(chromedp.CSS(`tr[data-task="`+tk.TaskID+`"]`)))
+	}
+
+	// A task started through the API appears within a second, without a reload.
+	get(t, ctx, "mark page", chromedp.Evaluate[bool](`window.__noReload = true`))
+	run(t, ctx, "live status", chromedp.WaitVisible(chromedp.ID("livestatus")))
+	testutil.WaitFor(t, 5*time.Second, "live stream connected", func() (bool, string) {
+		return c.UI().Clients() > 0, "no SSE client yet"
+	})
+	started, err := c.Admin.RunTask(context.Background(), wire.RunTaskInput{TaskDefinition: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	within(t, ctx, 5*time.Second, "new task row", chromedp.WaitVisible(chromedp.CSS(`tr[data-task="`+started[0].TaskID+`"]`)))
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("the started task showed after %s; want within 1s", d)
+	}
+	if !get(t, ctx, "no reload", chromedp.Evaluate[bool](`window.__noReload === true`)) {
+		t.Error("the page reloaded to show the task; want a live update")
+	}
+	shot(t, ctx, "tasks")
+
+	// A task's page: containers and logs that keep streaming.
+	id := started[0].TaskID
+	testutil.WaitTask(t, c.Admin, id, 10*time.Second, func(tk *model.Task) bool { return tk.LastStatus == model.StatusRunning })
+	run(t, ctx, "task page", chromedp.Navigate(base+"/ui/tasks/"+id), chromedp.WaitVisible(chromedp.ID("#logs")))
+	within(t, ctx, 10*time.Second, "first log lines", poll(`document.getElementById("logs").textContent.includes("serving (tick")`))
+	logs := get(t, ctx, "read logs", chromedp.TextContent(chromedp.ID("logs")))
+	ticks := regexp.MustCompile(`tick (\d+)`).FindAllStringSubmatch(logs, -1)
+	last := ticks[len(ticks)-1][1]
+	var n int
+	fmt.Sscan(last, &n)
+	within(t, ctx, 5*time.Second, "new log lines", poll(fmt.Sprintf(`document.getElementById("logs").textContent.includes("(tick %d)")`, n+2)))
+	shot(t, ctx, "task")
+
+	// Scale from the UI changes the service.
+	run(t, ctx, "scale",
+		chromedp.Navigate(base+"/ui/services/web"),
+		chromedp.WaitVisible(chromedp.ID("#desiredCount")),
+		chromedp.SetValue(chromedp.ID("#desiredCount"), "4"),
+		chromedp.Click(chromedp.ID("#scale")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	testutil.WaitFor(t, 5*time.Second, "desired 4", func() (bool, string) {
+		s, _, err := c.Admin.GetService(context.Background(), "web")
+		return err == nil && s.Desired() == 4, fmt.Sprintf("%v %v", s.DesiredCount, err)
+	})
+	within(t, ctx, 10*time.Second, "page shows 4 running", poll(`document.querySelector('dd[data-col="running"]').textContent.trim() === "4"`))
+	shot(t, ctx, "service")
+
+	run(t, ctx, "queues", chromedp.Navigate(base+"/ui/queues"), chromedp.WaitVisible(chromedp.CSS(`tr[data-queue="orders"]`)))
+	// Messages sent through the API show in the open page (queues are
+	// sampled every 2 s).
+	send := func(n int) {
+		for i := range n {
+			if err := c.Admin.Do(context.Background(), "POST", "/v1/queues/orders/messages", wire.SendMessageRequest{Body: fmt.Sprint("order ", i)}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(3)
+	within(t, ctx, 10*time.Second, "queue count live", poll(`document.querySelector('tr[data-queue="orders"] td[data-col="visible"]').textContent.trim() === "3"`))
+	if os.Getenv("ORCH_UI_SCREENSHOTS") != "" { // a chart with some history
+		for range 4 {
+			send(4)
+			if err := c.Admin.Do(context.Background(), "POST", "/v1/queues/orders/receive", wire.ReceiveMessagesRequest{Max: 3}, nil); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2500 * time.Millisecond) // one sample each; only for the picture
+		}
+		within(t, ctx, 10*time.Second, "chart", chromedp.WaitVisible(chromedp.CSS(`tr[data-queue="orders"] svg`)))
+	}
+	dlq := get(t, ctx, "dlq", chromedp.Text(chromedp.CSS(`tr[data-queue="orders"]`)))
+	if !strings.Contains(dlq, "orders-dlq after 3 receives") {
+		t.Errorf("orders row = %q; want its dead-letter queue", dlq)
+	}
+	// The service whose tasks name the queue (QUEUE=orders) shows beside it.
+	users := get(t, ctx, "users", chromedp.Text(chromedp.CSS(`tr[data-queue="orders"] td[data-col="users"]`)))
+	if !strings.HasPrefix(users, "web (") {
+		t.Errorf("orders is used by %q; want the web service", users)
+	}
+	shot(t, ctx, "queues")
+	run(t, ctx, "cluster", chromedp.Navigate(base+"/ui/cluster"), chromedp.WaitVisible(chromedp.CSS("table")))
+	cl := get(t, ctx, "cluster text", chromedp.Text(chromedp.CSS("main")))
+	for _, want := range []string{"leader", "healthy", "embedded"} {
+		if !strings.Contains(cl, want) {
+			t.Errorf("cluster page lacks %q:\n%s", want, cl)
+		}
+	}
+	shot(t, ctx, "cluster")
+
+	// A viewer sees no scale button, and the POST is refused.
+	viewer, err := c.Admin.NewToken(context.Background(), "viewer", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "viewer sign in",
+		chromedp.Navigate(base+"/ui/services/web"),
+		chromedp.Click(chromedp.CSS(`.who button`)),
+		chromedp.WaitVisible(chromedp.ID("#token")),
+		chromedp.SendKeys(chromedp.ID("#token"), viewer.Token),
+		chromedp.Submit(chromedp.ID("#token")),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-node]`)),
+		chromedp.Navigate(base+"/ui/services/web"),
+		chromedp.WaitVisible(chromedp.CSS(`dd[data-col="desired"]`)),
+	)
+	buttons := get(t, ctx, "count buttons", chromedp.Evaluate[int](`document.querySelectorAll("#scale, #rollback").length`))
+	if buttons != 0 {
+		t.Errorf("a viewer sees %d write buttons; want none", buttons)
+	}
+	if code := postAs(t, base, viewer.Token, "/ui/services/web/scale", url.Values{"desiredCount": {"1"}}); code != http.StatusForbidden {
+		t.Errorf("viewer POST scale: status %d; want 403", code)
+	}
+	if s, _, _ := c.Admin.GetService(context.Background(), "web"); s.Desired() != 4 {
+		t.Errorf("desired = %d after a viewer's POST; want 4 unchanged", s.Desired())
+	}
+}
+
+// postAs signs in with tok like a browser would (nonce cookie, session
+// cookie, the page's CSRF field) and posts form to path.
+func postAs(t *testing.T, base, tok, path string, form url.Values) int {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	body := func(resp *http.Response, err error) string {
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	field := func(html, name string) string {
+		m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(html)
+		if m == nil {
+			t.Fatalf("no %s field in:\n%.1500s", name, html)
+		}
+		return m[1]
+	}
+	login := body(hc.Get(base + "/ui/login"))
+	page := body(hc.PostForm(base+"/ui/login", url.Values{"nonce": {field(login, "nonce")}, "token": {tok}, "next": {"/ui/services/web"}}))
+	form.Set("csrf", field(page, "csrf"))
+	resp, err := hc.PostForm(base+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
