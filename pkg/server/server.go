@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/api"
+	"github.com/orch-project/orch/pkg/api/ecs"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/controller/reconcile"
@@ -124,11 +125,12 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	}
 
 	// The features, in order: the order of their kinds in messages.
+	taskDefs, tasks, services := controller.NewTaskDefs(st), controller.NewTasks(st, s.Caches), controller.NewServices(st, s.Caches)
 	features := []Feature{
 		coreFeature{
 			Feature: api.Core(api.CoreConfig{
-				TaskDefinitions: controller.NewTaskDefs(st),
-				Tasks:           controller.NewTasks(st, s.Caches),
+				TaskDefinitions: taskDefs,
+				Tasks:           tasks,
 				Nodes:           nodes,
 				Source:          taskSource{s.Caches.Tasks},
 				Tokens:          st,
@@ -137,8 +139,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 			}),
 			reconciler: s.Reconciler,
 		},
-		servicesFeature{api.ServicesFeature(controller.NewServices(st, s.Caches))},
+		servicesFeature{api.ServicesFeature(services)},
 		newQueuesFeature(st, s.URL, o.Logger),
+		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes}, o.Logger),
 	}
 	apiFeatures := make([]api.Feature, len(features))
 	for i, f := range features {

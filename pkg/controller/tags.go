@@ -1,0 +1,144 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/orch-project/orch/pkg/model"
+)
+
+// What the ECS API changes besides specs: tags on every resource, user
+// attributes on nodes, and a forced deployment of a service. Tags are
+// stored with their object (model fields), so both API doors see them.
+
+// SetTags replaces a task's tags.
+func (s *Tasks) SetTags(ctx context.Context, id string, tags []model.Tag) (*model.Task, error) {
+	if err := model.ValidateTags("tags", tags).Err(); err != nil {
+		return nil, err
+	}
+	full, err := s.Resolve(id)
+	if err != nil {
+		return nil, err
+	}
+	return s.st.UpdateTask(ctx, full, func(t *model.Task) (bool, error) {
+		t.Tags = tags
+		return true, nil
+	})
+}
+
+// SetTags replaces the tags of one revision ("family:rev" or an ARN).
+func (s *TaskDefs) SetTags(ctx context.Context, ref string, tags []model.Tag) (*model.TaskDefinition, error) {
+	if err := model.ValidateTags("tags", tags).Err(); err != nil {
+		return nil, err
+	}
+	family, rev, err := model.ParseRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", model.ErrInvalid, err)
+	}
+	if rev == 0 {
+		return nil, &model.FieldError{Path: "resourceArn", Message: "name a revision (family:revision), not a whole family"}
+	}
+	return s.st.SetTaskDefinitionTags(ctx, family, rev, tags)
+}
+
+// SetTags replaces a service's tags (part of its spec; no new deployment).
+func (s *Services) SetTags(ctx context.Context, name string, tags []model.Tag) (*model.Service, error) {
+	if err := model.ValidateTags("tags", tags).Err(); err != nil {
+		return nil, err
+	}
+	return s.st.UpdateService(ctx, name, nil, func(cur *model.Service) (bool, error) {
+		cur.Tags = tags
+		return true, nil
+	})
+}
+
+// ForceNewDeployment starts a new deployment of the service's current
+// task definition revision (ECS UpdateService forceNewDeployment). The
+// running tasks already run that revision, so they count for the new
+// deployment, which completes once the service is steady.
+func (s *Services) ForceNewDeployment(ctx context.Context, name string) (*model.Service, error) {
+	now := s.now().UTC()
+	return s.st.UpdateService(ctx, name, nil, func(cur *model.Service) (bool, error) {
+		if cur.Status == model.ServiceDraining {
+			return false, fmt.Errorf("%w: service %s is being deleted", model.ErrConflict, name)
+		}
+		p := cur.Primary()
+		if p == nil {
+			return false, fmt.Errorf("%w: service %s has no deployment", model.ErrConflict, name)
+		}
+		ref, arn, hc := p.TaskDefinition, p.TaskDefinitionArn, p.HealthChecked
+		nd := cur.StartDeployment(now, ref, arn, hc, cur.Desired())
+		cur.AddEvent(now, "(service %s) deployment %s started: %s forced by the user, %d desired tasks", name, nd.ID, ref, cur.Desired())
+		return true, nil
+	})
+}
+
+// SetTags replaces a node's tags.
+func (s *Nodes) SetTags(ctx context.Context, name string, tags []model.Tag) (*model.Node, error) {
+	if err := model.ValidateTags("tags", tags).Err(); err != nil {
+		return nil, err
+	}
+	return s.st.UpdateNode(ctx, name, func(n *model.Node) (bool, error) {
+		n.Tags = tags
+		return true, nil
+	})
+}
+
+// PutAttributes sets (value non-nil) or deletes (nil) user attributes of a
+// node (ECS PutAttributes and DeleteAttributes). They join the agent's
+// attributes for placement (memberOf(attribute:NAME == ...)) and survive
+// the agent registering again.
+func (s *Nodes) PutAttributes(ctx context.Context, name string, attrs map[string]*string) (*model.Node, error) {
+	for k := range attrs {
+		if !validAttributeName(k) {
+			return nil, &model.FieldError{Path: "attributes[" + k + "].name", Message: "must be 1-128 letters, digits, hyphens, underscores, periods, at signs or slashes"}
+		}
+	}
+	return s.st.UpdateNode(ctx, name, func(n *model.Node) (bool, error) {
+		if n.UserAttributes == nil {
+			n.UserAttributes = map[string]string{}
+		}
+		if n.Attributes == nil {
+			n.Attributes = map[string]string{}
+		}
+		before := maps.Clone(n.Attributes)
+		for _, k := range slices.Sorted(maps.Keys(attrs)) {
+			if v := attrs[k]; v != nil {
+				n.UserAttributes[k], n.Attributes[k] = *v, *v
+			} else if _, ok := n.UserAttributes[k]; ok {
+				delete(n.UserAttributes, k)
+				delete(n.Attributes, k)
+			}
+		}
+		return !maps.Equal(before, n.Attributes), nil
+	})
+}
+
+// validAttributeName is ECS's attribute name rule.
+func validAttributeName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == '@' || r == '/'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Delete removes an INACTIVE revision ("family:rev" or an ARN) that no
+// live task runs (ECS DeleteTaskDefinitions).
+func (s *TaskDefs) Delete(ctx context.Context, ref string) (*model.TaskDefinition, error) {
+	family, rev, err := model.ParseRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", model.ErrInvalid, err)
+	}
+	if rev == 0 {
+		return nil, &model.FieldError{Path: "taskDefinitions", Message: fmt.Sprintf("%q names no revision; give family:revision or an ARN", ref)}
+	}
+	return s.st.DeleteTaskDefinition(ctx, family, rev)
+}
