@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/orch-project/orch/pkg/model"
 )
@@ -80,10 +81,25 @@ func (s *Nodes) SetTags(ctx context.Context, name string, tags []model.Tag) (*mo
 	if err := model.ValidateTags("tags", tags).Err(); err != nil {
 		return nil, err
 	}
-	return s.st.UpdateNode(ctx, name, func(n *model.Node) (bool, error) {
+	return s.seen(ctx)(s.st.UpdateNode(ctx, name, func(n *model.Node) (bool, error) {
 		n.Tags = tags
 		return true, nil
-	})
+	}))
+}
+
+// seen returns a function that waits (briefly) until the node cache has
+// seen a write, so that List and Get, which read the cache, show it to
+// the caller who just made it.
+func (s *Nodes) seen(ctx context.Context) func(*model.Node, error) (*model.Node, error) {
+	return func(n *model.Node, err error) (*model.Node, error) {
+		if err != nil {
+			return nil, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_ = s.caches.Nodes.WaitRevision(wctx, n.ModRevision) // late: the write stands; the cache catches up
+		return n, nil
+	}
 }
 
 // PutAttributes sets (value non-nil) or deletes (nil) user attributes of a
@@ -96,7 +112,7 @@ func (s *Nodes) PutAttributes(ctx context.Context, name string, attrs map[string
 			return nil, &model.FieldError{Path: "attributes[" + k + "].name", Message: "must be 1-128 letters, digits, hyphens, underscores, periods, at signs or slashes"}
 		}
 	}
-	return s.st.UpdateNode(ctx, name, func(n *model.Node) (bool, error) {
+	return s.seen(ctx)(s.st.UpdateNode(ctx, name, func(n *model.Node) (bool, error) {
 		if n.UserAttributes == nil {
 			n.UserAttributes = map[string]string{}
 		}
@@ -113,7 +129,7 @@ func (s *Nodes) PutAttributes(ctx context.Context, name string, attrs map[string
 			}
 		}
 		return !maps.Equal(before, n.Attributes), nil
-	})
+	}))
 }
 
 // validAttributeName is ECS's attribute name rule.
