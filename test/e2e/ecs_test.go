@@ -37,12 +37,19 @@ func needTool(t *testing.T, what, how string, ok bool) {
 	t.Skipf("%s is missing; install it to run this test: %s", what, how)
 }
 
-// awsEnv is the environment the stock AWS tools need for the cluster, and
-// nothing from the user's own AWS configuration.
+// awsEnv is the process environment for the stock AWS tools: the
+// cluster's keys and region, and nothing from the user's own AWS
+// configuration.
 func awsEnv(c *cluster) []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + c.cfg.AWSAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + c.cfg.AWSSecretAccessKey,
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "AWS_ACCESS_KEY_ID="+c.cfg.AWSAccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.cfg.AWSSecretAccessKey,
 		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=", "AWS_PROFILE="}
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
 }
 
 // ecsCLI runs `aws --endpoint-url URL ecs ARGS --output json` and decodes
@@ -50,7 +57,7 @@ func awsEnv(c *cluster) []string {
 func ecsCLI(t *testing.T, c *cluster, out any, args ...string) {
 	t.Helper()
 	cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", c.urls[0], "--output", "json", "ecs"}, args...)...)
-	cmd.Env = append(os.Environ(), awsEnv(c)...)
+	cmd.Env = awsEnv(c)
 	b, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -70,7 +77,7 @@ func ecsCLI(t *testing.T, c *cluster, out any, args ...string) {
 func ecsCLIFails(t *testing.T, c *cluster, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", c.urls[0], "ecs"}, args...)...)
-	cmd.Env = append(os.Environ(), awsEnv(c)...)
+	cmd.Env = awsEnv(c)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("aws ecs %s succeeded, want an error:\n%s", strings.Join(args, " "), out)
@@ -135,7 +142,7 @@ func TestDockerECSWithAWSCLI(t *testing.T) {
 	deploy := func(version string) string {
 		t.Helper()
 		cmd := exec.Command("bash", filepath.Join("..", "..", "examples", "ecs", "deploy.sh"), "ecsweb", "orch-example/web:latest", "2")
-		cmd.Env = append(append(os.Environ(), awsEnv(c)...), "AWS="+awsCLI+" --endpoint-url "+c.urls[0], "VERSION="+version)
+		cmd.Env = append(awsEnv(c), "AWS="+awsCLI+" --endpoint-url "+c.urls[0], "VERSION="+version)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("deploy.sh (VERSION=%s): %v\n%s", version, err, out)
