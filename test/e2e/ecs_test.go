@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -375,6 +376,16 @@ func TestECSWithGoSDK(t *testing.T) {
 	}
 	if _, err := cli.PutAttributes(ctx, &awsecs.PutAttributesInput{Attributes: []types.Attribute{{Name: aws.String("x"), TargetId: aws.String("ghost")}}}); !isCode[*types.TargetNotFoundException](err) {
 		t.Fatalf("PutAttributes on a missing node: %v, want TargetNotFoundException", err)
+	}
+
+	// An unsigned request is refused.
+	req, _ := http.NewRequest("POST", c.urls[0]+"/", strings.NewReader(`{}`))
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListServices")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("unsigned ListServices: %v %v, want 403", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// Bad input: ECS's error types, HTTP 400, a message naming the field.
