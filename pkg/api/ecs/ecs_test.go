@@ -54,7 +54,9 @@ func (f *fakeTaskDefs) Get(_ context.Context, ref string) (*model.TaskDefinition
 	return best, nil
 }
 
-func (f *fakeTaskDefs) List(context.Context, string) ([]*model.TaskDefinition, error) { return f.tds, nil }
+func (f *fakeTaskDefs) List(context.Context, string) ([]*model.TaskDefinition, error) {
+	return f.tds, nil
+}
 
 func (f *fakeTaskDefs) Deregister(ctx context.Context, ref string) ([]*model.TaskDefinition, error) {
 	td, err := f.Get(ctx, ref)

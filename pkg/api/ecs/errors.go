@@ -35,7 +35,9 @@ func invalidParam(format string, args ...any) *awsproto.Error {
 	return ecsErr(codeInvalidParam, format, args...)
 }
 
-func clientErr(format string, args ...any) *awsproto.Error { return ecsErr(codeClient, format, args...) }
+func clientErr(format string, args ...any) *awsproto.Error {
+	return ecsErr(codeClient, format, args...)
+}
 
 // toWire is the ECS error for err: an *awsproto.Error or SigV4 error as it
 // is; the model's sentinels by kind (validation errors keep their field

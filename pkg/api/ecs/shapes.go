@@ -97,29 +97,29 @@ func taskDefShape(td *model.TaskDefinition) *taskDefOut {
 // --- tasks
 
 type taskOut struct {
-	TaskArn              string            `json:"taskArn"`
-	ClusterArn           string            `json:"clusterArn"`
-	TaskDefinitionArn    string            `json:"taskDefinitionArn"`
-	ContainerInstanceArn string            `json:"containerInstanceArn,omitempty"`
-	LastStatus           string            `json:"lastStatus"`
-	DesiredStatus        string            `json:"desiredStatus"`
-	HealthStatus         string            `json:"healthStatus,omitempty"`
-	Group                string            `json:"group,omitempty"`
-	StartedBy            string            `json:"startedBy,omitempty"`
-	StopCode             string            `json:"stopCode,omitempty"`
-	StoppedReason        string            `json:"stoppedReason,omitempty"`
-	Cpu                  string            `json:"cpu,omitempty"`
-	Memory               string            `json:"memory,omitempty"`
-	LaunchType           string            `json:"launchType"`
-	Containers           []containerOut    `json:"containers"`
-	Overrides            taskOverride      `json:"overrides"`
-	CreatedAt            *epoch            `json:"createdAt,omitempty"`
-	PullStartedAt        *epoch            `json:"pullStartedAt,omitempty"`
-	StartedAt            *epoch            `json:"startedAt,omitempty"`
-	StoppingAt           *epoch            `json:"stoppingAt,omitempty"`
-	StoppedAt            *epoch            `json:"stoppedAt,omitempty"`
-	Version              int64             `json:"version"`
-	Tags                 []tag             `json:"tags,omitempty"`
+	TaskArn              string         `json:"taskArn"`
+	ClusterArn           string         `json:"clusterArn"`
+	TaskDefinitionArn    string         `json:"taskDefinitionArn"`
+	ContainerInstanceArn string         `json:"containerInstanceArn,omitempty"`
+	LastStatus           string         `json:"lastStatus"`
+	DesiredStatus        string         `json:"desiredStatus"`
+	HealthStatus         string         `json:"healthStatus,omitempty"`
+	Group                string         `json:"group,omitempty"`
+	StartedBy            string         `json:"startedBy,omitempty"`
+	StopCode             string         `json:"stopCode,omitempty"`
+	StoppedReason        string         `json:"stoppedReason,omitempty"`
+	Cpu                  string         `json:"cpu,omitempty"`
+	Memory               string         `json:"memory,omitempty"`
+	LaunchType           string         `json:"launchType"`
+	Containers           []containerOut `json:"containers"`
+	Overrides            taskOverride   `json:"overrides"`
+	CreatedAt            *epoch         `json:"createdAt,omitempty"`
+	PullStartedAt        *epoch         `json:"pullStartedAt,omitempty"`
+	StartedAt            *epoch         `json:"startedAt,omitempty"`
+	StoppingAt           *epoch         `json:"stoppingAt,omitempty"`
+	StoppedAt            *epoch         `json:"stoppedAt,omitempty"`
+	Version              int64          `json:"version"`
+	Tags                 []tag          `json:"tags,omitempty"`
 }
 
 type containerOut struct {
