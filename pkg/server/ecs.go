@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/awsauth"
@@ -21,14 +22,16 @@ import (
 type ecsFeature struct{ h *ecs.Handler }
 
 func newECSFeature(st *store.Store, b ecs.Backends, log *slog.Logger) ecsFeature {
-	verifier := awsauth.New(func(ctx context.Context, id string) (string, error) {
+	a := &adminOnly{st: st}
+	a.v = awsauth.New(func(ctx context.Context, id string) (string, error) {
 		k, err := st.GetAWSKey(ctx, id)
 		if err != nil {
 			return "", err
 		}
+		a.roles.Store(id, k.Role) // read with the secret, so checking it costs no second etcd read
 		return k.SecretAccessKey, nil
 	}, awsauth.Options{})
-	return ecsFeature{ecs.NewHandler(b, adminOnly{verifier, st}, log)}
+	return ecsFeature{ecs.NewHandler(b, a, log)}
 }
 
 func (f ecsFeature) Routes(r api.Routes)         { r.Protocol(ecs.IsECSRequest, f.h) }
@@ -39,22 +42,27 @@ func (ecsFeature) Run(ctx context.Context) error { return nil }
 // container holds the task access key (for queues); with the ECS API it
 // could run tasks or drain nodes, so a valid signature is not enough.
 type adminOnly struct {
-	v  awsproto.Verifier
-	st *store.Store
+	v     awsproto.Verifier
+	st    *store.Store
+	roles sync.Map // access key id -> auth.Role, recorded by the verifier's lookups
 }
 
-func (a adminOnly) Verify(r *http.Request, body []byte) error {
+func (a *adminOnly) Verify(r *http.Request, body []byte) error {
 	if err := a.v.Verify(r, body); err != nil {
 		return err
 	}
 	id := awsproto.AccessKeyID(r)
-	k, err := a.st.GetAWSKey(r.Context(), id)
-	if err != nil {
-		return &awsproto.Error{Code: "ServerException", Status: http.StatusServiceUnavailable, Message: "Looking up the access key failed; retry: " + err.Error()}
+	role, ok := a.roles.Load(id)
+	if !ok {
+		k, err := a.st.GetAWSKey(r.Context(), id)
+		if err != nil {
+			return &awsproto.Error{Code: "ServerException", Status: http.StatusServiceUnavailable, Message: "Looking up the access key failed; retry: " + err.Error()}
+		}
+		role = k.Role
 	}
-	if err := auth.Permit(auth.RoleAdmin, auth.Identity{Role: k.Role, Name: id}, ""); err != nil {
+	if err := auth.Permit(auth.RoleAdmin, auth.Identity{Role: role.(auth.Role), Name: id}, ""); err != nil {
 		return &awsproto.Error{Code: "AccessDeniedException", Status: http.StatusForbidden,
-			Message: fmt.Sprintf("Access key %s (role %s) may not call the ECS API: use the cluster's admin AWS key (orch aws-env).", id, k.Role)}
+			Message: fmt.Sprintf("Access key %s (role %s) may not call the ECS API: use the cluster's admin AWS key (orch aws-env).", id, role)}
 	}
 	return nil
 }
