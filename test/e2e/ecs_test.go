@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -348,6 +349,13 @@ func TestECSWithGoSDK(t *testing.T) {
 	if got := c.mustOrch(t, "get", "services", "gosvc"); !strings.Contains(got, "pg-b:2") {
 		t.Fatalf("orch get services gosvc:\n%s\nwant pg-b:2", got)
 	}
+
+	// And the reverse: a task started with `orch run` is listed by ECS.
+	c.mustOrch(t, "run", "pg-c")
+	testutil.WaitFor(t, 10*time.Second, "the orch-run task in ListTasks", func() (bool, string) {
+		lt, err := cli.ListTasks(ctx, &awsecs.ListTasksInput{Family: aws.String("pg-c")})
+		return err == nil && len(lt.TaskArns) == 1, fmt.Sprintf("%v %v", lt, err)
+	})
 
 	// Tags on a task, a service and a container instance; attributes on the node.
 	inst := "arn:aws:ecs:us-east-1:000000000000:container-instance/default/" + node

@@ -344,6 +344,9 @@ func TestServiceShapeListsLiveDeploymentsNewestFirst(t *testing.T) {
 	if len(o.Deployments) != 2 || o.Deployments[0].Status != "PRIMARY" || o.Deployments[0].TaskDefinition != "arn:web:1b" || o.Deployments[1].TaskDefinition != "arn:web:2" {
 		t.Fatalf("deployments = %+v, want PRIMARY arn:web:1b then ACTIVE arn:web:2 (no INACTIVE)", o.Deployments)
 	}
+	if c := o.DeploymentConfiguration; *c.MinimumHealthyPercent != 100 || *c.MaximumPercent != 200 || c.DeploymentCircuitBreaker.Enable {
+		t.Fatalf("deploymentConfiguration = %+v, want ECS's defaults 100/200, no circuit breaker", c)
+	}
 	if o.TaskDefinition != "arn:web:1b" || o.Events[0].Message != "second" {
 		t.Fatalf("taskDefinition %s, first event %q; want the primary's ARN and the newest event first", o.TaskDefinition, o.Events[0].Message)
 	}

@@ -233,6 +233,9 @@ func serviceShape(s *model.Service) serviceOut {
 		PlacementStrategy: s.PlacementStrategy, HealthCheckGracePeriodSeconds: s.HealthCheckGracePeriodSeconds,
 		SchedulingStrategy: "REPLICA", DeploymentController: map[string]string{"type": "ECS"}, Tags: s.Tags,
 	}
+	// ECS always reports the deployment configuration, defaults filled in.
+	minPct, maxPct, cb := s.MinHealthyPercent(), s.MaxPercent(), s.CircuitBreaker()
+	o.DeploymentConfiguration = &model.DeploymentConfiguration{MinimumHealthyPercent: &minPct, MaximumPercent: &maxPct, DeploymentCircuitBreaker: &cb}
 	if o.PlacementConstraints == nil {
 		o.PlacementConstraints = []model.PlacementConstraint{}
 	}
