@@ -56,11 +56,19 @@ func (s *Services) SetTags(ctx context.Context, name string, tags []model.Tag) (
 }
 
 // ForceNewDeployment starts a new deployment of the service's current
-// task definition revision (ECS UpdateService forceNewDeployment). The
-// running tasks already run that revision, so they count for the new
-// deployment, which completes once the service is steady.
+// task definition revision (ECS UpdateService forceNewDeployment): the
+// service's live tasks are replaced by new ones within the deployment
+// configuration's percentages, e.g. to pull an image tag again. The tasks
+// to replace are named by id (not by time, so clocks of replicas do not
+// matter); tasks the leader starts from now on are the new deployment's.
 func (s *Services) ForceNewDeployment(ctx context.Context, name string) (*model.Service, error) {
 	now := s.now().UTC()
+	var replace []string
+	for _, t := range s.Tasks(name) {
+		if !t.IsStopped() && t.DesiredStatus == model.StatusRunning {
+			replace = append(replace, t.TaskID)
+		}
+	}
 	return s.st.UpdateService(ctx, name, nil, func(cur *model.Service) (bool, error) {
 		if cur.Status == model.ServiceDraining {
 			return false, fmt.Errorf("%w: service %s is being deleted", model.ErrConflict, name)
@@ -71,7 +79,8 @@ func (s *Services) ForceNewDeployment(ctx context.Context, name string) (*model.
 		}
 		ref, arn, hc := p.TaskDefinition, p.TaskDefinitionArn, p.HealthChecked
 		nd := cur.StartDeployment(now, ref, arn, hc, cur.Desired())
-		cur.AddEvent(now, "(service %s) deployment %s started: %s forced by the user, %d desired tasks", name, nd.ID, ref, cur.Desired())
+		nd.ReplaceTasks = replace
+		cur.AddEvent(now, "(service %s) deployment %s started: %s forced by the user, replacing %d tasks, %d desired tasks", name, nd.ID, ref, len(replace), cur.Desired())
 		return true, nil
 	})
 }

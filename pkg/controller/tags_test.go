@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,30 +56,47 @@ func TestNodeUserAttributesSurviveReregistration(t *testing.T) {
 	}
 }
 
-// ForceNewDeployment starts a new PRIMARY deployment of the same revision;
-// the old one leaves the live list.
-func TestForceNewDeployment(t *testing.T) {
-	cp := testutil.StartServer(t)
-	ctx := context.Background()
-	if _, _, err := controller.NewTaskDefs(cp.Store).Register(ctx, testutil.TaskDef("fw", 32)); err != nil {
-		t.Fatal(err)
+// ForceNewDeployment replaces every task of the same revision with a new
+// one, within the deployment configuration's bounds, and completes.
+func TestForceNewDeploymentReplacesTasks(t *testing.T) {
+	c := startSvcCluster(t, 2)
+	const desired = 4
+	c.apply(t, taskDef("fw", "health=healthy_after:100ms", true), service("fw", "fw", desired, 50, 100, ""))
+	c.waitSteady(t, "fw", "fw:1", desired, 20*time.Second)
+	_, before := c.get(t, "fw")
+	old := map[string]bool{}
+	for _, tk := range liveTasks(before) {
+		old[tk.TaskID] = true
 	}
-	svcs := controller.NewServices(cp.Store, cp.Caches)
-	zero := 0
-	svc, _, err := svcs.Apply(ctx, &model.Service{ServiceName: "fw", TaskDefinition: "fw", DesiredCount: &zero})
+	s := sample(c, "fw")
+	svc, err := controller.NewServices(c.Store, c.Caches).ForceNewDeployment(context.Background(), "fw")
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := svc.Primary().ID
-	svc, err = svcs.ForceNewDeployment(ctx, "fw")
-	if err != nil {
-		t.Fatal(err)
+	if p := svc.Primary(); p.TaskDefinition != "fw:1" || len(p.ReplaceTasks) != desired {
+		t.Fatalf("forced primary %+v: want fw:1 replacing the %d tasks", p, desired)
 	}
-	p := svc.Primary()
-	if p.ID == first || p.TaskDefinition != "fw:1" || p.RolloutState != model.RolloutInProgress {
-		t.Fatalf("primary after forcing = %+v; want a new IN_PROGRESS deployment of fw:1", p)
+	c.waitSteady(t, "fw", "fw:1", desired, 30*time.Second)
+	s.finish()
+	var after *model.Service
+	var tasks []*model.Task
+	testutil.WaitFor(t, 10*time.Second, "only new tasks live", func() (bool, string) {
+		after, tasks = c.get(t, "fw")
+		live := liveTasks(tasks)
+		for _, tk := range live {
+			if old[tk.TaskID] {
+				return false, "old task " + tk.TaskID + " still live"
+			}
+		}
+		return len(live) == desired, fmt.Sprintf("%d live", len(live))
+	})
+	if s.minHealthy.Load() < desired/2 || s.maxLive.Load() > desired {
+		t.Fatalf("during the forced deployment healthy went down to %d (floor %d) and live up to %d (ceiling %d)", s.minHealthy.Load(), desired/2, s.maxLive.Load(), desired)
 	}
-	if _, err := svcs.ForceNewDeployment(ctx, "ghost"); err == nil {
+	if p := after.Primary(); len(p.ReplaceTasks) != 0 {
+		t.Fatalf("completed deployment still lists %d tasks to replace", len(p.ReplaceTasks))
+	}
+	if _, err := controller.NewServices(c.Store, c.Caches).ForceNewDeployment(context.Background(), "ghost"); err == nil {
 		t.Fatal("forcing a deployment of a missing service succeeded")
 	}
 }

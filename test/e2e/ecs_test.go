@@ -334,6 +334,34 @@ func TestECSWithGoSDK(t *testing.T) {
 	if err := waiter.Wait(ctx, &awsecs.DescribeServicesInput{Services: []string{"gosvc"}}, 2*time.Minute); err != nil {
 		t.Fatalf("services-stable after update: %v", err)
 	}
+	// forceNewDeployment replaces the running tasks of the same revision.
+	listSvc := func() map[string]bool {
+		lt, err := cli.ListTasks(ctx, &awsecs.ListTasksInput{ServiceName: aws.String("gosvc")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, a := range lt.TaskArns {
+			m[a] = true
+		}
+		return m
+	}
+	before := listSvc()
+	if _, err := cli.UpdateService(ctx, &awsecs.UpdateServiceInput{Service: aws.String("gosvc"), ForceNewDeployment: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := waiter.Wait(ctx, &awsecs.DescribeServicesInput{Services: []string{"gosvc"}}, 2*time.Minute); err != nil {
+		t.Fatalf("services-stable after forceNewDeployment: %v", err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "only new tasks after forceNewDeployment", func() (bool, string) {
+		after := listSvc()
+		for a := range after {
+			if before[a] {
+				return false, "still running " + a
+			}
+		}
+		return len(after) == 2, fmt.Sprintf("%d tasks", len(after))
+	})
 	ds, err := cli.DescribeServices(ctx, &awsecs.DescribeServicesInput{Services: []string{"gosvc", "nosuch"}, Include: []types.ServiceField{types.ServiceFieldTags}})
 	if err != nil {
 		t.Fatal(err)

@@ -433,3 +433,19 @@ func FuzzActions(f *testing.F) {
 		}
 	})
 }
+
+func TestForcedDeploymentListsTheReplacedOneUntilDone(t *testing.T) {
+	s := &model.Service{ServiceName: "web", Status: model.ServiceActive}
+	t0 := time.Unix(1700000000, 0)
+	s.StartDeployment(t0, "web:1", "arn:web:1", false, 2)
+	s.Deployments[0].RolloutState = model.RolloutCompleted
+	p := s.StartDeployment(t0.Add(time.Minute), "web:1", "arn:web:1", false, 2)
+	p.ReplaceTasks = []string{"a", "b"}
+	if o := serviceShape(s); len(o.Deployments) != 2 || o.Deployments[1].Status != "ACTIVE" {
+		t.Fatalf("while replacing: %+v, want the PRIMARY and the replaced one ACTIVE", o.Deployments)
+	}
+	s.Primary().ReplaceTasks = nil
+	if o := serviceShape(s); len(o.Deployments) != 1 {
+		t.Fatalf("after replacing: %+v, want the PRIMARY only", o.Deployments)
+	}
+}

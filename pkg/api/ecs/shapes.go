@@ -243,10 +243,26 @@ func serviceShape(s *model.Service) serviceOut {
 		o.PlacementStrategy = []model.PlacementStrategy{}
 	}
 	o.TaskDefinition = s.TaskDefinition
+	// A forced deployment of the same revision retires the previous
+	// deployment's record at once, but its tasks run until replaced: ECS
+	// lists that deployment as ACTIVE meanwhile (and `wait services-stable`
+	// waits for it to go).
+	var replaced *model.Deployment
+	if p := s.Primary(); p != nil && len(p.ReplaceTasks) > 0 {
+		for i := len(s.Deployments) - 1; i >= 0; i-- {
+			if d := &s.Deployments[i]; d.ID != p.ID && d.TaskDefinition == p.TaskDefinition {
+				replaced = d
+				break
+			}
+		}
+	}
 	for i := len(s.Deployments) - 1; i >= 0; i-- { // newest first, as ECS lists them
 		d := s.Deployments[i]
-		if d.Status == model.DeploymentInactive {
+		if d.Status == model.DeploymentInactive && &s.Deployments[i] != replaced {
 			continue
+		}
+		if &s.Deployments[i] == replaced {
+			d.Status, d.RunningCount, d.PendingCount = model.DeploymentActive, 0, 0
 		}
 		if d.Status == model.DeploymentPrimary {
 			o.TaskDefinition = d.TaskDefinitionArn
