@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/placement"
 )
 
 type listIn struct {
@@ -73,6 +74,39 @@ func describeClusters(ctx context.Context, b Backends, in *describeClustersIn) (
 	return map[string]any{"clusters": out, "failures": failures}, nil
 }
 
+// queryNode is a node as the cluster query language sees it
+// (ListContainerInstances' filter): its attributes, with ECS's names for
+// the built-in ones, and the groups of the tasks on it.
+type queryNode struct {
+	b Backends
+	n *model.Node
+}
+
+var ecsAttributeNames = map[string]string{"ecs.os-type": model.AttrOS, "ecs.cpu-architecture": model.AttrArch, "ecs.instance-id": model.AttrNodeName}
+
+func (q queryNode) Attr(name string) (string, bool) {
+	if alias, ok := ecsAttributeNames[name]; ok {
+		name = alias
+	}
+	if name == model.AttrNodeName {
+		return q.n.Name, true
+	}
+	v, ok := q.n.Attributes[name]
+	if !ok && name == model.AttrHostname {
+		return q.n.Name, true
+	}
+	return v, ok
+}
+
+func (q queryNode) AnyGroup(f func(string) bool) bool {
+	for _, t := range q.b.Tasks.List(model.TaskFilter{Node: q.n.Name}) {
+		if !t.IsStopped() && f(t.Group) {
+			return true
+		}
+	}
+	return false
+}
+
 // getInstance reads a node by container instance ARN or node name.
 func getInstance(b Backends, ref string) (*model.NodeView, error) {
 	v, err := b.Nodes.Get(lastPart(ref))
@@ -94,8 +128,12 @@ func listContainerInstances(ctx context.Context, b Backends, in *listContainerIn
 	if err := checkCluster(in.Cluster); err != nil {
 		return nil, err
 	}
+	var filter placement.Expr
 	if in.Filter != "" {
-		return nil, invalidParam("filter (the cluster query language) is not supported by ListContainerInstances on Orch; list them all, or filter by status.")
+		var err error
+		if filter, err = placement.ParseExpression(in.Filter); err != nil {
+			return nil, invalidParam("filter: %v", err)
+		}
 	}
 	switch in.Status {
 	case "", model.NodeActive, model.NodeDraining:
@@ -104,7 +142,7 @@ func listContainerInstances(ctx context.Context, b Backends, in *listContainerIn
 	}
 	var keys []string
 	for _, v := range b.Nodes.List() {
-		if in.Status == "" || v.Status == in.Status {
+		if (in.Status == "" || v.Status == in.Status) && (filter == nil || filter.Eval(queryNode{b, &v.Node})) {
 			keys = append(keys, instanceArn(v.Name))
 		}
 	}

@@ -449,3 +449,21 @@ func TestForcedDeploymentListsTheReplacedOneUntilDone(t *testing.T) {
 		t.Fatalf("after replacing: %+v, want the PRIMARY only", o.Deployments)
 	}
 }
+
+func TestListContainerInstancesFilter(t *testing.T) {
+	h := NewHandler(newFakes(), nil, nil)
+	tests := []struct{ filter, want string }{
+		{"attribute:os == linux", "[arn:aws:ecs:us-east-1:000000000000:container-instance/default/n1]"},
+		{"attribute:ecs.os-type == linux", "[arn:aws:ecs:us-east-1:000000000000:container-instance/default/n1]"},
+		{"attribute:os !exists", "[arn:aws:ecs:us-east-1:000000000000:container-instance/default/n2]"},
+	}
+	for _, tc := range tests {
+		st, out := call(t, h, "ListContainerInstances", fmt.Sprintf(`{"filter":%q}`, tc.filter))
+		if st != 200 || fmt.Sprint(out["containerInstanceArns"]) != tc.want {
+			t.Errorf("filter %q: %d %v, want %s", tc.filter, st, out, tc.want)
+		}
+	}
+	if st, out := call(t, h, "ListContainerInstances", `{"filter":"attribute:os =="}`); st != 400 || out["__type"] != "InvalidParameterException" {
+		t.Errorf("a malformed filter: %d %v, want InvalidParameterException", st, out)
+	}
+}
