@@ -8,32 +8,39 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/store"
 )
 
 // What the ECS API changes besides specs: tags on every resource, user
 // attributes on nodes, and a forced deployment of a service. Tags are
 // stored with their object (model fields), so both API doors see them.
 
-// SetTags replaces a task's tags.
-func (s *Tasks) SetTags(ctx context.Context, id string, tags []model.Tag) (*model.Task, error) {
-	if err := model.ValidateTags("tags", tags).Err(); err != nil {
-		return nil, err
+// mergeTags returns the function that applies a TagResource (add) or
+// UntagResource (remove) to a resource's tags inside its conditional
+// update, so concurrent calls do not lose each other's tags.
+func mergeTags(add []model.Tag, remove []string) func([]model.Tag) ([]model.Tag, error) {
+	return func(cur []model.Tag) ([]model.Tag, error) {
+		tags := model.MergeTags(cur, add, remove)
+		return tags, model.ValidateTags("tags", tags).Err()
 	}
+}
+
+// UpdateTags adds and removes tags of a task.
+func (s *Tasks) UpdateTags(ctx context.Context, id string, add []model.Tag, remove []string) (*model.Task, error) {
 	full, err := s.Resolve(id)
 	if err != nil {
 		return nil, err
 	}
+	merge := mergeTags(add, remove)
 	return s.st.UpdateTask(ctx, full, func(t *model.Task) (bool, error) {
+		tags, err := merge(t.Tags)
 		t.Tags = tags
-		return true, nil
+		return err == nil, err
 	})
 }
 
-// SetTags replaces the tags of one revision ("family:rev" or an ARN).
-func (s *TaskDefs) SetTags(ctx context.Context, ref string, tags []model.Tag) (*model.TaskDefinition, error) {
-	if err := model.ValidateTags("tags", tags).Err(); err != nil {
-		return nil, err
-	}
+// UpdateTags adds and removes tags of one revision ("family:rev" or an ARN).
+func (s *TaskDefs) UpdateTags(ctx context.Context, ref string, add []model.Tag, remove []string) (*model.TaskDefinition, error) {
 	family, rev, err := model.ParseRef(ref)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", model.ErrInvalid, err)
@@ -41,18 +48,46 @@ func (s *TaskDefs) SetTags(ctx context.Context, ref string, tags []model.Tag) (*
 	if rev == 0 {
 		return nil, &model.FieldError{Path: "resourceArn", Message: "name a revision (family:revision), not a whole family"}
 	}
-	return s.st.SetTaskDefinitionTags(ctx, family, rev, tags)
+	return s.st.UpdateTaskDefinitionTags(ctx, family, rev, mergeTags(add, remove))
 }
 
-// SetTags replaces a service's tags (part of its spec; no new deployment).
-func (s *Services) SetTags(ctx context.Context, name string, tags []model.Tag) (*model.Service, error) {
-	if err := model.ValidateTags("tags", tags).Err(); err != nil {
-		return nil, err
-	}
+// UpdateTags adds and removes tags of a service (part of its spec; no new
+// deployment).
+func (s *Services) UpdateTags(ctx context.Context, name string, add []model.Tag, remove []string) (*model.Service, error) {
+	merge := mergeTags(add, remove)
 	return s.st.UpdateService(ctx, name, nil, func(cur *model.Service) (bool, error) {
+		tags, err := merge(cur.Tags)
 		cur.Tags = tags
-		return true, nil
+		return err == nil, err
 	})
+}
+
+// Cluster is Orch's one cluster as the ECS API sees it: only its tags are
+// stored.
+type Cluster struct{ st *store.Store }
+
+// NewCluster returns the cluster handler.
+func NewCluster(st *store.Store) *Cluster { return &Cluster{st: st} }
+
+// Tags returns the cluster's tags.
+func (c *Cluster) Tags(ctx context.Context) ([]model.Tag, error) { return c.st.ClusterTags(ctx) }
+
+// UpdateTags adds and removes tags of the cluster.
+func (c *Cluster) UpdateTags(ctx context.Context, add []model.Tag, remove []string) ([]model.Tag, error) {
+	merge := mergeTags(add, remove)
+	var verr error
+	tags, err := c.st.UpdateClusterTags(ctx, func(cur []model.Tag) []model.Tag {
+		tags, err := merge(cur)
+		if err != nil {
+			verr = err
+			return cur
+		}
+		return tags
+	})
+	if verr != nil {
+		return nil, verr
+	}
+	return tags, err
 }
 
 // ForceNewDeployment starts a new deployment of the service's current
@@ -85,14 +120,13 @@ func (s *Services) ForceNewDeployment(ctx context.Context, name string) (*model.
 	})
 }
 
-// SetTags replaces a node's tags.
-func (s *Nodes) SetTags(ctx context.Context, name string, tags []model.Tag) (*model.Node, error) {
-	if err := model.ValidateTags("tags", tags).Err(); err != nil {
-		return nil, err
-	}
+// UpdateTags adds and removes tags of a node.
+func (s *Nodes) UpdateTags(ctx context.Context, name string, add []model.Tag, remove []string) (*model.Node, error) {
+	merge := mergeTags(add, remove)
 	return s.seen(ctx)(s.st.UpdateNode(ctx, name, func(n *model.Node) (bool, error) {
+		tags, err := merge(n.Tags)
 		n.Tags = tags
-		return true, nil
+		return err == nil, err
 	}))
 }
 

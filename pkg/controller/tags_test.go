@@ -27,7 +27,7 @@ func TestNodeUserAttributesSurviveReregistration(t *testing.T) {
 	if _, err := nodes.PutAttributes(ctx, "n1", map[string]*string{"disk": &ssd}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nodes.SetTags(ctx, "n1", []model.Tag{{Key: "team", Value: "infra"}}); err != nil {
+	if _, err := nodes.UpdateTags(ctx, "n1", []model.Tag{{Key: "team", Value: "infra"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := nodes.Get("n1"); v.Attributes["disk"] != "ssd" || len(v.Tags) != 1 {
@@ -98,5 +98,36 @@ func TestForceNewDeploymentReplacesTasks(t *testing.T) {
 	}
 	if _, err := controller.NewServices(c.Store, c.Caches).ForceNewDeployment(context.Background(), "ghost"); err == nil {
 		t.Fatal("forcing a deployment of a missing service succeeded")
+	}
+}
+
+// Concurrent TagResource calls on one object lose none of each other's
+// tags: each merges inside the object's conditional update.
+func TestConcurrentTagUpdatesKeepEveryTag(t *testing.T) {
+	cp := testutil.StartServer(t)
+	ctx := context.Background()
+	cluster := controller.NewCluster(cp.Store)
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := cluster.UpdateTags(ctx, []model.Tag{{Key: fmt.Sprintf("k%02d", i), Value: "v"}}, nil)
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tags, err := cluster.Tags(ctx)
+	if err != nil || len(tags) != n {
+		t.Fatalf("after %d concurrent tag calls: %d tags (%v), want %d", n, len(tags), err, n)
+	}
+	if _, err := cluster.UpdateTags(ctx, []model.Tag{{Key: "", Value: "x"}}, nil); err == nil {
+		t.Fatal("an empty tag key was accepted")
+	}
+	if tags, _ := cluster.Tags(ctx); len(tags) != n {
+		t.Fatalf("a rejected update changed the tags: %d", len(tags))
 	}
 }

@@ -141,7 +141,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		},
 		servicesFeature{api.ServicesFeature(services)},
 		newQueuesFeature(st, s.URL, o.Logger),
-		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes}, o.Logger),
+		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 	}
 	apiFeatures := make([]api.Feature, len(features))
 	for i, f := range features {

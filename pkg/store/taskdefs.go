@@ -130,13 +130,18 @@ func (s *Store) DeregisterTaskDefinition(ctx context.Context, family string, rev
 	return out, err
 }
 
-// SetTaskDefinitionTags replaces the tags of a revision (the only part of
-// a revision that may change besides its status).
-func (s *Store) SetTaskDefinitionTags(ctx context.Context, family string, rev int, tags []model.Tag) (*model.TaskDefinition, error) {
+// UpdateTaskDefinitionTags replaces the tags of a revision with fn(its
+// tags), conditional on what was read (the only part of a revision that
+// may change besides its status).
+func (s *Store) UpdateTaskDefinitionTags(ctx context.Context, family string, rev int, fn func([]model.Tag) ([]model.Tag, error)) (*model.TaskDefinition, error) {
 	var out *model.TaskDefinition
 	err := s.update(ctx, s.tdKey(family, rev), func(b []byte) ([]byte, error) {
 		var td model.TaskDefinition
 		if err := json.Unmarshal(b, &td); err != nil {
+			return nil, err
+		}
+		tags, err := fn(td.Tags)
+		if err != nil {
 			return nil, err
 		}
 		td.Tags = tags

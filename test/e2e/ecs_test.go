@@ -387,7 +387,7 @@ func TestECSWithGoSDK(t *testing.T) {
 
 	// Tags on a task, a service and a container instance; attributes on the node.
 	inst := "arn:aws:ecs:us-east-1:000000000000:container-instance/default/" + node
-	for _, arn := range []string{*run.Tasks[0].TaskArn, *s.ServiceArn, inst, arns[0]} {
+	for _, arn := range []string{*run.Tasks[0].TaskArn, *s.ServiceArn, inst, arns[0], "arn:aws:ecs:us-east-1:000000000000:cluster/default"} {
 		if _, err := cli.TagResource(ctx, &awsecs.TagResourceInput{ResourceArn: aws.String(arn), Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("infra")}}}); err != nil {
 			t.Fatalf("TagResource %s: %v", arn, err)
 		}

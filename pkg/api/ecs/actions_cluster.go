@@ -36,6 +36,7 @@ type clusterOut struct {
 	RunningTasksCount                 int    `json:"runningTasksCount"`
 	PendingTasksCount                 int    `json:"pendingTasksCount"`
 	ActiveServicesCount               int    `json:"activeServicesCount"`
+	Tags                              []tag  `json:"tags,omitempty"`
 }
 
 func describeClusters(ctx context.Context, b Backends, in *describeClustersIn) (any, error) {
@@ -67,6 +68,11 @@ func describeClusters(ctx context.Context, b Backends, in *describeClustersIn) (
 		for _, s := range svcs {
 			if s.Status != model.ServiceDraining {
 				c.ActiveServicesCount++
+			}
+		}
+		if includes(in.Include, "TAGS") {
+			if c.Tags, err = b.Cluster.Tags(ctx); err != nil {
+				return nil, err
 			}
 		}
 		out = append(out, c)

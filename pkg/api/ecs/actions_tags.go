@@ -9,8 +9,9 @@ import (
 )
 
 // Tags live on their objects (model fields): a task definition revision, a
-// task, a service, a node. The cluster is Orch's one implicit cluster and
-// has none.
+// task, a service, a node; the cluster's have a key of their own. Adding
+// and removing happen inside each object's conditional update, so
+// concurrent calls do not lose each other's tags.
 
 // resource names what an ARN points at: kind and id.
 func resource(arn string) (kind, id string, err error) {
@@ -29,9 +30,9 @@ func resource(arn string) (kind, id string, err error) {
 		if err := checkCluster(arn); err != nil {
 			return "", "", err
 		}
-		return "", "", invalidParam("the cluster %s is Orch's implicit cluster and takes no tags; tag its services, tasks, task definitions and container instances.", arn)
+		return kind, ClusterName, nil
 	}
-	return "", "", invalidParam("resourceArn %q: Orch's ECS API tags task definitions, tasks, services and container instances, not %q.", arn, kind)
+	return "", "", invalidParam("resourceArn %q: Orch's ECS API tags the cluster, task definitions, tasks, services and container instances, not %q.", arn, kind)
 }
 
 // tagsOf reads the tags of the resource an ARN names.
@@ -62,6 +63,8 @@ func tagsOf(ctx context.Context, b Backends, arn string) ([]model.Tag, string, s
 		if v, err = b.Nodes.Get(id); err == nil {
 			tags = v.Tags
 		}
+	case "cluster":
+		tags, err = b.Cluster.Tags(ctx)
 	}
 	if errors.Is(err, model.ErrNotFound) || errors.Is(err, model.ErrInvalid) {
 		return nil, "", "", ecsErr(codeResourceMissing, "The specified resource was not found: %s.", arn)
@@ -69,17 +72,24 @@ func tagsOf(ctx context.Context, b Backends, arn string) ([]model.Tag, string, s
 	return tags, kind, id, err
 }
 
-func setTags(ctx context.Context, b Backends, kind, id string, tags []model.Tag) error {
+// updateTags adds and removes tags of the resource an ARN names.
+func updateTags(ctx context.Context, b Backends, arn string, add []model.Tag, remove []string) error {
+	if _, _, _, err := tagsOf(ctx, b, arn); err != nil {
+		return err // not found, or not taggable
+	}
+	kind, id, _ := resource(arn)
 	var err error
 	switch kind {
 	case "task-definition":
-		_, err = b.TaskDefinitions.SetTags(ctx, id, tags)
+		_, err = b.TaskDefinitions.UpdateTags(ctx, id, add, remove)
 	case "task":
-		_, err = b.Tasks.SetTags(ctx, id, tags)
+		_, err = b.Tasks.UpdateTags(ctx, id, add, remove)
 	case "service":
-		_, err = b.Services.SetTags(ctx, id, tags)
+		_, err = b.Services.UpdateTags(ctx, id, add, remove)
 	case "container-instance":
-		_, err = b.Nodes.SetTags(ctx, id, tags)
+		_, err = b.Nodes.UpdateTags(ctx, id, add, remove)
+	case "cluster":
+		_, err = b.Cluster.UpdateTags(ctx, add, remove)
 	}
 	return err
 }
@@ -96,11 +106,7 @@ func tagResource(ctx context.Context, b Backends, in *tagResourceIn) (any, error
 	if err := model.ValidateTags("tags", in.Tags).Err(); err != nil {
 		return nil, err
 	}
-	tags, kind, id, err := tagsOf(ctx, b, in.ResourceArn)
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, setTags(ctx, b, kind, id, model.MergeTags(tags, in.Tags, nil))
+	return struct{}{}, updateTags(ctx, b, in.ResourceArn, in.Tags, nil)
 }
 
 type untagResourceIn struct {
@@ -112,11 +118,7 @@ func untagResource(ctx context.Context, b Backends, in *untagResourceIn) (any, e
 	if len(in.TagKeys) == 0 {
 		return nil, required("tagKeys")
 	}
-	tags, kind, id, err := tagsOf(ctx, b, in.ResourceArn)
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, setTags(ctx, b, kind, id, model.MergeTags(tags, nil, in.TagKeys))
+	return struct{}{}, updateTags(ctx, b, in.ResourceArn, nil, in.TagKeys)
 }
 
 type listTagsIn struct {

@@ -13,6 +13,7 @@ type Backends struct {
 	Tasks           Tasks
 	Services        Services
 	Nodes           Nodes
+	Cluster         Cluster
 }
 
 // TaskDefinitions is what the ECS API needs of task definitions.
@@ -21,7 +22,7 @@ type TaskDefinitions interface {
 	Get(ctx context.Context, ref string) (*model.TaskDefinition, error)
 	List(ctx context.Context, family string) ([]*model.TaskDefinition, error)
 	Deregister(ctx context.Context, ref string) ([]*model.TaskDefinition, error)
-	SetTags(ctx context.Context, ref string, tags []model.Tag) (*model.TaskDefinition, error)
+	UpdateTags(ctx context.Context, ref string, add []model.Tag, remove []string) (*model.TaskDefinition, error)
 	Delete(ctx context.Context, ref string) (*model.TaskDefinition, error)
 }
 
@@ -31,7 +32,7 @@ type Tasks interface {
 	Stop(ctx context.Context, id, code, reason string) (*model.Task, error)
 	Get(ctx context.Context, id string) (*model.Task, error)
 	List(f model.TaskFilter) []*model.Task
-	SetTags(ctx context.Context, id string, tags []model.Tag) (*model.Task, error)
+	UpdateTags(ctx context.Context, id string, add []model.Tag, remove []string) (*model.Task, error)
 }
 
 // Services is what the ECS API needs of services.
@@ -41,7 +42,7 @@ type Services interface {
 	Get(ctx context.Context, name string) (*model.Service, []*model.Task, error)
 	List(ctx context.Context) ([]*model.Service, error)
 	ForceNewDeployment(ctx context.Context, name string) (*model.Service, error)
-	SetTags(ctx context.Context, name string, tags []model.Tag) (*model.Service, error)
+	UpdateTags(ctx context.Context, name string, add []model.Tag, remove []string) (*model.Service, error)
 }
 
 // Nodes is what the ECS API needs of nodes (container instances).
@@ -50,5 +51,11 @@ type Nodes interface {
 	Get(name string) (*model.NodeView, error)
 	SetStatus(ctx context.Context, name, status string) (*model.Node, error)
 	PutAttributes(ctx context.Context, name string, attrs map[string]*string) (*model.Node, error)
-	SetTags(ctx context.Context, name string, tags []model.Tag) (*model.Node, error)
+	UpdateTags(ctx context.Context, name string, add []model.Tag, remove []string) (*model.Node, error)
+}
+
+// Cluster is what the ECS API stores of the one cluster: its tags.
+type Cluster interface {
+	Tags(ctx context.Context) ([]model.Tag, error)
+	UpdateTags(ctx context.Context, add []model.Tag, remove []string) ([]model.Tag, error)
 }

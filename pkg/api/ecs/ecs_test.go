@@ -67,10 +67,10 @@ func (f *fakeTaskDefs) Deregister(ctx context.Context, ref string) ([]*model.Tas
 	return []*model.TaskDefinition{td}, nil
 }
 
-func (f *fakeTaskDefs) SetTags(ctx context.Context, ref string, tags []model.Tag) (*model.TaskDefinition, error) {
+func (f *fakeTaskDefs) UpdateTags(ctx context.Context, ref string, add []model.Tag, remove []string) (*model.TaskDefinition, error) {
 	td, err := f.Get(ctx, ref)
 	if err == nil {
-		td.Tags = tags
+		td.Tags = model.MergeTags(td.Tags, add, remove)
 	}
 	return td, err
 }
@@ -123,10 +123,10 @@ func (f *fakeTasks) List(flt model.TaskFilter) []*model.Task {
 	return out
 }
 
-func (f *fakeTasks) SetTags(ctx context.Context, id string, tags []model.Tag) (*model.Task, error) {
+func (f *fakeTasks) UpdateTags(ctx context.Context, id string, add []model.Tag, remove []string) (*model.Task, error) {
 	t, err := f.Get(ctx, id)
 	if err == nil {
-		t.Tags = tags
+		t.Tags = model.MergeTags(t.Tags, add, remove)
 	}
 	return t, err
 }
@@ -172,10 +172,10 @@ func (f *fakeServices) ForceNewDeployment(ctx context.Context, name string) (*mo
 	return s, err
 }
 
-func (f *fakeServices) SetTags(ctx context.Context, name string, tags []model.Tag) (*model.Service, error) {
+func (f *fakeServices) UpdateTags(ctx context.Context, name string, add []model.Tag, remove []string) (*model.Service, error) {
 	s, _, err := f.Get(ctx, name)
 	if err == nil {
-		s.Tags = tags
+		s.Tags = model.MergeTags(s.Tags, add, remove)
 	}
 	return s, err
 }
@@ -219,9 +219,18 @@ func (f *fakeNodes) PutAttributes(_ context.Context, name string, attrs map[stri
 	return n, nil
 }
 
-func (f *fakeNodes) SetTags(_ context.Context, name string, tags []model.Tag) (*model.Node, error) {
-	f.nodes[name].Tags = tags
+func (f *fakeNodes) UpdateTags(_ context.Context, name string, add []model.Tag, remove []string) (*model.Node, error) {
+	f.nodes[name].Tags = model.MergeTags(f.nodes[name].Tags, add, remove)
 	return f.nodes[name], nil
+}
+
+type fakeCluster struct{ tags []model.Tag }
+
+func (f *fakeCluster) Tags(context.Context) ([]model.Tag, error) { return f.tags, nil }
+
+func (f *fakeCluster) UpdateTags(_ context.Context, add []model.Tag, remove []string) ([]model.Tag, error) {
+	f.tags = model.MergeTags(f.tags, add, remove)
+	return f.tags, nil
 }
 
 func newFakes() Backends {
@@ -231,6 +240,7 @@ func newFakes() Backends {
 			"n1": {Name: "n1", Status: "ACTIVE", Capacity: model.Resources{CPU: 2048, MemoryMiB: 4096}, Attributes: map[string]string{"os": "linux"}},
 			"n2": {Name: "n2", Status: "ACTIVE", Attributes: map[string]string{}},
 		}},
+		Cluster: &fakeCluster{},
 	}
 }
 
