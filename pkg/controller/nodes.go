@@ -121,7 +121,7 @@ func (s *Nodes) SetStatus(ctx context.Context, name, status string) (*model.Node
 	if status != model.NodeActive && status != model.NodeDraining {
 		return nil, &model.FieldError{Path: "status", Message: "must be ACTIVE or DRAINING"}
 	}
-	return s.st.SetNodeStatus(ctx, name, status)
+	return s.seen(ctx)(s.st.SetNodeStatus(ctx, name, status))
 }
 
 // Delete forgets a node. Its tasks are stopped by the lifecycle loop.

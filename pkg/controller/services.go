@@ -289,6 +289,9 @@ func fillServiceCounts(svc *model.Service, tasks []*model.Task, now time.Time) {
 		}
 		d := svc.DeploymentFor(model.TaskRef(t))
 		hc := d != nil && d.HealthChecked
+		if d != nil && d.Replaces(t) {
+			d = nil // a forced deployment is replacing it: an earlier deployment's task
+		}
 		healthy := model.TaskHealthy(t, hc, grace, now)
 		running := t.LastStatus == model.StatusRunning
 		if running {

@@ -39,6 +39,11 @@ type Node struct {
 	// ReservedPorts are host ports the node never hands out ("tcp/22").
 	ReservedPorts []string          `json:"reservedPorts,omitempty"`
 	Attributes    map[string]string `json:"attributes,omitempty"`
+	// UserAttributes are the attributes users set (ECS PutAttributes); they
+	// are also in Attributes, and survive the agent registering again.
+	UserAttributes map[string]string `json:"userAttributes,omitempty"`
+	// Tags are the user's tags on the node (ECS container instance tags).
+	Tags []Tag `json:"tags,omitempty"`
 	// Address is where the control plane reaches the agent (logs).
 	Address string `json:"address,omitempty"`
 	// CallbackToken authenticates the control plane to the agent; the API

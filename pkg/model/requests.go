@@ -17,6 +17,8 @@ type RunTaskInput struct {
 	PlacementStrategy    []PlacementStrategy   `json:"placementStrategy,omitempty"`
 	PlacementConstraints []PlacementConstraint `json:"placementConstraints,omitempty"`
 	Tags                 []Tag                 `json:"tags,omitempty"`
+	// ClientToken makes the request idempotent (ECS RunTask clientToken).
+	ClientToken string `json:"clientToken,omitempty"`
 }
 
 // TaskFilter selects tasks; empty fields match everything.

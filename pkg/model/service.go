@@ -114,6 +114,10 @@ type Deployment struct {
 	// on an essential container: then a task is healthy only when its checks
 	// pass; otherwise when it has been RUNNING for the grace period.
 	HealthChecked bool `json:"healthChecked,omitempty"`
+	// ReplaceTasks are the ids of tasks of the same revision that a forced
+	// new deployment replaces (ECS forceNewDeployment): they count as an
+	// earlier deployment's. Cleared when the rollout completes.
+	ReplaceTasks []string `json:"replaceTasks,omitempty"`
 
 	// Derived when reading; not stored.
 	RunningCount int `json:"runningCount"`
@@ -202,6 +206,16 @@ func (s *Service) Bounds(desired int) (minHealthy, maxTotal int) {
 // count (rounded up), at least 3 and at most 200.
 func CircuitBreakerThreshold(desired int) int {
 	return min(max((desired+1)/2, 3), 200)
+}
+
+// Replaces reports whether d is a forced deployment that replaces t.
+func (d *Deployment) Replaces(t *Task) bool {
+	for _, id := range d.ReplaceTasks {
+		if id == t.TaskID {
+			return true
+		}
+	}
+	return false
 }
 
 // Primary returns the PRIMARY deployment, or nil.

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/api"
+	"github.com/orch-project/orch/pkg/api/ecs"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/controller/reconcile"
@@ -149,6 +150,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		},
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
+		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
 	}
 	apiFeatures := make([]api.Feature, len(features))

@@ -8,9 +8,9 @@
 // Every key lives under a prefix (default "/orch/"); this is the complete
 // list:
 //
-//	taskdefs/<family>/<revision:010d>   model.TaskDefinition (immutable but for status)
+//	taskdefs/<family>/<revision:010d>   model.TaskDefinition (immutable but for status and tags; INACTIVE ones may be deleted)
 //	tasks/<taskId>                      model.Task
-//	nodes/<name>                        model.Node
+//	nodes/<name>                        model.Node (user attributes and tags survive re-registration)
 //	services/<name>                     model.Service (spec, deployments, events)
 //	alive/<name>                        "" bound to the node's lease (liveness)
 //	queues/<name>                       a queue's definition (attributes, tags, id)
@@ -23,6 +23,7 @@
 //	election/queues/<leaseId>           the replica that owns the queues (value: its URL)
 //	meta/bootstrap-claim                the cluster id, claimed by the first server to start (Bootstrap)
 //	meta/cluster                        the cluster id, written once the first credentials exist
+//	meta/cluster-tags                   the cluster's tags (ECS TagResource on the cluster ARN)
 //
 // Writes that depend on what was read compare the key's mod revision
 // (UpdateTask, CommitTasks); a failed comparison returns model.ErrConflict

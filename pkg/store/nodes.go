@@ -34,6 +34,17 @@ func (s *Store) RegisterNode(ctx context.Context, n *model.Node, ttl time.Durati
 		if rev != 0 {
 			c.Status = old.Status
 			c.RegisteredAt = old.RegisteredAt
+			c.Tags, c.UserAttributes = old.Tags, old.UserAttributes
+			if len(old.UserAttributes) > 0 {
+				attrs := make(map[string]string, len(n.Attributes)+len(old.UserAttributes))
+				for k, v := range n.Attributes {
+					attrs[k] = v
+				}
+				for k, v := range old.UserAttributes {
+					attrs[k] = v
+				}
+				c.Attributes = attrs
+			}
 			if old.LeaseID != 0 && old.LeaseID != c.LeaseID {
 				// The old lease is useless now; let it go.
 				_, _ = s.cli.Revoke(ctx, clientv3.LeaseID(old.LeaseID))
@@ -137,6 +148,29 @@ func (s *Store) SetNodeStatus(ctx context.Context, name, status string) (*model.
 			return nil, nil
 		}
 		n.Status = status
+		return json.Marshal(&n)
+	})
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, fmt.Errorf("node %s: %w", name, model.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.GetNode(ctx, name)
+}
+
+// UpdateNode changes a node record with fn (conditional on the revision
+// read; retried on conflict). fn reports whether it changed anything.
+func (s *Store) UpdateNode(ctx context.Context, name string, fn func(*model.Node) (bool, error)) (*model.Node, error) {
+	err := s.update(ctx, s.nodeKey(name), func(b []byte) ([]byte, error) {
+		var n model.Node
+		if err := json.Unmarshal(b, &n); err != nil {
+			return nil, err
+		}
+		changed, err := fn(&n)
+		if err != nil || !changed {
+			return nil, err
+		}
 		return json.Marshal(&n)
 	})
 	if errors.Is(err, model.ErrNotFound) {

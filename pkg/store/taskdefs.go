@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -127,4 +128,53 @@ func (s *Store) DeregisterTaskDefinition(ctx context.Context, family string, rev
 		return nil, fmt.Errorf("task definition %s:%d: %w", family, rev, model.ErrNotFound)
 	}
 	return out, err
+}
+
+// UpdateTaskDefinitionTags replaces the tags of a revision with fn(its
+// tags), conditional on what was read (the only part of a revision that
+// may change besides its status).
+func (s *Store) UpdateTaskDefinitionTags(ctx context.Context, family string, rev int, fn func([]model.Tag) ([]model.Tag, error)) (*model.TaskDefinition, error) {
+	var out *model.TaskDefinition
+	err := s.update(ctx, s.tdKey(family, rev), func(b []byte) ([]byte, error) {
+		var td model.TaskDefinition
+		if err := json.Unmarshal(b, &td); err != nil {
+			return nil, err
+		}
+		tags, err := fn(td.Tags)
+		if err != nil {
+			return nil, err
+		}
+		td.Tags = tags
+		out = &td
+		return json.Marshal(&td)
+	})
+	if err == model.ErrNotFound {
+		return nil, fmt.Errorf("task definition %s:%d: %w", family, rev, model.ErrNotFound)
+	}
+	return out, err
+}
+
+// DeleteTaskDefinition removes an INACTIVE revision (ECS
+// DeleteTaskDefinitions); an ACTIVE one is a conflict.
+func (s *Store) DeleteTaskDefinition(ctx context.Context, family string, rev int) (*model.TaskDefinition, error) {
+	k := s.tdKey(family, rev)
+	var td model.TaskDefinition
+	modRev, err := s.get(ctx, k, &td)
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, fmt.Errorf("task definition %s:%d: %w", family, rev, model.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if td.Status != "INACTIVE" {
+		return nil, fmt.Errorf("%w: task definition %s:%d is %s; deregister it before deleting it", model.ErrConflict, family, rev, td.Status)
+	}
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", modRev)).Then(clientv3.OpDelete(k)).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("store: delete task definition %s:%d: %w", family, rev, err)
+	}
+	if !resp.Succeeded {
+		return nil, fmt.Errorf("%w: task definition %s:%d changed while it was being deleted; try again", model.ErrConflict, family, rev)
+	}
+	return &td, nil
 }

@@ -123,6 +123,7 @@ func (pl *planner) updateDeployments(c taskClasses, frozen bool) {
 	case steady:
 		if prim.RolloutState == model.RolloutInProgress {
 			prim.RolloutState, prim.RolloutStateReason, prim.UpdatedAt = model.RolloutCompleted, "", now
+			prim.ReplaceTasks = nil
 			svc.AddEvent(now, "(service %s) (deployment %s) deployment completed.", svc.ServiceName, prim.ID)
 			pl.plan.changed = true
 		}

@@ -47,7 +47,7 @@ func (pl *planner) classify() taskClasses {
 		}
 		c.liveByRef[ref]++
 		c.healthy[t] = model.TaskHealthy(t, hc, grace, pl.now)
-		if pl.active && pl.prim != nil && ref == pl.prim.TaskDefinition && (t.NodeName == "" || !pl.draining(t.NodeName)) {
+		if pl.active && pl.prim != nil && ref == pl.prim.TaskDefinition && (t.NodeName == "" || !pl.draining(t.NodeName)) && !pl.prim.Replaces(t) {
 			c.newLive = append(c.newLive, t)
 			if c.healthy[t] {
 				c.newHealthy++
