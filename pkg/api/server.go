@@ -98,6 +98,7 @@ func (s *Server) routes() {
 
 	admin("POST /v1/tasks", s.runTasks)
 	admin("GET /v1/tasks", s.listTasks)
+	admin("GET /v1/tasks/watch", s.watchTasks)
 	admin("GET /v1/tasks/{id}", s.getTask)
 	admin("POST /v1/tasks/{id}/stop", s.stopTask)
 	admin("DELETE /v1/tasks/{id}", s.deleteTask)
