@@ -38,11 +38,19 @@ func runCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
+			// With -o the final tasks are the output; everything else is
+			// progress, on stderr, so `orch run --wait -o json | jq` works.
+			out, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if output != "" {
+				out = progress
+			}
 			for _, t := range tasks {
 				fmt.Fprintf(out, "task/%s created (%s:%d)\n", t.TaskID, t.Family, t.Revision)
 			}
 			if !wait {
+				if output != "" {
+					return printObject(cmd.OutOrStdout(), output, tasks)
+				}
 				return nil
 			}
 			if until != "running" && until != "stopped" {
@@ -50,12 +58,14 @@ func runCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			final, err := waitTasks(ctx, c, tasks, out, until == "stopped")
+			final, err := waitTasks(ctx, c, tasks, progress, until == "stopped")
 			if err != nil {
 				return err
 			}
 			if output != "" {
-				return printObject(out, output, final)
+				if err := printObject(cmd.OutOrStdout(), output, final); err != nil {
+					return err
+				}
 			}
 			return tasksOutcome(final)
 		},
@@ -66,45 +76,52 @@ func runCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the tasks are RUNNING (or STOPPED) and report the outcome")
 	cmd.Flags().StringVar(&until, "until", "running", "with --wait: running, or stopped to wait for tasks to finish")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "with --wait, print the final tasks as json or yaml")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "print the tasks (with --wait, their final states) as json or yaml; progress goes to stderr")
 	return cmd
 }
 
-// waitTasks polls until every task is RUNNING or STOPPED (only STOPPED with
-// untilStopped), printing each change.
-func waitTasks(ctx context.Context, c *client.Client, tasks []*model.Task, out io.Writer, untilStopped bool) ([]*model.Task, error) {
-	last := map[string]string{}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		done := true
-		for i, t := range tasks {
-			cur, err := c.GetTask(ctx, t.TaskID)
-			if err != nil {
-				return nil, err
-			}
-			tasks[i] = cur
-			line := cur.LastStatus
-			if cur.NodeName == "" && cur.PlacementMessage != "" {
-				line += " (" + cur.PlacementMessage + ")"
-			}
-			if last[cur.TaskID] != line {
-				fmt.Fprintf(out, "task/%s %s\n", cur.ShortID(), line)
-				last[cur.TaskID] = line
-			}
-			if !cur.IsStopped() && (untilStopped || cur.LastStatus != model.StatusRunning) {
-				done = false
-			}
-		}
-		if done {
-			return tasks, nil
-		}
-		select {
-		case <-ctx.Done():
-			return tasks, fmt.Errorf("gave up waiting: %w", ctx.Err())
-		case <-tick.C:
-		}
+// waitTasks follows the tasks on the server's watch stream until every
+// one is RUNNING or STOPPED (only STOPPED with untilStopped), printing each
+// change to progress, and returns their final states in the given order.
+func waitTasks(ctx context.Context, c *client.Client, tasks []*model.Task, progress io.Writer, untilStopped bool) ([]*model.Task, error) {
+	ids := make([]string, len(tasks))
+	latest := make(map[string]*model.Task, len(tasks))
+	for i, t := range tasks {
+		ids[i] = t.TaskID
+		latest[t.TaskID] = t
 	}
+	last := map[string]string{}
+	settled := func(t *model.Task) bool {
+		return t.IsStopped() || (!untilStopped && t.LastStatus == model.StatusRunning)
+	}
+	err := c.WatchTasks(ctx, ids, func(cur *model.Task) (bool, error) {
+		latest[cur.TaskID] = cur
+		line := cur.LastStatus
+		if cur.NodeName == "" && cur.PlacementMessage != "" {
+			line += " (" + cur.PlacementMessage + ")"
+		}
+		if last[cur.TaskID] != line {
+			fmt.Fprintf(progress, "task/%s %s\n", cur.ShortID(), line)
+			last[cur.TaskID] = line
+		}
+		for _, t := range latest {
+			if !settled(t) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	final := make([]*model.Task, len(ids))
+	for i, id := range ids {
+		final[i] = latest[id]
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return final, fmt.Errorf("gave up waiting: %w", ctx.Err())
+		}
+		return final, err
+	}
+	return final, nil
 }
 
 // tasksOutcome fails when a task failed to start or exited non-zero.
@@ -151,28 +168,14 @@ func stopCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 			defer cancel()
-			for {
-				all := true
-				for i, t := range tasks {
-					cur, err := c.GetTask(ctx, t.TaskID)
-					if err != nil {
-						return err
-					}
-					tasks[i] = cur
-					all = all && cur.IsStopped()
-				}
-				if all {
-					for _, t := range tasks {
-						fmt.Fprintf(cmd.OutOrStdout(), "task/%s STOPPED: %s\n", t.ShortID(), t.StoppedReason)
-					}
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("gave up waiting for tasks to stop: %w", ctx.Err())
-				case <-time.After(200 * time.Millisecond):
-				}
+			final, err := waitTasks(ctx, c, tasks, io.Discard, true)
+			if err != nil {
+				return fmt.Errorf("waiting for tasks to stop: %w", err)
 			}
+			for _, t := range final {
+				fmt.Fprintf(cmd.OutOrStdout(), "task/%s STOPPED: %s\n", t.ShortID(), t.StoppedReason)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded as stoppedReason)")
