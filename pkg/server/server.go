@@ -76,6 +76,9 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	log     *slog.Logger
+	// stopCtl ends the controller alone; ctlWG waits for it.
+	stopCtl context.CancelFunc
+	ctlWG   sync.WaitGroup
 }
 
 // Start opens the store, bootstraps credentials on first start, and serves.
@@ -158,7 +161,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.Caches.Run(rctx) })
-	s.wg.Go(func() { s.Controller.Run(rctx) })
+	ctlCtx, stopCtl := context.WithCancel(rctx)
+	s.stopCtl = stopCtl
+	s.ctlWG.Go(func() { s.Controller.Run(ctlCtx) })
 	s.wg.Go(func() { s.Queues.Run(rctx) })
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	err = s.Caches.WaitReady(wctx)
@@ -193,8 +198,20 @@ func advertise(addr string) string {
 	return host + ":" + port
 }
 
-// Close stops serving and closes the store.
+// StopControllers stops the leader-elected controllers (placement,
+// services, ...) and waits for them while the API keeps serving, so tasks
+// stopping during a shutdown are not replaced. orch dev calls it before
+// stopping its containers; Close calls it first.
+func (s *Server) StopControllers() {
+	if s.stopCtl != nil {
+		s.stopCtl()
+	}
+	s.ctlWG.Wait()
+}
+
+// Close stops the controllers, then serving, and closes the store.
 func (s *Server) Close() error {
+	s.StopControllers()
 	if s.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.httpSrv.Shutdown(ctx)

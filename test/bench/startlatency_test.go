@@ -60,28 +60,40 @@ func BenchmarkTaskStartLatency(b *testing.B) {
 	sub := cp.Caches.Tasks.Subscribe()
 	defer sub.Close()
 
+	// waitStatus follows the cache until task id reaches status.
+	waitStatus := func(id, status string) {
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case <-sub.C():
+				for _, ch := range sub.Drain() {
+					if ch.Key == id && ch.Obj != nil && ch.Obj.LastStatus == status {
+						return
+					}
+				}
+			case <-deadline:
+				b.Fatalf("task %s not %s after 60s", id, status)
+			}
+		}
+	}
+	// stop stops a measured task and waits until it has STOPPED, so its
+	// container's shutdown does not load the next measurement.
+	stop := func(id string) {
+		if _, err := cp.Admin.StopTask(ctx, id, "bench"); err != nil {
+			b.Fatalf("stop %s: %v", id, err)
+		}
+		waitStatus(id, model.StatusStopped)
+	}
 	orchRun := func() time.Duration {
 		t0 := time.Now()
 		tasks, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "startbench"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		id := tasks[0].TaskID
-		deadline := time.After(60 * time.Second)
-		for {
-			select {
-			case <-sub.C():
-				for _, ch := range sub.Drain() {
-					if ch.Key == id && ch.Obj != nil && ch.Obj.LastStatus == model.StatusRunning {
-						d := time.Since(t0)
-						cp.Admin.StopTask(ctx, id, "bench")
-						return d
-					}
-				}
-			case <-deadline:
-				b.Fatalf("task %s not RUNNING after 60s", id)
-			}
-		}
+		waitStatus(tasks[0].TaskID, model.StatusRunning)
+		d := time.Since(t0)
+		stop(tasks[0].TaskID)
+		return d
 	}
 	orchBin := filepath.Join(binaries(b), "orch")
 	cliEnv := append(os.Environ(), "ORCH_CONFIG="+filepath.Join(b.TempDir(), "none.yaml"))
@@ -94,11 +106,9 @@ func BenchmarkTaskStartLatency(b *testing.B) {
 		if err != nil {
 			b.Fatalf("orch run --wait: %v\n%s", err, out)
 		}
-		// The first line is "task/ID created (startbench:1)".
+		// Its output is "task/ID created (startbench:1)".
 		id, _, _ := strings.Cut(strings.TrimPrefix(string(out), "task/"), " ")
-		if _, err := cp.Admin.StopTask(ctx, id, "bench"); err != nil {
-			b.Fatalf("stop %s (orch run printed %q): %v", id, out, err)
-		}
+		stop(id)
 		return d
 	}
 	dockerRun := func() time.Duration {
