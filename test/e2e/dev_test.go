@@ -26,7 +26,7 @@ func TestOrchDevOneCommandCluster(t *testing.T) {
 	waitHealthy(t, "http://"+addr, dev)
 	c.urls = []string{"http://" + addr}
 	// The config is written right after the listener starts: wait for it.
-	testutil.WaitFor(t, 10*time.Second, "the client config orch dev writes", func() (bool, string) {
+	testutil.WaitFor(t, 60*time.Second, "the client config orch dev writes", func() (bool, string) {
 		f, err := clientconfig.Load(c.config)
 		if err != nil || f.Token == "" {
 			return false, fmt.Sprintf("%s: %v", c.config, err)

@@ -163,7 +163,7 @@ func startServer(t testing.TB, c *cluster, extra ...string) *proc {
 	c.urls = append(c.urls, url)
 	c.procs = append(c.procs, p)
 	if c.cfg == nil {
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			f, err := clientconfig.Load(c.config)
 			if err == nil && f.Token != "" {
