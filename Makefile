@@ -31,7 +31,11 @@ vet:
 
 # Everything a new user can run: unit, integration (embedded etcd,
 # in-process cluster), external etcd, and end-to-end with real Docker.
+# test-prereqs prints one line per group of tests this machine will skip
+# (go test hides skips) with what to install. docs/testing.md: how the
+# suite is kept green on a loaded machine.
 test: vet build images
+	@./scripts/test-prereqs.sh
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./pkg/... ./internal/...
 	$(GO) test -count=1 -timeout 20m ./test/...
 
