@@ -21,7 +21,7 @@ cleanup() {
 		say "stopping orch dev (Ctrl-C): it stops and removes the containers it started"
 		kill -INT "$dev_pid"
 		wait "$dev_pid" || true
-		grep -E '^(stopping|stopped|orch dev stopped|warning)' "$work/dev.out" || true
+		grep -E '^(stopping|stopped|warning)' "$work/dev.out" || true
 	fi
 	left="$(docker ps -aq --filter "label=orch.node=$node")"
 	if [ -n "$left" ]; then
@@ -29,6 +29,7 @@ cleanup() {
 		docker rm -f $left >/dev/null
 	fi
 	rm -rf "$work"
+	echo "deleted the demo's data dir, log and credentials ($work)"
 }
 trap cleanup EXIT
 
