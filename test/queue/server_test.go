@@ -39,6 +39,16 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(f), "..", "..")
 }
 
+// TestMain removes the binary built for the tests, so make test leaves
+// nothing in the temp dir.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
