@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 export CGO_ENABLED := 0
 
-.PHONY: all build images demo test vet bench bench-scheduler bench-placement bench-api bench-agent clean
+.PHONY: all build images demo test test-under-load vet bench bench-scheduler bench-placement bench-api bench-agent clean
 
 all: build
 
@@ -31,9 +31,18 @@ vet:
 
 # Everything a new user can run: unit, integration (embedded etcd,
 # in-process cluster), external etcd, and end-to-end with real Docker.
+# test-prereqs prints one line per group of tests this machine will skip
+# (go test hides skips) with what to install. docs/testing.md: how the
+# suite is kept green on a loaded machine.
 test: vet build images
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./pkg/... ./internal/...
+	@./scripts/test-prereqs.sh
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./cmd/... ./pkg/... ./internal/...
 	$(GO) test -count=1 -timeout 20m ./test/...
+
+# make test RUNS times in a row with stress-ng loading every core
+# (docs/testing.md).
+test-under-load:
+	./scripts/test-under-load.sh
 
 bench: bench-scheduler bench-placement bench-api bench-agent bench-services bench-queue
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo behind `make demo`: a one-host cluster (orch dev) running the
-# examples, end to end, then cleaned up. Needs bin/orch (make build) and the
-# example images (make images).
+# examples, end to end, then cleaned up: orch dev stops and removes every
+# container it started when the demo stops it, and the demo's data dir,
+# log and credentials (a temp dir) are deleted. What stays: the example
+# images (make images) and bin/. Needs bin/orch (make build) and the images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,26 +15,35 @@ orch() { ./bin/orch "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 dev_pid=""
+node="orch-demo"
 cleanup() {
 	if [ -n "$dev_pid" ] && kill -0 "$dev_pid" 2>/dev/null; then
-		say "stopping orch dev (Ctrl-C): it stops the containers it started"
+		say "stopping orch dev (Ctrl-C): it stops and removes the containers it started"
 		kill -INT "$dev_pid"
 		wait "$dev_pid" || true
+		grep -E '^(stopping|stopped|warning)' "$work/dev.out" || true
+	fi
+	left="$(docker ps -aq --filter "label=orch.node=$node")"
+	if [ -n "$left" ]; then
+		echo "demo: removing containers orch dev left behind: $left" >&2
+		docker rm -f $left >/dev/null
 	fi
 	rm -rf "$work"
+	echo "deleted the demo's data dir, log and credentials ($work)"
 }
 trap cleanup EXIT
 
 say "starting orch dev on $ORCH_SERVER"
 # Listen on all interfaces: task containers reach the queue service through
 # the host (host.docker.internal), as AWS_ENDPOINT_URL tells them.
-./bin/orch dev --listen "0.0.0.0:$port" --data-dir "$work/data" >"$work/dev.log" 2>&1 &
+# Its own node name keeps its containers apart from an orch dev of yours.
+./bin/orch dev --listen "0.0.0.0:$port" --data-dir "$work/data" --node-name "$node" >"$work/dev.out" 2>&1 &
 dev_pid=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
 	if curl -fsS "$ORCH_SERVER/healthz" >/dev/null 2>&1 && orch get nodes 2>/dev/null | grep -q true; then break; fi
 	sleep 0.2
 done
-head -n 20 "$work/dev.log" | grep -v '^time=' || true
+cat "$work/dev.out"
 orch get nodes
 
 say "orch apply -f examples/manifests"
@@ -40,13 +51,13 @@ orch apply -f examples/manifests
 say "re-applying is idempotent"
 orch apply -f examples/manifests
 
-say "orch run web --wait (a long-running web server on host port 18080)"
+say "orch run web --wait (a long-running web server on host port 18080; --wait waits for its health check)"
 orch run web --wait
 web_task="$(orch get tasks -o json | python3 -c 'import json,sys; print([t["taskId"] for t in json.load(sys.stdin) if t["family"]=="web" and t["lastStatus"]=="RUNNING"][0])')"
 say "curl http://127.0.0.1:18080/"
 for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:18080/ && break; sleep 0.1; done
 
-say "orch run job --wait --until stopped (a one-shot job: PENDING -> RUNNING -> STOPPED)"
+say "orch run job --wait --until stopped (a one-shot job: PENDING -> ACTIVATING -> RUNNING -> STOPPED)"
 orch run job --wait --until stopped
 job_task="$(orch get tasks -o json | python3 -c 'import json,sys; print([t["taskId"] for t in json.load(sys.stdin) if t["family"]=="job"][0])')"
 say "orch logs $job_task"

@@ -24,9 +24,11 @@ func runCmd(g *globals) *cobra.Command {
 		Use:   "run FAMILY[:REVISION]",
 		Short: "Start tasks from a task definition",
 		Long: "orch run starts COUNT tasks of a task definition (the latest ACTIVE revision when none is given).\n" +
-			"With --wait it waits until every task is RUNNING (or already STOPPED); with --wait --until stopped\n" +
-			"it waits until every task has STOPPED, as for a one-shot job. It fails when a task fails to\n" +
-			"start or an essential container exits non-zero.",
+			"With --wait it waits until every task is ready (or already STOPPED): RUNNING, and HEALTHY when its\n" +
+			"essential containers have health checks, like docker compose up --wait (--until running: RUNNING\n" +
+			"is enough); with --wait --until stopped it waits until every task has STOPPED, as for a one-shot\n" +
+			"job. It fails when a task fails to start, is unhealthy, or an essential container exits non-zero.\n" +
+			"Progress goes to stderr; with -o json|yaml stdout carries only the tasks.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
@@ -38,24 +40,35 @@ func runCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
+			// With -o the final tasks are the output; everything else is
+			// progress, on stderr, so `orch run --wait -o json | jq` works.
+			out, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if output != "" {
+				out = progress
+			}
 			for _, t := range tasks {
 				fmt.Fprintf(out, "task/%s created (%s:%d)\n", t.TaskID, t.Family, t.Revision)
 			}
 			if !wait {
+				if output != "" {
+					return printObject(cmd.OutOrStdout(), output, tasks)
+				}
 				return nil
 			}
-			if until != "running" && until != "stopped" {
-				return fmt.Errorf("--until %q: use running or stopped", until)
+			target, ok := waitTargets[until]
+			if !ok {
+				return fmt.Errorf("--until %q: use healthy, running or stopped", until)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			final, err := waitTasks(ctx, c, tasks, out, until == "stopped")
+			final, err := waitTasks(ctx, c, tasks, progress, target)
 			if err != nil {
 				return err
 			}
 			if output != "" {
-				return printObject(out, output, final)
+				if err := printObject(cmd.OutOrStdout(), output, final); err != nil {
+					return err
+				}
 			}
 			return tasksOutcome(final)
 		},
@@ -63,54 +76,101 @@ func runCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&in.Count, "count", 1, "number of tasks to start")
 	cmd.Flags().StringVar(&in.Group, "group", "", "task group (default family:FAMILY)")
 	cmd.Flags().StringVar(&in.StartedBy, "started-by", "", "free-text tag recorded on the tasks")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the tasks are RUNNING (or STOPPED) and report the outcome")
-	cmd.Flags().StringVar(&until, "until", "running", "with --wait: running, or stopped to wait for tasks to finish")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the tasks are ready (RUNNING, and HEALTHY where checked) or STOPPED, and report the outcome")
+	cmd.Flags().StringVar(&until, "until", "healthy", "with --wait: healthy (RUNNING and HEALTHY where checked), running, or stopped to wait for tasks to finish")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "with --wait, print the final tasks as json or yaml")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "print the tasks (with --wait, their final states) as json or yaml; progress goes to stderr")
 	return cmd
 }
 
-// waitTasks polls until every task is RUNNING or STOPPED (only STOPPED with
-// untilStopped), printing each change.
-func waitTasks(ctx context.Context, c *client.Client, tasks []*model.Task, out io.Writer, untilStopped bool) ([]*model.Task, error) {
-	last := map[string]string{}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		done := true
-		for i, t := range tasks {
-			cur, err := c.GetTask(ctx, t.TaskID)
-			if err != nil {
-				return nil, err
-			}
-			tasks[i] = cur
-			line := cur.LastStatus
-			if cur.NodeName == "" && cur.PlacementMessage != "" {
-				line += " (" + cur.PlacementMessage + ")"
-			}
-			if last[cur.TaskID] != line {
-				fmt.Fprintf(out, "task/%s %s\n", cur.ShortID(), line)
-				last[cur.TaskID] = line
-			}
-			if !cur.IsStopped() && (untilStopped || cur.LastStatus != model.StatusRunning) {
-				done = false
-			}
-		}
-		if done {
-			return tasks, nil
-		}
-		select {
-		case <-ctx.Done():
-			return tasks, fmt.Errorf("gave up waiting: %w", ctx.Err())
-		case <-tick.C:
+// waitTarget is what --wait waits for.
+type waitTarget int
+
+const (
+	untilHealthy waitTarget = iota // RUNNING, and a health verdict where checked
+	untilRunning
+	untilStopped
+)
+
+var waitTargets = map[string]waitTarget{"healthy": untilHealthy, "running": untilRunning, "stopped": untilStopped}
+
+// healthChecked reports whether t's essential containers have health
+// checks: the agent reports a health status (UNKNOWN at first) only for
+// containers with one.
+func healthChecked(t *model.Task) bool {
+	for _, c := range t.Containers {
+		if c.Essential && c.HealthStatus != "" {
+			return true
 		}
 	}
+	return false
 }
 
-// tasksOutcome fails when a task failed to start or exited non-zero.
+// settled reports whether t needs no more waiting for target.
+func settled(t *model.Task, target waitTarget) bool {
+	switch {
+	case t.IsStopped():
+		return true
+	case target == untilStopped || t.LastStatus != model.StatusRunning:
+		return false
+	case target == untilHealthy && healthChecked(t):
+		return t.HealthStatus == model.HealthHealthy || t.HealthStatus == model.HealthUnhealthy
+	}
+	return true
+}
+
+// waitTasks follows the tasks on the server's watch stream until every
+// one has settled for target, printing each change to progress, and
+// returns their final states in the given order.
+func waitTasks(ctx context.Context, c *client.Client, tasks []*model.Task, progress io.Writer, target waitTarget) ([]*model.Task, error) {
+	ids := make([]string, len(tasks))
+	latest := make(map[string]*model.Task, len(tasks))
+	for i, t := range tasks {
+		ids[i] = t.TaskID
+		latest[t.TaskID] = t
+	}
+	last := map[string]string{}
+	err := c.WatchTasks(ctx, ids, func(cur *model.Task) (bool, error) {
+		latest[cur.TaskID] = cur
+		line := cur.LastStatus
+		switch {
+		case cur.NodeName == "" && cur.PlacementMessage != "":
+			line += " (" + cur.PlacementMessage + ")"
+		case cur.LastStatus == model.StatusRunning && healthChecked(cur):
+			line += ", health " + cur.HealthStatus
+		}
+		if last[cur.TaskID] != line {
+			fmt.Fprintf(progress, "task/%s %s\n", cur.ShortID(), line)
+			last[cur.TaskID] = line
+		}
+		for _, t := range latest {
+			if !settled(t, target) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	final := make([]*model.Task, len(ids))
+	for i, id := range ids {
+		final[i] = latest[id]
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return final, fmt.Errorf("gave up waiting: %w", ctx.Err())
+		}
+		return final, err
+	}
+	return final, nil
+}
+
+// tasksOutcome fails when a task failed to start, is unhealthy, or exited
+// non-zero.
 func tasksOutcome(tasks []*model.Task) error {
 	for _, t := range tasks {
 		if !t.IsStopped() {
+			if t.HealthStatus == model.HealthUnhealthy {
+				return exitError{4, fmt.Errorf("task %s is RUNNING but UNHEALTHY: its health check fails (orch describe task %s; orch logs %s)", t.ShortID(), t.ShortID(), t.ShortID())}
+			}
 			continue
 		}
 		if t.StopCode == model.StopTaskFailedToStart {
@@ -151,28 +211,14 @@ func stopCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 			defer cancel()
-			for {
-				all := true
-				for i, t := range tasks {
-					cur, err := c.GetTask(ctx, t.TaskID)
-					if err != nil {
-						return err
-					}
-					tasks[i] = cur
-					all = all && cur.IsStopped()
-				}
-				if all {
-					for _, t := range tasks {
-						fmt.Fprintf(cmd.OutOrStdout(), "task/%s STOPPED: %s\n", t.ShortID(), t.StoppedReason)
-					}
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("gave up waiting for tasks to stop: %w", ctx.Err())
-				case <-time.After(200 * time.Millisecond):
-				}
+			final, err := waitTasks(ctx, c, tasks, io.Discard, untilStopped)
+			if err != nil {
+				return fmt.Errorf("waiting for tasks to stop: %w", err)
 			}
+			for _, t := range final {
+				fmt.Fprintf(cmd.OutOrStdout(), "task/%s STOPPED: %s\n", t.ShortID(), t.StoppedReason)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded as stoppedReason)")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -30,6 +31,8 @@ type serverFlags struct {
 	dataDir   string
 	endpoints string
 	logLevel  string
+	// logOut receives the server's log; nil: stderr.
+	logOut io.Writer
 }
 
 func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
@@ -47,12 +50,15 @@ func defaultDir(name string) string {
 	return filepath.Join(home, ".orch", name)
 }
 
-func newLogger(level string) *slog.Logger {
+func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	if w == nil {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
@@ -60,7 +66,7 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	if f.endpoints != "" {
 		eps = strings.Split(f.endpoints, ",")
 	}
-	log := newLogger(f.logLevel)
+	log := newLogger(f.logLevel, f.logOut)
 	slog.SetDefault(log)
 	if os.Getenv("GOGC") == "" {
 		// The embedded etcd and the API allocate short-lived garbage at a
@@ -139,12 +145,16 @@ func serverCmd() *cobra.Command {
 
 func devCmd() *cobra.Command {
 	f := &serverFlags{}
-	var rt, nodeName string
+	var rt, nodeName, logFile string
+	var reset bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a one-host cluster: control plane, embedded etcd and a local agent",
 		Long: "orch dev starts the control plane with an embedded etcd and one agent driving the local Docker.\n" +
-			"Ctrl-C stops the containers it started and shuts everything down.",
+			"The cluster's state (task definitions, services, queues, tasks) is kept in --data-dir and resumes\n" +
+			"at the next start; --reset deletes it first. Server and agent logs go to --log-file.\n" +
+			"Ctrl-C stops the controllers (so no service replaces a task), stops and removes the containers\n" +
+			"started here, and shuts everything down.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -165,11 +175,40 @@ func devCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("--runtime %q: use docker or fake", rt)
 			}
+			if reset {
+				// Only ever delete what looks like a data dir orch made.
+				if _, err := os.Stat(filepath.Join(f.dataDir, "etcd")); err != nil && !os.IsNotExist(err) {
+					return fmt.Errorf("--reset: %w", err)
+				} else if err != nil && dirHasFiles(f.dataDir) {
+					return fmt.Errorf("--reset: %s has no etcd directory, so it is not an orch data dir; not deleting it", f.dataDir)
+				}
+				if err := os.RemoveAll(f.dataDir); err != nil {
+					return fmt.Errorf("--reset: delete %s: %w", f.dataDir, err)
+				}
+				fmt.Fprintf(out, "reset: deleted %s\n", f.dataDir)
+			}
+			if logFile == "" {
+				logFile = filepath.Join(f.dataDir, "orch-dev.log")
+			}
+			if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
+				return fmt.Errorf("create the directory of --log-file %s: %w", logFile, err)
+			}
+			logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				return fmt.Errorf("open --log-file %s: %w", logFile, err)
+			}
+			defer logf.Close()
+			f.logOut = logf
 			srv, err := f.start(ctx)
 			if err != nil {
-				return err
+				return fmt.Errorf("%w (the server log is %s)", err, logFile)
 			}
 			announce(cmd, srv)
+			fmt.Fprintf(out, "server and agent logs: %s\n", logFile)
+			if srv.Bootstrap == nil {
+				fmt.Fprintf(out, "resumed the cluster kept in %s: its task definitions, services and queues are back,\n"+
+					"and its services start their tasks again (orch dev --reset starts an empty cluster)\n", f.dataDir)
+			}
 			joinToken := api.NewToken("orchjoin_")
 			if err := srv.Store.PutToken(ctx, joinToken, auth.RoleJoin, "dev-agent"); err != nil {
 				srv.Close()
@@ -190,27 +229,56 @@ func devCmd() *cobra.Command {
 			go func() { agentDone <- ag.Run(agentCtx) }()
 			fmt.Fprintf(out, "local agent: node %s on the %s runtime\n", host, runt.Name())
 			fmt.Fprintf(out, "try:  orch apply -f examples/manifests && orch get tasks\n")
-			fmt.Fprintf(out, "press Ctrl-C to stop (containers started here are stopped)\n")
+			fmt.Fprintf(out, "press Ctrl-C to stop: the containers started here are stopped and removed\n")
+			agentErr := error(nil)
 			select {
 			case <-ctx.Done():
-			case err := <-agentDone:
-				fmt.Fprintf(out, "agent stopped: %v\n", err)
+			case agentErr = <-agentDone:
+				fmt.Fprintf(out, "agent stopped: %v\n", agentErr)
 			}
-			fmt.Fprintln(out, "stopping containers...")
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			if err := ag.StopAll(sctx); err != nil {
-				fmt.Fprintf(out, "warning: stopping containers: %v\n", err)
-			}
-			cancel()
-			stopAgent()
-			fmt.Fprintln(out, "shutting down")
-			return srv.Close()
+			return devShutdown(out, srv, ag, stopAgent, agentDone, agentErr == nil, f.dataDir)
 		},
 	}
 	f.bind(cmd, defaultDir("dev"))
 	cmd.Flags().StringVar(&rt, "runtime", "docker", "container runtime for the local agent: docker or fake")
 	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of the local node (default: hostname)")
+	cmd.Flags().StringVar(&logFile, "log-file", "", "where the server and the agent log (default: DATA-DIR/orch-dev.log)")
+	cmd.Flags().BoolVar(&reset, "reset", false, "delete --data-dir first: start an empty cluster instead of resuming the last one")
 	return cmd
+}
+
+// dirHasFiles reports whether dir exists with something in it.
+func dirHasFiles(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return err == nil && len(entries) > 0
+}
+
+// devShutdown is orch dev's Ctrl-C, in an order that leaves nothing half
+// done: the controllers stop first (a service would otherwise replace each
+// task as it stops), then the containers stop while the API still records
+// their final states, then the agent ends and its containers are removed,
+// then the server closes. It says what happened at each step.
+func devShutdown(out io.Writer, srv *server.Server, ag *agent.Agent, stopAgent context.CancelFunc, agentDone <-chan error, agentRunning bool, dataDir string) error {
+	fmt.Fprintln(out, "stopping the controllers (no task is started or replaced from now on)")
+	srv.StopControllers()
+	fmt.Fprintln(out, "stopping the containers started here...")
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := ag.StopAll(sctx); err != nil {
+		fmt.Fprintf(out, "warning: %v\n", err)
+	}
+	stopAgent()
+	if agentRunning {
+		<-agentDone
+	}
+	n, err := ag.RemoveAll(sctx)
+	if err != nil {
+		fmt.Fprintf(out, "warning: %v (list them: docker ps -a --filter label=orch.managed=true)\n", err)
+	}
+	fmt.Fprintf(out, "stopped and removed %d containers\n", n)
+	err = srv.Close()
+	fmt.Fprintf(out, "orch dev stopped; the cluster's state is kept in %s for the next orch dev (--reset to start empty)\n", dataDir)
+	return err
 }
 
 func joinTokenCmd(g *globals) *cobra.Command {

@@ -40,7 +40,7 @@ func newCmd() *cobra.Command {
 		servers, token, nodeName, rt, listen, advertise, logLevel string
 		cpu, memory                                               int
 		attrs                                                     []string
-		statsInterval                                             time.Duration
+		statsInterval, stoppedRetention                           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:           "orchlet --server URL --join-token TOKEN",
@@ -92,7 +92,7 @@ func newCmd() *cobra.Command {
 			ag, err := agent.New(agent.Config{
 				NodeName: nodeName, Capacity: model.Resources{CPU: cpu, MemoryMiB: memory}, Attributes: attributes,
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
-				StatsInterval: statsInterval,
+				StatsInterval: statsInterval, StoppedRetention: stoppedRetention,
 			})
 			if err != nil {
 				return err
@@ -119,5 +119,6 @@ func newCmd() *cobra.Command {
 	f.StringVar(&advertise, "advertise", "", "address the control plane uses to reach this agent (default: the listen address)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&statsInterval, "stats-interval", 10*time.Second, "how often to sample running tasks' cpu and memory (negative: never)")
+	f.DurationVar(&stoppedRetention, "stopped-retention", agent.DefaultStoppedRetention, "how long a stopped task's containers are kept (for orch logs) before they are removed")
 	return cmd
 }

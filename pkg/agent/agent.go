@@ -234,7 +234,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		a.log.Error("agent stopping", "err", err)
 	} else {
-		a.log.Info("agent stopping; containers keep running")
+		a.mu.Lock()
+		stoppedAll := a.stoppingAll
+		a.mu.Unlock()
+		if stoppedAll {
+			a.log.Info("agent stopping; StopAll stopped its containers")
+		} else {
+			a.log.Info("agent stopping; containers keep running")
+		}
 	}
 	return err
 }
@@ -326,6 +333,38 @@ func (a *Agent) StopAll(ctx context.Context) error {
 		return fmt.Errorf("agent: stopping all containers: %w", err)
 	}
 	return nil
+}
+
+// RemoveAll removes this node's stopped containers (and their scratch
+// volumes) at once instead of after Config.StoppedRetention, and returns
+// how many it removed. orch dev calls it on Ctrl-C, after StopAll and once
+// Run has returned, so a one-host cluster leaves no containers behind;
+// containers still running are left alone and reported as an error.
+func (a *Agent) RemoveAll(ctx context.Context) (int, error) {
+	states, err := a.rt.List(ctx, map[string]string{runtime.LabelNode: a.node})
+	if err != nil {
+		return 0, fmt.Errorf("agent: removing containers: listing them: %w", err)
+	}
+	removed := 0
+	var errs []error
+	for _, st := range states {
+		if st.Status == runtime.StatusRunning {
+			errs = append(errs, fmt.Errorf("container %s is still running (stop it first)", st.Name))
+			continue
+		}
+		if err := a.rt.Remove(ctx, st.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("remove container %s: %w", st.Name, err))
+			continue
+		}
+		removed++
+		if task := st.Labels[runtime.LabelTask]; task != "" {
+			removeScratch(task)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("agent: removing containers: %w", err)
+	}
+	return removed, nil
 }
 
 func stopTimeoutOf(st runtime.State) time.Duration {

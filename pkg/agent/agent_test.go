@@ -424,6 +424,33 @@ func TestStopAllAfterRunReturned(t *testing.T) {
 	}
 }
 
+// TestRemoveAll is what orch dev does on Ctrl-C: stop everything, end
+// Run, remove every container of the node, leaving none behind.
+func TestRemoveAll(t *testing.T) {
+	cp := newFakeCP()
+	rt := newRuntime()
+	h := startAgent(t, rt, cp)
+	running, def := newTask("node-1", ctrDef("app", ""), ctrDef("side", "", nonEssential))
+	cp.run(running, def)
+	done, doneDef := newTask("node-1", ctrDef("job", "run_for=10ms"))
+	cp.run(done, doneDef)
+	cp.waitStatus(t, running.TaskID, model.StatusRunning)
+	cp.waitStatus(t, done.TaskID, model.StatusStopped)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := h.a.StopAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = h.stop()
+	n, err := h.a.RemoveAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := containerIDs(t, rt); n != 3 || len(ids) != 0 {
+		t.Errorf("RemoveAll removed %d, %d containers left; want 3 removed, none left", n, len(ids))
+	}
+}
+
 func TestReportsAreBatched(t *testing.T) {
 	cp := newFakeCP()
 	rt := newRuntime()

@@ -132,12 +132,19 @@ func (c *ctr) apply(st runtime.State) {
 			c.status = model.ContainerCreated
 		}
 	}
-	switch st.Health {
-	case "healthy":
+	switch {
+	case st.Status == runtime.StatusExited:
+		// Docker marks a stopped container's check "unhealthy" because its
+		// probes stopped, which says nothing about the app: keep the last
+		// health seen while it ran, as ECS does (UNKNOWN if none was seen).
+		if c.health == "" && c.def.HealthCheck != nil {
+			c.health = model.HealthUnknown
+		}
+	case st.Health == "healthy":
 		c.health = model.HealthHealthy
-	case "unhealthy":
+	case st.Health == "unhealthy":
 		c.health = model.HealthUnhealthy
-	case "starting":
+	case st.Health == "starting":
 		c.health = model.HealthUnknown
 	default:
 		if c.def.HealthCheck != nil {

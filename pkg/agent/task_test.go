@@ -378,3 +378,34 @@ func TestContainerSpec(t *testing.T) {
 		return len(l) == 0
 	})
 }
+
+// A task stopped by its user was healthy until then: the runtime reading
+// "unhealthy" once the checks stop must not show up as the task's health.
+func TestStoppedTaskKeepsItsHealth(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+		want   string
+	}{
+		{name: "healthy while running", script: "", want: model.HealthHealthy},
+		{name: "never checked", script: "health=healthy_after:1h", want: model.HealthUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cp := newFakeCP()
+			startAgent(t, newRuntime(), cp)
+			task, def := newTask("node-1", ctrDef("app", tt.script, withHealthCheck))
+			cp.run(task, def)
+			cp.waitTask(t, task.TaskID, "RUNNING with health "+tt.want, func(tk model.Task) bool {
+				return tk.LastStatus == model.StatusRunning && tk.HealthStatus == tt.want
+			})
+			cp.stop(task.TaskID, model.StopUserInitiated, "done")
+			got := cp.waitStatus(t, task.TaskID, model.StatusStopped)
+			if got.HealthStatus != tt.want || ctrOf(got, "app").HealthStatus != tt.want {
+				t.Errorf("after stop: task health %s, container health %s; want %s for both",
+					got.HealthStatus, ctrOf(got, "app").HealthStatus, tt.want)
+			}
+		})
+	}
+}

@@ -57,6 +57,7 @@ func (s *core) Routes(r Routes) {
 
 	admin("POST /v1/tasks", s.runTasks)
 	viewer("GET /v1/tasks", s.listTasks)
+	viewer("GET /v1/tasks/watch", s.watchTasks)
 	viewer("GET /v1/tasks/{id}", s.getTask)
 	admin("POST /v1/tasks/{id}/stop", s.stopTask)
 	admin("DELETE /v1/tasks/{id}", s.deleteTask)

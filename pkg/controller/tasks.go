@@ -149,8 +149,12 @@ func (s *Tasks) Get(ctx context.Context, id string) (*model.Task, error) {
 	return s.st.GetTask(ctx, full)
 }
 
-// Resolve expands a unique id prefix to a full task id.
+// Resolve expands a unique id prefix, or a task ARN (what get -o json
+// shows first), to a full task id.
 func (s *Tasks) Resolve(id string) (string, error) {
+	if arn, ok := strings.CutPrefix(id, "arn:"); ok && strings.Contains(arn, ":task/") {
+		id = arn[strings.LastIndex(arn, "/")+1:] // arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID
+	}
 	if s.caches.Tasks.Get(id) != nil || len(id) == 32 {
 		return id, nil
 	}

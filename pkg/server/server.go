@@ -83,6 +83,10 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	log     *slog.Logger
+	// stopCtl ends the features' loops (the controllers, the queue broker,
+	// ...) alone; ctlWG waits for them.
+	stopCtl context.CancelFunc
+	ctlWG   sync.WaitGroup
 }
 
 // Start opens the store, bootstraps credentials on first start, and serves.
@@ -171,9 +175,14 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.Caches.Run(rctx) })
+	// The features' loops (the leader-elected controllers among them) get
+	// their own context, so StopControllers can end them while the caches
+	// and the listener keep serving (orch dev stops its containers after).
+	ctlCtx, stopCtl := context.WithCancel(rctx)
+	s.stopCtl = stopCtl
 	for _, f := range features {
-		s.wg.Go(func() {
-			if err := f.Run(rctx); err != nil && rctx.Err() == nil {
+		s.ctlWG.Go(func() {
+			if err := f.Run(ctlCtx); err != nil && ctlCtx.Err() == nil {
 				o.Logger.Error("a server feature's loop stopped", "feature", fmt.Sprintf("%T", f), "err", err)
 			}
 		})
@@ -209,8 +218,21 @@ func advertise(addr string) string {
 	return host + ":" + port
 }
 
-// Close stops serving and closes the store.
+// StopControllers stops every feature's loops, the leader-elected
+// controllers (placement, services, ...) among them, and waits for them
+// while the API keeps serving, so tasks
+// stopping during a shutdown are not replaced. orch dev calls it before
+// stopping its containers; Close calls it first.
+func (s *Server) StopControllers() {
+	if s.stopCtl != nil {
+		s.stopCtl()
+	}
+	s.ctlWG.Wait()
+}
+
+// Close stops the controllers, then serving, and closes the store.
 func (s *Server) Close() error {
+	s.StopControllers()
 	if s.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.httpSrv.Shutdown(ctx)

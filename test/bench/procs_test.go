@@ -28,6 +28,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binaries built for the benchmarks.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds orch and orchlet once per benchmark run.
 func binaries(b *testing.B) string {
 	buildOnce.Do(func() {

@@ -150,6 +150,19 @@ func TestCLIAgainstRealBinaries(t *testing.T) {
 	if out := c.mustOrch(t, "describe", "task", id); !strings.Contains(out, "Events:") || !strings.Contains(out, "placed on node n1") {
 		t.Fatalf("describe task:\n%s\nwant an Events section with the placement", out)
 	}
+
+	// run --wait -o json prints JSON alone on stdout (progress goes to
+	// stderr), and the taskArn it shows names the task for every verb.
+	out = c.orchStdout(t, "run", "web", "--wait", "-o", "json")
+	var ran []model.Task
+	if err := json.Unmarshal([]byte(out), &ran); err != nil || len(ran) != 1 || ran[0].LastStatus != model.StatusRunning {
+		t.Fatalf("run --wait -o json stdout:\n%s\nwant a JSON list of one RUNNING task (err %v)", out, err)
+	}
+	arn := ran[0].TaskArn
+	if out := c.mustOrch(t, "describe", "task", arn); !strings.Contains(out, ran[0].TaskID) {
+		t.Fatalf("describe task %s:\n%s\nwant the task", arn, out)
+	}
+	c.mustOrch(t, "stop", arn, "--wait")
 }
 
 func TestOrchletRejectsWrongJoinToken(t *testing.T) {

@@ -12,8 +12,10 @@ import (
 	"github.com/orch-project/orch/pkg/clientconfig"
 )
 
-// TestOrchDevOneCommandCluster starts `orch dev`, runs a real container,
-// and checks that Ctrl-C (SIGINT) stops the containers it started.
+// TestOrchDevOneCommandCluster starts `orch dev`, runs a real container
+// and a service, and checks that Ctrl-C (SIGINT) stops and removes every
+// container it started without the service replacing any on the way out,
+// and that the terminal gets what the user needs while logs go to a file.
 func TestOrchDevOneCommandCluster(t *testing.T) {
 	needDocker(t)
 	c := newCluster(t)
@@ -24,7 +26,7 @@ func TestOrchDevOneCommandCluster(t *testing.T) {
 	waitHealthy(t, "http://"+addr, dev)
 	c.urls = []string{"http://" + addr}
 	// The config is written right after the listener starts: wait for it.
-	testutil.WaitFor(t, 10*time.Second, "the client config orch dev writes", func() (bool, string) {
+	testutil.WaitFor(t, 60*time.Second, "the client config orch dev writes", func() (bool, string) {
 		f, err := clientconfig.Load(c.config)
 		if err != nil || f.Token == "" {
 			return false, fmt.Sprintf("%s: %v", c.config, err)
@@ -42,14 +44,21 @@ func TestOrchDevOneCommandCluster(t *testing.T) {
 	applyJSON(t, c, `{"family":"e2edev","containerDefinitions":[{"name":"web","image":"orch-example/web:latest","memory":32}]}`)
 	id := runOne(t, c, "e2edev")
 	waitTask(t, c, id, 60*time.Second, running)
-	if n := len(nodeContainers(t, node, true)); n != 1 {
-		t.Fatalf("%d containers running, want 1", n)
-	}
+	c.mustOrch(t, "apply", "-f", writeFile(t, t.TempDir(), "svc.yaml",
+		"kind: Service\nserviceName: e2edevsvc\ntaskDefinition: e2edev\ndesiredCount: 2\n"), "--wait")
+	testutil.WaitFor(t, 60*time.Second, "3 containers running", func() (bool, string) {
+		n := len(nodeContainers(t, node, true))
+		return n == 3, fmt.Sprintf("%d running", n)
+	})
 	dev.kill(syscall.SIGINT)
-	if code := dev.wait(t, 60*time.Second); code != 0 {
+	if code := dev.wait(t, 120*time.Second); code != 0 {
 		t.Fatalf("orch dev exited %d after Ctrl-C:\n%s", code, dev.Output())
 	}
-	if n := len(nodeContainers(t, node, true)); n != 0 {
-		t.Fatalf("%d containers still running after orch dev stopped, want 0", n)
+	out := dev.Output()
+	if n := len(nodeContainers(t, node, false)); n != 0 || !strings.Contains(out, "stopped and removed 3 containers") {
+		t.Fatalf("%d containers left after orch dev stopped, want 0, and it should say it removed exactly 3 (none replaced on the way out):\n%s", n, out)
+	}
+	if strings.Contains(out, "level=") || !strings.Contains(out, "server and agent logs: ") {
+		t.Fatalf("orch dev's terminal should name its log file and carry no log lines:\n%s", out)
 	}
 }

@@ -108,16 +108,13 @@ func TestDockerWebTaskLifecycle(t *testing.T) {
 	if port == 0 || port == 8080 {
 		t.Fatalf("dynamic host port = %d, want one Docker picked", port)
 	}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-	if err != nil {
-		t.Fatalf("web task not reachable on its dynamic port %d: %v", port, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "hello from orch web") {
+	// RUNNING means the container started (as in ECS), not that the app
+	// listens yet: a loaded machine may take a while to get there.
+	body := getWithin(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 60*time.Second)
+	if !strings.Contains(body, "hello from orch web") {
 		t.Fatalf("web answered %q", body)
 	}
-	waitTask(t, c, id, 30*time.Second, func(t *model.Task) bool { return t.HealthStatus == model.HealthHealthy })
+	waitTask(t, c, id, 60*time.Second, func(t *model.Task) bool { return t.HealthStatus == model.HealthHealthy })
 
 	logs := c.mustOrch(t, "logs", id)
 	if !strings.Contains(logs, "web listening on :8080") || !strings.Contains(logs, "GET / 200") {
@@ -132,6 +129,28 @@ func TestDockerWebTaskLifecycle(t *testing.T) {
 	// Logs stay readable after the stop (containers are kept for a while).
 	if logs := c.mustOrch(t, "logs", id, "--tail", "1"); !strings.Contains(logs, "web: bye") {
 		t.Fatalf("logs --tail 1 after stop: %q, want the goodbye line", logs)
+	}
+}
+
+// getWithin GETs url until it answers 200 or timeout passes, and returns
+// the body.
+func getWithin(t *testing.T, url string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == http.StatusOK {
+				return string(body)
+			}
+			err = fmt.Errorf("status %d, body %q, read error %v", resp.StatusCode, body, rerr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: no answer within %v: %v", url, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -224,7 +243,7 @@ func TestDockerAgentKill9KeepsContainers(t *testing.T) {
 		t.Fatalf("%d running containers before the kill, want 2", len(ids))
 	}
 	agent.kill(syscall.SIGKILL)
-	agent.wait(t, 10*time.Second)
+	agent.wait(t, 60*time.Second)
 	if got := nodeContainers(t, node, true); len(got) != 2 {
 		t.Fatalf("%d containers running right after kill -9 of the agent, want 2", len(got))
 	}
@@ -239,7 +258,7 @@ func TestDockerAgentKill9KeepsContainers(t *testing.T) {
 		return n.Alive, "not alive"
 	})
 	for id, cid := range before {
-		got := waitTask(t, c, id, 10*time.Second, running)
+		got := waitTask(t, c, id, 60*time.Second, running)
 		if got.Containers[0].RuntimeID != cid {
 			t.Fatalf("task %s container changed from %s to %s after the agent restart", id, cid[:12], got.Containers[0].RuntimeID)
 		}

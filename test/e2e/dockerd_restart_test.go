@@ -127,7 +127,7 @@ func TestDockerDaemonRestart(t *testing.T) {
 	})
 	d.start(t)
 	// The same container still runs, and the agent still controls it.
-	if got := waitTask(t, c, id, 10*time.Second, running); got.Containers[0].RuntimeID != before {
+	if got := waitTask(t, c, id, 60*time.Second, running); got.Containers[0].RuntimeID != before {
 		t.Fatalf("container changed across the daemon restart: %s -> %s", before[:12], got.Containers[0].RuntimeID[:12])
 	}
 	next := runOne(t, c, "e2edockerd")

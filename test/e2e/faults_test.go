@@ -30,7 +30,7 @@ func TestDockerControlPlaneOutage(t *testing.T) {
 	cid := task.Containers[0].RuntimeID
 
 	srv.kill(syscall.SIGKILL)
-	srv.wait(t, 10*time.Second)
+	srv.wait(t, 60*time.Second)
 	// Give the agent time to notice; its container must stay up throughout.
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
@@ -49,7 +49,7 @@ func TestDockerControlPlaneOutage(t *testing.T) {
 		}
 		return n.Alive, "node not alive"
 	})
-	if got := waitTask(t, c, id, 10*time.Second, running); got.Containers[0].RuntimeID != cid {
+	if got := waitTask(t, c, id, 60*time.Second, running); got.Containers[0].RuntimeID != cid {
 		t.Fatalf("container changed across the outage: %s -> %s", cid[:12], got.Containers[0].RuntimeID[:12])
 	}
 	// New work flows again, event driven.

@@ -163,7 +163,7 @@ func startServer(t testing.TB, c *cluster, extra ...string) *proc {
 	c.urls = append(c.urls, url)
 	c.procs = append(c.procs, p)
 	if c.cfg == nil {
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			f, err := clientconfig.Load(c.config)
 			if err == nil && f.Token != "" {
@@ -218,6 +218,24 @@ func (c *cluster) orch(t testing.TB, stdin string, args ...string) (string, int)
 	}
 	out, _ := cmd.CombinedOutput()
 	return string(out), cmd.ProcessState.ExitCode()
+}
+
+// orchStdout runs the CLI and returns stdout alone (what a pipe reads),
+// failing the test on a non-zero exit.
+func (c *cluster) orchStdout(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "orch"), args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Env = append(cmd.Env, "ORCH_SERVER="+strings.Join(c.urls, ","))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("orch %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
 }
 
 // mustOrch is orch that fails the test on a non-zero exit.

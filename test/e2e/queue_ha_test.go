@@ -74,7 +74,7 @@ func TestQueuesSurviveKillingAReplica(t *testing.T) {
 	}
 
 	servers[owner].kill(syscall.SIGKILL)
-	servers[owner].wait(t, 10*time.Second)
+	servers[owner].wait(t, 60*time.Second)
 
 	got := map[string]bool{}
 	deadline := time.Now().Add(90 * time.Second)

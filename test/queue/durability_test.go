@@ -107,17 +107,26 @@ func TestKill9Durability(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second)
+	// Kill once enough traffic went through (how long that takes depends
+	// on the machine's load), with clients still sending and deleting.
+	traffic := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked), len(deleted)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		nAcked, nDeleted := traffic()
+		if nAcked >= 100 && nDeleted >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("too little traffic within a minute: %d acked, %d deleted; want 100 and 10", nAcked, nDeleted)
+		}
+	}
 	srv.kill() // mid-stream
-	time.Sleep(200 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	mu.Lock()
-	nAcked, nDeleted := len(acked), len(deleted)
-	mu.Unlock()
-	if nAcked < 100 || nDeleted < 10 {
-		t.Fatalf("too little traffic before the kill: %d acked, %d deleted", nAcked, nDeleted)
-	}
+	nAcked, nDeleted := traffic()
 
 	srv2 := startServer(t, dir, addr)
 	cli2 := sdkClient(srv2.url())

@@ -39,6 +39,16 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(f), "..", "..")
 }
 
+// TestMain removes the binary built for the tests, so make test leaves
+// nothing in the temp dir.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -91,7 +101,8 @@ func startServer(t *testing.T, dataDir, addr string) *server {
 	}
 	s := &server{t: t, dataDir: dataDir, addr: addr, cmd: cmd, log: logf}
 	t.Cleanup(func() { s.kill() })
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: an embedded etcd starts slowly on a loaded machine.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
@@ -102,7 +113,7 @@ func startServer(t *testing.T, dataDir, addr string) *server {
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(filepath.Join(dataDir, "server.log"))
-			t.Fatalf("server on %s not ready in 30s; log:\n%s", addr, b)
+			t.Fatalf("server on %s not ready in 90s; log:\n%s", addr, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

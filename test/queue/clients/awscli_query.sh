@@ -11,7 +11,9 @@ a() { "$AWS" --endpoint-url "$EP" --output json sqs "$@"; }
 
 "$AWS" --version 2>&1 | head -1
 N=cli-$RANDOM$RANDOM
-U=$(a create-queue --queue-name "$N" --attributes VisibilityTimeout=5 --query QueueUrl --output text) || bad create "$U"
+# Each aws call takes seconds on a loaded machine (Python starts each time):
+# the visibility timeout must outlast receive -> change-visibility -> delete.
+U=$(a create-queue --queue-name "$N" --attributes VisibilityTimeout=120 --query QueueUrl --output text) || bad create "$U"
 [[ $U == */000000000000/$N ]] && ok "create-queue" || bad create-queue "$U"
 [[ $(a get-queue-url --queue-name "$N" --query QueueUrl --output text) == "$U" ]] && ok get-queue-url || bad get-queue-url ""
 a list-queues --queue-name-prefix cli- | grep -q "$N" && ok list-queues || bad list-queues ""
@@ -28,7 +30,7 @@ assert m["MessageAttributes"]["s"]["StringValue"]=="v"
 assert m["Attributes"]["ApproximateReceiveCount"]=="1"
 ' && ok "receive-message round trip (CR kept, MD5 verified)" || bad receive-message "$out"
 RH=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Messages"][0]["ReceiptHandle"])')
-a change-message-visibility --queue-url "$U" --receipt-handle "$RH" --visibility-timeout 10 && ok change-message-visibility || bad change-message-visibility ""
+a change-message-visibility --queue-url "$U" --receipt-handle "$RH" --visibility-timeout 120 && ok change-message-visibility || bad change-message-visibility ""
 a delete-message --queue-url "$U" --receipt-handle "$RH" && ok delete-message || bad delete-message ""
 
 out=$(a send-message-batch --queue-url "$U" --entries '[{"Id":"a","MessageBody":"one"},{"Id":"b","MessageBody":"two"}]')
@@ -39,7 +41,7 @@ out=$(a delete-message-batch --queue-url "$U" --entries "$entries")
 [[ $(echo "$out" | grep -c '"Id"') -ge 2 ]] && ok delete-message-batch || bad delete-message-batch "$out"
 
 out=$(a get-queue-attributes --queue-url "$U" --attribute-names All)
-echo "$out" | grep -q '"VisibilityTimeout": "5"' && echo "$out" | grep -q QueueArn && ok get-queue-attributes || bad get-queue-attributes "$out"
+echo "$out" | grep -q '"VisibilityTimeout": "120"' && echo "$out" | grep -q QueueArn && ok get-queue-attributes || bad get-queue-attributes "$out"
 a set-queue-attributes --queue-url "$U" --attributes DelaySeconds=1 && ok set-queue-attributes || bad set-queue-attributes ""
 a tag-queue --queue-url "$U" --tags team=coffee && [[ $(a list-queue-tags --queue-url "$U" --query Tags.team --output text) == coffee ]] && ok tags || bad tags ""
 

@@ -26,7 +26,9 @@ def code(fn):
     return None
 
 name = "boto-" + uuid.uuid4().hex[:8]
-url = c.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+# 4 s: long enough that the "invisible while in flight" call comes in time
+# on a loaded machine, short enough to wait for the message to come back.
+url = c.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "4"})["QueueUrl"]
 check("create returns URL", url.endswith("/000000000000/" + name), url)
 check("get_queue_url", c.get_queue_url(QueueName=name)["QueueUrl"] == url)
 check("list_queues", url in c.list_queues(QueueNamePrefix="boto-").get("QueueUrls", []))
@@ -45,9 +47,9 @@ check("body round trip", msg["Body"] == "héllo \u2603 \r\n", repr(msg["Body"]))
 check("binary attribute", msg["MessageAttributes"]["b"]["BinaryValue"] == b"\x00\x01\xff")
 check("system attributes", msg["Attributes"]["ApproximateReceiveCount"] == "1" and "SentTimestamp" in msg["Attributes"])
 
-# Visibility: gone for 2 s, then back with count 2.
+# Visibility: gone for 4 s, then back with count 2.
 check("invisible while in flight", "Messages" not in c.receive_message(QueueUrl=url))
-m2 = c.receive_message(QueueUrl=url, WaitTimeSeconds=5, AttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
+m2 = c.receive_message(QueueUrl=url, WaitTimeSeconds=20, AttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
 check("visible again after timeout", len(m2) == 1 and m2[0]["Attributes"]["ApproximateReceiveCount"] == "2", m2)
 c.change_message_visibility(QueueUrl=url, ReceiptHandle=m2[0]["ReceiptHandle"], VisibilityTimeout=0)
 m3 = c.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])

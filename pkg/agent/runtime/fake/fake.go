@@ -430,6 +430,10 @@ func (rt *Runtime) exit(c *container, gen, code int, oom bool, why string) {
 	c.state.ExitCode = code
 	c.state.OOMKilled = oom
 	c.state.FinishedAt = now
+	if c.spec.HealthCheck != nil {
+		// Like Docker: a stopped container's check reads "unhealthy".
+		c.state.Health = "unhealthy"
+	}
 	if why != "" {
 		rt.appendLog(c, now, why)
 	}
