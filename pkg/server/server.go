@@ -123,6 +123,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		nodes.TTL = o.NodeTTL
 	}
 
+	queues := newQueuesFeature(st, s.URL, o.Logger)
 	// The features, in order: the order of their kinds in messages.
 	features := []Feature{
 		coreFeature{
@@ -138,7 +139,8 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 			reconciler: s.Reconciler,
 		},
 		servicesFeature{api.ServicesFeature(controller.NewServices(st, s.Caches))},
-		newQueuesFeature(st, s.URL, o.Logger),
+		queues,
+		newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger),
 	}
 	apiFeatures := make([]api.Feature, len(features))
 	for i, f := range features {
