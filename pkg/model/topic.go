@@ -216,12 +216,31 @@ func (s *TopicSpec) Validate() error {
 			es.Add(p+".Endpoint", "required: a queue name or ARN (sqs), a URL (http/https), an address (email) or a function ARN (lambda)")
 		}
 		for k, v := range sub.Attributes {
+			if k == SARedrivePolicy {
+				v = redriveByName(v)
+			}
 			if msg := CheckSubscriptionAttribute(k, v); msg != "" {
 				es.Add(p+".Attributes."+k, msg)
 			}
 		}
 	}
 	return es.Err()
+}
+
+// redriveByName lets a manifest's RedrivePolicy name its dead-letter
+// queue by name: it returns the policy with the name as an ARN.
+func redriveByName(policy string) string {
+	var p map[string]any
+	if json.Unmarshal([]byte(policy), &p) != nil {
+		return policy
+	}
+	name, ok := p["deadLetterTargetArn"].(string)
+	if !ok || strings.HasPrefix(name, "arn:") || ValidateQueueName(name) != nil {
+		return policy
+	}
+	p["deadLetterTargetArn"] = QueueArn(DefaultRegion, name)
+	b, _ := json.Marshal(p)
+	return string(b)
 }
 
 // CheckProtocol returns what is wrong with a subscription protocol ("" if

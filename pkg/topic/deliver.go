@@ -127,7 +127,7 @@ type delivery struct {
 // accepts reports whether the subscription receives rec now: confirmed,
 // deliverable and matching its filter policy.
 func (ss *subState) accepts(rec *model.TopicMessage) bool {
-	if ss.broken != "" || ss.sub.PendingConfirmation || ss.gone.Load() {
+	if ss.broken != "" || ss.inert || ss.sub.PendingConfirmation || ss.gone.Load() {
 		return false
 	}
 	if ss.filter == nil {

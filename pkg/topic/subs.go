@@ -26,7 +26,11 @@ type subState struct {
 	// broken says why a stored subscription cannot be served (an
 	// attribute this build cannot read); it then receives nothing.
 	broken string
-	gone   atomic.Bool // unsubscribed: its pending deliveries end
+	// inert subscriptions are stored but receive nothing: their
+	// protocol has no deliverer on this server yet (lambda without a
+	// function runtime; http, https, email until their delivery exists).
+	inert bool
+	gone  atomic.Bool // unsubscribed: its pending deliveries end
 
 	delivered, failures, deadLettered, dropped, pending atomic.Int64
 
@@ -37,6 +41,7 @@ type subState struct {
 // newSubState derives what a subscription needs to deliver.
 func (o *owner) newSubState(t *topicState, sub *model.Subscription) (*subState, error) {
 	ss := &subState{sub: sub, topic: t, chains: map[string]*chain{}}
+	ss.inert = o.s.dels[sub.Protocol] == nil || sub.Protocol == model.ProtocolLambda && o.s.opts.Functions == nil
 	f, err := compileFilter(sub.Attributes[model.SAFilterPolicy], sub.Attributes[model.SAFilterPolicyScope])
 	if err != nil {
 		return nil, err
@@ -273,8 +278,10 @@ func (s *Service) info(ss *subState) SubscriptionInfo {
 		in.State = "not delivered to: " + ss.broken
 	case ss.sub.PendingConfirmation:
 		in.State = "pending confirmation (" + ss.sub.Protocol + " delivery is not built yet)"
-	case ss.sub.Protocol == model.ProtocolLambda && s.opts.Functions == nil:
+	case ss.inert && ss.sub.Protocol == model.ProtocolLambda:
 		in.State = "confirmed; nothing delivered: no function runtime yet"
+	case ss.inert:
+		in.State = "confirmed; nothing delivered: " + ss.sub.Protocol + " delivery is not built yet"
 	}
 	return in
 }
@@ -389,7 +396,7 @@ func (s *Service) SetSubscriptionAttributes(ctx context.Context, subArn, attr, v
 		return storeErr(err)
 	}
 	// Swap in the new derived state, keeping the counters and chains.
-	ss.sub, ss.filter, ss.raw, ss.dlq = nss.sub, nss.filter, nss.raw, nss.dlq
+	ss.sub, ss.filter, ss.raw, ss.dlq, ss.inert = nss.sub, nss.filter, nss.raw, nss.dlq, nss.inert
 	ss.retry.Store(nss.retry.Load())
 	return nil
 }
