@@ -142,7 +142,7 @@ func (ss *subState) accepts(rec *model.TopicMessage) bool {
 func (o *owner) dispatch(t *topicState, rec *model.TopicMessage, subs []*subState) {
 	m := &inflight{rec: rec, topic: t, left: make(map[string]bool, len(subs)), written: len(rec.Pending)}
 	for _, ss := range subs {
-		m.left[ss.sub.ID] = true
+		m.left[ss.id] = true
 	}
 	if len(subs) == 0 {
 		o.goBackground(func() { o.forget(m) })
@@ -210,11 +210,11 @@ func (o *owner) run(d *delivery) bool {
 		}
 		o.mu.RLock()
 		n := o.notification(d)
-		del := o.s.dels[ss.sub.Protocol]
 		o.mu.RUnlock()
+		del := o.s.dels[ss.protocol]
 		var err error
 		if del == nil {
-			err = &DeliveryError{Permanent: true, Code: "UnsupportedProtocol", Err: fmt.Errorf("no deliverer for protocol %s", ss.sub.Protocol)}
+			err = &DeliveryError{Permanent: true, Code: "UnsupportedProtocol", Err: fmt.Errorf("no deliverer for protocol %s", ss.protocol)}
 		} else {
 			err = del.Deliver(o.ctx, n)
 		}
@@ -230,7 +230,7 @@ func (o *owner) run(d *delivery) bool {
 		ss.failures.Add(1)
 		var de *DeliveryError
 		permanent := errors.As(err, &de) && de.Permanent
-		delay, again := nextDelay(ss.retry.Load(), ss.sub.Protocol, d.attempts, permanent)
+		delay, again := nextDelay(ss.retry.Load(), ss.protocol, d.attempts, permanent)
 		if !again {
 			o.deadLetter(d, n, err)
 			o.finish(d)
@@ -316,7 +316,7 @@ func (o *owner) finish(d *delivery) {
 	d.ss.pending.Add(-1)
 	m := d.m
 	m.mu.Lock()
-	delete(m.left, d.ss.sub.ID)
+	delete(m.left, d.ss.id)
 	n := len(m.left)
 	m.mu.Unlock()
 	if n == 0 {

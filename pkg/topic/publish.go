@@ -199,9 +199,10 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 	if err != nil {
 		return nil, nil, err
 	}
+	// Read the topic and match subscriptions under the read lock, so a
+	// concurrent SetSubscriptionAttributes is seen whole or not at all.
 	o.mu.RLock()
 	tdef, subs := t.t, t.subs
-	o.mu.RUnlock()
 	fifo := tdef.Fifo()
 	contentDedup := model.ParseBool(tdef.Attributes[model.TAContentBasedDeduplication])
 
@@ -243,7 +244,7 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 		for _, ss := range subs {
 			if ss.accepts(rec) {
 				match = append(match, ss)
-				rec.Pending = append(rec.Pending, ss.sub.ID)
+				rec.Pending = append(rec.Pending, ss.id)
 			}
 		}
 		results = append(results, res)
@@ -253,6 +254,7 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 		todo = append(todo, pending{rec: rec, subs: match, res: len(results) - 1})
 		ops = append(ops, putOp(rec))
 	}
+	o.mu.RUnlock()
 	if len(ops) > 0 {
 		if err := o.commit(ctx, ops); err != nil {
 			if fifo {

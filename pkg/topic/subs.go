@@ -17,7 +17,9 @@ import (
 // to deliver (its filter, retry policy and dead-letter queue) and its
 // counters.
 type subState struct {
-	sub    *model.Subscription // replaced, never changed in place (under owner.mu)
+	// id and protocol never change; read them without the lock.
+	id, protocol string
+	sub          *model.Subscription // replaced, never changed in place (under owner.mu)
 	topic  *topicState
 	filter Matcher
 	raw    bool
@@ -40,7 +42,7 @@ type subState struct {
 
 // newSubState derives what a subscription needs to deliver.
 func (o *owner) newSubState(t *topicState, sub *model.Subscription) (*subState, error) {
-	ss := &subState{sub: sub, topic: t, chains: map[string]*chain{}}
+	ss := &subState{id: sub.ID, protocol: sub.Protocol, sub: sub, topic: t, chains: map[string]*chain{}}
 	ss.inert = o.s.dels[sub.Protocol] == nil || sub.Protocol == model.ProtocolLambda && o.s.opts.Functions == nil
 	f, err := compileFilter(sub.Attributes[model.SAFilterPolicy], sub.Attributes[model.SAFilterPolicyScope])
 	if err != nil {
@@ -173,8 +175,9 @@ func (o *owner) subscription(arn string) (*subState, error) {
 	}
 	o.mu.RLock()
 	ss := o.subs[arn[i+1:]]
+	ok := ss != nil && ss.sub.Arn(o.s.opts.Region) == arn
 	o.mu.RUnlock()
-	if ss == nil || ss.sub.Arn(o.s.opts.Region) != arn {
+	if !ok {
 		return nil, ErrSubNotFound
 	}
 	return ss, nil
