@@ -115,6 +115,10 @@ type inflight struct {
 	mu      sync.Mutex
 	left    map[string]bool // subscription ids not yet done
 	written int             // len(left) when the record was last written
+	// retrying is set once a delivery failed: from then on every
+	// finished delivery saves the progress, so a restart re-delivers
+	// only to the subscriptions still pending.
+	retrying bool
 }
 
 // delivery is one message for one subscription.
@@ -236,6 +240,9 @@ func (o *owner) run(d *delivery) bool {
 			o.finish(d)
 			return true
 		}
+		d.m.mu.Lock()
+		d.m.retrying = true
+		d.m.mu.Unlock()
 		o.saveProgress(d.m)
 		wait, release := after(o.s.clock, delay)
 		select {
@@ -317,10 +324,12 @@ func (o *owner) finish(d *delivery) {
 	m := d.m
 	m.mu.Lock()
 	delete(m.left, d.ss.id)
-	n := len(m.left)
+	n, retrying := len(m.left), m.retrying
 	m.mu.Unlock()
 	if n == 0 {
 		o.forget(m)
+	} else if retrying {
+		o.saveProgress(m)
 	}
 }
 

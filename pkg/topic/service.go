@@ -198,7 +198,7 @@ func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, err
 		return nil, err
 	}
 	for _, t := range ts {
-		o.topics[t.Name] = newTopicState(t)
+		o.topics[t.Name] = newTopicState(t, s.opts.Region)
 	}
 	subs, err := s.st.ListSubscriptions(ctx)
 	if err != nil {
@@ -244,10 +244,10 @@ func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, err
 			resumed++
 		}
 	}
+	s.log.Info("this server serves the topics", "topics", len(o.topics), "resumedMessages", resumed)
 	s.mu.Lock()
 	s.own = o
 	s.mu.Unlock()
-	s.log.Info("this server serves the topics", "topics", len(o.topics), "resumedMessages", resumed)
 	return o, nil
 }
 

@@ -33,8 +33,8 @@ type dedupEntry struct {
 // dedupWindow is how long a FIFO topic remembers a deduplication id.
 const dedupWindow = 5 * time.Minute
 
-func newTopicState(t *model.Topic) *topicState {
-	return &topicState{t: t, dedup: map[string]dedupEntry{}}
+func newTopicState(t *model.Topic, region string) *topicState {
+	return &topicState{t: t, arn: model.TopicArn(region, t.Name), dedup: map[string]dedupEntry{}}
 }
 
 // TopicInfo is a topic as callers see it.
@@ -87,8 +87,7 @@ func (s *Service) CreateTopic(ctx context.Context, name string, attrs map[string
 	if err := s.st.PutTopic(ctx, t, o.guard); err != nil {
 		return "", storeErr(err)
 	}
-	ts := newTopicState(t)
-	ts.arn = arn
+	ts := newTopicState(t, s.opts.Region)
 	o.topics[name] = ts
 	return arn, nil
 }
@@ -161,12 +160,9 @@ func (s *Service) ListTopics(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (t *topicState) arnOf(region string) string {
-	if t.arn == "" {
-		t.arn = model.TopicArn(region, t.t.Name)
-	}
-	return t.arn
-}
+// arnOf is the topic's ARN (set when the state is made; region is unused
+// and kept for call sites' clarity).
+func (t *topicState) arnOf(string) string { return t.arn }
 
 // GetTopicAttributes returns the attributes SNS shows for a topic, the
 // computed ones included.
