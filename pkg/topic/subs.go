@@ -20,11 +20,11 @@ type subState struct {
 	// id and protocol never change; read them without the lock.
 	id, protocol string
 	sub          *model.Subscription // replaced, never changed in place (under owner.mu)
-	topic  *topicState
-	filter Matcher
-	raw    bool
-	retry  atomic.Pointer[model.RetryPolicy] // explicit policy (subscription, else topic); nil: SNS's default
-	dlq    string                            // dead-letter queue name, "" for none
+	topic        *topicState
+	filter       Matcher
+	raw          bool
+	retry        atomic.Pointer[model.RetryPolicy] // explicit policy (subscription, else topic); nil: SNS's default
+	dlq          string                            // dead-letter queue name, "" for none
 	// broken says why a stored subscription cannot be served (an
 	// attribute this build cannot read); it then receives nothing.
 	broken string
