@@ -351,7 +351,9 @@ func tagResource(ctx context.Context, c *call) (func(*awsproto.XMLWriter), error
 	if err != nil {
 		return nil, err
 	}
-	return nil, c.t.TagResource(ctx, arn, tags(c.form, "Tags"))
+	// TagResource and UntagResource answer an empty Result element (their
+	// output shapes exist but have no members; clients expect it).
+	return func(*awsproto.XMLWriter) {}, c.t.TagResource(ctx, arn, tags(c.form, "Tags"))
 }
 
 func untagResource(ctx context.Context, c *call) (func(*awsproto.XMLWriter), error) {
@@ -359,7 +361,7 @@ func untagResource(ctx context.Context, c *call) (func(*awsproto.XMLWriter), err
 	if err != nil {
 		return nil, err
 	}
-	return nil, c.t.UntagResource(ctx, arn, members(c.form, "TagKeys"))
+	return func(*awsproto.XMLWriter) {}, c.t.UntagResource(ctx, arn, members(c.form, "TagKeys"))
 }
 
 func listTagsForResource(ctx context.Context, c *call) (func(*awsproto.XMLWriter), error) {
