@@ -232,6 +232,9 @@ func (o *owner) run(d *delivery) bool {
 		}
 		d.attempts++
 		ss.failures.Add(1)
+		if d.attempts == 1 {
+			o.s.log.Info("delivery failed; retrying per the subscription's policy", "subscription", n.SubscriptionArn, "messageId", d.m.rec.ID, "err", err)
+		}
 		var de *DeliveryError
 		permanent := errors.As(err, &de) && de.Permanent
 		delay, again := nextDelay(ss.retry.Load(), ss.protocol, d.attempts, permanent)
