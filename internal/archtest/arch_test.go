@@ -30,6 +30,7 @@ var rules = []struct {
 	{"pkg/api/client/...", []string{"go.etcd.io/", "github.com/docker/", module + "pkg/controller", module + "pkg/store"}, nil, "the client is used by the CLI and agents, which never touch etcd"},
 	{"pkg/agent/...", []string{"go.etcd.io/", module + "pkg/store", module + "pkg/controller"}, nil, "agents never touch etcd"},
 	{"cmd/orchlet", []string{"go.etcd.io/", module + "pkg/store"}, nil, "the agent binary carries no etcd"},
+	{"pkg/topic/filter", []string{module, "github.com/", "golang.org/", "gopkg.in/", "go."}, nil, "filter policies are a pure function of a policy and a message: standard library only"},
 }
 
 // directRules: packages -> imports they must not name themselves. net/http
