@@ -10,6 +10,7 @@ import (
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
+	"github.com/orch-project/orch/pkg/topic/filter"
 )
 
 // Notification is one message on its way to one subscription.
@@ -128,16 +129,21 @@ type delivery struct {
 	attempts int
 }
 
-// accepts reports whether the subscription receives rec now: confirmed,
-// deliverable and matching its filter policy.
-func (ss *subState) accepts(rec *model.TopicMessage) bool {
+// accepts reports whether the subscription receives a message now:
+// confirmed, deliverable and matching its filter policy. fm is built on
+// first use (once per message, whatever the number of subscriptions).
+func (ss *subState) accepts(rec *model.TopicMessage, fm **filter.Message) bool {
 	if ss.broken != "" || ss.inert || ss.sub.PendingConfirmation || ss.gone.Load() {
 		return false
 	}
 	if ss.filter == nil {
 		return true
 	}
-	return ss.filter.Match(rec.Attributes, rec.Message)
+	if *fm == nil {
+		m := filterMessage(rec)
+		*fm = &m
+	}
+	return ss.filter.Match(**fm)
 }
 
 // dispatch starts the deliveries of a stored message: at once and side by

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/topic/filter"
 )
 
 // PublishInput is one message to publish (Publish or a PublishBatch entry).
@@ -241,8 +242,9 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 			res.SequenceNumber = seqString(rec.Seq)
 		}
 		var match []*subState
+		var fm *filter.Message
 		for _, ss := range subs {
-			if ss.accepts(rec) {
+			if ss.accepts(rec, &fm) {
 				match = append(match, ss)
 				rec.Pending = append(rec.Pending, ss.id)
 			}

@@ -612,3 +612,43 @@ func TestTopicAndSubscriptionRules(t *testing.T) {
 		t.Errorf("tagging a missing topic: %v", err)
 	}
 }
+
+func TestFilterPolicies(t *testing.T) {
+	e := newEnv(t)
+	arn := e.topic("t-filter", nil)
+	e.subscribe(arn, "all", nil)
+	e.subscribe(arn, "coupons", map[string]string{"FilterPolicy": `{"kind":["coupon"],"price":[{"numeric":["<",5]}]}`})
+	e.subscribe(arn, "body-trivia", map[string]string{"FilterPolicyScope": "MessageBody", "FilterPolicy": `{"topic":{"name":[{"prefix":"triv"}]}}`})
+	str := func(v string) model.MessageAttributeValue { return model.MessageAttributeValue{DataType: "String", StringValue: v} }
+	num := func(v string) model.MessageAttributeValue { return model.MessageAttributeValue{DataType: "Number", StringValue: v} }
+	e.publish(arn, PublishInput{Message: "cheap coupon", Attributes: map[string]model.MessageAttributeValue{"kind": str("coupon"), "price": num("3")}})
+	e.publish(arn, PublishInput{Message: "dear coupon", Attributes: map[string]model.MessageAttributeValue{"kind": str("coupon"), "price": num("7")}})
+	e.publish(arn, PublishInput{Message: `{"topic":{"name":"trivia"}}`})
+	e.publish(arn, PublishInput{Message: `{"topic":{"name":"news"}}`})
+	eventually(t, "all four reached the unfiltered queue", func() bool { return len(e.q.got("all")) == 4 })
+	bodies := func(q string) []string {
+		var out []string
+		for _, m := range e.q.got(q) {
+			var env Envelope
+			_ = json.Unmarshal([]byte(m.Body), &env)
+			out = append(out, env.Message)
+		}
+		return out
+	}
+	if got := bodies("coupons"); len(got) != 1 || got[0] != "cheap coupon" {
+		t.Errorf("coupons got %q, want only the cheap coupon", got)
+	}
+	if got := bodies("body-trivia"); len(got) != 1 || got[0] != `{"topic":{"name":"trivia"}}` {
+		t.Errorf("body-trivia got %q, want only the trivia body", got)
+	}
+	_, _, err := e.s.Subscribe(context.Background(), SubscribeInput{TopicArn: arn, Protocol: "sqs",
+		Endpoint: model.QueueArn(model.DefaultRegion, "bad"), Attributes: map[string]string{"FilterPolicy": `{"a":[{"numeric":["<"]}]}`}})
+	if KindOf(err) != KindInvalidParameter || !strings.HasPrefix(AsError(err).Message, "Invalid parameter: FilterPolicy: ") {
+		t.Errorf("invalid policy: %v", err)
+	}
+	subs, _ := e.s.ListSubscriptions(context.Background(), arn)
+	err = e.s.SetSubscriptionAttributes(context.Background(), subs[1].Arn, "FilterPolicy", `{"a":"not-an-array"}`)
+	if KindOf(err) != KindInvalidParameter {
+		t.Errorf("SetSubscriptionAttributes with an invalid policy: %v", err)
+	}
+}

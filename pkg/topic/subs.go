@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/topic/filter"
 )
 
 // subState is one subscription in the owner's memory, with what it needs
@@ -21,7 +22,7 @@ type subState struct {
 	id, protocol string
 	sub          *model.Subscription // replaced, never changed in place (under owner.mu)
 	topic        *topicState
-	filter       Matcher
+	filter       *filter.Policy // nil: every message
 	raw          bool
 	retry        atomic.Pointer[model.RetryPolicy] // explicit policy (subscription, else topic); nil: SNS's default
 	dlq          string                            // dead-letter queue name, "" for none

@@ -343,3 +343,67 @@ func TestSDKFifoAndDeadLetter(t *testing.T) {
 		t.Errorf("orch describe topic alerts:\n%s", out)
 	}
 }
+
+// TestSDKFilteredSubscriptions: subscriptions with filter policies (on
+// attributes and on the body) receive only what matches; an invalid
+// policy is refused with InvalidParameter and the reason.
+func TestSDKFilteredSubscriptions(t *testing.T) {
+	srv := startServer(t, t.TempDir(), freeAddr(t))
+	ctx := ctxT(t, time.Minute)
+	sn, sq := srv.sns(), srv.sqs()
+	ct, err := sn.CreateTopic(ctx, &awssns.CreateTopicInput{Name: aws.String("coffee-news")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := ct.TopicArn
+	subs := map[string]map[string]string{
+		"everything": nil,
+		"coupons":    {"FilterPolicy": `{"category":["coupon"],"discount":[{"numeric":[">=",20]}]}`, "RawMessageDelivery": "true"},
+		"trivia":     {"FilterPolicyScope": "MessageBody", "FilterPolicy": `{"kind":[{"prefix":"trivia"}]}`, "RawMessageDelivery": "true"},
+	}
+	urls := map[string]string{}
+	for name, attrs := range subs {
+		q := createQueue(t, ctx, sq, name, nil)
+		urls[name] = q.url
+		if _, err := sn.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: arn, Protocol: aws.String("sqs"), Endpoint: aws.String(q.arn), Attributes: attrs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sa := func(v string) snstypes.MessageAttributeValue {
+		return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	na := func(v string) snstypes.MessageAttributeValue {
+		return snstypes.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(v)}
+	}
+	msgs := []*awssns.PublishInput{
+		{Message: aws.String("25% off"), MessageAttributes: map[string]snstypes.MessageAttributeValue{"category": sa("coupon"), "discount": na("25")}},
+		{Message: aws.String("5% off"), MessageAttributes: map[string]snstypes.MessageAttributeValue{"category": sa("coupon"), "discount": na("5")}},
+		{Message: aws.String(`{"kind":"trivia-beans","text":"arabica"}`)},
+		{Message: aws.String(`{"kind":"new-product","text":"oat latte"}`)},
+	}
+	for _, m := range msgs {
+		m.TopicArn = arn
+		if _, err := sn.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := receive(t, ctx, sq, urls["everything"], 4, 10*time.Second); len(got) != 4 {
+		t.Fatalf("the unfiltered subscription got %d of 4", len(got))
+	}
+	for name, want := range map[string]string{"coupons": "25% off", "trivia": `{"kind":"trivia-beans","text":"arabica"}`} {
+		got := receive(t, ctx, sq, urls[name], 2, 3*time.Second)
+		if len(got) != 1 || *got[0].Body != want {
+			var bodies []string
+			for _, m := range got {
+				bodies = append(bodies, *m.Body)
+			}
+			t.Errorf("%s received %q, want only %q", name, bodies, want)
+		}
+	}
+	_, err = sn.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: arn, Protocol: aws.String("sqs"), Endpoint: aws.String("arn:aws:sqs:us-east-1:000000000000:everything"),
+		Attributes: map[string]string{"FilterPolicy": `{"discount":[{"numeric":[">"]}]}`}})
+	var ip *snstypes.InvalidParameterException
+	if !errors.As(err, &ip) || !strings.Contains(err.Error(), "FilterPolicy: ") {
+		t.Errorf("an invalid filter policy: %v, want InvalidParameter naming FilterPolicy", err)
+	}
+}
