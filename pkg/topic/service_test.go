@@ -619,8 +619,12 @@ func TestFilterPolicies(t *testing.T) {
 	e.subscribe(arn, "all", nil)
 	e.subscribe(arn, "coupons", map[string]string{"FilterPolicy": `{"kind":["coupon"],"price":[{"numeric":["<",5]}]}`})
 	e.subscribe(arn, "body-trivia", map[string]string{"FilterPolicyScope": "MessageBody", "FilterPolicy": `{"topic":{"name":[{"prefix":"triv"}]}}`})
-	str := func(v string) model.MessageAttributeValue { return model.MessageAttributeValue{DataType: "String", StringValue: v} }
-	num := func(v string) model.MessageAttributeValue { return model.MessageAttributeValue{DataType: "Number", StringValue: v} }
+	str := func(v string) model.MessageAttributeValue {
+		return model.MessageAttributeValue{DataType: "String", StringValue: v}
+	}
+	num := func(v string) model.MessageAttributeValue {
+		return model.MessageAttributeValue{DataType: "Number", StringValue: v}
+	}
 	e.publish(arn, PublishInput{Message: "cheap coupon", Attributes: map[string]model.MessageAttributeValue{"kind": str("coupon"), "price": num("3")}})
 	e.publish(arn, PublishInput{Message: "dear coupon", Attributes: map[string]model.MessageAttributeValue{"kind": str("coupon"), "price": num("7")}})
 	e.publish(arn, PublishInput{Message: `{"topic":{"name":"trivia"}}`})
