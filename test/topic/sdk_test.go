@@ -196,7 +196,14 @@ func TestSDKActions(t *testing.T) {
 	}
 	for _, q := range []queueRef{qa, qb, qr} {
 		if got := receive(t, ctx, sq, q.url, 10, 10*time.Second); len(got) != 10 {
-			t.Fatalf("%s got %d of the batch's 10", q.url, len(got))
+			// Say whether the messages are in the queue (a receive
+			// problem) or never arrived (a delivery problem).
+			a, _ := sq.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(q.url), AttributeNames: []sqstypes.QueueAttributeName{"All"}})
+			var counts map[string]string
+			if a != nil {
+				counts = a.Attributes
+			}
+			t.Fatalf("%s got %d of the batch's 10; queue attributes now %v", q.url, len(got), counts)
 		}
 	}
 	_, err = sn.PublishBatch(ctx, &awssns.PublishBatchInput{TopicArn: &topicArn, PublishBatchRequestEntries: append(entries, snstypes.PublishBatchRequestEntry{Id: aws.String("e10"), Message: aws.String("x")})})
