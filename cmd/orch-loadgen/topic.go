@@ -165,7 +165,9 @@ func topicLatency(ctx context.Context, c config, subs int) map[string]any {
 				}
 				mu.Unlock()
 				// Delete on the side, so the next long poll starts at once.
-				cwg.Go(func() { _, _ = sq.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(u), Entries: del}) })
+				cwg.Go(func() {
+					_, _ = sq.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(u), Entries: del})
+				})
 			}
 		})
 	}
