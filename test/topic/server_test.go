@@ -172,12 +172,17 @@ func (s *server) sqs() *awssqs.Client {
 		Credentials: credentials.NewStaticCredentialsProvider(s.access, s.secret, "")})
 }
 
+// orchCmd is the CLI with this server's client config.
+func (s *server) orchCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary(s.t), args...)
+	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+s.cfgPath)
+	return cmd
+}
+
 // orch runs the CLI against the server and returns its output.
 func (s *server) orch(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+s.cfgPath)
-	out, err := cmd.CombinedOutput()
+	out, err := s.orchCmd(args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("orch %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
