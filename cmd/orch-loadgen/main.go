@@ -39,6 +39,7 @@ type config struct {
 	duration              time.Duration
 	rate                  int
 	rounds                int
+	subscribers           int
 	jsonOut               bool
 	ak, sk                string
 }
@@ -47,7 +48,8 @@ func main() {
 	var c config
 	flag.StringVar(&c.endpoint, "endpoint", envOr("AWS_ENDPOINT_URL", "http://127.0.0.1:9324"), "SQS endpoint")
 	flag.StringVar(&c.queue, "queue", "", "queue name (default: a fresh loadgen-<time> queue)")
-	flag.StringVar(&c.mode, "mode", "throughput", "throughput or wake")
+	flag.StringVar(&c.mode, "mode", "throughput", "throughput, wake, topic or topic-latency (see topic.go)")
+	flag.IntVar(&c.subscribers, "subscribers", 10, "topic modes: queue subscriptions of the topic")
 	flag.IntVar(&c.producers, "producers", 4, "producer goroutines")
 	flag.IntVar(&c.consumers, "consumers", 4, "consumer goroutines")
 	flag.IntVar(&c.batch, "batch", 10, "messages per send/delete call (1: SendMessage and DeleteMessage)")
@@ -65,8 +67,23 @@ func main() {
 	if c.size < 40 {
 		fail("--size must be at least 40 (the body carries an id and a timestamp)")
 	}
-	cli := newClient(c)
 	ctx := context.Background()
+	if c.mode == "topic" || c.mode == "topic-latency" {
+		f := topicThroughput
+		if c.mode == "topic-latency" {
+			f = topicLatency
+		}
+		res := f(ctx, c, c.subscribers)
+		if c.jsonOut {
+			b, _ := json.Marshal(res)
+			fmt.Println(string(b))
+		}
+		if ok, _ := res["ok"].(bool); !ok {
+			os.Exit(1)
+		}
+		return
+	}
+	cli := newClient(c)
 	if c.queue == "" {
 		c.queue = "loadgen-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}

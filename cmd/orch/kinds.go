@@ -20,6 +20,7 @@ var manifestKinds = manifest.NewDecoder(
 	manifest.TaskDefinitionKind,
 	manifest.ServiceKind,
 	manifest.QueueKind,
+	manifest.TopicKind,
 )
 
 // cliKinds are the kinds get, describe and delete work on, in the order
@@ -30,6 +31,7 @@ var cliKinds = []cliKind{
 	nodesCLI,
 	servicesCLI,
 	queuesCLI,
+	topicsCLI,
 }
 
 // A cliKind is one kind of resource as the CLI shows it.

@@ -219,3 +219,17 @@ func (b *Broker) lookup(ctx context.Context, name string) (*owner, *queue, error
 	q, err := o.queue(name)
 	return o, q, err
 }
+
+// Ownership is the guard of this server's current ownership of the queues
+// (nil when it does not own them) and a channel closed at the next change.
+// Topic deliveries follow queue ownership with it (pkg/topic), so the
+// replica that owns the queues delivers to them locally, and their writes
+// carry the same guard.
+func (b *Broker) Ownership() (*store.Guard, <-chan struct{}) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.own == nil {
+		return nil, b.ownerCh
+	}
+	return b.own.leader.Guard(), b.ownerCh
+}

@@ -25,14 +25,21 @@ type queuesFeature struct {
 
 func newQueuesFeature(st *store.Store, advertiseURL string, log *slog.Logger) queuesFeature {
 	q := queue.New(st, queue.Options{AdvertiseURL: advertiseURL, Logger: log})
-	verifier := awsauth.New(func(ctx context.Context, id string) (string, error) {
+	return queuesFeature{queues: q, aws: sqs.NewHandler(q, newSigV4(st).v, log)}
+}
+
+// sigv4 is the SigV4 verifier every AWS adapter shares: it checks
+// signatures against the cluster's AWS keys in the store.
+type sigv4 struct{ v *awsauth.SigV4 }
+
+func newSigV4(st *store.Store) *sigv4 {
+	return &sigv4{awsauth.New(func(ctx context.Context, id string) (string, error) {
 		k, err := st.GetAWSKey(ctx, id)
 		if err != nil {
 			return "", err
 		}
 		return k.SecretAccessKey, nil
-	}, awsauth.Options{})
-	return queuesFeature{queues: q, aws: sqs.NewHandler(q, verifier, log)}
+	}, awsauth.Options{})}
 }
 
 func (f queuesFeature) Routes(r api.Routes) {

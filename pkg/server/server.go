@@ -154,6 +154,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		},
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
+		newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger),
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
 	}

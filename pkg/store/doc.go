@@ -16,6 +16,9 @@
 //	queues/<name>                       a queue's definition (attributes, tags, id)
 //	qmsgs/<queueId>/<messageId>         one message, created and deleted, never rewritten
 //	qdedup/<queueId>/<key>              FIFO deduplication record, deleted after 5 minutes
+//	topics/<name>                       a topic's definition (attributes, tags, id)
+//	topicsubs/<subscriptionId>          one subscription (topic, protocol, endpoint, attributes, confirmation)
+//	tmsgs/<topicId>/<messageId>         a published message and its pending deliveries, deleted once all ended
 //	auth/tokens/<sha256 hex>            auth.Role ("admin", "agent" = auth.RoleJoin, "node") and name; tokens are stored hashed
 //	auth/nodetokens/<node>              hash of the node's current node token
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)

@@ -1,0 +1,136 @@
+// Package sns serves the Amazon SNS API on Orch's endpoint in the protocol
+// every stock SNS client sends: query/XML (POST / with a form body
+// Action=<Action>&Version=2010-03-31; aws-sdk-go-v2, boto3, both awscli
+// versions). One table (actions) maps each action to a small handler that
+// reads the form, calls pkg/topic and writes the XML result. Errors from
+// pkg/topic carry neutral kinds; errors.go maps each to its SNS code and
+// HTTP status.
+//
+// The shared plumbing (request ids, error shapes, SigV4, forwarding to the
+// replica that serves the topics, reading the body once) is
+// pkg/api/awsproto.
+//
+// Mounting (Handler is an awsproto.Adapter):
+//
+//	h := sns.NewHandler(topics, verifier, logger)
+//	if h.Claims(r) { h.ServeHTTP(w, r) }
+package sns
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/orch-project/orch/pkg/api/awsproto"
+	"github.com/orch-project/orch/pkg/topic"
+)
+
+// MaxBodyBytes bounds a request body: a 256 KiB batch with form escaping
+// (up to 3 bytes per byte) fits.
+const MaxBodyBytes = 2 << 20
+
+var xmlDialect = awsproto.XMLDialect{Namespace: "http://sns.amazonaws.com/doc/2010-03-31/"}
+
+// Handler serves the SNS query protocol.
+type Handler struct {
+	t      *topic.Service
+	verify awsproto.Verifier
+	fwd    *awsproto.Forwarder
+	log    *slog.Logger
+}
+
+// NewHandler returns the SNS endpoint. verify may be nil to accept unsigned
+// requests (tests, or a deliberately open development server).
+func NewHandler(t *topic.Service, verify awsproto.Verifier, logger *slog.Logger) *Handler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	h := &Handler{t: t, verify: verify, log: logger.With("component", "sns")}
+	h.fwd = awsproto.NewForwarder(t, h.log, func(w http.ResponseWriter, r *http.Request) {
+		xmlDialect.WriteError(w, awsproto.NewRequestID(), toWire(topic.ErrUnavailable))
+	})
+	return h
+}
+
+// IsSNSRequest reports whether r is an SNS call: a query-protocol request
+// (no X-Amz-Target) whose Action names an SNS action. A form body is read
+// once and kept on r for ServeHTTP.
+func IsSNSRequest(r *http.Request) bool {
+	if awsproto.IsJSON(r) {
+		return false
+	}
+	_, ok := actions[awsproto.FormAction(r, MaxBodyBytes)]
+	return ok
+}
+
+// Claims is IsSNSRequest (Handler is an awsproto.Adapter).
+func (h *Handler) Claims(r *http.Request) bool { return IsSNSRequest(r) }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := awsproto.NewRequestID()
+	body, err := awsproto.ReadBody(r, MaxBodyBytes)
+	if err != nil {
+		h.fail(w, reqID, topic.ErrInvalidParameter.With("Invalid parameter: the request body is too large or unreadable: %v", err))
+		return
+	}
+	if err := awsproto.Verify(h.verify, r, body); err != nil {
+		h.fail(w, reqID, err)
+		return
+	}
+	if h.fwd.ForwardIfNotOwner(w, r, body) {
+		return
+	}
+	form, err := awsproto.Form(r, body)
+	if err != nil {
+		h.fail(w, reqID, topic.ErrInvalidParameter.With("Invalid parameter: %v", err))
+		return
+	}
+	name := form.Get("Action")
+	act, ok := actions[name]
+	if !ok {
+		h.fail(w, reqID, &awsproto.Error{Code: "InvalidAction", Status: http.StatusBadRequest, Message: "The action " + name + " is not valid for this endpoint."})
+		return
+	}
+	c := &call{t: h.t, form: form, base: baseURL(r)}
+	result, err := act(r.Context(), c)
+	if errors.Is(err, topic.ErrNotOwner) && h.fwd.ForwardToOwner(w, r, body) {
+		return
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		h.fail(w, reqID, err)
+		return
+	}
+	xmlDialect.WriteResult(w, name, reqID, result)
+}
+
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return scheme + "://" + host
+}
+
+func (h *Handler) fail(w http.ResponseWriter, reqID string, err error) {
+	e := toWire(err)
+	if e.HTTPStatus() >= 500 {
+		h.log.Warn("sns request failed", "code", e.Code, "err", err)
+	}
+	xmlDialect.WriteError(w, reqID, e)
+}
+
+// call is one decoded request.
+type call struct {
+	t    *topic.Service
+	form url.Values
+	base string
+}

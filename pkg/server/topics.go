@@ -1,0 +1,42 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/orch-project/orch/pkg/api"
+	"github.com/orch-project/orch/pkg/api/sns"
+	"github.com/orch-project/orch/pkg/auth"
+	"github.com/orch-project/orch/pkg/manifest"
+	"github.com/orch-project/orch/pkg/queue"
+	"github.com/orch-project/orch/pkg/store"
+	"github.com/orch-project/orch/pkg/topic"
+)
+
+// topicsFeature serves topics: SNS (query protocol), /v1/topics and the
+// Topic kind. Topics follow the queues' owner (the replica holding the
+// "queues" election serves both), so deliveries to queues stay
+// in-process; other replicas forward SNS requests to it. This file is the
+// one place that wires pkg/topic and pkg/api/sns into the server.
+type topicsFeature struct {
+	topics *topic.Service
+	aws    *sns.Handler
+}
+
+func newTopicsFeature(st *store.Store, queues *queue.Broker, advertiseURL string, verifier *sigv4, log *slog.Logger) topicsFeature {
+	t := topic.New(st, topic.Options{Ownership: queues, Queues: queues, BaseURL: advertiseURL, Logger: log})
+	return topicsFeature{topics: t, aws: sns.NewHandler(t, verifier.v, log)}
+}
+
+func (f topicsFeature) Routes(r api.Routes) {
+	r.Protocol(sns.IsSNSRequest, f.aws)
+	for pattern, h := range sns.NewREST(f.topics, f.aws).Routes() {
+		r.Handle(pattern, auth.RoleAdmin, h)
+	}
+}
+
+func (f topicsFeature) Kinds() []api.Kind {
+	return []api.Kind{{Name: manifest.KindTopic, Applier: sns.Applier{Topics: f.topics}}}
+}
+
+func (f topicsFeature) Run(ctx context.Context) error { return f.topics.Run(ctx) }

@@ -1,0 +1,392 @@
+package topic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/queue"
+	"github.com/orch-project/orch/pkg/store"
+	"github.com/orch-project/orch/pkg/topic/filter"
+)
+
+// Notification is one message on its way to one subscription.
+type Notification struct {
+	Subscription    *model.Subscription
+	SubscriptionArn string
+	TopicArn        string
+	Message         *model.TopicMessage
+	// Text is what this subscription's protocol receives of the message
+	// (MessageStructure json picks the protocol's entry).
+	Text string
+	// Raw is RawMessageDelivery: the receiver gets Text and the message
+	// attributes instead of the JSON envelope.
+	Raw bool
+	// Envelope is the SNS JSON envelope (Type Notification).
+	Envelope []byte
+}
+
+// A Deliverer delivers notifications over one protocol. Each protocol has
+// one (sqs: the queues; lambda: the functions hook); http, https, email and
+// email-json get theirs with the confirmation flow.
+type Deliverer interface {
+	Deliver(ctx context.Context, n *Notification) error
+}
+
+// DeliveryError is a failed delivery. Permanent failures (the queue does
+// not exist) are not retried unless a DeliveryPolicy says so.
+type DeliveryError struct {
+	Permanent bool
+	// Code names the failure for dead-lettered messages' ErrorCode.
+	Code string
+	Err  error
+}
+
+func (e *DeliveryError) Error() string { return e.Code + ": " + e.Err.Error() }
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// queueDeliverer delivers to sqs subscriptions through the queues.
+type queueDeliverer struct{ q Sender }
+
+func (d queueDeliverer) Deliver(ctx context.Context, n *Notification) error {
+	name, err := model.ArnName(n.Subscription.Endpoint, "sqs")
+	if err != nil {
+		return &DeliveryError{Permanent: true, Code: "InvalidEndpoint", Err: err}
+	}
+	e := queue.SendEntry{Body: string(n.Envelope)}
+	if n.Raw {
+		e.Body, e.Attributes = n.Text, n.Message.Attributes
+	}
+	fifoQueue(&e, name, n.Message)
+	return sendErr(d.q.SendMessage(ctx, name, e))
+}
+
+// fifoQueue sets a FIFO queue's group and deduplication ids from the message.
+func fifoQueue(e *queue.SendEntry, queueName string, m *model.TopicMessage) {
+	if len(queueName) > 5 && queueName[len(queueName)-5:] == ".fifo" {
+		e.GroupID, e.DeduplicationID = m.GroupID, m.DeduplicationID
+		if e.GroupID == "" {
+			e.GroupID = m.TopicID
+		}
+		if e.DeduplicationID == "" {
+			e.DeduplicationID = m.ID
+		}
+	}
+}
+
+func sendErr(_ *queue.SendResult, err error) error {
+	if err == nil {
+		return nil
+	}
+	k := queue.KindOf(err)
+	code := "QueueUnavailable"
+	if k == queue.KindNoSuchQueue {
+		code = "QueueDoesNotExist"
+	} else if k.ClientFault() {
+		code = "QueueRejectedMessage"
+	}
+	return &DeliveryError{Permanent: k.ClientFault(), Code: code, Err: err}
+}
+
+// FunctionInvoker is the hook for lambda subscriptions: the functions
+// feature implements it with an asynchronous (Event) invocation of the
+// function named by its ARN, with the SNS event as payload. Until then
+// lambda subscriptions are stored and receive nothing.
+type FunctionInvoker interface {
+	InvokeEvent(ctx context.Context, functionArn string, payload []byte) error
+}
+
+type lambdaDeliverer struct{ f FunctionInvoker }
+
+func (d lambdaDeliverer) Deliver(ctx context.Context, n *Notification) error {
+	if d.f == nil {
+		return &DeliveryError{Permanent: true, Code: "NoFunctionRuntime", Err: errors.New("no function runtime yet")}
+	}
+	return d.f.InvokeEvent(ctx, n.Subscription.Endpoint, lambdaEvent(n))
+}
+
+// inflight is a stored message whose deliveries are under way.
+type inflight struct {
+	rec   *model.TopicMessage
+	topic *topicState
+
+	mu      sync.Mutex
+	left    map[string]bool // subscription ids not yet done
+	written int             // len(left) when the record was last written
+	// retrying is set once a delivery failed: from then on every
+	// finished delivery saves the progress, so a restart re-delivers
+	// only to the subscriptions still pending.
+	retrying bool
+}
+
+// delivery is one message for one subscription.
+type delivery struct {
+	m        *inflight
+	ss       *subState
+	attempts int
+}
+
+// accepts reports whether the subscription receives a message now:
+// confirmed, deliverable and matching its filter policy. fm is built on
+// first use (once per message, whatever the number of subscriptions).
+func (ss *subState) accepts(rec *model.TopicMessage, fm **filter.Message) bool {
+	if ss.broken != "" || ss.inert || ss.sub.PendingConfirmation || ss.gone.Load() {
+		return false
+	}
+	if ss.filter == nil {
+		return true
+	}
+	if *fm == nil {
+		m := filterMessage(rec)
+		*fm = &m
+	}
+	return ss.filter.Match(**fm)
+}
+
+// dispatch starts the deliveries of a stored message: at once and side by
+// side for a standard topic, in order per message group and subscription
+// for a FIFO topic.
+func (o *owner) dispatch(t *topicState, rec *model.TopicMessage, subs []*subState) {
+	m := &inflight{rec: rec, topic: t, left: make(map[string]bool, len(subs)), written: len(rec.Pending)}
+	for _, ss := range subs {
+		m.left[ss.id] = true
+	}
+	if len(subs) == 0 {
+		o.goBackground(func() { o.forget(m) })
+		return
+	}
+	fifo := t.t.Fifo()
+	for _, ss := range subs {
+		ss.pending.Add(1)
+		d := &delivery{m: m, ss: ss}
+		if fifo {
+			o.enqueue(d)
+		} else {
+			o.goBackground(func() { o.run(d) })
+		}
+	}
+}
+
+// chain is one FIFO message group's deliveries to one subscription.
+type chain struct{ q []*delivery }
+
+func (o *owner) enqueue(d *delivery) {
+	ss, g := d.ss, d.m.rec.GroupID
+	ss.chMu.Lock()
+	c := ss.chains[g]
+	if c != nil {
+		c.q = append(c.q, d)
+		ss.chMu.Unlock()
+		return
+	}
+	c = &chain{q: []*delivery{d}}
+	ss.chains[g] = c
+	ss.chMu.Unlock()
+	o.goBackground(func() {
+		for {
+			ss.chMu.Lock()
+			if len(c.q) == 0 {
+				delete(ss.chains, g)
+				ss.chMu.Unlock()
+				return
+			}
+			next := c.q[0]
+			ss.chMu.Unlock()
+			if !o.run(next) {
+				return // stopping: the next owner resumes from etcd
+			}
+			ss.chMu.Lock()
+			c.q = c.q[1:]
+			ss.chMu.Unlock()
+		}
+	})
+}
+
+// run delivers d, retrying per the subscription's policy, then
+// dead-letters it if it never got through. It returns false when the
+// owner stopped first (the delivery stays pending in etcd).
+func (o *owner) run(d *delivery) bool {
+	ss := d.ss
+	for {
+		if o.ctx.Err() != nil {
+			return false
+		}
+		if ss.gone.Load() {
+			o.finish(d)
+			return true
+		}
+		o.mu.RLock()
+		n := o.notification(d)
+		o.mu.RUnlock()
+		del := o.s.dels[ss.protocol]
+		var err error
+		if del == nil {
+			err = &DeliveryError{Permanent: true, Code: "UnsupportedProtocol", Err: fmt.Errorf("no deliverer for protocol %s", ss.protocol)}
+		} else {
+			err = del.Deliver(o.ctx, n)
+		}
+		if err == nil {
+			ss.delivered.Add(1)
+			o.finish(d)
+			return true
+		}
+		if o.ctx.Err() != nil {
+			return false
+		}
+		d.attempts++
+		ss.failures.Add(1)
+		if d.attempts == 1 {
+			o.s.log.Info("delivery failed; retrying per the subscription's policy", "subscription", n.SubscriptionArn, "messageId", d.m.rec.ID, "err", err)
+		}
+		var de *DeliveryError
+		permanent := errors.As(err, &de) && de.Permanent
+		delay, again := nextDelay(ss.retry.Load(), ss.protocol, d.attempts, permanent)
+		if !again {
+			o.deadLetter(d, n, err)
+			o.finish(d)
+			return true
+		}
+		d.m.mu.Lock()
+		d.m.retrying = true
+		d.m.mu.Unlock()
+		o.saveProgress(d.m)
+		wait, release := after(o.s.clock, delay)
+		select {
+		case <-wait:
+		case <-o.ctx.Done():
+			release()
+			return false
+		}
+	}
+}
+
+// notification builds what d's subscriber receives (under o.mu).
+func (o *owner) notification(d *delivery) *Notification {
+	sub, rec := d.ss.sub, d.m.rec
+	n := &Notification{Subscription: sub, SubscriptionArn: sub.Arn(o.s.opts.Region), TopicArn: d.m.topic.arnOf(o.s.opts.Region),
+		Message: rec, Text: textFor(rec, sub.Protocol), Raw: d.ss.raw}
+	if !n.Raw {
+		n.Envelope = envelope(n, o.s.opts.BaseURL)
+	}
+	return n
+}
+
+// deadLetter sends a delivery that ran out of retries to the
+// subscription's dead-letter queue, with ErrorCode and ErrorMessage
+// attributes; without one the message is dropped (and counted).
+func (o *owner) deadLetter(d *delivery, n *Notification, cause error) {
+	ss := d.ss
+	o.mu.RLock()
+	dlq := ss.dlq
+	o.mu.RUnlock()
+	if dlq == "" {
+		ss.dropped.Add(1)
+		o.s.log.Warn("delivery failed for good and the subscription has no RedrivePolicy; message dropped",
+			"subscription", n.SubscriptionArn, "messageId", d.m.rec.ID, "err", cause)
+		return
+	}
+	code := "DeliveryFailed"
+	var de *DeliveryError
+	if errors.As(cause, &de) {
+		code = de.Code
+	}
+	e := queue.SendEntry{Body: string(n.Envelope)}
+	attrs := map[string]model.MessageAttributeValue{}
+	if n.Raw {
+		e.Body = n.Text
+		for k, v := range d.m.rec.Attributes {
+			attrs[k] = v
+		}
+	}
+	if len(attrs) <= 8 {
+		attrs["ErrorCode"] = model.MessageAttributeValue{DataType: "String", StringValue: code}
+		attrs["ErrorMessage"] = model.MessageAttributeValue{DataType: "String", StringValue: cause.Error()}
+	}
+	e.Attributes = attrs
+	fifoQueue(&e, dlq, d.m.rec)
+	for try := 0; ; try++ {
+		err := sendErr(o.s.opts.Queues.SendMessage(o.ctx, dlq, e))
+		if err == nil {
+			ss.deadLettered.Add(1)
+			return
+		}
+		if errors.As(err, &de) && de.Permanent || try >= 4 || o.ctx.Err() != nil {
+			ss.dropped.Add(1)
+			o.s.log.Warn("dead-lettering failed; message dropped", "subscription", n.SubscriptionArn, "deadLetterQueue", dlq, "messageId", d.m.rec.ID, "err", err)
+			return
+		}
+		wait, release := after(o.s.clock, time.Second)
+		select {
+		case <-wait:
+		case <-o.ctx.Done():
+			release()
+		}
+	}
+}
+
+// finish marks d done; the last delivery of a message deletes its record.
+func (o *owner) finish(d *delivery) {
+	d.ss.pending.Add(-1)
+	m := d.m
+	m.mu.Lock()
+	delete(m.left, d.ss.id)
+	n, retrying := len(m.left), m.retrying
+	m.mu.Unlock()
+	if n == 0 {
+		o.forget(m)
+	} else if retrying {
+		o.saveProgress(m)
+	}
+}
+
+func (o *owner) forget(m *inflight) {
+	if err := o.commit(o.ctx, []storeOp{{TopicID: m.rec.TopicID, MessageID: m.rec.ID}}); err != nil && o.ctx.Err() == nil {
+		o.s.log.Warn("deleting a delivered message's record failed; it will be delivered again after a restart", "messageId", m.rec.ID, "err", err)
+	}
+}
+
+// saveProgress rewrites a message's record with the subscriptions still
+// pending, once per change, so that after a restart only those get it
+// again.
+func (o *owner) saveProgress(m *inflight) {
+	m.mu.Lock()
+	if len(m.left) == m.written || len(m.left) == 0 {
+		m.mu.Unlock()
+		return
+	}
+	rec := *m.rec
+	rec.Pending = make([]string, 0, len(m.left))
+	for id := range m.left {
+		rec.Pending = append(rec.Pending, id)
+	}
+	m.written = len(m.left)
+	m.mu.Unlock()
+	if err := o.commit(o.ctx, []storeOp{putOp(&rec)}); err != nil && o.ctx.Err() == nil {
+		o.s.log.Warn("saving delivery progress failed", "messageId", rec.ID, "err", err)
+	}
+}
+
+// storeOp is one write of a message record.
+type storeOp = store.TopicOp
+
+func putOp(rec *model.TopicMessage) storeOp {
+	b, _ := jsonMarshal(rec)
+	return storeOp{TopicID: rec.TopicID, MessageID: rec.ID, Encoded: b}
+}
+
+func (o *owner) commit(ctx context.Context, ops []storeOp) error { return o.com.commit(ctx, ops...) }
+
+// after returns a channel closed once d has passed on c, and a function
+// releasing the timer early.
+func after(c queue.Clock, d time.Duration) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	if d <= 0 {
+		close(ch)
+		return ch, func() {}
+	}
+	t := c.AfterFunc(d, func() { close(ch) })
+	return ch, func() { t.Stop() }
+}
