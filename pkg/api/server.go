@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,10 @@ type Config struct {
 	Ready func() bool
 	// Leader reports whether this replica leads the controller (shown in /healthz).
 	Leader func() bool
+	// AWSGate stands before every AWS protocol (Protocol): it checks the
+	// signature's headers before any body is read and bounds the bytes of
+	// bodies in flight. Nil: requests go straight to the protocols.
+	AWSGate *awsproto.Gate
 }
 
 // Server is the HTTP front of one orch server process.
@@ -161,6 +166,10 @@ func (s *Server) Handler() http.Handler {
 			}
 		}()
 		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			if awsproto.LooksLikeAWS(r) {
+				s.serveAWS(w, r)
+				return
+			}
 			for _, p := range s.protocols {
 				if p.match(r) {
 					p.h.ServeHTTP(w, r)
@@ -170,6 +179,27 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.mux.ServeHTTP(w, r)
 	})
+}
+
+// serveAWS passes an AWS-shaped request through the gate to the protocol
+// that claims it; one that none claims gets AWS's own error for an
+// unknown operation (SDKs cannot parse a text/plain 404).
+func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request) {
+	if g := s.cfg.AWSGate; g != nil {
+		release, err := g.Admit(r)
+		if err != nil {
+			awsproto.WriteError(w, r, awsproto.AsError(err, nil))
+			return
+		}
+		defer release()
+	}
+	for _, p := range s.protocols {
+		if p.match(r) {
+			p.h.ServeHTTP(w, r)
+			return
+		}
+	}
+	awsproto.WriteError(w, r, awsproto.UnknownOperation(r))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

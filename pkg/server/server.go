@@ -153,6 +153,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Registry: reg,
 		Ready:    ready.Load,
 		Leader:   s.Reconciler.IsLeader,
+		AWSGate:  awsGate(st),
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())
