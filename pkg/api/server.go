@@ -37,6 +37,11 @@ type Config struct {
 	// signature's headers before any body is read and bounds the bytes of
 	// bodies in flight. Nil: requests go straight to the protocols.
 	AWSGate *awsproto.Gate
+	// MaxRequestsInflight bounds the client (admin and AWS) requests
+	// served at once, MaxAgentRequestsInflight the agents' (see
+	// inflight.go); 0: the defaults, 128 and 512.
+	MaxRequestsInflight      int
+	MaxAgentRequestsInflight int
 }
 
 // Server is the HTTP front of one orch server process.
@@ -50,6 +55,8 @@ type Server struct {
 	protocols []protocol
 
 	reqs *prometheus.HistogramVec
+
+	clients, agents inflight
 }
 
 // protocol is a non-/v1 protocol (an AWS API) and the requests it claims.
@@ -68,6 +75,13 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux(), appliers: map[string]Applier{}}
+	if cfg.MaxRequestsInflight <= 0 {
+		cfg.MaxRequestsInflight = defaultClientInflight
+	}
+	if cfg.MaxAgentRequestsInflight <= 0 {
+		cfg.MaxAgentRequestsInflight = defaultAgentInflight
+	}
+	s.clients, s.agents = newInflight(cfg.MaxRequestsInflight), newInflight(cfg.MaxAgentRequestsInflight)
 	s.tokens = tokenCache{store: cfg.Tokens, entries: map[string]tokenEntry{}}
 	s.reqs = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "orch_http_request_duration_seconds", Help: "HTTP requests by route and status.",
@@ -110,8 +124,19 @@ func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 	// every other call gets a deadline, so an unreachable etcd turns into
 	// a 503 instead of a request that hangs.
 	streaming := strings.HasSuffix(pattern, "/assignments") || strings.HasSuffix(pattern, "/logs")
+	pool := s.clients
+	if role == auth.RoleNode || role == auth.RoleJoin {
+		pool = s.agents
+	}
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !streaming {
+			if !pool.acquire(r) {
+				s.reqs.WithLabelValues(route, "429").Observe(0)
+				w.Header().Set("Retry-After", "1")
+				writeError(w, errTooManyRequests)
+				return
+			}
+			defer pool.release()
 			ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 			defer cancel()
 			r = r.WithContext(ctx)
@@ -185,6 +210,9 @@ func (s *Server) Handler() http.Handler {
 // that claims it; one that none claims gets AWS's own error for an
 // unknown operation (SDKs cannot parse a text/plain 404).
 func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request) {
+	// AWS calls are not counted in the client pool: SQS consumers hold
+	// long polls for up to 20 s, and what they may cost in memory is
+	// bounded by the gate's bytes instead.
 	if g := s.cfg.AWSGate; g != nil {
 		release, err := g.Admit(r)
 		if err != nil {

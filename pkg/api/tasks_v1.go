@@ -22,6 +22,11 @@ func (s *core) runTasks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *core) listTasks(w http.ResponseWriter, r *http.Request) {
+	page, err := ParsePage(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	q := r.URL.Query()
 	f := model.TaskFilter{Family: q.Get("family"), Group: q.Get("group"), Node: q.Get("node"),
 		DesiredStatus: q.Get("desiredStatus"), LastStatus: q.Get("lastStatus"), StartedBy: q.Get("startedBy")}
@@ -29,7 +34,8 @@ func (s *core) listTasks(w http.ResponseWriter, r *http.Request) {
 	if tasks == nil {
 		tasks = []*model.Task{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
+	tasks, next := Page(tasks, func(t *model.Task) string { return NewestFirstKey(t.CreatedAt, t.TaskID) }, page)
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks, "nextToken": next})
 }
 
 func (s *core) getTask(w http.ResponseWriter, r *http.Request) {

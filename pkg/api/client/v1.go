@@ -19,11 +19,7 @@ func (c *Client) Apply(ctx context.Context, docs []wire.ApplyDocument) ([]wire.A
 
 // ListTaskDefinitions lists revisions of a family (all when empty).
 func (c *Client) ListTaskDefinitions(ctx context.Context, family string) ([]*model.TaskDefinition, error) {
-	var out struct {
-		TaskDefinitions []*model.TaskDefinition `json:"taskDefinitions"`
-	}
-	err := c.Do(ctx, http.MethodGet, "/v1/taskdefinitions?family="+url.QueryEscape(family), nil, &out)
-	return out.TaskDefinitions, err
+	return listAll[*model.TaskDefinition](ctx, c, "/v1/taskdefinitions", url.Values{"family": {family}}, "taskDefinitions")
 }
 
 // GetTaskDefinition resolves FAMILY or FAMILY:REV.
@@ -55,11 +51,11 @@ func (c *Client) RunTask(ctx context.Context, in wire.RunTaskInput) ([]*model.Ta
 
 // ListTasks lists tasks; filter keys: family, group, node, desiredStatus, lastStatus, startedBy.
 func (c *Client) ListTasks(ctx context.Context, filter url.Values) ([]*model.Task, error) {
-	var out struct {
-		Tasks []*model.Task `json:"tasks"`
+	q := url.Values{}
+	for k, v := range filter {
+		q[k] = v
 	}
-	err := c.Do(ctx, http.MethodGet, "/v1/tasks?"+filter.Encode(), nil, &out)
-	return out.Tasks, err
+	return listAll[*model.Task](ctx, c, "/v1/tasks", q, "tasks")
 }
 
 // GetTask reads a task by id or unique prefix.
@@ -92,11 +88,7 @@ func (c *Client) Logs(ctx context.Context, id string, q url.Values) (io.ReadClos
 
 // ListNodes lists nodes with their load.
 func (c *Client) ListNodes(ctx context.Context) ([]wire.NodeView, error) {
-	var out struct {
-		Nodes []wire.NodeView `json:"nodes"`
-	}
-	err := c.Do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
-	return out.Nodes, err
+	return listAll[wire.NodeView](ctx, c, "/v1/nodes", nil, "nodes")
 }
 
 // GetNode reads a node and its tasks.
