@@ -42,6 +42,11 @@ type Config struct {
 	// inflight.go); 0: the defaults, 128 and 512.
 	MaxRequestsInflight      int
 	MaxAgentRequestsInflight int
+	// Writable is nil while the store takes writes, else why not (etcd
+	// is away): /readyz answers 503, writes are refused at once with 503,
+	// and reads get a short deadline (those served from caches still
+	// answer). Nil func: always writable.
+	Writable func() error
 }
 
 // Server is the HTTP front of one orch server process.
@@ -90,6 +95,7 @@ func New(cfg Config) *Server {
 	_ = cfg.Registry.Register(s.reqs)
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	s.Handle("POST /v1/apply", auth.RoleAdmin, s.apply)
 	for _, f := range cfg.Features {
@@ -137,7 +143,18 @@ func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 				return
 			}
 			defer pool.release()
-			ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+			timeout := requestTimeout
+			if err := s.writable(); err != nil {
+				if r.Method != http.MethodGet && r.Method != http.MethodHead {
+					rw := &statusWriter{ResponseWriter: w, status: 200}
+					rw.Header().Set("Retry-After", "5")
+					writeError(rw, &apiError{http.StatusServiceUnavailable, "StoreUnavailable", err.Error() + "; writes are refused until it is back (reads are served from caches), retry later"})
+					s.reqs.WithLabelValues(route, "503").Observe(0)
+					return
+				}
+				timeout = outageReadTimeout
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			r = r.WithContext(ctx)
 		}
@@ -163,7 +180,7 @@ func (s *Server) authenticate(r *http.Request) (auth.Identity, error) {
 	if !ok || tok == "" {
 		return auth.Identity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "missing bearer token: pass --token, set ORCH_TOKEN, or use the config file orch server wrote"}
 	}
-	id, err := s.tokens.lookup(r.Context(), tok)
+	id, err := s.tokens.lookup(r.Context(), tok, s.writable() != nil)
 	if errors.Is(err, model.ErrNotFound) {
 		return auth.Identity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "invalid token"}
 	}
@@ -171,6 +188,17 @@ func (s *Server) authenticate(r *http.Request) (auth.Identity, error) {
 		return auth.Identity{}, &apiError{http.StatusServiceUnavailable, "Unavailable", "cannot check the token: " + err.Error()}
 	}
 	return id, nil
+}
+
+// outageReadTimeout bounds a read while etcd is away: one served from the
+// caches answers at once, one that needs etcd fails fast.
+const outageReadTimeout = 3 * time.Second
+
+func (s *Server) writable() error {
+	if s.cfg.Writable == nil {
+		return nil
+	}
+	return s.cfg.Writable()
 }
 
 // requestTimeout bounds non-streaming API calls (long enough for the
@@ -230,6 +258,9 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request) {
 	awsproto.WriteError(w, r, awsproto.UnknownOperation(r))
 }
 
+// healthz is liveness: the process serves (its caches filled). It says
+// whether the store takes writes, but answers 200 either way: restarting
+// a server does not bring etcd back.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ready := s.cfg.Ready == nil || s.cfg.Ready()
 	leader := s.cfg.Leader != nil && s.cfg.Leader()
@@ -237,7 +268,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ready, "leader": leader})
+	writeJSON(w, status, map[string]any{"ready": ready, "leader": leader, "writable": s.writable() == nil})
+}
+
+// readyz is readiness: 200 only when the server can serve writes (caches
+// filled and etcd answering), 503 with the reason otherwise.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil && !s.cfg.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "the caches are still filling"})
+		return
+	}
+	if err := s.writable(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
 type statusWriter struct {
@@ -269,15 +314,31 @@ type tokenEntry struct {
 
 const tokenCacheTTL = 5 * time.Second
 
-func (c *tokenCache) lookup(ctx context.Context, tok string) (auth.Identity, error) {
+// tokenStaleMax is how long a known token stays usable while its lookups
+// fail: long enough to ride out an etcd outage, short enough that a token
+// deleted just before one does not live on for long.
+const tokenStaleMax = 15 * time.Minute
+
+// lookup resolves tok, from the cache while it is fresh; storeDown says
+// etcd is known to be away, so a token known valid is taken from the
+// cache without first waiting for a lookup that cannot answer.
+func (c *tokenCache) lookup(ctx context.Context, tok string, storeDown bool) (auth.Identity, error) {
 	c.mu.Lock()
 	e, ok := c.entries[tok]
 	c.mu.Unlock()
 	if ok && time.Since(e.at) < tokenCacheTTL {
 		return e.id, e.err
 	}
+	if storeDown && ok && e.err == nil && time.Since(e.at) < tokenStaleMax {
+		return e.id, nil
+	}
 	id, err := c.store.TokenInfo(ctx, tok)
 	if err != nil && !errors.Is(err, model.ErrNotFound) {
+		if ok && e.err == nil && time.Since(e.at) < tokenStaleMax {
+			// etcd is away: a token that was valid a moment ago stays
+			// valid, so reads from the caches keep working (issue 12).
+			return e.id, nil
+		}
 		return auth.Identity{}, err // don't cache outages
 	}
 	c.mu.Lock()

@@ -6,13 +6,22 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/orch-project/orch/internal/testutil"
+	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/server"
 )
 
 // getJSON GETs path with the admin token and decodes the answer.
@@ -101,5 +110,106 @@ func TestListsArePaginated(t *testing.T) {
 		if _, ok := page["nextToken"]; !ok {
 			t.Errorf("%s has no nextToken field", list)
 		}
+	}
+}
+
+// startEtcd runs an etcd process of the test's own on free ports and
+// returns its client URL and the process (to stop and continue it).
+func startEtcd(t *testing.T) (string, *os.Process) {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("etcd is not installed (apt-get install etcd-server)")
+		}
+		t.Skip("needs the etcd binary: apt-get install etcd-server")
+	}
+	client, peer := freePort(t), freePort(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "--name", "hardening", "--data-dir", dir,
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "hardening="+peer)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return client, cmd.Process
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
+// Item 5: while etcd was away every authenticated call failed after 20 s
+// (token lookups were cached for 5 s) and /healthz said ready. Now reads
+// served from caches keep working with the tokens known before, /readyz
+// says 503 with the reason, and writes fail fast with a 503 naming etcd.
+func TestEtcdOutage(t *testing.T) {
+	etcdURL, etcd := startEtcd(t)
+	cp := testutil.StartServer(t, func(c *server.Config) { c.EtcdEndpoints = []string{etcdURL} })
+	ctx := context.Background()
+	applyTD(t, cp.Admin, testutil.TaskDef("web", 64))
+	if _, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web", Count: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if code := getJSON(t, cp, "/readyz", nil); code != 200 {
+		t.Fatalf("/readyz before the outage: %d", code)
+	}
+
+	if err := etcd.Signal(syscall.SIGSTOP); err != nil { // etcd hangs: no answer, no error
+		t.Fatal(err)
+	}
+	defer etcd.Signal(syscall.SIGCONT)
+	testutil.WaitFor(t, 15*time.Second, "/readyz to report the outage", func() (bool, string) {
+		var body map[string]any
+		code := getJSON(t, cp, "/readyz", &body)
+		return code == 503 && strings.Contains(fmt.Sprint(body["reason"]), "etcd"), fmt.Sprint(code, body)
+	})
+	var health map[string]any
+	if code := getJSON(t, cp, "/healthz", &health); code != 200 || health["writable"] != false {
+		t.Errorf("/healthz during the outage: %d %v; want 200 (alive) with writable=false", code, health)
+	}
+	// Past the token cache's 5 s: reads keep answering from the caches.
+	until := time.Now().Add(7 * time.Second)
+	for time.Now().Before(until) {
+		start := time.Now()
+		tasks, err := cp.Admin.ListTasks(ctx, nil)
+		if err != nil || len(tasks) != 3 {
+			t.Fatalf("list tasks during the outage: %d tasks, %v; want 3 from the cache", len(tasks), err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("a cached read took %s during the outage", d)
+		}
+	}
+	start := time.Now()
+	_, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web"})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 503 || !strings.Contains(ce.Message, "etcd") {
+		t.Errorf("a write during the outage: %v; want 503 naming etcd", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the refused write took %s; want it refused at once", d)
+	}
+
+	if err := etcd.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "/readyz after etcd is back", func() (bool, string) {
+		code := getJSON(t, cp, "/readyz", nil)
+		return code == 200, fmt.Sprint(code)
+	})
+	if _, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web"}); err != nil {
+		t.Errorf("a write after the outage: %v", err)
 	}
 }

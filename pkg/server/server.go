@@ -146,6 +146,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	}
 
 	var ready atomic.Bool
+	health := &storeHealth{st: st}
 	s.API = api.New(api.Config{
 		Features: apiFeatures,
 		Tokens:   st,
@@ -154,11 +155,13 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Ready:    ready.Load,
 		Leader:   s.Reconciler.IsLeader,
 		AWSGate:  awsGate(st),
+		Writable: health.Writable,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.Caches.Run(rctx) })
+	s.wg.Go(func() { health.run(rctx) })
 	for _, f := range features {
 		s.wg.Go(func() {
 			if err := f.Run(rctx); err != nil && rctx.Err() == nil {
