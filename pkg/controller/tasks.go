@@ -71,6 +71,9 @@ func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, 
 			return nil, &model.FieldError{Path: fmt.Sprintf("overrides[%d].name", i), Message: fmt.Sprintf("task definition %s has no container %q", td.Ref(), o.Name)}
 		}
 	}
+	if in.ClientToken != "" {
+		return s.runOnce(ctx, td, in)
+	}
 	tasks := make([]*model.Task, in.Count)
 	for i := range tasks {
 		tasks[i] = NewTask(td, in, s.now())

@@ -17,6 +17,7 @@ type RunTaskInput struct {
 	PlacementStrategy    []PlacementStrategy   `json:"placementStrategy,omitempty"`
 	PlacementConstraints []PlacementConstraint `json:"placementConstraints,omitempty"`
 	Tags                 []Tag                 `json:"tags,omitempty"`
+	ClientToken          string                `json:"clientToken,omitempty"`
 }
 
 // TaskFilter selects tasks; empty fields match everything.

@@ -61,6 +61,7 @@ type Service struct {
 	PlacementConstraints          []PlacementConstraint    `json:"placementConstraints,omitempty"`
 	HealthCheckGracePeriodSeconds *int                     `json:"healthCheckGracePeriodSeconds,omitempty"`
 	Tags                          []Tag                    `json:"tags,omitempty"`
+	ClientToken                   string                   `json:"clientToken,omitempty"`
 
 	// Server-assigned.
 	Status      string         `json:"status,omitempty"`

@@ -213,3 +213,63 @@ func TestEtcdOutage(t *testing.T) {
 		t.Errorf("a write after the outage: %v", err)
 	}
 }
+
+// Item 4: a RunTask whose answer was lost (a timeout, a killed client)
+// could not be retried safely: the retry started the tasks again. With a
+// clientToken the retry returns the first call's tasks.
+func TestRunTaskClientTokenMakesRetriesSafe(t *testing.T) {
+	cp := testutil.StartServer(t)
+	ctx := context.Background()
+	applyTD(t, cp.Admin, testutil.TaskDef("web", 64))
+
+	first, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web", Count: 5, ClientToken: "tok-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web", Count: 5, ClientToken: "tok-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range first {
+		if again[i].TaskID != first[i].TaskID {
+			t.Fatalf("retry task %d: %s, want the first call's %s", i, again[i].TaskID, first[i].TaskID)
+		}
+	}
+	_, err = cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web", Count: 6, ClientToken: "tok-1"})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "clientToken: idempotency mismatch") {
+		t.Errorf("same token, other parameters: %v; want 400 naming clientToken", err)
+	}
+	if tasks, _ := cp.Admin.ListTasks(ctx, url.Values{"family": {"web"}}); len(tasks) != 5 {
+		t.Errorf("%d tasks after a retry and a refused reuse; want 5", len(tasks))
+	}
+
+	// A call cut off mid-flight, then retried with its token: exactly
+	// one set of tasks, whichever way the first call ended.
+	in := wire.RunTaskInput{TaskDefinition: "web", Count: 1000, StartedBy: "cutoff", ClientToken: "tok-2"}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Millisecond)
+	_, _ = cp.Admin.RunTask(cctx, in)
+	cancel()
+	got, err := cp.Admin.RunTask(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, tk := range got {
+		ids[tk.TaskID] = true
+	}
+	testutil.WaitFor(t, 10*time.Second, "the retried call's tasks in the list", func() (bool, string) {
+		tasks, err := cp.Admin.ListTasks(ctx, url.Values{"startedBy": {"cutoff"}})
+		return err == nil && len(tasks) == 1000, fmt.Sprintf("%d tasks, %v", len(tasks), err)
+	})
+	if len(ids) != 1000 {
+		t.Errorf("the retry answered %d distinct tasks, want 1000", len(ids))
+	}
+
+	for _, bad := range []string{strings.Repeat("x", 65), "has space"} {
+		_, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web", ClientToken: bad})
+		if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "clientToken") {
+			t.Errorf("clientToken %q: %v; want 400 naming clientToken", bad, err)
+		}
+	}
+}

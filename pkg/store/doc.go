@@ -23,6 +23,7 @@
 //	election/queues/<leaseId>           the replica that owns the queues (value: its URL)
 //	meta/bootstrap-claim                the cluster id, claimed by the first server to start (Bootstrap)
 //	meta/cluster                        the cluster id, written once the first credentials exist
+//	idempotency/<kind>/<sha256 hex>     a clientToken's record (store.ClientRequest) bound to a lease of its window; kind runtask or service
 //
 // Writes that depend on what was read compare the key's mod revision
 // (UpdateTask, CommitTasks); a failed comparison returns model.ErrConflict

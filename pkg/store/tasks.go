@@ -33,7 +33,7 @@ func (s *Store) CreateTasks(ctx context.Context, tasks []*model.Task) error {
 		}
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
-			return fmt.Errorf("store: create tasks: %w", err)
+			return Unknown(fmt.Errorf("store: create tasks: %w", err))
 		}
 		if !resp.Succeeded {
 			return fmt.Errorf("store: create tasks: a task id exists already: %w", model.ErrConflict)

@@ -2,9 +2,13 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
@@ -40,13 +44,41 @@ func (c *Client) DeregisterTaskDefinition(ctx context.Context, ref string) ([]*m
 	return out.TaskDefinitions, err
 }
 
-// RunTask starts tasks.
+// RunTask starts tasks. With a ClientToken (NewClientToken) a call whose
+// outcome is unknown (a timeout in etcd, a lost connection) is retried
+// with the same token, which the server answers with the tasks the first
+// attempt created, if it did.
 func (c *Client) RunTask(ctx context.Context, in wire.RunTaskInput) ([]*model.Task, error) {
 	var out struct {
 		Tasks []*model.Task `json:"tasks"`
 	}
-	err := c.Do(ctx, http.MethodPost, "/v1/tasks", in, &out)
-	return out.Tasks, err
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = c.Do(ctx, http.MethodPost, "/v1/tasks", in, &out)
+		if err == nil || in.ClientToken == "" || attempt == 3 || !outcomeUnknown(err) || ctx.Err() != nil {
+			return out.Tasks, err
+		}
+		if serr := sleepCtx(ctx, time.Duration(attempt)*time.Second); serr != nil {
+			return nil, err
+		}
+	}
+}
+
+// NewClientToken returns a fresh token for an idempotent request.
+func NewClientToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// outcomeUnknown reports whether a write may or may not have happened:
+// the server said so, or the connection failed after the request left.
+func outcomeUnknown(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code == "OutcomeUnknown" || e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout
+	}
+	return true // not an answer: the connection broke
 }
 
 // ListTasks lists tasks; filter keys: family, group, node, desiredStatus, lastStatus, startedBy.
