@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // ClientRequest is what an idempotent write (RunTask, CreateService with
