@@ -155,7 +155,11 @@ func writeTask(w io.Writer, t *model.Task) {
 }
 
 func deleteTask(cmd *cobra.Command, c *client.Client, name string) error {
-	if err := c.DeleteTask(cmd.Context(), name); err != nil {
+	del := c.DeleteTask
+	if force, _ := cmd.Flags().GetBool("force"); force {
+		del = c.ForceDeleteTask
+	}
+	if err := del(cmd.Context(), name); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "task/%s deleted\n", name)

@@ -68,8 +68,14 @@ func (s *core) stopTask(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"task": t})
 }
 
+// deleteTask removes a stopped task; ?force=true removes any task's
+// record (the admin path for a stuck or oversized one).
 func (s *core) deleteTask(w http.ResponseWriter, r *http.Request) {
-	if err := s.cfg.Tasks.Delete(r.Context(), r.PathValue("id")); err != nil {
+	del := s.cfg.Tasks.Delete
+	if r.URL.Query().Get("force") == "true" {
+		del = s.cfg.Tasks.ForceDelete
+	}
+	if err := del(r.Context(), r.PathValue("id")); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,6 +17,13 @@ import (
 // MaxRunCount bounds one RunTask call. ECS allows 10; Orch allows more so a
 // batch job can fan out in one call.
 const MaxRunCount = 1000
+
+// MaxOverridesBytes and MaxTags bound what one RunTask adds to each of
+// its task records (ECS allows 8,192 characters of overrides, 50 tags).
+const (
+	MaxOverridesBytes = 8192
+	MaxTags           = 50
+)
 
 // Tasks starts, stops and reads tasks and merges agent reports.
 type Tasks struct {
@@ -44,6 +52,12 @@ func validateRun(in *model.RunTaskInput) error {
 	}
 	if in.Count < 0 || in.Count > MaxRunCount {
 		errs.Add("count", fmt.Sprintf("must be between 1 and %d", MaxRunCount))
+	}
+	if b, _ := json.Marshal(in.Overrides); len(in.Overrides) > 0 && len(b) > MaxOverridesBytes {
+		errs.Add("overrides", fmt.Sprintf("is %d bytes of JSON; at most %d (as in ECS): pass large settings through the task definition or a file in the image", len(b), MaxOverridesBytes))
+	}
+	if len(in.Tags) > MaxTags {
+		errs.Add("tags", fmt.Sprintf("has %d tags; at most %d", len(in.Tags), MaxTags))
 	}
 	errs = append(errs, model.ValidatePlacement(in.PlacementStrategy, in.PlacementConstraints)...)
 	return errs.Err()
@@ -191,6 +205,16 @@ func (s *Tasks) List(f model.TaskFilter) []*model.Task {
 		return out[i].TaskID < out[j].TaskID
 	})
 	return out
+}
+
+// ForceDelete removes a task's record by its full id, whatever its state
+// or size: for an admin when a record is stuck. An agent running it sees
+// the task vanish from its assignments and stops its containers.
+func (s *Tasks) ForceDelete(ctx context.Context, id string) error {
+	if full, err := s.Resolve(id); err == nil {
+		id = full
+	}
+	return s.st.ForceDeleteTask(ctx, id)
 }
 
 // Delete removes a stopped task's record. A running task must be stopped first.

@@ -21,6 +21,7 @@ import (
 	"github.com/orch-project/orch/internal/testutil"
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/server"
 )
 
@@ -271,5 +272,36 @@ func TestRunTaskClientTokenMakesRetriesSafe(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "clientToken") {
 			t.Errorf("clientToken %q: %v; want 400 naming clientToken", bad, err)
 		}
+	}
+}
+
+// Item 1 through the API: a RunTask whose records could not be bounded
+// (a 300 KB memberOf expression) is a 400 naming the fix, not a stored
+// record that later freezes placement; and an admin can remove any task.
+func TestOversizedTasksRefusedAndAnyTaskRemovable(t *testing.T) {
+	cp := testutil.StartServer(t)
+	ctx := context.Background()
+	applyTD(t, cp.Admin, testutil.TaskDef("web", 64))
+	expr := strings.Repeat(`attribute:zone == "z" or `, 300<<10/25) + `attribute:zone == "z"`
+	_, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web",
+		PlacementConstraints: []model.PlacementConstraint{{Type: "memberOf", Expression: expr}}})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 400 {
+		t.Errorf("a task with a 300 KB expression: %v; want 400", err)
+	} else if !strings.Contains(ce.Message, "byte limit") {
+		t.Errorf("a task with a 300 KB expression: %q; want it to say the record is over its limit", ce.Message)
+	}
+	tasks, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Admin.DeleteTask(ctx, tasks[0].TaskID); !errors.As(err, &ce) || ce.Status != 409 {
+		t.Errorf("plain delete of a pending task: %v; want 409 (stop it first)", err)
+	}
+	if err := cp.Admin.ForceDeleteTask(ctx, tasks[0].TaskID); err != nil {
+		t.Fatalf("force delete: %v", err)
+	}
+	if _, err := cp.Admin.GetTask(ctx, tasks[0].TaskID); !errors.As(err, &ce) || ce.Status != 404 {
+		t.Errorf("after force delete: %v; want 404", err)
 	}
 }

@@ -52,14 +52,15 @@ func (s *Store) CreateTasksOnce(ctx context.Context, kind, token string, rec *Cl
 	}
 	b, _ := json.Marshal(rec)
 	k := s.clientRequestKey(kind, token)
-	first := tasks[:min(len(tasks), s.maxBatch-1)]
+	encs, err := encodeTasks(tasks)
+	if err != nil {
+		return err
+	}
+	first := tasks[:min(s.taskBatches(encs)[0][1], s.maxBatch-1)]
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), "=", 0)}
 	ops := []clientv3.Op{clientv3.OpPut(k, string(b), clientv3.WithLease(lease.ID))}
-	for _, t := range first {
-		tb, err := json.Marshal(t)
-		if err != nil {
-			return err
-		}
+	for i, t := range first {
+		tb := encs[i]
 		tk := s.taskKey(t.TaskID)
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(tk), "=", 0))
 		ops = append(ops, clientv3.OpPut(tk, string(tb)))
@@ -80,12 +81,29 @@ func (s *Store) CreateTasksOnce(ctx context.Context, kind, token string, rec *Cl
 // CreateMissingTasks creates those of tasks that do not exist yet, each
 // conditional on its key being absent; ones that exist are left alone.
 func (s *Store) CreateMissingTasks(ctx context.Context, tasks []*model.Task) error {
-	for start := 0; start < len(tasks); start += s.maxBatch {
-		for _, t := range tasks[start:min(start+s.maxBatch, len(tasks))] {
-			tb, err := json.Marshal(t)
-			if err != nil {
-				return err
-			}
+	encs, err := encodeTasks(tasks)
+	if err != nil {
+		return err
+	}
+	for _, r := range s.taskBatches(encs) {
+		// The whole batch at once when none exists (the usual case)...
+		var cmps []clientv3.Cmp
+		var ops []clientv3.Op
+		for i, t := range tasks[r[0]:r[1]] {
+			k := s.taskKey(t.TaskID)
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+			ops = append(ops, clientv3.OpPut(k, string(encs[r[0]+i])))
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return Unknown(fmt.Errorf("store: create tasks: %w", err))
+		}
+		if resp.Succeeded {
+			continue
+		}
+		// ...else one by one, leaving those that exist.
+		for i, t := range tasks[r[0]:r[1]] {
+			tb := encs[r[0]+i]
 			k := s.taskKey(t.TaskID)
 			if _, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
 				Then(clientv3.OpPut(k, string(tb))).Commit(); err != nil {

@@ -113,6 +113,11 @@ func (c *Client) DeleteTask(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/tasks/"+url.PathEscape(id), nil, nil)
 }
 
+// ForceDeleteTask removes a task's record whatever its state or size.
+func (c *Client) ForceDeleteTask(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/tasks/"+url.PathEscape(id)+"?force=true", nil, nil)
+}
+
 // Logs streams a task's container output; q holds container, follow, since, tail.
 func (c *Client) Logs(ctx context.Context, id string, q url.Values) (io.ReadCloser, error) {
 	return c.Stream(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
