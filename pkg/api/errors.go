@@ -73,7 +73,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // trailing data and oversized bodies are client errors with the field named.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := duplicateKey(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytesReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -9,8 +10,22 @@ import (
 
 func (s *core) runTasks(w http.ResponseWriter, r *http.Request) {
 	var in model.RunTaskInput
-	if err := decode(w, r, &in); err != nil {
+	var raw json.RawMessage
+	if err := decode(w, r, &raw); err != nil {
 		writeError(w, err)
+		return
+	}
+	if err := strictJSON(raw, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	// An explicit count of 0 is a mistake (ECS: 1 to 10), not "one task";
+	// an absent count means one.
+	var probe struct {
+		Count *int `json:"count"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.Count != nil && *probe.Count == 0 {
+		writeError(w, &model.FieldError{Path: "count", Message: "must be at least 1 (leave it out for one task)"})
 		return
 	}
 	tasks, err := s.cfg.Tasks.Run(r.Context(), in)

@@ -53,6 +53,20 @@ func validateRun(in *model.RunTaskInput) error {
 	if in.Count < 0 || in.Count > MaxRunCount {
 		errs.Add("count", fmt.Sprintf("must be between 1 and %d", MaxRunCount))
 	}
+	// ECS bounds startedBy (128) and group (255); control characters are
+	// refused so no terminal ever prints them raw.
+	for _, f := range []struct{ path, v string }{{"startedBy", in.StartedBy}, {"group", in.Group}} {
+		max := 128
+		if f.path == "group" {
+			max = model.MaxNameLength
+		}
+		if len(f.v) > max {
+			errs.Add(f.path, fmt.Sprintf("is %d characters; at most %d", len(f.v), max))
+		}
+		if i := model.ControlChar(f.v); i >= 0 {
+			errs.Add(f.path, fmt.Sprintf("has a control character at byte %d; use printable text", i))
+		}
+	}
 	if b, _ := json.Marshal(in.Overrides); len(in.Overrides) > 0 && len(b) > MaxOverridesBytes {
 		errs.Add("overrides", fmt.Sprintf("is %d bytes of JSON; at most %d (as in ECS): pass large settings through the task definition or a file in the image", len(b), MaxOverridesBytes))
 	}

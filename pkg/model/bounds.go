@@ -71,6 +71,17 @@ func (t *Task) Bound() {
 	}
 }
 
+// ControlChar returns the byte offset of the first control character
+// (C0, DEL, C1) in s, or -1.
+func ControlChar(s string) int {
+	for i, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return i
+		}
+	}
+	return -1
+}
+
 // ErrTooLarge is a record that stays over its limit after Bound: its
 // user-given parts (overrides, tags, constraints) are too big.
 var ErrTooLarge = fmt.Errorf("%w: record too large", ErrInvalid)

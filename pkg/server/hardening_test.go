@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -303,5 +304,62 @@ func TestOversizedTasksRefusedAndAnyTaskRemovable(t *testing.T) {
 	}
 	if _, err := cp.Admin.GetTask(ctx, tasks[0].TaskID); !errors.As(err, &ce) || ce.Status != 404 {
 		t.Errorf("after force delete: %v; want 404", err)
+	}
+}
+
+// postJSON POSTs body with token and returns the status and the answer.
+func postJSON(t *testing.T, cp *testutil.ControlPlane, path, token, body string, header ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", cp.URL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = io.Copy(&b, resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+// Item 7: validation gaps found by a careless user. Each is a 400 that
+// names the field, where it was accepted before.
+func TestValidationGaps(t *testing.T) {
+	cp := testutil.StartServer(t)
+	applyTD(t, cp.Admin, testutil.TaskDef("web", 64))
+	adm, join := cp.Bootstrap.AdminToken, cp.Bootstrap.JoinToken
+	td := func(mem string) string {
+		return `{"documents":[{"kind":"TaskDefinition","spec":{"family":"big","containerDefinitions":[{"name":"a","image":"x","memory":` + mem + `}]}}]}`
+	}
+	for _, tc := range []struct {
+		name, path, token, body string
+		want                    string
+	}{
+		{"memory 2^62", "/v1/apply", adm, td("4611686018427387904"), "memory: must be at most"},
+		{"cpu 2^62", "/v1/apply", adm, `{"documents":[{"kind":"TaskDefinition","spec":{"family":"big","containerDefinitions":[{"name":"a","image":"x","memory":64,"cpu":4611686018427387904}]}}]}`, "cpu: must be at most"},
+		{"count 0", "/v1/tasks", adm, `{"taskDefinition":"web","count":0}`, "count: must be at least 1"},
+		{"duplicate key", "/v1/tasks", adm, `{"taskDefinition":"web","count":1,"count":500}`, `count: the key \"count\" is given twice`},
+		{"duplicate key in a manifest spec", "/v1/apply", adm, `{"documents":[{"kind":"TaskDefinition","spec":{"family":"a","family":"b","containerDefinitions":[]}}]}`, `family: the key \"family\" is given twice`},
+		{"control characters in startedBy", "/v1/tasks", adm, `{"taskDefinition":"web","startedBy":"me\u001b[2J"}`, "startedBy: has a control character"},
+		{"long group", "/v1/tasks", adm, `{"taskDefinition":"web","group":"` + strings.Repeat("g", 300) + `"}`, "group: is 300 characters"},
+		{"node capacity 2^62", "/v1/agent/register", join, `{"name":"huge","capacity":{"cpu":4611686018427387904,"memoryMiB":1024}}`, "capacity.cpu: must be between"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := postJSON(t, cp, tc.path, tc.token, tc.body)
+			if code != 400 || !strings.Contains(body, tc.want) {
+				t.Errorf("got %d %s\nwant 400 with %q", code, body, tc.want)
+			}
+		})
+	}
+	// SQS: a .fifo name without FifoQueue=true made a standard queue.
+	code, body := postJSON(t, cp, "/v1/queues", adm, `{"QueueName":"orders.fifo"}`)
+	if code != 400 || !strings.Contains(body, "FifoQueue") {
+		t.Errorf("queue orders.fifo without FifoQueue: %d %s; want 400 naming FifoQueue", code, body)
 	}
 }
