@@ -74,8 +74,8 @@ func printable(s string) string {
 	return b.String()
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
-func (t *table) flush() error       { return t.tw.Flush() }
+func isControl(r rune) bool   { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+func (t *table) flush() error { return t.tw.Flush() }
 
 // age renders how long ago t was, like kubectl.
 func age(t time.Time) string {
