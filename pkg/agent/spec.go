@@ -107,6 +107,9 @@ func (r *taskRunner) spec(c *ctr) (runtime.ContainerSpec, error) {
 		runtime.LabelNode:      r.a.node,
 		LabelStopTimeout:       strconv.Itoa(int(d.StopTimeoutOrDefault() / time.Second)),
 	})
+	if c := r.a.clusterID(); c != "" {
+		labels[runtime.LabelCluster] = c
+	}
 	command := d.Command
 	for _, o := range t.Overrides {
 		if o.Name == d.Name && len(o.Command) > 0 {

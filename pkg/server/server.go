@@ -110,6 +110,12 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		return nil, err
 	}
 	s.Bootstrap = creds
+	clusterID, err := st.ClusterID(ctx)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, fmt.Errorf("server: reading the cluster id: %w", err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -134,6 +140,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 				Tokens:          st,
 				ContainerEnv:    containerEnv(st),
 				Logger:          o.Logger,
+				ClusterID:       clusterID,
 			}),
 			reconciler: s.Reconciler,
 		},

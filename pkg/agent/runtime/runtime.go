@@ -22,6 +22,10 @@ const (
 	LabelFamily    = "orch.family"
 	LabelRevision  = "orch.revision"
 	LabelNode      = "orch.node"
+	// LabelCluster is the id of the cluster whose agent made the
+	// container: two clusters whose agents share a Docker host (and a
+	// node name, by default the hostname) never touch each other's.
+	LabelCluster = "orch.cluster"
 )
 
 // ErrNotFound is returned for an unknown container or image.
