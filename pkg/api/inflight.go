@@ -13,7 +13,7 @@ import (
 // Retry-After. Streams (assignments, followed logs) are not counted: they
 // live as long as their client.
 const (
-	defaultClientInflight = 128
+	defaultClientInflight = 64
 	defaultAgentInflight  = 512
 	// inflightWait is how long a request may queue for a slot.
 	inflightWait = time.Second

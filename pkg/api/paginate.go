@@ -11,12 +11,16 @@ import (
 )
 
 // Pagination, as ECS's List* calls do it: ?maxResults=N (1 to
-// MaxPageSize, default MaxPageSize) and ?nextToken=T from the previous
+// MaxPageSize, default DefaultPageSize) and ?nextToken=T from the previous
 // page's "nextToken". Without it one GET /v1/tasks of 11,000 tasks was a
 // 21 MB answer, and 200 such clients took the server to 3.6 GB (issue 12).
 
-// MaxPageSize is the most items one page holds, and the default.
-const MaxPageSize = 1000
+// MaxPageSize is the most items one page holds; DefaultPageSize is a
+// page without maxResults (ECS's default for ListTasks is 100 too).
+const (
+	MaxPageSize     = 1000
+	DefaultPageSize = 100
+)
 
 // PageRequest is a list call's page parameters.
 type PageRequest struct {
@@ -28,7 +32,7 @@ type PageRequest struct {
 // 400 that names the parameter.
 func ParsePage(r *http.Request) (PageRequest, error) {
 	q := r.URL.Query()
-	p := PageRequest{Max: MaxPageSize}
+	p := PageRequest{Max: DefaultPageSize}
 	if s := q.Get("maxResults"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxPageSize {

@@ -39,7 +39,7 @@ type Config struct {
 	AWSGate *awsproto.Gate
 	// MaxRequestsInflight bounds the client (admin and AWS) requests
 	// served at once, MaxAgentRequestsInflight the agents' (see
-	// inflight.go); 0: the defaults, 128 and 512.
+	// inflight.go); 0: the defaults, 64 and 512.
 	MaxRequestsInflight      int
 	MaxAgentRequestsInflight int
 	// Writable is nil while the store takes writes, else why not (etcd

@@ -13,13 +13,18 @@ import (
 // (/readyz) and refuse writes at once while etcd is away instead of
 // letting each one wait out its timeout (issue 12 item 5).
 type storeHealth struct {
-	st  *store.Store
-	err atomic.Pointer[error] // nil: the last probe succeeded
+	st       *store.Store
+	err      atomic.Pointer[error] // nil: etcd answers
+	failures int                   // consecutive failed probes (run's goroutine only)
 }
 
+// etcd counts as away after healthFailures probes in a row failed, each
+// given healthTimeout: a server busy enough to delay one probe is not
+// an outage, and writes it would refuse are likely to succeed.
 const (
-	healthEvery   = time.Second
-	healthTimeout = 2 * time.Second
+	healthEvery    = time.Second
+	healthTimeout  = 3 * time.Second
+	healthFailures = 2
 )
 
 func (h *storeHealth) run(ctx context.Context) {
@@ -33,9 +38,13 @@ func (h *storeHealth) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			err = errors.New("etcd (the cluster store) is unavailable: " + err.Error())
-			h.err.Store(&err)
+			h.failures++
+			if h.failures >= healthFailures {
+				err = errors.New("etcd (the cluster store) is unavailable: " + err.Error())
+				h.err.Store(&err)
+			}
 		} else {
+			h.failures = 0
 			h.err.Store(nil)
 		}
 		select {
