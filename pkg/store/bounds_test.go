@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/store"
 )
 
 // Issue 12 item 1: one oversized task record (reasons embedding a long
@@ -70,5 +72,34 @@ func TestOneBloatedTaskDoesNotBlockItsBatch(t *testing.T) {
 	}
 	if _, err := st.GetTask(ctx, "t07"); !errors.Is(err, model.ErrNotFound) {
 		t.Errorf("after ForceDeleteTask: %v, want not found", err)
+	}
+}
+
+// Issue 12 item 8: after kill -9 and a restart on the same data dir, the
+// queues answered 503 until the dead process's election lease expired.
+// A process that finds its own id in the election takes over at once.
+func TestCampaignTakesBackItsOwnStaleLease(t *testing.T) {
+	st := openTest(t)
+	ctx := context.Background()
+	// What a killed process leaves: its election key on a 60 s lease
+	// that nobody keeps alive (a second store client, closed at once).
+	dead, err := store.Open(ctx, store.Config{Endpoints: st.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dead.Campaign(ctx, "queues", "host/127.0.0.1:7474", 60); err != nil {
+		t.Fatal(err)
+	}
+	dead.Close() // no keepalives from here on, and no resign
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	l, err := st.Campaign(cctx, "queues", "host/127.0.0.1:7474", 5)
+	if err != nil {
+		t.Fatalf("campaign with our own stale key in place: %v (it waited for the dead lease)", err)
+	}
+	defer l.Resign(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took over after %s; want at once", d)
 	}
 }
