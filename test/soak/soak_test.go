@@ -366,11 +366,15 @@ type server struct {
 
 func startServer(t *testing.T) *server {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "orch")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/orch")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build orch: %v\n%s", err, out)
+	// SOAK_ORCH_BIN runs another build (e.g. main's, for a baseline).
+	bin := os.Getenv("SOAK_ORCH_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "orch")
+		build := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/orch")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build orch: %v\n%s", err, out)
+		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
