@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -41,35 +42,63 @@ func Clip(s string, n int) string {
 }
 
 // Bound clips t's free-text fields and agent-reported lists to their
-// limits. It never touches what identifies or schedules the task.
+// limits. It never touches what identifies or schedules the task. It
+// writes only what it changes, and copies a slice before changing an
+// element of it: a task being committed often shares its slices with the
+// cached copy that readers are encoding at the same time.
 func (t *Task) Bound() {
-	t.PlacementMessage = Clip(t.PlacementMessage, MaxMessage)
-	t.StoppedReason = Clip(t.StoppedReason, MaxMessage)
-	t.StopCode = Clip(t.StopCode, maxShortField)
-	t.HealthStatus = Clip(t.HealthStatus, maxShortField)
-	if len(t.Containers) > maxTaskContainers {
-		t.Containers = t.Containers[:maxTaskContainers]
-	}
-	for i := range t.Containers {
-		c := &t.Containers[i]
-		c.Name, c.Image = Clip(c.Name, maxShortField), Clip(c.Image, MaxMessage)
-		c.RuntimeID, c.LastStatus = Clip(c.RuntimeID, maxShortField), Clip(c.LastStatus, maxShortField)
-		c.HealthStatus, c.Reason = Clip(c.HealthStatus, maxShortField), Clip(c.Reason, MaxMessage)
-		if len(c.NetworkBindings) > maxBindings {
-			c.NetworkBindings = c.NetworkBindings[:maxBindings]
+	clip := func(p *string, n int) {
+		if len(*p) > n {
+			*p = Clip(*p, n)
 		}
-		for j := range c.NetworkBindings {
-			b := &c.NetworkBindings[j]
-			b.BindIP, b.Protocol = Clip(b.BindIP, 64), Clip(b.Protocol, 16)
+	}
+	clip(&t.PlacementMessage, MaxMessage)
+	clip(&t.StoppedReason, MaxMessage)
+	clip(&t.StopCode, maxShortField)
+	clip(&t.HealthStatus, maxShortField)
+	if len(t.Containers) > maxTaskContainers {
+		t.Containers = t.Containers[:maxTaskContainers:maxTaskContainers]
+	}
+	if slices.ContainsFunc(t.Containers, containerOver) {
+		t.Containers = slices.Clone(t.Containers)
+		for i := range t.Containers {
+			c := &t.Containers[i]
+			clip(&c.Name, maxShortField)
+			clip(&c.Image, MaxMessage)
+			clip(&c.RuntimeID, maxShortField)
+			clip(&c.LastStatus, maxShortField)
+			clip(&c.HealthStatus, maxShortField)
+			clip(&c.Reason, MaxMessage)
+			if len(c.NetworkBindings) > maxBindings {
+				c.NetworkBindings = c.NetworkBindings[:maxBindings:maxBindings]
+			}
+			if slices.ContainsFunc(c.NetworkBindings, bindingOver) {
+				c.NetworkBindings = slices.Clone(c.NetworkBindings)
+				for j := range c.NetworkBindings {
+					clip(&c.NetworkBindings[j].BindIP, 64)
+					clip(&c.NetworkBindings[j].Protocol, 16)
+				}
+			}
 		}
 	}
 	if n := len(t.Events); n > maxTaskEvents {
 		t.Events = append(t.Events[:0:0], t.Events[n-maxTaskEvents:]...)
 	}
-	for i := range t.Events {
-		t.Events[i].Message = Clip(t.Events[i].Message, MaxEventMessage)
+	if slices.ContainsFunc(t.Events, func(e TaskEvent) bool { return len(e.Message) > MaxEventMessage }) {
+		t.Events = slices.Clone(t.Events)
+		for i := range t.Events {
+			clip(&t.Events[i].Message, MaxEventMessage)
+		}
 	}
 }
+
+func containerOver(c Container) bool {
+	return len(c.Name) > maxShortField || len(c.Image) > MaxMessage || len(c.RuntimeID) > maxShortField ||
+		len(c.LastStatus) > maxShortField || len(c.HealthStatus) > maxShortField || len(c.Reason) > MaxMessage ||
+		len(c.NetworkBindings) > maxBindings || slices.ContainsFunc(c.NetworkBindings, bindingOver)
+}
+
+func bindingOver(b NetworkBinding) bool { return len(b.BindIP) > 64 || len(b.Protocol) > 16 }
 
 // ControlChar returns the byte offset of the first control character
 // (C0, DEL, C1) in s, or -1.
