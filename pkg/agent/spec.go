@@ -131,6 +131,12 @@ func (r *taskRunner) spec(c *ctr) (runtime.ContainerSpec, error) {
 		LogMaxSize:  defaultLogMaxSize,
 		LogMaxFiles: defaultLogMaxFiles,
 		ExtraHosts:  []string{"host.docker.internal:host-gateway"},
+		NetworkMode: r.def.NetworkMode,
+	}
+	if spec.NetworkMode == model.NetworkAwsvpc {
+		// awsvpc gives each task its own interface in a VPC; on one
+		// Docker host the nearest is the bridge network (documented).
+		spec.NetworkMode = model.NetworkBridge
 	}
 	if d.Memory != nil {
 		spec.MemoryBytes = int64(*d.Memory) << 20

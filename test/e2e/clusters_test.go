@@ -52,3 +52,22 @@ func TestDockerTwoClustersShareAHost(t *testing.T) {
 		t.Errorf("%d containers running on the shared node, want 2 (one per cluster)", n)
 	}
 }
+
+// Issue 12 item 7: networkMode host and none were validated but not
+// applied (every task ran on the bridge network). Now they are, as ECS
+// does; this checks none (host would need a free fixed port on a shared
+// machine): the container has no network but loopback.
+func TestDockerNetworkModeNone(t *testing.T) {
+	c, node := dockerCluster(t)
+	applyJSON(t, c, `{"family":"e2enonet","networkMode":"none","containerDefinitions":[{"name":"web","image":"orch-example/web:latest","memory":32}]}`)
+	id := runOne(t, c, "e2enonet")
+	waitTask(t, c, id, 60*time.Second, running)
+	ctrs := nodeContainers(t, node, true)
+	if len(ctrs) != 1 {
+		t.Fatalf("%d containers running, want 1", len(ctrs))
+	}
+	out, err := exec.Command("docker", "inspect", "-f", "{{.HostConfig.NetworkMode}}", ctrs[0]).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "none" {
+		t.Errorf("container network mode %q, %v; want none", out, err)
+	}
+}

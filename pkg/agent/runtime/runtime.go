@@ -55,6 +55,10 @@ type ContainerSpec struct {
 	LogMaxFiles int
 	// ExtraHosts are "name:ip" entries (e.g. host.docker.internal:host-gateway).
 	ExtraHosts []string
+	// NetworkMode is ECS's: "" or bridge (the default network, ports
+	// published), host (the host's network stack, ports as they are) or
+	// none (no network but loopback).
+	NetworkMode string
 }
 
 // PortSpec publishes ContainerPort; HostPort 0 asks for a dynamic port.
