@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/manifest"
+	"github.com/orch-project/orch/pkg/model"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +39,11 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			req := make([]wire.ApplyDocument, len(docs))
+			token := client.NewClientToken()
 			for i, d := range docs {
+				if svc, ok := d.Object.(*model.Service); ok && svc.ClientToken == "" {
+					svc.ClientToken = token + "-" + strconv.Itoa(i)
+				}
 				spec, err := json.Marshal(d.Object)
 				if err != nil {
 					return fmt.Errorf("%s:%d: %w", d.File, d.Line, err)

@@ -50,7 +50,7 @@ func describeCmd(g *globals) *cobra.Command {
 }
 
 func deleteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "delete KIND NAME",
 		Short: "Delete a resource (task definitions are deregistered: INACTIVE)",
 		Args:  cobra.ExactArgs(2),
@@ -58,4 +58,6 @@ func deleteCmd(g *globals) *cobra.Command {
 			return k.del(cmd, c, rest[0])
 		}),
 	}
+	cmd.Flags().Bool("force", false, "tasks: remove the record even if the task is not stopped or its record is damaged (its agent stops the containers)")
+	return cmd
 }

@@ -32,12 +32,18 @@ func (g *globals) client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	server := firstNonEmpty(g.server, os.Getenv("ORCH_SERVER"), f.Server)
+	server := firstNonEmpty(g.server, os.Getenv("ORCH_SERVER"), f.AllServers())
 	token := firstNonEmpty(g.token, os.Getenv("ORCH_TOKEN"), f.Token)
 	if server == "" {
 		return nil, errors.New("no orch server configured: pass --server URL, set ORCH_SERVER, or start one with `orch dev` (it writes " + clientconfig.Path() + ")")
 	}
-	return client.New(client.Config{Servers: strings.Split(server, ","), Token: token}), nil
+	var servers []string
+	for _, s := range strings.Split(server, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			servers = append(servers, s)
+		}
+	}
+	return client.New(client.Config{Servers: servers, Token: token}), nil
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,8 +48,34 @@ func newTable(w io.Writer, headers ...string) *table {
 	return t
 }
 
-func (t *table) row(cols ...string) { fmt.Fprintln(t.tw, strings.Join(cols, "\t")) }
-func (t *table) flush() error       { return t.tw.Flush() }
+func (t *table) row(cols ...string) {
+	for i, c := range cols {
+		cols[i] = printable(c)
+	}
+	fmt.Fprintln(t.tw, strings.Join(cols, "\t"))
+}
+
+// printable escapes control characters (as Go's %q does) so that text a
+// client stored (startedBy, group, reasons) cannot move the cursor, clear
+// the screen or forge lines in a terminal.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool   { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+func (t *table) flush() error { return t.tw.Flush() }
 
 // age renders how long ago t was, like kubectl.
 func age(t time.Time) string {

@@ -36,6 +36,11 @@ func runCmd(g *globals) *cobra.Command {
 				return err
 			}
 			in.TaskDefinition = args[0]
+			if in.ClientToken == "" {
+				// One token per invocation: the client's own retries
+				// (a timeout, a failover) cannot start the tasks twice.
+				in.ClientToken = client.NewClientToken()
+			}
 			tasks, err := c.RunTask(cmd.Context(), in)
 			if err != nil {
 				return err
@@ -76,6 +81,7 @@ func runCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&in.Count, "count", 1, "number of tasks to start")
 	cmd.Flags().StringVar(&in.Group, "group", "", "task group (default family:FAMILY)")
 	cmd.Flags().StringVar(&in.StartedBy, "started-by", "", "free-text tag recorded on the tasks")
+	cmd.Flags().StringVar(&in.ClientToken, "client-token", "", "idempotency token (ECS clientToken): running again with the same token and arguments within an hour returns the same tasks (default: a fresh one per invocation)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the tasks are ready (RUNNING, and HEALTHY where checked) or STOPPED, and report the outcome")
 	cmd.Flags().StringVar(&until, "until", "healthy", "with --wait: healthy (RUNNING and HEALTHY where checked), running, or stopped to wait for tasks to finish")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")

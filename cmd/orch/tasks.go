@@ -100,7 +100,7 @@ func describeTask(cmd *cobra.Command, c *client.Client, name string) error {
 func writeTask(w io.Writer, t *model.Task) {
 	p := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%-18s %s\n", k+":", v)
+			fmt.Fprintf(w, "%-18s %s\n", k+":", printable(v))
 		}
 	}
 	p("Task", t.TaskID)
@@ -149,13 +149,17 @@ func writeTask(w io.Writer, t *model.Task) {
 	if len(t.Events) > 0 {
 		fmt.Fprintln(w, "Events:")
 		for _, e := range t.Events {
-			fmt.Fprintf(w, "  %s  %s\n", e.At.Format("15:04:05.000"), e.Message)
+			fmt.Fprintf(w, "  %s  %s\n", e.At.Format("15:04:05.000"), printable(e.Message))
 		}
 	}
 }
 
 func deleteTask(cmd *cobra.Command, c *client.Client, name string) error {
-	if err := c.DeleteTask(cmd.Context(), name); err != nil {
+	del := c.DeleteTask
+	if force, _ := cmd.Flags().GetBool("force"); force {
+		del = c.ForceDeleteTask
+	}
+	if err := del(cmd.Context(), name); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "task/%s deleted\n", name)

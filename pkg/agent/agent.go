@@ -93,6 +93,7 @@ type Agent struct {
 	tasks       map[string]*taskRunner
 	stoppingAll bool
 	serverEnv   map[string]string
+	cluster     string // the cluster id from registration ("" before, or from an old server)
 	addr        string
 	sweeping    map[string]bool // container ids being removed as strays
 	synced      bool            // a snapshot has been applied
@@ -251,7 +252,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) listExisting(ctx context.Context) bool {
 	b := newBackoff(a.minBackoff, a.maxBackoff)
 	for {
-		states, err := a.rt.List(ctx, map[string]string{runtime.LabelNode: a.node})
+		states, err := a.rt.List(ctx, a.selector())
 		if err == nil {
 			running := 0
 			for _, s := range states {
@@ -302,7 +303,7 @@ func (a *Agent) StopAll(ctx context.Context) error {
 	}
 	// Whatever is still running (Run not active, or containers no task
 	// owns) is stopped directly.
-	states, err := a.rt.List(ctx, map[string]string{runtime.LabelNode: a.node})
+	states, err := a.rt.List(ctx, a.selector())
 	if err != nil {
 		return fmt.Errorf("agent: stopping all containers: listing them: %w", err)
 	}
@@ -449,4 +450,34 @@ func outboundHost() string {
 		return "127.0.0.1"
 	}
 	return h
+}
+
+// selector is the label match for this agent's containers, plus kv pairs:
+// its node and, once registered, its cluster. Containers without a
+// cluster label (made before clusters had ids) are left alone: nothing
+// proves which cluster they belong to.
+func (a *Agent) selector(kv ...string) map[string]string {
+	m := map[string]string{runtime.LabelNode: a.node}
+	if c := a.clusterID(); c != "" {
+		m[runtime.LabelCluster] = c
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func (a *Agent) clusterID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cluster
+}
+
+// ours reports whether a container with labels belongs to this agent.
+func (a *Agent) ours(labels map[string]string) bool {
+	if labels[runtime.LabelNode] != a.node {
+		return false
+	}
+	c := a.clusterID()
+	return c == "" || labels[runtime.LabelCluster] == c
 }

@@ -30,6 +30,7 @@ type fakeCP struct {
 	down        error
 	hbInterval  time.Duration
 	env         map[string]string
+	clusterID   string
 
 	tasks   map[string]*model.Task
 	defs    map[string]model.TaskDefinition
@@ -78,6 +79,7 @@ func (cp *fakeCP) Register(ctx context.Context, req wire.RegisterRequest) (wire.
 		Node:              model.Node{Name: req.Name, Status: model.NodeActive, Capacity: req.Capacity, Attributes: req.Attributes, Address: req.Address},
 		HeartbeatInterval: cp.hbInterval,
 		Env:               cp.env,
+		ClusterID:         cp.clusterID,
 	}, nil
 }
 

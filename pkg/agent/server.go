@@ -78,7 +78,7 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	states, err := a.rt.List(r.Context(), map[string]string{runtime.LabelTask: taskID, runtime.LabelNode: a.node})
+	states, err := a.rt.List(r.Context(), a.selector(runtime.LabelTask, taskID))
 	if err != nil {
 		httpError(w, http.StatusBadGateway, "listing the task's containers: %v", err)
 		return

@@ -65,6 +65,9 @@ func (a *Agent) register(ctx context.Context) (wire.RegisterResponse, error) {
 		if err == nil {
 			a.mu.Lock()
 			a.serverEnv = resp.Env
+			if resp.ClusterID != "" {
+				a.cluster = resp.ClusterID
+			}
 			a.mu.Unlock()
 			a.log.Info("registered", "cpu", req.Capacity.CPU, "memoryMiB", req.Capacity.MemoryMiB,
 				"address", req.Address, "attempts", attempt)

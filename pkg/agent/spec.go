@@ -107,6 +107,9 @@ func (r *taskRunner) spec(c *ctr) (runtime.ContainerSpec, error) {
 		runtime.LabelNode:      r.a.node,
 		LabelStopTimeout:       strconv.Itoa(int(d.StopTimeoutOrDefault() / time.Second)),
 	})
+	if c := r.a.clusterID(); c != "" {
+		labels[runtime.LabelCluster] = c
+	}
 	command := d.Command
 	for _, o := range t.Overrides {
 		if o.Name == d.Name && len(o.Command) > 0 {
@@ -128,6 +131,12 @@ func (r *taskRunner) spec(c *ctr) (runtime.ContainerSpec, error) {
 		LogMaxSize:  defaultLogMaxSize,
 		LogMaxFiles: defaultLogMaxFiles,
 		ExtraHosts:  []string{"host.docker.internal:host-gateway"},
+		NetworkMode: r.def.NetworkMode,
+	}
+	if spec.NetworkMode == model.NetworkAwsvpc {
+		// awsvpc gives each task its own interface in a VPC; on one
+		// Docker host the nearest is the bridge network (documented).
+		spec.NetworkMode = model.NetworkBridge
 	}
 	if d.Memory != nil {
 		spec.MemoryBytes = int64(*d.Memory) << 20

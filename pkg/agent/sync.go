@@ -101,7 +101,7 @@ func (a *Agent) forgetTask(r *taskRunner) {
 // is not assigned. It only runs after a snapshot, so nothing is removed while
 // the control plane is unreachable.
 func (a *Agent) sweepStrays(ctx context.Context) {
-	states, err := a.rt.List(ctx, map[string]string{runtime.LabelNode: a.node})
+	states, err := a.rt.List(ctx, a.selector())
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("cannot list containers to remove strays; will retry at the next snapshot", "err", err)
@@ -177,7 +177,7 @@ func (a *Agent) consumeRuntimeEvents(ctx context.Context, evs <-chan runtime.Eve
 				evs = nil
 				continue
 			}
-			if ev.Labels[runtime.LabelNode] != a.node {
+			if !a.ours(ev.Labels) {
 				continue
 			}
 			a.mu.Lock()

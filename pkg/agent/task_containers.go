@@ -26,7 +26,7 @@ type ctr struct {
 // adopt finds the task's containers left by an earlier run (no restart, no
 // duplicates) and takes the control plane's view of what already happened.
 func (r *taskRunner) adopt(ctx context.Context) error {
-	states, err := r.a.rt.List(ctx, map[string]string{runtime.LabelTask: r.id, runtime.LabelNode: r.a.node})
+	states, err := r.a.rt.List(ctx, r.a.selector(runtime.LabelTask, r.id))
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (r *taskRunner) retryLater() {
 // relist picks up containers the runner lost track of (e.g. a create that
 // succeeded in the runtime while its call was being cancelled).
 func (r *taskRunner) relist(ctx context.Context) {
-	states, err := r.a.rt.List(ctx, map[string]string{runtime.LabelTask: r.id, runtime.LabelNode: r.a.node})
+	states, err := r.a.rt.List(ctx, r.a.selector(runtime.LabelTask, r.id))
 	if err != nil {
 		return
 	}

@@ -77,6 +77,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *statusRecorder) WriteHeader(s int)           { r.status = s }
 
 func strictJSON(b []byte, v any) error {
+	if err := duplicateKey(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytesReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

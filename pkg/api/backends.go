@@ -26,6 +26,8 @@ type Tasks interface {
 	Resolve(id string) (string, error)
 	List(f model.TaskFilter) []*model.Task
 	Delete(ctx context.Context, id string) error
+	// ForceDelete removes a task's record whatever its state or size.
+	ForceDelete(ctx context.Context, id string) error
 	ApplyReports(ctx context.Context, node string, reports []model.TaskStatusReport) error
 }
 

@@ -25,6 +25,9 @@ type CoreConfig struct {
 	// given the address the agent used to reach the server.
 	ContainerEnv func(r *http.Request) map[string]string
 	Logger       *slog.Logger
+	// ClusterID is told to agents at registration (their containers'
+	// orch.cluster label).
+	ClusterID string
 }
 
 // core is the feature every server has: task definitions, tasks, nodes,

@@ -53,6 +53,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code, msg = http.StatusForbidden, "WrongNode", err.Error()
 	case errors.Is(err, model.ErrNotLeader):
 		status, code, msg = http.StatusServiceUnavailable, "NotLeader", err.Error()
+	case errors.Is(err, model.ErrOutcomeUnknown):
+		status, code, msg = http.StatusServiceUnavailable, "OutcomeUnknown", "the cluster store (etcd) did not confirm the write in time, so it may or may not have been applied: retry with the same clientToken (orch run and orch apply do), or check with orch get ("+strings.ReplaceAll(err.Error(), "model: outcome unknown: ", "")+")"
 	case errors.Is(err, context.DeadlineExceeded):
 		status, code, msg = http.StatusServiceUnavailable, "Unavailable", "the cluster store (etcd) did not answer in time; try again, and check that etcd is up: "+err.Error()
 	}
@@ -71,7 +73,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // trailing data and oversized bodies are client errors with the field named.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := duplicateKey(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytesReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

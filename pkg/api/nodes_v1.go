@@ -13,12 +13,17 @@ func publicNode(v model.NodeView) model.NodeView {
 }
 
 func (s *core) listNodes(w http.ResponseWriter, r *http.Request) {
-	nodes := s.cfg.Nodes.List()
+	page, err := ParsePage(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	nodes, next := Page(s.cfg.Nodes.List(), func(n model.NodeView) string { return n.Name }, page)
 	out := make([]model.NodeView, 0, len(nodes))
 	for _, n := range nodes {
 		out = append(out, publicNode(n))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"nodes": out})
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": out, "nextToken": next})
 }
 
 func (s *core) getNode(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,20 @@ type Config struct {
 	Ready func() bool
 	// Leader reports whether this replica leads the controller (shown in /healthz).
 	Leader func() bool
+	// AWSGate stands before every AWS protocol (Protocol): it checks the
+	// signature's headers before any body is read and bounds the bytes of
+	// bodies in flight. Nil: requests go straight to the protocols.
+	AWSGate *awsproto.Gate
+	// MaxRequestsInflight bounds the client (admin and AWS) requests
+	// served at once, MaxAgentRequestsInflight the agents' (see
+	// inflight.go); 0: the defaults, 64 and 512.
+	MaxRequestsInflight      int
+	MaxAgentRequestsInflight int
+	// Writable is nil while the store takes writes, else why not (etcd
+	// is away): /readyz answers 503, writes are refused at once with 503,
+	// and reads get a short deadline (those served from caches still
+	// answer). Nil func: always writable.
+	Writable func() error
 }
 
 // Server is the HTTP front of one orch server process.
@@ -45,6 +60,8 @@ type Server struct {
 	protocols []protocol
 
 	reqs *prometheus.HistogramVec
+
+	clients, agents inflight
 }
 
 // protocol is a non-/v1 protocol (an AWS API) and the requests it claims.
@@ -63,6 +80,13 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux(), appliers: map[string]Applier{}}
+	if cfg.MaxRequestsInflight <= 0 {
+		cfg.MaxRequestsInflight = defaultClientInflight
+	}
+	if cfg.MaxAgentRequestsInflight <= 0 {
+		cfg.MaxAgentRequestsInflight = defaultAgentInflight
+	}
+	s.clients, s.agents = newInflight(cfg.MaxRequestsInflight), newInflight(cfg.MaxAgentRequestsInflight)
 	s.tokens = tokenCache{store: cfg.Tokens, entries: map[string]tokenEntry{}}
 	s.reqs = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "orch_http_request_duration_seconds", Help: "HTTP requests by route and status.",
@@ -71,6 +95,7 @@ func New(cfg Config) *Server {
 	_ = cfg.Registry.Register(s.reqs)
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	s.Handle("POST /v1/apply", auth.RoleAdmin, s.apply)
 	for _, f := range cfg.Features {
@@ -105,9 +130,31 @@ func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 	// every other call gets a deadline, so an unreachable etcd turns into
 	// a 503 instead of a request that hangs.
 	streaming := strings.HasSuffix(pattern, "/assignments") || strings.HasSuffix(pattern, "/logs")
+	pool := s.clients
+	if role == auth.RoleNode || role == auth.RoleJoin {
+		pool = s.agents
+	}
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !streaming {
-			ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+			if !pool.acquire(r) {
+				s.reqs.WithLabelValues(route, "429").Observe(0)
+				w.Header().Set("Retry-After", "1")
+				writeError(w, errTooManyRequests)
+				return
+			}
+			defer pool.release()
+			timeout := requestTimeout
+			if err := s.writable(); err != nil {
+				if r.Method != http.MethodGet && r.Method != http.MethodHead {
+					rw := &statusWriter{ResponseWriter: w, status: 200}
+					rw.Header().Set("Retry-After", "5")
+					writeError(rw, &apiError{http.StatusServiceUnavailable, "StoreUnavailable", err.Error() + "; writes are refused until it is back (reads are served from caches), retry later"})
+					s.reqs.WithLabelValues(route, "503").Observe(0)
+					return
+				}
+				timeout = outageReadTimeout
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			r = r.WithContext(ctx)
 		}
@@ -133,7 +180,7 @@ func (s *Server) authenticate(r *http.Request) (auth.Identity, error) {
 	if !ok || tok == "" {
 		return auth.Identity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "missing bearer token: pass --token, set ORCH_TOKEN, or use the config file orch server wrote"}
 	}
-	id, err := s.tokens.lookup(r.Context(), tok)
+	id, err := s.tokens.lookup(r.Context(), tok, s.writable() != nil)
 	if errors.Is(err, model.ErrNotFound) {
 		return auth.Identity{}, &apiError{http.StatusUnauthorized, "Unauthorized", "invalid token"}
 	}
@@ -141,6 +188,17 @@ func (s *Server) authenticate(r *http.Request) (auth.Identity, error) {
 		return auth.Identity{}, &apiError{http.StatusServiceUnavailable, "Unavailable", "cannot check the token: " + err.Error()}
 	}
 	return id, nil
+}
+
+// outageReadTimeout bounds a read while etcd is away: one served from the
+// caches answers at once, one that needs etcd fails fast.
+const outageReadTimeout = 3 * time.Second
+
+func (s *Server) writable() error {
+	if s.cfg.Writable == nil {
+		return nil
+	}
+	return s.cfg.Writable()
 }
 
 // requestTimeout bounds non-streaming API calls (long enough for the
@@ -161,6 +219,10 @@ func (s *Server) Handler() http.Handler {
 			}
 		}()
 		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			if awsproto.LooksLikeAWS(r) {
+				s.serveAWS(w, r)
+				return
+			}
 			for _, p := range s.protocols {
 				if p.match(r) {
 					p.h.ServeHTTP(w, r)
@@ -172,6 +234,33 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
+// serveAWS passes an AWS-shaped request through the gate to the protocol
+// that claims it; one that none claims gets AWS's own error for an
+// unknown operation (SDKs cannot parse a text/plain 404).
+func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request) {
+	// AWS calls are not counted in the client pool: SQS consumers hold
+	// long polls for up to 20 s, and what they may cost in memory is
+	// bounded by the gate's bytes instead.
+	if g := s.cfg.AWSGate; g != nil {
+		release, err := g.Admit(r)
+		if err != nil {
+			awsproto.WriteError(w, r, awsproto.AsError(err, nil))
+			return
+		}
+		defer release()
+	}
+	for _, p := range s.protocols {
+		if p.match(r) {
+			p.h.ServeHTTP(w, r)
+			return
+		}
+	}
+	awsproto.WriteError(w, r, awsproto.UnknownOperation(r))
+}
+
+// healthz is liveness: the process serves (its caches filled). It says
+// whether the store takes writes, but answers 200 either way: restarting
+// a server does not bring etcd back.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ready := s.cfg.Ready == nil || s.cfg.Ready()
 	leader := s.cfg.Leader != nil && s.cfg.Leader()
@@ -179,7 +268,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ready, "leader": leader})
+	writeJSON(w, status, map[string]any{"ready": ready, "leader": leader, "writable": s.writable() == nil})
+}
+
+// readyz is readiness: 200 only when the server can serve writes (caches
+// filled and etcd answering), 503 with the reason otherwise.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil && !s.cfg.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "the caches are still filling"})
+		return
+	}
+	if err := s.writable(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
 type statusWriter struct {
@@ -211,15 +314,31 @@ type tokenEntry struct {
 
 const tokenCacheTTL = 5 * time.Second
 
-func (c *tokenCache) lookup(ctx context.Context, tok string) (auth.Identity, error) {
+// tokenStaleMax is how long a known token stays usable while its lookups
+// fail: long enough to ride out an etcd outage, short enough that a token
+// deleted just before one does not live on for long.
+const tokenStaleMax = 15 * time.Minute
+
+// lookup resolves tok, from the cache while it is fresh; storeDown says
+// etcd is known to be away, so a token known valid is taken from the
+// cache without first waiting for a lookup that cannot answer.
+func (c *tokenCache) lookup(ctx context.Context, tok string, storeDown bool) (auth.Identity, error) {
 	c.mu.Lock()
 	e, ok := c.entries[tok]
 	c.mu.Unlock()
 	if ok && time.Since(e.at) < tokenCacheTTL {
 		return e.id, e.err
 	}
+	if storeDown && ok && e.err == nil && time.Since(e.at) < tokenStaleMax {
+		return e.id, nil
+	}
 	id, err := c.store.TokenInfo(ctx, tok)
 	if err != nil && !errors.Is(err, model.ErrNotFound) {
+		if ok && e.err == nil && time.Since(e.at) < tokenStaleMax {
+			// etcd is away: a token that was valid a moment ago stays
+			// valid, so reads from the caches keep working (issue 12).
+			return e.id, nil
+		}
 		return auth.Identity{}, err // don't cache outages
 	}
 	c.mu.Lock()

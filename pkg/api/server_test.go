@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
@@ -76,6 +77,14 @@ func newTestServer(t *testing.T, features ...Feature) (*httptest.Server, tokens)
 	srv := httptest.NewServer(New(Config{Features: features, Tokens: toks}).Handler())
 	t.Cleanup(srv.Close)
 	return srv, toks
+}
+
+func newGatedServer(t *testing.T, gate *awsproto.Gate, features ...Feature) *httptest.Server {
+	t.Helper()
+	toks := tokens{"adm": {Role: auth.RoleAdmin, Name: "admin"}}
+	srv := httptest.NewServer(New(Config{Features: features, Tokens: toks, AWSGate: gate}).Handler())
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func call(t *testing.T, srv *httptest.Server, method, path, token, body string, header ...string) (int, string) {

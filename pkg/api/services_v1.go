@@ -51,6 +51,11 @@ func (s servicesFeature) createService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s servicesFeature) listServices(w http.ResponseWriter, r *http.Request) {
+	page, err := ParsePage(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	svcs, err := s.svc.List(r.Context())
 	if err != nil {
 		writeError(w, err)
@@ -59,7 +64,8 @@ func (s servicesFeature) listServices(w http.ResponseWriter, r *http.Request) {
 	if svcs == nil {
 		svcs = []*model.Service{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"services": svcs})
+	svcs, next := Page(svcs, func(s *model.Service) string { return s.ServiceName }, page)
+	writeJSON(w, http.StatusOK, map[string]any{"services": svcs, "nextToken": next})
 }
 
 func (s servicesFeature) getService(w http.ResponseWriter, r *http.Request) {

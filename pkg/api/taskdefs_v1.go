@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/orch-project/orch/pkg/model"
@@ -26,6 +27,11 @@ func (s *core) registerTaskDef(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *core) listTaskDefs(w http.ResponseWriter, r *http.Request) {
+	page, err := ParsePage(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	tds, err := s.cfg.TaskDefinitions.List(r.Context(), r.URL.Query().Get("family"))
 	if err != nil {
 		writeError(w, err)
@@ -34,7 +40,8 @@ func (s *core) listTaskDefs(w http.ResponseWriter, r *http.Request) {
 	if tds == nil {
 		tds = []*model.TaskDefinition{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"taskDefinitions": tds})
+	tds, next := Page(tds, func(td *model.TaskDefinition) string { return fmt.Sprintf("%s\x00%010d", td.Family, td.Revision) }, page)
+	writeJSON(w, http.StatusOK, map[string]any{"taskDefinitions": tds, "nextToken": next})
 }
 
 func (s *core) getTaskDef(w http.ResponseWriter, r *http.Request) {

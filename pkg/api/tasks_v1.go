@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -9,8 +10,22 @@ import (
 
 func (s *core) runTasks(w http.ResponseWriter, r *http.Request) {
 	var in model.RunTaskInput
-	if err := decode(w, r, &in); err != nil {
+	var raw json.RawMessage
+	if err := decode(w, r, &raw); err != nil {
 		writeError(w, err)
+		return
+	}
+	if err := strictJSON(raw, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	// An explicit count of 0 is a mistake (ECS: 1 to 10), not "one task";
+	// an absent count means one.
+	var probe struct {
+		Count *int `json:"count"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.Count != nil && *probe.Count == 0 {
+		writeError(w, &model.FieldError{Path: "count", Message: "must be at least 1 (leave it out for one task)"})
 		return
 	}
 	tasks, err := s.cfg.Tasks.Run(r.Context(), in)
@@ -22,6 +37,11 @@ func (s *core) runTasks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *core) listTasks(w http.ResponseWriter, r *http.Request) {
+	page, err := ParsePage(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	q := r.URL.Query()
 	f := model.TaskFilter{Family: q.Get("family"), Group: q.Get("group"), Node: q.Get("node"),
 		DesiredStatus: q.Get("desiredStatus"), LastStatus: q.Get("lastStatus"), StartedBy: q.Get("startedBy")}
@@ -29,7 +49,8 @@ func (s *core) listTasks(w http.ResponseWriter, r *http.Request) {
 	if tasks == nil {
 		tasks = []*model.Task{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
+	tasks, next := Page(tasks, func(t *model.Task) string { return NewestFirstKey(t.CreatedAt, t.TaskID) }, page)
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks, "nextToken": next})
 }
 
 func (s *core) getTask(w http.ResponseWriter, r *http.Request) {
@@ -62,8 +83,14 @@ func (s *core) stopTask(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"task": t})
 }
 
+// deleteTask removes a stopped task; ?force=true removes any task's
+// record (the admin path for a stuck or oversized one).
 func (s *core) deleteTask(w http.ResponseWriter, r *http.Request) {
-	if err := s.cfg.Tasks.Delete(r.Context(), r.PathValue("id")); err != nil {
+	del := s.cfg.Tasks.Delete
+	if r.URL.Query().Get("force") == "true" {
+		del = s.cfg.Tasks.ForceDelete
+	}
+	if err := del(r.Context(), r.PathValue("id")); err != nil {
 		writeError(w, err)
 		return
 	}

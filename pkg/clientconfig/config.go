@@ -8,18 +8,33 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
 // File is the client config.
 type File struct {
-	Server             string `yaml:"server"`
-	Token              string `yaml:"token"`
-	JoinToken          string `yaml:"joinToken,omitempty"`
-	AWSAccessKeyID     string `yaml:"awsAccessKeyId,omitempty"`
-	AWSSecretAccessKey string `yaml:"awsSecretAccessKey,omitempty"`
-	AWSRegion          string `yaml:"awsRegion,omitempty"`
+	Server string `yaml:"server"`
+	// Servers are more replicas to fail over to, tried after Server in
+	// order (a comma-separated Server works too), as agents do.
+	Servers            []string `yaml:"servers,omitempty"`
+	Token              string   `yaml:"token"`
+	JoinToken          string   `yaml:"joinToken,omitempty"`
+	AWSAccessKeyID     string   `yaml:"awsAccessKeyId,omitempty"`
+	AWSSecretAccessKey string   `yaml:"awsSecretAccessKey,omitempty"`
+	AWSRegion          string   `yaml:"awsRegion,omitempty"`
+}
+
+// AllServers is Server and Servers as one comma-separated list.
+func (f *File) AllServers() string {
+	all := []string{}
+	for _, s := range append([]string{f.Server}, f.Servers...) {
+		if s = strings.TrimSpace(s); s != "" {
+			all = append(all, s)
+		}
+	}
+	return strings.Join(all, ",")
 }
 
 // Path is $ORCH_CONFIG or ~/.orch/config.yaml.

@@ -25,17 +25,24 @@ func NewNodes(st *store.Store, caches *Caches) *Nodes {
 	return &Nodes{st: st, caches: caches, TTL: 15 * time.Second, Interval: 5 * time.Second}
 }
 
+// A node's capacity: 1,048,576 cores and 1 PiB are beyond any machine.
+const (
+	maxNodeCPU       = 1 << 30
+	maxNodeMemoryMiB = 1 << 30
+)
+
 // Register creates or refreshes the agent's node.
 func (s *Nodes) Register(ctx context.Context, req model.NodeRegistration) (*model.Node, error) {
 	var errs model.FieldErrors
 	if !model.ValidName(req.Name, 255) && !validHostname(req.Name) {
 		errs.Add("name", "must be 1-255 letters, digits, dots, hyphens or underscores")
 	}
-	if req.Capacity.CPU <= 0 {
-		errs.Add("capacity.cpu", "must be positive (cpu units, 1024 per core)")
+	// Bounded so that sums over nodes cannot overflow (issue 12).
+	if req.Capacity.CPU <= 0 || req.Capacity.CPU > maxNodeCPU {
+		errs.Add("capacity.cpu", fmt.Sprintf("must be between 1 and %d (cpu units, 1024 per core), got %d", maxNodeCPU, req.Capacity.CPU))
 	}
-	if req.Capacity.MemoryMiB <= 0 {
-		errs.Add("capacity.memoryMiB", "must be positive (MiB)")
+	if req.Capacity.MemoryMiB <= 0 || req.Capacity.MemoryMiB > maxNodeMemoryMiB {
+		errs.Add("capacity.memoryMiB", fmt.Sprintf("must be between 1 and %d (MiB), got %d", maxNodeMemoryMiB, req.Capacity.MemoryMiB))
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,6 +17,13 @@ import (
 // MaxRunCount bounds one RunTask call. ECS allows 10; Orch allows more so a
 // batch job can fan out in one call.
 const MaxRunCount = 1000
+
+// MaxOverridesBytes and MaxTags bound what one RunTask adds to each of
+// its task records (ECS allows 8,192 characters of overrides, 50 tags).
+const (
+	MaxOverridesBytes = 8192
+	MaxTags           = 50
+)
 
 // Tasks starts, stops and reads tasks and merges agent reports.
 type Tasks struct {
@@ -45,6 +53,26 @@ func validateRun(in *model.RunTaskInput) error {
 	if in.Count < 0 || in.Count > MaxRunCount {
 		errs.Add("count", fmt.Sprintf("must be between 1 and %d", MaxRunCount))
 	}
+	// ECS bounds startedBy (128) and group (255); control characters are
+	// refused so no terminal ever prints them raw.
+	for _, f := range []struct{ path, v string }{{"startedBy", in.StartedBy}, {"group", in.Group}} {
+		max := 128
+		if f.path == "group" {
+			max = model.MaxNameLength
+		}
+		if len(f.v) > max {
+			errs.Add(f.path, fmt.Sprintf("is %d characters; at most %d", len(f.v), max))
+		}
+		if i := model.ControlChar(f.v); i >= 0 {
+			errs.Add(f.path, fmt.Sprintf("has a control character at byte %d; use printable text", i))
+		}
+	}
+	if b, _ := json.Marshal(in.Overrides); len(in.Overrides) > 0 && len(b) > MaxOverridesBytes {
+		errs.Add("overrides", fmt.Sprintf("is %d bytes of JSON; at most %d (as in ECS): pass large settings through the task definition or a file in the image", len(b), MaxOverridesBytes))
+	}
+	if len(in.Tags) > MaxTags {
+		errs.Add("tags", fmt.Sprintf("has %d tags; at most %d", len(in.Tags), MaxTags))
+	}
 	errs = append(errs, model.ValidatePlacement(in.PlacementStrategy, in.PlacementConstraints)...)
 	return errs.Err()
 }
@@ -70,6 +98,9 @@ func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, 
 		if td.Container(o.Name) == nil {
 			return nil, &model.FieldError{Path: fmt.Sprintf("overrides[%d].name", i), Message: fmt.Sprintf("task definition %s has no container %q", td.Ref(), o.Name)}
 		}
+	}
+	if in.ClientToken != "" {
+		return s.runOnce(ctx, td, in)
 	}
 	tasks := make([]*model.Task, in.Count)
 	for i := range tasks {
@@ -192,6 +223,16 @@ func (s *Tasks) List(f model.TaskFilter) []*model.Task {
 		return out[i].TaskID < out[j].TaskID
 	})
 	return out
+}
+
+// ForceDelete removes a task's record by its full id, whatever its state
+// or size: for an admin when a record is stuck. An agent running it sees
+// the task vanish from its assignments and stops its containers.
+func (s *Tasks) ForceDelete(ctx context.Context, id string) error {
+	if full, err := s.Resolve(id); err == nil {
+		id = full
+	}
+	return s.st.ForceDeleteTask(ctx, id)
 }
 
 // Delete removes a stopped task's record. A running task must be stopped first.

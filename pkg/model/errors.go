@@ -13,6 +13,9 @@ var (
 	// ErrNotLeader: a write needed the leadership this process lost;
 	// another replica serves it (clients retry).
 	ErrNotLeader = errors.New("model: this process is not the leader")
+	// ErrOutcomeUnknown: a write timed out in etcd and may or may not
+	// have been applied (retry with the same clientToken to be safe).
+	ErrOutcomeUnknown = errors.New("model: outcome unknown")
 )
 
 // FieldError is a validation error at a field path such as

@@ -21,6 +21,9 @@ func (s *QueueSpec) Validate() error {
 		es.Add("QueueName", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 	}
 	fifo := strings.HasSuffix(s.QueueName, ".fifo")
+	if fifo && !strings.EqualFold(s.Attributes[QAFifoQueue], "true") {
+		es.Add("Attributes.FifoQueue", "must be \"true\" for a queue whose name ends in .fifo (or drop the .fifo suffix for a standard queue)")
+	}
 	if _, err := ParseQueueAttributes(s.Attributes, fifo); err != nil {
 		var ae *AttributeError
 		if errors.As(err, &ae) {

@@ -61,6 +61,7 @@ type Service struct {
 	PlacementConstraints          []PlacementConstraint    `json:"placementConstraints,omitempty"`
 	HealthCheckGracePeriodSeconds *int                     `json:"healthCheckGracePeriodSeconds,omitempty"`
 	Tags                          []Tag                    `json:"tags,omitempty"`
+	ClientToken                   string                   `json:"clientToken,omitempty"`
 
 	// Server-assigned.
 	Status      string         `json:"status,omitempty"`
@@ -305,7 +306,7 @@ func (s *Service) trimDeployments() {
 // AddEvent appends to the service's events, dropping the oldest beyond the
 // bound.
 func (s *Service) AddEvent(at time.Time, format string, args ...any) {
-	s.Events = append(s.Events, ServiceEvent{ID: randomDigits(12), CreatedAt: at.UTC(), Message: fmt.Sprintf(format, args...)})
+	s.Events = append(s.Events, ServiceEvent{ID: randomDigits(12), CreatedAt: at.UTC(), Message: Clip(fmt.Sprintf(format, args...), MaxEventMessage)})
 	if n := len(s.Events); n > MaxServiceEvents {
 		s.Events = append(s.Events[:0:0], s.Events[n-MaxServiceEvents:]...)
 	}

@@ -156,7 +156,7 @@ const maxTaskEvents = 30
 
 // AddEvent appends to the history, dropping the oldest beyond a bound.
 func (t *Task) AddEvent(at time.Time, format string, args ...any) {
-	t.Events = append(t.Events, TaskEvent{At: at.UTC(), Message: fmt.Sprintf(format, args...)})
+	t.Events = append(t.Events, TaskEvent{At: at.UTC(), Message: Clip(fmt.Sprintf(format, args...), MaxEventMessage)})
 	if n := len(t.Events); n > maxTaskEvents {
 		t.Events = append(t.Events[:0:0], t.Events[n-maxTaskEvents:]...)
 	}

@@ -16,8 +16,15 @@ const (
 	MinTaskCPU            = 128    // task-level cpu, units (0.125 vCPU)
 	MaxTaskCPU            = 196608 // task-level cpu, units (192 vCPU)
 	MinTaskMemoryMiB      = 6
-	MaxStopTimeout        = 120 // seconds
-	MaxNameLength         = 255 // family, container and volume names
+	// MaxMemoryMiB bounds task and container memory (16 TiB): far above
+	// any host, and far enough from overflow that sums of ten containers
+	// and a node's thousands of tasks stay exact (issue 12: 2^62 was
+	// accepted, the sums overflowed and the tasks stayed PENDING forever).
+	MaxMemoryMiB = 1 << 24
+	// MaxContainerCPU bounds a container's cpu (units) as MaxTaskCPU does a task's.
+	MaxContainerCPU = MaxTaskCPU
+	MaxStopTimeout  = 120 // seconds
+	MaxNameLength   = 255 // family, container and volume names
 )
 
 // Network modes (ECS). An empty NetworkMode means bridge.
@@ -103,6 +110,8 @@ func (v *tdValidator) task() {
 			v.add("memory", "%v", err)
 		case n < MinTaskMemoryMiB:
 			v.add("memory", "must be at least %d MiB, got %d", MinTaskMemoryMiB, n)
+		case n > MaxMemoryMiB:
+			v.add("memory", "must be at most %d MiB (16 TiB), got %d", MaxMemoryMiB, n)
 		default:
 			v.taskMem = n
 		}
@@ -181,6 +190,8 @@ func (v *tdValidator) containers() {
 		}
 		if c.Cpu < 0 {
 			v.add(p+".cpu", "must not be negative (CPU units, 1024 = 1 vCPU)")
+		} else if c.Cpu > MaxContainerCPU {
+			v.add(p+".cpu", "must be at most %d (CPU units, 1024 = 1 vCPU), got %d", MaxContainerCPU, c.Cpu)
 		} else {
 			cpuSum += c.Cpu
 		}
@@ -248,6 +259,8 @@ func (v *tdValidator) memory(p string, c *ContainerDefinition) {
 		switch {
 		case *c.Memory < MinContainerMemoryMiB:
 			v.add(p+".memory", "must be at least %d MiB, got %d", MinContainerMemoryMiB, *c.Memory)
+		case *c.Memory > MaxMemoryMiB:
+			v.add(p+".memory", "must be at most %d MiB (16 TiB), got %d", MaxMemoryMiB, *c.Memory)
 		case v.taskMem > 0 && *c.Memory > v.taskMem:
 			v.memOver = true
 			v.add(p+".memory", "%d MiB is more than the task's memory (%d MiB): lower it or raise the task memory", *c.Memory, v.taskMem)
@@ -257,6 +270,8 @@ func (v *tdValidator) memory(p string, c *ContainerDefinition) {
 		switch {
 		case *c.MemoryReservation < MinContainerMemoryMiB:
 			v.add(p+".memoryReservation", "must be at least %d MiB, got %d", MinContainerMemoryMiB, *c.MemoryReservation)
+		case *c.MemoryReservation > MaxMemoryMiB:
+			v.add(p+".memoryReservation", "must be at most %d MiB (16 TiB), got %d", MaxMemoryMiB, *c.MemoryReservation)
 		case c.Memory != nil && *c.Memory >= MinContainerMemoryMiB && *c.MemoryReservation > *c.Memory:
 			v.add(p+".memoryReservation", "%d MiB is more than memory (%d MiB): the soft limit must not exceed the hard limit", *c.MemoryReservation, *c.Memory)
 		case v.taskMem > 0 && *c.MemoryReservation > v.taskMem:

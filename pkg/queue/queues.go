@@ -22,6 +22,10 @@ func (b *Broker) CreateQueue(ctx context.Context, name string, attrs, tags map[s
 	if v, ok := attrs[model.QAFifoQueue]; ok && strings.EqualFold(v, "true") && !fifo {
 		return nil, ErrInvalidParameterValue.With("The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.")
 	}
+	if fifo && !strings.EqualFold(attrs[model.QAFifoQueue], "true") {
+		// As SQS: a .fifo name alone does not make a FIFO queue.
+		return nil, ErrInvalidParameterValue.With("Queue %s ends in .fifo but FifoQueue is not true: set the attribute FifoQueue=true to create a FIFO queue, or drop the .fifo suffix for a standard queue.", name)
+	}
 	if err := validateTags(tags); err != nil {
 		return nil, err
 	}

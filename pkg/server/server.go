@@ -118,6 +118,12 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		return nil, err
 	}
 	s.Bootstrap = creds
+	clusterID, err := st.ClusterID(ctx)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, fmt.Errorf("server: reading the cluster id: %w", err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -149,6 +155,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 				Tokens:          st,
 				ContainerEnv:    containerEnv(st),
 				Logger:          o.Logger,
+				ClusterID:       clusterID,
 			}),
 			reconciler: s.Reconciler,
 		},
@@ -164,6 +171,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	}
 
 	var ready atomic.Bool
+	health := &storeHealth{st: st}
 	s.API = api.New(api.Config{
 		Features: apiFeatures,
 		Tokens:   st,
@@ -171,11 +179,14 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Registry: reg,
 		Ready:    ready.Load,
 		Leader:   s.Reconciler.IsLeader,
+		AWSGate:  awsGate(st),
+		Writable: health.Writable,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.Caches.Run(rctx) })
+	s.wg.Go(func() { health.run(rctx) })
 	// The features' loops (the leader-elected controllers among them) get
 	// their own context, so StopControllers can end them while the caches
 	// and the listener keep serving (orch dev stops its containers after).

@@ -27,6 +27,7 @@
 //	meta/bootstrap-claim                the cluster id, claimed by the first server to start (Bootstrap)
 //	meta/cluster                        the cluster id, written once the first credentials exist
 //	meta/cluster-tags                   the cluster's tags (ECS TagResource on the cluster ARN)
+//	idempotency/<kind>/<sha256 hex>     a clientToken's record (store.ClientRequest) bound to a lease of its window; kind runtask or service
 //
 // Writes that depend on what was read compare the key's mod revision
 // (UpdateTask, CommitTasks); a failed comparison returns model.ErrConflict

@@ -23,6 +23,16 @@ func (s *Store) Campaign(ctx context.Context, name, id string, ttl int) (*Leader
 	if err != nil {
 		return nil, fmt.Errorf("store: election session: %w", err)
 	}
+	// A key of this election with our own id is a previous incarnation's
+	// (kill -9, then a restart on the same data dir and address): revoke
+	// its lease so that we take over now, not after its ttl (issue 12 saw
+	// SQS answer 503 for 10-12 s). Ids name the host and listen address,
+	// so another live process never has ours; and it is done only at the
+	// first campaign of each election in this process, so two processes
+	// misconfigured with one id cannot keep deposing each other.
+	if _, done := s.staleChecked.LoadOrStore(name, true); !done {
+		s.revokeOwnStale(ctx, name, id, sess.Lease())
+	}
 	el := concurrency.NewElection(sess, s.key("election", name))
 	if err := el.Campaign(ctx, id); err != nil {
 		sess.Close()
@@ -56,4 +66,16 @@ func (s *Store) LeaderID(ctx context.Context, name string) (string, error) {
 		return "", nil
 	}
 	return string(resp.Kvs[0].Value), nil
+}
+
+func (s *Store) revokeOwnStale(ctx context.Context, name, id string, mine clientv3.LeaseID) {
+	resp, err := s.cli.Get(ctx, s.key("election", name)+"/", clientv3.WithPrefix())
+	if err != nil {
+		return // the campaign waits for the lease instead
+	}
+	for _, kv := range resp.Kvs {
+		if string(kv.Value) == id && kv.Lease != 0 && clientv3.LeaseID(kv.Lease) != mine {
+			_, _ = s.cli.Revoke(ctx, clientv3.LeaseID(kv.Lease))
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -43,6 +44,8 @@ type Store struct {
 	// etcd keeps its default of 128 operations per txn, the embedded one is
 	// raised so placement commits can be larger.
 	maxBatch int
+	// staleChecked: elections whose stale keys of our own id were revoked (Campaign).
+	staleChecked sync.Map
 }
 
 // Open connects to an external etcd or starts the embedded one.
@@ -158,6 +161,19 @@ func (s *Store) Close() error {
 		s.embedded.Close()
 	}
 	return err
+}
+
+// Endpoints are the etcd client URLs the store talks to (the embedded
+// etcd's own when it runs one).
+func (s *Store) Endpoints() []string {
+	if s.embedded != nil {
+		var out []string
+		for _, u := range s.embedded.Config().ListenClientUrls {
+			out = append(out, u.String())
+		}
+		return out
+	}
+	return s.cli.Endpoints()
 }
 
 // Embedded reports whether the store runs its own etcd.

@@ -146,15 +146,16 @@ func (s *Store) DeleteService(ctx context.Context, name string, modRev int64, gu
 // start duplicates. It returns the revision of the last write.
 func (s *Store) CreateTasksGuarded(ctx context.Context, tasks []*model.Task, guard *Guard) (int64, error) {
 	var rev int64
-	for start := 0; start < len(tasks); start += s.maxBatch {
-		end := min(start+s.maxBatch, len(tasks))
+	encs, err := encodeTasks(tasks)
+	if err != nil {
+		return rev, err
+	}
+	for _, r := range s.taskBatches(encs) {
+		start, end := r[0], r[1]
 		var cmps []clientv3.Cmp
 		var ops []clientv3.Op
-		for _, t := range tasks[start:end] {
-			b, err := json.Marshal(t)
-			if err != nil {
-				return rev, err
-			}
+		for i, t := range tasks[start:end] {
+			b := encs[start+i]
 			k := s.taskKey(t.TaskID)
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
 			ops = append(ops, clientv3.OpPut(k, string(b)))

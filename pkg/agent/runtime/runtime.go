@@ -22,6 +22,10 @@ const (
 	LabelFamily    = "orch.family"
 	LabelRevision  = "orch.revision"
 	LabelNode      = "orch.node"
+	// LabelCluster is the id of the cluster whose agent made the
+	// container: two clusters whose agents share a Docker host (and a
+	// node name, by default the hostname) never touch each other's.
+	LabelCluster = "orch.cluster"
 )
 
 // ErrNotFound is returned for an unknown container or image.
@@ -51,6 +55,10 @@ type ContainerSpec struct {
 	LogMaxFiles int
 	// ExtraHosts are "name:ip" entries (e.g. host.docker.internal:host-gateway).
 	ExtraHosts []string
+	// NetworkMode is ECS's: "" or bridge (the default network, ports
+	// published), host (the host's network stack, ports as they are) or
+	// none (no network but loopback).
+	NetworkMode string
 }
 
 // PortSpec publishes ContainerPort; HostPort 0 asks for a dynamic port.

@@ -128,22 +128,44 @@ func AccessKeyID(r *http.Request) string {
 	return ""
 }
 
-// Verify checks r's SigV4 signature.
-func (v *SigV4) Verify(r *http.Request, body []byte) error {
-	p, err := parse(r)
+// Precheck checks what r's headers alone can tell: the signature is
+// well formed, its date is in range and its access key exists. It reads
+// no body, so a server can refuse unsigned or forged requests before it
+// buffers a byte of them (Verify then checks the signature itself).
+func (v *SigV4) Precheck(r *http.Request) error {
+	p, err := v.checkHeaders(r)
 	if err != nil {
 		return err
+	}
+	_, err = v.secret(r.Context(), p.keyID)
+	return err
+}
+
+// checkHeaders parses r's signature and checks its time.
+func (v *SigV4) checkHeaders(r *http.Request) (*parsed, error) {
+	p, err := parse(r)
+	if err != nil {
+		return nil, err
 	}
 	now := v.opts.Now()
 	if p.presigned {
 		if now.Before(p.amzDate.Add(-v.opts.MaxSkew)) {
-			return authErr("SignatureDoesNotMatch", 403, "Signature not yet current: %s is still later than %s.", p.amzDate.Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
+			return nil, authErr("SignatureDoesNotMatch", 403, "Signature not yet current: %s is still later than %s.", p.amzDate.Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
 		}
 		if now.After(p.amzDate.Add(p.expires)) {
-			return authErr("RequestExpired", 400, "Request has expired.")
+			return nil, authErr("RequestExpired", 400, "Request has expired.")
 		}
 	} else if d := now.Sub(p.amzDate); d > v.opts.MaxSkew || d < -v.opts.MaxSkew {
-		return authErr("SignatureDoesNotMatch", 403, "Signature expired: %s is now earlier than %s (%s - 15 min.)", p.amzDate.Format("20060102T150405Z"), now.Add(-v.opts.MaxSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
+		return nil, authErr("SignatureDoesNotMatch", 403, "Signature expired: %s is now earlier than %s (%s - 15 min.)", p.amzDate.Format("20060102T150405Z"), now.Add(-v.opts.MaxSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
+	}
+	return p, nil
+}
+
+// Verify checks r's SigV4 signature.
+func (v *SigV4) Verify(r *http.Request, body []byte) error {
+	p, err := v.checkHeaders(r)
+	if err != nil {
+		return err
 	}
 	secret, err := v.secret(r.Context(), p.keyID)
 	if err != nil {
@@ -268,6 +290,10 @@ func (v *SigV4) secret(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		if errors.Is(err, model.ErrNotFound) {
 			err = authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid.")
+		} else if ok && c.err == nil {
+			// The key store (etcd) is away: a key known a moment ago
+			// stays good, so reads keep working through an outage.
+			return c.secret, nil
 		} else {
 			return "", authErr("ServiceUnavailable", 503, "Looking up the access key failed: %v", err)
 		}

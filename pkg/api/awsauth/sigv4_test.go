@@ -114,3 +114,39 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// Precheck decides from the headers alone (issue 12 item 2), and a key
+// looked up before an etcd outage stays usable during it (item 5).
+func TestPrecheck(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	down := false
+	keys := func(ctx context.Context, id string) (string, error) {
+		if down {
+			return "", errors.New("etcdserver: request timed out")
+		}
+		return lookup(ctx, id)
+	}
+	clock := now
+	v := New(keys, Options{Now: func() time.Time { return clock }, CacheTTL: time.Second})
+	if err := v.Precheck(signed(t, "AKIDORCH", "any", "x", now, false)); err != nil {
+		t.Errorf("known key, current date: %v", err)
+	}
+	for name, r := range map[string]*http.Request{
+		"unknown key": signed(t, "AKIDNOBODY", "s3cr3t", "x", now, false),
+		"old date":    signed(t, "AKIDORCH", "s3cr3t", "x", now.Add(-time.Hour), false),
+		"unsigned":    httptest.NewRequest("POST", "/", nil),
+	} {
+		var ae *Error
+		if err := v.Precheck(r); !errors.As(err, &ae) || ae.Status/100 != 4 {
+			t.Errorf("%s: got %v, want a 4xx *Error", name, err)
+		}
+	}
+	down, clock = true, now.Add(time.Minute) // past the cache ttl
+	if err := v.Precheck(signed(t, "AKIDORCH", "s3cr3t", "x", clock, false)); err != nil {
+		t.Errorf("etcd away, key known before: %v", err)
+	}
+	var ae *Error
+	if err := v.Precheck(signed(t, "AKIDOTHER", "s3cr3t", "x", clock, false)); !errors.As(err, &ae) || ae.Status != 503 {
+		t.Errorf("etcd away, key never seen: got %v, want 503", err)
+	}
+}

@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -151,7 +153,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 		}
 	}
 	var lastErr error
-	for i := range c.cfg.Servers {
+	for i, throttled := 0, 0; i < len(c.cfg.Servers); i++ {
 		base := c.server(i)
 		var rd io.Reader
 		if payload != nil {
@@ -173,6 +175,17 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 				return nil, ctx.Err()
 			}
 			lastErr = fmt.Errorf("cannot reach orch server %s: %w", base, err)
+			continue
+		}
+		if resp.StatusCode == http.StatusTooManyRequests && throttled < maxThrottledRetries {
+			// The server is at its limit of requests in flight: wait
+			// as it asks and try the same server again.
+			resp.Body.Close()
+			throttled++
+			if err := sleepCtx(ctx, retryAfter(resp, throttled)); err != nil {
+				return nil, err
+			}
+			i--
 			continue
 		}
 		if resp.StatusCode == http.StatusServiceUnavailable && i+1 < len(c.cfg.Servers) {
@@ -301,4 +314,28 @@ func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.Assi
 		errc <- fmt.Errorf("assignment stream ended: %w", err)
 	}()
 	return events, errc
+}
+
+// maxThrottledRetries is how often one call waits out a 429.
+const maxThrottledRetries = 8
+
+// retryAfter is the server's Retry-After (seconds, at most 5), with the
+// nth retry's jitter so throttled clients do not come back in step.
+func retryAfter(resp *http.Response, n int) time.Duration {
+	d := time.Second
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+		d = time.Duration(min(s, 5)) * time.Second
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1)) + time.Duration(n)*50*time.Millisecond
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -19,11 +19,7 @@ func (c *Client) ApplyService(ctx context.Context, svc *model.Service) (*model.S
 
 // ListServices lists services with their running, pending and healthy counts.
 func (c *Client) ListServices(ctx context.Context) ([]*model.Service, error) {
-	var out struct {
-		Services []*model.Service `json:"services"`
-	}
-	err := c.Do(ctx, http.MethodGet, "/v1/services", nil, &out)
-	return out.Services, err
+	return listAll[*model.Service](ctx, c, "/v1/services", nil, "services")
 }
 
 // GetService reads a service (deployments, events, counts) and its tasks.

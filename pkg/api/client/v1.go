@@ -2,9 +2,13 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
@@ -19,11 +23,7 @@ func (c *Client) Apply(ctx context.Context, docs []wire.ApplyDocument) ([]wire.A
 
 // ListTaskDefinitions lists revisions of a family (all when empty).
 func (c *Client) ListTaskDefinitions(ctx context.Context, family string) ([]*model.TaskDefinition, error) {
-	var out struct {
-		TaskDefinitions []*model.TaskDefinition `json:"taskDefinitions"`
-	}
-	err := c.Do(ctx, http.MethodGet, "/v1/taskdefinitions?family="+url.QueryEscape(family), nil, &out)
-	return out.TaskDefinitions, err
+	return listAll[*model.TaskDefinition](ctx, c, "/v1/taskdefinitions", url.Values{"family": {family}}, "taskDefinitions")
 }
 
 // GetTaskDefinition resolves FAMILY or FAMILY:REV.
@@ -44,22 +44,50 @@ func (c *Client) DeregisterTaskDefinition(ctx context.Context, ref string) ([]*m
 	return out.TaskDefinitions, err
 }
 
-// RunTask starts tasks.
+// RunTask starts tasks. With a ClientToken (NewClientToken) a call whose
+// outcome is unknown (a timeout in etcd, a lost connection) is retried
+// with the same token, which the server answers with the tasks the first
+// attempt created, if it did.
 func (c *Client) RunTask(ctx context.Context, in wire.RunTaskInput) ([]*model.Task, error) {
 	var out struct {
 		Tasks []*model.Task `json:"tasks"`
 	}
-	err := c.Do(ctx, http.MethodPost, "/v1/tasks", in, &out)
-	return out.Tasks, err
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = c.Do(ctx, http.MethodPost, "/v1/tasks", in, &out)
+		if err == nil || in.ClientToken == "" || attempt == 3 || !outcomeUnknown(err) || ctx.Err() != nil {
+			return out.Tasks, err
+		}
+		if serr := sleepCtx(ctx, time.Duration(attempt)*time.Second); serr != nil {
+			return nil, err
+		}
+	}
+}
+
+// NewClientToken returns a fresh token for an idempotent request.
+func NewClientToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// outcomeUnknown reports whether a write may or may not have happened:
+// the server said so, or the connection failed after the request left.
+func outcomeUnknown(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code == "OutcomeUnknown" || e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout
+	}
+	return true // not an answer: the connection broke
 }
 
 // ListTasks lists tasks; filter keys: family, group, node, desiredStatus, lastStatus, startedBy.
 func (c *Client) ListTasks(ctx context.Context, filter url.Values) ([]*model.Task, error) {
-	var out struct {
-		Tasks []*model.Task `json:"tasks"`
+	q := url.Values{}
+	for k, v := range filter {
+		q[k] = v
 	}
-	err := c.Do(ctx, http.MethodGet, "/v1/tasks?"+filter.Encode(), nil, &out)
-	return out.Tasks, err
+	return listAll[*model.Task](ctx, c, "/v1/tasks", q, "tasks")
 }
 
 // GetTask reads a task by id or unique prefix.
@@ -85,6 +113,11 @@ func (c *Client) DeleteTask(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/tasks/"+url.PathEscape(id), nil, nil)
 }
 
+// ForceDeleteTask removes a task's record whatever its state or size.
+func (c *Client) ForceDeleteTask(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/tasks/"+url.PathEscape(id)+"?force=true", nil, nil)
+}
+
 // Logs streams a task's container output; q holds container, follow, since, tail.
 func (c *Client) Logs(ctx context.Context, id string, q url.Values) (io.ReadCloser, error) {
 	return c.Stream(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
@@ -92,11 +125,7 @@ func (c *Client) Logs(ctx context.Context, id string, q url.Values) (io.ReadClos
 
 // ListNodes lists nodes with their load.
 func (c *Client) ListNodes(ctx context.Context) ([]wire.NodeView, error) {
-	var out struct {
-		Nodes []wire.NodeView `json:"nodes"`
-	}
-	err := c.Do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
-	return out.Nodes, err
+	return listAll[wire.NodeView](ctx, c, "/v1/nodes", nil, "nodes")
 }
 
 // GetNode reads a node and its tasks.

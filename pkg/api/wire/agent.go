@@ -23,6 +23,9 @@ type RegisterResponse struct {
 	// NodeToken authenticates every later call for this node (heartbeats,
 	// assignments, status); the join token only registers.
 	NodeToken string `json:"nodeToken,omitempty"`
+	// ClusterID is the cluster's id: the agent labels its containers
+	// with it (orch.cluster) and never touches containers of another.
+	ClusterID string `json:"clusterId,omitempty"`
 }
 
 // Assignment is a task placed on the agent's node with the definition to run.

@@ -83,6 +83,17 @@ func containerConfig(spec runtime.ContainerSpec) (*container.Config, *container.
 		return nil, nil, err
 	}
 	cfg.ExposedPorts = exposed
+	extraHosts := spec.ExtraHosts
+	switch spec.NetworkMode {
+	case "", "bridge":
+	case "host", "none":
+		// As ECS: host uses the host's stack (container ports are host
+		// ports, nothing to publish); none has only loopback.
+		bindings, extraHosts = nil, nil
+		cfg.ExposedPorts = nil
+	default:
+		return nil, nil, fmt.Errorf("network mode %q: use bridge, host or none", spec.NetworkMode)
+	}
 
 	logCfg := map[string]string{}
 	if spec.LogMaxSize != "" {
@@ -95,7 +106,8 @@ func containerConfig(spec runtime.ContainerSpec) (*container.Config, *container.
 		PortBindings:  bindings,
 		LogConfig:     container.LogConfig{Type: "json-file", Config: logCfg},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-		ExtraHosts:    spec.ExtraHosts,
+		ExtraHosts:    extraHosts,
+		NetworkMode:   container.NetworkMode(spec.NetworkMode),
 		Resources: container.Resources{
 			CPUShares:         int64(spec.CPUShares),
 			Memory:            spec.MemoryBytes,

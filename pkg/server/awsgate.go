@@ -1,0 +1,29 @@
+package server
+
+import (
+	"context"
+
+	"github.com/orch-project/orch/pkg/api/awsauth"
+	"github.com/orch-project/orch/pkg/api/awsproto"
+	"github.com/orch-project/orch/pkg/store"
+)
+
+// awsBodyBytes bounds the request bodies all AWS protocol calls hold at
+// once: eight full-size (8 MiB) bodies, or hundreds of ordinary ones.
+// Beyond it a caller gets 503 with Retry-After instead of the server
+// growing without bound (issue 12: 300 unsigned 8 MB POSTs took 2.2 GB).
+const awsBodyBytes = 64 << 20
+
+// awsGate is the gate before every AWS protocol: a request whose SigV4
+// headers name no known key, or a date out of range, is refused before
+// its body is read.
+func awsGate(st *store.Store) *awsproto.Gate {
+	v := awsauth.New(func(ctx context.Context, id string) (string, error) {
+		k, err := st.GetAWSKey(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return k.SecretAccessKey, nil
+	}, awsauth.Options{})
+	return &awsproto.Gate{Precheck: v.Precheck, Bytes: awsproto.NewByteLimiter(awsBodyBytes), MaxBody: 8 << 20}
+}
