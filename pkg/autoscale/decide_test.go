@@ -69,7 +69,9 @@ func run(t *testing.T, tg *model.ScalableTarget, ps []*model.ScalingPolicy, step
 	}
 }
 
-func backlog(running, n int) Metrics { return Metrics{Running: running, Backlog: map[string]int{"orders": n}} }
+func backlog(running, n int) Metrics {
+	return Metrics{Running: running, Backlog: map[string]int{"orders": n}}
+}
 
 func TestBacklogTargetTracking(t *testing.T) {
 	tests := []struct {
