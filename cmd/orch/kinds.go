@@ -20,6 +20,8 @@ var manifestKinds = manifest.NewDecoder(
 	manifest.TaskDefinitionKind,
 	manifest.ServiceKind,
 	manifest.QueueKind,
+	manifest.ScalableTargetKind,
+	manifest.ScalingPolicyKind,
 )
 
 // cliKinds are the kinds get, describe and delete work on, in the order

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"crypto/rand"
 	"fmt"
 	"strings"
 	"time"
@@ -411,4 +412,105 @@ func (p *ScalingPolicy) Metric() MetricSpecification {
 		return *c.Metric
 	}
 	return MetricSpecification{}
+}
+
+// NewActivityID returns a fresh activity id (a UUID, as AWS's are).
+func NewActivityID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// ServiceAutoScaling is the short form inside `kind: Service` for the
+// common case: "scale on queue X, N messages per task, between min and
+// max tasks" (and/or a CPU or memory target). Applying the service maps it
+// onto a ScalableTarget and ScalingPolicies named <service>-backlog,
+// <service>-cpu and <service>-memory, the same objects the Application
+// Auto Scaling API manages.
+type ServiceAutoScaling struct {
+	MinCapacity             int      `json:"minCapacity"`
+	MaxCapacity             int      `json:"maxCapacity"`
+	Queue                   string   `json:"queue,omitempty"`
+	MessagesPerTask         *float64 `json:"messagesPerTask,omitempty"`
+	CPUPercent              *float64 `json:"cpuPercent,omitempty"`
+	MemoryPercent           *float64 `json:"memoryPercent,omitempty"`
+	ScaleToZeroAfterSeconds *int     `json:"scaleToZeroAfterSeconds,omitempty"`
+	ScaleInCooldown         *int     `json:"scaleInCooldown,omitempty"`
+}
+
+// ShortFormPolicySuffixes are the names' suffixes the short form owns.
+var ShortFormPolicySuffixes = []string{"-backlog", "-cpu", "-memory"}
+
+// Objects returns the target and policies the short form stands for.
+func (a *ServiceAutoScaling) Objects(service string) (*ScalableTarget, []*ScalingPolicy) {
+	id := ScalingResourceID(service)
+	lo, hi := a.MinCapacity, a.MaxCapacity
+	t := &ScalableTarget{ServiceNamespace: ServiceNamespaceECS, ResourceId: id, ScalableDimension: ScalableDimensionECSDesire,
+		MinCapacity: &lo, MaxCapacity: &hi, ScaleToZeroAfterSeconds: a.ScaleToZeroAfterSeconds}
+	policy := func(suffix string, target float64, pre *PredefinedMetricSpecification, cus *CustomizedMetricSpecification) *ScalingPolicy {
+		v := target
+		return &ScalingPolicy{PolicyName: service + suffix, ServiceNamespace: ServiceNamespaceECS, ResourceId: id,
+			ScalableDimension: ScalableDimensionECSDesire, PolicyType: PolicyTargetTracking,
+			TargetTrackingScalingPolicyConfiguration: &TargetTrackingConfiguration{TargetValue: &v, ScaleInCooldown: a.ScaleInCooldown,
+				PredefinedMetricSpecification: pre, CustomizedMetricSpecification: cus}}
+	}
+	var ps []*ScalingPolicy
+	if a.Queue != "" {
+		per := 5.0
+		if a.MessagesPerTask != nil {
+			per = *a.MessagesPerTask
+		}
+		ps = append(ps, policy("-backlog", per, nil, &CustomizedMetricSpecification{MetricName: MetricBacklogPerTask,
+			Namespace: MetricNamespaceSQS, Statistic: "Average", Dimensions: []MetricDimension{{Name: DimensionQueueName, Value: a.Queue}}}))
+	}
+	if a.CPUPercent != nil {
+		ps = append(ps, policy("-cpu", *a.CPUPercent, &PredefinedMetricSpecification{PredefinedMetricType: MetricECSCPU}, nil))
+	}
+	if a.MemoryPercent != nil {
+		ps = append(ps, policy("-memory", *a.MemoryPercent, &PredefinedMetricSpecification{PredefinedMetricType: MetricECSMemory}, nil))
+	}
+	return t, ps
+}
+
+func (a *ServiceAutoScaling) validate(errs *FieldErrors, service string) {
+	if a.Queue == "" && a.CPUPercent == nil && a.MemoryPercent == nil {
+		errs.Add("autoScaling", "needs queue (with messagesPerTask), cpuPercent or memoryPercent: what to scale on")
+	}
+	if a.Queue == "" && a.MessagesPerTask != nil {
+		errs.Add("autoScaling.queue", "is required with messagesPerTask: the queue whose backlog to follow")
+	}
+	if a.MinCapacity > 0 || a.MaxCapacity > 0 || a.Queue != "" || a.CPUPercent != nil || a.MemoryPercent != nil {
+		// Map onto the long form and report its errors at the short form's paths.
+		t, ps := a.Objects(service)
+		paths := map[string]string{"MinCapacity": "autoScaling.minCapacity", "MaxCapacity": "autoScaling.maxCapacity",
+			"ScaleToZeroAfterSeconds": "autoScaling.scaleToZeroAfterSeconds"}
+		if err := t.Validate(); err != nil {
+			for _, e := range err.(FieldErrors) {
+				if p, ok := paths[e.Path]; ok {
+					errs.Add(p, e.Message)
+				}
+			}
+		}
+		if a.MinCapacity > 0 && a.MaxCapacity == 0 {
+			errs.Add("autoScaling.maxCapacity", "is required: the most tasks to run")
+		}
+		for _, p := range ps {
+			if err := p.Validate(); err != nil {
+				for _, e := range err.(FieldErrors) {
+					switch {
+					case strings.HasSuffix(e.Path, ".TargetValue"):
+						field := map[string]string{"-backlog": "messagesPerTask", "-cpu": "cpuPercent", "-memory": "memoryPercent"}[strings.TrimPrefix(p.PolicyName, service)]
+						errs.Add("autoScaling."+field, e.Message)
+					case strings.HasSuffix(e.Path, ".Dimensions"):
+						errs.Add("autoScaling.queue", e.Message)
+					case strings.HasSuffix(e.Path, "ScaleInCooldown"):
+						errs.Add("autoScaling.scaleInCooldown", e.Message)
+					}
+				}
+			}
+		}
+	} else {
+		errs.Add("autoScaling.maxCapacity", "is required: the most tasks to run")
+	}
 }

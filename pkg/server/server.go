@@ -114,9 +114,11 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Caches = controller.NewCaches(st)
+	queues := newQueuesFeature(st, s.URL, o.Logger)
 	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
 		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
+		Queues: queueBacklog{queues.queues},
 	})
 	nodes := controller.NewNodes(st, s.Caches)
 	if o.NodeTTL > 0 {
@@ -138,7 +140,8 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 			reconciler: s.Reconciler,
 		},
 		servicesFeature{api.ServicesFeature(controller.NewServices(st, s.Caches))},
-		newQueuesFeature(st, s.URL, o.Logger),
+		queues,
+		newScalingFeature(st, o.Logger),
 	}
 	apiFeatures := make([]api.Feature, len(features))
 	for i, f := range features {
