@@ -47,7 +47,7 @@ func TestCLIKindsAreComplete(t *testing.T) {
 }
 
 func TestManifestKinds(t *testing.T) {
-	if got, want := manifestKinds.Kinds(), []string{"TaskDefinition", "Service", "Queue"}; !reflect.DeepEqual(got, want) {
+	if got, want := manifestKinds.Kinds(), []string{"TaskDefinition", "Service", "Queue", "ScalableTarget", "ScalingPolicy"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("orch apply reads %v, want %v", got, want)
 	}
 }
