@@ -70,6 +70,7 @@ func (r *taskRunner) env(c *model.ContainerDefinition) []string {
 	if m["ORCH_TASK_ARN"] == "" {
 		m["ORCH_TASK_ARN"] = model.TaskArnFor(t.TaskID)
 	}
+	maps.Copy(m, r.endpointEnv(c.Name))
 	r.a.mu.Lock()
 	maps.Copy(m, r.a.serverEnv)
 	r.a.mu.Unlock()

@@ -23,9 +23,11 @@ import (
 // forward: PENDING → ACTIVATING (pulling, creating, starting) → RUNNING
 // (every essential container started) → STOPPING → STOPPED.
 type taskRunner struct {
-	a   *Agent
-	id  string
-	log *slog.Logger
+	a  *Agent
+	id string
+	// secret is the task's part of its endpoint URLs (see taskendpoints.go).
+	secret string
+	log    *slog.Logger
 
 	kick     chan struct{} // cap 1
 	done     chan struct{} // closed when run returns
@@ -41,6 +43,11 @@ type taskRunner struct {
 	sample    bool // take a usage sample
 	cancelOp  context.CancelFunc
 	finished  bool // run returned for good (not because Run ended)
+	// protection is the task's scale-in protection as it last set it;
+	// protVer counts changes and protSent is the last one reported.
+	protection *model.ScaleInProtection
+	protVer    int
+	protSent   int
 
 	// Owned by the run goroutine.
 	task          model.Task // the control plane's view (desired status, stop code)
@@ -65,6 +72,7 @@ type taskRunner struct {
 
 func newTaskRunner(a *Agent, as wire.Assignment) *taskRunner {
 	r := &taskRunner{
+		secret:   newEndpointSecret(),
 		a:        a,
 		id:       as.Task.TaskID,
 		log:      a.log.With("task", as.Task.TaskID),
@@ -344,6 +352,15 @@ func (r *taskRunner) report() {
 	if r.task.StopCode == "" && r.stopCode != "" {
 		rep.StopCode, rep.StoppedReason = r.stopCode, r.stopReason
 	}
+	r.mu.Lock()
+	rep.Protection = r.protection
+	protVer := r.protVer
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.protSent = max(r.protSent, protVer)
+		r.mu.Unlock()
+	}()
 	for _, c := range r.cs {
 		mc := model.Container{
 			Name:         c.def.Name,
