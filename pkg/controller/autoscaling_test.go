@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +209,44 @@ func TestAutoscalingAPIWithTheSDK(t *testing.T) {
 func isAPIError(err error, code, msgPart string) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && ae.ErrorCode() == code && strings.Contains(ae.ErrorMessage(), msgPart)
+}
+
+// TestAutoscalingAWSCLI drives the API with Debian's awscli 2.9
+// (/usr/bin/aws application-autoscaling, --endpoint-url).
+func TestAutoscalingAWSCLI(t *testing.T) {
+	aws := "/usr/bin/aws"
+	if _, err := os.Stat(aws); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Debian's awscli is required in CI: %v", err)
+		}
+		t.Skip("Debian's awscli is missing: apt-get install -y awscli")
+	}
+	c := startSvcCluster(t, 1)
+	c.apply(t, taskDef("cli", "", false), service("cli", "cli", 1, 100, 200, ""))
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(aws, append([]string{"application-autoscaling", "--endpoint-url", c.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+c.Bootstrap.AWSAccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.Bootstrap.AWSSecretAccessKey,
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	dim := []string{"--service-namespace", "ecs", "--resource-id", "service/default/cli", "--scalable-dimension", "ecs:service:DesiredCount"}
+	run(append([]string{"register-scalable-target", "--min-capacity", "0", "--max-capacity", "3"}, dim...)...)
+	run(append([]string{"put-scaling-policy", "--policy-name", "mem", "--policy-type", "TargetTrackingScaling",
+		"--target-tracking-scaling-policy-configuration", `{"TargetValue":70,"PredefinedMetricSpecification":{"PredefinedMetricType":"ECSServiceAverageMemoryUtilization"}}`}, dim...)...)
+	if out := run("describe-scalable-targets", "--service-namespace", "ecs"); !strings.Contains(out, `"MaxCapacity": 3`) {
+		t.Fatalf("describe-scalable-targets:\n%s", out)
+	}
+	if out := run("describe-scaling-policies", "--service-namespace", "ecs"); !strings.Contains(out, `"PolicyName": "mem"`) || !strings.Contains(out, "ECSServiceAverageMemoryUtilization") {
+		t.Fatalf("describe-scaling-policies:\n%s", out)
+	}
+	// The service at desired 1 with MinCapacity 0 and no memory data yet stays; activities list cleanly.
+	if out := run("describe-scaling-activities", "--service-namespace", "ecs"); !strings.Contains(out, "ScalingActivities") {
+		t.Fatalf("describe-scaling-activities:\n%s", out)
+	}
+	run(append([]string{"deregister-scalable-target"}, dim...)...)
 }
