@@ -40,6 +40,7 @@ func newCmd() *cobra.Command {
 		servers, token, nodeName, rt, listen, advertise, logLevel string
 		cpu, memory                                               int
 		attrs                                                     []string
+		taskListen, taskHost string
 		statsInterval                                             time.Duration
 	)
 	cmd := &cobra.Command{
@@ -92,7 +93,7 @@ func newCmd() *cobra.Command {
 			ag, err := agent.New(agent.Config{
 				NodeName: nodeName, Capacity: model.Resources{CPU: cpu, MemoryMiB: memory}, Attributes: attributes,
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
-				StatsInterval: statsInterval,
+				StatsInterval: statsInterval, TaskEndpointListen: taskListen, TaskEndpointHost: taskHost,
 			})
 			if err != nil {
 				return err
@@ -119,5 +120,7 @@ func newCmd() *cobra.Command {
 	f.StringVar(&advertise, "advertise", "", "address the control plane uses to reach this agent (default: the listen address)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&statsInterval, "stats-interval", 10*time.Second, "how often to sample running tasks' cpu and memory (negative: never)")
+	f.StringVar(&taskListen, "task-endpoint-listen", "", "address of the task endpoints (ECS metadata v4, scale-in protection) containers call (default: 0.0.0.0:0 with Docker, else 127.0.0.1:0)")
+	f.StringVar(&taskHost, "task-endpoint-host", "", "host containers use to reach the task endpoints (default: host.docker.internal with Docker)")
 	return cmd
 }
