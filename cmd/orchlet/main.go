@@ -40,7 +40,7 @@ func newCmd() *cobra.Command {
 		servers, token, nodeName, rt, listen, advertise, logLevel string
 		cpu, memory                                               int
 		attrs                                                     []string
-		taskListen, taskHost string
+		taskListen, taskHost                                      string
 		statsInterval                                             time.Duration
 	)
 	cmd := &cobra.Command{
