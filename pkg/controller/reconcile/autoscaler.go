@@ -214,10 +214,13 @@ func (a *autoscaler) evaluate(ctx context.Context, t *model.ScalableTarget) erro
 	}
 	old := in.Current
 	at := now.UTC()
-	_, err := a.cfg.Store.UpdateService(ctx, name, a.leader.Guard(), func(s *model.Service) (bool, error) {
+	wrote := false
+	fresh, err := a.cfg.Store.UpdateService(ctx, name, a.leader.Guard(), func(s *model.Service) (bool, error) {
+		wrote = false
 		if s.Status == model.ServiceDraining || s.Desired() != old {
-			return false, nil // changed meanwhile: decide again next pass
+			return false, nil // changed meanwhile (or our cache is behind): decide again next pass
 		}
+		wrote = true
 		n := d.Desired
 		s.DesiredCount, s.Steady = &n, false
 		if p := s.Primary(); p != nil {
@@ -232,13 +235,20 @@ func (a *autoscaler) evaluate(ctx context.Context, t *model.ScalableTarget) erro
 	if err != nil {
 		return err
 	}
+	if !wrote {
+		return nil
+	}
+	// Decide again only once our caches have seen this write.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_ = a.services.WaitRevision(wctx, fresh.ModRevision)
+	cancel()
 	dir := "out"
 	if d.Direction < 0 {
 		dir = "in"
 	}
 	sm.Actions.WithLabelValues(name, dir).Inc()
 	a.log.Info("auto scaling", "service", name, "from", old, "to", d.Desired, "cause", d.Cause)
-	_, err = a.cfg.Store.UpdateScalableTarget(ctx, name, a.leader.Guard(), func(cur *model.ScalableTarget) (*model.ScalableTarget, error) {
+	nt, err := a.cfg.Store.UpdateScalableTarget(ctx, name, a.leader.Guard(), func(cur *model.ScalableTarget) (*model.ScalableTarget, error) {
 		if cur == nil {
 			return nil, nil
 		}
@@ -259,9 +269,9 @@ func (a *autoscaler) evaluate(ctx context.Context, t *model.ScalableTarget) erro
 		return err
 	}
 	// Act on our own write in the next pass (cooldowns read LastScale*).
-	if t2, err := a.cfg.Store.GetScalableTarget(ctx, name); err == nil {
+	if nt != nil {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_ = a.targets.WaitRevision(wctx, t2.ModRevision)
+		_ = a.targets.WaitRevision(wctx, nt.ModRevision)
 		cancel()
 	}
 	return nil
