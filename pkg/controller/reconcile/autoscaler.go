@@ -26,14 +26,19 @@ type QueueSource interface {
 // autoscaleInterval is how often the autoscaler evaluates every target.
 const autoscaleInterval = time.Second
 
+// sendReeval bounds how often messages arriving on a queue re-evaluate a
+// running service that follows it (a service at zero is woken at once).
+const sendReeval = 100 * time.Millisecond
+
 // usageFresh is how old a task's usage sample may be to count.
 const usageFresh = 30 * time.Second
 
 // autoscaler is the leader's loop that writes each scaled service's
 // desired count from its metrics and policies (pkg/autoscale decides), and
 // records every change as a scaling activity with its cause. It evaluates
-// every target about once a second, and at once when a queue a policy
-// follows receives messages while its service is at zero.
+// every target about once a second, and when a queue a policy follows
+// receives messages: at once for a service at zero, at most every 100 ms
+// for the others (so a backlog breach acts within about 100 ms).
 type autoscaler struct {
 	cfg    Config
 	leader *store.Leader
@@ -44,10 +49,11 @@ type autoscaler struct {
 	targets  *store.Cache[model.ScalableTarget]
 	policies *store.Cache[model.ScalingPolicy]
 	windows  map[string]*autoscale.Window
+	lastEval map[string]time.Time
 }
 
 func newAutoscaler(cfg Config, l *store.Leader, log *slog.Logger) *autoscaler {
-	return &autoscaler{cfg: cfg, leader: l, log: log.With("loop", "autoscaler"), now: time.Now, windows: map[string]*autoscale.Window{}}
+	return &autoscaler{cfg: cfg, leader: l, log: log.With("loop", "autoscaler"), now: time.Now, windows: map[string]*autoscale.Window{}, lastEval: map[string]time.Time{}}
 }
 
 func (a *autoscaler) run(ctx context.Context) {
@@ -82,7 +88,7 @@ func (a *autoscaler) run(ctx context.Context) {
 			return
 		case <-tick.C:
 		case q := <-sent:
-			wake = a.sleepersOn(q, sent)
+			wake = a.followersOf(q, sent)
 			if len(wake) == 0 {
 				continue
 			}
@@ -102,9 +108,10 @@ func (a *autoscaler) run(ctx context.Context) {
 	}
 }
 
-// sleepersOn returns the services at zero tasks with a policy that
-// follows queue q (or any queue named in the other pending notifications).
-func (a *autoscaler) sleepersOn(q string, more chan string) map[string]bool {
+// followersOf returns the services with a policy that follows queue q (or
+// any queue named in the other pending notifications) and are due an
+// evaluation: at once when at zero tasks, else at most every sendReeval.
+func (a *autoscaler) followersOf(q string, more chan string) map[string]bool {
 	queues := map[string]bool{q: true}
 	for len(more) > 0 {
 		queues[<-more] = true
@@ -115,8 +122,9 @@ func (a *autoscaler) sleepersOn(q string, more chan string) map[string]bool {
 		if cus == nil || !queues[cus.QueueName()] {
 			continue
 		}
-		if svc := a.services.Get(p.Service()); svc != nil && svc.Desired() == 0 {
-			out[p.Service()] = true
+		name := p.Service()
+		if svc := a.services.Get(name); svc != nil && (svc.Desired() == 0 || a.now().Sub(a.lastEval[name]) >= sendReeval) {
+			out[name] = true
 		}
 	}
 	return out
@@ -199,6 +207,7 @@ func (a *autoscaler) evaluate(ctx context.Context, t *model.ScalableTarget) erro
 	}
 	ps := a.policiesOf(name)
 	now := a.now()
+	a.lastEval[name] = now
 	w := a.windows[name]
 	if w == nil {
 		w = &autoscale.Window{}
