@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -100,6 +102,20 @@ func TestAutoscalingFollowsQueueBacklog(t *testing.T) {
 		}
 		return svc.Desired() == 0 && running(tasks) == 0, fmt.Sprintf("desired %d running %d", svc.Desired(), running(tasks))
 	})
+
+	// /metrics exposes the inputs and the decisions.
+	resp, err := http.Get(c.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`orch_autoscaling_queue_backlog{queue="orders",service="worker"}`, `orch_autoscaling_actions_total{direction="out",service="worker"}`,
+		`orch_autoscaling_actions_total{direction="in",service="worker"}`, `orch_autoscaling_desired_count{service="worker"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 
 	acts, err := aas.NewFromConfig(awsConfig(c)).DescribeScalingActivities(ctx, &aas.DescribeScalingActivitiesInput{
 		ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String("service/default/worker")})

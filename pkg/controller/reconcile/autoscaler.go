@@ -216,7 +216,7 @@ func (a *autoscaler) evaluate(ctx context.Context, t *model.ScalableTarget) erro
 	in := autoscale.Input{Now: now, Target: t, Policies: ps, Current: svc.Desired(), Metrics: a.measure(ctx, name, ps, now)}
 	d := autoscale.Decide(in, w)
 	sm := a.cfg.Metrics.Scaling
-	sm.Desired.WithLabelValues(name).Set(float64(in.Current))
+	sm.Desired.WithLabelValues(name).Set(float64(d.Desired))
 	sm.Recommended.WithLabelValues(name).Set(float64(d.Recommended))
 	if !d.Change {
 		return nil

@@ -15,7 +15,7 @@ func newScalingMetrics(reg prometheus.Registerer) *ScalingMetrics {
 	m := &ScalingMetrics{
 		Backlog:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orch_autoscaling_queue_backlog", Help: "Visible plus in-flight messages of a queue a scaling policy follows."}, []string{"service", "queue"}),
 		Utilization: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orch_autoscaling_utilization_percent", Help: "Average CPU or memory utilisation of a scaled service's running tasks, percent of their reservation."}, []string{"service", "metric"}),
-		Desired:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orch_autoscaling_desired_count", Help: "Desired count of a scaled service when last evaluated."}, []string{"service"}),
+		Desired:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orch_autoscaling_desired_count", Help: "Desired count of a scaled service after its last evaluation."}, []string{"service"}),
 		Recommended: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orch_autoscaling_recommended_count", Help: "Count a scaled service's policies ask for before stabilisation and cooldowns (-1: no metrics)."}, []string{"service"}),
 		Actions:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orch_autoscaling_actions_total", Help: "Desired count changes made by auto scaling."}, []string{"service", "direction"}),
 	}
