@@ -180,3 +180,85 @@ autoScaling: {minCapacity: 1, maxCapacity: 2, cpuPercent: -5}
 		return svc.Desired() == 2 && n == 2 && strings.Contains(last, "CPU"), fmt.Sprintf("desired %d, %d running, last activity %q", svc.Desired(), n, last)
 	})
 }
+
+// TestDockerScaleInProtection: three baristas each making a long order
+// hold scale-in protection ($ECS_AGENT_URI); the backlog of 3 asks for one
+// task, so the service scales in to 1, but no protected barista is
+// stopped: every order is served exactly once and the baristas go only
+// once they are idle again.
+func TestDockerScaleInProtection(t *testing.T) {
+	c := dockerScalingCluster(t, "e2e-guard")
+	manifest := withImageTag(`kind: Queue
+QueueName: guard-orders
+Attributes: {VisibilityTimeout: "60"}
+---
+kind: TaskDefinition
+family: guard
+containerDefinitions:
+  - name: barista
+    image: orch-example/coffee:latest
+    command: ["barista", "-brew", "8s", "-protect"]
+    memory: 32
+    stopTimeout: 10
+    environment: [{name: QUEUE, value: guard-orders}]
+`)
+	if out, code := c.orch(t, manifest, "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	for i := 1; i <= 3; i++ {
+		c.mustOrch(t, "queue", "send", "guard-orders", fmt.Sprintf("order %d: mocha", i))
+	}
+	svc := `kind: Service
+serviceName: guard
+taskDefinition: guard
+desiredCount: 3
+autoScaling: {minCapacity: 0, maxCapacity: 3, queue: guard-orders, messagesPerTask: 5, scaleInCooldown: 5, scaleToZeroAfterSeconds: 60}
+`
+	if out, code := c.orch(t, svc, "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply the service: exit %d\n%s", code, out)
+	}
+	held := false
+	testutil.WaitFor(t, 90*time.Second, "a scale-in held back by protected, busy baristas", func() (bool, string) {
+		s, tasks, err := c.admin.GetService(context.Background(), "guard")
+		if err != nil {
+			return false, err.Error()
+		}
+		protected, running := 0, 0
+		for _, tk := range tasks {
+			if tk.LastStatus == model.StatusRunning && tk.DesiredStatus == model.StatusRunning {
+				running++
+				if tk.ScaleInProtected(time.Now()) {
+					protected++
+				}
+			}
+			if tk.ProtectedUntil != nil && tk.DesiredStatus == model.StatusStopped && tk.ScaleInProtected(time.Now()) {
+				t.Fatalf("task %s was stopped while protected (%s)", tk.TaskID, tk.StoppedReason)
+			}
+		}
+		held = s.Desired() < running && protected > 0 && running > s.Desired()
+		return held, fmt.Sprintf("desired %d, %d running, %d protected", s.Desired(), running, protected)
+	})
+	served := map[string]int{}
+	testutil.WaitFor(t, 60*time.Second, "the 3 orders served", func() (bool, string) {
+		served = map[string]int{}
+		for _, tk := range getTasks(t, c) {
+			if tk.Family != "guard" {
+				continue
+			}
+			logs, _ := c.orch(t, "", "logs", tk.TaskID)
+			for _, m := range rushServed.FindAllStringSubmatch(logs, -1) {
+				served[m[1]]++
+			}
+		}
+		return len(served) == 3, fmt.Sprintf("served %v", served)
+	})
+	for o, n := range served {
+		if n != 1 {
+			t.Errorf("%s served %d times, want once", o, n)
+		}
+	}
+	testutil.WaitFor(t, 60*time.Second, "the idle baristas scaled in", func() (bool, string) {
+		s, n := serviceState(t, c, "guard")
+		return n <= s.Desired() && s.Desired() <= 1, fmt.Sprintf("desired %d, %d running", s.Desired(), n)
+	})
+}
