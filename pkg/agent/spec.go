@@ -107,6 +107,7 @@ func (r *taskRunner) spec(c *ctr) (runtime.ContainerSpec, error) {
 		runtime.LabelRevision:  strconv.Itoa(r.def.Revision),
 		runtime.LabelNode:      r.a.node,
 		LabelStopTimeout:       strconv.Itoa(int(d.StopTimeoutOrDefault() / time.Second)),
+		LabelEndpointSecret:    r.endpointSecret(),
 	})
 	command := d.Command
 	for _, o := range t.Overrides {

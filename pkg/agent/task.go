@@ -72,18 +72,20 @@ type taskRunner struct {
 
 func newTaskRunner(a *Agent, as wire.Assignment) *taskRunner {
 	r := &taskRunner{
-		secret:   newEndpointSecret(),
-		a:        a,
-		id:       as.Task.TaskID,
-		log:      a.log.With("task", as.Task.TaskID),
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		stoppedC: make(chan struct{}),
-		latest:   as,
-		updated:  true,
-		task:     as.Task,
-		def:      as.TaskDefinition,
-		known:    model.StatusPending,
+		secret: newEndpointSecret(),
+		// A restarted agent answers GET with the protection the server has.
+		protection: protectionOf(as.Task),
+		a:          a,
+		id:         as.Task.TaskID,
+		log:        a.log.With("task", as.Task.TaskID),
+		kick:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		stoppedC:   make(chan struct{}),
+		latest:     as,
+		updated:    true,
+		task:       as.Task,
+		def:        as.TaskDefinition,
+		known:      model.StatusPending,
 	}
 	for i := range r.def.ContainerDefinitions {
 		r.cs = append(r.cs, &ctr{def: &r.def.ContainerDefinitions[i], status: model.ContainerPending})

@@ -74,17 +74,47 @@ func (a *Agent) taskEndpointBase(addr string) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
+// LabelEndpointSecret keeps a task's endpoint secret on its containers, so
+// a restarted agent that adopts them serves the URLs they already have.
+const LabelEndpointSecret = "orch.endpoint-secret"
+
+// adoptSecret makes an adopted container's secret the task's.
+func (r *taskRunner) adoptSecret(secret string) {
+	if len(secret) != 32 {
+		return
+	}
+	if _, err := hex.DecodeString(secret); err != nil {
+		return
+	}
+	r.a.mu.Lock()
+	defer r.a.mu.Unlock()
+	if r.secret == secret {
+		return
+	}
+	if r.a.endpoints[r.secret] == r {
+		delete(r.a.endpoints, r.secret)
+	}
+	r.secret = secret
+	r.a.endpoints[secret] = r
+}
+
+func (r *taskRunner) endpointSecret() string {
+	r.a.mu.Lock()
+	defer r.a.mu.Unlock()
+	return r.secret
+}
+
 // endpointEnv are the variables that point a container at its endpoints.
 func (r *taskRunner) endpointEnv(container string) map[string]string {
 	r.a.mu.Lock()
-	base := r.a.endpointBase
+	base, secret := r.a.endpointBase, r.secret
 	r.a.mu.Unlock()
 	if base == "" {
 		return nil
 	}
 	return map[string]string{
-		"ECS_CONTAINER_METADATA_URI_V4": base + "/v4/" + r.secret + "/" + container,
-		"ECS_AGENT_URI":                 base + "/api/" + r.secret,
+		"ECS_CONTAINER_METADATA_URI_V4": base + "/v4/" + secret + "/" + container,
+		"ECS_AGENT_URI":                 base + "/api/" + secret,
 	}
 }
 
@@ -146,9 +176,15 @@ func ecsStatus(s string) string {
 
 func containerDoc(st runtime.State, t model.Task, def model.TaskDefinition) map[string]any {
 	name := st.Labels[runtime.LabelContainer]
+	labels := map[string]string{}
+	for k, v := range st.Labels {
+		if k != LabelEndpointSecret {
+			labels[k] = v
+		}
+	}
 	doc := map[string]any{
 		"DockerId": st.ID, "Name": name, "DockerName": strings.TrimPrefix(st.Name, "/"), "Image": st.Image,
-		"Labels": st.Labels, "DesiredStatus": t.DesiredStatus, "KnownStatus": ecsStatus(st.Status), "Type": "NORMAL",
+		"Labels": labels, "DesiredStatus": t.DesiredStatus, "KnownStatus": ecsStatus(st.Status), "Type": "NORMAL",
 		"ContainerARN": t.TaskArn + "/" + name, "Networks": []map[string]any{{"NetworkMode": "bridge"}},
 	}
 	if st.Status == runtime.StatusExited {
@@ -333,4 +369,12 @@ func (a *Agent) putProtection(w http.ResponseWriter, r *http.Request, tr *taskRu
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+func protectionOf(t model.Task) *model.ScaleInProtection {
+	if t.ProtectedUntil == nil {
+		return nil
+	}
+	until := *t.ProtectedUntil
+	return &model.ScaleInProtection{Enabled: true, ExpiresAt: &until}
 }
