@@ -32,6 +32,8 @@ var cliKinds = []cliKind{
 	nodesCLI,
 	servicesCLI,
 	queuesCLI,
+	scalableTargetsCLI,
+	scalingPoliciesCLI,
 }
 
 // A cliKind is one kind of resource as the CLI shows it.

@@ -21,7 +21,7 @@ func TestResolveKind(t *testing.T) {
 		}
 	}
 	_, err := resolveKind("widgets")
-	if got, want := err.Error(), `unknown kind "widgets": use one of taskdefinitions, tasks, nodes, services, queues`; got != want {
+	if got, want := err.Error(), `unknown kind "widgets": use one of taskdefinitions, tasks, nodes, services, queues, scalabletargets, scalingpolicies`; got != want {
 		t.Errorf("unknown kind:\ngot  %s\nwant %s", got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/autoscaling"
 	"github.com/orch-project/orch/pkg/api/awsauth"
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/manifest"
 	"github.com/orch-project/orch/pkg/queue"
@@ -28,7 +29,12 @@ func newScalingFeature(st *store.Store, log *slog.Logger) scalingFeature {
 	return scalingFeature{scaling: sc, aws: autoscaling.NewHandler(sc, awsVerifier(st), log)}
 }
 
-func (f scalingFeature) Routes(r api.Routes) { r.Protocol(autoscaling.IsRequest, f.aws) }
+func (f scalingFeature) Routes(r api.Routes) {
+	r.Protocol(autoscaling.IsRequest, f.aws)
+	for pattern, h := range autoscaling.RESTRoutes(f.scaling) {
+		r.Handle(pattern, auth.RoleAdmin, h)
+	}
+}
 
 func (f scalingFeature) Kinds() []api.Kind {
 	return []api.Kind{

@@ -137,6 +137,16 @@ func TestDockerAutoscalingCoffeeRush(t *testing.T) {
 	if out := c.mustOrch(t, "get", "services"); !strings.Contains(out, "LAST SCALING") {
 		t.Errorf("orch get services lacks the scaling columns:\n%s", out)
 	}
+	if out := c.mustOrch(t, "get", "scalabletargets"); !strings.Contains(out, "rush-barista") || !strings.Contains(out, "Setting desired count to 0.") {
+		t.Errorf("orch get scalabletargets:\n%s", out)
+	}
+	if out := c.mustOrch(t, "get", "scalingpolicies", "rush-barista"); !strings.Contains(out, "rush-barista-backlog") || !strings.Contains(out, "BacklogPerTask(rush-orders)") {
+		t.Errorf("orch get scalingpolicies:\n%s", out)
+	}
+	c.mustOrch(t, "delete", "scalingpolicy", "rush-barista/rush-barista-backlog")
+	if out := c.mustOrch(t, "get", "scalingpolicies", "rush-barista"); strings.Contains(out, "rush-barista-backlog") {
+		t.Errorf("the deleted policy is still listed:\n%s", out)
+	}
 }
 
 // TestDockerAutoscalingCPU tracks CPU on real Docker: a task that burns a
