@@ -103,4 +103,18 @@ wait_served
 orch get queues
 orch get services
 orch get tasks
+say "rush hour: baristas that follow the order backlog (autoScaling: 0 to 5 baristas, 5 orders each)"
+rush() { orch get services | grep -E '^(SERVICE|rush-barista) '; }
+rush
+say "100 orders arrive (orch run rush-cashier): the first wakes a barista, the burst brings more"
+orch run rush-cashier
+for _ in $(seq 1 60); do
+	rush | tail -n 1
+	desired="$(orch get services rush-barista -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("desiredCount", 1))')"
+	backlog="$(orch get queues -o json | python3 -c 'import json,sys; q=[q for q in json.load(sys.stdin) if q["name"]=="rush-orders"][0]; print(q["visible"]+q["inFlight"])')"
+	if [ "$backlog" = 0 ] && [ "$desired" = 0 ]; then break; fi
+	sleep 2
+done
+say "every order served, the baristas back at 0: the scaling activities and their causes"
+orch describe service rush-barista | sed -n '/^Auto scaling/,/^Events/p'
 say "demo finished"

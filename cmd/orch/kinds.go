@@ -21,6 +21,8 @@ var manifestKinds = manifest.NewDecoder(
 	manifest.ServiceKind,
 	manifest.QueueKind,
 	manifest.TopicKind,
+	manifest.ScalableTargetKind,
+	manifest.ScalingPolicyKind,
 )
 
 // cliKinds are the kinds get, describe and delete work on, in the order
@@ -32,6 +34,8 @@ var cliKinds = []cliKind{
 	servicesCLI,
 	queuesCLI,
 	topicsCLI,
+	scalableTargetsCLI,
+	scalingPoliciesCLI,
 }
 
 // A cliKind is one kind of resource as the CLI shows it.

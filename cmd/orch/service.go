@@ -42,7 +42,7 @@ func getServices(cmd *cobra.Command, c *client.Client, name, output string) erro
 		}
 		return printObject(cmd.OutOrStdout(), output, svcs)
 	}
-	headers := []string{"SERVICE", "TASKDEFINITION", "DESIRED", "RUNNING", "HEALTHY", "PENDING", "ROLLOUT", "AGE"}
+	headers := []string{"SERVICE", "TASKDEFINITION", "DESIRED", "MIN", "MAX", "RUNNING", "HEALTHY", "PENDING", "ROLLOUT", "AGE", "LAST SCALING"}
 	if output == "wide" {
 		headers = append(headers, "STATUS", "DEPLOYMENTS", "MIN%", "MAX%", "LAST EVENT")
 	}
@@ -56,8 +56,16 @@ func getServices(cmd *cobra.Command, c *client.Client, name, output string) erro
 		if s.CreatedAt != nil {
 			created = *s.CreatedAt
 		}
-		row := []string{s.ServiceName, ref, strconv.Itoa(s.Desired()), strconv.Itoa(s.RunningCount), strconv.Itoa(s.HealthyCount),
-			strconv.Itoa(s.PendingCount), rollout, age(created)}
+		lo, hi, last := "-", "-", "-"
+		if sc := s.Scaling; sc != nil {
+			lo, hi = strconv.Itoa(sc.MinCapacity), strconv.Itoa(sc.MaxCapacity)
+			if n := len(sc.Activities); n > 0 {
+				a := sc.Activities[n-1]
+				last = fmt.Sprintf("%s ago: %s", age(a.StartTime), truncate(a.Description, 40))
+			}
+		}
+		row := []string{s.ServiceName, ref, strconv.Itoa(s.Desired()), lo, hi, strconv.Itoa(s.RunningCount), strconv.Itoa(s.HealthyCount),
+			strconv.Itoa(s.PendingCount), rollout, age(created), last}
 		if output == "wide" {
 			live := 0
 			for _, d := range s.Deployments {
@@ -140,6 +148,16 @@ func writeService(w io.Writer, s *model.Service, tasks []*model.Task) {
 				orDash(task.NodeName), age(task.CreatedAt), truncate(info(task), 60))
 		}
 		tt.flush()
+	}
+	if sc := s.Scaling; sc != nil {
+		fmt.Fprintf(w, "Auto scaling:          %d to %d tasks\n", sc.MinCapacity, sc.MaxCapacity)
+		if len(sc.Activities) > 0 {
+			fmt.Fprintln(w, "Scaling activities:")
+			start := max(0, len(sc.Activities)-20)
+			for _, a := range sc.Activities[start:] {
+				fmt.Fprintf(w, "  %s  %s %s\n", a.StartTime.Local().Format("15:04:05.000"), a.Description, a.Cause)
+			}
+		}
 	}
 	if len(s.Events) > 0 {
 		fmt.Fprintln(w, "Events:")

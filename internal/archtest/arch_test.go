@@ -21,6 +21,7 @@ var rules = []struct {
 	{"pkg/placement", []string{module, "github.com/", "golang.org/", "gopkg.in/", "go."}, nil, "the placement language is a leaf (model and the scheduler use it): standard library only"},
 	{"pkg/model", []string{"go.etcd.io/", "github.com/docker/", "net/http", module}, []string{module + "pkg/placement"}, "model is the bottom layer: standard library and pkg/placement only"},
 	{"pkg/auth", []string{"go.etcd.io/", "github.com/docker/", "net/http", module}, []string{module + "pkg/model", module + "pkg/placement"}, "roles and permissions are pure"},
+	{"pkg/autoscale/...", []string{"go.etcd.io/", "github.com/docker/", "net/http", module + "pkg/store", module + "pkg/api", module + "pkg/queue", module + "pkg/controller"}, nil, "scaling decisions are a pure calculation of metrics and policies"},
 	{"pkg/scheduler/...", []string{"go.etcd.io/", "github.com/docker/", "net/http", module + "pkg/store", module + "pkg/api"}, nil, "scheduling is a pure calculation"},
 	{"pkg/manifest/...", []string{"go.etcd.io/", "github.com/docker/", "net/http", module + "pkg/api"}, nil, "manifests turn text into model objects, nothing more"},
 	{"pkg/controller/...", []string{"github.com/docker/", module + "pkg/api", module + "pkg/agent"}, nil, "the controller works on the store in domain terms, not over HTTP or on agents"},

@@ -66,6 +66,13 @@ type Config struct {
 	// StatsInterval is how often running tasks' usage is sampled (default
 	// 10s; negative disables sampling).
 	StatsInterval time.Duration
+	// TaskEndpointListen is where the task endpoints (metadata v4, scale-in
+	// protection) listen; "" means 0.0.0.0:0 under Docker (containers reach
+	// the host through the bridge) and 127.0.0.1:0 otherwise.
+	TaskEndpointListen string
+	// TaskEndpointHost is the host containers use to reach that listener;
+	// "" means host.docker.internal under Docker, else the listen host.
+	TaskEndpointHost string
 	// ContainerEnv is added to every container's environment, after the
 	// environment the control plane returns at register and before the
 	// task definition's own (which therefore wins).
@@ -87,16 +94,18 @@ type Agent struct {
 	// runtime event stream; tests shorten them.
 	minBackoff, maxBackoff time.Duration
 
-	mu          sync.Mutex
-	started     bool
-	runCtx      context.Context // nil unless Run is active
-	tasks       map[string]*taskRunner
-	stoppingAll bool
-	serverEnv   map[string]string
-	cluster     string // the cluster id from registration ("" before, or from an old server)
-	addr        string
-	sweeping    map[string]bool // container ids being removed as strays
-	synced      bool            // a snapshot has been applied
+	mu           sync.Mutex
+	started      bool
+	runCtx       context.Context // nil unless Run is active
+	tasks        map[string]*taskRunner
+	stoppingAll  bool
+	serverEnv    map[string]string
+	cluster      string // the cluster id from registration ("" before, or from an old server)
+	addr         string
+	sweeping     map[string]bool        // container ids being removed as strays
+	endpoints    map[string]*taskRunner // by endpoint secret
+	endpointBase string                 // http://host:port containers use, "" until Run listens
+	synced       bool                   // a snapshot has been applied
 
 	taskWG sync.WaitGroup
 }
@@ -148,6 +157,7 @@ func New(cfg Config) (*Agent, error) {
 		maxBackoff: 30 * time.Second,
 		tasks:      map[string]*taskRunner{},
 		sweeping:   map[string]bool{},
+		endpoints:  map[string]*taskRunner{},
 	}
 	return a, nil
 }
@@ -194,19 +204,37 @@ func (a *Agent) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	tln, err := net.Listen("tcp", a.taskEndpointListen())
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("agent: listen on %s for the task endpoints: %w (set another task endpoint address)", a.taskEndpointListen(), err)
+	}
+	tsrv := &http.Server{
+		Handler:           a.taskEndpointHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("agent HTTP server stopped", "err", err)
 		}
 	})
+	wg.Go(func() {
+		if err := tsrv.Serve(tln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("agent task endpoint server stopped", "err", err)
+		}
+	})
 	a.mu.Lock()
+	a.endpointBase = a.taskEndpointBase(tln.Addr().String())
 	a.addr = ln.Addr().String()
 	a.runCtx = ctx
 	a.mu.Unlock()
 	defer func() {
 		cancel()
 		_ = srv.Close()
+		_ = tsrv.Close()
 		wg.Wait()
 		a.taskWG.Wait()
 		a.mu.Lock()

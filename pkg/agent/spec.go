@@ -70,6 +70,7 @@ func (r *taskRunner) env(c *model.ContainerDefinition) []string {
 	if m["ORCH_TASK_ARN"] == "" {
 		m["ORCH_TASK_ARN"] = model.TaskArnFor(t.TaskID)
 	}
+	maps.Copy(m, r.endpointEnv(c.Name))
 	r.a.mu.Lock()
 	maps.Copy(m, r.a.serverEnv)
 	r.a.mu.Unlock()
@@ -106,6 +107,7 @@ func (r *taskRunner) spec(c *ctr) (runtime.ContainerSpec, error) {
 		runtime.LabelRevision:  strconv.Itoa(r.def.Revision),
 		runtime.LabelNode:      r.a.node,
 		LabelStopTimeout:       strconv.Itoa(int(d.StopTimeoutOrDefault() / time.Second)),
+		LabelEndpointSecret:    r.endpointSecret(),
 	})
 	if c := r.a.clusterID(); c != "" {
 		labels[runtime.LabelCluster] = c

@@ -62,6 +62,7 @@ func (a *Agent) applyAssignment(ctx context.Context, as wire.Assignment) {
 		r.localStop = true
 	}
 	a.tasks[id] = r
+	a.endpoints[r.secret] = r
 	a.taskWG.Go(func() { r.run(ctx) })
 }
 
@@ -93,6 +94,7 @@ func (a *Agent) forgetTask(r *taskRunner) {
 	if a.tasks[r.id] == r {
 		delete(a.tasks, r.id)
 	}
+	delete(a.endpoints, r.secret)
 	a.mu.Unlock()
 	a.rep.forget(r.id)
 }

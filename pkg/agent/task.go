@@ -23,9 +23,11 @@ import (
 // forward: PENDING → ACTIVATING (pulling, creating, starting) → RUNNING
 // (every essential container started) → STOPPING → STOPPED.
 type taskRunner struct {
-	a   *Agent
-	id  string
-	log *slog.Logger
+	a  *Agent
+	id string
+	// secret is the task's part of its endpoint URLs (see taskendpoints.go).
+	secret string
+	log    *slog.Logger
 
 	kick     chan struct{} // cap 1
 	done     chan struct{} // closed when run returns
@@ -41,6 +43,11 @@ type taskRunner struct {
 	sample    bool // take a usage sample
 	cancelOp  context.CancelFunc
 	finished  bool // run returned for good (not because Run ended)
+	// protection is the task's scale-in protection as it last set it;
+	// protVer counts changes and protSent is the last one reported.
+	protection *model.ScaleInProtection
+	protVer    int
+	protSent   int
 
 	// Owned by the run goroutine.
 	task          model.Task // the control plane's view (desired status, stop code)
@@ -65,17 +72,20 @@ type taskRunner struct {
 
 func newTaskRunner(a *Agent, as wire.Assignment) *taskRunner {
 	r := &taskRunner{
-		a:        a,
-		id:       as.Task.TaskID,
-		log:      a.log.With("task", as.Task.TaskID),
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		stoppedC: make(chan struct{}),
-		latest:   as,
-		updated:  true,
-		task:     as.Task,
-		def:      as.TaskDefinition,
-		known:    model.StatusPending,
+		secret: newEndpointSecret(),
+		// A restarted agent answers GET with the protection the server has.
+		protection: protectionOf(as.Task),
+		a:          a,
+		id:         as.Task.TaskID,
+		log:        a.log.With("task", as.Task.TaskID),
+		kick:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		stoppedC:   make(chan struct{}),
+		latest:     as,
+		updated:    true,
+		task:       as.Task,
+		def:        as.TaskDefinition,
+		known:      model.StatusPending,
 	}
 	for i := range r.def.ContainerDefinitions {
 		r.cs = append(r.cs, &ctr{def: &r.def.ContainerDefinitions[i], status: model.ContainerPending})
@@ -344,6 +354,15 @@ func (r *taskRunner) report() {
 	if r.task.StopCode == "" && r.stopCode != "" {
 		rep.StopCode, rep.StoppedReason = r.stopCode, r.stopReason
 	}
+	r.mu.Lock()
+	rep.Protection = r.protection
+	protVer := r.protVer
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.protSent = max(r.protSent, protVer)
+		r.mu.Unlock()
+	}()
 	for _, c := range r.cs {
 		mc := model.Container{
 			Name:         c.def.Name,

@@ -32,6 +32,7 @@ func (r *taskRunner) adopt(ctx context.Context) error {
 	}
 	var extra []runtime.State
 	for _, st := range states {
+		r.adoptSecret(st.Labels[LabelEndpointSecret])
 		c := r.byName(st.Labels[runtime.LabelContainer])
 		switch {
 		case c == nil:

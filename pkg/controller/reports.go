@@ -83,6 +83,20 @@ func (s *Tasks) merge(t *model.Task, r model.TaskStatusReport) bool {
 	if r.Usage != nil {
 		t.Usage, changed = r.Usage, true
 	}
+	if p := r.Protection; p != nil {
+		var until *time.Time
+		if p.Enabled {
+			until = p.ExpiresAt
+		}
+		if (until == nil) != (t.ProtectedUntil == nil) || until != nil && !until.Equal(*t.ProtectedUntil) {
+			t.ProtectedUntil, changed = until, true
+			if until != nil {
+				t.AddEvent(now, "scale-in protection enabled until %s", until.UTC().Format(time.RFC3339))
+			} else {
+				t.AddEvent(now, "scale-in protection disabled")
+			}
+		}
+	}
 	setOnce := func(dst **time.Time, v *time.Time) {
 		if v != nil && *dst == nil {
 			*dst, changed = v, true

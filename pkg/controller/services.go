@@ -68,6 +68,7 @@ func specOf(svc *model.Service) model.Service {
 		ServiceName: svc.ServiceName, TaskDefinition: svc.TaskDefinition, DesiredCount: svc.DesiredCount,
 		DeploymentConfiguration: svc.DeploymentConfiguration, PlacementStrategy: svc.PlacementStrategy,
 		PlacementConstraints: svc.PlacementConstraints, HealthCheckGracePeriodSeconds: svc.HealthCheckGracePeriodSeconds, Tags: svc.Tags,
+		AutoScaling: svc.AutoScaling,
 	}
 }
 
@@ -91,6 +92,10 @@ func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service
 	}
 	now := s.now().UTC()
 	spec := specOf(in)
+	if a := in.AutoScaling; a != nil && spec.DesiredCount == nil {
+		n := a.MinCapacity // auto scaling takes it from there
+		spec.DesiredCount = &n
+	}
 	hc := hasHealthCheck(td)
 	svc := spec
 	svc.ServiceArn, svc.Status, svc.CreatedAt = model.ServiceArnFor(in.ServiceName), model.ServiceActive, &now
@@ -101,7 +106,7 @@ func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service
 		return nil, "", err
 	}
 	if created {
-		return &svc, "created", nil
+		return &svc, "created", s.applyAutoScaling(ctx, &svc)
 	}
 	action := "unchanged"
 	out, err := s.st.UpdateService(ctx, in.ServiceName, nil, func(cur *model.Service) (bool, error) {
@@ -109,11 +114,16 @@ func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service
 		if cur.Status == model.ServiceDraining {
 			return false, fmt.Errorf("%w: service %s is being deleted; wait until it is gone, then apply again", model.ErrConflict, cur.ServiceName)
 		}
+		if spec.AutoScaling != nil && in.DesiredCount == nil {
+			// Auto scaling owns the count: re-applying keeps it.
+			spec.DesiredCount = cur.DesiredCount
+		}
 		changed := !sameSpec(cur, &spec)
 		oldDesired := cur.Desired()
 		cur.TaskDefinition, cur.DesiredCount, cur.DeploymentConfiguration = spec.TaskDefinition, spec.DesiredCount, spec.DeploymentConfiguration
 		cur.PlacementStrategy, cur.PlacementConstraints = spec.PlacementStrategy, spec.PlacementConstraints
 		cur.HealthCheckGracePeriodSeconds, cur.Tags = spec.HealthCheckGracePeriodSeconds, spec.Tags
+		cur.AutoScaling = spec.AutoScaling
 		p := cur.Primary()
 		switch {
 		case p == nil || p.TaskDefinition != td.Ref() || p.RolloutState == model.RolloutFailed:
@@ -136,7 +146,43 @@ func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service
 	if err != nil {
 		return nil, "", err
 	}
-	return out, action, nil
+	return out, action, s.applyAutoScaling(ctx, out)
+}
+
+// applyAutoScaling maps a service's autoScaling short form onto its
+// scalable target and policies (the objects the Application Auto Scaling
+// API manages), removing short-form policies it no longer names.
+func (s *Services) applyAutoScaling(ctx context.Context, svc *model.Service) error {
+	a := svc.AutoScaling
+	if a == nil {
+		return nil
+	}
+	sc := NewScaling(s.st)
+	t, ps := a.Objects(svc.ServiceName)
+	if _, err := sc.RegisterTarget(ctx, t); err != nil {
+		return fmt.Errorf("service %s: autoScaling: %w", svc.ServiceName, err)
+	}
+	keep := map[string]bool{}
+	for _, p := range ps {
+		keep[p.PolicyName] = true
+		if _, err := sc.PutPolicy(ctx, p); err != nil {
+			return fmt.Errorf("service %s: autoScaling: %w", svc.ServiceName, err)
+		}
+	}
+	old, err := sc.Policies(ctx, svc.ServiceName)
+	if err != nil {
+		return err
+	}
+	for _, p := range old {
+		for _, suf := range model.ShortFormPolicySuffixes {
+			if p.PolicyName == svc.ServiceName+suf && !keep[p.PolicyName] {
+				if err := sc.DeletePolicy(ctx, svc.ServiceName, p.PolicyName); err != nil && !errors.Is(err, model.ErrNotFound) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Scale sets a service's desired count.
@@ -235,6 +281,10 @@ func (s *Services) Get(ctx context.Context, name string) (*model.Service, []*mod
 	}
 	tasks := s.Tasks(name)
 	fillServiceCounts(svc, tasks, s.now())
+	if t, err := s.st.GetScalableTarget(ctx, name); err == nil {
+		lo, hi := t.Bounds()
+		svc.Scaling = &model.ServiceScaling{MinCapacity: lo, MaxCapacity: hi, Activities: t.Activities}
+	}
 	return svc, tasks, nil
 }
 
@@ -251,8 +301,21 @@ func (s *Services) List(ctx context.Context) ([]*model.Service, error) {
 		}
 	}
 	now := s.now()
+	targets := map[string]*model.ScalableTarget{}
+	if ts, err := s.st.ListScalableTargets(ctx); err == nil {
+		for _, t := range ts {
+			targets[t.Service()] = t
+		}
+	}
 	for _, svc := range svcs {
 		fillServiceCounts(svc, by[svc.ServiceName], now)
+		if t := targets[svc.ServiceName]; t != nil {
+			lo, hi := t.Bounds()
+			svc.Scaling = &model.ServiceScaling{MinCapacity: lo, MaxCapacity: hi}
+			if a := t.LastActivity(); a != nil {
+				svc.Scaling.Activities = []model.ScalingActivity{*a}
+			}
+		}
 	}
 	return svcs, nil
 }

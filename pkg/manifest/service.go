@@ -27,7 +27,7 @@ var serviceSchema = Schema{
 		ReadOnly: []string{
 			"serviceArn", "clusterArn", "status", "createdAt", "createdBy", "deployments", "events",
 			"runningCount", "pendingCount", "healthyCount", "taskSets", "roleArn",
-			"steady", "restartBackoff", // Orch's own output
+			"steady", "restartBackoff", "scaling", // Orch's own output
 		},
 	},
 	reflect.TypeFor[model.DeploymentConfiguration](): {

@@ -53,6 +53,16 @@ type TaskStatusReport struct {
 	StoppedAt     *time.Time  `json:"stoppedAt,omitempty"`
 	// Event, when set, is appended to the task's history.
 	Event string `json:"event,omitempty"`
+	// Protection, when set, is the task's scale-in protection as the task
+	// last set it through its agent.
+	Protection *ScaleInProtection `json:"protection,omitempty"`
+}
+
+// ScaleInProtection is a task's scale-in protection (ECS
+// UpdateTaskProtection): enabled until ExpiresAt.
+type ScaleInProtection struct {
+	Enabled   bool       `json:"enabled"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // NodeRegistration is what an agent tells the control plane when it

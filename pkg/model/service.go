@@ -62,6 +62,9 @@ type Service struct {
 	HealthCheckGracePeriodSeconds *int                     `json:"healthCheckGracePeriodSeconds,omitempty"`
 	Tags                          []Tag                    `json:"tags,omitempty"`
 	ClientToken                   string                   `json:"clientToken,omitempty"`
+	// AutoScaling (Orch) is the short form of a scalable target and its
+	// policies; applying the service registers them (see ServiceAutoScaling).
+	AutoScaling *ServiceAutoScaling `json:"autoScaling,omitempty"`
 
 	// Server-assigned.
 	Status      string         `json:"status,omitempty"`
@@ -79,8 +82,18 @@ type Service struct {
 	RunningCount int `json:"runningCount"`
 	PendingCount int `json:"pendingCount"`
 	HealthyCount int `json:"healthyCount"`
+	// Scaling is the service's scalable target when reading (bounds and
+	// activities, newest last); not stored with the service.
+	Scaling *ServiceScaling `json:"scaling,omitempty"`
 
 	ModRevision int64 `json:"-"`
+}
+
+// ServiceScaling is what `orch get/describe service` shows of auto scaling.
+type ServiceScaling struct {
+	MinCapacity int               `json:"minCapacity"`
+	MaxCapacity int               `json:"maxCapacity"`
+	Activities  []ScalingActivity `json:"activities,omitempty"`
 }
 
 // DeploymentConfiguration is ECS's (the parts Orch acts on).
@@ -425,6 +438,9 @@ func (s *Service) Validate() error {
 		errs.Add("healthCheckGracePeriodSeconds", fmt.Sprintf("must be 0 or more, got %d", *g))
 	}
 	errs = append(errs, ValidatePlacement(s.PlacementStrategy, s.PlacementConstraints)...)
+	if a := s.AutoScaling; a != nil {
+		a.validate(&errs, s.ServiceName)
+	}
 	for i, t := range s.Tags {
 		if t.Key == "" {
 			errs.Add(fmt.Sprintf("tags[%d].key", i), "required: every tag needs a key")

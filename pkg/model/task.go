@@ -94,6 +94,10 @@ type Task struct {
 
 	Containers []Container `json:"containers,omitempty"`
 	Usage      *Usage      `json:"usage,omitempty"`
+	// ProtectedUntil is set while the task protects itself from scale-in
+	// (the ECS task scale-in protection endpoint its agent serves): a
+	// service never stops it to scale in before then.
+	ProtectedUntil *time.Time `json:"protectedUntil,omitempty"`
 
 	CreatedAt     time.Time  `json:"createdAt"`
 	PlacedAt      *time.Time `json:"placedAt,omitempty"`
@@ -171,6 +175,11 @@ func (t *Task) Advance(s string) bool {
 	}
 	t.LastStatus = s
 	return true
+}
+
+// ScaleInProtected reports whether the task is protected from scale-in at now.
+func (t *Task) ScaleInProtected(now time.Time) bool {
+	return t.ProtectedUntil != nil && now.Before(*t.ProtectedUntil)
 }
 
 // IsStopped reports whether the task reached its final status.

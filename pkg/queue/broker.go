@@ -54,6 +54,8 @@ type Broker struct {
 	own     *owner
 	ownerCh chan struct{} // closed and replaced whenever own changes
 
+	sends sendListeners
+
 	urlMu    sync.Mutex
 	ownerURL string
 	urlAt    time.Time

@@ -255,6 +255,7 @@ func (b *Broker) send(ctx context.Context, name string, es []SendEntry, batch bo
 		}
 	}
 	q.mu.Unlock()
+	b.sends.notify(name)
 	for _, p := range pends {
 		r := SendResult{ID: es[p.idx].ID, MessageID: p.rec.MessageID, MD5OfBody: p.rec.MD5OfBody,
 			MD5OfAttributes: p.rec.MD5OfAttributes, MD5OfSysAttrs: p.rec.MD5OfSysAttrs}

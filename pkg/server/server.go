@@ -128,9 +128,11 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Caches = controller.NewCaches(st)
+	queues := newQueuesFeature(st, s.URL, o.Logger)
 	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
 		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
+		Queues: queueBacklog{queues.queues},
 	})
 	nodes := controller.NewNodes(st, s.Caches)
 	if o.NodeTTL > 0 {
@@ -139,7 +141,6 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 
 	tasks := controller.NewTasks(st, s.Caches)
 	services := controller.NewServices(st, s.Caches)
-	queues := newQueuesFeature(st, s.URL, o.Logger)
 	taskDefs := controller.NewTaskDefs(st)
 	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, logger: o.Logger})
@@ -162,6 +163,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
 		newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger),
+		newScalingFeature(st, o.Logger),
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
 	}

@@ -12,6 +12,8 @@
 //	tasks/<taskId>                      model.Task
 //	nodes/<name>                        model.Node (user attributes and tags survive re-registration)
 //	services/<name>                     model.Service (spec, deployments, events)
+//	scaling/targets/<service>           model.ScalableTarget (bounds, last actions, activity history)
+//	scaling/policies/<service>/<name>   model.ScalingPolicy
 //	alive/<name>                        "" bound to the node's lease (liveness)
 //	queues/<name>                       a queue's definition (attributes, tags, id)
 //	qmsgs/<queueId>/<messageId>         one message, created and deleted, never rewritten

@@ -81,5 +81,9 @@ func setModRevision(v any, rev int64) {
 		o.ModRevision = rev
 	case *model.Node:
 		o.ModRevision = rev
+	case *model.ScalableTarget:
+		o.ModRevision = rev
+	case *model.ScalingPolicy:
+		o.ModRevision = rev
 	}
 }

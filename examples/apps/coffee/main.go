@@ -5,7 +5,12 @@
 // credentials, so there is no Orch-specific code here.
 //
 //	coffee cashier [-orders N] [-every D]   place N orders, then exit 0
-//	coffee barista [-brew D]                serve orders until stopped
+//	coffee barista [-brew D] [-protect]     serve orders until stopped
+//
+// A barista stopped (SIGTERM) in the middle of an order finishes it and
+// deletes it before exiting, within the task's stopTimeout. With -protect
+// it also holds ECS task scale-in protection ($ECS_AGENT_URI) while it has
+// orders to make, so a scale-in picks idle baristas.
 //
 // QUEUE (default "orders") names the queue.
 package main
@@ -15,9 +20,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,10 +74,15 @@ func main() {
 		log.Printf("cashier %s: all %d orders placed", host, *n)
 	case "barista":
 		brew := fs.Duration("brew", 200*time.Millisecond, "time to make a drink")
+		protect := fs.Bool("protect", false, "hold scale-in protection while there are orders")
 		fs.Parse(os.Args[2:])
 		log.Printf("barista %s: ready", host)
+		wait, protected := int32(20), false
+		if *protect {
+			wait = 1 // notice an empty queue soon, to drop the protection
+		}
 		for ctx.Err() == nil {
-			out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: url, MaxNumberOfMessages: 1, WaitTimeSeconds: 20})
+			out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: url, MaxNumberOfMessages: 1, WaitTimeSeconds: wait})
 			if err != nil {
 				if ctx.Err() != nil {
 					break
@@ -78,12 +91,19 @@ func main() {
 				time.Sleep(time.Second)
 				continue
 			}
+			if *protect && (len(out.Messages) > 0) != protected {
+				protected = len(out.Messages) > 0
+				if err := setProtection(protected); err != nil {
+					log.Printf("barista %s: scale-in protection: %v", host, err)
+				}
+			}
 			for _, m := range out.Messages {
 				time.Sleep(*brew)
-				// Delete only after the drink is made: if this barista is
-				// stopped midway, the order becomes visible again and
-				// another barista makes it.
-				if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: m.ReceiptHandle}); err != nil {
+				// Delete only after the drink is made (a crash midway
+				// makes the order visible again for another barista); a
+				// SIGTERM midway still finishes the order, so a scale-in
+				// never makes an order be made twice.
+				if _, err := client.DeleteMessage(context.WithoutCancel(ctx), &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: m.ReceiptHandle}); err != nil {
 					log.Printf("barista %s: delete: %v", host, err)
 					continue
 				}
@@ -94,6 +114,30 @@ func main() {
 	default:
 		log.Fatalf("unknown role %q: use cashier or barista", os.Args[1])
 	}
+}
+
+// setProtection sets the task's scale-in protection through the task
+// endpoint the agent serves, as on ECS.
+func setProtection(on bool) error {
+	uri := os.Getenv("ECS_AGENT_URI")
+	if uri == "" {
+		return errors.New("ECS_AGENT_URI is not set")
+	}
+	body := fmt.Sprintf(`{"ProtectionEnabled":%t,"ExpiresInMinutes":5}`, on)
+	req, err := http.NewRequest(http.MethodPut, uri+"/task-protection/v1/state", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	return nil
 }
 
 // queueURL waits for the queue to exist (the manifest creates it).

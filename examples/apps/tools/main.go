@@ -12,6 +12,7 @@
 //	tools check-file FILE         exit 0 if FILE exists, 1 otherwise (health checks)
 //	tools alloc MIB [DUR]         allocate and touch MIB MiB, then sleep (OOM tests)
 //	tools serve ADDR              answer HTTP 200 "ok" on ADDR (e.g. :8080)
+//	tools burn [DUR]              keep one CPU busy (for DUR, default forever; autoscaling tests)
 //
 // Several commands can be chained with "--", e.g.
 //
@@ -167,6 +168,22 @@ func run(name string, args []string) error {
 		}
 		time.Sleep(d)
 		fmt.Printf("releasing %d MiB\n", len(buf))
+	case "burn":
+		d := time.Duration(1<<63 - 1)
+		if len(args) > 0 {
+			var err error
+			if d, err = durationArg(args, 0); err != nil {
+				return err
+			}
+		}
+		end := time.Now().Add(d)
+		x := uint64(1)
+		for time.Now().Before(end) {
+			for range 1 << 20 {
+				x = x*6364136223846793005 + 1442695040888963407
+			}
+		}
+		fmt.Println("burnt", x%2)
 	case "serve":
 		if len(args) != 1 {
 			return errors.New("want ADDR")

@@ -9,6 +9,7 @@ type Metrics struct {
 	Pending         prometheus.Gauge
 	Passes          prometheus.Histogram
 	Leader          prometheus.Gauge
+	Scaling         *ScalingMetrics
 }
 
 // NewMetrics creates the series and registers them with reg (if not nil).
@@ -23,6 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.Placements, m.PlacementErrors, m.Pending, m.Passes, m.Leader)
 	}
+	m.Scaling = newScalingMetrics(reg)
 	return m
 }
 

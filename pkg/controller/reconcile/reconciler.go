@@ -27,6 +27,9 @@ type Config struct {
 	SessionTTL int
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
+	// Queues gives the autoscaler queue backlogs and send notifications;
+	// nil: policies on queues have no metrics.
+	Queues QueueSource
 }
 
 // Reconciler campaigns for the controller election and, while this process
@@ -101,6 +104,7 @@ func (c *Reconciler) Run(ctx context.Context) error {
 		wg.Go(func() { p.run(lctx) })
 		wg.Go(func() { lc.run(lctx) })
 		wg.Go(func() { newServiceReconciler(c.cfg, l, c.log).run(lctx) })
+		wg.Go(func() { newAutoscaler(c.cfg, l, c.log).run(lctx) })
 		select {
 		case <-ctx.Done():
 		case <-l.Done():

@@ -319,6 +319,34 @@ func TestStopOldReasons(t *testing.T) {
 	}
 }
 
+// protected(i) protects the i-th task mk builds (tasks are built in order).
+func protected(i int) taskOpt {
+	n := 0
+	return func(t *model.Task) {
+		if n == i {
+			until := t0.Add(time.Minute)
+			t.ProtectedUntil = &until
+		}
+		n++
+	}
+}
+
+func expired(t *model.Task) {
+	until := t0.Add(-time.Second)
+	t.ProtectedUntil = &until
+}
+
+// busy gives the newest of three tasks a high CPU sample and the others a low one.
+func busy(t *model.Task) {
+	if t.Usage == nil {
+		pct := 5.0
+		if t.CreatedAt.Equal(t0.Add(-time.Second)) { // the newest of three
+			pct = 90
+		}
+		t.Usage = &model.Usage{CPUPercent: pct, At: t0}
+	}
+}
+
 func TestScaleIn(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -331,6 +359,9 @@ func TestScaleIn(t *testing.T) {
 		{"newest first", 1, named("r", mk("web:1", 3)), 2, "r2,r1"},
 		{"not yet healthy first", 1, append(named("p", mk("web:1", 1, pending)), named("r", mk("web:1", 2))...), 1, "p0,r1"},
 		{"healthy ones only within the budget", 1, named("r", mk("web:1", 3)), 1, "r2"},
+		{"a protected task is never stopped", 1, named("r", mk("web:1", 3, protected(1), protected(2))), 2, "r0"},
+		{"protection that expired no longer counts", 1, named("r", mk("web:1", 3, expired)), 2, "r2,r1"},
+		{"the idlest first, then the newest", 1, named("r", mk("web:1", 3, busy)), 2, "r1,r0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc := fixture(tc.desired, 0, 200, "")

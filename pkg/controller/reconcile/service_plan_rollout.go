@@ -64,16 +64,34 @@ func (pl *planner) stopOld(c taskClasses, budget *int) {
 }
 
 // scaleIn stops the primary deployment's tasks beyond desired: not yet
-// healthy ones first, then the newest.
+// healthy ones first, then the idlest (least CPU in their last usage
+// sample), then the newest. A task protected from scale-in is never
+// stopped: the service stays above desired until its protection ends.
 func (pl *planner) scaleIn(c taskClasses, budget *int) {
 	excess := len(c.newLive) - pl.desired
 	if excess <= 0 {
 		return
 	}
-	cands := append([]*model.Task(nil), c.newLive...)
+	cands := make([]*model.Task, 0, len(c.newLive))
+	for _, t := range c.newLive {
+		if t.ScaleInProtected(pl.now) {
+			pl.wakeAt(*t.ProtectedUntil)
+			continue
+		}
+		cands = append(cands, t)
+	}
+	cpu := func(t *model.Task) float64 {
+		if t.Usage == nil {
+			return 0
+		}
+		return t.Usage.CPUPercent
+	}
 	sort.SliceStable(cands, func(i, j int) bool {
 		if c.healthy[cands[i]] != c.healthy[cands[j]] {
 			return !c.healthy[cands[i]]
+		}
+		if a, b := cpu(cands[i]), cpu(cands[j]); a != b {
+			return a < b
 		}
 		return cands[i].CreatedAt.After(cands[j].CreatedAt)
 	})

@@ -47,7 +47,8 @@ func relevant(ch store.Change[model.Task]) bool {
 		return true
 	}
 	return t.LastStatus != p.LastStatus || t.DesiredStatus != p.DesiredStatus || t.HealthStatus != p.HealthStatus ||
-		t.NodeName != p.NodeName || (t.StartedAt == nil) != (p.StartedAt == nil) || t.StopCode != p.StopCode
+		t.NodeName != p.NodeName || (t.StartedAt == nil) != (p.StartedAt == nil) || t.StopCode != p.StopCode ||
+		(t.ProtectedUntil == nil) != (p.ProtectedUntil == nil)
 }
 
 func (r *serviceReconciler) run(ctx context.Context) {
