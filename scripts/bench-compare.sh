@@ -21,6 +21,10 @@ wt="$OUT/base-tree"
 git worktree add -q --detach "$wt" "$BASE"
 trap 'git worktree remove --force "$wt" >/dev/null 2>&1 || true' EXIT
 
+# Both sides use the example images built once from this tree (make -o
+# images): rebuilding them per side would measure the build, and would swap
+# images under anything else using Docker on this machine.
+make --no-print-directory images >"$OUT/images.log" 2>&1 || { echo "make images failed: see $OUT/images.log"; exit 1; }
 echo "base $base_rev, head $head_rev, $ROUNDS rounds of: $TARGETS"
 echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 for r in $(seq "$ROUNDS"); do
@@ -29,7 +33,7 @@ for r in $(seq "$ROUNDS"); do
 		[ "$side" = base ] && dir="$wt"
 		log="$OUT/$side-$r.log"
 		echo "round $r: $side ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
-		make -C "$dir" --no-print-directory $TARGETS >"$log" 2>&1 || { echo "  failed: see $log"; tail -20 "$log"; exit 1; }
+		make -C "$dir" --no-print-directory -o images $TARGETS >"$log" 2>&1 || { echo "  failed: see $log"; tail -20 "$log"; exit 1; }
 	done
 done
 python3 scripts/bench-summary.py "$OUT"
