@@ -190,7 +190,9 @@ func TestEtcdOutage(t *testing.T) {
 		if err != nil || len(tasks) != 3 {
 			t.Fatalf("list tasks during the outage: %d tasks, %v; want 3 from the cache", len(tasks), err)
 		}
-		if d := time.Since(start); d > 2*time.Second {
+		// The old code hung for the 20 s request deadline; the bound is
+		// loose because busy 2-core CI machines answer slowly.
+		if d := time.Since(start); d > 8*time.Second {
 			t.Fatalf("a cached read took %s during the outage", d)
 		}
 	}
@@ -200,8 +202,8 @@ func TestEtcdOutage(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Status != 503 || !strings.Contains(ce.Message, "etcd") {
 		t.Errorf("a write during the outage: %v; want 503 naming etcd", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("the refused write took %s; want it refused at once", d)
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("the refused write took %s; want it refused at once (not after the 20 s deadline)", d)
 	}
 
 	if err := etcd.Signal(syscall.SIGCONT); err != nil {

@@ -99,7 +99,7 @@ func TestCampaignTakesBackItsOwnStaleLease(t *testing.T) {
 		t.Fatalf("campaign with our own stale key in place: %v (it waited for the dead lease)", err)
 	}
 	defer l.Resign(ctx)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("took over after %s; want at once", d)
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took over after %s; want at once, not after the dead lease's 60 s", d)
 	}
 }

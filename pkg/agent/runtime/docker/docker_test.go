@@ -138,8 +138,8 @@ func TestWebDynamicPortHealthyAndGracefulStop(t *testing.T) {
 	if err := r.Stop(ctxT(t, 30*time.Second), id, 10*time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("graceful stop took %s; web should exit on SIGTERM at once", d)
+	if d := time.Since(start); d > 9*time.Second {
+		t.Errorf("graceful stop took %s; web should exit on SIGTERM, not be killed after the 10 s timeout", d)
 	}
 	st = waitState(t, r, id, 10*time.Second, "exited", exited)
 	if st.ExitCode != 0 {
