@@ -92,6 +92,8 @@ type Env struct {
 	broken     chan struct{}
 	brokenOnce sync.Once
 	brokenWhy  string
+	ready      chan struct{} // closed at the runtime's first invocation/next
+	readyOnce  sync.Once
 }
 
 type pending struct {
@@ -120,6 +122,7 @@ func Listen(addr string) (*Env, error) {
 		inflight: make(map[string]*pending),
 		closed:   make(chan struct{}),
 		broken:   make(chan struct{}),
+		ready:    make(chan struct{}),
 	}
 	e.srv = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
 	go e.srv.Serve(ln)
@@ -315,7 +318,12 @@ func writeErr(w http.ResponseWriter, code int, typ, msg string) {
 	_ = json.NewEncoder(w).Encode(ErrorDoc{ErrorMessage: msg, ErrorType: typ})
 }
 
+// Ready is closed when the runtime first asks for an invocation: its init
+// is over (the end of a cold start).
+func (e *Env) Ready() <-chan struct{} { return e.ready }
+
 func (e *Env) next(w http.ResponseWriter, r *http.Request) {
+	e.readyOnce.Do(func() { close(e.ready) })
 	for {
 		var p *pending
 		select {
