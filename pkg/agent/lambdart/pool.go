@@ -140,13 +140,16 @@ type fnState struct {
 }
 
 type envState struct {
+	started  chan struct{} // closed when the cold start ended (see startErr)
+	startErr error
 	env      *Env
 	inst     Instance
 	inflight int
 	lastUsed time.Time
 	initDur  time.Duration
 	cold     bool // the next invocation is the first (reports Init Duration)
-	gone     bool
+	gone     bool // out of st.envs: takes no new invocations
+	stopped  bool // env closed and instance stopped
 }
 
 // NewPool returns a pool; Close stops its environments.
@@ -263,9 +266,14 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 			break
 		}
 	}
-	if es != nil {
-		es.inflight++
+	launch := es == nil
+	if launch {
+		// A starting environment takes invocations too: the next ones
+		// wait for its init instead of each starting their own.
+		es = &envState{started: make(chan struct{}), cold: true, lastUsed: time.Now()}
+		st.envs = append(st.envs, es)
 	}
+	es.inflight++
 	p.mu.Unlock()
 
 	defer func() {
@@ -273,16 +281,25 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 		st.inflight--
 		p.mu.Unlock()
 	}()
-	if es == nil {
-		var err error
-		es, err = p.coldStart(ctx, st, fn)
-		if err != nil {
-			p.mu.Lock()
-			st.stats.Invocations++
-			st.stats.Errors++
-			p.mu.Unlock()
-			return Result{}, err
-		}
+	if launch {
+		es.startErr = p.coldStart(ctx, st, fn, es)
+		close(es.started)
+	}
+	select {
+	case <-es.started:
+	case <-ctx.Done():
+		p.mu.Lock()
+		es.inflight--
+		p.mu.Unlock()
+		return Result{}, ctx.Err()
+	}
+	if es.startErr != nil {
+		p.mu.Lock()
+		es.inflight--
+		st.stats.Invocations++
+		st.stats.Errors++
+		p.mu.Unlock()
+		return Result{}, es.startErr
 	}
 	timeout := fn.Timeout
 	if timeout <= 0 {
@@ -329,25 +346,34 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 	return r, err
 }
 
-// coldStart launches a new environment for st, counted as holding one
-// invocation, and waits until its runtime polls for work.
-func (p *Pool) coldStart(ctx context.Context, st *fnState, fn Function) (*envState, error) {
+// coldStart launches es (already listed in st.envs, so concurrent
+// invocations join it) and waits until its runtime polls for work.
+func (p *Pool) coldStart(ctx context.Context, st *fnState, fn Function, es *envState) error {
 	start := time.Now()
 	env, err := Listen(p.cfg.ListenAddr)
 	if err != nil {
-		return nil, err
+		p.retire(es, "listen failed")
+		return err
 	}
 	p.mu.Lock()
+	es.env = env
 	p.seq++
 	name := fn.Name + "-" + strconv.Itoa(p.seq) + "-" + NewRequestID()[:8]
 	p.mu.Unlock()
 	spec := LaunchSpec{Name: name, Function: fn.Name, Image: fn.Image, MemoryMiB: fn.MemoryMiB, Env: environment(fn, env.Address(p.cfg.RuntimeHost), p.cfg.PerEnvironment)}
 	inst, err := p.cfg.Launcher.Launch(ctx, spec)
 	if err != nil {
-		env.Close("launch failed")
-		return nil, fmt.Errorf("%w: %s: starting %s: %v", ErrInit, fn.Name, fn.Image, err)
+		p.retire(es, "launch failed")
+		return fmt.Errorf("%w: %s: starting %s: %v", ErrInit, fn.Name, fn.Image, err)
 	}
-	es := &envState{env: env, inst: inst, inflight: 1, lastUsed: time.Now(), cold: true}
+	p.mu.Lock()
+	es.inst = inst
+	stopped := es.stopped
+	p.mu.Unlock()
+	if stopped { // retired while launching: retire did not see inst
+		inst.Stop()
+		return fmt.Errorf("%w: %s: the function was deleted or updated during init", ErrClosed, fn.Name)
+	}
 	timer := time.NewTimer(p.cfg.InitTimeout)
 	defer timer.Stop()
 	select {
@@ -355,30 +381,30 @@ func (p *Pool) coldStart(ctx context.Context, st *fnState, fn Function) (*envSta
 	case <-env.Broken():
 		p.retire(es, "init error")
 		if ie := env.InitError(); ie != nil {
-			return nil, fmt.Errorf("%w: %s: %s: %s", ErrInit, fn.Name, ie.ErrorType, ie.ErrorMessage)
+			return fmt.Errorf("%w: %s: %s: %s", ErrInit, fn.Name, ie.ErrorType, ie.ErrorMessage)
 		}
-		return nil, fmt.Errorf("%w: %s: %s", ErrInit, fn.Name, env.Reason())
+		return fmt.Errorf("%w: %s: %s", ErrInit, fn.Name, env.Reason())
 	case <-inst.Exited():
 		p.retire(es, "exited during init")
-		return nil, fmt.Errorf("%w: %s: the runtime exited before asking for an invocation (Runtime.ExitError)", ErrInit, fn.Name)
+		return fmt.Errorf("%w: %s: the runtime exited before asking for an invocation (Runtime.ExitError)", ErrInit, fn.Name)
 	case <-timer.C:
 		p.retire(es, "init timed out")
-		return nil, fmt.Errorf("%w: %s: init did not finish within %s", ErrInit, fn.Name, p.cfg.InitTimeout)
+		return fmt.Errorf("%w: %s: init did not finish within %s", ErrInit, fn.Name, p.cfg.InitTimeout)
 	case <-ctx.Done():
 		p.retire(es, "caller went away during init")
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	es.initDur = time.Since(start)
 	p.mu.Lock()
-	cur, ok := p.funcs[fn.Name]
-	if !ok || cur != st {
-		p.mu.Unlock()
-		p.retire(es, "the function was deleted")
-		return nil, fmt.Errorf("lambdart: function %q was deleted", fn.Name)
+	gone := es.gone // deleted or replaced while starting
+	if !gone {
+		st.stats.ColdStarts++
 	}
-	st.envs = append(st.envs, es)
-	st.stats.ColdStarts++
 	p.mu.Unlock()
+	if gone {
+		p.retire(es, "the function changed")
+		return fmt.Errorf("%w: %s: the function was deleted or updated during init", ErrClosed, fn.Name)
+	}
 	// A runtime that exits (a panic, os.Exit) takes its environment along.
 	p.wg.Add(1)
 	go func() {
@@ -389,7 +415,7 @@ func (p *Pool) coldStart(ctx context.Context, st *fnState, fn Function) (*envSta
 		case <-p.done:
 		}
 	}()
-	return es, nil
+	return nil
 }
 
 func environment(fn Function, api string, perEnv int) []string {
@@ -411,14 +437,10 @@ func environment(fn Function, api string, perEnv int) []string {
 	)
 }
 
-// retire removes es from its function and stops it.
+// retire removes es from its function and stops it. A starting
+// environment is stopped by its cold start, which sees gone.
 func (p *Pool) retire(es *envState, why string) {
 	p.mu.Lock()
-	if es.gone {
-		p.mu.Unlock()
-		return
-	}
-	es.gone = true
 	for _, st := range p.funcs {
 		for i, e := range st.envs {
 			if e == es {
@@ -427,9 +449,20 @@ func (p *Pool) retire(es *envState, why string) {
 			}
 		}
 	}
+	es.gone = true
+	env, inst := es.env, es.inst
+	stopped := es.stopped
+	es.stopped = true
 	p.mu.Unlock()
-	es.env.Close(why)
-	es.inst.Stop()
+	if stopped {
+		return
+	}
+	if env != nil {
+		env.Close(why)
+	}
+	if inst != nil {
+		inst.Stop()
+	}
 }
 
 func (p *Pool) reap() {
@@ -452,7 +485,7 @@ func (p *Pool) reap() {
 			p.mu.Lock()
 			for _, st := range p.funcs {
 				for _, e := range st.envs {
-					if e.inflight == 0 && now.Sub(e.lastUsed) >= p.cfg.IdleTimeout {
+					if e.inflight == 0 && e.inst != nil && now.Sub(e.lastUsed) >= p.cfg.IdleTimeout {
 						idle = append(idle, e)
 					}
 				}

@@ -152,3 +152,21 @@ func invokePool(t *testing.T, p *Pool, payload string) answer {
 	}
 	return a
 }
+
+func TestPoolConcurrentColdInvocationsShareAStartingEnvironment(t *testing.T) {
+	p, _ := newTestPool(t, PoolConfig{PerEnvironment: 4}, Function{Name: "f", MemoryMiB: 128, Timeout: 10 * time.Second})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r, err := p.Invoke(context.Background(), "f", "", []byte(`{"sleepMs":200}`)); err != nil || r.FunctionError != "" {
+				t.Errorf("invoke: %v %s", err, r.Payload)
+			}
+		}()
+	}
+	wg.Wait()
+	if st, _ := p.Stats("f"); st.ColdStarts != 2 || st.Invocations != 8 {
+		t.Fatalf("stats %+v: 8 concurrent invocations at 4 per environment need exactly 2 cold starts", st)
+	}
+}
