@@ -1,0 +1,138 @@
+package lambdart
+
+import (
+	"context"
+	"io"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/pkg/agent/runtime"
+)
+
+// ProcessLauncher runs an environment as a local process: LaunchSpec.Image
+// is the path of the handler binary. Tests and benchmarks use it to measure
+// the Runtime API path without a container; the agent uses RuntimeLauncher.
+type ProcessLauncher struct {
+	Output io.Writer // the handlers' stdout and stderr (nil: discarded)
+}
+
+type procInstance struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	once   sync.Once
+}
+
+// Launch starts the binary with spec.Env as its whole environment.
+func (l ProcessLauncher) Launch(ctx context.Context, spec LaunchSpec) (Instance, error) {
+	cmd := exec.Command(spec.Image)
+	cmd.Env = spec.Env
+	if l.Output != nil {
+		cmd.Stdout, cmd.Stderr = l.Output, l.Output
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	pi := &procInstance{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(pi.exited) }()
+	return pi, nil
+}
+
+func (pi *procInstance) Exited() <-chan struct{} { return pi.exited }
+
+func (pi *procInstance) Stop() {
+	pi.once.Do(func() {
+		_ = pi.cmd.Process.Kill()
+		<-pi.exited
+	})
+}
+
+// RuntimeLauncher runs environments as containers on the agent's runtime
+// (Docker). Containers reach the environment's endpoint through
+// host.docker.internal (mapped to the host gateway), so the pool must
+// listen where the bridge reaches it and set RuntimeHost to
+// "host.docker.internal".
+type RuntimeLauncher struct {
+	Runtime runtime.Runtime
+	Labels  map[string]string // added to every container (e.g. the node)
+	// PullPolicy for the function's image (default if-not-present).
+	PullPolicy string
+}
+
+type ctrInstance struct {
+	rt     runtime.Runtime
+	id     string
+	exited chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+}
+
+// Launch creates and starts the container and watches for its exit.
+func (l RuntimeLauncher) Launch(ctx context.Context, spec LaunchSpec) (Instance, error) {
+	policy := l.PullPolicy
+	if policy == "" {
+		policy = "if-not-present"
+	}
+	if err := l.Runtime.EnsureImage(ctx, spec.Image, policy); err != nil {
+		return nil, err
+	}
+	labels := map[string]string{runtime.LabelManaged: "true", "orch.function": spec.Function}
+	for k, v := range l.Labels {
+		labels[k] = v
+	}
+	cs := runtime.ContainerSpec{
+		Name:        "orch-fn-" + spec.Name,
+		Image:       spec.Image,
+		PullPolicy:  policy,
+		Env:         spec.Env,
+		Labels:      labels,
+		MemoryBytes: int64(spec.MemoryMiB) << 20,
+		ExtraHosts:  []string{"host.docker.internal:host-gateway"},
+		StopTimeout: time.Second,
+		LogMaxSize:  "10m",
+		LogMaxFiles: 2,
+	}
+	id, err := l.Runtime.Create(ctx, cs)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Runtime.Start(ctx, id); err != nil {
+		_ = l.Runtime.Remove(context.Background(), id)
+		return nil, err
+	}
+	ci := &ctrInstance{rt: l.Runtime, id: id, exited: make(chan struct{}), stop: make(chan struct{})}
+	go ci.watch()
+	return ci, nil
+}
+
+// watch polls the container's state (cheaply, every 200 ms) until it
+// exits or is stopped; the runtime's event stream is the agent's, shared.
+func (ci *ctrInstance) watch() {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ci.stop:
+			return
+		case <-t.C:
+			st, err := ci.rt.Inspect(context.Background(), ci.id)
+			if err != nil || st.Status == runtime.StatusExited {
+				close(ci.exited)
+				return
+			}
+		}
+	}
+}
+
+func (ci *ctrInstance) Exited() <-chan struct{} { return ci.exited }
+
+// Stop kills and removes the container.
+func (ci *ctrInstance) Stop() {
+	ci.once.Do(func() {
+		close(ci.stop)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = ci.rt.Stop(ctx, ci.id, time.Second)
+		_ = ci.rt.Remove(ctx, ci.id)
+	})
+}

@@ -1,0 +1,179 @@
+// Package functions tests Orch's function environments on the real Docker
+// with the real aws-lambda-go image (orch-example/receipt, `make images`).
+package functions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/pkg/agent/lambdart"
+	"github.com/orch-project/orch/pkg/agent/runtime/docker"
+)
+
+const image = "orch-example/receipt:latest"
+
+// needDocker fails in CI (CI=true) and skips elsewhere when Docker or the
+// image is missing.
+func needDocker(t testing.TB) {
+	t.Helper()
+	if err := exec.Command("docker", "version").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Docker is required in CI: %v", err)
+		}
+		t.Skipf("Docker is not reachable (%v); start dockerd to run the function Docker tests", err)
+	}
+	if err := exec.Command("docker", "image", "inspect", image).Run(); err != nil {
+		t.Fatalf("image %s is missing: run `make images` first", image)
+	}
+}
+
+// bridgeAddr is where containers reach the host: docker0's address, so the
+// environments' endpoints are not exposed on the host's other interfaces.
+func bridgeAddr() string {
+	if ifc, err := net.InterfaceByName("docker0"); err == nil {
+		if addrs, err := ifc.Addrs(); err == nil {
+			for _, a := range addrs {
+				if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil {
+					return ip.IP.String() + ":0"
+				}
+			}
+		}
+	}
+	return "0.0.0.0:0"
+}
+
+// dockerPool is a pool whose environments are containers labelled with a
+// unique node name (removed at the end).
+func dockerPool(t testing.TB, cfg lambdart.PoolConfig, fn lambdart.Function) *lambdart.Pool {
+	t.Helper()
+	needDocker(t)
+	rt, err := docker.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := fmt.Sprintf("fn-test-%d", time.Now().UnixNano()%1e9)
+	cfg.Launcher = lambdart.RuntimeLauncher{Runtime: rt, Labels: map[string]string{"orch.node": node}, PullPolicy: "never"}
+	cfg.ListenAddr = bridgeAddr()
+	cfg.RuntimeHost = "host.docker.internal"
+	p := lambdart.NewPool(cfg)
+	t.Cleanup(func() {
+		p.Close()
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=orch.node="+node).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			t.Errorf("containers left after Close: %v", ids)
+			_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+	})
+	fn.Image = image
+	p.Put(fn)
+	return p
+}
+
+func running(t testing.TB, fn string) int {
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=orch.function="+fn).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(strings.Fields(string(out)))
+}
+
+func TestDockerInvokeTimeoutPanicAndScaleToZero(t *testing.T) {
+	name := fmt.Sprintf("receipts-%d", time.Now().UnixNano()%1e9)
+	p := dockerPool(t, lambdart.PoolConfig{IdleTimeout: 2 * time.Second, PerEnvironment: 4},
+		lambdart.Function{Name: name, MemoryMiB: 128, Timeout: 2 * time.Second})
+	ctx := context.Background()
+
+	// Cold start, then warm.
+	r, err := p.Invoke(ctx, name, "", []byte(`{"id":"o1","customer":"ana","drink":"latte","price":4}`))
+	if err != nil || r.FunctionError != "" {
+		t.Fatalf("invoke: %v %s", err, r.Payload)
+	}
+	var got struct {
+		Receipt, Function string
+		MemoryMB          int
+	}
+	_ = json.Unmarshal(r.Payload, &got)
+	if got.Receipt != "RECEIPT order=o1 customer=ana drink=latte total=4.00" || got.Function != name || got.MemoryMB != 128 {
+		t.Fatalf("response %s", r.Payload)
+	}
+	if n := running(t, name); n != 1 {
+		t.Fatalf("%d containers after a cold start, want 1", n)
+	}
+
+	// Handler error, then a timeout: Task timed out, and the container is replaced.
+	r, _ = p.Invoke(ctx, name, "", []byte(`{"fail":"no beans"}`))
+	if r.FunctionError != "Unhandled" || !strings.Contains(string(r.Payload), "no beans") {
+		t.Fatalf("error: %q %s", r.FunctionError, r.Payload)
+	}
+	r, _ = p.Invoke(ctx, name, "", []byte(`{"sleepMs":10000}`))
+	if !r.TimedOut || !strings.Contains(string(r.Payload), "Task timed out after 2.0") {
+		t.Fatalf("timeout: %+v %s", r, r.Payload)
+	}
+	// A panic is an error, and the environment is replaced.
+	r, _ = p.Invoke(ctx, name, "", []byte(`{"panic":"steam wand"}`))
+	if r.FunctionError != "Unhandled" || !strings.Contains(string(r.Payload), "steam wand") {
+		t.Fatalf("panic: %q %s", r.FunctionError, r.Payload)
+	}
+
+	// Scale to zero after the idle timeout, and a cold start after it.
+	deadline := time.Now().Add(30 * time.Second)
+	for running(t, name) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d containers still running after the idle timeout", running(t, name))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := time.Now()
+	r, err = p.Invoke(ctx, name, "", []byte(`{"echo":"again"}`))
+	if err != nil || string(r.Payload) != `"again"` {
+		t.Fatalf("cold start after zero: %v %s", err, r.Payload)
+	}
+	t.Logf("cold start after scale to zero: %s", time.Since(start))
+	st, _ := p.Stats(name)
+	if st.Invocations != 5 || st.Errors != 3 || st.ColdStarts < 2 {
+		t.Fatalf("stats %+v: want 5 invocations, 3 errors, at least 2 cold starts", st)
+	}
+}
+
+func TestDockerConcurrencyLimitUnder64ConcurrentInvokes(t *testing.T) {
+	name := fmt.Sprintf("limited-%d", time.Now().UnixNano()%1e9)
+	const limit = 6
+	p := dockerPool(t, lambdart.PoolConfig{PerEnvironment: 3},
+		lambdart.Function{Name: name, MemoryMiB: 128, Timeout: 10 * time.Second, ReservedConcurrency: limit})
+	var ok, throttled atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := p.Invoke(context.Background(), name, "", []byte(`{"sleepMs":1500}`))
+			switch {
+			case errors.Is(err, lambdart.ErrThrottled):
+				throttled.Add(1)
+			case err == nil && r.FunctionError == "":
+				ok.Add(1)
+			default:
+				t.Errorf("invoke: %v %s", err, r.Payload)
+			}
+		}()
+	}
+	wg.Wait()
+	st, _ := p.Stats(name)
+	if ok.Load() < limit || ok.Load()+throttled.Load() != 64 {
+		t.Fatalf("served %d, throttled %d of 64: want at least %d served and the rest throttled", ok.Load(), throttled.Load(), limit)
+	}
+	// 3 invocations per environment: 6 concurrent need at most 2 containers.
+	if st.ColdStarts > 2 {
+		t.Fatalf("%d cold starts for %d concurrent invocations at 3 per environment", st.ColdStarts, limit)
+	}
+}
