@@ -29,20 +29,41 @@ func createQueue(t *testing.T, ctx context.Context, q *awssqs.Client, name strin
 	return queueRef{url: *out.QueueUrl, arn: "arn:aws:sqs:us-east-1:000000000000:" + name}
 }
 
-// receive polls a queue until it has n messages or the deadline passes,
-// deleting what it receives.
+// receiveVisibility is how long a message received by receive stays in
+// flight. It is short on purpose: aws-sdk-go-v2 retries a ReceiveMessage
+// whose response it could not read (net/http may close the connection
+// under the response, aws/aws-sdk-go-v2#2737; the SDK retries
+// net.ErrClosed since #2949), and the messages handed out in the lost
+// response stay in flight for the visibility timeout, as in SQS. With the
+// queue's default 30 s they missed receive's 10 s window (the
+// TestSDKActions flake: fan-b got none of a batch, all 10 in flight);
+// with 3 s they come back in time.
+const receiveVisibility = 3
+
+// receiveInput is what receive asks for on each poll.
+func receiveInput(url string) *awssqs.ReceiveMessageInput {
+	return &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
+		WaitTimeSeconds: 1, VisibilityTimeout: receiveVisibility, MessageAttributeNames: []string{"All"}}
+}
+
+// receive polls a queue until it has n distinct messages or the deadline
+// passes, deleting what it receives. A message seen twice (back after a
+// lost response or a slow delete) counts once.
 func receive(t *testing.T, ctx context.Context, q *awssqs.Client, url string, n int, within time.Duration) []sqstypes.Message {
 	t.Helper()
 	var got []sqstypes.Message
+	seen := map[string]bool{}
 	deadline := time.Now().Add(within)
 	for len(got) < n && time.Now().Before(deadline) {
-		out, err := q.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}})
+		out, err := q.ReceiveMessage(ctx, receiveInput(url))
 		if err != nil {
 			t.Fatalf("ReceiveMessage %s: %v", url, err)
 		}
 		for _, m := range out.Messages {
-			got = append(got, m)
+			if !seen[*m.MessageId] {
+				seen[*m.MessageId] = true
+				got = append(got, m)
+			}
 			if _, err := q.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				t.Fatal(err)
 			}
@@ -412,5 +433,35 @@ func TestSDKFilteredSubscriptions(t *testing.T) {
 	var ip *snstypes.InvalidParameterException
 	if !errors.As(err, &ip) || !strings.Contains(err.Error(), "FilterPolicy: ") {
 		t.Errorf("an invalid filter policy: %v, want InvalidParameter naming FilterPolicy", err)
+	}
+}
+
+// TestReceiveAfterLostResponse: a ReceiveMessage response that never
+// reaches the client (what the SDK's retry after a closed connection
+// leaves behind) must not make receive miss the messages it handed out:
+// they come back after receiveVisibility and receive gets each once.
+// With the queue's default 30 s visibility this failed deterministically.
+func TestReceiveAfterLostResponse(t *testing.T) {
+	srv := startServer(t, t.TempDir(), freeAddr(t))
+	ctx := ctxT(t, time.Minute)
+	sq := srv.sqs()
+	q := createQueue(t, ctx, sq, "lost-response", nil)
+	for i := range 3 {
+		if _, err := sq.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(q.url), MessageBody: aws.String(fmt.Sprint("m", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The lost attempt: the server hands the messages out, the client never sees them.
+	lost, err := sq.ReceiveMessage(ctx, receiveInput(q.url))
+	if err != nil || len(lost.Messages) == 0 {
+		t.Fatalf("first ReceiveMessage: %v, %v", lost, err)
+	}
+	got := receive(t, ctx, sq, q.url, 3, 10*time.Second)
+	bodies := map[string]bool{}
+	for _, m := range got {
+		bodies[*m.Body] = true
+	}
+	if len(got) != 3 || !bodies["m0"] || !bodies["m1"] || !bodies["m2"] {
+		t.Fatalf("after a lost receive response, receive got %d messages %v within 10 s, want m0 m1 m2 once each", len(got), bodies)
 	}
 }
