@@ -30,6 +30,7 @@ func newTopicsFeature(st *store.Store, queues *queue.Broker, advertiseURL string
 
 func (f topicsFeature) Routes(r api.Routes) {
 	r.Protocol(sns.IsSNSRequest, f.aws)
+	r.Protocol(sns.IsCertRequest, sns.CertHandler(f.topics))
 	for pattern, h := range sns.NewREST(f.topics, f.aws).Routes() {
 		r.Handle(pattern, auth.RoleAdmin, h)
 	}

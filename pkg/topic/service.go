@@ -64,6 +64,8 @@ type Service struct {
 	log   *slog.Logger
 	clock queue.Clock
 	dels  map[string]Deliverer
+	http  *httpDeliverer
+	sig   signerState
 
 	mu  sync.RWMutex
 	own *owner
@@ -84,9 +86,12 @@ func New(st *store.Store, opts Options) *Service {
 		opts.Logger = slog.Default()
 	}
 	s := &Service{st: st, opts: opts, clock: opts.Clock, log: opts.Logger.With("component", "topic")}
+	s.http = newHTTPDeliverer()
 	s.dels = map[string]Deliverer{
 		model.ProtocolSQS:    queueDeliverer{opts.Queues},
 		model.ProtocolLambda: lambdaDeliverer{opts.Functions},
+		model.ProtocolHTTP:   s.http,
+		model.ProtocolHTTPS:  s.http,
 	}
 	return s
 }
@@ -200,6 +205,10 @@ func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, err
 	for _, t := range ts {
 		o.topics[t.Name] = newTopicState(t, s.opts.Region)
 	}
+	// Load (or create) the signing key before any delivery needs it.
+	if _, err := s.signingKey(ctx); err != nil {
+		s.log.Warn("no SNS signing key yet; messages go out unsigned until it loads", "err", err)
+	}
 	subs, err := s.st.ListSubscriptions(ctx)
 	if err != nil {
 		cancel()
@@ -269,6 +278,7 @@ func (o *owner) stop() {
 	o.cancel()
 	o.com.stop()
 	o.wg.Wait()
+	o.s.http.client.CloseIdleConnections()
 }
 
 func (o *owner) topic(name string) (*topicState, error) {

@@ -371,11 +371,7 @@ func TestFanOutEnvelopeAndRaw(t *testing.T) {
 	if b := ma["bin"].(map[string]any); b["Type"] != "Binary" || b["Value"] != "AQI=" {
 		t.Errorf("MessageAttributes.bin = %v (binary values are base64)", b)
 	}
-	for _, absent := range []string{"Signature", "SigningCertURL", "SignatureVersion"} {
-		if _, ok := env[absent]; ok {
-			t.Errorf("envelope has %s before signing exists", absent)
-		}
-	}
+	checkSignature(t, e.s, env)
 	raw := e.q.got("fan-raw")[0]
 	if raw.Body != `latte <&> "50%"` || raw.Attributes["kind"].StringValue != "coupon" {
 		t.Errorf("raw delivery: body %q attributes %v, want the bare message and its attributes", raw.Body, raw.Attributes)

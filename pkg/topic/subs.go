@@ -138,6 +138,10 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (string, boo
 	}
 	t.subs = append(append([]*subState(nil), t.subs...), ss)
 	o.subs[sub.ID] = ss
+	if sub.Protocol == model.ProtocolHTTP || sub.Protocol == model.ProtocolHTTPS {
+		arn, version := t.arn, signatureVersion(t.t)
+		o.goBackground(func() { o.sendConfirmation(sub, arn, version) })
+	}
 	return sub.Arn(s.opts.Region), sub.PendingConfirmation, nil
 }
 
@@ -244,6 +248,7 @@ func (s *Service) Unsubscribe(ctx context.Context, subArn string) error {
 		return storeErr(err)
 	}
 	ss.gone.Store(true)
+	s.http.forget(ss.sub.ID)
 	delete(o.subs, ss.sub.ID)
 	t := ss.topic
 	subs := make([]*subState, 0, len(t.subs))
