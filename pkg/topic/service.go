@@ -47,6 +47,9 @@ type Options struct {
 	// BaseURL is where subscribers reach this cluster's endpoint
 	// ("http://10.0.0.5:7474"), for the UnsubscribeURL in envelopes.
 	BaseURL string
+	// SMTP is the relay for email and email-json subscriptions; nil:
+	// such subscriptions are stored and receive nothing.
+	SMTP *SMTP
 	// CommitPipelines is how many batched etcd commits may be under way
 	// at once (default 8).
 	CommitPipelines int
@@ -92,6 +95,10 @@ func New(st *store.Store, opts Options) *Service {
 		model.ProtocolLambda: lambdaDeliverer{opts.Functions},
 		model.ProtocolHTTP:   s.http,
 		model.ProtocolHTTPS:  s.http,
+	}
+	if opts.SMTP != nil && opts.SMTP.Relay != "" {
+		d := &emailDeliverer{cfg: *opts.SMTP, baseURL: opts.BaseURL}
+		s.dels[model.ProtocolEmail], s.dels[model.ProtocolEmailJSON] = d, d
 	}
 	return s
 }

@@ -31,7 +31,7 @@ type subState struct {
 	broken string
 	// inert subscriptions are stored but receive nothing: their
 	// protocol has no deliverer on this server yet (lambda without a
-	// function runtime; http, https, email until their delivery exists).
+	// function runtime; email and email-json without an SMTP relay).
 	inert bool
 	gone  atomic.Bool // unsubscribed: its pending deliveries end
 
@@ -141,6 +141,10 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (string, boo
 	if sub.Protocol == model.ProtocolHTTP || sub.Protocol == model.ProtocolHTTPS {
 		arn, version := t.arn, signatureVersion(t.t)
 		o.goBackground(func() { o.sendConfirmation(sub, arn, version) })
+	}
+	if sub.Protocol == model.ProtocolEmail || sub.Protocol == model.ProtocolEmailJSON {
+		arn, version := t.arn, signatureVersion(t.t)
+		o.goBackground(func() { o.sendEmailConfirmation(sub, arn, version) })
 	}
 	return sub.Arn(s.opts.Region), sub.PendingConfirmation, nil
 }
@@ -289,6 +293,8 @@ func (s *Service) info(ss *subState) SubscriptionInfo {
 		in.State = "pending confirmation (" + ss.sub.Protocol + " delivery is not built yet)"
 	case ss.inert && ss.sub.Protocol == model.ProtocolLambda:
 		in.State = "confirmed; nothing delivered: no function runtime yet"
+	case ss.inert && (ss.sub.Protocol == model.ProtocolEmail || ss.sub.Protocol == model.ProtocolEmailJSON):
+		in.State = "nothing delivered: no SMTP relay configured (orch server --smtp-relay HOST:PORT)"
 	case ss.inert:
 		in.State = "confirmed; nothing delivered: " + ss.sub.Protocol + " delivery is not built yet"
 	}
