@@ -217,7 +217,7 @@ func parseStacks[T any](f func() T) T {
 
 // env is one test's topic service on the shared store.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	s      *Service
 	q      *fakeQueues
 	clock  *fakeClock
@@ -230,7 +230,7 @@ var electionSeq int
 // newEnv starts a Service owning the topics; at the end of the test it
 // deletes the test's topics, stops the service and checks for leaked
 // goroutines.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	before := parseStacks(goleak.IgnoreCurrent)
 	electionSeq++
@@ -273,7 +273,7 @@ func (e *env) stop() {
 	e.stopFn()
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -49,7 +49,7 @@ func TestDockerCoffeeNews(t *testing.T) {
 	board := "http://127.0.0.1:" + boardPort + "/"
 	testutil.WaitFor(t, 90*time.Second, "the news board confirmed its subscription", func() (bool, string) {
 		out := c.mustOrch(t, "describe", "topic", "coffee-news")
-		return strings.Contains(out, "127.0.0.1:"+boardPort) && !strings.Contains(out, "pending"), out
+		return strings.Contains(out, "127.0.0.1:"+boardPort) && strings.Count(out, "State:  confirmed") == 3, out
 	})
 	c.mustOrch(t, "run", "announce", "--wait", "--until", "stopped")
 	testutil.WaitFor(t, 60*time.Second, "each subscriber got what it asked for", func() (bool, string) {
