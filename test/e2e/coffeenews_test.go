@@ -51,6 +51,14 @@ func TestDockerCoffeeNews(t *testing.T) {
 		out := c.mustOrch(t, "describe", "topic", "coffee-news")
 		return strings.Contains(out, "127.0.0.1:"+boardPort) && strings.Count(out, "State:  confirmed") == 3, out
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, tk := range getTasks(t, c) {
+				logs, _ := c.orch(t, "", "logs", tk.TaskID)
+				t.Logf("logs of %s (%s):\n%s", tk.TaskID, tk.Family, logs)
+			}
+		}
+	})
 	c.mustOrch(t, "run", "announce", "--wait", "--until", "stopped")
 	testutil.WaitFor(t, 60*time.Second, "each subscriber got what it asked for", func() (bool, string) {
 		var qs []queueCounts
