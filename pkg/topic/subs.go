@@ -289,8 +289,10 @@ func (s *Service) info(ss *subState) SubscriptionInfo {
 	switch {
 	case ss.broken != "":
 		in.State = "not delivered to: " + ss.broken
+	case ss.sub.PendingConfirmation && ss.inert:
+		in.State = "pending confirmation; nothing delivered: no SMTP relay configured (orch server --smtp-relay HOST:PORT)"
 	case ss.sub.PendingConfirmation:
-		in.State = "pending confirmation (" + ss.sub.Protocol + " delivery is not built yet)"
+		in.State = "pending confirmation (the endpoint was sent a SubscriptionConfirmation with the SubscribeURL)"
 	case ss.inert && ss.sub.Protocol == model.ProtocolLambda:
 		in.State = "confirmed; nothing delivered: no function runtime yet"
 	case ss.inert && (ss.sub.Protocol == model.ProtocolEmail || ss.sub.Protocol == model.ProtocolEmailJSON):
