@@ -85,10 +85,16 @@ func main() {
 
 func (b *board) receive(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	var m map[string]string
-	if err := json.Unmarshal(body, &m); err != nil {
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
 		http.Error(w, "not an SNS message", http.StatusBadRequest)
 		return
+	}
+	m := map[string]string{} // the string fields (MessageAttributes is an object)
+	for k, v := range doc {
+		if s, ok := v.(string); ok {
+			m[k] = s
+		}
 	}
 	b.mu.Lock()
 	want := b.topicArn
