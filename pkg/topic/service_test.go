@@ -583,7 +583,7 @@ func TestTopicAndSubscriptionRules(t *testing.T) {
 	if a2 := e.subscribe(arn, "same", nil); a1 != a2 {
 		t.Errorf("Subscribe is not idempotent: %s then %s", a1, a2)
 	}
-	h, pending, err := e.s.Subscribe(ctx, SubscribeInput{TopicArn: arn, Protocol: "https", Endpoint: "https://example.com/hook"})
+	h, pending, err := e.s.Subscribe(ctx, SubscribeInput{TopicArn: arn, Protocol: "https", Endpoint: "https://127.0.0.1:1/hook"})
 	if err != nil || !pending {
 		t.Fatalf("https subscribe: %v pending=%v", err, pending)
 	}
