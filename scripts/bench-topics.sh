@@ -29,3 +29,5 @@ echo "# topics: 10 durable queue subscriptions"
 "${LG[@]}" --mode topic --subscribers 10 --producers 8 --batch 10 --duration "$DURATION"
 "${LG[@]}" --mode topic --subscribers 10 --producers 8 --batch 1 --duration "$DURATION"
 "${LG[@]}" --mode topic-latency --subscribers 10 --producers 4 --rate 200 --duration "$DURATION"
+echo "# isolation: the same latency run with one dead http subscriber added (never answers); compare with the line above"
+"${LG[@]}" --mode topic-latency --subscribers 10 --producers 4 --rate 200 --duration "$DURATION" --dead-http

@@ -30,7 +30,7 @@ for arg in "$@"; do
 	esac
 done
 if [ ${#apps[@]} -eq 0 ]; then
-	apps=(web job tools coffee receipt)
+	apps=(web job tools coffee receipt news)
 fi
 
 command -v docker >/dev/null || {

@@ -117,4 +117,18 @@ for _ in $(seq 1 60); do
 done
 say "every order served, the baristas back at 0: the scaling activities and their causes"
 orch describe service rush-barista | sed -n '/^Auto scaling/,/^Events/p'
+say "the coffee shop's newsletter: a coffee-news topic; coupons and cheap-news queues (filtered) and a news board web server (http, confirmed, verifying signatures)"
+orch apply -f examples/manifests/coffee-news.yaml --wait
+for _ in $(seq 1 150); do
+	orch describe topic coffee-news | grep -q 'pending confirmation' || break
+	sleep 0.2
+done
+orch describe topic coffee-news
+say "orch run announce: the shop publishes 5 items (2 coupons, 1 trivia, 2 new products)"
+orch run announce --wait --until stopped
+sleep 1
+say "each subscriber got exactly what it asked for"
+orch get queues
+say "curl http://127.0.0.1:18081/ (the news board: every message's signature verified)"
+curl -fsS http://127.0.0.1:18081/ || true
 say "demo finished"

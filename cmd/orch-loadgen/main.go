@@ -58,6 +58,7 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 0, "total messages per second to send (0: as fast as possible)")
 	flag.IntVar(&c.rounds, "rounds", 50, "wake mode: how many long polls to wake")
 	flag.BoolVar(&c.jsonOut, "json", false, "print a JSON result line too")
+	flag.BoolVar(&deadHTTP, "dead-http", false, "topic modes: add one http subscriber that never answers")
 	flag.StringVar(&c.ak, "access-key", envOr("AWS_ACCESS_KEY_ID", "AKIDORCHDEV"), "access key id")
 	flag.StringVar(&c.sk, "secret-key", envOr("AWS_SECRET_ACCESS_KEY", "orch-dev-secret"), "secret access key")
 	flag.Parse()

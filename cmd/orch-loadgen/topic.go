@@ -60,7 +60,12 @@ func topicSetup(ctx context.Context, sn *sns.Client, sq *sqs.Client, subs int) (
 			fail("subscribe: %v", err)
 		}
 	}
+	stopDead := func() {}
+	if deadHTTP {
+		stopDead = subscribeDeadHTTP(ctx, sn, *ct.TopicArn)
+	}
 	return *ct.TopicArn, urls, func() {
+		stopDead()
 		_, _ = sn.DeleteTopic(ctx, &sns.DeleteTopicInput{TopicArn: ct.TopicArn})
 		for _, u := range urls {
 			_, _ = sq.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/clientconfig"
 	"github.com/orch-project/orch/pkg/server"
+	"github.com/orch-project/orch/pkg/topic"
 	"github.com/spf13/cobra"
 )
 
@@ -31,6 +33,9 @@ type serverFlags struct {
 	dataDir   string
 	endpoints string
 	logLevel  string
+	// smtp* configure the relay email subscriptions go through; the
+	// credentials come from a file or the environment, never argv.
+	smtpRelay, smtpFrom, smtpCredFile string
 	// logOut receives the server's log; nil: stderr.
 	logOut io.Writer
 }
@@ -40,6 +45,32 @@ func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", defaultDir, "directory for the embedded etcd")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.debugAddr, "debug-listen", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
+	cmd.Flags().StringVar(&f.smtpRelay, "smtp-relay", "", "SMTP relay host:port for topics' email and email-json subscriptions (credentials: ORCH_SMTP_USERNAME/ORCH_SMTP_PASSWORD or --smtp-credentials-file)")
+	cmd.Flags().StringVar(&f.smtpFrom, "smtp-from", "", "sender address of topic emails (default no-reply@orch.local)")
+	cmd.Flags().StringVar(&f.smtpCredFile, "smtp-credentials-file", "", "file with the SMTP username on its first line and the password on its second")
+}
+
+// smtp is the relay configuration, nil without --smtp-relay.
+func (f *serverFlags) smtp() (*topic.SMTP, error) {
+	if f.smtpRelay == "" {
+		return nil, nil
+	}
+	if _, _, err := net.SplitHostPort(f.smtpRelay); err != nil {
+		return nil, fmt.Errorf("--smtp-relay %q: want host:port (e.g. mail.example.com:587): %v", f.smtpRelay, err)
+	}
+	c := &topic.SMTP{Relay: f.smtpRelay, From: f.smtpFrom, Username: os.Getenv("ORCH_SMTP_USERNAME"), Password: os.Getenv("ORCH_SMTP_PASSWORD")}
+	if f.smtpCredFile != "" {
+		b, err := os.ReadFile(f.smtpCredFile)
+		if err != nil {
+			return nil, fmt.Errorf("--smtp-credentials-file: %v", err)
+		}
+		lines := strings.SplitN(strings.TrimRight(string(b), "\r\n"), "\n", 2)
+		if len(lines) != 2 {
+			return nil, fmt.Errorf("--smtp-credentials-file %s: want the username on the first line and the password on the second", f.smtpCredFile)
+		}
+		c.Username, c.Password = strings.TrimSpace(lines[0]), strings.TrimRight(lines[1], "\r")
+	}
+	return c, nil
 }
 
 func defaultDir(name string) string {
@@ -82,7 +113,11 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 			}
 		}()
 	}
-	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
+	smtp, err := f.smtp()
+	if err != nil {
+		return nil, err
+	}
+	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log, SMTP: smtp})
 }
 
 // pprofMux serves net/http/pprof's handlers, on the --debug-listen

@@ -33,6 +33,7 @@ import (
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/controller/reconcile"
 	"github.com/orch-project/orch/pkg/store"
+	"github.com/orch-project/orch/pkg/topic"
 	"github.com/orch-project/orch/pkg/ui"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -55,6 +56,8 @@ type Config struct {
 	NodeTTL time.Duration
 	// SessionTTL is the election session ttl in seconds (default 10).
 	SessionTTL int
+	// SMTP is the relay for topics' email subscriptions (nil: none).
+	SMTP *topic.SMTP
 }
 
 // Credentials are created once per cluster, at its first start. Only
@@ -162,7 +165,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		},
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
-		newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger),
+		newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger, o.SMTP),
 		newScalingFeature(st, o.Logger),
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,

@@ -23,13 +23,14 @@ type topicsFeature struct {
 	aws    *sns.Handler
 }
 
-func newTopicsFeature(st *store.Store, queues *queue.Broker, advertiseURL string, verifier *sigv4, log *slog.Logger) topicsFeature {
-	t := topic.New(st, topic.Options{Ownership: queues, Queues: queues, BaseURL: advertiseURL, Logger: log})
+func newTopicsFeature(st *store.Store, queues *queue.Broker, advertiseURL string, verifier *sigv4, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
+	t := topic.New(st, topic.Options{Ownership: queues, Queues: queues, BaseURL: advertiseURL, Logger: log, SMTP: smtp})
 	return topicsFeature{topics: t, aws: sns.NewHandler(t, verifier.v, log)}
 }
 
 func (f topicsFeature) Routes(r api.Routes) {
 	r.Protocol(sns.IsSNSRequest, f.aws)
+	r.Protocol(sns.IsCertRequest, sns.CertHandler(f.topics))
 	for pattern, h := range sns.NewREST(f.topics, f.aws).Routes() {
 		r.Handle(pattern, auth.RoleAdmin, h)
 	}

@@ -30,8 +30,8 @@ type Notification struct {
 }
 
 // A Deliverer delivers notifications over one protocol. Each protocol has
-// one (sqs: the queues; lambda: the functions hook); http, https, email and
-// email-json get theirs with the confirmation flow.
+// one (sqs: the queues; lambda: the functions hook; http and https:
+// http.go; email and email-json: email.go).
 type Deliverer interface {
 	Deliver(ctx context.Context, n *Notification) error
 }
@@ -120,6 +120,10 @@ type inflight struct {
 	// finished delivery saves the progress, so a restart re-delivers
 	// only to the subscriptions still pending.
 	retrying bool
+	// sigs caches the message's signatures (sign.go): the string to
+	// sign has nothing of the subscription, so one signature per text
+	// serves every subscriber.
+	sigs sync.Map
 }
 
 // delivery is one message for one subscription.
@@ -269,7 +273,7 @@ func (o *owner) notification(d *delivery) *Notification {
 	n := &Notification{Subscription: sub, SubscriptionArn: sub.Arn(o.s.opts.Region), TopicArn: d.m.topic.arnOf(o.s.opts.Region),
 		Message: rec, Text: textFor(rec, sub.Protocol), Raw: d.ss.raw}
 	if !n.Raw {
-		n.Envelope = envelope(n, o.s.opts.BaseURL)
+		n.Envelope = o.signedEnvelope(d, n)
 	}
 	return n
 }

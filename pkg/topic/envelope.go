@@ -11,19 +11,25 @@ import (
 )
 
 // Envelope is the SNS JSON document subscribers receive unless
-// RawMessageDelivery is on, its fields in SNS's order. SignatureVersion,
-// Signature and SigningCertURL are added with message signing; until then
-// they are left out (no placeholder a verifier could mistake for one).
+// RawMessageDelivery is on, its fields in SNS's order; it is also the
+// SubscriptionConfirmation document (Token and SubscribeURL, no
+// UnsubscribeURL). sign.go fills SignatureVersion, Signature and
+// SigningCertURL.
 type Envelope struct {
-	Type           string                  `json:"Type"`
-	MessageID      string                  `json:"MessageId"`
-	SequenceNumber string                  `json:"SequenceNumber,omitempty"`
-	TopicArn       string                  `json:"TopicArn"`
-	Subject        string                  `json:"Subject,omitempty"`
-	Message        string                  `json:"Message"`
-	Timestamp      string                  `json:"Timestamp"`
-	UnsubscribeURL string                  `json:"UnsubscribeURL"`
-	Attributes     map[string]EnvelopeAttr `json:"MessageAttributes,omitempty"`
+	Type             string                  `json:"Type"`
+	MessageID        string                  `json:"MessageId"`
+	Token            string                  `json:"Token,omitempty"`
+	SequenceNumber   string                  `json:"SequenceNumber,omitempty"`
+	TopicArn         string                  `json:"TopicArn"`
+	Subject          string                  `json:"Subject,omitempty"`
+	Message          string                  `json:"Message"`
+	SubscribeURL     string                  `json:"SubscribeURL,omitempty"`
+	Timestamp        string                  `json:"Timestamp"`
+	SignatureVersion string                  `json:"SignatureVersion,omitempty"`
+	Signature        string                  `json:"Signature,omitempty"`
+	SigningCertURL   string                  `json:"SigningCertURL,omitempty"`
+	UnsubscribeURL   string                  `json:"UnsubscribeURL,omitempty"`
+	Attributes       map[string]EnvelopeAttr `json:"MessageAttributes,omitempty"`
 }
 
 // EnvelopeAttr is one message attribute in an envelope.
@@ -32,11 +38,11 @@ type EnvelopeAttr struct {
 	Value string `json:"Value"`
 }
 
-// envelope renders n's Notification envelope; baseURL is where the
-// UnsubscribeURL points.
-func envelope(n *Notification, baseURL string) []byte {
+// envelopeOf is n's Notification envelope, unsigned; baseURL is where
+// the UnsubscribeURL points.
+func envelopeOf(n *Notification, baseURL string) *Envelope {
 	rec := n.Message
-	e := Envelope{Type: "Notification", MessageID: rec.ID, TopicArn: n.TopicArn, Subject: rec.Subject, Message: n.Text,
+	e := &Envelope{Type: "Notification", MessageID: rec.ID, TopicArn: n.TopicArn, Subject: rec.Subject, Message: n.Text,
 		Timestamp:      time.UnixMilli(rec.PublishMs).UTC().Format("2006-01-02T15:04:05.000Z"),
 		UnsubscribeURL: baseURL + "/?Action=Unsubscribe&SubscriptionArn=" + url.QueryEscape(n.SubscriptionArn)}
 	if rec.GroupID != "" {
@@ -52,8 +58,7 @@ func envelope(n *Notification, baseURL string) []byte {
 			e.Attributes[k] = EnvelopeAttr{Type: v.DataType, Value: val}
 		}
 	}
-	b, _ := jsonMarshal(e)
-	return b
+	return e
 }
 
 // jsonMarshal encodes without escaping <, > and & (as SNS writes them).

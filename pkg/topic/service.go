@@ -47,6 +47,9 @@ type Options struct {
 	// BaseURL is where subscribers reach this cluster's endpoint
 	// ("http://10.0.0.5:7474"), for the UnsubscribeURL in envelopes.
 	BaseURL string
+	// SMTP is the relay for email and email-json subscriptions; nil:
+	// such subscriptions are stored and receive nothing.
+	SMTP *SMTP
 	// CommitPipelines is how many batched etcd commits may be under way
 	// at once (default 8).
 	CommitPipelines int
@@ -64,6 +67,8 @@ type Service struct {
 	log   *slog.Logger
 	clock queue.Clock
 	dels  map[string]Deliverer
+	http  *httpDeliverer
+	sig   signerState
 
 	mu  sync.RWMutex
 	own *owner
@@ -84,9 +89,16 @@ func New(st *store.Store, opts Options) *Service {
 		opts.Logger = slog.Default()
 	}
 	s := &Service{st: st, opts: opts, clock: opts.Clock, log: opts.Logger.With("component", "topic")}
+	s.http = newHTTPDeliverer()
 	s.dels = map[string]Deliverer{
 		model.ProtocolSQS:    queueDeliverer{opts.Queues},
 		model.ProtocolLambda: lambdaDeliverer{opts.Functions},
+		model.ProtocolHTTP:   s.http,
+		model.ProtocolHTTPS:  s.http,
+	}
+	if opts.SMTP != nil && opts.SMTP.Relay != "" {
+		d := &emailDeliverer{cfg: *opts.SMTP, baseURL: opts.BaseURL}
+		s.dels[model.ProtocolEmail], s.dels[model.ProtocolEmailJSON] = d, d
 	}
 	return s
 }
@@ -200,6 +212,10 @@ func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, err
 	for _, t := range ts {
 		o.topics[t.Name] = newTopicState(t, s.opts.Region)
 	}
+	// Load (or create) the signing key before any delivery needs it.
+	if _, err := s.signingKey(ctx); err != nil {
+		s.log.Warn("no SNS signing key yet; messages go out unsigned until it loads", "err", err)
+	}
 	subs, err := s.st.ListSubscriptions(ctx)
 	if err != nil {
 		cancel()
@@ -269,6 +285,7 @@ func (o *owner) stop() {
 	o.cancel()
 	o.com.stop()
 	o.wg.Wait()
+	o.s.http.client.CloseIdleConnections()
 }
 
 func (o *owner) topic(name string) (*topicState, error) {

@@ -31,7 +31,7 @@ type subState struct {
 	broken string
 	// inert subscriptions are stored but receive nothing: their
 	// protocol has no deliverer on this server yet (lambda without a
-	// function runtime; http, https, email until their delivery exists).
+	// function runtime; email and email-json without an SMTP relay).
 	inert bool
 	gone  atomic.Bool // unsubscribed: its pending deliveries end
 
@@ -138,6 +138,14 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (string, boo
 	}
 	t.subs = append(append([]*subState(nil), t.subs...), ss)
 	o.subs[sub.ID] = ss
+	if sub.Protocol == model.ProtocolHTTP || sub.Protocol == model.ProtocolHTTPS {
+		arn, version := t.arn, signatureVersion(t.t)
+		o.goBackground(func() { o.sendConfirmation(sub, arn, version) })
+	}
+	if sub.Protocol == model.ProtocolEmail || sub.Protocol == model.ProtocolEmailJSON {
+		arn, version := t.arn, signatureVersion(t.t)
+		o.goBackground(func() { o.sendEmailConfirmation(sub, arn, version) })
+	}
 	return sub.Arn(s.opts.Region), sub.PendingConfirmation, nil
 }
 
@@ -244,6 +252,7 @@ func (s *Service) Unsubscribe(ctx context.Context, subArn string) error {
 		return storeErr(err)
 	}
 	ss.gone.Store(true)
+	s.http.forget(ss.sub.ID)
 	delete(o.subs, ss.sub.ID)
 	t := ss.topic
 	subs := make([]*subState, 0, len(t.subs))
@@ -280,10 +289,14 @@ func (s *Service) info(ss *subState) SubscriptionInfo {
 	switch {
 	case ss.broken != "":
 		in.State = "not delivered to: " + ss.broken
+	case ss.sub.PendingConfirmation && ss.inert:
+		in.State = "pending confirmation; nothing delivered: no SMTP relay configured (orch server --smtp-relay HOST:PORT)"
 	case ss.sub.PendingConfirmation:
-		in.State = "pending confirmation (" + ss.sub.Protocol + " delivery is not built yet)"
+		in.State = "pending confirmation (the endpoint was sent a SubscriptionConfirmation with the SubscribeURL)"
 	case ss.inert && ss.sub.Protocol == model.ProtocolLambda:
 		in.State = "confirmed; nothing delivered: no function runtime yet"
+	case ss.inert && (ss.sub.Protocol == model.ProtocolEmail || ss.sub.Protocol == model.ProtocolEmailJSON):
+		in.State = "nothing delivered: no SMTP relay configured (orch server --smtp-relay HOST:PORT)"
 	case ss.inert:
 		in.State = "confirmed; nothing delivered: " + ss.sub.Protocol + " delivery is not built yet"
 	}

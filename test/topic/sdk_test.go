@@ -258,7 +258,7 @@ func TestSDKActions(t *testing.T) {
 	}
 
 	// ConfirmSubscription: an https subscription waits for its token.
-	hs, err := sn.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: &topicArn, Protocol: aws.String("https"), Endpoint: aws.String("https://example.com/hook")})
+	hs, err := sn.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: &topicArn, Protocol: aws.String("https"), Endpoint: aws.String("https://127.0.0.1:1/hook")})
 	if err != nil || *hs.SubscriptionArn != "pending confirmation" {
 		t.Fatalf("https Subscribe: %v %v", hs, err)
 	}

@@ -82,14 +82,14 @@ func freeAddr(t *testing.T) string {
 
 // startServer starts `orch server` on dir (its data and client config)
 // and waits until it serves topics.
-func startServer(t *testing.T, dir, addr string) *server {
+func startServer(t *testing.T, dir, addr string, extraArgs ...string) *server {
 	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	cmd := exec.Command(binary(t), "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"))
+	cmd := exec.Command(binary(t), append([]string{"server", "--listen", addr, "--data-dir", filepath.Join(dir, "data")}, extraArgs...)...)
 	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -6,6 +6,8 @@
 //
 //	coffee cashier [-orders N] [-every D]   place N orders, then exit 0
 //	coffee barista [-brew D] [-protect]     serve orders until stopped
+//	coffee announce                         publish the shop's news to the
+//	                                        coffee-news topic (SNS), then exit 0
 //
 // A barista stopped (SIGTERM) in the middle of an order finishes it and
 // deletes it before exiting, within the task's stopTimeout. With -protect
@@ -31,6 +33,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
@@ -46,6 +50,10 @@ func main() {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		log.Fatalf("aws config: %v", err)
+	}
+	if os.Args[1] == "announce" {
+		announce(ctx, sns.NewFromConfig(cfg))
+		return
 	}
 	client := sqs.NewFromConfig(cfg)
 	queue := os.Getenv("QUEUE")
@@ -152,5 +160,37 @@ func queueURL(ctx context.Context, c *sqs.Client, name string) (*string, error) 
 		}
 		log.Printf("waiting for queue %s: %v", name, err)
 		time.Sleep(time.Second)
+	}
+}
+
+// news is what the shop announces: each item has a kind (the
+// subscribers' filter policies pick by it) and new products a price.
+var news = []struct{ kind, text, price string }{
+	{"coupon", "Two flat whites for the price of one, today only", ""},
+	{"trivia", "Espresso has less caffeine per cup than drip coffee", ""},
+	{"new-product", "New: single-origin Ethiopian beans", "12"},
+	{"new-product", "New: oat-milk cortado", "4"},
+	{"coupon", "10% off beans with code BEANS10", ""},
+}
+
+// announce publishes the news to the coffee-news topic (TOPIC).
+func announce(ctx context.Context, c *sns.Client) {
+	topic := os.Getenv("TOPIC")
+	if topic == "" {
+		topic = "coffee-news"
+	}
+	out, err := c.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(topic)}) // idempotent: finds the manifest's topic
+	if err != nil {
+		log.Fatalf("announce: topic %s: %v", topic, err)
+	}
+	for _, n := range news {
+		attrs := map[string]snstypes.MessageAttributeValue{"kind": {DataType: aws.String("String"), StringValue: aws.String(n.kind)}}
+		if n.price != "" {
+			attrs["price"] = snstypes.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(n.price)}
+		}
+		if _, err := c.Publish(ctx, &sns.PublishInput{TopicArn: out.TopicArn, Message: aws.String(n.text), MessageAttributes: attrs}); err != nil {
+			log.Fatalf("announce: publish %q: %v", n.text, err)
+		}
+		log.Printf("announce: published %s: %s", n.kind, n.text)
 	}
 }

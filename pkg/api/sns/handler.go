@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/topic"
@@ -75,9 +76,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, reqID, topic.ErrInvalidParameter.With("Invalid parameter: the request body is too large or unreadable: %v", err))
 		return
 	}
-	if err := awsproto.Verify(h.verify, r, body); err != nil {
-		h.fail(w, reqID, err)
-		return
+	// ConfirmSubscription is the one action SNS takes unsigned: the
+	// subscriber GETs the SubscribeURL, and the token it was sent (random,
+	// expiring after 2 days) is the credential.
+	if awsproto.FormAction(r, MaxBodyBytes) != "ConfirmSubscription" {
+		if err := awsproto.Verify(h.verify, r, body); err != nil {
+			h.fail(w, reqID, err)
+			return
+		}
 	}
 	if h.fwd.ForwardIfNotOwner(w, r, body) {
 		return
@@ -133,4 +139,25 @@ type call struct {
 	t    *topic.Service
 	form url.Values
 	base string
+}
+
+// IsCertRequest reports whether r fetches the SNS signing certificate
+// (GET /sns/SimpleNotificationService-<id>.pem).
+func IsCertRequest(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, topic.CertPathPrefix) && strings.HasSuffix(r.URL.Path, ".pem")
+}
+
+// CertHandler serves the signing certificate without authentication: it is
+// public (a verifier fetches it from SigningCertURL), like SNS's.
+func CertHandler(t *topic.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, topic.CertPathPrefix), ".pem")
+		pem, ok := t.SigningCert(r.Context(), id)
+		if !ok {
+			http.Error(w, "no such signing certificate", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(pem)
+	})
 }

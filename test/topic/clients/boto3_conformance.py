@@ -91,7 +91,7 @@ seqs = [sns.publish(TopicArn=fifo, Message=f"m{i}", MessageGroupId="g", MessageD
 assert seqs == sorted(seqs), seqs
 assert [m["Body"] for m in receive(fq, 5)] == [f"m{i}" for i in range(5)]
 
-h = sns.subscribe(TopicArn=arn, Protocol="https", Endpoint="https://example.com/hook")
+h = sns.subscribe(TopicArn=arn, Protocol="https", Endpoint="https://127.0.0.1:1/hook")
 assert h["SubscriptionArn"] == "pending confirmation", h
 expect_error("InvalidParameter", sns.confirm_subscription, TopicArn=arn, Token="nope")
 for s in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]:
