@@ -25,6 +25,8 @@ type fakeBackend struct {
 	mu     sync.Mutex
 	scaled map[string]int
 	svc    *model.Service
+	// topicsErr: the topics live elsewhere (another replica owns them).
+	topicsErr error
 }
 
 func newFakeBackend() *fakeBackend {
@@ -79,6 +81,11 @@ func (b *fakeBackend) Queues(context.Context) ([]wire.QueueView, error) {
 	return []wire.QueueView{{Name: "orders", Visible: 7}}, nil
 }
 func (b *fakeBackend) Topics(context.Context) ([]wire.TopicView, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.topicsErr != nil {
+		return nil, b.topicsErr
+	}
 	return []wire.TopicView{{Name: "events", Arn: "arn:aws:sns:us-east-1:000000000000:events", Subscriptions: []wire.SubscriptionView{
 		{Arn: "arn:aws:sns:us-east-1:000000000000:events:s1", Protocol: "sqs", Endpoint: "arn:aws:sqs:us-east-1:000000000000:orders",
 			State: "confirmed", Delivered: 41, Pending: 2, Failures: 3, DeadLettered: 1},
@@ -278,6 +285,14 @@ func TestTopicsAndScaling(t *testing.T) {
 				t.Errorf("GET %s lacks %q in:\n%.3000s", path, w, body)
 			}
 		}
+	}
+	// On a replica that does not own the topics, the page says where they are.
+	b.mu.Lock()
+	b.topicsErr = fmt.Errorf("%w: the topics live on http://other:8080; open its dashboard", ErrElsewhere)
+	b.mu.Unlock()
+	u.sampleQueues(context.Background())
+	if resp, body := do(t, c, "GET", srv.URL+"/ui/topics", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "the topics live on http://other:8080") {
+		t.Errorf("topics page on another replica: %d; want 200 naming the owner in:\n%.1500s", resp.StatusCode, body)
 	}
 	// History newest first.
 	_, body := do(t, c, "GET", srv.URL+"/ui/services/web", nil)
