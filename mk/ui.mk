@@ -7,4 +7,4 @@ bench-ui:
 	$(GO) test -run '^$$' -bench BenchmarkFragment ./pkg/ui/
 
 ui-screenshots:
-	ORCH_UI_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run TestDashboardInChromium ./test/ui/
+	ORCH_UI_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run 'TestDashboardIn(Chromium|Firefox)' ./test/ui/

@@ -145,8 +145,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	tasks := controller.NewTasks(st, s.Caches)
 	services := controller.NewServices(st, s.Caches)
 	taskDefs := controller.NewTaskDefs(st)
+	topics := newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger, o.SMTP)
 	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
-		queues: queues.queues, logger: o.Logger})
+		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
 	// The features, in order: the order of their kinds in messages.
 	features := []Feature{
@@ -165,7 +166,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		},
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
-		newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger, o.SMTP),
+		topics,
 		newScalingFeature(st, o.Logger),
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,

@@ -19,6 +19,7 @@ import (
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
+	"github.com/orch-project/orch/pkg/topic"
 	"github.com/orch-project/orch/pkg/ui"
 )
 
@@ -41,6 +42,7 @@ type uiDeps struct {
 	services *controller.Services
 	taskDefs *controller.TaskDefs
 	queues   *queue.Broker
+	topics   *topic.Service
 	logger   *slog.Logger
 }
 
@@ -138,6 +140,32 @@ func (b uiBackend) Queues(ctx context.Context) ([]wire.QueueView, error) {
 		out[i] = wire.QueueView{Name: st.Name, Fifo: st.Fifo, Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed,
 			OldestAgeSeconds: st.OldestAgeSeconds, DeadLetterQueue: st.DeadLetterQueue, MaxReceiveCount: st.MaxReceiveCount,
 			URL: b.queues.SelfURL() + "/" + model.AccountID + "/" + st.Name, Arn: model.QueueArn(b.queues.Region(), st.Name)}
+	}
+	return out, nil
+}
+
+func (b uiBackend) Topics(ctx context.Context) ([]wire.TopicView, error) {
+	ts, err := b.topics.Topics(ctx)
+	if errors.Is(err, topic.ErrNotOwner) {
+		owner, _ := b.topics.OwnerURL(ctx)
+		return nil, fmt.Errorf("%w: the topics live on %s; open its dashboard (%s/ui/topics) to see them", ui.ErrElsewhere, owner, owner)
+	}
+	if err != nil {
+		return nil, err
+	}
+	subs, err := b.topics.ListSubscriptions(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	byTopic := map[string][]wire.SubscriptionView{}
+	for _, s := range subs {
+		byTopic[s.TopicArn] = append(byTopic[s.TopicArn], wire.SubscriptionView{Arn: s.Arn, Protocol: s.Protocol, Endpoint: s.Endpoint,
+			State: s.State, Attributes: s.Attributes, Delivered: s.Delivered, Failures: s.Failures, DeadLettered: s.DeadLettered,
+			Pending: s.Pending, Dropped: s.Dropped})
+	}
+	out := make([]wire.TopicView, len(ts))
+	for i, t := range ts {
+		out[i] = wire.TopicView{Name: t.Name, Arn: t.Arn, Fifo: t.Fifo, Attributes: t.Attributes, Tags: t.Tags, Subscriptions: byTopic[t.Arn]}
 	}
 	return out, nil
 }

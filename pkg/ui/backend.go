@@ -26,6 +26,9 @@ type Backend interface {
 	// Queues returns every queue's counts; ErrElsewhere when another
 	// replica owns the queues.
 	Queues(ctx context.Context) ([]wire.QueueView, error)
+	// Topics returns every topic with its subscriptions and their
+	// delivery counters; ErrElsewhere when another replica owns them.
+	Topics(ctx context.Context) ([]wire.TopicView, error)
 	Cluster(ctx context.Context) (Cluster, error)
 	// Logs streams a task's logs through the agent's log endpoint (the
 	// same proxy as GET /v1/tasks/{id}/logs).
@@ -75,6 +78,7 @@ const (
 	KindNodes    = "nodes"
 	KindServices = "services"
 	KindQueues   = "queues"
+	KindTopics   = "topics"
 )
 
 // queueSample is one point of a queue's chart.

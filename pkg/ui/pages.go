@@ -308,6 +308,7 @@ type queueRow struct {
 	Chart   template.HTML
 	Samples int
 	DLQOf   []string // queues that send their failures here
+	FedBy   []string // topics with a subscription delivering here
 	Users   []queueUser
 }
 
@@ -393,11 +394,15 @@ func (u *UI) queues(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 	}
 	u.queueUsers(r.Context(), rows)
+	fed := u.feeders()
+	for i := range rows {
+		rows[i].FedBy = fed[rows[i].Name]
+	}
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 	}
-	u.show(w, r, ss, "queues", "Queues", "/ui/queues", "queues",
+	u.show(w, r, ss, "queues", "Queues", "/ui/queues", "queues topics",
 		map[string]any{"Queues": rows, "Err": msg, "Every": u.cfg.QueueSampleEvery, "Span": human(time.Duration(u.cfg.QueueHistory) * u.cfg.QueueSampleEvery)})
 }
 

@@ -7,11 +7,14 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/orch-project/orch/pkg/model"
 )
 
-var pages = []string{"login", "fleet", "node", "services", "service", "tasks", "task", "queues", "cluster"}
+var pages = []string{"login", "fleet", "node", "services", "service", "tasks", "task", "queues", "topics", "cluster"}
 
 func parseTemplates() map[string]*template.Template {
 	out := map[string]*template.Template{}
@@ -101,6 +104,19 @@ var funcs = template.FuncMap{
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	"mib":   func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) },
 	"lower": strings.ToLower,
+	// lastActivity is the newest scaling activity (they are kept oldest
+	// first), nil for none.
+	"lastActivity": func(as []model.ScalingActivity) *model.ScalingActivity {
+		if len(as) == 0 {
+			return nil
+		}
+		return &as[len(as)-1]
+	},
+	"newestFirst": func(as []model.ScalingActivity) []model.ScalingActivity {
+		out := slices.Clone(as)
+		slices.Reverse(out)
+		return out
+	},
 	"deref": func(p *int) string {
 		if p == nil {
 			return "—"

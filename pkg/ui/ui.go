@@ -53,6 +53,10 @@ type UI struct {
 	qhist   map[string][]queueSample
 	qlatest []wire.QueueView
 	qerr    error
+	// tlatest is the last topics sample (taken with the queues'); the
+	// Topics page and the Queues page's "fed by" read it.
+	tlatest []wire.TopicView
+	terr    error
 }
 
 // New builds the dashboard; call Run for live updates.
@@ -110,9 +114,14 @@ func (u *UI) sampleQueues(ctx context.Context) {
 	qs, err := u.cfg.Backend.Queues(qctx)
 	cancel()
 	now := time.Now()
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ts, terr := u.cfg.Backend.Topics(tctx)
+	cancel()
 	u.qmu.Lock()
 	changed := (err == nil) != (u.qerr == nil) || !sameCounts(qs, u.qlatest)
+	tchanged := (terr == nil) != (u.terr == nil) || !sameTopics(ts, u.tlatest)
 	u.qlatest, u.qerr = qs, err
+	u.tlatest, u.terr = ts, terr
 	seen := map[string]bool{}
 	for _, q := range qs {
 		seen[q.Name] = true
@@ -130,6 +139,9 @@ func (u *UI) sampleQueues(ctx context.Context) {
 	u.qmu.Unlock()
 	if changed {
 		u.Notify(KindQueues)
+	}
+	if tchanged {
+		u.Notify(KindTopics)
 	}
 }
 
@@ -157,6 +169,7 @@ func (u *UI) routes() {
 	m.HandleFunc("GET /ui/tasks/{id}", u.signedIn(u.task))
 	m.HandleFunc("GET /ui/tasks/{id}/logs", u.signedIn(u.logs))
 	m.HandleFunc("GET /ui/queues", u.signedIn(u.queues))
+	m.HandleFunc("GET /ui/topics", u.signedIn(u.topics))
 	m.HandleFunc("GET /ui/cluster", u.signedIn(u.cluster))
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such page: "+r.Method+" "+r.URL.Path+" (start at /ui/fleet)", http.StatusNotFound)
@@ -175,14 +188,15 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mux.ServeHTTP(w, r)
 }
 
-// nav is the order of the sections in the top bar. Topics and functions
-// add an entry here (and a page) when their features land; the dashboard
-// shows only what the server has.
+// nav is the order of the sections in the top bar. Functions add an
+// entry here (and a page) when their feature lands; the dashboard shows
+// only what the server has.
 var nav = []struct{ Path, Title string }{
 	{"/ui/fleet", "Fleet"},
 	{"/ui/services", "Services"},
 	{"/ui/tasks", "Tasks"},
 	{"/ui/queues", "Queues"},
+	{"/ui/topics", "Topics"},
 	{"/ui/cluster", "Cluster"},
 }
 
@@ -195,6 +209,28 @@ func sameCounts(a, b []wire.QueueView) bool {
 		if x.Name != y.Name || x.Visible != y.Visible || x.InFlight != y.InFlight || x.Delayed != y.Delayed ||
 			x.OldestAgeSeconds != y.OldestAgeSeconds || x.DeadLetterQueue != y.DeadLetterQueue {
 			return false
+		}
+	}
+	return true
+}
+
+// sameTopics: the same topics, subscriptions, states and counters (a
+// change in any of them is a change the Topics page shows).
+func sameTopics(a, b []wire.TopicView) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Name != y.Name || len(x.Subscriptions) != len(y.Subscriptions) {
+			return false
+		}
+		for j := range x.Subscriptions {
+			s, t := x.Subscriptions[j], y.Subscriptions[j]
+			if s.Arn != t.Arn || s.State != t.State || s.Delivered != t.Delivered || s.Failures != t.Failures ||
+				s.DeadLettered != t.DeadLettered || s.Pending != t.Pending || s.Dropped != t.Dropped {
+				return false
+			}
 		}
 	}
 	return true

@@ -25,6 +25,8 @@ type fakeBackend struct {
 	mu     sync.Mutex
 	scaled map[string]int
 	svc    *model.Service
+	// topicsErr: the topics live elsewhere (another replica owns them).
+	topicsErr error
 }
 
 func newFakeBackend() *fakeBackend {
@@ -77,6 +79,19 @@ func (b *fakeBackend) Scale(_ context.Context, name string, n int) error {
 func (b *fakeBackend) Rollback(context.Context, string) error { return nil }
 func (b *fakeBackend) Queues(context.Context) ([]wire.QueueView, error) {
 	return []wire.QueueView{{Name: "orders", Visible: 7}}, nil
+}
+func (b *fakeBackend) Topics(context.Context) ([]wire.TopicView, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.topicsErr != nil {
+		return nil, b.topicsErr
+	}
+	return []wire.TopicView{{Name: "events", Arn: "arn:aws:sns:us-east-1:000000000000:events", Subscriptions: []wire.SubscriptionView{
+		{Arn: "arn:aws:sns:us-east-1:000000000000:events:s1", Protocol: "sqs", Endpoint: "arn:aws:sqs:us-east-1:000000000000:orders",
+			State: "confirmed", Delivered: 41, Pending: 2, Failures: 3, DeadLettered: 1},
+		{Arn: "arn:aws:sns:us-east-1:000000000000:events:s2", Protocol: "https", Endpoint: "https://hooks.example/x",
+			State: "pending confirmation (https delivery is not built yet)"},
+	}}}, nil
 }
 func (b *fakeBackend) Cluster(context.Context) (Cluster, error) {
 	return Cluster{Servers: []string{"s1"}, Leader: "s1"}, nil
@@ -238,6 +253,54 @@ func TestPagesRender(t *testing.T) {
 	}
 }
 
+// TestTopicsAndScaling: the Topics page shows each subscription's state
+// and counters and links a queue subscriber to its queue; the Queues page
+// says which topic feeds a queue; the Services page shows the scaling
+// bounds and the last activity, a service's page the history.
+func TestTopicsAndScaling(t *testing.T) {
+	u, b, srv := startUI(t)
+	t0 := time.Now().Add(-time.Minute)
+	b.svc.Scaling = &model.ServiceScaling{MinCapacity: 1, MaxCapacity: 5, Activities: []model.ScalingActivity{
+		{Description: "Setting desired count to 3.", Cause: "backlog 30 per task above target 10", StartTime: t0, StatusCode: "Successful"},
+		{Description: "Setting desired count to 2.", Cause: "backlog 1 per task below target 10", StartTime: t0.Add(30 * time.Second), StatusCode: "Successful"},
+	}}
+	u.sampleQueues(context.Background())
+	c := browserClient()
+	signIn(t, c, srv.URL, "viewertok")
+	wants := map[string][]string{
+		"/ui/topics": {`data-topic="events"`, `<a href="/ui/queues#queue-orders">orders</a>`, `data-col="delivered">41<`,
+			`data-col="pending">2<`, `data-col="failed">3<`, `data-col="deadlettered">1`, "pending confirmation (https delivery is not built yet)",
+			"https://hooks.example/x", `href="/ui/topics"`},
+		"/ui/queues":       {`id="queue-orders"`, `topic <a href="/ui/topics#topic-events">events</a>`},
+		"/ui/services":     {`2 in 1–5`, "Setting desired count to 2."},
+		"/ui/services/web": {"between 1 and 5 tasks", "Scaling activity", "backlog 30 per task above target 10"},
+	}
+	for path, want := range wants {
+		resp, body := do(t, c, "GET", srv.URL+path, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s lacks %q in:\n%.3000s", path, w, body)
+			}
+		}
+	}
+	// On a replica that does not own the topics, the page says where they are.
+	b.mu.Lock()
+	b.topicsErr = fmt.Errorf("%w: the topics live on http://other:8080; open its dashboard", ErrElsewhere)
+	b.mu.Unlock()
+	u.sampleQueues(context.Background())
+	if resp, body := do(t, c, "GET", srv.URL+"/ui/topics", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "the topics live on http://other:8080") {
+		t.Errorf("topics page on another replica: %d; want 200 naming the owner in:\n%.1500s", resp.StatusCode, body)
+	}
+	// History newest first.
+	_, body := do(t, c, "GET", srv.URL+"/ui/services/web", nil)
+	if i, j := strings.Index(body, "Setting desired count to 2."), strings.Index(body, "Setting desired count to 3."); i < 0 || j < 0 || i > j {
+		t.Errorf("scaling activity not newest first (2 at %d, 3 at %d)", i, j)
+	}
+}
+
 func TestWritesNeedCSRFAndARoleThatMayWrite(t *testing.T) {
 	_, b, srv := startUI(t)
 	viewer, admin := browserClient(), browserClient()
@@ -324,8 +387,8 @@ func TestEventsCoalesceBursts(t *testing.T) {
 	if time.Since(start) > time.Second {
 		t.Errorf("event after %s; want within a second", time.Since(start))
 	}
-	// (The first queue sample may land in the same window.)
-	if got := strings.ReplaceAll(events[0], "queues ", ""); got != "nodes tasks" {
+	// (The first queue and topic sample may land in the same window.)
+	if got := strings.TrimSpace(strings.NewReplacer("queues ", "", "topics", "").Replace(events[0])); got != "nodes tasks" {
 		t.Errorf("first event %q; want one event naming both kinds", events[0])
 	}
 	// The burst is spent: nothing more arrives without a new change.

@@ -154,6 +154,7 @@ func TestDashboardInChromium(t *testing.T) {
 		`Service {"serviceName":"web","taskDefinition":"web","desiredCount":2,"deploymentConfiguration":{"deploymentCircuitBreaker":{"enable":true,"rollback":true}}}`,
 		`Queue {"QueueName":"orders-dlq"}`,
 		`Queue {"QueueName":"orders","Attributes":{"RedrivePolicy":"{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:000000000000:orders-dlq\",\"maxReceiveCount\":3}"}}`,
+		`Topic {"Name":"order-events","subscriptions":[{"Protocol":"sqs","Endpoint":"orders"},{"Protocol":"https","Endpoint":"https://hooks.example/orders"}]}`,
 	)
 	testutil.WaitFor(t, 20*time.Second, "web running", func() (bool, string) {
 		s, _, err := c.Admin.GetService(context.Background(), "web")
@@ -269,7 +270,46 @@ func TestDashboardInChromium(t *testing.T) {
 	if !strings.HasPrefix(users, "web (") {
 		t.Errorf("orders is used by %q; want the web service", users)
 	}
+	// The topic that delivers to the queue shows beside it.
+	fed := get(t, ctx, "fed by", chromedp.Text(chromedp.CSS(`tr[data-queue="orders"] td[data-col="fedby"]`)))
+	if strings.TrimSpace(fed) != "topic order-events" {
+		t.Errorf("orders is fed by %q; want topic order-events", fed)
+	}
 	shot(t, ctx, "queues")
+
+	// Topics: every subscription with its state and counters, as the API
+	// reports them; a message published through the API counts as
+	// delivered in the open page.
+	run(t, ctx, "topics", chromedp.Navigate(base+"/ui/topics"), chromedp.WaitVisible(chromedp.CSS(`section[data-topic="order-events"]`)))
+	for range 2 {
+		if err := c.Admin.Do(context.Background(), "POST", "/v1/topics/order-events/publish", wire.PublishRequest{Message: "order placed"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	within(t, ctx, 10*time.Second, "delivered count live", poll(`(() => { const td = document.querySelector('section[data-topic="order-events"] tr[data-sub] td[data-col="delivered"]'); return td && td.textContent.trim() === "2"; })()`))
+	var tv wire.TopicView
+	if err := c.Admin.Do(context.Background(), "GET", "/v1/topics/order-events", nil, &tv); err != nil {
+		t.Fatal(err)
+	}
+	if len(tv.Subscriptions) != 2 {
+		t.Fatalf("API: %d subscriptions; want 2", len(tv.Subscriptions))
+	}
+	for _, sub := range tv.Subscriptions {
+		sel := `section[data-topic="order-events"] tr[data-sub="` + sub.Arn + `"]`
+		row := get(t, ctx, "subscription row", chromedp.Text(chromedp.CSS(sel)))
+		for _, want := range []string{sub.Protocol, sub.State, fmt.Sprint(sub.Delivered)} {
+			if !strings.Contains(row, want) {
+				t.Errorf("subscription %s row %q lacks %q (the API's value)", sub.Arn, row, want)
+			}
+		}
+		if sub.Protocol == "sqs" {
+			href := get(t, ctx, "queue link", chromedp.AttributeValue(chromedp.CSS(sel+` td[data-col="endpoint"] a`), "href"))
+			if !strings.HasSuffix(href.Value, "/ui/queues#queue-orders") {
+				t.Errorf("queue subscriber links to %q; want the orders row of the Queues page", href.Value)
+			}
+		}
+	}
+	shot(t, ctx, "topics")
 	run(t, ctx, "cluster", chromedp.Navigate(base+"/ui/cluster"), chromedp.WaitVisible(chromedp.CSS("table")))
 	cl := get(t, ctx, "cluster text", chromedp.Text(chromedp.CSS("main")))
 	for _, want := range []string{"leader", "healthy", "embedded"} {
@@ -304,6 +344,33 @@ func TestDashboardInChromium(t *testing.T) {
 	if s, _, _ := c.Admin.GetService(context.Background(), "web"); s.Desired() != 4 {
 		t.Errorf("desired = %d after a viewer's POST; want 4 unchanged", s.Desired())
 	}
+
+	// Auto scaling: a scalable target whose maximum is below the desired
+	// count makes the autoscaler scale in; the Services page shows the
+	// bounds and that activity, the service's page its history.
+	run(t, ctx, "services", chromedp.Navigate(base+"/ui/services"), chromedp.WaitVisible(chromedp.CSS(`tr[data-service="web"]`)))
+	c.apply(t, `ScalableTarget {"ResourceId":"service/default/web","MinCapacity":1,"MaxCapacity":3}`)
+	var act model.ScalingActivity
+	testutil.WaitFor(t, 20*time.Second, "scaled in to 3", func() (bool, string) {
+		s, _, err := c.Admin.GetService(context.Background(), "web")
+		if err != nil || s.Scaling == nil || len(s.Scaling.Activities) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		act = s.Scaling.Activities[len(s.Scaling.Activities)-1]
+		return s.Desired() == 3, fmt.Sprint(s.Desired())
+	})
+	within(t, ctx, 10*time.Second, "scaling column live", poll(`(() => { const td = document.querySelector('tr[data-service="web"] td[data-col="scaling"]'); return td && td.textContent.includes("3 in 1–3"); })()`))
+	col := get(t, ctx, "scaling column", chromedp.Text(chromedp.CSS(`tr[data-service="web"] td[data-col="scaling"]`)))
+	if !strings.Contains(col, act.Description) {
+		t.Errorf("services page scaling column %q lacks the API's last activity %q", col, act.Description)
+	}
+	shot(t, ctx, "services")
+	run(t, ctx, "service scaling", chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS(`table.activities`)))
+	hist := get(t, ctx, "activity history", chromedp.Text(chromedp.CSS(`table.activities`)))
+	if !strings.Contains(hist, act.Description) || !strings.Contains(hist, act.Cause) {
+		t.Errorf("activity history %q lacks the API's activity %q (%q)", hist, act.Description, act.Cause)
+	}
+	shot(t, ctx, "service-scaling")
 }
 
 // postAs signs in with tok like a browser would (nonce cookie, session

@@ -185,3 +185,29 @@ func TestJSONResult(t *testing.T) {
 		t.Fatalf("WriteResult = %d %s (%v)", w.Code, w.Body, err)
 	}
 }
+
+// TestLooksLikeAWS: query-protocol form POSTs are AWS; the dashboard's
+// own form POSTs (sign-in, scale) are not, or the gate would refuse them
+// as unsigned AWS calls.
+func TestLooksLikeAWS(t *testing.T) {
+	form := func(path string) *http.Request {
+		r := httptest.NewRequest("POST", path, strings.NewReader("a=b"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return r
+	}
+	for _, c := range []struct {
+		r    *http.Request
+		want bool
+	}{
+		{form("/"), true},
+		{form("/000000000000/orders"), true},
+		{httptest.NewRequest("GET", "/ui/login?Action=ListTopics", nil), true},
+		{form("/ui/login"), false},
+		{form("/ui/services/web/scale"), false},
+		{httptest.NewRequest("GET", "/ui/fleet", nil), false},
+	} {
+		if got := LooksLikeAWS(c.r); got != c.want {
+			t.Errorf("LooksLikeAWS(%s %s) = %v; want %v", c.r.Method, c.r.URL, got, c.want)
+		}
+	}
+}

@@ -42,7 +42,9 @@ func LooksLikeAWS(r *http.Request) bool {
 	if q.Get("Action") != "" || q.Get("X-Amz-Signature") != "" {
 		return true
 	}
-	return r.Method == http.MethodPost && isForm(r)
+	// A form POST is AWS's query protocol, except the dashboard's own
+	// forms (sign-in, scale, rollback), which browsers post to /ui/.
+	return r.Method == http.MethodPost && isForm(r) && !strings.HasPrefix(r.URL.Path, "/ui/")
 }
 
 // Admit runs the precheck and reserves body bytes for r. On success the
