@@ -21,7 +21,7 @@ func (s *Store) serviceKey(name string) string { return s.key("services", name) 
 func (s *Store) deletedServiceKey(name string) string {
 	return s.key("deletedservices", name)
 }
-func (s *Store) servicePrefix() string         { return s.key("services") + "/" }
+func (s *Store) servicePrefix() string { return s.key("services") + "/" }
 
 // ServiceCache mirrors every service record.
 func (s *Store) ServiceCache() *Cache[model.Service] {

@@ -146,7 +146,7 @@ func (f *fakeServices) Apply(_ context.Context, in *model.Service) (*model.Servi
 
 func (f *fakeServices) Create(ctx context.Context, in *model.Service) (*model.Service, error) {
 	if _, ok := f.svcs[in.ServiceName]; ok {
-		return nil, fmt.Errorf("%w: service %s exists", model.ErrConflict, in.ServiceName)
+		return nil, fmt.Errorf("%w: Creation of service was not idempotent: service %s exists", model.ErrConflict, in.ServiceName)
 	}
 	s, _, err := f.Apply(ctx, in)
 	return s, err
