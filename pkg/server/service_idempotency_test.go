@@ -15,6 +15,7 @@ import (
 
 	"github.com/orch-project/orch/internal/testutil"
 	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -54,6 +55,18 @@ func TestApplyServiceClientToken(t *testing.T) {
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "clientToken: idempotency mismatch") {
 		t.Errorf("same token, other spec: %v; want 400 naming clientToken", err)
+	}
+	// The same through POST /v1/apply (what orch apply sends).
+	doc := []wire.ApplyDocument{{Kind: "Service", Spec: []byte(`{"serviceName":"api","taskDefinition":"web","desiredCount":0,"clientToken":"apply-doc-tok"}`)}}
+	for i, want := range []string{"created", "unchanged"} {
+		res, err := cp.Admin.Apply(ctx, doc)
+		if err != nil || len(res) != 1 || res[0].Action != want {
+			t.Errorf("POST /v1/apply #%d with a clientToken: %+v %v; want %s", i+1, res, err, want)
+		}
+	}
+	doc[0].Spec = []byte(`{"serviceName":"api","taskDefinition":"web","desiredCount":1,"clientToken":"apply-doc-tok"}`)
+	if _, err := cp.Admin.Apply(ctx, doc); !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "clientToken") {
+		t.Errorf("POST /v1/apply, same token, other spec: %v; want 400 naming clientToken", err)
 	}
 	// A new token on an existing service is an ordinary apply (update).
 	n := 3
