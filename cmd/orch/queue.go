@@ -32,13 +32,14 @@ func queuePath(name string, rest ...string) string {
 
 func getQueues(cmd *cobra.Command, c *client.Client, name, output string) error {
 	var qs []*wire.QueueView
+	var err error
 	if name != "" {
 		var v wire.QueueView
 		if err := c.Do(cmd.Context(), "GET", queuePath(name), nil, &v); err != nil {
 			return err
 		}
 		qs = []*wire.QueueView{&v}
-	} else if err := c.Do(cmd.Context(), "GET", "/v1/queues", nil, &qs); err != nil {
+	} else if qs, err = c.ListQueues(cmd.Context(), ""); err != nil {
 		return err
 	}
 	if output != "table" && output != "wide" {

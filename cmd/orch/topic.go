@@ -31,13 +31,14 @@ func topicPath(name string, rest ...string) string {
 
 func getTopics(cmd *cobra.Command, c *client.Client, name, output string) error {
 	var ts []wire.TopicView
+	var err error
 	if name != "" {
 		var v wire.TopicView
 		if err := c.Do(cmd.Context(), "GET", topicPath(name), nil, &v); err != nil {
 			return err
 		}
 		ts = []wire.TopicView{v}
-	} else if err := c.Do(cmd.Context(), "GET", "/v1/topics", nil, &ts); err != nil {
+	} else if ts, err = c.ListTopics(cmd.Context()); err != nil {
 		return err
 	}
 	if output != "table" && output != "wide" {

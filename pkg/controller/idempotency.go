@@ -121,3 +121,57 @@ func (s *Tasks) completeOnce(ctx context.Context, td *model.TaskDefinition, in m
 	}
 	return out, nil
 }
+
+// CreateService's clientToken works the same way: the same token with the
+// same spec within the window returns the service the first call created
+// (as it is now), the same token with another spec is refused. A token
+// only makes creation idempotent: a service that exists without this
+// token's record is updated by Apply and refused by Create.
+
+// serviceParamsHash identifies a CreateService request (its token left out).
+func serviceParamsHash(in *model.Service) string {
+	b, _ := json.Marshal(specOf(in))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// createOnce creates svc under in's token. done=false (and no error) when
+// a service of that name exists without the token's record: the caller
+// decides (Apply updates it, Create refuses).
+func (s *Services) createOnce(ctx context.Context, in, svc *model.Service) (out *model.Service, action string, done bool, err error) {
+	if err := validateClientToken(in.ClientToken); err != nil {
+		return nil, "", true, err
+	}
+	params := serviceParamsHash(in)
+	for attempt := 0; ; attempt++ {
+		rec, err := s.st.GetClientRequest(ctx, "service", in.ClientToken)
+		switch {
+		case err == nil:
+			if rec.Params != params {
+				return nil, "", true, &model.FieldError{Path: "clientToken", Message: "idempotency mismatch: this token was used within the last hour for a CreateService with other parameters; use a new token for a new request"}
+			}
+			cur, err := s.st.GetService(ctx, in.ServiceName)
+			if errors.Is(err, model.ErrNotFound) {
+				return nil, "", true, fmt.Errorf("%w: service %s, created with this clientToken, has been deleted since; use a new token to create it again", model.ErrConflict, in.ServiceName)
+			}
+			if err != nil {
+				return nil, "", true, err
+			}
+			return cur, "unchanged", true, nil
+		case !errors.Is(err, model.ErrNotFound):
+			return nil, "", true, err
+		}
+		rec = &store.ClientRequest{Params: params, CreatedAt: s.now().UTC()}
+		created, err := s.st.CreateServiceOnce(ctx, in.ClientToken, rec, ClientTokenWindow, svc)
+		if errors.Is(err, model.ErrConflict) && attempt == 0 {
+			continue // a concurrent call with the token won: answer as it did
+		}
+		if err != nil {
+			return nil, "", true, err
+		}
+		if !created {
+			return nil, "", false, nil
+		}
+		return svc, "created", true, s.applyAutoScaling(ctx, svc)
+	}
+}

@@ -78,6 +78,21 @@ func sameSpec(a, b *model.Service) bool {
 	return reflect.DeepEqual(ja, jb)
 }
 
+// newService is the record a create of in stores: its spec, ACTIVE, and a
+// first deployment of td.
+func (s *Services) newService(in *model.Service, td *model.TaskDefinition) *model.Service {
+	now := s.now().UTC()
+	svc := specOf(in)
+	if a := in.AutoScaling; a != nil && svc.DesiredCount == nil {
+		n := a.MinCapacity // auto scaling takes it from there
+		svc.DesiredCount = &n
+	}
+	svc.ServiceArn, svc.Status, svc.CreatedAt = model.ServiceArnFor(in.ServiceName), model.ServiceActive, &now
+	d := svc.StartDeployment(now, td.Ref(), td.Arn(), hasHealthCheck(td), svc.Desired())
+	svc.AddEvent(now, "(service %s) created with %d desired tasks; deployment %s of %s started", svc.ServiceName, svc.Desired(), d.ID, td.Ref())
+	return &svc
+}
+
 // Apply creates the service or updates its spec. A task definition that
 // resolves to another revision than the primary deployment's (or a primary
 // whose rollout failed) starts a new deployment. It returns the stored
@@ -97,16 +112,22 @@ func (s *Services) Apply(ctx context.Context, in *model.Service) (*model.Service
 		spec.DesiredCount = &n
 	}
 	hc := hasHealthCheck(td)
-	svc := spec
-	svc.ServiceArn, svc.Status, svc.CreatedAt = model.ServiceArnFor(in.ServiceName), model.ServiceActive, &now
-	d := svc.StartDeployment(now, td.Ref(), td.Arn(), hc, svc.Desired())
-	svc.AddEvent(now, "(service %s) created with %d desired tasks; deployment %s of %s started", svc.ServiceName, svc.Desired(), d.ID, td.Ref())
-	created, err := s.st.CreateService(ctx, &svc)
-	if err != nil {
-		return nil, "", err
-	}
-	if created {
-		return &svc, "created", s.applyAutoScaling(ctx, &svc)
+	if in.ClientToken != "" {
+		// A retry of a create returns what the first call made; a service
+		// that exists without the token's record is updated as usual.
+		out, action, done, err := s.createOnce(ctx, in, s.newService(in, td))
+		if done || err != nil {
+			return out, action, err
+		}
+	} else {
+		svc := s.newService(in, td)
+		created, err := s.st.CreateService(ctx, svc)
+		if err != nil {
+			return nil, "", err
+		}
+		if created {
+			return svc, "created", s.applyAutoScaling(ctx, svc)
+		}
 	}
 	action := "unchanged"
 	out, err := s.st.UpdateService(ctx, in.ServiceName, nil, func(cur *model.Service) (bool, error) {
@@ -271,6 +292,42 @@ func (s *Services) Delete(ctx context.Context, name string) (*model.Service, err
 		cur.AddEvent(now, "(service %s) deletion requested: scaling to 0, then deleting", name)
 		return true, nil
 	})
+}
+
+// Create creates a service (ECS CreateService): a service of that name
+// that exists already is a conflict, unless in.ClientToken is the token
+// that created it with the same spec within the last hour (a retry), which
+// returns the service as it is now.
+func (s *Services) Create(ctx context.Context, in *model.Service) (*model.Service, error) {
+	if err := s.Validate(in); err != nil {
+		return nil, err
+	}
+	td, err := s.CheckTaskDefinition(ctx, in.TaskDefinition)
+	if err != nil {
+		return nil, err
+	}
+	svc := s.newService(in, td)
+	if in.ClientToken != "" {
+		out, _, done, err := s.createOnce(ctx, in, svc)
+		if err != nil || done {
+			return out, err
+		}
+	} else {
+		created, err := s.st.CreateService(ctx, svc)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			return svc, s.applyAutoScaling(ctx, svc)
+		}
+	}
+	return nil, fmt.Errorf("%w: Creation of service was not idempotent: service %s already exists; change it with UpdateService", model.ErrConflict, in.ServiceName)
+}
+
+// Deleted returns the tombstone of a service deleted within the last
+// hour (status INACTIVE), or model.ErrNotFound.
+func (s *Services) Deleted(ctx context.Context, name string) (*model.Service, error) {
+	return s.st.GetDeletedService(ctx, name)
 }
 
 // Get returns a service with its counts, and its tasks (newest first).

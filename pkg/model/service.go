@@ -8,10 +8,13 @@ import (
 )
 
 // Service statuses (ECS): ACTIVE while it runs, DRAINING after a delete
-// until its tasks are gone (then the record is removed).
+// until its tasks are gone (then the record is removed), INACTIVE for an
+// hour after that (a tombstone the ECS API describes, so `aws ecs wait
+// services-inactive` succeeds).
 const (
 	ServiceActive   = "ACTIVE"
 	ServiceDraining = "DRAINING"
+	ServiceInactive = "INACTIVE"
 )
 
 // Deployment statuses (ECS): the PRIMARY deployment is the one the service

@@ -12,6 +12,7 @@
 //	tasks/<taskId>                      model.Task
 //	nodes/<name>                        model.Node (user attributes and tags survive re-registration)
 //	services/<name>                     model.Service (spec, deployments, events)
+//	deletedservices/<name>              a deleted service's tombstone (model.Service, status INACTIVE) bound to a lease of an hour
 //	scaling/targets/<service>           model.ScalableTarget (bounds, last actions, activity history)
 //	scaling/policies/<service>/<name>   model.ScalingPolicy
 //	alive/<name>                        "" bound to the node's lease (liveness)

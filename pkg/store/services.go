@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/orch-project/orch/pkg/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -17,7 +18,10 @@ import (
 //	                  key so a new leader continues a deployment.
 
 func (s *Store) serviceKey(name string) string { return s.key("services", name) }
-func (s *Store) servicePrefix() string         { return s.key("services") + "/" }
+func (s *Store) deletedServiceKey(name string) string {
+	return s.key("deletedservices", name)
+}
+func (s *Store) servicePrefix() string { return s.key("services") + "/" }
 
 // ServiceCache mirrors every service record.
 func (s *Store) ServiceCache() *Cache[model.Service] {
@@ -41,6 +45,53 @@ func (s *Store) CreateService(ctx context.Context, svc *model.Service) (bool, er
 		svc.ModRevision = resp.Header.Revision
 	}
 	return resp.Succeeded, nil
+}
+
+// GetDeletedService reads the tombstone of a service deleted within the
+// last ServiceTombstoneWindow (status INACTIVE), or model.ErrNotFound.
+func (s *Store) GetDeletedService(ctx context.Context, name string) (*model.Service, error) {
+	var svc model.Service
+	if _, err := s.get(ctx, s.deletedServiceKey(name), &svc); err != nil {
+		if errors.Is(err, model.ErrNotFound) {
+			return nil, fmt.Errorf("deleted service %s: %w", name, model.ErrNotFound)
+		}
+		return nil, err
+	}
+	return &svc, nil
+}
+
+// CreateServiceOnce stores svc and the record of an idempotent
+// CreateService (its clientToken, bound to a lease of window) in one
+// transaction, when neither the record nor the service exists. It returns
+// created=false when the service exists (the record is not written) and
+// model.ErrConflict when the token's record exists (a concurrent call).
+func (s *Store) CreateServiceOnce(ctx context.Context, token string, rec *ClientRequest, window time.Duration, svc *model.Service) (bool, error) {
+	b, err := json.Marshal(svc)
+	if err != nil {
+		return false, err
+	}
+	lease, err := s.cli.Grant(ctx, int64(window.Seconds()))
+	if err != nil {
+		return false, Unknown(fmt.Errorf("store: grant the client token's lease: %w", err))
+	}
+	rb, _ := json.Marshal(rec)
+	rk, sk := s.clientRequestKey("service", token), s.serviceKey(svc.ServiceName)
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(rk), "=", 0), clientv3.Compare(clientv3.CreateRevision(sk), "=", 0)).
+		Then(clientv3.OpPut(rk, string(rb), clientv3.WithLease(lease.ID)), clientv3.OpPut(sk, string(b))).
+		Else(clientv3.OpGet(rk, clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return false, Unknown(fmt.Errorf("store: create service %s: %w", svc.ServiceName, err))
+	}
+	if resp.Succeeded {
+		svc.ModRevision = resp.Header.Revision
+		return true, nil
+	}
+	_, _ = s.cli.Revoke(ctx, lease.ID) // unused
+	if len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
+		return false, fmt.Errorf("store: client token in use by a concurrent request: %w", model.ErrConflict)
+	}
+	return false, nil
 }
 
 // GetService reads one service, or model.ErrNotFound.
@@ -123,15 +174,36 @@ func (s *Store) UpdateService(ctx context.Context, name string, guard *Guard, fn
 	}
 }
 
+// ServiceTombstoneWindow is how long a deleted service stays describable
+// as INACTIVE (ECS keeps them about an hour; stopped tasks are kept as long).
+const ServiceTombstoneWindow = time.Hour
+
 // DeleteService removes a service record read at modRev, guarded like
 // UpdateService. A record that changed since is left alone (ErrConflict).
-func (s *Store) DeleteService(ctx context.Context, name string, modRev int64, guard *Guard) error {
+// When tomb is non-nil it is stored, in the same transaction, as the
+// service's tombstone (status INACTIVE) bound to a lease of
+// ServiceTombstoneWindow, so it disappears by itself.
+func (s *Store) DeleteService(ctx context.Context, name string, modRev int64, guard *Guard, tomb *model.Service) error {
 	k := s.serviceKey(name)
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", modRev)}
 	if guard != nil {
 		cmps = append(cmps, *guard)
 	}
-	tr, err := s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpDelete(k)).Commit()
+	ops := []clientv3.Op{clientv3.OpDelete(k)}
+	if tomb != nil {
+		t := *tomb
+		t.Status, t.ModRevision = model.ServiceInactive, 0
+		b, err := json.Marshal(&t)
+		if err != nil {
+			return err
+		}
+		lease, err := s.cli.Grant(ctx, int64(ServiceTombstoneWindow.Seconds()))
+		if err != nil {
+			return fmt.Errorf("store: grant the service tombstone's lease: %w", err)
+		}
+		ops = append(ops, clientv3.OpPut(s.deletedServiceKey(name), string(b), clientv3.WithLease(lease.ID)))
+	}
+	tr, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("store: delete service %s: %w", name, err)
 	}

@@ -56,12 +56,7 @@ func createService(ctx context.Context, b Backends, body []byte) (any, error) {
 		return nil, err
 	}
 	in := obj.(*model.Service)
-	if _, _, err := b.Services.Get(ctx, in.ServiceName); err == nil {
-		return nil, invalidParam("Creation of service was not idempotent: service %s already exists; change it with UpdateService.", in.ServiceName)
-	} else if !errors.Is(err, model.ErrNotFound) {
-		return nil, err
-	}
-	svc, _, err := b.Services.Apply(ctx, in)
+	svc, err := b.Services.Create(ctx, in) // a conflict is InvalidParameterException
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +162,11 @@ func describeServices(ctx context.Context, b Backends, in *describeServicesIn) (
 	out, failures := []serviceOut{}, []failure{}
 	for _, ref := range in.Services {
 		svc, _, err := b.Services.Get(ctx, lastPart(ref))
+		if errors.Is(err, model.ErrNotFound) {
+			// Deleted within the hour: INACTIVE, as ECS answers (so
+			// `aws ecs wait services-inactive` succeeds).
+			svc, err = b.Services.Deleted(ctx, lastPart(ref))
+		}
 		if errors.Is(err, model.ErrNotFound) {
 			failures = append(failures, failure{Arn: model.ServiceArnFor(lastPart(ref)), Reason: "MISSING"})
 			continue

@@ -38,6 +38,8 @@ type Tasks interface {
 // Services is what the ECS API needs of services.
 type Services interface {
 	Apply(ctx context.Context, in *model.Service) (*model.Service, string, error)
+	Create(ctx context.Context, in *model.Service) (*model.Service, error)
+	Deleted(ctx context.Context, name string) (*model.Service, error)
 	Delete(ctx context.Context, name string) (*model.Service, error)
 	Get(ctx context.Context, name string) (*model.Service, []*model.Task, error)
 	List(ctx context.Context) ([]*model.Service, error)

@@ -144,6 +144,18 @@ func (f *fakeServices) Apply(_ context.Context, in *model.Service) (*model.Servi
 	return &c, "created", nil
 }
 
+func (f *fakeServices) Create(ctx context.Context, in *model.Service) (*model.Service, error) {
+	if _, ok := f.svcs[in.ServiceName]; ok {
+		return nil, fmt.Errorf("%w: Creation of service was not idempotent: service %s exists", model.ErrConflict, in.ServiceName)
+	}
+	s, _, err := f.Apply(ctx, in)
+	return s, err
+}
+
+func (f *fakeServices) Deleted(_ context.Context, name string) (*model.Service, error) {
+	return nil, fmt.Errorf("deleted service %s: %w", name, model.ErrNotFound)
+}
+
 func (f *fakeServices) Delete(ctx context.Context, name string) (*model.Service, error) {
 	s, _, err := f.Get(ctx, name)
 	if err == nil {

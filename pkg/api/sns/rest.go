@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
@@ -110,8 +111,19 @@ func (rs *REST) views(ctx context.Context, name string) ([]wire.TopicView, error
 	return out, nil
 }
 
-func (rs *REST) list(ctx context.Context, _ *http.Request, _ []byte) (any, error) {
-	return rs.views(ctx, "")
+// list answers a page of topics in name order, as the other /v1 lists:
+// {"topics": [...], "nextToken": "..."} ("" on the last page).
+func (rs *REST) list(ctx context.Context, r *http.Request, _ []byte) (any, error) {
+	page, err := api.ParsePage(r)
+	if err != nil {
+		return nil, &awsproto.Error{Code: "BadRequest", Status: http.StatusBadRequest, Message: err.Error()}
+	}
+	vs, err := rs.views(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	vs, next := api.Page(vs, func(v wire.TopicView) string { return v.Name }, page)
+	return wire.TopicList{Topics: vs, NextToken: next}, nil
 }
 
 func (rs *REST) get(ctx context.Context, r *http.Request, _ []byte) (any, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
@@ -113,11 +114,18 @@ func (rs *REST) view(ctx context.Context, r *http.Request, name string, detail b
 	return v, nil
 }
 
+// list answers a page of queues in name order, as the other /v1 lists:
+// {"queues": [...], "nextToken": "..."} ("" on the last page).
 func (rs *REST) list(ctx context.Context, r *http.Request, _ []byte) (int, any, error) {
-	names, err := rs.b.ListQueues(ctx, r.URL.Query().Get("prefix"))
+	page, err := api.ParsePage(r)
+	if err != nil {
+		return 0, nil, &awsproto.Error{Code: "BadRequest", Status: http.StatusBadRequest, Message: err.Error()}
+	}
+	all, err := rs.b.ListQueues(ctx, r.URL.Query().Get("prefix"))
 	if err != nil {
 		return 0, nil, err
 	}
+	names, next := api.Page(all, func(n string) string { return n }, page)
 	out := []*wire.QueueView{}
 	for _, n := range names {
 		v, err := rs.view(ctx, r, n, false)
@@ -129,7 +137,7 @@ func (rs *REST) list(ctx context.Context, r *http.Request, _ []byte) (int, any, 
 		}
 		out = append(out, v)
 	}
-	return http.StatusOK, out, nil
+	return http.StatusOK, wire.QueueList{Queues: out, NextToken: next}, nil
 }
 
 func (rs *REST) get(ctx context.Context, r *http.Request, _ []byte) (int, any, error) {

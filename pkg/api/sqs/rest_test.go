@@ -57,11 +57,13 @@ func TestRESTAndApplier(t *testing.T) {
 		t.Fatal("bad spec accepted")
 	}
 	call("POST", "/v1/queues/orders/messages", wire.SendMessageRequest{Body: "latte"}, 200)
-	var views []wire.QueueView
-	json.Unmarshal(call("GET", "/v1/queues", nil, 200), &views)
-	if len(views) != 1 || views[0].Visible != 1 || views[0].Name != "orders" {
-		t.Fatalf("list = %+v", views)
+	var list wire.QueueList
+	json.Unmarshal(call("GET", "/v1/queues", nil, 200), &list)
+	if views := list.Queues; len(views) != 1 || views[0].Visible != 1 || views[0].Name != "orders" || list.NextToken != "" {
+		t.Fatalf("list = %+v", list)
 	}
+	call("GET", "/v1/queues?maxResults=0", nil, 400)
+	call("GET", "/v1/queues?nextToken=!!", nil, 400)
 	var ms []wire.QueueMessage
 	json.Unmarshal(call("POST", "/v1/queues/orders/receive", wire.ReceiveMessagesRequest{Delete: true}, 200), &ms)
 	if len(ms) != 1 || ms[0].Body != "latte" {

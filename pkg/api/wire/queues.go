@@ -21,6 +21,13 @@ type QueueView struct {
 	Sources          []string          `json:"deadLetterSources,omitempty"`
 }
 
+// QueueList is a page of GET /v1/queues (maxResults, nextToken as the
+// other /v1 lists; NextToken is "" on the last page).
+type QueueList struct {
+	Queues    []*QueueView `json:"queues"`
+	NextToken string       `json:"nextToken"`
+}
+
 // SendMessageRequest is POST /v1/queues/{name}/messages.
 type SendMessageRequest struct {
 	Body            string                                 `json:"body"`

@@ -25,6 +25,13 @@ type SubscriptionView struct {
 	Dropped      int64             `json:"dropped"`
 }
 
+// TopicList is a page of GET /v1/topics (maxResults, nextToken as the
+// other /v1 lists; NextToken is "" on the last page).
+type TopicList struct {
+	Topics    []TopicView `json:"topics"`
+	NextToken string      `json:"nextToken"`
+}
+
 // PublishRequest is POST /v1/topics/{name}/publish.
 type PublishRequest struct {
 	Message         string            `json:"message"`

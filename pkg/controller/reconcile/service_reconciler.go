@@ -206,7 +206,7 @@ func (r *serviceReconciler) reconcile(ctx context.Context, name string, dirty ma
 			return time.Time{}, err
 		}
 		if plan.remove {
-			if err := r.cfg.Store.DeleteService(ctx, name, fresh.ModRevision, r.leader.Guard()); err != nil {
+			if err := r.cfg.Store.DeleteService(ctx, name, fresh.ModRevision, r.leader.Guard(), fresh); err != nil {
 				if errors.Is(err, model.ErrConflict) {
 					dirty[name] = true
 					return time.Time{}, nil
