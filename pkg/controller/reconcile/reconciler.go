@@ -10,6 +10,9 @@ import (
 	"github.com/orch-project/orch/pkg/store"
 )
 
+// DefaultNodeLostGrace is Config.NodeLostGrace's default.
+const DefaultNodeLostGrace = 2 * time.Second
+
 // Config configures the leader-elected reconcilers.
 type Config struct {
 	Store  *store.Store
@@ -17,8 +20,10 @@ type Config struct {
 	// ID names this process in the election (e.g. hostname:port).
 	ID     string
 	Logger *slog.Logger
-	// NodeLostGrace is how long a node may be silent before its tasks are
-	// stopped with stopCode NodeLost. Default 60 s.
+	// NodeLostGrace is how long a node may stay without its liveness key
+	// (its lease expired) before its tasks are stopped with stopCode
+	// NodeLost. Default 2 s: the lease ttl already forgives missed
+	// heartbeats, and a service task must be replaced within 15 s.
 	NodeLostGrace time.Duration
 	// StoppedRetention is how long stopped tasks stay readable before they
 	// are deleted. Default 1 h.
@@ -45,7 +50,7 @@ func New(cfg Config) *Reconciler {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.NodeLostGrace == 0 {
-		cfg.NodeLostGrace = 60 * time.Second
+		cfg.NodeLostGrace = DefaultNodeLostGrace
 	}
 	if cfg.StoppedRetention == 0 {
 		cfg.StoppedRetention = time.Hour
