@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -235,5 +236,79 @@ func TestShortCutChangesNothing(t *testing.T) {
 			t.Fatalf("after a 1 s outage node a runs %v, want its task", r)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestDrainAndRemoveNode drains a node with ECS semantics (service tasks
+// replaced on another node before the old ones stop, standalone tasks left
+// running unless force) and removes it with orch node rm's API.
+func TestDrainAndRemoveNode(t *testing.T) {
+	cp := testutil.StartServer(t)
+	ctx := context.Background()
+	a := startLossNode(t, cp, "a")
+	applyDocs(t, cp.Admin,
+		`TaskDefinition {"family":"web","containerDefinitions":[{"name":"app","image":"fake","memory":64,"stopTimeout":1}]}`,
+		`Service {"serviceName":"web","taskDefinition":"web","desiredCount":2,"deploymentConfiguration":{"minimumHealthyPercent":100,"maximumPercent":200}}`)
+	solo, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitTask(t, cp.Admin, solo[0].TaskID, 20*time.Second, func(tk *model.Task) bool { return tk.LastStatus == model.StatusRunning })
+	testutil.WaitFor(t, 20*time.Second, "service web running", func() (bool, string) {
+		now := serviceTasks(t, cp.Admin, "web")
+		return len(now) == 2 && now[0].LastStatus == model.StatusRunning && now[1].LastStatus == model.StatusRunning, describe(now)
+	})
+	b := startLossNode(t, cp, "b")
+
+	if _, stopped, err := cp.Admin.DrainNode(ctx, "a", false); err != nil || len(stopped) != 0 {
+		t.Fatalf("drain a: stopped %v, err %v; want nothing stopped", stopped, err)
+	}
+	// minimumHealthyPercent 100: at every moment at least 2 service
+	// containers run, until both run on b and none on a.
+	testutil.WaitFor(t, 20*time.Second, "service tasks moved to b", func() (bool, string) {
+		ra, rb := a.running(t), b.running(t)
+		svcOnA := len(ra) - 1 // the standalone task stays on a
+		if svcOnA+len(rb) < 2 {
+			t.Fatalf("while draining only %d service containers ran (a %v, b %v), want at least 2", svcOnA+len(rb), ra, rb)
+		}
+		return svcOnA == 0 && len(rb) == 2, fmt.Sprintf("a runs %v, b runs %v", ra, rb)
+	})
+	if got, _ := cp.Admin.GetTask(ctx, solo[0].TaskID); got == nil || got.DesiredStatus != model.StatusRunning || got.NodeName != "a" {
+		t.Fatalf("standalone task after a drain without force: %+v, want still RUNNING on a", got)
+	}
+
+	_, stopped, err := cp.Admin.DrainNode(ctx, "a", true)
+	if err != nil || len(stopped) != 1 || stopped[0] != solo[0].TaskID {
+		t.Fatalf("drain a with force: stopped %v, err %v; want the standalone task", stopped, err)
+	}
+	got := testutil.WaitTask(t, cp.Admin, solo[0].TaskID, 20*time.Second, func(tk *model.Task) bool { return tk.IsStopped() })
+	if got.StopCode != model.StopUserInitiated || !strings.Contains(got.StoppedReason, "drained with force") {
+		t.Fatalf("standalone task stop %s %q, want UserInitiated naming the forced drain", got.StopCode, got.StoppedReason)
+	}
+
+	// rm refuses a node that is alive, with a message that says what to do.
+	err = cp.Admin.RemoveNode(ctx, "a", false)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 409 || !strings.Contains(err.Error(), "node a is alive") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("rm of a live node: %v, want 409 saying it is alive and how to force", err)
+	}
+	// Once the host is gone it can be removed.
+	a.proxy.Cut()
+	waitAlive(t, cp, "a", false)
+	if err := cp.Admin.RemoveNode(ctx, "a", false); err != nil {
+		t.Fatalf("rm of a lost node: %v", err)
+	}
+	if _, _, err := cp.Admin.GetNode(ctx, "a"); !errors.As(err, &ce) || ce.Status != 404 {
+		t.Fatalf("get removed node: %v, want 404", err)
+	}
+	if err := cp.Admin.RemoveNode(ctx, "b", false); !errors.As(err, &ce) || ce.Status != 409 {
+		t.Fatalf("rm of live node b: %v, want 409", err)
+	}
+	if _, _, err := cp.Admin.DrainNode(ctx, "b", false); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cp.Admin.SetNodeStatus(ctx, "b", "activate?force=maybe")
+	if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(err.Error(), "force") {
+		t.Fatalf("bad force value: %v %v, want 400 naming force", resp, err)
 	}
 }
