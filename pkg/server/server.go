@@ -61,7 +61,7 @@ type Config struct {
 	// NodeTTL is how long a node stays alive without heartbeats (default
 	// controller.DefaultNodeTTL, 6 s).
 	NodeTTL time.Duration
-	// SessionTTL is the election session ttl in seconds (default 10).
+	// SessionTTL is the election session ttl in seconds (default 4).
 	SessionTTL int
 }
 

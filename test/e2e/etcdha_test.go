@@ -140,3 +140,44 @@ func TestThreeMemberEtcd(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaderFailover kills -9 the leading orch server of two on a 3-member
+// etcd and measures what users see: the API on the survivor keeps
+// answering, and the controllers act again (a new task is placed and
+// RUNNING) within the election session ttl plus a pass.
+func TestLeaderFailover(t *testing.T) {
+	_, eps := startEtcd3(t)
+	c := newCluster(t)
+	startServer(t, c, "--etcd-endpoints", eps)
+	startServer(t, c, "--etcd-endpoints", eps)
+	c.startAgent(t, "fo-node", "--runtime", "fake")
+	waitNodes(t, c, 1)
+	applyJSON(t, c, `{"family":"fo","containerDefinitions":[{"name":"a","image":"fake","memory":16}]}`)
+	waitTask(t, c, runOne(t, c, "fo"), 30*time.Second, running)
+	leader := -1
+	testutil.WaitFor(t, 20*time.Second, "a leader", func() (bool, string) {
+		for i, u := range c.urls {
+			if isLeader(u) {
+				leader = i
+				return true, ""
+			}
+		}
+		return false, "none leads"
+	})
+	survivor := client.New(client.Config{Servers: []string{c.urls[1-leader]}, Token: c.cfg.Token})
+	t0 := time.Now()
+	c.procs[leader].kill(syscall.SIGKILL)
+	tasks, err := survivor.RunTask(context.Background(), wire.RunTaskInput{TaskDefinition: "fo"})
+	if err != nil {
+		t.Fatalf("the survivor refused a run right after the leader died: %v", err)
+	}
+	apiGap := time.Since(t0)
+	testutil.WaitTask(t, survivor, tasks[0].TaskID, 30*time.Second, running)
+	acted := time.Since(t0)
+	testutil.WaitFor(t, 5*time.Second, "the survivor leads", func() (bool, string) { return isLeader(c.urls[1-leader]), "" })
+	t.Logf("leader killed: the survivor answered a run in %v; the task was RUNNING (controllers acting again) %v after the kill",
+		apiGap.Round(time.Millisecond), acted.Round(time.Millisecond))
+	if acted > 15*time.Second {
+		t.Fatalf("controllers acted again %v after the leader died, want within 15 s", acted)
+	}
+}
