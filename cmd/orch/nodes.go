@@ -90,25 +90,64 @@ func deleteNode(cmd *cobra.Command, c *client.Client, name string) error {
 }
 
 func nodeCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "node", Short: "Drain or activate nodes"}
-	for _, verb := range []string{"drain", "activate"} {
-		cmd.AddCommand(&cobra.Command{
-			Use:   verb + " NODE",
-			Short: map[string]string{"drain": "Stop placing tasks on a node (running tasks stay)", "activate": "Let a node take tasks again"}[verb],
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := g.client()
-				if err != nil {
-					return err
-				}
-				n, err := c.SetNodeStatus(cmd.Context(), args[0], verb)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "node/%s %s\n", n.Name, n.Status)
-				return nil
-			},
-		})
+	cmd := &cobra.Command{Use: "node", Short: "Drain, activate or remove nodes"}
+	var force bool
+	drain := &cobra.Command{
+		Use:   "drain NODE",
+		Short: "Stop placing tasks on a node; service tasks move to other nodes, standalone tasks stay unless --force",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			n, stopped, err := c.DrainNode(cmd.Context(), args[0], force)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node/%s %s\n", n.Name, n.Status)
+			if len(stopped) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "stopped %d standalone tasks: %s\n", len(stopped), strings.Join(stopped, " "))
+			}
+			return nil
+		},
 	}
+	drain.Flags().BoolVar(&force, "force", false, "also stop the standalone tasks running on the node")
+	activate := &cobra.Command{
+		Use:   "activate NODE",
+		Short: "Let a node take tasks again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			n, err := c.SetNodeStatus(cmd.Context(), args[0], "activate")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node/%s %s\n", n.Name, n.Status)
+			return nil
+		},
+	}
+	var rmForce bool
+	rm := &cobra.Command{
+		Use:   "rm NODE",
+		Short: "Forget a node that is gone; its tasks are stopped as NodeLost and service tasks replaced (--force for a node still alive)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveNode(cmd.Context(), args[0], rmForce); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node/%s removed\n", args[0])
+			return nil
+		},
+	}
+	rm.Flags().BoolVar(&rmForce, "force", false, "remove the node even though its orchlet still heartbeats (it registers again unless stopped)")
+	cmd.AddCommand(drain, activate, rm)
 	return cmd
 }

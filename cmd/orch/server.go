@@ -38,12 +38,17 @@ type serverFlags struct {
 	smtpRelay, smtpFrom, smtpCredFile string
 	// logOut receives the server's log; nil: stderr.
 	logOut io.Writer
+	// Node liveness: how long without a heartbeat before a node's lease
+	// runs out, and how long after that before its tasks are stopped.
+	nodeTTL, nodeLostGrace time.Duration
 }
 
 func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.listen, "listen", ":7474", "address to serve the API, agents and AWS protocols on")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", defaultDir, "directory for the embedded etcd")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().DurationVar(&f.nodeTTL, "node-ttl", server.DefaultNodeTTL, "a node without heartbeats for this long is not alive (agents heartbeat 3 times per ttl)")
+	cmd.Flags().DurationVar(&f.nodeLostGrace, "node-lost-grace", server.DefaultNodeLostGrace, "after a node stops being alive, wait this long before stopping its tasks as NodeLost (service tasks are then replaced)")
 	cmd.Flags().StringVar(&f.debugAddr, "debug-listen", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	cmd.Flags().StringVar(&f.smtpRelay, "smtp-relay", "", "SMTP relay host:port for topics' email and email-json subscriptions (credentials: ORCH_SMTP_USERNAME/ORCH_SMTP_PASSWORD or --smtp-credentials-file)")
 	cmd.Flags().StringVar(&f.smtpFrom, "smtp-from", "", "sender address of topic emails (default no-reply@orch.local)")
@@ -117,7 +122,8 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log, SMTP: smtp})
+	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log, SMTP: smtp,
+		NodeTTL: f.nodeTTL, NodeLostGrace: f.nodeLostGrace})
 }
 
 // pprofMux serves net/http/pprof's handlers, on the --debug-listen

@@ -30,7 +30,7 @@ const LabelStopTimeout = "orch.stop-timeout"
 // Defaults.
 const (
 	DefaultStoppedRetention  = time.Hour
-	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultHeartbeatInterval = 2 * time.Second // servers say how often; this is the fallback
 	DefaultStatsInterval     = 10 * time.Second
 	DefaultListenAddr        = "127.0.0.1:0"
 )

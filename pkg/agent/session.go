@@ -36,9 +36,15 @@ func (a *Agent) session(ctx context.Context) error {
 		relost := func() { once.Do(func() { close(lost) }) }
 		a.rep.onUnknownNode.Store(&relost)
 		a.rep.poke()
+		// healed tells the assignment follower that heartbeats got through
+		// again after failures, so it reconnects now rather than after
+		// its backoff (which may have grown to maxBackoff while the node
+		// was cut off): a node that comes back stops its replaced tasks
+		// within a heartbeat of the network returning.
+		healed := make(chan struct{}, 1)
 		var wg sync.WaitGroup
-		wg.Go(func() { a.heartbeat(sctx, interval, relost) })
-		wg.Go(func() { a.followAssignments(sctx, relost) })
+		wg.Go(func() { a.heartbeat(sctx, interval, relost, healed) })
+		wg.Go(func() { a.followAssignments(sctx, relost, healed) })
 		select {
 		case <-ctx.Done():
 		case <-lost:
@@ -89,7 +95,7 @@ func (a *Agent) register(ctx context.Context) (wire.RegisterResponse, error) {
 	}
 }
 
-func (a *Agent) heartbeat(ctx context.Context, interval time.Duration, relost func()) {
+func (a *Agent) heartbeat(ctx context.Context, interval time.Duration, relost func(), healed chan<- struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failures := 0
@@ -104,6 +110,10 @@ func (a *Agent) heartbeat(ctx context.Context, interval time.Duration, relost fu
 		case err == nil:
 			if failures > 0 {
 				a.log.Info("heartbeats delivered again", "afterFailures", failures)
+				select {
+				case healed <- struct{}{}:
+				default:
+				}
 			}
 			failures = 0
 		case ctx.Err() != nil:
@@ -125,7 +135,7 @@ var errStreamEnded = errors.New("assignment stream ended")
 
 // followAssignments consumes the assignment stream, reconnecting with
 // backoff when it breaks.
-func (a *Agent) followAssignments(ctx context.Context, relost func()) {
+func (a *Agent) followAssignments(ctx context.Context, relost func(), healed <-chan struct{}) {
 	b := newBackoff(a.minBackoff, a.maxBackoff)
 	failures := 0
 	for {
@@ -142,8 +152,12 @@ func (a *Agent) followAssignments(ctx context.Context, relost func()) {
 		if failures == 1 || failures%10 == 0 {
 			a.log.Warn("assignment stream broke; reconnecting (containers keep running)", "err", err, "failures", failures, "retryIn", d.Round(time.Millisecond))
 		}
-		if !sleepCtx(ctx, d) {
+		select {
+		case <-ctx.Done():
 			return
+		case <-time.After(d):
+		case <-healed:
+			b.reset()
 		}
 	}
 }

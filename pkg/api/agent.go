@@ -33,7 +33,7 @@ func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("node registered", "node", n.Name, "address", n.Address, "cpu", n.Capacity.CPU, "memoryMiB", n.Capacity.MemoryMiB)
-	resp := wire.RegisterResponse{Node: *n, HeartbeatInterval: 5 * time.Second, NodeToken: nodeToken, ClusterID: s.cfg.ClusterID}
+	resp := wire.RegisterResponse{Node: *n, HeartbeatInterval: s.cfg.Nodes.HeartbeatInterval(), NodeToken: nodeToken, ClusterID: s.cfg.ClusterID}
 	resp.Node.CallbackToken = ""
 	if s.cfg.ContainerEnv != nil {
 		resp.Env = s.cfg.ContainerEnv(r)

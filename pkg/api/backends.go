@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"time"
 
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
@@ -35,6 +36,8 @@ type Tasks interface {
 type Nodes interface {
 	Register(ctx context.Context, req model.NodeRegistration) (*model.Node, error)
 	Heartbeat(ctx context.Context, name string) error
+	// HeartbeatInterval is the interval agents are told at register.
+	HeartbeatInterval() time.Duration
 	List() []model.NodeView
 	Get(name string) (*model.NodeView, error)
 	Lookup(name string) (*model.Node, error)

@@ -20,9 +20,19 @@ type Nodes struct {
 	Interval time.Duration
 }
 
-// NewNodes returns the nodes handler with a 15 s liveness ttl and 5 s heartbeats.
+// Liveness defaults. With the reconciler's default 2 s grace a dead node's
+// service tasks are replaced within about 10 s: the lease runs out at most
+// DefaultNodeTTL after the last heartbeat, the lifecycle loop notices within
+// a second and waits out the grace, and placement takes the rest. Three
+// heartbeats fit in one ttl, so two lost in a row do not lose the node.
+const (
+	DefaultNodeTTL           = 6 * time.Second
+	DefaultHeartbeatInterval = 2 * time.Second
+)
+
+// NewNodes returns the nodes handler with the default ttl and interval.
 func NewNodes(st *store.Store, caches *Caches) *Nodes {
-	return &Nodes{st: st, caches: caches, TTL: 15 * time.Second, Interval: 5 * time.Second}
+	return &Nodes{st: st, caches: caches, TTL: DefaultNodeTTL, Interval: DefaultHeartbeatInterval}
 }
 
 // A node's capacity: 1,048,576 cores and 1 PiB are beyond any machine.
@@ -30,6 +40,8 @@ const (
 	maxNodeCPU       = 1 << 30
 	maxNodeMemoryMiB = 1 << 30
 )
+// HeartbeatInterval is how often agents are told to heartbeat.
+func (s *Nodes) HeartbeatInterval() time.Duration { return s.Interval }
 
 // Register creates or refreshes the agent's node.
 func (s *Nodes) Register(ctx context.Context, req model.NodeRegistration) (*model.Node, error) {
@@ -73,8 +85,14 @@ func validHostname(s string) bool {
 }
 
 // Heartbeat keeps a node alive; model.ErrNotFound means "register again".
+// The lease id comes from the cache, so a heartbeat is normally a single
+// lease keep-alive (see store.Heartbeat).
 func (s *Nodes) Heartbeat(ctx context.Context, name string) error {
-	return s.st.Heartbeat(ctx, name, s.TTL)
+	var lease int64
+	if n := s.caches.Nodes.Get(name); n != nil {
+		lease = n.LeaseID
+	}
+	return s.st.Heartbeat(ctx, name, lease, s.TTL)
 }
 
 // List returns every node with its load, sorted by name.

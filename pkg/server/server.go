@@ -39,6 +39,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// Node liveness defaults (see controller.DefaultNodeTTL and
+// reconcile.DefaultNodeLostGrace).
+const (
+	DefaultNodeTTL       = controller.DefaultNodeTTL
+	DefaultNodeLostGrace = reconcile.DefaultNodeLostGrace
+)
+
 // Config configures a server.
 type Config struct {
 	// Listen is host:port; port 0 picks a free port.
@@ -52,9 +59,10 @@ type Config struct {
 	// NodeLostGrace, StoppedRetention: see reconcile.Config.
 	NodeLostGrace    time.Duration
 	StoppedRetention time.Duration
-	// NodeTTL is how long a node stays alive without heartbeats (default 15 s).
+	// NodeTTL is how long a node stays alive without heartbeats (default
+	// controller.DefaultNodeTTL, 6 s).
 	NodeTTL time.Duration
-	// SessionTTL is the election session ttl in seconds (default 10).
+	// SessionTTL is the election session ttl in seconds (default 4).
 	SessionTTL int
 	// SMTP is the relay for topics' email subscriptions (nil: none).
 	SMTP *topic.SMTP
@@ -140,6 +148,8 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	nodes := controller.NewNodes(st, s.Caches)
 	if o.NodeTTL > 0 {
 		nodes.TTL = o.NodeTTL
+		// Keep three heartbeats per ttl, as with the defaults.
+		nodes.Interval = min(nodes.Interval, max(o.NodeTTL/3, 200*time.Millisecond))
 	}
 
 	tasks := controller.NewTasks(st, s.Caches)

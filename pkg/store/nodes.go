@@ -69,14 +69,33 @@ func (s *Store) RegisterNode(ctx context.Context, n *model.Node, ttl time.Durati
 // node was silent for longer than its ttl) a new one is granted, so a node
 // that comes back is alive again. model.ErrNotFound means the node record is
 // gone and the agent must register.
-func (s *Store) Heartbeat(ctx context.Context, name string, ttl time.Duration) error {
+//
+// knownLease is the lease the caller's cache holds for the node (0 if
+// none). When it is still live the heartbeat is one lease keep-alive and
+// nothing else: no read and no write goes through etcd's log, so hundreds of
+// agents heartbeating cost the cluster no revisions. Only when that lease is
+// gone (stale cache, expired lease) is the node record read.
+func (s *Store) Heartbeat(ctx context.Context, name string, knownLease int64, ttl time.Duration) error {
+	if knownLease != 0 {
+		_, err := s.cli.KeepAliveOnce(ctx, clientv3.LeaseID(knownLease))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return fmt.Errorf("store: heartbeat of node %s: %w", name, err)
+		}
+	}
 	var n model.Node
 	if _, err := s.get(ctx, s.nodeKey(name), &n); err != nil {
 		return err
 	}
-	_, err := s.cli.KeepAliveOnce(ctx, clientv3.LeaseID(n.LeaseID))
-	if err == nil {
-		return nil
+	var err error
+	if n.LeaseID != knownLease || knownLease == 0 {
+		if _, err = s.cli.KeepAliveOnce(ctx, clientv3.LeaseID(n.LeaseID)); err == nil {
+			return nil
+		}
+	} else {
+		err = rpctypes.ErrLeaseNotFound
 	}
 	if !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return fmt.Errorf("store: heartbeat of node %s: %w", name, err)

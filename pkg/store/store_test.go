@@ -144,7 +144,7 @@ func TestNodeLivenessFollowsHeartbeats(t *testing.T) {
 	if n.Alive {
 		t.Fatal("node still alive 15s after its 2s lease stopped being renewed")
 	}
-	if err := st.Heartbeat(ctx, "n1", 2*time.Second); err != nil {
+	if err := st.Heartbeat(ctx, "n1", 0, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ = st.GetNode(ctx, "n1"); !n.Alive {

@@ -76,11 +76,12 @@ type serverProc struct {
 	admin *client.Client
 }
 
-func startServerProc(b *testing.B) *serverProc {
+func startServerProc(b *testing.B, extra ...string) *serverProc {
 	dir := b.TempDir()
 	addr := freeAddr(b)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	cmd := exec.Command(filepath.Join(binaries(b), "orch"), "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+cfgPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -145,6 +146,22 @@ func (c *Client) SetNodeStatus(ctx context.Context, name, verb string) (*model.N
 	}
 	err := c.Do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(name)+"/"+verb, nil, &out)
 	return out.Node, err
+}
+
+// DrainNode drains a node: service tasks move elsewhere, standalone tasks
+// keep running unless force, which stops them (their ids are returned).
+func (c *Client) DrainNode(ctx context.Context, name string, force bool) (*model.Node, []string, error) {
+	var out struct {
+		Node    *model.Node `json:"node"`
+		Stopped []string    `json:"stoppedTasks"`
+	}
+	err := c.Do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(name)+"/drain?force="+strconv.FormatBool(force), nil, &out)
+	return out.Node, out.Stopped, err
+}
+
+// RemoveNode forgets a node; a node that is still alive needs force.
+func (c *Client) RemoveNode(ctx context.Context, name string, force bool) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/nodes/"+url.PathEscape(name)+"?force="+strconv.FormatBool(force), nil, nil)
 }
 
 // DeleteNode forgets a node.

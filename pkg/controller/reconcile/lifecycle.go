@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/orch-project/orch/pkg/controller"
@@ -78,8 +79,17 @@ func (lc *lifecycle) pass(ctx context.Context) error {
 			w.Stop(now, model.StopNodeLost, fmt.Sprintf("node %s was deleted", t.NodeName))
 			writes = append(writes, w)
 		case lost[t.NodeName] != "":
+			// Service tasks are replaced by the service reconciler as soon
+			// as this write lands; a standalone task is not restarted, so
+			// its reason says it is lost. If the node comes back it stops
+			// its copy: the record says STOPPED, and the service may
+			// already run a replacement.
+			why := lost[t.NodeName] + "; the service replaces the task on another node"
+			if !strings.HasPrefix(t.Group, "service:") {
+				why = lost[t.NodeName] + "; the task is lost (standalone tasks are not restarted elsewhere)"
+			}
 			w := controller.CloneTask(t)
-			w.Stop(now, model.StopNodeLost, lost[t.NodeName])
+			w.Stop(now, model.StopNodeLost, why)
 			writes = append(writes, w)
 		}
 	}

@@ -10,6 +10,9 @@ import (
 	"github.com/orch-project/orch/pkg/store"
 )
 
+// DefaultNodeLostGrace is Config.NodeLostGrace's default.
+const DefaultNodeLostGrace = 2 * time.Second
+
 // Config configures the leader-elected reconcilers.
 type Config struct {
 	Store  *store.Store
@@ -17,13 +20,19 @@ type Config struct {
 	// ID names this process in the election (e.g. hostname:port).
 	ID     string
 	Logger *slog.Logger
-	// NodeLostGrace is how long a node may be silent before its tasks are
-	// stopped with stopCode NodeLost. Default 60 s.
+	// NodeLostGrace is how long a node may stay without its liveness key
+	// (its lease expired) before its tasks are stopped with stopCode
+	// NodeLost. Default 2 s: the lease ttl already forgives missed
+	// heartbeats, and a service task must be replaced within 15 s.
 	NodeLostGrace time.Duration
 	// StoppedRetention is how long stopped tasks stay readable before they
 	// are deleted. Default 1 h.
 	StoppedRetention time.Duration
-	// SessionTTL is the election session ttl in seconds. Default 10.
+	// SessionTTL is the election session ttl in seconds. Default 4: a
+	// dead leader's controllers are replaced about that long after it
+	// dies (10 s before; measured in docs/benchmarks.md). The session is
+	// kept alive every ttl/3, so a pause must exceed ~4 s to cost the lead,
+	// and a lost lead only hands the loops over: writes are guarded.
 	SessionTTL int
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
@@ -48,13 +57,13 @@ func New(cfg Config) *Reconciler {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.NodeLostGrace == 0 {
-		cfg.NodeLostGrace = 60 * time.Second
+		cfg.NodeLostGrace = DefaultNodeLostGrace
 	}
 	if cfg.StoppedRetention == 0 {
 		cfg.StoppedRetention = time.Hour
 	}
 	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = 10
+		cfg.SessionTTL = 4
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
