@@ -132,7 +132,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
 		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
-		Queues: queueBacklog{queues.queues},
+		Queues: newQueueBacklog(queues.queues, st),
 	})
 	nodes := controller.NewNodes(st, s.Caches)
 	if o.NodeTTL > 0 {
@@ -163,7 +163,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
 		newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger),
-		newScalingFeature(st, o.Logger),
+		newScalingFeature(st, queues.queues, o.Logger),
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
 	}
