@@ -122,7 +122,7 @@ func newCmd() *cobra.Command {
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&statsInterval, "stats-interval", 10*time.Second, "how often to sample running tasks' cpu and memory (negative: never)")
 	f.DurationVar(&stoppedRetention, "stopped-retention", agent.DefaultStoppedRetention, "how long a stopped task's containers are kept (for orch logs) before they are removed")
-	f.StringVar(&taskListen, "task-endpoint-listen", "", "address of the task endpoints (ECS metadata v4, scale-in protection) containers call (default: 0.0.0.0:0 with Docker, else 127.0.0.1:0)")
+	f.StringVar(&taskListen, "task-endpoint-listen", "", "address of the task endpoints (ECS metadata v4, scale-in protection) containers call (default: the port the node's containers record from the previous run, else a free one; 0.0.0.0 with Docker, else 127.0.0.1)")
 	f.StringVar(&taskHost, "task-endpoint-host", "", "host containers use to reach the task endpoints (default: host.docker.internal with Docker)")
 	return cmd
 }

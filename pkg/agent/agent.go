@@ -105,6 +105,7 @@ type Agent struct {
 	sweeping     map[string]bool        // container ids being removed as strays
 	endpoints    map[string]*taskRunner // by endpoint secret
 	endpointBase string                 // http://host:port containers use, "" until Run listens
+	endpointPort string                 // the task endpoints' listen port (LabelEndpointPort)
 	synced       bool                   // a snapshot has been applied
 
 	taskWG sync.WaitGroup
@@ -204,10 +205,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	tln, err := net.Listen("tcp", a.taskEndpointListen())
+	taddr, reused := a.taskEndpointListen(ctx)
+	tln, err := net.Listen("tcp", taddr)
+	if err != nil && reused {
+		// Someone took the port while the agent was down: serving new
+		// tasks matters more than the adopted ones' endpoint URLs.
+		a.log.Error("the previous task endpoint port is taken; listening on a new one, so adopted containers' ECS_CONTAINER_METADATA_URI_V4 and ECS_AGENT_URI stop working (free the port, or set --task-endpoint-listen)", "addr", taddr, "err", err)
+		host, _, _ := net.SplitHostPort(taddr)
+		taddr = net.JoinHostPort(host, "0")
+		tln, err = net.Listen("tcp", taddr)
+	}
 	if err != nil {
 		ln.Close()
-		return fmt.Errorf("agent: listen on %s for the task endpoints: %w (set another task endpoint address)", a.taskEndpointListen(), err)
+		return fmt.Errorf("agent: listen on %s for the task endpoints: %w (set another --task-endpoint-listen address)", taddr, err)
 	}
 	tsrv := &http.Server{
 		Handler:           a.taskEndpointHandler(),
@@ -228,6 +238,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	a.mu.Lock()
 	a.endpointBase = a.taskEndpointBase(tln.Addr().String())
+	_, a.endpointPort, _ = net.SplitHostPort(tln.Addr().String())
 	a.addr = ln.Addr().String()
 	a.runCtx = ctx
 	a.mu.Unlock()

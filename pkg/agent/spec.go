@@ -108,6 +108,7 @@ func (r *taskRunner) spec(c *ctr) (runtime.ContainerSpec, error) {
 		runtime.LabelNode:      r.a.node,
 		LabelStopTimeout:       strconv.Itoa(int(d.StopTimeoutOrDefault() / time.Second)),
 		LabelEndpointSecret:    r.endpointSecret(),
+		LabelEndpointPort:      r.a.endpointPort,
 	})
 	if c := r.a.clusterID(); c != "" {
 		labels[runtime.LabelCluster] = c

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,16 +45,48 @@ func newEndpointSecret() string {
 
 // taskEndpointListen picks the task endpoints' listen address: containers
 // under Docker reach the host through host-gateway (the bridge), which a
-// loopback listener does not serve.
-func (a *Agent) taskEndpointListen() string {
+// loopback listener does not serve. Without a configured address the port
+// is the one a previous run of this agent used, read from the label its
+// containers carry (LabelEndpointPort), so the URLs adopted containers
+// were given keep working after a restart; with no such container any
+// free port does. reused reports that the port came from a container.
+func (a *Agent) taskEndpointListen(ctx context.Context) (addr string, reused bool) {
 	if a.cfg.TaskEndpointListen != "" {
-		return a.cfg.TaskEndpointListen
+		return a.cfg.TaskEndpointListen, false
 	}
+	host := "127.0.0.1"
 	if a.rt.Name() == "docker" {
-		return "0.0.0.0:0"
+		host = "0.0.0.0"
 	}
-	return "127.0.0.1:0"
+	if port := a.previousEndpointPort(ctx); port != "" {
+		return net.JoinHostPort(host, port), true
+	}
+	return net.JoinHostPort(host, "0"), false
 }
+
+// previousEndpointPort is the task endpoint port recorded on this node's
+// containers by a previous run ("" when none has one, or the runtime does
+// not answer within a few seconds: then the adopted containers' URLs
+// break, which the caller logs).
+func (a *Agent) previousEndpointPort(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	states, err := a.rt.List(ctx, map[string]string{runtime.LabelNode: a.node})
+	if err != nil {
+		a.log.Warn("could not list containers to find the previous task endpoint port; using a new one (adopted containers' ECS_AGENT_URI stops working)", "err", err)
+		return ""
+	}
+	for _, st := range states {
+		if p, err := strconv.Atoi(st.Labels[LabelEndpointPort]); err == nil && p > 0 && p < 65536 {
+			return strconv.Itoa(p)
+		}
+	}
+	return ""
+}
+
+// LabelEndpointPort keeps the task endpoints' port on every container, so
+// a restarted agent listens on it again (see taskEndpointListen).
+const LabelEndpointPort = "orch.endpoint-port"
 
 // taskEndpointBase is the URL containers use for addr: under Docker the
 // host is host.docker.internal (the agent maps it to the host gateway).

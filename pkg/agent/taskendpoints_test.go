@@ -41,24 +41,75 @@ func TestTaskEndpointsSurviveAgentRestart(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	fixed := func(c *Config) { c.TaskEndpointListen = addr }
+	testEndpointsSurviveRestart(t, func(c *Config) { c.TaskEndpointListen = addr }, addr)
+}
+
+// TestTaskEndpointsSurviveAgentRestartDefaultPort: without a configured
+// address, the restarted agent listens on the port its containers' label
+// records, so their URLs keep working.
+func TestTaskEndpointsSurviveAgentRestartDefaultPort(t *testing.T) {
+	testEndpointsSurviveRestart(t, func(*Config) {}, "")
+}
+
+// TestTaskEndpointPortTakenAtRestart: when the previous port is taken, the
+// restarted agent still starts (on a new port) and serves new tasks.
+func TestTaskEndpointPortTakenAtRestart(t *testing.T) {
 	cp := newFakeCP()
 	rt := newRuntime()
-	h1 := startAgent(t, rt, cp, fixed)
+	h1 := startAgent(t, rt, cp)
+	task, def := newTask("node-1", ctrDef("app", ""))
+	cp.run(task, def)
+	cp.waitStatus(t, task.TaskID, model.StatusRunning)
+	old := endpointEnvOf(t, rt, task.TaskID)["ECS_AGENT_URI"]
+	if err := h1.stop(); err != nil {
+		t.Fatal(err)
+	}
+	hostPort := strings.TrimPrefix(old, "http://")
+	hostPort = hostPort[:strings.Index(hostPort, "/")]
+	squat, err := net.Listen("tcp", hostPort)
+	if err != nil {
+		t.Fatalf("taking the old port %s: %v", hostPort, err)
+	}
+	defer squat.Close()
+	startAgent(t, rt, cp)
+	task2, def2 := newTask("node-1", ctrDef("app", ""))
+	cp.run(task2, def2)
+	cp.waitStatus(t, task2.TaskID, model.StatusRunning)
+	uri := endpointEnvOf(t, rt, task2.TaskID)["ECS_AGENT_URI"]
+	if strings.HasPrefix(uri, "http://"+hostPort+"/") {
+		t.Fatalf("new task's ECS_AGENT_URI %q is on the taken port", uri)
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(uri + "/task-protection/v1/state")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("new task's endpoint on the new port: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func testEndpointsSurviveRestart(t *testing.T, listen func(*Config), addr string) {
+	cp := newFakeCP()
+	rt := newRuntime()
+	h1 := startAgent(t, rt, cp, listen)
 	task, def := newTask("node-1", ctrDef("app", ""))
 	cp.run(task, def)
 	cp.waitStatus(t, task.TaskID, model.StatusRunning)
 	env := endpointEnvOf(t, rt, task.TaskID)
 	uri := env["ECS_AGENT_URI"]
+	if addr == "" {
+		addr = strings.TrimPrefix(uri, "http://")
+		addr = addr[:max(strings.Index(addr, "/"), 0)]
+	}
 	if !strings.HasPrefix(uri, "http://"+addr+"/api/") {
 		t.Fatalf("ECS_AGENT_URI %q, want it on %s", uri, addr)
 	}
 	if err := h1.stop(); err != nil {
 		t.Fatal(err)
 	}
-	startAgent(t, rt, cp, fixed)
+	startAgent(t, rt, cp, listen)
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // no idle connections for goleak
 	var resp *http.Response
+	var err error
 	eventually(t, "the adopted task's endpoint answers", func() bool {
 		resp, err = hc.Get(uri + "/task-protection/v1/state")
 		if err != nil {

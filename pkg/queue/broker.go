@@ -54,7 +54,8 @@ type Broker struct {
 	own     *owner
 	ownerCh chan struct{} // closed and replaced whenever own changes
 
-	sends sendListeners
+	sends  sendListeners
+	follow func(queue string) bool // queues whose backlog is published (PublishBacklogs)
 
 	urlMu    sync.Mutex
 	ownerURL string

@@ -55,9 +55,10 @@ func runTests(m *testing.M) int {
 }
 
 // newTestBroker starts a broker on the test store with a fake clock, and
-// waits until it owns the queues. When the test ends it stops the broker
-// and checks that no goroutine the broker started is left.
-func newTestBroker(t *testing.T) (*Broker, *fakeClock) {
+// waits until it owns the queues (setup runs before the broker starts).
+// When the test ends it stops the broker and checks that no goroutine the
+// broker started is left.
+func newTestBroker(t *testing.T, setup ...func(*Broker)) (*Broker, *fakeClock) {
 	t.Helper()
 	st := testStore
 	// Goroutines of etcd and its client that exist before the broker
@@ -65,6 +66,9 @@ func newTestBroker(t *testing.T) (*Broker, *fakeClock) {
 	before := parseStacks(t, goleak.IgnoreCurrent)
 	clock := newFakeClock()
 	b := New(st, Options{Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for _, f := range setup {
+		f(b)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()

@@ -49,6 +49,7 @@ func (b *Broker) takeOver(ctx context.Context, l *store.Leader) (*owner, error) 
 	o.com = newCommitter(b.st, l.Guard(), cancel)
 	o.com.start(octx, b.opts.CommitPipelines)
 	o.wg.Go(o.sweepLoop)
+	o.wg.Go(o.publishLoop)
 	b.log.Info("this server owns the queues", "queues", len(o.queues))
 	b.setOwner(o)
 	return o, nil

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/autoscaling"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/manifest"
+	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -19,13 +21,27 @@ import (
 // runs in the controller's election (see coreFeature), fed by the queue
 // broker through queueBacklog.
 type scalingFeature struct {
-	scaling *controller.Scaling
-	aws     *autoscaling.Handler
+	scaling  *controller.Scaling
+	aws      *autoscaling.Handler
+	policies *store.Cache[model.ScalingPolicy] // which queues the broker publishes backlogs of
 }
 
-func newScalingFeature(st *store.Store, log *slog.Logger) scalingFeature {
+func newScalingFeature(st *store.Store, queues *queue.Broker, log *slog.Logger) scalingFeature {
 	sc := controller.NewScaling(st)
-	return scalingFeature{scaling: sc, aws: autoscaling.NewHandler(sc, newSigV4(st).v, log)}
+	f := scalingFeature{scaling: sc, aws: autoscaling.NewHandler(sc, newSigV4(st).v, log), policies: st.ScalingPolicyCache()}
+	queues.PublishBacklogs(f.followsQueue)
+	return f
+}
+
+// followsQueue reports whether a scaling policy follows the queue's
+// backlog (so its owner publishes it for the autoscaler).
+func (f scalingFeature) followsQueue(name string) bool {
+	for _, p := range f.policies.List() {
+		if cus := p.Metric().CustomizedMetricSpecification; cus != nil && cus.QueueName() == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (f scalingFeature) Routes(r api.Routes) {
@@ -42,14 +58,54 @@ func (f scalingFeature) Kinds() []api.Kind {
 	}
 }
 
-func (scalingFeature) Run(context.Context) error { return nil }
+// Run keeps the policy cache followsQueue reads.
+func (f scalingFeature) Run(ctx context.Context) error { return f.policies.Run(ctx) }
 
-// queueBacklog gives the autoscaler the broker's backlogs (visible plus
-// in-flight messages) and send notifications. Backlogs are known on the
-// replica that owns the queues; elsewhere the queue policies abstain.
-type queueBacklog struct{ b *queue.Broker }
+// queueBacklog gives the autoscaler the queues' backlogs (visible plus
+// in-flight messages) and send notifications. On the replica that owns the
+// queues they come from the broker's memory; on any other (the controller
+// leader need not own the queues) from the backlogs the owner publishes in
+// etcd (queue.Broker.PublishBacklogs, store.QueueBacklog), watched, so a
+// service at zero still wakes on its first message within milliseconds.
+type queueBacklog struct {
+	b  *queue.Broker
+	st *store.Store
 
-func (q queueBacklog) Backlog(ctx context.Context, names []string) (map[string]int, error) {
+	mu    sync.Mutex
+	cache *store.Cache[store.QueueBacklog] // running while OnSend is registered
+}
+
+func newQueueBacklog(b *queue.Broker, st *store.Store) *queueBacklog {
+	return &queueBacklog{b: b, st: st}
+}
+
+func (q *queueBacklog) Backlog(ctx context.Context, names []string) (map[string]int, error) {
+	if q.b.Owned() {
+		if out, err := q.local(ctx, names); !errors.Is(err, queue.ErrNotOwner) {
+			return out, err
+		}
+	}
+	q.mu.Lock()
+	c := q.cache
+	q.mu.Unlock()
+	out := make(map[string]int, len(names))
+	if c == nil {
+		return out, errors.New("no published queue backlogs: the autoscaler's watch is not running")
+	}
+	select {
+	case <-c.Ready():
+	default:
+		return out, errors.New("the published queue backlogs are still loading")
+	}
+	for _, n := range names {
+		if b := c.Get(n); b != nil {
+			out[n] = b.Backlog
+		}
+	}
+	return out, nil
+}
+
+func (q *queueBacklog) local(ctx context.Context, names []string) (map[string]int, error) {
 	out := make(map[string]int, len(names))
 	for _, n := range names {
 		st, err := q.b.QueueStats(ctx, n)
@@ -64,4 +120,39 @@ func (q queueBacklog) Backlog(ctx context.Context, names []string) (map[string]i
 	return out, nil
 }
 
-func (q queueBacklog) OnSend(f func(string)) func() { return q.b.OnSend(f) }
+// OnSend calls f after sends to a queue this replica owns, and whenever
+// the owner publishes a changed backlog (another replica's sends).
+func (q *queueBacklog) OnSend(f func(string)) func() {
+	cancelLocal := q.b.OnSend(f)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := q.st.QueueBacklogCache()
+	sub := c.SubscribeFilter(func(ch store.Change[store.QueueBacklog]) bool { return ch.Obj != nil })
+	q.mu.Lock()
+	q.cache = c
+	q.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(ctx) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sub.C():
+				for _, ch := range sub.Drain() {
+					f(ch.Key)
+				}
+			}
+		}
+	})
+	return func() {
+		cancelLocal()
+		cancel()
+		sub.Close()
+		wg.Wait()
+		q.mu.Lock()
+		if q.cache == c {
+			q.cache = nil
+		}
+		q.mu.Unlock()
+	}
+}

@@ -143,7 +143,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
 		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
-		Queues: queueBacklog{queues.queues},
+		Queues: newQueueBacklog(queues.queues, st),
 	})
 	nodes := controller.NewNodes(st, s.Caches)
 	if o.NodeTTL > 0 {
@@ -177,7 +177,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
 		topics,
-		newScalingFeature(st, o.Logger),
+		newScalingFeature(st, queues.queues, o.Logger),
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
 	}

@@ -19,6 +19,7 @@
 //	queues/<name>                       a queue's definition (attributes, tags, id)
 //	qmsgs/<queueId>/<messageId>         one message, created and deleted, never rewritten
 //	qdedup/<queueId>/<key>              FIFO deduplication record, deleted after 5 minutes
+//	qbacklog/<name>                     a queue's backlog (store.QueueBacklog), published by the queue owner for the autoscaler, bound to its election lease
 //	topics/<name>                       a topic's definition (attributes, tags, id)
 //	topicsubs/<subscriptionId>          one subscription (topic, protocol, endpoint, attributes, confirmation)
 //	tmsgs/<topicId>/<messageId>         a published message and its pending deliveries, deleted once all ended

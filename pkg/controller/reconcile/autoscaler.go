@@ -15,11 +15,15 @@ import (
 // QueueSource is what the autoscaler needs from the queue broker, in model
 // terms: the backlog of some queues, and a notification when a queue
 // receives messages (so a service at zero wakes at once, not on a poll).
+// The queues may be owned by another replica: pkg/server's implementation
+// then reads the backlogs their owner publishes in etcd.
 type QueueSource interface {
 	// Backlog returns visible plus in-flight messages of each named queue
 	// it knows; a queue missing from the result has no measurement.
 	Backlog(ctx context.Context, queues []string) (map[string]int, error)
-	// OnSend calls f with a queue's name after messages were sent to it.
+	// OnSend calls f with a queue's name after messages were sent to it
+	// (or, for queues another replica owns, after its published backlog
+	// changed).
 	OnSend(f func(queue string)) (cancel func())
 }
 
