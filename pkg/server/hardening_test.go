@@ -168,6 +168,12 @@ func TestEtcdOutage(t *testing.T) {
 	if code := getJSON(t, cp, "/readyz", nil); code != 200 {
 		t.Fatalf("/readyz before the outage: %d", code)
 	}
+	// Lists are served from the watch cache, which follows etcd a moment
+	// behind the write: wait until it has the tasks before etcd goes away.
+	testutil.WaitFor(t, 30*time.Second, "the cache to hold the 3 tasks", func() (bool, string) {
+		tasks, err := cp.Admin.ListTasks(ctx, nil)
+		return err == nil && len(tasks) == 3, fmt.Sprint(len(tasks), " tasks, ", err)
+	})
 
 	if err := etcd.Signal(syscall.SIGSTOP); err != nil { // etcd hangs: no answer, no error
 		t.Fatal(err)
