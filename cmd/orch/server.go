@@ -75,6 +75,14 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 		// GOGC in the environment still wins.
 		debug.SetGCPercent(300)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit makes the GC work harder as the heap nears it,
+		// instead of letting GOGC=300 grow it to four times the live heap
+		// under load; the runtime returns memory above the limit to the OS.
+		// It is soft: a larger live heap is still served (GC runs more
+		// often). GOMEMLIMIT in the environment still wins (off disables).
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	if f.debugAddr != "" {
 		go func() {
 			if err := http.ListenAndServe(f.debugAddr, pprofMux()); err != nil {
@@ -84,6 +92,10 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	}
 	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
 }
+
+// defaultMemoryLimit is the server's Go soft memory limit unless
+// GOMEMLIMIT is set (docs/operations.md).
+const defaultMemoryLimit = 1 << 30
 
 // pprofMux serves net/http/pprof's handlers, on the --debug-listen
 // listener only.
