@@ -21,8 +21,8 @@ import (
 // more than half of the file is free, defragment rewrites it (writes wait
 // for that; it happens after bursts, not on every tick).
 const (
-	compactEvery  = 10 * time.Second
-	historyKept   = time.Minute
+	compactEvery = 10 * time.Second
+	historyKept  = time.Minute
 	// defragEvery bounds how often a defragmentation may stall writes.
 	defragEvery = 5 * time.Minute
 )
