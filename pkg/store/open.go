@@ -104,6 +104,10 @@ func (s *Store) startEmbedded(cfg Config) error {
 	// rather than etcd's 2 GiB default.
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = "0"
+	// Three 64 MB WAL files instead of etcd's five: a file is only purged
+	// once a snapshot covers it, so this bounds the data dir, not what is
+	// durable.
+	ec.MaxWalFiles = 3
 	ec.QuotaBackendBytes = cfg.QuotaBytes
 	if ec.QuotaBackendBytes == 0 {
 		ec.QuotaBackendBytes = 8 << 30
