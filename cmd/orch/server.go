@@ -68,6 +68,20 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	}
 	log := newLogger(f.logLevel, f.logOut)
 	slog.SetDefault(log)
+	setMemoryDefaults()
+	if f.debugAddr != "" {
+		go func() {
+			if err := http.ListenAndServe(f.debugAddr, pprofMux()); err != nil {
+				log.Error("debug listener stopped", "address", f.debugAddr, "err", err)
+			}
+		}()
+	}
+	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
+}
+
+// setMemoryDefaults sets the server's GC target and soft memory limit
+// unless GOGC or GOMEMLIMIT is in the environment.
+func setMemoryDefaults() {
 	if os.Getenv("GOGC") == "" {
 		// The embedded etcd and the API allocate short-lived garbage at a
 		// high rate; a larger GC target trades some memory for about 8 %
@@ -83,14 +97,6 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 		// often). GOMEMLIMIT in the environment still wins (off disables).
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	if f.debugAddr != "" {
-		go func() {
-			if err := http.ListenAndServe(f.debugAddr, pprofMux()); err != nil {
-				log.Error("debug listener stopped", "address", f.debugAddr, "err", err)
-			}
-		}()
-	}
-	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log})
 }
 
 // defaultMemoryLimit is the server's Go soft memory limit unless
