@@ -104,13 +104,7 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	}
 	log := newLogger(f.logLevel, f.logOut)
 	slog.SetDefault(log)
-	if os.Getenv("GOGC") == "" {
-		// The embedded etcd and the API allocate short-lived garbage at a
-		// high rate; a larger GC target trades some memory for about 8 %
-		// more single-message queue throughput (docs/benchmarks.md).
-		// GOGC in the environment still wins.
-		debug.SetGCPercent(300)
-	}
+	setMemoryDefaults()
 	if f.debugAddr != "" {
 		go func() {
 			if err := http.ListenAndServe(f.debugAddr, pprofMux()); err != nil {
@@ -125,6 +119,30 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log, SMTP: smtp,
 		NodeTTL: f.nodeTTL, NodeLostGrace: f.nodeLostGrace})
 }
+
+// setMemoryDefaults sets the server's GC target and soft memory limit
+// unless GOGC or GOMEMLIMIT is in the environment.
+func setMemoryDefaults() {
+	if os.Getenv("GOGC") == "" {
+		// The embedded etcd and the API allocate short-lived garbage at a
+		// high rate; a larger GC target trades some memory for about 8 %
+		// more single-message queue throughput (docs/benchmarks.md).
+		// GOGC in the environment still wins.
+		debug.SetGCPercent(300)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit makes the GC work harder as the heap nears it,
+		// instead of letting GOGC=300 grow it to four times the live heap
+		// under load; the runtime returns memory above the limit to the OS.
+		// It is soft: a larger live heap is still served (GC runs more
+		// often). GOMEMLIMIT in the environment still wins (off disables).
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+}
+
+// defaultMemoryLimit is the server's Go soft memory limit unless
+// GOMEMLIMIT is set (docs/operations.md).
+const defaultMemoryLimit = 1 << 30
 
 // pprofMux serves net/http/pprof's handlers, on the --debug-listen
 // listener only.

@@ -46,6 +46,9 @@ type Store struct {
 	maxBatch int
 	// staleChecked: elections whose stale keys of our own id were revoked (Campaign).
 	staleChecked sync.Map
+	// stopCompact ends the embedded etcd's compactLoop; compactDone
+	// is closed when it has returned.
+	stopCompact, compactDone chan struct{}
 }
 
 // Open connects to an external etcd or starts the embedded one.
@@ -96,10 +99,15 @@ func (s *Store) startEmbedded(cfg Config) error {
 	ec.Dir = dir
 	ec.LogLevel = "error"
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	// Auto-compaction keeps history bounded; the quota is sized for
-	// real use rather than etcd's 2 GiB default.
+	// etcd's own compactor is off: compactLoop (compact.go) keeps a
+	// minute of history and defragments. The quota is sized for real use
+	// rather than etcd's 2 GiB default.
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
-	ec.AutoCompactionRetention = "5m"
+	ec.AutoCompactionRetention = "0"
+	// Three 64 MB WAL files instead of etcd's five: a file is only purged
+	// once a snapshot covers it, so this bounds the data dir, not what is
+	// durable.
+	ec.MaxWalFiles = 3
 	ec.QuotaBackendBytes = cfg.QuotaBytes
 	if ec.QuotaBackendBytes == 0 {
 		ec.QuotaBackendBytes = 8 << 30
@@ -130,6 +138,11 @@ func (s *Store) startEmbedded(cfg Config) error {
 	s.embedded = e
 	s.cli = v3client.New(e.Server)
 	s.maxBatch = 1000
+	s.stopCompact, s.compactDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.compactDone)
+		s.compactLoop(s.stopCompact)
+	}()
 	return nil
 }
 
@@ -153,6 +166,11 @@ func freePorts() (string, string, error) {
 
 // Close disconnects and stops the embedded etcd, if any.
 func (s *Store) Close() error {
+	if s.stopCompact != nil {
+		close(s.stopCompact)
+		<-s.compactDone
+		s.stopCompact = nil
+	}
 	err := s.cli.Close()
 	if errors.Is(err, context.Canceled) {
 		err = nil // the in-process client reports its own shutdown this way
