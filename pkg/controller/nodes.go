@@ -40,6 +40,7 @@ const (
 	maxNodeCPU       = 1 << 30
 	maxNodeMemoryMiB = 1 << 30
 )
+
 // HeartbeatInterval is how often agents are told to heartbeat.
 func (s *Nodes) HeartbeatInterval() time.Duration { return s.Interval }
 
