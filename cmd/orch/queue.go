@@ -229,7 +229,7 @@ func queueSimpleCmd(g *globals, verb, short string) *cobra.Command {
 			if err := c.Do(cmd.Context(), method, path, nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "queue %s %sd\n", args[0], strings.TrimSuffix(verb, "e"))
+			fmt.Fprintf(cmd.OutOrStdout(), "queue %s %sd\n", args[0], verb) // purged, deleted
 			return nil
 		},
 	}

@@ -156,6 +156,20 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
+// loopbackOnly says whether a --listen address accepts connections only
+// from loopback, which Docker containers on the same host cannot use.
+func loopbackOnly(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // announce prints how to talk to a new cluster and writes the client config.
 func announce(cmd *cobra.Command, srv *server.Server) {
 	out := cmd.OutOrStdout()
@@ -287,6 +301,10 @@ func devCmd() *cobra.Command {
 			agentDone := make(chan error, 1)
 			go func() { agentDone <- ag.Run(agentCtx) }()
 			fmt.Fprintf(out, "local agent: node %s on the %s runtime\n", host, runt.Name())
+			if rt == "docker" && loopbackOnly(f.listen) {
+				fmt.Fprintf(out, "warning: --listen %s is loopback only: task containers reach the server through the host's\n"+
+					"  bridge (host.docker.internal), so their queues and topics will not answer; use --listen :PORT\n", f.listen)
+			}
 			fmt.Fprintf(out, "try:  orch apply -f examples/manifests && orch get tasks\n")
 			fmt.Fprintf(out, "press Ctrl-C to stop: the containers started here are stopped and removed\n")
 			agentErr := error(nil)

@@ -295,8 +295,14 @@ func waitServices(ctx context.Context, c *client.Client, names []string, out io.
 		}
 		select {
 		case <-ctx.Done():
+			// Ctrl-C cancels the parent context: say so rather than
+			// blaming a timeout that did not run out.
+			why := fmt.Sprintf("not steady after %s", timeout)
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				why = "interrupted before it was steady"
+			}
 			for _, name := range pending {
-				failures = append(failures, fmt.Sprintf("service/%s: not steady after %s (last: %s)", name, timeout, strings.TrimPrefix(last[name], "service/"+name+": ")))
+				failures = append(failures, fmt.Sprintf("service/%s: %s (last: %s)", name, why, strings.TrimPrefix(last[name], "service/"+name+": ")))
 			}
 			pending = nil
 		case <-time.After(250 * time.Millisecond):
