@@ -267,7 +267,7 @@ func waitServices(ctx context.Context, c *client.Client, names []string, out io.
 	for len(pending) > 0 {
 		var still []string
 		for _, name := range pending {
-			svc, _, err := c.GetService(ctx, name)
+			svc, tasks, err := c.GetService(ctx, name)
 			if err != nil {
 				if ctx.Err() != nil {
 					break
@@ -278,6 +278,9 @@ func waitServices(ctx context.Context, c *client.Client, names []string, out io.
 				targets[name] = svc.Primary().ID
 			}
 			line, done, failure := serviceProgress(svc, targets[name])
+			if why := placementBlocker(tasks); why != "" && !done && failure == "" {
+				line += "; waiting for placement: " + why
+			}
 			if line != last[name] {
 				fmt.Fprintln(out, line)
 				last[name] = line
@@ -312,6 +315,19 @@ func waitServices(ctx context.Context, c *client.Client, names []string, out io.
 		return exitError{code: 1, err: errors.New(strings.Join(failures, "\n"))}
 	}
 	return nil
+}
+
+// placementBlocker is why the service's pending tasks are not placed (the
+// scheduler's explanation of the first one), or "" when none is stuck: a
+// user waiting for a scale should see "1 has port tcp/18080 in use" in the
+// progress line, not only in describe.
+func placementBlocker(tasks []*model.Task) string {
+	for _, t := range tasks {
+		if t.LastStatus == model.StatusPending && t.NodeName == "" && t.PlacementMessage != "" {
+			return t.PlacementMessage
+		}
+	}
+	return ""
 }
 
 // serviceProgress renders one progress line and says whether the service
