@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/orch-project/orch/pkg/api/awsauth"
 	"github.com/orch-project/orch/pkg/api/awsproto"
+	"github.com/orch-project/orch/pkg/api/sns"
 	"github.com/orch-project/orch/pkg/store"
 )
 
@@ -25,5 +27,11 @@ func awsGate(st *store.Store) *awsproto.Gate {
 		}
 		return k.SecretAccessKey, nil
 	}, awsauth.Options{})
-	return &awsproto.Gate{Precheck: v.Precheck, Bytes: awsproto.NewByteLimiter(awsBodyBytes), MaxBody: 8 << 20}
+	precheck := func(r *http.Request) error {
+		if sns.IsSubscribeURL(r) {
+			return nil // the token in the URL is the credential; the body is empty
+		}
+		return v.Precheck(r)
+	}
+	return &awsproto.Gate{Precheck: precheck, Bytes: awsproto.NewByteLimiter(awsBodyBytes), MaxBody: 8 << 20}
 }

@@ -69,6 +69,17 @@ func IsSNSRequest(r *http.Request) bool {
 // Claims is IsSNSRequest (Handler is an awsproto.Adapter).
 func (h *Handler) Claims(r *http.Request) bool { return IsSNSRequest(r) }
 
+// IsSubscribeURL reports whether r is a subscriber following the
+// SubscribeURL of a confirmation message: an unsigned GET with
+// Action=ConfirmSubscription and its token in the query. SNS accepts it
+// without SigV4 (the token, random and expiring, is the credential), so
+// the gate in front of the AWS protocols must let it through unsigned.
+func IsSubscribeURL(r *http.Request) bool {
+	q := r.URL.Query()
+	return r.Method == http.MethodGet && r.Header.Get("Authorization") == "" &&
+		q.Get("Action") == "ConfirmSubscription" && q.Get("Token") != ""
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := awsproto.NewRequestID()
 	body, err := awsproto.ReadBody(r, MaxBodyBytes)
