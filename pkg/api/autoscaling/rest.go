@@ -65,7 +65,7 @@ func restWrite(w http.ResponseWriter, err error, v any) {
 		status = http.StatusInternalServerError
 		switch {
 		case errors.Is(err, model.ErrNotFound):
-			e, status = wire.Error{Code: "NotFound", Message: err.Error()}, http.StatusNotFound
+			e, status = wire.Error{Code: "NotFound", Message: notFoundMessage(err)}, http.StatusNotFound
 		case errors.Is(err, model.ErrInvalid):
 			e, status = wire.Error{Code: "ValidationError", Message: err.Error()}, http.StatusBadRequest
 		}

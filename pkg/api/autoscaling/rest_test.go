@@ -3,6 +3,7 @@ package autoscaling
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -89,5 +90,17 @@ func TestRESTListsPage(t *testing.T) {
 	}
 	if code := get("/v1/scalingpolicies?nextToken=!!", &e); code != http.StatusBadRequest {
 		t.Fatalf("bad nextToken: %d %+v, want 400", code, e)
+	}
+}
+
+// A missing object's message says what is missing in words, without the
+// domain package's sentinel text.
+func TestNotFoundMessage(t *testing.T) {
+	err := fmt.Errorf("scaling policy nope of service web: %w", model.ErrNotFound)
+	if got, want := toWire(err).Message, "scaling policy nope of service web does not exist"; got != want {
+		t.Fatalf("message %q, want %q", got, want)
+	}
+	if got := toWire(err).Code; got != "ObjectNotFoundException" {
+		t.Fatalf("code %q", got)
 	}
 }
