@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/spf13/cobra"
+	"strings"
 )
 
 // kindVerb runs fn with the handler of the kind named by args[0] and a client.
@@ -25,6 +26,7 @@ func getCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME]",
 		Short: "List resources: taskdefinitions, tasks, nodes, ...",
+		Long:  "List resources. KIND is one of: " + kindNames() + ".",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: kindVerb(g, func(cmd *cobra.Command, k cliKind, c *client.Client, rest []string) error {
 			name := ""
@@ -60,4 +62,14 @@ func deleteCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().Bool("force", false, "tasks: remove the record even if the task is not stopped or its record is damaged (its agent stops the containers)")
 	return cmd
+}
+
+// kindNames lists the kinds get, describe and delete take, so their help
+// names every one (the Short line has room for three).
+func kindNames() string {
+	names := make([]string, 0, len(cliKinds))
+	for _, k := range cliKinds {
+		names = append(names, k.name)
+	}
+	return strings.Join(names, ", ")
 }

@@ -61,3 +61,19 @@ func TestKindCommands(t *testing.T) {
 		}
 	}
 }
+
+// `orch get --help` names every kind the CLI knows.
+func TestGetHelpListsEveryKind(t *testing.T) {
+	root := newRoot()
+	var out strings.Builder
+	root.SetOut(&out)
+	root.SetArgs([]string{"get", "--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range cliKinds {
+		if !strings.Contains(out.String(), k.name) {
+			t.Errorf("orch get --help does not name %s:\n%s", k.name, out.String())
+		}
+	}
+}

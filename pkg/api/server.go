@@ -113,6 +113,11 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "NotFound", fmt.Sprintf("no such endpoint: %s %s (see docs/api.md)", r.Method, r.URL.Path)})
 	})
+	// Anything else (a browser or curl at the bare URL) gets the same JSON
+	// 404 with what is served here, rather than Go's "404 page not found".
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{http.StatusNotFound, "NotFound", fmt.Sprintf("no such endpoint: %s %s (this server answers /v1/... (docs/api.md), signed AWS requests, /healthz, /readyz, /metrics and the dashboard at /ui)", r.Method, r.URL.Path)})
+	})
 	return s
 }
 

@@ -133,6 +133,8 @@ func TestFeaturesContributeRoutesKindsAndProtocols(t *testing.T) {
 		{"a kind's validation error names the document", "POST", "/v1/apply", "adm", `{"documents": [{"kind": "Widget", "spec": {}}]}`, nil, 400,
 			`documents[0]: name: is required`},
 		{"unknown endpoint", "GET", "/v1/nothing", "adm", "", nil, 404, "no such endpoint: GET /v1/nothing"},
+		{"the bare URL says what is served", "GET", "/", "", "", nil, 404, `"code": "NotFound"`},
+		{"unknown path outside /v1", "GET", "/nothing", "", "", nil, 404, "the dashboard at /ui"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := call(t, srv, tc.method, tc.path, tc.token, tc.body, tc.header...)

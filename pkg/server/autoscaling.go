@@ -8,7 +8,6 @@ import (
 
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/autoscaling"
-	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/manifest"
 	"github.com/orch-project/orch/pkg/model"
@@ -47,7 +46,7 @@ func (f scalingFeature) followsQueue(name string) bool {
 func (f scalingFeature) Routes(r api.Routes) {
 	r.Protocol(autoscaling.IsRequest, f.aws)
 	for pattern, h := range autoscaling.RESTRoutes(f.scaling) {
-		r.Handle(pattern, auth.RoleAdmin, h)
+		r.Handle(pattern, restRole(pattern), h)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/awsauth"
 	"github.com/orch-project/orch/pkg/api/sqs"
-	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/manifest"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
@@ -45,7 +44,7 @@ func newSigV4(st *store.Store) *sigv4 {
 func (f queuesFeature) Routes(r api.Routes) {
 	r.Protocol(sqs.IsSQSRequest, f.aws)
 	for pattern, h := range sqs.NewREST(f.queues, f.aws).Routes() {
-		r.Handle(pattern, auth.RoleAdmin, h)
+		r.Handle(pattern, restRole(pattern), h)
 	}
 }
 

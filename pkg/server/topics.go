@@ -6,7 +6,6 @@ import (
 
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/sns"
-	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/manifest"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
@@ -32,7 +31,7 @@ func (f topicsFeature) Routes(r api.Routes) {
 	r.Protocol(sns.IsSNSRequest, f.aws)
 	r.Protocol(sns.IsCertRequest, sns.CertHandler(f.topics))
 	for pattern, h := range sns.NewREST(f.topics, f.aws).Routes() {
-		r.Handle(pattern, auth.RoleAdmin, h)
+		r.Handle(pattern, restRole(pattern), h)
 	}
 }
 

@@ -3,6 +3,7 @@ package autoscaling
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/model"
@@ -24,9 +25,19 @@ func toWire(err error) *awsproto.Error {
 	case errors.Is(err, model.ErrInvalid):
 		return validation(err.Error())
 	case errors.Is(err, model.ErrNotFound):
-		return notFound(err.Error())
+		return notFound(notFoundMessage(err))
 	case errors.Is(err, model.ErrConflict):
 		return &awsproto.Error{Code: "ConcurrentUpdateException", Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	return &awsproto.Error{Code: "InternalServiceException", Status: http.StatusInternalServerError, Message: "internal error; see the server log"}
+}
+
+// notFoundMessage turns the store's "scaling policy p of service s: model:
+// not found" into "scaling policy p of service s does not exist".
+func notFoundMessage(err error) string {
+	msg, cut := strings.CutSuffix(err.Error(), ": "+model.ErrNotFound.Error())
+	if !cut || msg == "" {
+		return err.Error()
+	}
+	return msg + " does not exist"
 }

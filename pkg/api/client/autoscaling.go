@@ -11,11 +11,7 @@ import (
 // ListScalableTargets lists scalable targets (of one service when service
 // is not ""), with their activities.
 func (c *Client) ListScalableTargets(ctx context.Context, service string) ([]*model.ScalableTarget, error) {
-	var out struct {
-		ScalableTargets []*model.ScalableTarget `json:"scalableTargets"`
-	}
-	err := c.Do(ctx, http.MethodGet, "/v1/scalabletargets?service="+url.QueryEscape(service), nil, &out)
-	return out.ScalableTargets, err
+	return listAll[*model.ScalableTarget](ctx, c, "/v1/scalabletargets", url.Values{"service": {service}}, "scalableTargets")
 }
 
 // DeregisterScalableTarget deletes a service's target and its policies.
@@ -26,11 +22,7 @@ func (c *Client) DeregisterScalableTarget(ctx context.Context, service string) e
 // ListScalingPolicies lists scaling policies (of one service when service
 // is not "").
 func (c *Client) ListScalingPolicies(ctx context.Context, service string) ([]*model.ScalingPolicy, error) {
-	var out struct {
-		ScalingPolicies []*model.ScalingPolicy `json:"scalingPolicies"`
-	}
-	err := c.Do(ctx, http.MethodGet, "/v1/scalingpolicies?service="+url.QueryEscape(service), nil, &out)
-	return out.ScalingPolicies, err
+	return listAll[*model.ScalingPolicy](ctx, c, "/v1/scalingpolicies", url.Values{"service": {service}}, "scalingPolicies")
 }
 
 // DeleteScalingPolicy deletes one policy.
