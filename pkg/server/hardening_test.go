@@ -52,6 +52,11 @@ func TestListsArePaginated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Lists come from the watch cache, a moment behind the writes.
+	testutil.WaitFor(t, 30*time.Second, "the cache to hold the 2000 tasks", func() (bool, string) {
+		tasks, err := cp.Admin.ListTasks(ctx, nil)
+		return err == nil && len(tasks) == 2000, fmt.Sprintf("%d tasks, %v", len(tasks), err)
+	})
 	seen := map[string]bool{}
 	token, pages := "", 0
 	for {
@@ -250,9 +255,11 @@ func TestRunTaskClientTokenMakesRetriesSafe(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "clientToken: idempotency mismatch") {
 		t.Errorf("same token, other parameters: %v; want 400 naming clientToken", err)
 	}
-	if tasks, _ := cp.Admin.ListTasks(ctx, url.Values{"family": {"web"}}); len(tasks) != 5 {
-		t.Errorf("%d tasks after a retry and a refused reuse; want 5", len(tasks))
-	}
+	// Lists come from the watch cache, a moment behind the writes.
+	testutil.WaitFor(t, 10*time.Second, "5 tasks after a retry and a refused reuse", func() (bool, string) {
+		tasks, err := cp.Admin.ListTasks(ctx, url.Values{"family": {"web"}})
+		return err == nil && len(tasks) == 5, fmt.Sprintf("%d tasks, %v", len(tasks), err)
+	})
 
 	// A call cut off mid-flight, then retried with its token: exactly
 	// one set of tasks, whichever way the first call ended.
