@@ -303,14 +303,24 @@ func TestECSWithGoSDK(t *testing.T) {
 	if err != nil || len(run.Tasks) != 3 {
 		t.Fatalf("RunTask: %v %v", run, err)
 	}
+	// Lists come from the server's watch cache, a moment behind RunTask's
+	// write (as ECS's own ListTasks is eventually consistent): poll.
 	var listed []string
-	lp := awsecs.NewListTasksPaginator(cli, &awsecs.ListTasksInput{Family: aws.String("pg-a"), MaxResults: aws.Int32(1)})
-	for lp.HasMorePages() {
-		out, err := lp.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		listed = nil
+		lp := awsecs.NewListTasksPaginator(cli, &awsecs.ListTasksInput{Family: aws.String("pg-a"), MaxResults: aws.Int32(1)})
+		for lp.HasMorePages() {
+			out, err := lp.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed = append(listed, out.TaskArns...)
 		}
-		listed = append(listed, out.TaskArns...)
+		if len(listed) == 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if len(listed) != 3 {
 		t.Fatalf("ListTasks in pages of 1: %v, want the 3 tasks", listed)
