@@ -12,6 +12,8 @@ import (
 	"github.com/orch-project/orch/pkg/model"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // ClientRequest is what an idempotent write (RunTask, CreateService with
@@ -124,7 +126,10 @@ func Unknown(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrTimeout) ||
 		errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) || errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost) ||
 		errors.Is(err, rpctypes.ErrGRPCTimeout) || errors.Is(err, rpctypes.ErrGRPCTimeoutDueToLeaderFail) ||
-		errors.Is(err, rpctypes.ErrGRPCTimeoutDueToConnectionLost) {
+		errors.Is(err, rpctypes.ErrGRPCTimeoutDueToConnectionLost) ||
+		status.Code(err) == codes.Unavailable {
+		// Unavailable: the connection to the member broke while the write
+		// was in flight (a member killed); it may have been applied.
 		return fmt.Errorf("%w: %w", model.ErrOutcomeUnknown, err)
 	}
 	return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/internal/testutil"
+	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 )
@@ -78,7 +79,9 @@ func applyJSON(t *testing.T, c *cluster, td string) {
 
 func runOne(t *testing.T, c *cluster, family string) string {
 	t.Helper()
-	tasks, err := c.admin.RunTask(context.Background(), wire.RunTaskInput{TaskDefinition: family})
+	// With a client token, as orch run sends: a write whose outcome is
+	// unknown (an etcd member killed mid-write) is retried safely.
+	tasks, err := c.admin.RunTask(context.Background(), wire.RunTaskInput{TaskDefinition: family, ClientToken: client.NewClientToken()})
 	if err != nil {
 		t.Fatal(err)
 	}
