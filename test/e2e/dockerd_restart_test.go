@@ -12,6 +12,7 @@ import (
 
 	"github.com/orch-project/orch/internal/testutil"
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/test/internal/hosts"
 )
 
 // privateDockerd is a second Docker daemon of the test's own (its own data
@@ -83,7 +84,7 @@ func startPrivateDockerd(t *testing.T) *privateDockerd {
 		case <-time.After(30 * time.Second):
 		}
 		exec.Command("ip", "link", "del", d.bridge).Run()
-		unmountUnder(dir)
+		hosts.UnmountUnder(dir)
 		os.RemoveAll(dir)
 	})
 	d.start(t)
@@ -138,23 +139,5 @@ func TestDockerDaemonRestart(t *testing.T) {
 	}
 	if out, _ := d.docker("inspect", "-f", "{{.State.Running}}", before); strings.TrimSpace(string(out)) != "false" {
 		t.Fatalf("container %s still running after its task stopped: %s", before[:12], out)
-	}
-}
-
-// unmountUnder lazily unmounts what a daemon left mounted below dir
-// (overlay layers, network namespaces), deepest first.
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return
-	}
-	var points []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir) {
-			points = append(points, f[1])
-		}
-	}
-	for i := len(points) - 1; i >= 0; i-- {
-		_ = syscall.Unmount(points[i], syscall.MNT_DETACH)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orch-project/orch/internal/testutil"
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/test/internal/hosts"
 )
 
 const lossManifest = `kind: TaskDefinition
@@ -71,19 +72,19 @@ func TestFleetNodeLoss(t *testing.T) {
 	on, _ := liveOn(t, c, "lossweb")
 	// Kill the busiest host's agent and cut another host with tasks; the
 	// third host takes the replacements.
-	hosts := append([]*fleetHost(nil), f.hosts...)
-	sort.SliceStable(hosts, func(i, j int) bool { return len(on[hosts[i].name]) > len(on[hosts[j].name]) })
-	killed, cutOff, healthy := hosts[0], hosts[1], hosts[2]
-	t.Logf("tasks per host: %s %d, %s %d, %s %d", killed.name, len(on[killed.name]), cutOff.name, len(on[cutOff.name]), healthy.name, len(on[healthy.name]))
+	byLoad := append([]*hosts.Host(nil), f.Hosts...)
+	sort.SliceStable(byLoad, func(i, j int) bool { return len(on[byLoad[i].Name]) > len(on[byLoad[j].Name]) })
+	killed, cutOff, healthy := byLoad[0], byLoad[1], byLoad[2]
+	t.Logf("tasks per host: %s %d, %s %d, %s %d", killed.Name, len(on[killed.Name]), cutOff.Name, len(on[cutOff.Name]), healthy.Name, len(on[healthy.Name]))
 
 	t0 := time.Now()
-	killed.killAgent(t)
-	cutOff.cut(t)
+	killed.KillAgent(t)
+	cutOff.Cut(t)
 	testutil.WaitFor(t, 15*time.Second, "3 RUNNING tasks on the healthy host", func() (bool, string) {
 		_, live := liveOn(t, c, "lossweb")
 		n := 0
 		for _, tk := range live {
-			if tk.LastStatus == model.StatusRunning && tk.NodeName == healthy.name {
+			if tk.LastStatus == model.StatusRunning && tk.NodeName == healthy.Name {
 				n++
 			}
 		}
@@ -95,26 +96,26 @@ func TestFleetNodeLoss(t *testing.T) {
 	})
 	t.Logf("replacements RUNNING %s after the kill and the cut", time.Since(t0).Round(time.Millisecond))
 	// Only their control-plane link is gone: the lost hosts' containers run on.
-	if r := killed.runningTasks(t); len(r) != len(on[killed.name]) {
-		t.Fatalf("%s runs %v after its orchlet died, want its %d containers still running", killed.name, r, len(on[killed.name]))
+	if r := killed.RunningTasks(t); len(r) != len(on[killed.Name]) {
+		t.Fatalf("%s runs %v after its orchlet died, want its %d containers still running", killed.Name, r, len(on[killed.Name]))
 	}
-	if r := cutOff.runningTasks(t); len(r) != len(on[cutOff.name]) {
-		t.Fatalf("%s runs %v while cut off, want its %d containers still running", cutOff.name, r, len(on[cutOff.name]))
+	if r := cutOff.RunningTasks(t); len(r) != len(on[cutOff.Name]) {
+		t.Fatalf("%s runs %v while cut off, want its %d containers still running", cutOff.Name, r, len(on[cutOff.Name]))
 	}
 
-	cutOff.heal(t)
-	killed.startAgent(t, c)
-	for _, h := range []*fleetHost{cutOff, killed} {
-		testutil.WaitFor(t, 30*time.Second, h.name+" stops its stale copies", func() (bool, string) {
-			r := h.runningTasks(t)
+	cutOff.Heal(t)
+	startHostAgent(t, killed, c)
+	for _, h := range []*hosts.Host{cutOff, killed} {
+		testutil.WaitFor(t, 30*time.Second, h.Name+" stops its stale copies", func() (bool, string) {
+			r := h.RunningTasks(t)
 			return len(r) == 0, fmt.Sprintf("still running %v", r)
 		})
 	}
 	waitNodes(t, c, 3)
 	_, live := liveOn(t, c, "lossweb")
 	total := 0
-	for _, h := range f.hosts {
-		total += len(h.runningTasks(t))
+	for _, h := range f.Hosts {
+		total += len(h.RunningTasks(t))
 	}
 	if len(live) != 3 || total != 3 {
 		t.Fatalf("after healing: %d live tasks and %d running containers in the fleet, want 3 and 3", len(live), total)
