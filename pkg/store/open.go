@@ -71,11 +71,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: connect to etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
 		}
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if _, err := cli.Status(sctx, cfg.Endpoints[0]); err != nil {
+		if err := anyAnswers(ctx, cli, cfg.Endpoints); err != nil {
 			cli.Close()
-			return nil, fmt.Errorf("store: etcd at %s is not answering: %w (check --etcd-endpoints and that etcd is running)", cfg.Endpoints[0], err)
+			return nil, err
 		}
 		s.cli, s.maxBatch = cli, 120
 		return s, nil
@@ -207,3 +205,30 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) key(parts ...string) string { return s.prefix + strings.Join(parts, "/") }
+
+// anyAnswers checks that at least one of the endpoints answers: a server
+// started while one member of a 3-member cluster is down must start (the
+// client fails over between members), as it keeps running when one dies.
+// A refused connection fails at once; a hung member costs its timeout.
+func anyAnswers(ctx context.Context, cli *clientv3.Client, endpoints []string) error {
+	per := 10 * time.Second
+	if len(endpoints) > 1 {
+		per = 5 * time.Second
+	}
+	var errs []string
+	var last error
+	for _, ep := range endpoints {
+		sctx, cancel := context.WithTimeout(ctx, per)
+		_, err := cli.Status(sctx, ep)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		errs = append(errs, fmt.Sprintf("%s: %v", ep, err))
+	}
+	if len(endpoints) == 1 {
+		return fmt.Errorf("store: etcd at %s is not answering: %w (check --etcd-endpoints and that etcd is running)", endpoints[0], last)
+	}
+	return fmt.Errorf("store: no etcd member answers (%s): %w (check --etcd-endpoints and that etcd is running)", strings.Join(errs, "; "), last)
+}
