@@ -2,10 +2,18 @@
 # bench-fleet: time to replacement over 20 node cuts (in-process, fake runtime) and
 # 500 hollow agents heartbeating (server and etcd CPU, etcd writes/s; needs etcd-server).
 # test-fleet: the node-loss and etcd HA tests on the multi-host harness (root, Docker, images).
-.PHONY: bench-fleet test-fleet
+# chaos: TestChaos for CHAOS_DURATION (default 5m; `make test` runs it for 60 s) with a fresh
+#   seed each run, or CHAOS_SEED=N to replay one (docs/operations.md, "Chaos").
+.PHONY: bench-fleet test-fleet chaos
+CHAOS_DURATION ?= 5m
+CHAOS_SEED ?=
 bench-fleet:
 	$(GO) test -run '^$$' -bench 'BenchmarkNodeLossReplacement|BenchmarkHeartbeats' -benchtime 1x -timeout 20m ./test/bench/
 
 test-fleet: images
 	$(GO) test -count=1 -run 'TestNodeLoss|TestShortCut|TestDrainAndRemoveNode' ./pkg/server/
-	$(GO) test -count=1 -run 'TestFleetNodeLoss|TestThreeMemberEtcd' -timeout 10m ./test/e2e/
+	$(GO) test -count=1 -run 'TestFleetNodeLoss|TestThreeMemberEtcd|TestPlacementAcrossHosts' -timeout 10m ./test/e2e/
+
+chaos: build images
+	CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 60m ./test/e2e/
+
