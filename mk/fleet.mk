@@ -4,7 +4,11 @@
 # test-fleet: the node-loss and etcd HA tests on the multi-host harness (root, Docker, images).
 # chaos: TestChaos for CHAOS_DURATION (default 5m; `make test` runs it for 60 s) with a fresh
 #   seed each run, or CHAOS_SEED=N to replay one (docs/operations.md, "Chaos").
-.PHONY: bench-fleet test-fleet chaos
+# test-upgrade: TestUpgradeOneProcessAtATime from ORCH_UPGRADE_FROM (default HEAD~1): builds that
+#   commit's orch and orchlet from `git archive`, runs a cluster on them and replaces servers, then
+#   agents, one at a time with the current binaries. Not in `make test` (it needs the git history).
+.PHONY: bench-fleet test-fleet chaos test-upgrade
+ORCH_UPGRADE_FROM ?= HEAD~1
 CHAOS_DURATION ?= 5m
 CHAOS_SEED ?=
 bench-fleet:
@@ -17,3 +21,5 @@ test-fleet: images
 chaos: build images
 	CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 60m ./test/e2e/
 
+test-upgrade: build images
+	ORCH_UPGRADE_FROM=$(ORCH_UPGRADE_FROM) $(GO) test -count=1 -run '^TestUpgradeOneProcessAtATime$$' -v -timeout 20m ./test/e2e/

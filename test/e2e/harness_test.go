@@ -146,6 +146,13 @@ type cluster struct {
 // server of a cluster writes the client config.
 func startServer(t testing.TB, c *cluster, extra ...string) *proc {
 	t.Helper()
+	return startServerBin(t, c, "orch", extra...)
+}
+
+// startServerBin is startServer with another orch binary (the upgrade
+// test's previous release).
+func startServerBin(t testing.TB, c *cluster, bin string, extra ...string) *proc {
+	t.Helper()
 	addr := ""
 	for i, a := range extra {
 		if a == "--listen" && i+1 < len(extra) {
@@ -157,7 +164,7 @@ func startServer(t testing.TB, c *cluster, extra ...string) *proc {
 		addr = freeAddr(t)
 		args = append(args, "--listen", addr)
 	}
-	p := start(t, c.env, "orch", args...)
+	p := start(t, c.env, bin, args...)
 	url := "http://" + addr
 	waitHealthy(t, url, p)
 	c.urls = append(c.urls, url)

@@ -40,9 +40,15 @@ func newHostFleet(t *testing.T) *hosts.Fleet {
 // joined to c, with extra flags (attributes, capacity).
 func startHostAgent(t testing.TB, h *hosts.Host, c *cluster, extra ...string) {
 	t.Helper()
+	startHostAgentBin(t, h, c, filepath.Join(binDir, "orchlet"), extra...)
+}
+
+// startHostAgentBin is startHostAgent with another orchlet binary.
+func startHostAgentBin(t testing.TB, h *hosts.Host, c *cluster, bin string, extra ...string) {
+	t.Helper()
 	args := append([]string{"--server", strings.Join(c.urls, ","), "--join-token", c.cfg.JoinToken,
 		"--node-name", h.Name, "--runtime", "docker", "--listen", h.IP + ":0"}, extra...)
-	h.StartAgent(t, c.env, filepath.Join(binDir, "orchlet"), args...)
+	h.StartAgent(t, c.env, bin, args...)
 }
 
 // startFleet starts a server on the fleet's bridge and n hosts with agents.
