@@ -6,7 +6,7 @@
 #   seed each run, or CHAOS_SEED=N to replay one (docs/operations.md, "Chaos").
 # test-upgrade: TestUpgradeOneProcessAtATime from ORCH_UPGRADE_FROM (default HEAD~1): builds that
 #   commit's orch and orchlet from `git archive`, runs a cluster on them and replaces servers, then
-#   agents, one at a time with the current binaries. Not in `make test` (it needs the git history).
+#   agents, one at a time with the current binaries. `make test` runs it too, from HEAD~1.
 .PHONY: bench-fleet test-fleet chaos test-upgrade
 ORCH_UPGRADE_FROM ?= HEAD~1
 CHAOS_DURATION ?= 5m
