@@ -69,6 +69,7 @@ type queueTraffic struct {
 	deleted   map[string]time.Time // message id → when its delete was acknowledged
 	received  map[string]bool
 	sendFails int
+	outages   []time.Duration // from a first failed send to the next acknowledged one
 	recvFails int
 	delFails  int
 }
@@ -108,6 +109,7 @@ func startQueueTraffic(parent context.Context, l *eventLog, c *cluster, name str
 
 func (q *queueTraffic) produce(ctx context.Context) {
 	srv, failing := 0, false
+	var since time.Time
 	for seq := 0; ctx.Err() == nil; seq++ {
 		body := fmt.Sprintf("chaos-%06d", seq) // never reused, so a duplicate is told apart by its id
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -122,17 +124,20 @@ func (q *queueTraffic) produce(ctx context.Context) {
 			q.mu.Unlock()
 			if !failing {
 				q.log.event("producer: send through server %d failed (outcome unknown, not counted): %v", srv, err)
+				since = time.Now()
 			}
 			failing = true
 			srv = (srv + 1) % len(q.cli)
 			time.Sleep(250 * time.Millisecond)
 			continue
 		}
+		q.mu.Lock()
 		if failing {
-			q.log.event("producer: sends succeed again through server %d", srv)
+			gap := time.Since(since)
+			q.log.event("producer: sends succeed again through server %d, %.3fs after the first failure", srv, gap.Seconds())
+			q.outages = append(q.outages, gap)
 			failing = false
 		}
-		q.mu.Lock()
 		q.acked[*out.MessageId] = body
 		q.mu.Unlock()
 		time.Sleep(40 * time.Millisecond)
@@ -236,8 +241,12 @@ func (q *queueTraffic) check() {
 func (q *queueTraffic) summary() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return fmt.Sprintf("queue: %d sends acknowledged (%d failed), %d received, %d deletes acknowledged (%d failed), %d receives failed",
-		len(q.acked), q.sendFails, len(q.received), len(q.deleted), q.delFails, q.recvFails)
+	longest := time.Duration(0)
+	for _, o := range q.outages {
+		longest = max(longest, o)
+	}
+	return fmt.Sprintf("queue: %d sends acknowledged (%d failed), %d received, %d deletes acknowledged (%d failed), %d receives failed; %d send outages, the longest %.1fs",
+		len(q.acked), q.sendFails, len(q.received), len(q.deleted), q.delFails, q.recvFails, len(q.outages), longest.Seconds())
 }
 
 // waitAcked waits until n more sends than now were acknowledged.
