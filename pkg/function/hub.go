@@ -277,11 +277,19 @@ func (h *Hub) pick(fn *model.StoredFunction) *Conn {
 	if best != nil && best.inflight[fn.FunctionName] < h.SpreadAt {
 		return best
 	}
-	// Otherwise the agent with the most free memory (ties: fewest
-	// invocations of fn), in a stable order.
+	// Otherwise the agent with the most free memory among those under
+	// SpreadAt for fn (all of them if none is), ties to the one running
+	// fewer invocations of fn, in a stable order.
 	nodes := make([]string, 0, len(h.agents))
-	for n := range h.agents {
-		nodes = append(nodes, n)
+	for n, c := range h.agents {
+		if c.inflight[fn.FunctionName] < h.SpreadAt {
+			nodes = append(nodes, n)
+		}
+	}
+	if len(nodes) == 0 {
+		for n := range h.agents {
+			nodes = append(nodes, n)
+		}
 	}
 	sort.Strings(nodes)
 	var pick *Conn
@@ -296,7 +304,7 @@ func (h *Hub) pick(fn *model.StoredFunction) *Conn {
 			pick, pickFree = c, free
 		}
 	}
-	if best != nil && pickFree < fn.MemorySize {
+	if best != nil && pick != best && pickFree < fn.MemorySize {
 		return best // no room elsewhere: queue on the warm one
 	}
 	return pick

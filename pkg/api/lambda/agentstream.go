@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -113,7 +114,8 @@ func (h *Handler) agentResult(w http.ResponseWriter, r *http.Request) {
 	case wire.InvokeErrThrottled:
 		ok = h.svc.Hub().Fail(node, id, fmt.Errorf("%w: node %s: %s", function.ErrThrottled, node, res.Error))
 	case wire.InvokeErrInit:
-		ok = h.svc.Hub().Fail(node, id, fmt.Errorf("%w: %s", function.ErrInit, res.Error))
+		msg := strings.TrimPrefix(res.Error, "lambdart: the function's environment failed to initialise: ")
+		ok = h.svc.Hub().Fail(node, id, fmt.Errorf("%w: %s", function.ErrInit, msg))
 	default:
 		ok = h.svc.Hub().Fail(node, id, fmt.Errorf("%w: node %s: %s", function.ErrAgentLost, node, res.Error))
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/function"
@@ -35,12 +36,8 @@ func (a FunctionApplier) Decode(spec json.RawMessage) (any, error) {
 // Apply creates the function or replaces its configuration.
 func (a FunctionApplier) Apply(ctx context.Context, obj any) (wire.ApplyResult, error) {
 	f := obj.(*model.Function)
-	sf, action, err := a.Functions.Apply(ctx, *f)
-	res := wire.ApplyResult{Kind: "Function", Name: f.FunctionName, Action: action}
-	if sf != nil {
-		res.Ref = sf.FunctionArn
-	}
-	return res, err
+	_, action, err := a.Functions.Apply(ctx, *f)
+	return wire.ApplyResult{Kind: "Function", Name: f.FunctionName, Action: action}, err
 }
 
 // MappingApplier applies `kind: EventSourceMapping` documents.
@@ -61,7 +58,7 @@ func (a MappingApplier) Decode(spec json.RawMessage) (any, error) {
 func (a MappingApplier) Apply(ctx context.Context, obj any) (wire.ApplyResult, error) {
 	m := obj.(*model.EventSourceMapping)
 	sm, action, err := a.Functions.ApplyMapping(ctx, *m)
-	res := wire.ApplyResult{Kind: "EventSourceMapping", Name: m.FunctionName, Action: action}
+	res := wire.ApplyResult{Kind: "EventSourceMapping", Name: m.FunctionName + "<-" + m.EventSourceArn[strings.LastIndexByte(m.EventSourceArn, ':')+1:], Action: action}
 	if sm != nil {
 		res.Ref = sm.UUID
 	}
