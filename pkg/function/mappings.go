@@ -68,7 +68,7 @@ func (s *Service) checkMapping(ctx context.Context, m model.EventSourceMapping) 
 func (s *Service) GetMapping(ctx context.Context, id string) (*model.StoredMapping, error) {
 	m, err := s.st.GetMapping(ctx, id)
 	if errors.Is(err, model.ErrNotFound) {
-		return nil, fmt.Errorf("The resource you requested does not exist: event source mapping %s: %w", id, model.ErrNotFound)
+		return nil, &kindError{"The resource you requested does not exist: event source mapping " + id, model.ErrNotFound}
 	}
 	return m, err
 }

@@ -113,8 +113,18 @@ func Name(ref string) string {
 	return ref
 }
 
+// kindError is an error whose message is for the user as it is and whose
+// kind (model.ErrNotFound ...) is for errors.Is.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
 func notFound(name string) error {
-	return fmt.Errorf("Function not found: %s: %w", model.FunctionARN(name), model.ErrNotFound)
+	return &kindError{"Function not found: " + model.FunctionARN(name), model.ErrNotFound}
 }
 
 // Create stores a new function (model.ErrConflict when the name is taken).
@@ -126,6 +136,9 @@ func (s *Service) Create(ctx context.Context, f model.Function) (*model.StoredFu
 	sf := &model.StoredFunction{Function: f}
 	sf.Stamp(time.Now())
 	if err := s.st.CreateFunction(ctx, sf); err != nil {
+		if errors.Is(err, model.ErrConflict) {
+			return nil, &kindError{"Function already exist: " + f.FunctionName, err}
+		}
 		return nil, err
 	}
 	s.log.Info("function created", "function", f.FunctionName, "image", f.Code.ImageUri)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -26,6 +27,9 @@ import (
 const MaxBodyBytes = model.SyncMaxPayload + 64<<10
 
 var dialect = awsproto.RESTJSONDialect{}
+
+var errTooLarge = &awsproto.Error{Code: "RequestTooLargeException", Status: http.StatusRequestEntityTooLarge,
+	Message: "Request must be smaller than 6291456 bytes for the InvokeFunction operation"}
 
 // Handler serves the Lambda API.
 type Handler struct {
@@ -132,10 +136,19 @@ func (h *Handler) action(fn func(ctx context.Context, c *call) (answer, error), 
 
 func (h *Handler) prelude(w http.ResponseWriter, r *http.Request, admin bool) (*call, bool) {
 	c := &call{r: r, reqID: awsproto.NewRequestID()}
+	if r.ContentLength > MaxBodyBytes {
+		// Read what the client sends before answering: a client still
+		// sending when the answer comes would find its next request on
+		// this connection taken for the rest of this body.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 16<<20))
+		w.Header().Set("Connection", "close")
+		h.fail(w, c.reqID, errTooLarge)
+		return nil, false
+	}
 	body, err := awsproto.ReadBody(r, MaxBodyBytes)
 	if errors.Is(err, awsproto.ErrBodyTooLarge) {
-		h.fail(w, c.reqID, &awsproto.Error{Code: "RequestTooLargeException", Status: http.StatusRequestEntityTooLarge,
-			Message: "Request must be smaller than 6291456 bytes for the InvokeFunction operation"})
+		w.Header().Set("Connection", "close")
+		h.fail(w, c.reqID, errTooLarge)
 		return nil, false
 	}
 	if err != nil {
