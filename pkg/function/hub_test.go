@@ -110,7 +110,10 @@ func TestHubAgentLostFailsItsCalls(t *testing.T) {
 	}
 	c := h.Attach("a")
 	errc := make(chan error, 1)
-	go func() { _, err := h.Call(context.Background(), Request{ID: "y", Function: testFn("f", nil)}); errc <- err }()
+	go func() {
+		_, err := h.Call(context.Background(), Request{ID: "y", Function: testFn("f", nil)})
+		errc <- err
+	}()
 	<-c.Requests() // the agent took it, then dies
 	h.Detach(c)
 	select {
