@@ -87,8 +87,10 @@ func New(cfg Config) *Service {
 // Hub is where agents attach their invocation streams.
 func (s *Service) Hub() *Hub { return s.hub }
 
-// Run keeps the function cache current and delivers stored Event
-// invocations (those of a previous run included) until ctx ends.
+// Run keeps the function cache current, delivers stored Event
+// invocations (those of a previous run included) and runs a queue poller
+// per enabled event source mapping (on the replica owning the queues)
+// until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.fns.Run(ctx) })
@@ -97,6 +99,9 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	wg.Go(func() { s.async.run(ctx) })
+	mappings := s.st.MappingCache()
+	wg.Go(func() { _ = mappings.Run(ctx) })
+	wg.Go(func() { s.runMappings(ctx, mappings) })
 	wg.Wait()
 	return nil
 }

@@ -89,3 +89,4 @@ func (m *freeMemory) of(node string) int {
 }
 
 var _ http.Handler = (*lambda.Handler)(nil)
+var _ function.Queue = (*queue.Broker)(nil)

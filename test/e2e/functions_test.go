@@ -19,6 +19,7 @@ import (
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 const receiptImage = "orch-example/receipt:latest"
@@ -309,6 +310,65 @@ func TestFunctionsDocker(t *testing.T) {
 		}
 		if n := len(functionContainers(t, node)); n != 1 {
 			t.Fatalf("%d environments after one cold call, want 1", n)
+		}
+	})
+
+	t.Run("queue trigger with a partial batch failure", func(t *testing.T) {
+		sq := sqsClient(c.urls[0], c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey)
+		q, err := sq.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("fn-orders"),
+			Attributes: map[string]string{"VisibilityTimeout": "1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arn := "arn:aws:sqs:us-east-1:000000000000:fn-orders"
+		// The queue's visibility timeout (1 s) is under the function's (2 s): refused with the reason.
+		_, err = lc.CreateEventSourceMapping(ctx, &awslambda.CreateEventSourceMappingInput{FunctionName: aws.String("receipt"), EventSourceArn: aws.String(arn)})
+		var ip *lambdatypes.InvalidParameterValueException
+		if !errors.As(err, &ip) || !strings.Contains(err.Error(), "visibility timeout") {
+			t.Fatalf("mapping with a short visibility timeout: %v, want InvalidParameterValueException about it", err)
+		}
+		if _, err := sq.SetQueueAttributes(ctx, &awssqs.SetQueueAttributesInput{QueueUrl: q.QueueUrl, Attributes: map[string]string{"VisibilityTimeout": "30"}}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := lc.CreateEventSourceMapping(ctx, &awslambda.CreateEventSourceMappingInput{FunctionName: aws.String("receipt"), EventSourceArn: aws.String(arn),
+			BatchSize: aws.Int32(10), FunctionResponseTypes: []lambdatypes.FunctionResponseType{lambdatypes.FunctionResponseTypeReportBatchItemFailures}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 9; i++ {
+			body := fmt.Sprintf(`{"id":"q-%d","customer":"c%d","drink":"mocha","price":4}`, i, i)
+			if i == 4 {
+				body = "not an order"
+			}
+			if _, err := sq.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(body)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The 8 orders are deleted; the rejected one stays in flight (it
+		// reappears after the visibility timeout).
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			a, err := sq.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"All"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Attributes["ApproximateNumberOfMessages"] == "0" && a.Attributes["ApproximateNumberOfMessagesNotVisible"] == "1" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("queue attributes after 60s: %v; want 0 visible and 1 in flight (the rejected message)", a.Attributes)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		var list struct {
+			EventSourceMappings []struct{ UUID, State string }
+		}
+		lambdaCLI(t, c, &list, "list-event-source-mappings", "--function-name", "receipt")
+		if len(list.EventSourceMappings) != 1 || list.EventSourceMappings[0].UUID != aws.ToString(m.UUID) {
+			t.Fatalf("list-event-source-mappings = %+v", list)
+		}
+		if _, err := lc.DeleteEventSourceMapping(ctx, &awslambda.DeleteEventSourceMappingInput{UUID: m.UUID}); err != nil {
+			t.Fatal(err)
 		}
 	})
 
