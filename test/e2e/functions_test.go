@@ -20,6 +20,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/orch-project/orch/pkg/api/wire"
 )
 
 const receiptImage = "orch-example/receipt:latest"
@@ -369,6 +370,31 @@ func TestFunctionsDocker(t *testing.T) {
 		}
 		if _, err := lc.DeleteEventSourceMapping(ctx, &awslambda.DeleteEventSourceMappingInput{UUID: m.UUID}); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("topic subscription with protocol lambda", func(t *testing.T) {
+		before := strings.Count(c.mustOrch(t, "logs", "function", "receipt"), "REPORT RequestId:")
+		out, code := c.orch(t, "kind: Topic\nName: fn-news\nsubscriptions:\n  - Protocol: lambda\n    Endpoint: arn:aws:lambda:us-east-1:000000000000:function:receipt\n", "apply", "-f", "-")
+		if code != 0 {
+			t.Fatalf("apply topic: %s", out)
+		}
+		c.mustOrch(t, "topic", "publish", "fn-news", "--message", `{"id":"t-1"}`)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var topics []wire.TopicView
+			if err := json.Unmarshal([]byte(c.orchStdout(t, "get", "topics", "fn-news", "-o", "json")), &topics); err != nil {
+				t.Fatal(err)
+			}
+			logs := c.mustOrch(t, "logs", "function", "receipt")
+			if len(topics) == 1 && len(topics[0].Subscriptions) == 1 && topics[0].Subscriptions[0].Delivered == 1 &&
+				strings.Count(logs, "REPORT RequestId:") > before {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the published message did not invoke the function within 30s: topics %+v", topics)
+			}
+			time.Sleep(300 * time.Millisecond)
 		}
 	})
 
