@@ -28,10 +28,14 @@ type asyncDispatcher struct {
 	kick   chan struct{}
 	mu     sync.Mutex
 	active map[string]bool
+	// waitUntil holds invocations that found no agent or were throttled:
+	// they wait in memory (rewriting them in etcd every second would
+	// multiply writes while no agent is there).
+	waitUntil map[string]time.Time
 }
 
 func newAsyncDispatcher(s *Service) *asyncDispatcher {
-	return &asyncDispatcher{s: s, work: make(chan *model.AsyncInvocation, 1024), kick: make(chan struct{}, 1), active: map[string]bool{}}
+	return &asyncDispatcher{s: s, work: make(chan *model.AsyncInvocation, 1024), kick: make(chan struct{}, 1), active: map[string]bool{}, waitUntil: map[string]time.Time{}}
 }
 
 // enqueue stores the invocation durably and hands it to a worker.
@@ -54,9 +58,10 @@ func (d *asyncDispatcher) enqueue(ctx context.Context, fn string, payload []byte
 func (d *asyncDispatcher) claim(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.active[id] {
+	if d.active[id] || time.Now().Before(d.waitUntil[id]) {
 		return false
 	}
+	delete(d.waitUntil, id)
 	d.active[id] = true
 	return true
 }
@@ -82,7 +87,7 @@ func (d *asyncDispatcher) run(ctx context.Context) {
 			}
 		})
 	}
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		d.scan(ctx)
@@ -143,11 +148,14 @@ func (d *asyncDispatcher) attempt(ctx context.Context, inv *model.AsyncInvocatio
 		return
 	case errors.Is(err, ErrThrottled) || errors.Is(err, ErrNoAgents):
 		// Lambda retries throttles without using a retry attempt.
-		inv.NextAttempt = time.Now().Add(time.Second)
-		inv.LastError = err.Error()
-		_ = s.st.PutAsyncInvocation(ctx, inv)
+		d.mu.Lock()
+		d.waitUntil[inv.RequestID] = time.Now().Add(time.Second)
+		d.mu.Unlock()
 		return
 	}
+	d.mu.Lock()
+	delete(d.waitUntil, inv.RequestID)
+	d.mu.Unlock()
 	inv.Attempts++
 	if err != nil {
 		inv.LastError = err.Error()
