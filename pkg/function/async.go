@@ -45,7 +45,7 @@ func (d *asyncDispatcher) enqueue(ctx context.Context, fn string, payload []byte
 	if err := d.s.st.PutAsyncInvocation(ctx, inv); err != nil {
 		return "", err
 	}
-	if d.claim(inv.RequestID) {
+	if d.owned() && d.claim(inv.RequestID) {
 		select {
 		case d.work <- inv:
 		default:
@@ -101,8 +101,19 @@ func (d *asyncDispatcher) run(ctx context.Context) {
 	}
 }
 
+// owned reports whether this replica delivers Event invocations: the one
+// owning the queues (as for mappings), so that several replicas do not
+// run the same stored invocation.
+func (d *asyncDispatcher) owned() bool {
+	o, ok := d.s.cfg.Queues.(Owner)
+	return !ok || o.Owned()
+}
+
 // scan hands the stored invocations that are due to the workers.
 func (d *asyncDispatcher) scan(ctx context.Context) {
+	if !d.owned() {
+		return
+	}
 	invs, err := d.s.st.ListAsyncInvocations(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
