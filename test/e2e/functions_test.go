@@ -476,7 +476,9 @@ func TestFunctionEventDurable(t *testing.T) {
 	srv.wait(t, 10*time.Second)
 	c.urls, c.procs = nil, nil
 	startServer(t, c, "--listen", addr, "--data-dir", dataDir, "--function-retry-delay", "500ms")
-	c.startAgent(t, fmt.Sprintf("e2e-fn2-%d", time.Now().UnixNano()%1e9), "--runtime", "docker", "--listen", freeAddr(t))
+	node2 := fmt.Sprintf("e2e-fn2-%d", time.Now().UnixNano()%1e9)
+	c.startAgent(t, node2, "--runtime", "docker", "--listen", freeAddr(t))
+	t.Cleanup(func() { removeFunctionContainers(node2) })
 
 	deadline := time.Now().Add(90 * time.Second)
 	for {
