@@ -23,6 +23,8 @@ var manifestKinds = manifest.NewDecoder(
 	manifest.TopicKind,
 	manifest.ScalableTargetKind,
 	manifest.ScalingPolicyKind,
+	manifest.FunctionKind,
+	manifest.EventSourceMappingKind,
 )
 
 // cliKinds are the kinds get, describe and delete work on, in the order
@@ -36,6 +38,8 @@ var cliKinds = []cliKind{
 	topicsCLI,
 	scalableTargetsCLI,
 	scalingPoliciesCLI,
+	functionsCLI,
+	mappingsCLI,
 }
 
 // A cliKind is one kind of resource as the CLI shows it.

@@ -237,12 +237,23 @@ func logsCmd(g *globals) *cobra.Command {
 	var follow bool
 	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs TASK",
-		Short: "Print a task's container output, streamed from its agent",
-		Args:  cobra.ExactArgs(1),
+		Use:   "logs TASK | logs function NAME",
+		Short: "Print a task's container output, streamed from its agent, or a function's recent log",
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
+				return err
+			}
+			if len(args) == 2 {
+				if args[0] != "function" && args[0] != "functions" && args[0] != "fn" {
+					return fmt.Errorf("orch logs %s %s: use orch logs TASK, or orch logs function NAME", args[0], args[1])
+				}
+				out, err := c.FunctionLogs(cmd.Context(), args[1])
+				if err != nil {
+					return err
+				}
+				_, err = io.WriteString(cmd.OutOrStdout(), out)
 				return err
 			}
 			q := url.Values{}

@@ -41,6 +41,8 @@ type serverFlags struct {
 	// Node liveness: how long without a heartbeat before a node's lease
 	// runs out, and how long after that before its tasks are stopped.
 	nodeTTL, nodeLostGrace time.Duration
+	// fnRetryDelay is the wait before a failed Event invocation's first retry.
+	fnRetryDelay time.Duration
 }
 
 func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
@@ -49,6 +51,7 @@ func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().DurationVar(&f.nodeTTL, "node-ttl", server.DefaultNodeTTL, "a node without heartbeats for this long is not alive (agents heartbeat 3 times per ttl)")
 	cmd.Flags().DurationVar(&f.nodeLostGrace, "node-lost-grace", server.DefaultNodeLostGrace, "after a node stops being alive, wait this long before stopping its tasks as NodeLost (service tasks are then replaced)")
+	cmd.Flags().DurationVar(&f.fnRetryDelay, "function-retry-delay", 10*time.Second, "wait before retrying a failed Event (asynchronous) function invocation; the second retry waits twice as long")
 	cmd.Flags().StringVar(&f.debugAddr, "debug-listen", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	cmd.Flags().StringVar(&f.smtpRelay, "smtp-relay", "", "SMTP relay host:port for topics' email and email-json subscriptions (credentials: ORCH_SMTP_USERNAME/ORCH_SMTP_PASSWORD or --smtp-credentials-file)")
 	cmd.Flags().StringVar(&f.smtpFrom, "smtp-from", "", "sender address of topic emails (default no-reply@orch.local)")
@@ -117,7 +120,7 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 		return nil, err
 	}
 	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log, SMTP: smtp,
-		NodeTTL: f.nodeTTL, NodeLostGrace: f.nodeLostGrace})
+		NodeTTL: f.nodeTTL, NodeLostGrace: f.nodeLostGrace, FunctionRetryDelay: f.fnRetryDelay})
 }
 
 // setMemoryDefaults sets the server's GC target and soft memory limit
@@ -292,7 +295,11 @@ func devCmd() *cobra.Command {
 				host, _ = os.Hostname()
 			}
 			cp := client.New(client.Config{Servers: []string{srv.URL}, Token: joinToken})
-			ag, err := agent.New(agent.Config{NodeName: host, Runtime: runt, ControlPlane: cp, Logger: slog.Default()})
+			acfg := agent.Config{NodeName: host, Runtime: runt, ControlPlane: cp, Logger: slog.Default()}
+			if rt == "docker" {
+				acfg.Functions = &agent.FunctionsConfig{}
+			}
+			ag, err := agent.New(acfg)
 			if err != nil {
 				srv.Close()
 				return err

@@ -42,6 +42,9 @@ func newCmd() *cobra.Command {
 		attrs                                                     []string
 		statsInterval, stoppedRetention                           time.Duration
 		taskListen, taskHost                                      string
+		fnListen                                                  string
+		fnPerEnv                                                  int
+		fnIdle                                                    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:           "orchlet --server URL --join-token TOKEN",
@@ -95,6 +98,7 @@ func newCmd() *cobra.Command {
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
 				StatsInterval: statsInterval, StoppedRetention: stoppedRetention,
 				TaskEndpointListen: taskListen, TaskEndpointHost: taskHost,
+				Functions: functionsConfig(rt, fnListen, fnPerEnv, fnIdle),
 			})
 			if err != nil {
 				return err
@@ -124,5 +128,17 @@ func newCmd() *cobra.Command {
 	f.DurationVar(&stoppedRetention, "stopped-retention", agent.DefaultStoppedRetention, "how long a stopped task's containers are kept (for orch logs) before they are removed")
 	f.StringVar(&taskListen, "task-endpoint-listen", "", "address of the task endpoints (ECS metadata v4, scale-in protection) containers call (default: the port the node's containers record from the previous run, else a free one; 0.0.0.0 with Docker, else 127.0.0.1)")
 	f.StringVar(&taskHost, "task-endpoint-host", "", "host containers use to reach the task endpoints (default: host.docker.internal with Docker)")
+	f.StringVar(&fnListen, "function-listen", "", "address function environments' Runtime API endpoints listen on, each on a free port (default: docker0's address)")
+	f.IntVar(&fnPerEnv, "function-concurrency", 4, "invocations one function environment runs at once (AWS_LAMBDA_MAX_CONCURRENCY)")
+	f.DurationVar(&fnIdle, "function-idle-timeout", 5*time.Minute, "stop a function environment unused this long (scale to zero)")
 	return cmd
+}
+
+// functionsConfig runs function environments with Docker only: the fake
+// runtime cannot run a Lambda runtime client.
+func functionsConfig(rt, listen string, perEnv int, idle time.Duration) *agent.FunctionsConfig {
+	if rt != "docker" {
+		return nil
+	}
+	return &agent.FunctionsConfig{ListenAddr: listen, PerEnvironment: perEnv, IdleTimeout: idle}
 }

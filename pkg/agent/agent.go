@@ -77,6 +77,9 @@ type Config struct {
 	// environment the control plane returns at register and before the
 	// task definition's own (which therefore wins).
 	ContainerEnv map[string]string
+	// Functions, when set, runs function environments on this node for
+	// the invocations the control plane streams (see functions.go).
+	Functions *FunctionsConfig
 }
 
 // Agent is orchlet: it registers the node, follows its assignments and runs
@@ -269,6 +272,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.rep.run(ctx) })
 	wg.Go(func() { a.statsLoop(ctx) })
+	wg.Go(func() { a.runFunctions(ctx) })
 	a.log.Info("agent started", "address", a.Addr(), "runtime", a.rt.Name(), "version", Version)
 	err = a.session(ctx)
 	if err != nil {

@@ -134,7 +134,10 @@ func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 	// Streams (assignments, followed logs) live as long as their client;
 	// every other call gets a deadline, so an unreachable etcd turns into
 	// a 503 instead of a request that hangs.
-	streaming := strings.HasSuffix(pattern, "/assignments") || strings.HasSuffix(pattern, "/logs")
+	// Function invocations (the agents' stream, orch invoke) last as long
+	// as the function's timeout allows.
+	streaming := strings.HasSuffix(pattern, "/assignments") || strings.HasSuffix(pattern, "/logs") ||
+		strings.HasSuffix(pattern, "/invocations") || strings.HasSuffix(pattern, "/invoke")
 	pool := s.clients
 	if role == auth.RoleNode || role == auth.RoleJoin {
 		pool = s.agents

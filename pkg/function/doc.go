@@ -1,7 +1,18 @@
-// Package function is the domain side of Orch's functions: the event
-// documents functions receive and the rules for what their answers mean.
-// So far: the SQS event Lambda's queue event source sends (SQSEvent) and
-// the reading of a batch's result, partial batch failures included
-// (BatchOutcome). No HTTP and no AWS error codes here; the Runtime API and
-// the environments are in pkg/agent/lambdart.
+// Package function is the domain side of Orch's functions: their
+// configuration and event source mappings in the store (Service), the one
+// invocation entry point every trigger uses (Service.Invoke: RequestResponse,
+// Event, DryRun), routing invocations to the agents attached to this server
+// (Hub: sticky to warm agents, spreading by free memory, reserved
+// concurrency), durable Event invocations with Lambda's two retries and a
+// dead-letter queue, the SQS event Lambda's queue source sends (SQSEvent),
+// the reading of a batch's result (BatchOutcome) and the queue poller
+// (QueueSource). No HTTP and no AWS error codes here (pkg/api/lambda maps
+// the errors); the Runtime API and the environments are in
+// pkg/agent/lambdart.
+//
+// Example:
+//
+//	svc := function.New(function.Config{Store: st, Queues: broker})
+//	go svc.Run(ctx)
+//	res, err := svc.Invoke(ctx, "receipt", []byte(`{"id":"o-1"}`), function.RequestResponse, false)
 package function

@@ -35,6 +35,18 @@ type Function struct {
 	Environment                  *FunctionEnv      `json:"Environment,omitempty"`
 	ReservedConcurrentExecutions *int              `json:"ReservedConcurrentExecutions,omitempty"`
 	Tags                         map[string]string `json:"Tags,omitempty"`
+	// Role and Description are kept and shown as given (the stock CLI
+	// requires --role); Orch's functions act with the cluster's task key.
+	Role        string `json:"Role,omitempty"`
+	Description string `json:"Description,omitempty"`
+	// DeadLetterConfig receives Event invocations that failed every retry.
+	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
+}
+
+// DeadLetterConfig names the queue that gets an Event invocation's payload
+// after its last retry failed (Lambda's DeadLetterConfig.TargetArn).
+type DeadLetterConfig struct {
+	TargetArn string `json:"TargetArn"`
 }
 
 // FunctionCode is where the function's code is: an image.
@@ -95,6 +107,10 @@ func (f *Function) Validate() error {
 	}
 	if f.ReservedConcurrentExecutions != nil && *f.ReservedConcurrentExecutions < 0 {
 		add("ReservedConcurrentExecutions", "%d is negative: use 0 (the function never runs) or more", *f.ReservedConcurrentExecutions)
+	}
+	if f.DeadLetterConfig != nil && f.DeadLetterConfig.TargetArn != "" &&
+		(!strings.HasPrefix(f.DeadLetterConfig.TargetArn, "arn:aws:sqs:") || strings.Count(f.DeadLetterConfig.TargetArn, ":") != 5) {
+		add("DeadLetterConfig.TargetArn", "%q is not a queue ARN: use arn:aws:sqs:REGION:ACCOUNT:QUEUE (orch get queues shows it)", f.DeadLetterConfig.TargetArn)
 	}
 	if f.Environment != nil {
 		size := 0

@@ -22,6 +22,11 @@ import (
 type ecsFeature struct{ h *ecs.Handler }
 
 func newECSFeature(st *store.Store, b ecs.Backends, log *slog.Logger) ecsFeature {
+	return ecsFeature{ecs.NewHandler(b, newAdminOnly(st), log)}
+}
+
+// newAdminOnly returns a verifier that accepts admin access keys only.
+func newAdminOnly(st *store.Store) *adminOnly {
 	a := &adminOnly{st: st}
 	a.v = awsauth.New(func(ctx context.Context, id string) (string, error) {
 		k, err := st.GetAWSKey(ctx, id)
@@ -31,7 +36,7 @@ func newECSFeature(st *store.Store, b ecs.Backends, log *slog.Logger) ecsFeature
 		a.roles.Store(id, k.Role) // read with the secret, so checking it costs no second etcd read
 		return k.SecretAccessKey, nil
 	}, awsauth.Options{})
-	return ecsFeature{ecs.NewHandler(b, a, log)}
+	return a
 }
 
 func (f ecsFeature) Routes(r api.Routes)         { r.Protocol(ecs.IsECSRequest, f.h) }
@@ -62,7 +67,7 @@ func (a *adminOnly) Verify(r *http.Request, body []byte) error {
 	}
 	if err := auth.Permit(auth.RoleAdmin, auth.Identity{Role: role.(auth.Role), Name: id}, ""); err != nil {
 		return &awsproto.Error{Code: "AccessDeniedException", Status: http.StatusForbidden,
-			Message: fmt.Sprintf("Access key %s (role %s) may not call the ECS API: use the cluster's admin AWS key (orch aws-env).", id, role)}
+			Message: fmt.Sprintf("Access key %s (role %s) may not call this API: use the cluster's admin AWS key (orch aws-env).", id, role)}
 	}
 	return nil
 }

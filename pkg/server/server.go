@@ -66,6 +66,9 @@ type Config struct {
 	SessionTTL int
 	// SMTP is the relay for topics' email subscriptions (nil: none).
 	SMTP *topic.SMTP
+	// FunctionRetryDelay is the wait before a failed Event invocation's
+	// first retry (the second waits twice as long; default 10 s).
+	FunctionRetryDelay time.Duration
 }
 
 // Credentials are created once per cluster, at its first start. Only
@@ -155,7 +158,8 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	tasks := controller.NewTasks(st, s.Caches)
 	services := controller.NewServices(st, s.Caches)
 	taskDefs := controller.NewTaskDefs(st)
-	topics := newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger, o.SMTP)
+	functions := newFunctionsFeature(st, s.Caches, queues.queues, o.FunctionRetryDelay, o.Logger)
+	topics := newTopicsFeature(st, queues.queues, functions.svc, s.URL, newSigV4(st), o.Logger, o.SMTP)
 	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
@@ -178,6 +182,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		queues,
 		topics,
 		newScalingFeature(st, queues.queues, o.Logger),
+		functions,
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
 	}

@@ -22,8 +22,8 @@ type topicsFeature struct {
 	aws    *sns.Handler
 }
 
-func newTopicsFeature(st *store.Store, queues *queue.Broker, advertiseURL string, verifier *sigv4, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
-	t := topic.New(st, topic.Options{Ownership: queues, Queues: queues, BaseURL: advertiseURL, Logger: log, SMTP: smtp})
+func newTopicsFeature(st *store.Store, queues *queue.Broker, functions topic.FunctionInvoker, advertiseURL string, verifier *sigv4, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
+	t := topic.New(st, topic.Options{Ownership: queues, Queues: queues, Functions: functions, BaseURL: advertiseURL, Logger: log, SMTP: smtp})
 	return topicsFeature{topics: t, aws: sns.NewHandler(t, verifier.v, log)}
 }
 

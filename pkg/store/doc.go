@@ -23,6 +23,9 @@
 //	topics/<name>                       a topic's definition (attributes, tags, id)
 //	topicsubs/<subscriptionId>          one subscription (topic, protocol, endpoint, attributes, confirmation)
 //	tmsgs/<topicId>/<messageId>         a published message and its pending deliveries, deleted once all ended
+//	functions/<name>                    model.StoredFunction (the CreateFunction configuration, ARN, revision id)
+//	esm/<uuid>                          model.StoredMapping: an event source mapping (queue -> function)
+//	fnasync/<function>/<requestId>      model.AsyncInvocation: an Event invocation, stored before 202, deleted once it succeeded or went to the dead-letter queue
 //	auth/tokens/<sha256 hex>            auth.Role ("admin", "agent" = auth.RoleJoin, "node") and name; tokens are stored hashed
 //	auth/nodetokens/<node>              hash of the node's current node token
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)

@@ -85,5 +85,11 @@ func setModRevision(v any, rev int64) {
 		o.ModRevision = rev
 	case *model.ScalingPolicy:
 		o.ModRevision = rev
+	case *model.StoredFunction:
+		o.ModRevision = rev
+	case *model.StoredMapping:
+		o.ModRevision = rev
+	case *model.AsyncInvocation:
+		o.ModRevision = rev
 	}
 }

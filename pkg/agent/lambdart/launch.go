@@ -126,6 +126,31 @@ func (ci *ctrInstance) watch() {
 
 func (ci *ctrInstance) Exited() <-chan struct{} { return ci.exited }
 
+// LogsSince returns the container's output since a time (at most the last
+// 4 KB Lambda's LogType Tail returns is kept by the caller). Lines the
+// handler printed just before it answered may still be in the log
+// driver's buffer, so it reads again briefly when the first read is empty.
+func (ci *ctrInstance) LogsSince(ctx context.Context, since time.Time) []byte {
+	var out []byte
+	for i := 0; i < 3; i++ {
+		rc, err := ci.rt.Logs(ctx, ci.id, runtime.LogOptions{Since: since.Add(-time.Millisecond), Tail: -1})
+		if err != nil {
+			return nil
+		}
+		out, _ = io.ReadAll(io.LimitReader(rc, 1<<20))
+		rc.Close()
+		if len(out) > 0 {
+			return out
+		}
+		select {
+		case <-ctx.Done():
+			return out
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return out
+}
+
 // Stop kills and removes the container.
 func (ci *ctrInstance) Stop() {
 	ci.once.Do(func() {

@@ -230,23 +230,40 @@ func (p *Pool) Stats(name string) (Stats, bool) {
 // An invocation whose environment died before the runtime took it (the
 // handler never ran) is tried again in another environment, up to 3 times.
 func (p *Pool) Invoke(ctx context.Context, name, requestID string, payload []byte) (Result, error) {
+	r, _, err := p.invoke(ctx, name, requestID, payload, false)
+	return r, err
+}
+
+// InvokeTail is Invoke that also returns the environment's output written
+// while the invocation ran (what Lambda's LogType Tail returns), when its
+// launcher keeps logs (see LogReader).
+func (p *Pool) InvokeTail(ctx context.Context, name, requestID string, payload []byte) (Result, []byte, error) {
+	return p.invoke(ctx, name, requestID, payload, true)
+}
+
+// LogReader is an Instance that can return its output since a time.
+type LogReader interface {
+	LogsSince(ctx context.Context, since time.Time) []byte
+}
+
+func (p *Pool) invoke(ctx context.Context, name, requestID string, payload []byte, tail bool) (Result, []byte, error) {
 	if requestID == "" {
 		requestID = NewRequestID()
 	}
 	for attempt := 1; ; attempt++ {
-		r, err := p.invokeOnce(ctx, name, requestID, payload)
+		r, logs, err := p.invokeOnce(ctx, name, requestID, payload, tail)
 		if !errors.Is(err, ErrClosed) || attempt == 3 {
-			return r, err
+			return r, logs, err
 		}
 	}
 }
 
-func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload []byte) (Result, error) {
+func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload []byte, tail bool) (Result, []byte, error) {
 	p.mu.Lock()
 	st, ok := p.funcs[name]
 	if !ok {
 		p.mu.Unlock()
-		return Result{}, fmt.Errorf("lambdart: function %q is not on this agent", name)
+		return Result{}, nil, fmt.Errorf("lambdart: function %q is not on this agent", name)
 	}
 	limit := st.fn.ReservedConcurrency
 	if limit <= 0 {
@@ -255,7 +272,7 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 	if st.inflight >= limit {
 		st.stats.Throttles++
 		p.mu.Unlock()
-		return Result{}, ErrThrottled
+		return Result{}, nil, ErrThrottled
 	}
 	st.inflight++
 	fn := st.fn
@@ -291,7 +308,7 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 		p.mu.Lock()
 		es.inflight--
 		p.mu.Unlock()
-		return Result{}, ctx.Err()
+		return Result{}, nil, ctx.Err()
 	}
 	if es.startErr != nil {
 		p.mu.Lock()
@@ -299,13 +316,19 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 		st.stats.Invocations++
 		st.stats.Errors++
 		p.mu.Unlock()
-		return Result{}, es.startErr
+		return Result{}, nil, es.startErr
 	}
 	timeout := fn.Timeout
 	if timeout <= 0 {
 		timeout = 3 * time.Second
 	}
-	r, err := es.env.Invoke(ctx, Invocation{ID: requestID, Payload: payload, Deadline: time.Now().Add(timeout), FunctionARN: fn.ARN})
+	began := time.Now()
+	r, err := es.env.Invoke(ctx, Invocation{ID: requestID, Payload: payload, Deadline: began.Add(timeout), FunctionARN: fn.ARN})
+	var logs []byte
+	if lr, ok := es.inst.(LogReader); ok && tail {
+		// Before a broken environment is retired (its container removed).
+		logs = lr.LogsSince(ctx, began)
+	}
 
 	p.mu.Lock()
 	es.inflight--
@@ -343,7 +366,7 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 	if broken {
 		p.retire(es, es.env.Reason())
 	}
-	return r, err
+	return r, logs, err
 }
 
 // coldStart launches es (already listed in st.envs, so concurrent

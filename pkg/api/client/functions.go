@@ -1,0 +1,145 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/wire"
+)
+
+// ---- agent side of function invocations (agent.FunctionControlPlane)
+
+// Invocations streams the invocations the server routes to the node until
+// ctx ends or the connection breaks (or stays silent 45 s).
+func (c *Client) Invocations(ctx context.Context, node string) (<-chan wire.InvocationEvent, <-chan error) {
+	events := make(chan wire.InvocationEvent, 256)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(events)
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		body, err := c.Stream(sctx, http.MethodGet, "/v1/agent/nodes/"+node+"/invocations", nil)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer body.Close()
+		alive := make(chan struct{}, 1)
+		go func() {
+			t := time.NewTimer(streamIdle)
+			defer t.Stop()
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-alive:
+					t.Reset(streamIdle)
+				case <-t.C:
+					cancel()
+					return
+				}
+			}
+		}()
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			select {
+			case alive <- struct{}{}:
+			default:
+			}
+			var ev wire.InvocationEvent
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				errc <- fmt.Errorf("bad invocation event: %w", err)
+				return
+			}
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+		err = sc.Err()
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		errc <- fmt.Errorf("invocation stream ended: %w", err)
+	}()
+	return events, errc
+}
+
+// InvocationResult posts one invocation's result. A result nobody waits
+// for any more (410: the caller timed out) is not an error.
+func (c *Client) InvocationResult(ctx context.Context, node, id string, res wire.InvocationResult) error {
+	err := c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/invocations/"+url.PathEscape(id), res, nil)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusGone {
+		return nil
+	}
+	return err
+}
+
+// ---- functions (orch CLI)
+
+// Functions lists the functions.
+func (c *Client) Functions(ctx context.Context) ([]wire.Function, error) {
+	var out wire.FunctionList
+	err := c.Do(ctx, http.MethodGet, "/v1/functions", nil, &out)
+	return out.Functions, err
+}
+
+// Function reads one function.
+func (c *Client) Function(ctx context.Context, name string) (*wire.Function, error) {
+	var out wire.Function
+	if err := c.Do(ctx, http.MethodGet, "/v1/functions/"+url.PathEscape(name), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteFunction deletes a function.
+func (c *Client) DeleteFunction(ctx context.Context, name string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/functions/"+url.PathEscape(name), nil, nil)
+}
+
+// Invoke invokes a function.
+func (c *Client) Invoke(ctx context.Context, name string, in wire.InvokeRequest) (*wire.InvokeResponse, error) {
+	var out wire.InvokeResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/functions/"+url.PathEscape(name)+"/invoke", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// FunctionLogs returns a function's recent log lines.
+func (c *Client) FunctionLogs(ctx context.Context, name string) (string, error) {
+	body, err := c.Stream(ctx, http.MethodGet, "/v1/functions/"+url.PathEscape(name)+"/logs", nil)
+	if err != nil {
+		return "", err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, 1<<20))
+	return string(b), err
+}
+
+// EventSourceMappings lists the event source mappings (of one function
+// when given).
+func (c *Client) EventSourceMappings(ctx context.Context, function string) ([]map[string]any, error) {
+	var out struct {
+		Mappings []map[string]any `json:"eventSourceMappings"`
+	}
+	err := c.Do(ctx, http.MethodGet, "/v1/eventsourcemappings?function="+url.QueryEscape(function), nil, &out)
+	return out.Mappings, err
+}
+
+// DeleteEventSourceMapping deletes a mapping by UUID.
+func (c *Client) DeleteEventSourceMapping(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/eventsourcemappings/"+url.PathEscape(id), nil, nil)
+}

@@ -1,0 +1,96 @@
+package wire
+
+import (
+	"encoding/json"
+
+	"github.com/orch-project/orch/pkg/model"
+)
+
+// Function invocations travel server -> agent on a stream the agent opens
+// (GET /v1/agent/nodes/{name}/invocations, NDJSON of InvocationEvent) and
+// their results come back as POST /v1/agent/nodes/{name}/invocations/{id}.
+
+// Invocation event types.
+const (
+	InvocationInvoke = "invoke"
+	InvocationPing   = "ping"
+)
+
+// FunctionSpec is what an agent needs to run a function's environments.
+// Revision changes with every update: environments of an older one are
+// replaced.
+type FunctionSpec struct {
+	Name                string            `json:"name"`
+	ARN                 string            `json:"arn"`
+	Image               string            `json:"image"`
+	MemoryMiB           int               `json:"memoryMiB"`
+	TimeoutSec          int               `json:"timeoutSec"`
+	Env                 map[string]string `json:"env,omitempty"`
+	ReservedConcurrency int               `json:"reservedConcurrency,omitempty"`
+	Revision            string            `json:"revision"`
+}
+
+// InvocationEvent is one line of the invocation stream.
+type InvocationEvent struct {
+	Type      string        `json:"type"`
+	RequestID string        `json:"requestId,omitempty"`
+	Function  *FunctionSpec `json:"function,omitempty"`
+	Payload   []byte        `json:"payload,omitempty"`
+	// Tail asks for the output the invocation wrote (LogType Tail).
+	Tail bool `json:"tail,omitempty"`
+}
+
+// Agent-side failure kinds of an InvocationResult (the handler never ran
+// or did not finish for a reason outside the handler).
+const (
+	InvokeErrThrottled = "throttled" // the agent's environments are all busy
+	InvokeErrInit      = "init"      // the environment failed to start or initialise
+	InvokeErrAgent     = "agent"     // anything else on the agent
+)
+
+// InvocationResult is an agent's answer to one invocation.
+type InvocationResult struct {
+	Payload        []byte  `json:"payload,omitempty"`
+	FunctionError  string  `json:"functionError,omitempty"` // Unhandled | Handled
+	ErrorType      string  `json:"errorType,omitempty"`
+	DurationMs     float64 `json:"durationMs"`
+	InitDurationMs float64 `json:"initDurationMs,omitempty"`
+	// Report is the invocation's REPORT line.
+	Report string `json:"report,omitempty"`
+	// Logs is the output the invocation wrote (when Tail was asked).
+	Logs []byte `json:"logs,omitempty"`
+	// ErrorKind and Error describe a failure outside the handler.
+	ErrorKind string `json:"errorKind,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Function is a function as /v1/functions shows it.
+type Function struct {
+	model.StoredFunction
+	// Inflight is the invocations running now (through this server).
+	Inflight int `json:"Inflight"`
+}
+
+// FunctionList answers GET /v1/functions.
+type FunctionList struct {
+	Functions []Function `json:"functions"`
+}
+
+// InvokeRequest is POST /v1/functions/{name}/invoke (orch invoke).
+type InvokeRequest struct {
+	Payload json.RawMessage `json:"payload,omitempty"`
+	Type    string          `json:"type,omitempty"` // RequestResponse (default), Event, DryRun
+	Log     bool            `json:"log,omitempty"`  // return the invocation's log (LogType Tail)
+}
+
+// InvokeResponse answers it.
+type InvokeResponse struct {
+	RequestID     string          `json:"requestId"`
+	StatusCode    int             `json:"statusCode"`
+	FunctionError string          `json:"functionError,omitempty"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	RawPayload    string          `json:"rawPayload,omitempty"` // an answer that is not JSON
+	Logs          string          `json:"logs,omitempty"`
+	Node          string          `json:"node,omitempty"`
+	DurationMs    float64         `json:"durationMs,omitempty"`
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api"
+	"github.com/orch-project/orch/pkg/api/lambda"
+	"github.com/orch-project/orch/pkg/auth"
+	"github.com/orch-project/orch/pkg/controller"
+	"github.com/orch-project/orch/pkg/function"
+	"github.com/orch-project/orch/pkg/manifest"
+	"github.com/orch-project/orch/pkg/queue"
+	"github.com/orch-project/orch/pkg/store"
+)
+
+// functionsFeature serves functions: the Lambda API (REST-JSON, SigV4),
+// /v1/functions and /v1/eventsourcemappings, the Function and
+// EventSourceMapping kinds, and the agents' invocation streams. Its loop
+// keeps the function cache and delivers stored Event invocations. This
+// file is the one place that wires pkg/function and pkg/api/lambda into
+// the server.
+//
+// Agents attach their invocation stream to the server they talk to, and
+// a server routes invocations to the agents attached to it: with several
+// replicas, put them behind one address or give each agent every replica
+// (documented in docs/functions.md).
+type functionsFeature struct {
+	svc *function.Service
+	aws *lambda.Handler
+}
+
+func newFunctionsFeature(st *store.Store, caches *controller.Caches, queues *queue.Broker, retryBase time.Duration, log *slog.Logger) functionsFeature {
+	hub := function.NewHub()
+	hub.FreeMemory = (&freeMemory{caches: caches}).of
+	svc := function.New(function.Config{Store: st, Hub: hub, Queues: queues, Logger: log, RetryBase: retryBase})
+	admin := newAdminOnly(st)
+	return functionsFeature{svc: svc, aws: lambda.NewHandler(svc, newSigV4(st).v, admin, log)}
+}
+
+func (f functionsFeature) Routes(r api.Routes) {
+	r.Protocol(lambda.IsLambdaRequest, f.aws)
+	for pattern, h := range lambda.NewREST(f.svc).Routes() {
+		r.Handle(pattern, restRole(pattern), h)
+	}
+	for pattern, h := range f.aws.AgentRoutes() {
+		r.Handle(pattern, auth.RoleNode, h)
+	}
+}
+
+func (f functionsFeature) Kinds() []api.Kind {
+	return []api.Kind{
+		{Name: manifest.KindFunction, Applier: lambda.FunctionApplier{Functions: f.svc}},
+		{Name: manifest.KindEventSourceMapping, Applier: lambda.MappingApplier{Functions: f.svc}},
+	}
+}
+
+func (f functionsFeature) Run(ctx context.Context) error { return f.svc.Run(ctx) }
+
+// freeMemory is each node's registered memory minus what its tasks
+// reserve, recomputed at most every 2 seconds (placement of function
+// environments needs a rough figure, not a scan of every task per call).
+type freeMemory struct {
+	caches *controller.Caches
+	mu     sync.Mutex
+	at     time.Time
+	free   map[string]int
+}
+
+func (m *freeMemory) of(node string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if time.Since(m.at) > 2*time.Second {
+		free := map[string]int{}
+		for _, n := range m.caches.Nodes.List() {
+			free[n.Name] = n.Capacity.MemoryMiB
+		}
+		for _, t := range m.caches.Tasks.List() {
+			if t.Holds() {
+				free[t.NodeName] -= t.Requirements.MemoryMiB
+			}
+		}
+		m.free, m.at = free, time.Now()
+	}
+	return m.free[node]
+}
+
+var _ http.Handler = (*lambda.Handler)(nil)
+var _ function.Queue = (*queue.Broker)(nil)
