@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +43,7 @@ func newCmd() *cobra.Command {
 		cpu, memory                                               int
 		attrs                                                     []string
 		statsInterval, stoppedRetention                           time.Duration
-		taskListen, taskHost                                      string
+		taskListen, taskHost, stateDir                            string
 	)
 	cmd := &cobra.Command{
 		Use:           "orchlet --server URL --join-token TOKEN",
@@ -89,7 +91,14 @@ func newCmd() *cobra.Command {
 			if nodeName == "" {
 				nodeName, _ = os.Hostname()
 			}
-			cp := client.New(client.Config{Servers: strings.Split(servers, ","), Token: token})
+			if stateDir == "" {
+				stateDir = defaultStateDir()
+			}
+			identity, err := agent.LoadOrCreateIdentity(stateDir)
+			if err != nil {
+				return fmt.Errorf("%w (--state-dir keeps the host key the node name is bound to)", err)
+			}
+			cp := client.New(client.Config{Servers: strings.Split(servers, ","), Token: token, Identity: identity})
 			ag, err := agent.New(agent.Config{
 				NodeName: nodeName, Capacity: model.Resources{CPU: cpu, MemoryMiB: memory}, Attributes: attributes,
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
@@ -124,5 +133,17 @@ func newCmd() *cobra.Command {
 	f.DurationVar(&stoppedRetention, "stopped-retention", agent.DefaultStoppedRetention, "how long a stopped task's containers are kept (for orch logs) before they are removed")
 	f.StringVar(&taskListen, "task-endpoint-listen", "", "address of the task endpoints (ECS metadata v4, scale-in protection) containers call (default: the port the node's containers record from the previous run, else a free one; 0.0.0.0 with Docker, else 127.0.0.1)")
 	f.StringVar(&taskHost, "task-endpoint-host", "", "host containers use to reach the task endpoints (default: host.docker.internal with Docker)")
+	f.StringVar(&stateDir, "state-dir", "", "where the host key the node name is bound to is kept (default: /var/lib/orchlet as root, else ~/.orch/orchlet)")
 	return cmd
+}
+
+// defaultStateDir is /var/lib/orchlet for root, else ~/.orch/orchlet.
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/orchlet"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".orch", "orchlet")
+	}
+	return filepath.Join(os.TempDir(), "orchlet-"+strconv.Itoa(os.Getuid()))
 }

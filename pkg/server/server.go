@@ -159,6 +159,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
+	audit := st.NewAuditLog(o.Logger)
 	// The features, in order: the order of their kinds in messages.
 	features := []Feature{
 		coreFeature{
@@ -180,6 +181,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		newScalingFeature(st, queues.queues, o.Logger),
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
+		securityFeature{api.PolicyFeature(controller.PolicyOf(st)), audit},
 	}
 	apiFeatures := make([]api.Feature, len(features))
 	for i, f := range features {
@@ -197,6 +199,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Leader:   s.Reconciler.IsLeader,
 		AWSGate:  awsGate(st),
 		Writable: health.Writable,
+		Audit:    audit,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())
