@@ -49,7 +49,9 @@ func noteObject(r *http.Request, object string) {
 
 // audited says whether a route's calls go to the audit log: every write
 // by a person or an agent's registration; not reads, not an agent's own
-// heartbeats, status reports or nonces (machine traffic on its own node).
+// heartbeats, status reports or nonces (machine traffic on its own node),
+// and not the message data plane (sending, receiving, publishing), whose
+// volume would drown the changes an audit is for.
 func audited(method string, role auth.Role, pattern string) bool {
 	if method == http.MethodGet || method == http.MethodHead {
 		return false
@@ -57,7 +59,12 @@ func audited(method string, role auth.Role, pattern string) bool {
 	if role == auth.RoleNode {
 		return false
 	}
-	return !strings.HasSuffix(pattern, "/v1/agent/nonce")
+	for _, s := range []string{"/v1/agent/nonce", "/messages", "/receive", "/publish"} {
+		if strings.HasSuffix(pattern, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // auditEntry builds the entry for a finished request.
