@@ -35,8 +35,8 @@ func (s *core) newJoinToken(w http.ResponseWriter, r *http.Request) {
 // the server serves POST/GET /v1/tokens and DELETE /v1/tokens/{ref}.
 type TokenAdmin interface {
 	CreateToken(ctx context.Context, tok string, role auth.Role, name, createdBy string, expiresAt *time.Time) (string, error)
-	ListTokens(ctx context.Context) ([]auth.TokenMeta, error)
-	RevokeToken(ctx context.Context, ref string) (auth.TokenMeta, error)
+	ListTokens(ctx context.Context) ([]model.TokenMeta, error)
+	RevokeToken(ctx context.Context, ref string) (model.TokenMeta, error)
 }
 
 // maxTokenTTL bounds a token's lifetime; longer-lived credentials are

@@ -76,17 +76,6 @@ func (id Identity) Expired(now time.Time) bool {
 	return !id.ExpiresAt.IsZero() && !now.Before(id.ExpiresAt)
 }
 
-// TokenMeta describes a stored token (orch token ls): never the token,
-// which only its holder knows, and only its hash is stored.
-type TokenMeta struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Role      Role       `json:"role"`
-	CreatedAt *time.Time `json:"createdAt,omitempty"`
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
-	CreatedBy string     `json:"createdBy,omitempty"`
-}
-
 // A DeniedError says why an identity may not call an endpoint and what
 // credential would do.
 type DeniedError struct{ Reason string }

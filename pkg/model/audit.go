@@ -30,3 +30,15 @@ const (
 	AuditDenied = "denied"
 	AuditFailed = "failed"
 )
+
+// TokenMeta describes a stored token (orch token ls): never the token,
+// which only its holder knows (only its hash is stored). Role is an
+// auth.Role ("admin", "deployer", "viewer", "agent" for join tokens).
+type TokenMeta struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	CreatedBy string     `json:"createdBy,omitempty"`
+}

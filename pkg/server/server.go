@@ -156,10 +156,10 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	services := controller.NewServices(st, s.Caches)
 	taskDefs := controller.NewTaskDefs(st)
 	topics := newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger, o.SMTP)
-	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
+	audit := st.NewAuditLog(o.Logger)
+	dashboard := newUIFeature(uiDeps{audit: audit, store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
-	audit := st.NewAuditLog(o.Logger)
 	// The features, in order: the order of their kinds in messages.
 	features := []Feature{
 		coreFeature{

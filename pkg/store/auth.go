@@ -81,19 +81,19 @@ func (s *Store) CreateToken(ctx context.Context, tok string, role auth.Role, nam
 // ListTokens returns the tokens people and agents hold (admin, deployer,
 // viewer and join tokens), sorted by creation then id; node tokens are
 // internal to each node's registration and not listed.
-func (s *Store) ListTokens(ctx context.Context) ([]auth.TokenMeta, error) {
+func (s *Store) ListTokens(ctx context.Context) ([]model.TokenMeta, error) {
 	prefix := s.key("auth", "tokens") + "/"
 	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("store: list tokens: %w", err)
 	}
-	out := []auth.TokenMeta{}
+	out := []model.TokenMeta{}
 	for _, kv := range resp.Kvs {
 		var r tokenRecord
 		if json.Unmarshal(kv.Value, &r) != nil || r.Role == auth.RoleNode {
 			continue
 		}
-		out = append(out, auth.TokenMeta{ID: TokenID(strings.TrimPrefix(string(kv.Key), prefix)), Name: r.Name, Role: r.Role,
+		out = append(out, model.TokenMeta{ID: TokenID(strings.TrimPrefix(string(kv.Key), prefix)), Name: r.Name, Role: string(r.Role),
 			CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, CreatedBy: r.CreatedBy})
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -109,14 +109,14 @@ func (s *Store) ListTokens(ctx context.Context) ([]auth.TokenMeta, error) {
 // RevokeToken deletes the token whose id (or a unique prefix of at least 6
 // digits of it) or name is ref. It refuses to revoke the last admin token,
 // which would lock everyone out of the cluster.
-func (s *Store) RevokeToken(ctx context.Context, ref string) (auth.TokenMeta, error) {
+func (s *Store) RevokeToken(ctx context.Context, ref string) (model.TokenMeta, error) {
 	prefix := s.key("auth", "tokens") + "/"
 	for {
 		resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
 		if err != nil {
-			return auth.TokenMeta{}, fmt.Errorf("store: revoke token: %w", err)
+			return model.TokenMeta{}, fmt.Errorf("store: revoke token: %w", err)
 		}
-		var match []auth.TokenMeta
+		var match []model.TokenMeta
 		var keys []string
 		admins := 0
 		for _, kv := range resp.Kvs {
@@ -129,28 +129,28 @@ func (s *Store) RevokeToken(ctx context.Context, ref string) (auth.TokenMeta, er
 			}
 			h := strings.TrimPrefix(string(kv.Key), prefix)
 			if r.Name == ref || (len(ref) >= 6 && strings.HasPrefix(h, ref)) {
-				match = append(match, auth.TokenMeta{ID: TokenID(h), Name: r.Name, Role: r.Role, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, CreatedBy: r.CreatedBy})
+				match = append(match, model.TokenMeta{ID: TokenID(h), Name: r.Name, Role: string(r.Role), CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, CreatedBy: r.CreatedBy})
 				keys = append(keys, string(kv.Key))
 			}
 		}
 		switch {
 		case len(match) == 0:
-			return auth.TokenMeta{}, fmt.Errorf("token %s: %w (orch token ls lists ids and names)", ref, model.ErrNotFound)
+			return model.TokenMeta{}, fmt.Errorf("token %s: %w (orch token ls lists ids and names)", ref, model.ErrNotFound)
 		case len(match) > 1:
 			ids := make([]string, len(match))
 			for i, m := range match {
 				ids[i] = m.ID
 			}
-			return auth.TokenMeta{}, fmt.Errorf("%w: %d tokens match %q (ids %s): revoke one by its id", model.ErrConflict, len(match), ref, strings.Join(ids, ", "))
-		case match[0].Role == auth.RoleAdmin && admins == 1:
-			return auth.TokenMeta{}, fmt.Errorf("%w: token %s is the last admin token: create another (orch token create --role admin) before revoking it", model.ErrConflict, match[0].ID)
+			return model.TokenMeta{}, fmt.Errorf("%w: %d tokens match %q (ids %s): revoke one by its id", model.ErrConflict, len(match), ref, strings.Join(ids, ", "))
+		case match[0].Role == string(auth.RoleAdmin) && admins == 1:
+			return model.TokenMeta{}, fmt.Errorf("%w: token %s is the last admin token: create another (orch token create --role admin) before revoking it", model.ErrConflict, match[0].ID)
 		}
 		// Conditional on the token list not having changed, so two
 		// concurrent revocations cannot remove the last two admin tokens.
 		tr, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(prefix), "<", resp.Header.Revision+1).WithPrefix()).
 			Then(clientv3.OpDelete(keys[0])).Commit()
 		if err != nil {
-			return auth.TokenMeta{}, fmt.Errorf("store: revoke token: %w", err)
+			return model.TokenMeta{}, fmt.Errorf("store: revoke token: %w", err)
 		}
 		if tr.Succeeded {
 			return match[0], nil

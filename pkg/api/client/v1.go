@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
-	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -193,16 +192,16 @@ func (c *Client) CreateToken(ctx context.Context, in wire.TokenRequest) (wire.To
 }
 
 // ListTokens lists tokens (ids, names, roles, expiry; never secrets).
-func (c *Client) ListTokens(ctx context.Context) ([]auth.TokenMeta, error) {
+func (c *Client) ListTokens(ctx context.Context) ([]model.TokenMeta, error) {
 	var out wire.TokenList
 	err := c.Do(ctx, http.MethodGet, "/v1/tokens", nil, &out)
 	return out.Tokens, err
 }
 
 // RevokeToken deletes a token by id (or unique id prefix) or name.
-func (c *Client) RevokeToken(ctx context.Context, ref string) (auth.TokenMeta, error) {
+func (c *Client) RevokeToken(ctx context.Context, ref string) (model.TokenMeta, error) {
 	var out struct {
-		Revoked auth.TokenMeta `json:"revoked"`
+		Revoked model.TokenMeta `json:"revoked"`
 	}
 	err := c.Do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(ref), nil, &out)
 	return out.Revoked, err

@@ -3,7 +3,6 @@ package wire
 import (
 	"time"
 
-	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -29,7 +28,7 @@ type TokenResponse struct {
 // TokenList is GET /v1/tokens: every person's and join token, without
 // secrets.
 type TokenList struct {
-	Tokens []auth.TokenMeta `json:"tokens"`
+	Tokens []model.TokenMeta `json:"tokens"`
 }
 
 // AuditList is GET /v1/audit: entries newest first; NextToken continues.
