@@ -66,6 +66,12 @@ type Config struct {
 	SessionTTL int
 	// SMTP is the relay for topics' email subscriptions (nil: none).
 	SMTP *topic.SMTP
+	// AuditMaxEntries and AuditMaxAge bound the audit log (defaults
+	// store.DefaultAuditMaxEntries and DefaultAuditMaxAge); a negative
+	// AuditMaxEntries turns the audit log off (benchmarks measure its
+	// cost that way).
+	AuditMaxEntries int
+	AuditMaxAge     time.Duration
 }
 
 // Credentials are created once per cluster, at its first start. Only
@@ -157,7 +163,18 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	taskDefs := controller.NewTaskDefs(st)
 	topics := newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger, o.SMTP)
 	audit := st.NewAuditLog(o.Logger)
-	dashboard := newUIFeature(uiDeps{audit: audit, store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
+	if o.AuditMaxEntries > 0 {
+		audit.MaxEntries = o.AuditMaxEntries
+	}
+	if o.AuditMaxAge > 0 {
+		audit.MaxAge = o.AuditMaxAge
+	}
+	var auditLog api.AuditLog = audit
+	auditTo := audit
+	if o.AuditMaxEntries < 0 {
+		auditLog, auditTo = nil, nil
+	}
+	dashboard := newUIFeature(uiDeps{audit: auditTo, store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
 	// The features, in order: the order of their kinds in messages.
@@ -199,7 +216,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Leader:   s.Reconciler.IsLeader,
 		AWSGate:  awsGate(st),
 		Writable: health.Writable,
-		Audit:    audit,
+		Audit:    auditLog,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())

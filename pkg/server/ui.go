@@ -50,8 +50,12 @@ type uiDeps struct {
 
 func newUIFeature(d uiDeps) *uiFeature {
 	b := uiBackend{d}
+	var audit func(model.AuditEntry)
+	if d.audit != nil {
+		audit = d.audit.Record
+	}
 	return &uiFeature{
-		d:        ui.New(ui.Config{Backend: b, Authenticate: b.authenticate, Logger: d.logger, Audit: d.audit.Record}),
+		d:        ui.New(ui.Config{Backend: b, Authenticate: b.authenticate, Logger: d.logger, Audit: audit}),
 		caches:   d.caches,
 		services: d.store.ServiceCache(),
 	}

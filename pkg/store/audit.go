@@ -80,7 +80,9 @@ func (a *AuditLog) Run(ctx context.Context) error {
 		case <-prune.C:
 			a.prune(ctx)
 		case e := <-a.ch:
-			a.flush(ctx, e)
+			// A batch taken off the queue is written even if ctx ends
+			// meanwhile (a shutdown): those writes were acknowledged.
+			a.flush(context.WithoutCancel(ctx), e)
 		}
 	}
 }
@@ -97,6 +99,8 @@ more:
 			break more
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	ops := make([]clientv3.Op, 0, len(batch))
 	for _, e := range batch {
 		b, _ := json.Marshal(e)
