@@ -294,7 +294,14 @@ func devCmd() *cobra.Command {
 			if host == "" {
 				host, _ = os.Hostname()
 			}
-			cp := client.New(client.Config{Servers: []string{srv.URL}, Token: joinToken})
+			// The local agent's host key lives in the data dir, so the
+			// node is its own again after orch dev restarts.
+			identity, err := agent.LoadOrCreateIdentity(filepath.Join(f.dataDir, "agent"))
+			if err != nil {
+				srv.Close()
+				return err
+			}
+			cp := client.New(client.Config{Servers: []string{srv.URL}, Token: joinToken, Identity: identity})
 			acfg := agent.Config{NodeName: host, Runtime: runt, ControlPlane: cp, Logger: slog.Default()}
 			if rt == "docker" {
 				acfg.Functions = &agent.FunctionsConfig{}

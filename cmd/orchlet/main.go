@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +43,7 @@ func newCmd() *cobra.Command {
 		cpu, memory                                               int
 		attrs                                                     []string
 		statsInterval, stoppedRetention                           time.Duration
-		taskListen, taskHost                                      string
+		taskListen, taskHost, stateDir                            string
 		fnListen                                                  string
 		fnPerEnv                                                  int
 		fnIdle                                                    time.Duration
@@ -92,7 +94,14 @@ func newCmd() *cobra.Command {
 			if nodeName == "" {
 				nodeName, _ = os.Hostname()
 			}
-			cp := client.New(client.Config{Servers: strings.Split(servers, ","), Token: token})
+			if stateDir == "" {
+				stateDir = defaultStateDir()
+			}
+			identity, err := agent.LoadOrCreateIdentity(stateDir)
+			if err != nil {
+				return fmt.Errorf("%w (--state-dir keeps the host key the node name is bound to)", err)
+			}
+			cp := client.New(client.Config{Servers: strings.Split(servers, ","), Token: token, Identity: identity})
 			ag, err := agent.New(agent.Config{
 				NodeName: nodeName, Capacity: model.Resources{CPU: cpu, MemoryMiB: memory}, Attributes: attributes,
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
@@ -131,6 +140,7 @@ func newCmd() *cobra.Command {
 	f.StringVar(&fnListen, "function-listen", "", "address function environments' Runtime API endpoints listen on, each on a free port (default: docker0's address)")
 	f.IntVar(&fnPerEnv, "function-concurrency", 4, "invocations one function environment runs at once (AWS_LAMBDA_MAX_CONCURRENCY)")
 	f.DurationVar(&fnIdle, "function-idle-timeout", 5*time.Minute, "stop a function environment unused this long (scale to zero)")
+	f.StringVar(&stateDir, "state-dir", "", "where the host key the node name is bound to is kept (default: /var/lib/orchlet as root, else ~/.orch/orchlet)")
 	return cmd
 }
 
@@ -141,4 +151,15 @@ func functionsConfig(rt, listen string, perEnv int, idle time.Duration) *agent.F
 		return nil
 	}
 	return &agent.FunctionsConfig{ListenAddr: listen, PerEnvironment: perEnv, IdleTimeout: idle}
+}
+
+// defaultStateDir is /var/lib/orchlet for root, else ~/.orch/orchlet.
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/orchlet"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".orch", "orchlet")
+	}
+	return filepath.Join(os.TempDir(), "orchlet-"+strconv.Itoa(os.Getuid()))
 }

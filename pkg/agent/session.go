@@ -82,6 +82,11 @@ func (a *Agent) register(ctx context.Context) (wire.RegisterResponse, error) {
 		if errors.Is(err, wire.ErrUnauthorized) {
 			return resp, fmt.Errorf("agent: node %s: registering: %w (check the join token given to orchlet)", a.node, err)
 		}
+		if errors.Is(err, wire.ErrNodeNameTaken) {
+			// Another host holds the name: running its tasks here too
+			// is what must not happen, and retrying cannot help.
+			return resp, fmt.Errorf("agent: registering: %w", err)
+		}
 		if ctx.Err() != nil {
 			return resp, ctx.Err()
 		}

@@ -14,14 +14,29 @@ import (
 	"github.com/orch-project/orch/pkg/model"
 )
 
+// agentNonce hands an agent a single-use nonce to sign for its next
+// registration (host identity, see auth.NodeProofMessage).
+func (s *core) agentNonce(w http.ResponseWriter, r *http.Request) {
+	n, err := s.cfg.Nodes.Nonce(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.NonceResponse{Nonce: n})
+}
+
 func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 	var req wire.RegisterRequest
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
+	noteObject(r, "node "+req.Name)
 	n, err := s.cfg.Nodes.Register(r.Context(), req)
 	if err != nil {
+		if errors.Is(err, model.ErrNodeNameTaken) {
+			s.log.Warn("node registration refused: the name is bound to another host's key", "node", req.Name)
+		}
 		writeError(w, err)
 		return
 	}

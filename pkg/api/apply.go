@@ -49,8 +49,14 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	results := make([]wire.ApplyResult, 0, len(objs))
+	// The audit log names what was applied (kind/name → action).
+	var applied []string
+	defer func() { noteObject(r, strings.Join(applied, ", ")) }()
 	for i, obj := range objs {
 		res, err := s.appliers[req.Documents[i].Kind].Apply(r.Context(), obj)
+		if err == nil {
+			applied = append(applied, fmt.Sprintf("%s/%s %s", res.Kind, res.Name, res.Action))
+		}
 		if err != nil {
 			writeJSON(w, statusOf(err), map[string]any{"results": results, "code": "ApplyFailed",
 				"message": fmt.Sprintf("documents[%d] (%s): %v", i, req.Documents[i].Kind, err)})

@@ -34,6 +34,8 @@ type Tasks interface {
 
 // Nodes is what the API needs of nodes.
 type Nodes interface {
+	// Nonce hands out a single-use value an agent signs to register.
+	Nonce(ctx context.Context) (string, error)
 	Register(ctx context.Context, req model.NodeRegistration) (*model.Node, error)
 	Heartbeat(ctx context.Context, name string) error
 	// HeartbeatInterval is the interval agents are told at register.

@@ -49,21 +49,22 @@ func Core(cfg CoreConfig) Feature {
 
 func (s *core) Routes(r Routes) {
 	admin := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleAdmin, h) }
+	deploy := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleDeployer, h) }
 	viewer := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleViewer, h) }
 	join := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleJoin, h) }
 	agent := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleNode, h) }
 
-	admin("POST /v1/taskdefinitions", s.registerTaskDef)
+	deploy("POST /v1/taskdefinitions", s.registerTaskDef)
 	viewer("GET /v1/taskdefinitions", s.listTaskDefs)
 	viewer("GET /v1/taskdefinitions/{ref}", s.getTaskDef)
-	admin("DELETE /v1/taskdefinitions/{ref}", s.deregisterTaskDef)
+	deploy("DELETE /v1/taskdefinitions/{ref}", s.deregisterTaskDef)
 
-	admin("POST /v1/tasks", s.runTasks)
+	deploy("POST /v1/tasks", s.runTasks)
 	viewer("GET /v1/tasks", s.listTasks)
 	viewer("GET /v1/tasks/watch", s.watchTasks)
 	viewer("GET /v1/tasks/{id}", s.getTask)
-	admin("POST /v1/tasks/{id}/stop", s.stopTask)
-	admin("DELETE /v1/tasks/{id}", s.deleteTask)
+	deploy("POST /v1/tasks/{id}/stop", s.stopTask)
+	deploy("DELETE /v1/tasks/{id}", s.deleteTask)
 	viewer("GET /v1/tasks/{id}/logs", s.taskLogs)
 
 	viewer("GET /v1/nodes", s.listNodes)
@@ -73,8 +74,8 @@ func (s *core) Routes(r Routes) {
 	admin("DELETE /v1/nodes/{name}", s.deleteNode)
 
 	admin("POST /v1/join-tokens", s.newJoinToken)
-	admin("POST /v1/tokens", s.newUserToken)
 
+	join("POST /v1/agent/nonce", s.agentNonce)
 	join("POST /v1/agent/register", s.agentRegister)
 	agent("POST /v1/agent/nodes/{name}/heartbeat", s.agentHeartbeat)
 	agent("GET /v1/agent/nodes/{name}/assignments", s.agentAssignments)

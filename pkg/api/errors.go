@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
 )
 
@@ -47,6 +48,10 @@ func writeError(w http.ResponseWriter, err error) {
 		status, code, msg = http.StatusBadRequest, "ValidationError", strings.TrimPrefix(err.Error(), "model: invalid: ")
 	case errors.Is(err, model.ErrNotFound):
 		status, code, msg = http.StatusNotFound, "NotFound", strings.TrimSuffix(err.Error(), ": model: not found")+": not found"
+	case errors.Is(err, model.ErrNodeNameTaken):
+		status, code, msg = http.StatusConflict, "NodeNameTaken", err.Error()
+	case errors.Is(err, auth.ErrBadNodeProof):
+		status, code, msg = http.StatusBadRequest, "InvalidNodeProof", strings.TrimPrefix(err.Error(), "auth: bad node proof: ")
 	case errors.Is(err, model.ErrConflict):
 		status, code, msg = http.StatusConflict, "Conflict", strings.ReplaceAll(err.Error(), "model: conflict: ", "")
 	case errors.Is(err, model.ErrWrongNode):

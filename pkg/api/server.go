@@ -42,6 +42,8 @@ type Config struct {
 	// inflight.go); 0: the defaults, 64 and 512.
 	MaxRequestsInflight      int
 	MaxAgentRequestsInflight int
+	// Audit records every write (nil: none) and serves GET /v1/audit.
+	Audit AuditLog
 	// Writable is nil while the store takes writes, else why not (etcd
 	// is away): /readyz answers 503, writes are refused at once with 503,
 	// and reads get a short deadline (those served from caches still
@@ -97,7 +99,13 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
-	s.Handle("POST /v1/apply", auth.RoleAdmin, s.apply)
+	s.Handle("POST /v1/apply", auth.RoleDeployer, s.apply)
+	s.Handle("GET /v1/audit", auth.RoleAdmin, s.listAudit)
+	if ta, ok := cfg.Tokens.(TokenAdmin); ok {
+		s.Handle("POST /v1/tokens", auth.RoleAdmin, s.createToken(ta))
+		s.Handle("GET /v1/tokens", auth.RoleAdmin, s.listTokens(ta))
+		s.Handle("DELETE /v1/tokens/{ref}", auth.RoleAdmin, s.revokeToken(ta))
+	}
 	for _, f := range cfg.Features {
 		for _, k := range f.Kinds() {
 			if _, dup := s.appliers[k.Name]; dup {
@@ -142,6 +150,8 @@ func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 	if role == auth.RoleNode || role == auth.RoleJoin {
 		pool = s.agents
 	}
+	method, _, _ := strings.Cut(pattern, " ")
+	audit := s.cfg.Audit != nil && audited(method, role, pattern)
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !streaming {
 			if !pool.acquire(r) {
@@ -171,9 +181,16 @@ func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 		defer func() { s.reqs.WithLabelValues(route, strconv.Itoa(rw.status)).Observe(time.Since(start).Seconds()) }()
 		got, err := s.authenticate(r)
 		if err != nil {
+			// Not audited: nobody is known, and recording every
+			// anonymous attempt would let anyone fill the log.
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="orch"`)
 			writeError(rw, err)
 			return
+		}
+		c := &caller{id: got}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
+		if audit {
+			defer func() { s.cfg.Audit.Record(auditEntry(r, c, rw)) }()
 		}
 		if err := auth.Permit(role, got, r.PathValue("name")); err != nil {
 			writeError(rw, &apiError{http.StatusForbidden, "Forbidden", err.Error()})
@@ -194,6 +211,9 @@ func (s *Server) authenticate(r *http.Request) (auth.Identity, error) {
 	}
 	if err != nil {
 		return auth.Identity{}, &apiError{http.StatusServiceUnavailable, "Unavailable", "cannot check the token: " + err.Error()}
+	}
+	if id.Expired(time.Now()) {
+		return auth.Identity{}, &apiError{http.StatusUnauthorized, "Unauthorized", fmt.Sprintf("token %s (%s) expired at %s; ask an admin for a new one (orch token create)", id.ID, id.Name, id.ExpiresAt.UTC().Format(time.RFC3339))}
 	}
 	return id, nil
 }
@@ -295,10 +315,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	errBody errCapture // the start of an error answer, for the audit log
 }
 
 func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.errBody.keep(w.status, b)
+	return w.ResponseWriter.Write(b)
+}
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -326,6 +351,19 @@ const tokenCacheTTL = 5 * time.Second
 // fail: long enough to ride out an etcd outage, short enough that a token
 // deleted just before one does not live on for long.
 const tokenStaleMax = 15 * time.Minute
+
+// forget drops every cached lookup of the token with id, so a revoked
+// token stops working on this replica at once (others: within
+// tokenCacheTTL).
+func (c *tokenCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tok, e := range c.entries {
+		if e.id.ID == id {
+			delete(c.entries, tok)
+		}
+	}
+}
 
 // lookup resolves tok, from the cache while it is fresh; storeDown says
 // etcd is known to be away, so a token known valid is taken from the

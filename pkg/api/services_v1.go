@@ -18,14 +18,14 @@ type servicesFeature struct{ svc Services }
 func ServicesFeature(svc Services) Feature { return servicesFeature{svc} }
 
 func (s servicesFeature) Routes(r Routes) {
-	admin := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleAdmin, h) }
+	deploy := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleDeployer, h) }
 	viewer := func(pattern string, h http.HandlerFunc) { r.Handle(pattern, auth.RoleViewer, h) }
-	admin("POST /v1/services", s.createService)
+	deploy("POST /v1/services", s.createService)
 	viewer("GET /v1/services", s.listServices)
 	viewer("GET /v1/services/{name}", s.getService)
-	admin("POST /v1/services/{name}/scale", s.scaleService)
-	admin("POST /v1/services/{name}/rollback", s.rollbackService)
-	admin("DELETE /v1/services/{name}", s.deleteService)
+	deploy("POST /v1/services/{name}/scale", s.scaleService)
+	deploy("POST /v1/services/{name}/rollback", s.rollbackService)
+	deploy("DELETE /v1/services/{name}", s.deleteService)
 }
 
 func (s servicesFeature) Kinds() []Kind {

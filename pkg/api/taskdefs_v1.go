@@ -14,11 +14,13 @@ func (s *core) registerTaskDef(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	noteObject(r, "taskdefinition "+td.Family)
 	stored, created, err := s.cfg.TaskDefinitions.Register(r.Context(), &td)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	noteObject(r, "taskdefinition "+stored.Ref())
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated

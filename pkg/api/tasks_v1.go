@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
@@ -28,11 +30,17 @@ func (s *core) runTasks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &model.FieldError{Path: "count", Message: "must be at least 1 (leave it out for one task)"})
 		return
 	}
+	noteObject(r, "run "+in.TaskDefinition)
 	tasks, err := s.cfg.Tasks.Run(r.Context(), in)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	ids := make([]string, 0, len(tasks))
+	for _, t := range tasks {
+		ids = append(ids, t.TaskID)
+	}
+	noteObject(r, fmt.Sprintf("run %s: tasks %s", in.TaskDefinition, strings.Join(ids, ",")))
 	writeJSON(w, http.StatusCreated, map[string]any{"tasks": tasks})
 }
 

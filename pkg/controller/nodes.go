@@ -2,10 +2,13 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -35,30 +38,114 @@ func NewNodes(st *store.Store, caches *Caches) *Nodes {
 	return &Nodes{st: st, caches: caches, TTL: DefaultNodeTTL, Interval: DefaultHeartbeatInterval}
 }
 
-// A node's capacity: 1,048,576 cores and 1 PiB are beyond any machine.
+// Registration bounds: a node's capacity within what any machine has
+// (1024 CPUs, 16 TiB), and attributes, ports and strings small enough that
+// a join-token holder cannot bloat etcd or the caches every server holds.
 const (
-	maxNodeCPU       = 1 << 30
-	maxNodeMemoryMiB = 1 << 30
+	maxNodeCPU        = 1024 * 1024      // cpu units, 1024 per core
+	maxNodeMemoryMiB  = 16 * 1024 * 1024 // 16 TiB
+	maxNodeAttributes = 64
+	maxAttrKeyLen     = 128
+	maxAttrValueLen   = 256
+	maxReservedPorts  = 1024
+	maxNodeStringLen  = 256 // address, agentVersion, runtime, callbackToken
+	nodeNonceTTL      = time.Minute
 )
 
-// HeartbeatInterval is how often agents are told to heartbeat.
-func (s *Nodes) HeartbeatInterval() time.Duration { return s.Interval }
+// Nonce hands an agent a single-use value to sign for its next
+// registration (see auth.NodeProofMessage).
+func (s *Nodes) Nonce(ctx context.Context) (string, error) {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	n := base64.RawURLEncoding.EncodeToString(b[:])
+	if err := s.st.PutNodeNonce(ctx, n, nodeNonceTTL); err != nil {
+		return "", err
+	}
+	return n, nil
+}
 
-// Register creates or refreshes the agent's node.
-func (s *Nodes) Register(ctx context.Context, req model.NodeRegistration) (*model.Node, error) {
+// validateRegistration bounds what an agent may register; errors name the
+// field path.
+func validateRegistration(req model.NodeRegistration) error {
 	var errs model.FieldErrors
 	if !model.ValidName(req.Name, 255) && !validHostname(req.Name) {
 		errs.Add("name", "must be 1-255 letters, digits, dots, hyphens or underscores")
 	}
-	// Bounded so that sums over nodes cannot overflow (issue 12).
+	// Bounded so that sums over nodes cannot overflow (issue 12) and no
+	// node claims more than a machine has (issue 11).
 	if req.Capacity.CPU <= 0 || req.Capacity.CPU > maxNodeCPU {
-		errs.Add("capacity.cpu", fmt.Sprintf("must be between 1 and %d (cpu units, 1024 per core), got %d", maxNodeCPU, req.Capacity.CPU))
+		errs.Add("capacity.cpu", fmt.Sprintf("must be between 1 and %d (cpu units, 1024 per core: at most 1024 CPUs), got %d", maxNodeCPU, req.Capacity.CPU))
 	}
 	if req.Capacity.MemoryMiB <= 0 || req.Capacity.MemoryMiB > maxNodeMemoryMiB {
-		errs.Add("capacity.memoryMiB", fmt.Sprintf("must be between 1 and %d (MiB), got %d", maxNodeMemoryMiB, req.Capacity.MemoryMiB))
+		errs.Add("capacity.memoryMiB", fmt.Sprintf("must be between 1 and %d (MiB: at most 16 TiB), got %d", maxNodeMemoryMiB, req.Capacity.MemoryMiB))
 	}
-	if err := errs.Err(); err != nil {
+	if len(req.Attributes) > maxNodeAttributes {
+		errs.Add("attributes", fmt.Sprintf("at most %d attributes, got %d", maxNodeAttributes, len(req.Attributes)))
+	} else {
+		keys := make([]string, 0, len(req.Attributes))
+		for k := range req.Attributes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			switch {
+			case k == "" || len(k) > maxAttrKeyLen:
+				errs.Add(fmt.Sprintf("attributes[%q]", truncate(k, 40)), fmt.Sprintf("name must be 1-%d bytes", maxAttrKeyLen))
+			case len(req.Attributes[k]) > maxAttrValueLen:
+				errs.Add(fmt.Sprintf("attributes[%q]", k), fmt.Sprintf("value must be at most %d bytes, got %d", maxAttrValueLen, len(req.Attributes[k])))
+			}
+		}
+	}
+	if len(req.ReservedPorts) > maxReservedPorts {
+		errs.Add("reservedPorts", fmt.Sprintf("at most %d ports, got %d", maxReservedPorts, len(req.ReservedPorts)))
+	} else {
+		for i, p := range req.ReservedPorts {
+			if len(p) > 16 {
+				errs.Add(fmt.Sprintf("reservedPorts[%d]", i), "must look like tcp/22 or udp/53")
+			}
+		}
+	}
+	for _, f := range []struct{ path, v string }{
+		{"address", req.Address}, {"agentVersion", req.AgentVersion}, {"runtime", req.Runtime},
+		{"callbackToken", req.CallbackToken}, {"publicKey", req.PublicKey}, {"nonce", req.Nonce}, {"signature", req.Signature},
+	} {
+		if len(f.v) > maxNodeStringLen {
+			errs.Add(f.path, fmt.Sprintf("must be at most %d bytes, got %d", maxNodeStringLen, len(f.v)))
+		}
+	}
+	if req.PublicKey == "" || req.Nonce == "" || req.Signature == "" {
+		errs.Add("publicKey", "a registration must prove the host's identity: publicKey, nonce (POST /v1/agent/nonce) and signature are required; upgrade orchlet")
+	}
+	return errs.Err()
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// HeartbeatInterval is how often agents are told to heartbeat.
+func (s *Nodes) HeartbeatInterval() time.Duration { return s.Interval }
+
+// Register creates or refreshes the agent's node. The agent proves it holds
+// the key it registers with (a signature over a single-use nonce); a name
+// already bound to another key is refused, and nothing of that node (its
+// token, lease, tasks) changes.
+func (s *Nodes) Register(ctx context.Context, req model.NodeRegistration) (*model.Node, error) {
+	if err := validateRegistration(req); err != nil {
 		return nil, err
+	}
+	if err := auth.VerifyNodeProof(req.Nonce, req.Name, req.PublicKey, req.Signature); err != nil {
+		return nil, err
+	}
+	ok, err := s.st.TakeNodeNonce(ctx, req.Nonce)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: nonce: unknown, expired or already used; fetch a fresh one (POST /v1/agent/nonce) and sign again", auth.ErrBadNodeProof)
 	}
 	attrs := map[string]string{}
 	for k, v := range req.Attributes {
@@ -68,7 +155,7 @@ func (s *Nodes) Register(ctx context.Context, req model.NodeRegistration) (*mode
 	n := &model.Node{
 		Name: req.Name, Capacity: req.Capacity, Attributes: attrs, ReservedPorts: req.ReservedPorts,
 		Address: req.Address, AgentVersion: req.AgentVersion, Runtime: req.Runtime,
-		CallbackToken: req.CallbackToken, RegisteredAt: time.Now().UTC(),
+		CallbackToken: req.CallbackToken, PublicKey: req.PublicKey, RegisteredAt: time.Now().UTC(),
 	}
 	return s.st.RegisterNode(ctx, n, s.TTL)
 }

@@ -48,6 +48,9 @@ func (s *Services) CheckTaskDefinition(ctx context.Context, ref string) (*model.
 	case td.Status == "INACTIVE":
 		return nil, &model.FieldError{Path: "taskDefinition", Message: fmt.Sprintf("task definition %s is INACTIVE (deregistered); register a new revision", td.Ref())}
 	}
+	if err := policyCheckRef(ctx, s.st, td); err != nil {
+		return nil, err
+	}
 	return td, nil
 }
 

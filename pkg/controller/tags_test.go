@@ -2,11 +2,13 @@ package controller_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/orch-project/orch/internal/testutil"
+	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/model"
 )
@@ -18,8 +20,9 @@ func TestNodeUserAttributesSurviveReregistration(t *testing.T) {
 	cp := testutil.StartServer(t)
 	ctx := context.Background()
 	nodes := controller.NewNodes(cp.Store, cp.Caches)
+	_, key, _ := ed25519.GenerateKey(nil)
 	reg := model.NodeRegistration{Name: "n1", Capacity: model.Resources{CPU: 1024, MemoryMiB: 1024}, Attributes: map[string]string{"os": "linux"}}
-	if _, err := nodes.Register(ctx, reg); err != nil {
+	if _, err := nodes.Register(ctx, signedRegistration(t, ctx, nodes, key, reg)); err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 5*time.Second, "the node in the cache", func() (bool, string) { _, err := nodes.Get("n1"); return err == nil, "not yet" })
@@ -34,7 +37,7 @@ func TestNodeUserAttributesSurviveReregistration(t *testing.T) {
 		t.Fatalf("right after the writes the view has attributes %v, tags %v; want disk=ssd and one tag", v.Attributes, v.Tags)
 	}
 	reg.Attributes = map[string]string{"os": "linux", "arch": "arm64"}
-	if _, err := nodes.Register(ctx, reg); err != nil {
+	if _, err := nodes.Register(ctx, signedRegistration(t, ctx, nodes, key, reg)); err != nil {
 		t.Fatal(err)
 	}
 	n, err := cp.Store.GetNode(ctx, "n1")
@@ -130,4 +133,16 @@ func TestConcurrentTagUpdatesKeepEveryTag(t *testing.T) {
 	if tags, _ := cluster.Tags(ctx); len(tags) != n {
 		t.Fatalf("a rejected update changed the tags: %d", len(tags))
 	}
+}
+
+// signedRegistration proves reg with key, as the agent's client does.
+func signedRegistration(t *testing.T, ctx context.Context, nodes *controller.Nodes, key ed25519.PrivateKey, reg model.NodeRegistration) model.NodeRegistration {
+	t.Helper()
+	nonce, err := nodes.Nonce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Nonce = nonce
+	reg.PublicKey, reg.Signature = auth.SignNodeProof(key, nonce, reg.Name)
+	return reg
 }

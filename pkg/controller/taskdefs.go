@@ -20,6 +20,9 @@ func (s *TaskDefs) Register(ctx context.Context, td *model.TaskDefinition) (*mod
 	if err := td.Validate(); err != nil {
 		return nil, false, err
 	}
+	if err := PolicyOf(s.st).Check(ctx, td); err != nil {
+		return nil, false, err
+	}
 	return s.st.RegisterTaskDefinition(ctx, td)
 }
 

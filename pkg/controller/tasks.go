@@ -94,6 +94,9 @@ func (s *Tasks) Run(ctx context.Context, in model.RunTaskInput) ([]*model.Task, 
 	if td.Status == "INACTIVE" {
 		return nil, fmt.Errorf("%w: task definition %s is INACTIVE (deregistered); register a new revision", model.ErrInvalid, td.Ref())
 	}
+	if err := policyCheckRef(ctx, s.st, td); err != nil {
+		return nil, err
+	}
 	for i, o := range in.Overrides {
 		if td.Container(o.Name) == nil {
 			return nil, &model.FieldError{Path: fmt.Sprintf("overrides[%d].name", i), Message: fmt.Sprintf("task definition %s has no container %q", td.Ref(), o.Name)}

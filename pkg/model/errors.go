@@ -1,6 +1,9 @@
 package model
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors shared by the store, controllers and API. The API maps
 // them to HTTP statuses.
@@ -16,6 +19,9 @@ var (
 	// ErrOutcomeUnknown: a write timed out in etcd and may or may not
 	// have been applied (retry with the same clientToken to be safe).
 	ErrOutcomeUnknown = errors.New("model: outcome unknown")
+	// ErrNodeNameTaken: a node name is bound to another host's key (a
+	// conflict).
+	ErrNodeNameTaken = fmt.Errorf("%w: node name taken", ErrConflict)
 )
 
 // FieldError is a validation error at a field path such as

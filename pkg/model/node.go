@@ -48,10 +48,13 @@ type Node struct {
 	Address string `json:"address,omitempty"`
 	// CallbackToken authenticates the control plane to the agent; the API
 	// never returns it.
-	CallbackToken string    `json:"callbackToken,omitempty"`
-	AgentVersion  string    `json:"agentVersion,omitempty"`
-	Runtime       string    `json:"runtime,omitempty"` // docker or fake
-	RegisteredAt  time.Time `json:"registeredAt"`
+	CallbackToken string `json:"callbackToken,omitempty"`
+	AgentVersion  string `json:"agentVersion,omitempty"`
+	Runtime       string `json:"runtime,omitempty"` // docker or fake
+	// PublicKey is the host's identity key (base64 ed25519): only the
+	// holder of its private key may register this name again.
+	PublicKey    string    `json:"publicKey,omitempty"`
+	RegisteredAt time.Time `json:"registeredAt"`
 	// LeaseID is the etcd lease behind the node's liveness key; heartbeats
 	// keep it alive.
 	LeaseID int64 `json:"leaseId,omitempty"`

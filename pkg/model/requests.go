@@ -79,6 +79,13 @@ type NodeRegistration struct {
 	// CallbackToken is a secret the control plane presents when it calls
 	// the agent (log streaming). The agent generates it at start.
 	CallbackToken string `json:"callbackToken,omitempty"`
+	// PublicKey (base64 ed25519) is the host's identity; Signature signs
+	// auth.NodeProofMessage(Nonce, Name, PublicKey) with its private key,
+	// Nonce coming from POST /v1/agent/nonce. A node name belongs to the
+	// first key that registers it.
+	PublicKey string `json:"publicKey,omitempty"`
+	Nonce     string `json:"nonce,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // NodeView is a node with what runs on it.

@@ -3,11 +3,13 @@ package server_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/orch-project/orch/internal/testutil"
@@ -38,5 +40,26 @@ func TestECSAPIIsForAdminKeysOnly(t *testing.T) {
 	_, err = client(cp.Bootstrap.AWSAccessKeyID, "wrong").ListServices(ctx, &awsecs.ListServicesInput{})
 	if !errors.As(err, &ae) || ae.ErrorCode() != "SignatureDoesNotMatch" {
 		t.Fatalf("wrong secret: %v, want SignatureDoesNotMatch", err)
+	}
+}
+
+// The cluster policy holds for the ECS API too: a stock SDK registering a
+// task definition that mounts the Docker socket gets an InvalidParameterException
+// naming the rule and the field.
+func TestECSRegisterTaskDefinitionHonoursThePolicy(t *testing.T) {
+	cp := testutil.StartServer(t)
+	ctx := context.Background()
+	c := awsecs.New(awsecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(cp.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(cp.Bootstrap.AWSAccessKeyID, cp.Bootstrap.AWSSecretAccessKey, "")})
+	_, err := c.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{
+		Family:  aws.String("sock"),
+		Volumes: []ecstypes.Volume{{Name: aws.String("d"), Host: &ecstypes.HostVolumeProperties{SourcePath: aws.String("/var/run/docker.sock")}}},
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("a"), Image: aws.String("busybox"), Memory: aws.Int32(32),
+			MountPoints: []ecstypes.MountPoint{{SourceVolume: aws.String("d"), ContainerPath: aws.String("/var/run/docker.sock")}}}},
+	})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterException" || !strings.Contains(ae.ErrorMessage(), "rule: deniedHostPaths") ||
+		!strings.Contains(ae.ErrorMessage(), "containerDefinitions[0].mountPoints[0]") {
+		t.Fatalf("ECS RegisterTaskDefinition mounting the Docker socket: %v, want InvalidParameterException naming the rule and field", err)
 	}
 }

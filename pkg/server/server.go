@@ -69,6 +69,12 @@ type Config struct {
 	// FunctionRetryDelay is the wait before a failed Event invocation's
 	// first retry (the second waits twice as long; default 10 s).
 	FunctionRetryDelay time.Duration
+	// AuditMaxEntries and AuditMaxAge bound the audit log (defaults
+	// store.DefaultAuditMaxEntries and DefaultAuditMaxAge); a negative
+	// AuditMaxEntries turns the audit log off (benchmarks measure its
+	// cost that way).
+	AuditMaxEntries int
+	AuditMaxAge     time.Duration
 }
 
 // Credentials are created once per cluster, at its first start. Only
@@ -160,7 +166,19 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	taskDefs := controller.NewTaskDefs(st)
 	functions := newFunctionsFeature(st, s.Caches, queues.queues, o.FunctionRetryDelay, o.Logger)
 	topics := newTopicsFeature(st, queues.queues, functions.svc, s.URL, newSigV4(st), o.Logger, o.SMTP)
-	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
+	audit := st.NewAuditLog(o.Logger)
+	if o.AuditMaxEntries > 0 {
+		audit.MaxEntries = o.AuditMaxEntries
+	}
+	if o.AuditMaxAge > 0 {
+		audit.MaxAge = o.AuditMaxAge
+	}
+	var auditLog api.AuditLog = audit
+	auditTo := audit
+	if o.AuditMaxEntries < 0 {
+		auditLog, auditTo = nil, nil
+	}
+	dashboard := newUIFeature(uiDeps{audit: auditTo, store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
 	// The features, in order: the order of their kinds in messages.
@@ -185,6 +203,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		functions,
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
+		securityFeature{api.PolicyFeature(controller.PolicyOf(st)), audit},
 	}
 	apiFeatures := make([]api.Feature, len(features))
 	for i, f := range features {
@@ -202,6 +221,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Leader:   s.Reconciler.IsLeader,
 		AWSGate:  awsGate(st),
 		Writable: health.Writable,
+		Audit:    auditLog,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -44,12 +45,17 @@ type uiDeps struct {
 	queues   *queue.Broker
 	topics   *topic.Service
 	logger   *slog.Logger
+	audit    *store.AuditLog
 }
 
 func newUIFeature(d uiDeps) *uiFeature {
 	b := uiBackend{d}
+	var audit func(model.AuditEntry)
+	if d.audit != nil {
+		audit = d.audit.Record
+	}
 	return &uiFeature{
-		d:        ui.New(ui.Config{Backend: b, Authenticate: b.authenticate, Logger: d.logger}),
+		d:        ui.New(ui.Config{Backend: b, Authenticate: b.authenticate, Logger: d.logger, Audit: audit}),
 		caches:   d.caches,
 		services: d.store.ServiceCache(),
 	}
@@ -100,7 +106,10 @@ func (b uiBackend) authenticate(ctx context.Context, tok string) (ui.Viewer, err
 	if auth.Permit(auth.RoleViewer, id, "") != nil {
 		return ui.Viewer{}, fmt.Errorf("a %s token cannot sign in to the dashboard: %w", id.Role, model.ErrNotFound)
 	}
-	return ui.Viewer{Name: id.Name, Role: string(id.Role), CanWrite: auth.CanWrite(id.Role)}, nil
+	if id.Expired(time.Now()) {
+		return ui.Viewer{}, fmt.Errorf("the token expired at %s: %w", id.ExpiresAt.UTC().Format(time.RFC3339), model.ErrNotFound)
+	}
+	return ui.Viewer{Name: id.Name, Role: string(id.Role), TokenID: id.ID, CanWrite: auth.CanWrite(id.Role)}, nil
 }
 
 func (b uiBackend) Nodes() []model.NodeView                { return b.nodes.List() }

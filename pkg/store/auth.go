@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
@@ -18,6 +21,20 @@ import (
 type tokenRecord struct {
 	Role auth.Role `json:"role"`
 	Name string    `json:"name,omitempty"`
+	// CreatedAt, ExpiresAt and CreatedBy are set for tokens minted with
+	// CreateToken (older records have none: they never expire).
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	CreatedBy string     `json:"createdBy,omitempty"`
+}
+
+// TokenID is how a token is named without revealing it: the first 16 hex
+// digits of its hash (its key in etcd ends with the full hash).
+func TokenID(hash string) string {
+	if len(hash) > 16 {
+		return hash[:16]
+	}
+	return hash
 }
 
 // HashToken is how tokens are stored: only their SHA-256.
@@ -28,7 +45,8 @@ func HashToken(tok string) string {
 
 // PutToken stores a token (hashed) with a role.
 func (s *Store) PutToken(ctx context.Context, tok string, role auth.Role, name string) error {
-	b, _ := json.Marshal(tokenRecord{Role: role, Name: name})
+	now := time.Now().UTC()
+	b, _ := json.Marshal(tokenRecord{Role: role, Name: name, CreatedAt: &now})
 	_, err := s.cli.Put(ctx, s.key("auth", "tokens", HashToken(tok)), string(b))
 	return err
 }
@@ -37,10 +55,107 @@ func (s *Store) PutToken(ctx context.Context, tok string, role auth.Role, name s
 // model.ErrNotFound.
 func (s *Store) TokenInfo(ctx context.Context, tok string) (auth.Identity, error) {
 	var r tokenRecord
-	if _, err := s.get(ctx, s.key("auth", "tokens", HashToken(tok)), &r); err != nil {
+	h := HashToken(tok)
+	if _, err := s.get(ctx, s.key("auth", "tokens", h), &r); err != nil {
 		return auth.Identity{}, err
 	}
-	return auth.Identity{Role: r.Role, Name: r.Name}, nil
+	id := auth.Identity{Role: r.Role, Name: r.Name, ID: TokenID(h)}
+	if r.ExpiresAt != nil {
+		id.ExpiresAt = *r.ExpiresAt
+	}
+	return id, nil
+}
+
+// CreateToken stores a person's (or a join) token, hashed, with an expiry
+// (nil: never) and who minted it. It returns the token's id.
+func (s *Store) CreateToken(ctx context.Context, tok string, role auth.Role, name, createdBy string, expiresAt *time.Time) (string, error) {
+	now := time.Now().UTC()
+	b, _ := json.Marshal(tokenRecord{Role: role, Name: name, CreatedAt: &now, ExpiresAt: expiresAt, CreatedBy: createdBy})
+	h := HashToken(tok)
+	if _, err := s.cli.Put(ctx, s.key("auth", "tokens", h), string(b)); err != nil {
+		return "", fmt.Errorf("store: create token: %w", err)
+	}
+	return TokenID(h), nil
+}
+
+// ListTokens returns the tokens people and agents hold (admin, deployer,
+// viewer and join tokens), sorted by creation then id; node tokens are
+// internal to each node's registration and not listed.
+func (s *Store) ListTokens(ctx context.Context) ([]model.TokenMeta, error) {
+	prefix := s.key("auth", "tokens") + "/"
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: list tokens: %w", err)
+	}
+	out := []model.TokenMeta{}
+	for _, kv := range resp.Kvs {
+		var r tokenRecord
+		if json.Unmarshal(kv.Value, &r) != nil || r.Role == auth.RoleNode {
+			continue
+		}
+		out = append(out, model.TokenMeta{ID: TokenID(strings.TrimPrefix(string(kv.Key), prefix)), Name: r.Name, Role: string(r.Role),
+			CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, CreatedBy: r.CreatedBy})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].CreatedAt, out[j].CreatedAt
+		if a != nil && b != nil && !a.Equal(*b) {
+			return a.Before(*b)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// RevokeToken deletes the token whose id (or a unique prefix of at least 6
+// digits of it) or name is ref. It refuses to revoke the last admin token,
+// which would lock everyone out of the cluster.
+func (s *Store) RevokeToken(ctx context.Context, ref string) (model.TokenMeta, error) {
+	prefix := s.key("auth", "tokens") + "/"
+	for {
+		resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
+		if err != nil {
+			return model.TokenMeta{}, fmt.Errorf("store: revoke token: %w", err)
+		}
+		var match []model.TokenMeta
+		var keys []string
+		admins := 0
+		for _, kv := range resp.Kvs {
+			var r tokenRecord
+			if json.Unmarshal(kv.Value, &r) != nil || r.Role == auth.RoleNode {
+				continue
+			}
+			if r.Role == auth.RoleAdmin {
+				admins++
+			}
+			h := strings.TrimPrefix(string(kv.Key), prefix)
+			if r.Name == ref || (len(ref) >= 6 && strings.HasPrefix(h, ref)) {
+				match = append(match, model.TokenMeta{ID: TokenID(h), Name: r.Name, Role: string(r.Role), CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, CreatedBy: r.CreatedBy})
+				keys = append(keys, string(kv.Key))
+			}
+		}
+		switch {
+		case len(match) == 0:
+			return model.TokenMeta{}, fmt.Errorf("token %s: %w (orch token ls lists ids and names)", ref, model.ErrNotFound)
+		case len(match) > 1:
+			ids := make([]string, len(match))
+			for i, m := range match {
+				ids[i] = m.ID
+			}
+			return model.TokenMeta{}, fmt.Errorf("%w: %d tokens match %q (ids %s): revoke one by its id", model.ErrConflict, len(match), ref, strings.Join(ids, ", "))
+		case match[0].Role == string(auth.RoleAdmin) && admins == 1:
+			return model.TokenMeta{}, fmt.Errorf("%w: token %s is the last admin token: create another (orch token create --role admin) before revoking it", model.ErrConflict, match[0].ID)
+		}
+		// Conditional on the token list not having changed, so two
+		// concurrent revocations cannot remove the last two admin tokens.
+		tr, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(prefix), "<", resp.Header.Revision+1).WithPrefix()).
+			Then(clientv3.OpDelete(keys[0])).Commit()
+		if err != nil {
+			return model.TokenMeta{}, fmt.Errorf("store: revoke token: %w", err)
+		}
+		if tr.Succeeded {
+			return match[0], nil
+		}
+	}
 }
 
 // SetNodeToken makes tok the one node token of node name; the previous one

@@ -28,13 +28,16 @@
 //	fnasync/<function>/<requestId>      model.AsyncInvocation: an Event invocation, stored before 202, deleted once it succeeded or went to the dead-letter queue
 //	auth/tokens/<sha256 hex>            auth.Role ("admin", "agent" = auth.RoleJoin, "node") and name; tokens are stored hashed
 //	auth/nodetokens/<node>              hash of the node's current node token
+//	auth/nodenonces/<nonce>             a single-use registration nonce (POST /v1/agent/nonce) bound to a one-minute lease
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
 //	auth/snssigning                     store.SigningKey: the RSA key and certificate SNS messages are signed with
 //	election/controller/<leaseId>       concurrency.Election for the controller leader (value: its id)
 //	election/queues/<leaseId>           the replica that owns the queues (value: its URL)
 //	meta/bootstrap-claim                the cluster id, claimed by the first server to start (Bootstrap)
 //	meta/cluster                        the cluster id, written once the first credentials exist
+//	meta/policy                         model.ClusterPolicy (absent: model.DefaultClusterPolicy)
 //	meta/cluster-tags                   the cluster's tags (ECS TagResource on the cluster ARN)
+//	audit/<unixnano:019d>-<hex>         model.AuditEntry: one write (who, what, when, outcome), pruned by count and age (store.AuditLog)
 //	idempotency/<kind>/<sha256 hex>     a clientToken's record (store.ClientRequest) bound to a lease of its window; kind runtask or service
 //
 // Writes that depend on what was read compare the key's mod revision

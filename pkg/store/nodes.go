@@ -15,6 +15,26 @@ import (
 func (s *Store) nodeKey(name string) string  { return s.key("nodes", name) }
 func (s *Store) aliveKey(name string) string { return s.key("alive", name) }
 
+// NodeNameTakenError is returned when a node name is registered with a
+// key other than the one it was first registered with. It is a
+// model.ErrNodeNameTaken (HTTP 409).
+type NodeNameTakenError struct{ Name, Held, Offered string }
+
+func (e *NodeNameTakenError) Error() string {
+	return fmt.Sprintf("node name %s is taken by another host (its key %s…, this host's key %s…); "+
+		"pick another name (orchlet --node-name) or remove the node with orch node rm %s",
+		e.Name, keyPrefix(e.Held), keyPrefix(e.Offered), e.Name)
+}
+
+func (e *NodeNameTakenError) Unwrap() error { return model.ErrNodeNameTaken }
+
+func keyPrefix(k string) string {
+	if len(k) > 12 {
+		return k[:12]
+	}
+	return k
+}
+
 // RegisterNode creates or refreshes a node record and its liveness key on a
 // new lease of ttl. Status (ACTIVE/DRAINING) survives re-registration.
 func (s *Store) RegisterNode(ctx context.Context, n *model.Node, ttl time.Duration) (*model.Node, error) {
@@ -27,6 +47,12 @@ func (s *Store) RegisterNode(ctx context.Context, n *model.Node, ttl time.Durati
 		rev, err := s.get(ctx, s.nodeKey(n.Name), &old)
 		if err != nil && !errors.Is(err, model.ErrNotFound) {
 			return nil, err
+		}
+		if rev != 0 && old.PublicKey != "" && old.PublicKey != n.PublicKey {
+			// Another host holds this name: refuse before anything of
+			// the node changes (its token, lease and tasks stay its own).
+			_, _ = s.cli.Revoke(ctx, lease.ID)
+			return nil, &NodeNameTakenError{Name: n.Name, Held: old.PublicKey, Offered: n.PublicKey}
 		}
 		c := *n
 		c.LeaseID = int64(lease.ID)

@@ -64,6 +64,8 @@ type EtcdMember struct {
 type Viewer struct {
 	Name string
 	Role string
+	// TokenID names the token signed in with (for the audit log).
+	TokenID string
 	// CanWrite: the role may change the cluster (scale, rollback).
 	CanWrite bool
 }

@@ -159,11 +159,26 @@ func (c *captureWriter) keep() []byte {
 // writer lets only roles that may write through.
 func (u *UI) writer(h func(http.ResponseWriter, *http.Request, *session)) func(http.ResponseWriter, *http.Request, *session) {
 	return func(w http.ResponseWriter, r *http.Request, ss *session) {
+		cw := &captureWriter{ResponseWriter: w, status: http.StatusOK}
+		if u.cfg.Audit != nil {
+			defer func() {
+				e := model.AuditEntry{Actor: ss.viewer.Name, TokenID: ss.viewer.TokenID, Role: ss.viewer.Role,
+					Method: r.Method, Path: r.URL.Path, Object: "dashboard", Status: cw.status, Outcome: model.AuditOK}
+				switch {
+				case cw.status == http.StatusForbidden:
+					e.Outcome = model.AuditDenied
+				case cw.status >= 400:
+					e.Outcome = model.AuditFailed
+					e.Error = strings.TrimSpace(string(cw.buf[:min(len(cw.buf), 300)]))
+				}
+				u.cfg.Audit(e)
+			}()
+		}
 		if !ss.viewer.CanWrite {
-			http.Error(w, "your token's role ("+ss.viewer.Role+") may only look; sign in with an admin token to change the cluster", http.StatusForbidden)
+			http.Error(cw, "your token's role ("+ss.viewer.Role+") may only look; sign in with a deployer or admin token to change the cluster", http.StatusForbidden)
 			return
 		}
-		h(w, r, ss)
+		h(cw, r, ss)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/model"
 )
 
 //go:embed templates/*.html
@@ -32,6 +33,9 @@ type Config struct {
 	QueueHistory     int
 	// SessionTTL: how long a sign-in lasts (default 12 h).
 	SessionTTL time.Duration
+	// Audit records the dashboard's writes (scale, rollback) in the
+	// cluster's audit log, as the API records its own; nil: not recorded.
+	Audit func(model.AuditEntry)
 }
 
 // UI is the dashboard: an http.Handler for /ui/ and its live-update hub.

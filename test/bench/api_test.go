@@ -9,6 +9,7 @@ import (
 
 	"github.com/orch-project/orch/internal/testutil"
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/server"
 )
 
 // BenchmarkAPIWrites measures single-object write latency (RunTask with
@@ -17,7 +18,7 @@ import (
 func BenchmarkAPIWrites(b *testing.B) {
 	cp := testutil.StartServer(b)
 	ctx := context.Background()
-	if _, err := cp.Agent.Register(ctx, wire.RegisterRequest{Name: "big", Capacity: modelResources(1 << 30)}); err != nil {
+	if _, err := cp.Agent.Register(ctx, wire.RegisterRequest{Name: "big", Capacity: modelResources(1 << 20)}); err != nil {
 		b.Fatal(err)
 	}
 	spec := []byte(`{"family":"w","containerDefinitions":[{"name":"a","image":"fake","memory":8}]}`)
@@ -58,4 +59,61 @@ func BenchmarkAPIWrites(b *testing.B) {
 	}
 	b.ReportMetric(median(p50s), "p50-ms")
 	b.ReportMetric(median(p99s), "p99-ms")
+}
+
+// BenchmarkAuditCost measures what the audit log costs the write path: the
+// same RunTask load as BenchmarkAPIWrites against a server with the audit
+// log and one without, interleaved round by round so machine load hits
+// both alike. It reports each p50 and their ratio (on/off).
+func BenchmarkAuditCost(b *testing.B) {
+	ctx := context.Background()
+	setup := func(opts ...func(*server.Config)) *testutil.ControlPlane {
+		cp := testutil.StartServer(b, opts...)
+		if _, err := cp.Agent.Register(ctx, wire.RegisterRequest{Name: "big", Capacity: modelResources(1 << 20)}); err != nil {
+			b.Fatal(err)
+		}
+		spec := []byte(`{"family":"w","containerDefinitions":[{"name":"a","image":"fake","memory":8}]}`)
+		if _, err := cp.Admin.Apply(ctx, []wire.ApplyDocument{{Kind: "TaskDefinition", Spec: spec}}); err != nil {
+			b.Fatal(err)
+		}
+		return cp
+	}
+	on := setup()
+	off := setup(func(o *server.Config) { o.AuditMaxEntries = -1 })
+	const clients, perClient = 100, 20
+	round := func(cp *testutil.ControlPlane) float64 {
+		lat := make([]time.Duration, 0, clients*perClient)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Go(func() {
+				for range perClient {
+					t0 := time.Now()
+					if _, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "w"}); err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					lat = append(lat, time.Since(t0))
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		return float64(lat[len(lat)/2].Microseconds()) / 1000
+	}
+	var onP50, offP50 []float64
+	for range b.N {
+		offP50 = append(offP50, round(off))
+		onP50 = append(onP50, round(on))
+		b.Logf("round: p50 audit off %.2f ms, on %.2f ms", offP50[len(offP50)-1], onP50[len(onP50)-1])
+	}
+	page, err := on.Admin.ListAudit(ctx, "", 1, "")
+	if err != nil || len(page.Entries) == 0 || page.Entries[0].Path != "/v1/tasks" {
+		b.Fatalf("the audited server recorded no RunTask: %+v %v", page, err)
+	}
+	b.ReportMetric(median(offP50), "p50-off-ms")
+	b.ReportMetric(median(onP50), "p50-on-ms")
+	b.ReportMetric(median(onP50)/median(offP50), "ratio")
 }

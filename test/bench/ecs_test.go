@@ -28,7 +28,7 @@ import (
 func BenchmarkECSRunTaskVsV1(b *testing.B) {
 	cp := testutil.StartServer(b)
 	ctx := context.Background()
-	if _, err := cp.Agent.Register(ctx, wire.RegisterRequest{Name: "big", Capacity: modelResources(1 << 30)}); err != nil {
+	if _, err := cp.Agent.Register(ctx, wire.RegisterRequest{Name: "big", Capacity: modelResources(1 << 20)}); err != nil {
 		b.Fatal(err)
 	}
 	spec := []byte(`{"family":"w","containerDefinitions":[{"name":"a","image":"fake","memory":8}]}`)

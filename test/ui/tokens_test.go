@@ -15,7 +15,7 @@ import (
 func TestViewerTokenReadsOnly(t *testing.T) {
 	cp := testutil.StartServer(t)
 	ctx := context.Background()
-	if _, err := cp.Admin.NewToken(ctx, "root", ""); err == nil || !strings.Contains(err.Error(), `role: role "root": a user token's role is admin or viewer`) {
+	if _, err := cp.Admin.NewToken(ctx, "root", ""); err == nil || !strings.Contains(err.Error(), `role: role "root": a user token's role is admin, deployer or viewer`) {
 		t.Errorf("mint a root token: %v; want a 400 naming the roles", err)
 	}
 	tok, err := cp.Admin.NewToken(ctx, "viewer", "alice")

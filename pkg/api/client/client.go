@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/auth"
 )
 
 // Config says which servers to talk to and with which token.
@@ -33,6 +35,11 @@ type Config struct {
 	Token   string
 	// Timeout bounds ordinary requests (not streams). Default 30 s.
 	Timeout time.Duration
+	// Identity is the host key an agent registers with (see
+	// agent.LoadOrCreateIdentity): the server binds the node name to it.
+	// Nil: a fresh key for this client and its clones, which is right for
+	// tests and hollow nodes, not for an agent that restarts.
+	Identity ed25519.PrivateKey
 }
 
 // Client talks to one or more orch servers.
@@ -51,6 +58,9 @@ type Client struct {
 func New(cfg Config) *Client {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Identity == nil {
+		_, cfg.Identity, _ = ed25519.GenerateKey(nil)
 	}
 	for i, s := range cfg.Servers {
 		s = strings.TrimRight(s, "/")
@@ -95,6 +105,8 @@ func (e *Error) Unwrap() error {
 	switch {
 	case e.Code == "UnknownNode":
 		return wire.ErrUnknownNode
+	case e.Code == "NodeNameTaken":
+		return wire.ErrNodeNameTaken
 	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
 		return wire.ErrUnauthorized
 	}
@@ -225,8 +237,16 @@ func (c *Client) tokenFor(path string) string {
 
 // Register joins the cluster with the configured (join) token; the node
 // token it returns authenticates the node's later calls.
+// It proves the host's identity: it fetches a single-use nonce and signs it,
+// with the node name, with Config.Identity.
 func (c *Client) Register(ctx context.Context, req wire.RegisterRequest) (wire.RegisterResponse, error) {
 	var out wire.RegisterResponse
+	var nonce wire.NonceResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/agent/nonce", nil, &nonce); err != nil {
+		return out, err
+	}
+	req.Nonce = nonce.Nonce
+	req.PublicKey, req.Signature = auth.SignNodeProof(c.cfg.Identity, nonce.Nonce, req.Name)
 	err := c.Do(ctx, http.MethodPost, "/v1/agent/register", req, &out)
 	if err == nil && out.NodeToken != "" {
 		c.mu.Lock()

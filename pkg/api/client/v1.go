@@ -178,9 +178,31 @@ func (c *Client) NewJoinToken(ctx context.Context) (string, error) {
 	return out.Token, err
 }
 
-// NewToken mints a token for a person with a role (admin or viewer).
+// NewToken mints a token for a person with a role (admin, deployer or
+// viewer) that never expires.
 func (c *Client) NewToken(ctx context.Context, role, name string) (wire.TokenResponse, error) {
+	return c.CreateToken(ctx, wire.TokenRequest{Role: role, Name: name})
+}
+
+// CreateToken mints a token (role, name, ttl).
+func (c *Client) CreateToken(ctx context.Context, in wire.TokenRequest) (wire.TokenResponse, error) {
 	var out wire.TokenResponse
-	err := c.Do(ctx, http.MethodPost, "/v1/tokens", wire.TokenRequest{Role: role, Name: name}, &out)
+	err := c.Do(ctx, http.MethodPost, "/v1/tokens", in, &out)
 	return out, err
+}
+
+// ListTokens lists tokens (ids, names, roles, expiry; never secrets).
+func (c *Client) ListTokens(ctx context.Context) ([]model.TokenMeta, error) {
+	var out wire.TokenList
+	err := c.Do(ctx, http.MethodGet, "/v1/tokens", nil, &out)
+	return out.Tokens, err
+}
+
+// RevokeToken deletes a token by id (or unique id prefix) or name.
+func (c *Client) RevokeToken(ctx context.Context, ref string) (model.TokenMeta, error) {
+	var out struct {
+		Revoked model.TokenMeta `json:"revoked"`
+	}
+	err := c.Do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(ref), nil, &out)
+	return out.Revoked, err
 }

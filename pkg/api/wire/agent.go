@@ -14,6 +14,12 @@ import (
 // domain's registration.
 type RegisterRequest = model.NodeRegistration
 
+// NonceResponse is POST /v1/agent/nonce: a single-use value (valid for a
+// minute) the agent signs, with its host key, to register.
+type NonceResponse struct {
+	Nonce string `json:"nonce"`
+}
+
 // RegisterResponse returns the node as stored and how often to heartbeat.
 type RegisterResponse struct {
 	Node              model.Node    `json:"node"`
@@ -68,6 +74,11 @@ type Error struct {
 // ErrUnknownNode is returned to an agent whose node the control plane does
 // not know (e.g. it was deleted); the agent registers again.
 var ErrUnknownNode = errors.New("wire: unknown node; register again")
+
+// ErrNodeNameTaken is returned when the node name is bound to another
+// host's identity key (409 NodeNameTaken); retrying cannot help, so the
+// agent exits with the server's explanation.
+var ErrNodeNameTaken = errors.New("wire: the node name is taken by another host")
 
 // ErrUnauthorized is returned when the control plane rejects the agent's
 // token (401/403); retrying cannot help, so the agent exits.

@@ -1,0 +1,44 @@
+package model
+
+import "time"
+
+// AuditEntry is one write to the cluster (GET /v1/audit, orch audit): who
+// (the token's name and id), what (method, path, object), when and how it
+// ended. It never holds a secret: bodies are not recorded.
+type AuditEntry struct {
+	// ID orders entries (time, then a random suffix); the API pages by it.
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	TokenID string    `json:"tokenId,omitempty"`
+	Role    string    `json:"role,omitempty"`
+	Method  string    `json:"method"`
+	Path    string    `json:"path"`
+	// Object is what the write was about when the path does not say
+	// (the task definition registered, the token created).
+	Object string `json:"object,omitempty"`
+	Status int    `json:"status"`
+	// Outcome is "ok", "denied" (403) or "failed" (any other error).
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+	Remote  string `json:"remote,omitempty"`
+}
+
+// Audit outcomes.
+const (
+	AuditOK     = "ok"
+	AuditDenied = "denied"
+	AuditFailed = "failed"
+)
+
+// TokenMeta describes a stored token (orch token ls): never the token,
+// which only its holder knows (only its hash is stored). Role is an
+// auth.Role ("admin", "deployer", "viewer", "agent" for join tokens).
+type TokenMeta struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	CreatedBy string     `json:"createdBy,omitempty"`
+}
