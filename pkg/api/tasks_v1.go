@@ -57,7 +57,10 @@ func (s *core) listTasks(w http.ResponseWriter, r *http.Request) {
 	if tasks == nil {
 		tasks = []*model.Task{}
 	}
-	tasks, next := Page(tasks, func(t *model.Task) string { return NewestFirstKey(t.CreatedAt, t.TaskID) }, page)
+	// Tasks.List comes newest first, so PageFunc does not sort again.
+	tasks, next := PageFunc(tasks,
+		func(a, b *model.Task) int { return NewestFirst(a.CreatedAt, a.TaskID, b.CreatedAt, b.TaskID) },
+		func(t *model.Task) string { return NewestFirstKey(t.CreatedAt, t.TaskID) }, page)
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks, "nextToken": next})
 }
 

@@ -1,11 +1,13 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -212,19 +214,34 @@ func (s *Tasks) Resolve(id string) (string, error) {
 }
 
 // List returns matching tasks from the server's cache, newest first.
+//
+// A client reading the list page by page calls List once per page, so the
+// sort is on each task's creation time read once (as Unix nanoseconds),
+// not on time.Time comparisons.
 func (s *Tasks) List(f model.TaskFilter) []*model.Task {
-	var out []*model.Task
+	type entry struct {
+		at int64
+		t  *model.Task
+	}
+	var es []entry
 	for _, t := range s.caches.Tasks.List() {
 		if f.Match(t) {
-			out = append(out, t)
+			es = append(es, entry{t.CreatedAt.UnixNano(), t})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.After(out[j].CreatedAt)
+	slices.SortFunc(es, func(a, b entry) int {
+		if a.at != b.at {
+			return cmp.Compare(b.at, a.at)
 		}
-		return out[i].TaskID < out[j].TaskID
+		return strings.Compare(a.t.TaskID, b.t.TaskID)
 	})
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]*model.Task, len(es))
+	for i, e := range es {
+		out[i] = e.t
+	}
 	return out
 }
 

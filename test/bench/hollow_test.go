@@ -20,7 +20,8 @@ import (
 func BenchmarkHollowAgents(b *testing.B) {
 	const agents, tasks = 200, 10000
 	for range b.N {
-		srv := startServerProc(b)
+		paddr, pargs := pprofArgs(b)
+		srv := startServerProc(b, pargs...)
 		ctx, cancel := context.WithCancel(context.Background())
 		startHollowAgents(ctx, b, srv, "hollow", agents, 4096, 8192)
 		spec := []byte(`{"family":"hollow","containerDefinitions":[{"name":"a","image":"fake","cpu":64,"memory":128}]}`)
@@ -28,6 +29,7 @@ func BenchmarkHollowAgents(b *testing.B) {
 			b.Fatal(err)
 		}
 		before := usageOf(b, srv.cmd.Process.Pid)
+		prof := startPprof(b, paddr)
 		start := time.Now()
 		for range tasks / 1000 {
 			if _, err := srv.admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "hollow", Count: 1000}); err != nil {
@@ -43,6 +45,7 @@ func BenchmarkHollowAgents(b *testing.B) {
 		})
 		took := time.Since(start)
 		after := usageOf(b, srv.cmd.Process.Pid)
+		prof()
 		cpu := after.cpu - before.cpu
 		b.Logf("%d hollow agents, %d tasks: all RUNNING in %v; server CPU %v (%.0f%% of one core), RSS %.0f MiB (peak %.0f MiB)",
 			agents, tasks, took.Round(time.Millisecond), cpu.Round(time.Millisecond), 100*cpu.Seconds()/took.Seconds(), after.rssMiB, after.peakMiB)

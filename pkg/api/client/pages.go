@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 )
+
+// maxPageSize is the server's largest page (api.MaxPageSize).
+const maxPageSize = 1000
 
 // listAll follows a /v1 list's pages (nextToken) and returns every item
 // under field. A list that changes between pages is read as ECS's List*
@@ -14,6 +18,12 @@ import (
 func listAll[T any](ctx context.Context, c *Client, path string, q url.Values, field string) ([]T, error) {
 	if q == nil {
 		q = url.Values{}
+	}
+	if q.Get("maxResults") == "" {
+		// The largest page the server gives: the server filters and
+		// orders the whole list for every page, so reading 10,000 tasks
+		// by 100 costs it ten times what reading them by 1,000 does.
+		q.Set("maxResults", strconv.Itoa(maxPageSize))
 	}
 	var all []T
 	for pages := 0; ; pages++ {
