@@ -30,7 +30,7 @@ for path in sorted(glob.glob(os.path.join(out, "*-*.log"))):
                     add(side, f"{bench} {unit}", float(v))
                 except ValueError:
                     pass
-        m = re.match(r"batch=(\d+) .*rate=(\d+):.* ([\d.]+) msgs/s end to end; latency ms p50 ([\d.]+) p90 [\d.]+ p99 ([\d.]+)", line)
+        m = re.match(r"batch=(\d+) .*rate=(\d+)(?: receive=\d+)?:.* ([\d.]+) msgs/s end to end; latency ms p50 ([\d.]+) p90 [\d.]+ p99 ([\d.]+)", line)
         if m:
             b, rate, tput, p50, p99 = m.groups()
             key = f"queue batch={b}" + (f" rate={rate}" if rate != "0" else "")
