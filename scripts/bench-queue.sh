@@ -34,6 +34,7 @@ ADDR=${ADDR:-127.0.0.1:$(freeport)}
 DIR=$(mktemp -d /tmp/bench-queue.XXXXXX)
 PID= RPID= BPID=
 cleanup() {
+	set +e # a killed server's exit status must not end the clean-up
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
 	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
 	if [ -n "$RPID" ]; then
@@ -42,8 +43,11 @@ cleanup() {
 		for _ in $(seq 100); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$RPID" 2>/dev/null
 	fi
-	# epmd was started for our port only (ERL_EPMD_PORT); stop that one.
-	[ -n "${ERL_EPMD_PORT:-}" ] && epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1
+	# epmd was started for our port only (ERL_EPMD_PORT); stop that one
+	# (it refuses while it still lists the node, so retry briefly).
+	if [ -n "${ERL_EPMD_PORT:-}" ]; then
+		for _ in $(seq 20); do epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 && break; sleep 0.2; done
+	fi
 	rm -rf "$DIR"
 	true
 }
