@@ -1,15 +1,24 @@
 # Queue service: the SQS load benchmark and the client conformance tests.
 #
-#   make bench-queue          throughput (10-message batches and single messages),
-#                             latency at a steady 500 msg/s, long-poll wake-up;
-#                             a real `orch server` and the load generator are
-#                             separate processes on this machine
+#   make bench-queue          Orch and RabbitMQ side by side (issue 18), interleaved
+#                             for QUEUE_BENCH_ROUNDS rounds: throughput (10-message
+#                             batches and single messages), latency at a steady
+#                             500 msg/s, server CPU per message; the long-poll
+#                             wake-up; a table of medians and ratios. A real
+#                             `orch server`, a private RabbitMQ node and the load
+#                             generator are separate processes on this machine.
+#                             QUEUE_BENCH_BASE_BIN=dir adds an older orch build
+#                             (before/after in the same run); QUEUE_BENCH_RABBITMQ=0
+#                             runs Orch only.
 #   make test-queue           SQS conformance: aws-sdk-go-v2, boto3, Debian awscli
 #                             2.9 (query), kill -9 durability, fuzz seeds
 #   make fuzz-queue           fuzz both protocol decoders and the handler (FUZZTIME each)
 
 FUZZTIME ?= 30s
-QUEUE_BENCH_DURATION ?= 20s
+QUEUE_BENCH_DURATION ?= 10s
+QUEUE_BENCH_ROUNDS ?= 3
+QUEUE_BENCH_RABBITMQ ?= 1
+QUEUE_BENCH_BASE_BIN ?=
 
 .PHONY: bench-queue test-queue fuzz-queue queue-tools
 
@@ -18,7 +27,8 @@ queue-tools:
 	$(GO) build -trimpath -o $(BIN)/orch-loadgen ./cmd/orch-loadgen
 
 bench-queue: build queue-tools
-	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ./scripts/bench-queue.sh
+	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ROUNDS=$(QUEUE_BENCH_ROUNDS) RABBITMQ=$(QUEUE_BENCH_RABBITMQ) \
+		BASE_BIN=$(QUEUE_BENCH_BASE_BIN) ./scripts/bench-queue.sh
 
 test-queue:
 	$(GO) test -count=1 -timeout 10m ./pkg/queue/ ./pkg/api/sqs/ ./pkg/api/awsauth/ ./test/queue/

@@ -14,6 +14,9 @@ ROUNDS=${ROUNDS:-3}
 TARGETS=${TARGETS:-bench-placement bench-queue bench-agent}
 OUT=${OUT:-$(mktemp -d /tmp/bench-compare.XXXXXX)}
 export QUEUE_BENCH_DURATION=${QUEUE_BENCH_DURATION:-10s}
+# bench-queue's own rounds and its RabbitMQ side are for issue 18's side by
+# side table; here the rounds are ours and only Orch is compared.
+export QUEUE_BENCH_ROUNDS=${QUEUE_BENCH_ROUNDS:-1} QUEUE_BENCH_RABBITMQ=${QUEUE_BENCH_RABBITMQ:-0}
 
 base_rev=$(git rev-parse --short "$BASE")
 head_rev=$(git describe --always --dirty)

@@ -30,10 +30,11 @@ for path in sorted(glob.glob(os.path.join(out, "*-*.log"))):
                     add(side, f"{bench} {unit}", float(v))
                 except ValueError:
                     pass
-        m = re.match(r"batch=(\d+) .*rate=(\d+):.* ([\d.]+) msgs/s end to end; latency ms p50 ([\d.]+) p90 [\d.]+ p99 ([\d.]+)", line)
+        m = re.match(r"batch=(\d+) .*rate=(\d+)(?: receive=(\d+))?:.* ([\d.]+) msgs/s end to end; latency ms p50 ([\d.]+) p90 [\d.]+ p99 ([\d.]+)", line)
         if m:
-            b, rate, tput, p50, p99 = m.groups()
-            key = f"queue batch={b}" + (f" rate={rate}" if rate != "0" else "")
+            b, rate, recv, tput, p50, p99 = m.groups()
+            # Before issue 18 every receive asked for 10 messages.
+            key = f"queue batch={b}" + (f" rate={rate}" if rate != "0" else "") + (f" receive={recv}" if recv not in (None, "10") else "")
             if rate == "0":
                 add(side, key + " msgs/s", float(tput))
             add(side, key + " p50-ms", float(p50))

@@ -7,6 +7,7 @@
 //	orch-loadgen --endpoint http://127.0.0.1:9324 --batch 10 --duration 20s
 //	orch-loadgen --batch 1 --rate 500 --duration 20s     # latency at a steady rate
 //	orch-loadgen --mode wake --rounds 50                 # long-poll wake-up
+//	orch-loadgen --amqp amqp://guest:guest@127.0.0.1:5672/ --queue-type quorum   # RabbitMQ, same shape (amqp.go)
 //
 // Output: one human line and, with --json, one JSON object per run.
 package main
@@ -24,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +42,8 @@ type config struct {
 	rate                  int
 	rounds                int
 	subscribers           int
+	receiveMax            int    // messages per receive (AMQP: the consumer's prefetch)
+	amqpURL, queueType    string // AMQP mode: the broker and classic or quorum
 	jsonOut               bool
 	ak, sk                string
 }
@@ -56,6 +60,9 @@ func main() {
 	flag.IntVar(&c.size, "size", 100, "message body bytes")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "how long producers send")
 	flag.IntVar(&c.rate, "rate", 0, "total messages per second to send (0: as fast as possible)")
+	flag.IntVar(&c.receiveMax, "receive-max", 10, "messages per receive, 1 to 10 (AMQP: the consumer prefetch)")
+	flag.StringVar(&c.amqpURL, "amqp", "", "drive this AMQP 0-9-1 broker (RabbitMQ) instead of SQS, same shape: see amqp.go")
+	flag.StringVar(&c.queueType, "queue-type", "classic", "AMQP mode: classic or quorum (both durable)")
 	flag.IntVar(&c.rounds, "rounds", 50, "wake mode: how many long polls to wake")
 	flag.BoolVar(&c.jsonOut, "json", false, "print a JSON result line too")
 	flag.BoolVar(&deadHTTP, "dead-http", false, "topic modes: add one http subscriber that never answers")
@@ -68,7 +75,27 @@ func main() {
 	if c.size < 40 {
 		fail("--size must be at least 40 (the body carries an id and a timestamp)")
 	}
+	if c.receiveMax < 1 || c.receiveMax > 10 {
+		fail("--receive-max must be 1 to 10")
+	}
 	ctx := context.Background()
+	if c.amqpURL != "" {
+		if c.mode != "throughput" {
+			fail("--amqp runs the throughput mode only")
+		}
+		if c.queueType != "classic" && c.queueType != "quorum" {
+			fail("--queue-type must be classic or quorum")
+		}
+		res := amqpThroughput(c)
+		if c.jsonOut {
+			b, _ := json.Marshal(res)
+			fmt.Println(string(b))
+		}
+		if ok, _ := res["ok"].(bool); !ok {
+			os.Exit(1)
+		}
+		return
+	}
 	if c.mode == "topic" || c.mode == "topic-latency" {
 		f := topicThroughput
 		if c.mode == "topic-latency" {
@@ -252,26 +279,16 @@ func throughput(ctx context.Context, cli *sqs.Client, qurl string, c config) map
 					return
 				default:
 				}
-				out, err := cli.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &qurl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+				out, err := cli.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &qurl, MaxNumberOfMessages: int32(c.receiveMax), WaitTimeSeconds: 1})
 				if err != nil {
 					t.err(err)
 					continue
 				}
-				now := time.Now().UnixNano()
-				t.received.Add(int64(len(out.Messages)))
-				t.mu.Lock()
-				for _, m := range out.Messages {
-					id, ts, ok := parseBody(aws.ToString(m.Body))
-					if !ok {
-						continue
-					}
-					if t.seen[id] {
-						t.dups++
-					}
-					t.seen[id] = true
-					lat = append(lat, time.Duration(now-ts))
+				bodies := make([]string, len(out.Messages))
+				for i, m := range out.Messages {
+					bodies[i] = aws.ToString(m.Body)
 				}
-				t.mu.Unlock()
+				lat = t.record(lat, bodies)
 				if len(out.Messages) == 0 {
 					continue
 				}
@@ -302,29 +319,56 @@ func throughput(ctx context.Context, cli *sqs.Client, qurl string, c config) map
 	time.Sleep(c.duration)
 	close(stopSend)
 	pwg.Wait()
+	return t.finish(c, "", start, sent.Load(), acked.Load(), func() { close(stopRecv); cwg.Wait() })
+}
+
+// record counts received bodies (ids and duplicates) and appends their
+// end-to-end latencies to lat (a consumer's own slice, merged at the end).
+func (t *tally) record(lat []time.Duration, bodies []string) []time.Duration {
+	now := time.Now().UnixNano()
+	t.received.Add(int64(len(bodies)))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, b := range bodies {
+		id, ts, ok := parseBody(b)
+		if !ok {
+			continue
+		}
+		if t.seen[id] {
+			t.dups++
+		}
+		t.seen[id] = true
+		lat = append(lat, time.Duration(now-ts))
+	}
+	return lat
+}
+
+// finish runs after the producers stopped: it waits until every
+// acknowledged message was received (or 60 s), stops the consumers, and
+// prints the result line. prefix names the system for non-SQS runs; SQS
+// lines start with "batch=" (scripts/bench-summary.py parses them).
+func (t *tally) finish(c config, prefix string, start time.Time, sent uint64, acked int64, stopConsumers func()) map[string]any {
 	sendEnd := time.Since(start)
-	// Drain: wait until every acknowledged message was received, or give up.
 	drainDeadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(drainDeadline) {
 		t.mu.Lock()
 		n := len(t.seen)
 		t.mu.Unlock()
-		if int64(n) >= acked.Load() {
+		if int64(n) >= acked {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
-	close(stopRecv)
-	cwg.Wait()
+	stopConsumers()
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	// Every acknowledged id must be among those received. Ids of failed
 	// sends may or may not have been stored.
 	missing := int64(0)
-	if int64(len(t.seen)) < acked.Load() {
-		missing = acked.Load() - int64(len(t.seen))
+	if int64(len(t.seen)) < acked {
+		missing = acked - int64(len(t.seen))
 	}
 	sort.Slice(t.lat, func(i, j int) bool { return t.lat[i] < t.lat[j] })
 	pct := func(p float64) float64 {
@@ -336,14 +380,27 @@ func throughput(ctx context.Context, cli *sqs.Client, qurl string, c config) map
 	rate := float64(len(t.seen)) / elapsed.Seconds()
 	ok := missing == 0
 	le, _ := t.lastErr.Load().(string)
-	fmt.Printf("batch=%d producers=%d consumers=%d size=%d rate=%d: sent %d (acked %d) received %d unique (%d duplicates) deleted %d missing %d errors %d in %.2fs (sending %.2fs): %.0f msgs/s end to end; latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f\n",
-		c.batch, c.producers, c.consumers, c.size, c.rate, sent.Load(), acked.Load(), len(t.seen), t.dups, t.deleted.Load(), missing, t.errs.Load(),
-		elapsed.Seconds(), sendEnd.Seconds(), rate, pct(0.5), pct(0.9), pct(0.99), pct(1))
+	clientCPU := cpuMicrosPerMsg(len(t.seen))
+	fmt.Printf("%sbatch=%d producers=%d consumers=%d size=%d rate=%d receive=%d: sent %d (acked %d) received %d unique (%d duplicates) deleted %d missing %d errors %d in %.2fs (sending %.2fs): %.0f msgs/s end to end; latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f; client cpu %.0f us/msg\n",
+		prefix, c.batch, c.producers, c.consumers, c.size, c.rate, c.receiveMax, sent, acked, len(t.seen), t.dups, t.deleted.Load(), missing, t.errs.Load(),
+		elapsed.Seconds(), sendEnd.Seconds(), rate, pct(0.5), pct(0.9), pct(0.99), pct(1), clientCPU)
 	if le != "" {
 		fmt.Printf("last error: %s\n", le)
 	}
-	return map[string]any{"ok": ok, "mode": "throughput", "batch": c.batch, "rate": c.rate, "acked": acked.Load(), "received": len(t.seen),
-		"duplicates": t.dups, "missing": missing, "errors": t.errs.Load(), "msgsPerSec": rate, "p50ms": pct(0.5), "p99ms": pct(0.99), "maxms": pct(1)}
+	return map[string]any{"ok": ok, "mode": "throughput", "batch": c.batch, "rate": c.rate, "acked": acked, "received": len(t.seen),
+		"duplicates": t.dups, "missing": missing, "errors": t.errs.Load(), "msgsPerSec": rate, "p50ms": pct(0.5), "p99ms": pct(0.99), "maxms": pct(1),
+		"clientCPUMicrosPerMsg": clientCPU}
+}
+
+// cpuMicrosPerMsg is this process's user+system CPU so far per message: the
+// client's share of a shared machine (the SQS SDK signs and hashes).
+func cpuMicrosPerMsg(n int) float64 {
+	var ru syscall.Rusage
+	if n == 0 || syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	us := ru.Utime.Sec*1e6 + int64(ru.Utime.Usec) + ru.Stime.Sec*1e6 + int64(ru.Stime.Usec)
+	return float64(us) / float64(n)
 }
 
 // wake measures how soon a waiting long poll returns after a send returns.

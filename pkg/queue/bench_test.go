@@ -3,11 +3,17 @@ package queue
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -18,7 +24,9 @@ func benchBroker(tb testing.TB) *Broker {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc := New(st, Options{})
+	// QBENCH_PIPELINES=n compares commit pipelines (Options.CommitPipelines).
+	p, _ := strconv.Atoi(os.Getenv("QBENCH_PIPELINES"))
+	svc := New(st, Options{CommitPipelines: p})
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
 	tb.Cleanup(func() { cancel(); <-done; st.Close() })
@@ -65,4 +73,110 @@ func BenchmarkSendBatchParallel(b *testing.B) {
 		b.ReportMetric(float64(commitNs.Load()/max(1, commitN.Load()))/1000, "commit-us")
 		b.ReportMetric(float64(commitOps.Load()/max(1, commitN.Load())), "ops/commit")
 	}
+}
+
+// BenchmarkLifecycle is the cost model of docs/queues.md: 4 producers and 4
+// consumers move b.N 100-byte messages through one queue (send, receive,
+// delete) without HTTP, 10 per call (Batch10) or one per call (Batch1), and
+// it reports what etcd did per message: transactions, operations, key plus
+// value bytes, and WAL fsyncs (etcd's own counter), besides msgs/s.
+func BenchmarkLifecycle(b *testing.B) {
+	for _, batch := range []int{10, 1} {
+		b.Run(fmt.Sprintf("Batch%d", batch), func(b *testing.B) { benchLifecycle(b, batch) })
+	}
+}
+
+func benchLifecycle(b *testing.B, batch int) {
+	svc := benchBroker(b)
+	ctx := context.Background()
+	if _, err := svc.CreateQueue(ctx, "cost", nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	body := strings.Repeat("x", 100)
+	var toSend, toDelete atomic.Int64
+	toSend.Store(int64(b.N))
+	toDelete.Store(int64(b.N))
+	t0, o0, by0 := store.QueueCommitStats()
+	f0 := walFsyncs(b)
+	c0 := cpuTime()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				n := min(int64(batch), toSend.Add(-int64(batch))+int64(batch))
+				if n <= 0 {
+					return
+				}
+				es := make([]SendEntry, n)
+				for i := range es {
+					es[i] = SendEntry{ID: fmt.Sprint(i), Body: body}
+				}
+				if _, fails, err := svc.SendMessageBatch(ctx, "cost", es); err != nil || len(fails) > 0 {
+					b.Errorf("send: %v %v", err, fails)
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			wait := 1
+			for toDelete.Load() > 0 {
+				ms, err := svc.ReceiveMessage(ctx, "cost", ReceiveInput{MaxNumberOfMessages: batch, WaitTimeSeconds: &wait})
+				if err != nil {
+					b.Errorf("receive: %v", err)
+					return
+				}
+				if len(ms) == 0 {
+					continue
+				}
+				hs := make([]BatchHandle, len(ms))
+				for i, m := range ms {
+					hs[i] = BatchHandle{ID: fmt.Sprint(i), Handle: m.ReceiptHandle}
+				}
+				if _, fails, err := svc.DeleteMessageBatch(ctx, "cost", hs); err != nil || len(fails) > 0 {
+					b.Errorf("delete: %v %v", err, fails)
+					return
+				}
+				toDelete.Add(-int64(len(ms)))
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	cpu := cpuTime() - c0
+	t1, o1, by1 := store.QueueCommitStats()
+	n := float64(b.N)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-us/msg")
+	b.ReportMetric(float64(t1-t0)/n, "etcd-txns/msg")
+	b.ReportMetric(float64(o1-o0)/n, "etcd-ops/msg")
+	b.ReportMetric(float64(by1-by0)/n, "etcd-bytes/msg")
+	b.ReportMetric(float64(walFsyncs(b)-f0)/n, "wal-fsyncs/msg")
+}
+
+// walFsyncs is how many times the embedded etcd has fsynced its WAL (the
+// count of its etcd_disk_wal_fsync_duration_seconds histogram).
+func walFsyncs(tb testing.TB) uint64 {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "etcd_disk_wal_fsync_duration_seconds" {
+			var c uint64
+			for _, m := range mf.GetMetric() {
+				c += m.GetHistogram().GetSampleCount()
+			}
+			return c
+		}
+	}
+	tb.Fatal("etcd_disk_wal_fsync_duration_seconds is not registered: cannot count fsyncs")
+	return 0
+}
+
+// cpuTime is the process's user plus system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -106,6 +106,16 @@ func (s *Store) startEmbedded(cfg Config) error {
 	// once a snapshot covers it, so this bounds the data dir, not what is
 	// durable.
 	ec.MaxWalFiles = 3
+	// etcd keeps the raft entries since its last snapshot, plus 5,000 for
+	// followers to catch up, in memory: SnapshotCount (10,000) committed
+	// transactions. The queue's group commit makes each transaction carry
+	// all concurrent requests (tens of KiB at 10-message batches), so that
+	// was up to a few hundred MiB of heap. A snapshot of this etcd is cheap
+	// (its data is already in bbolt; the snapshot records the applied
+	// index and lets raft drop older entries), and a single member has no
+	// follower to catch up.
+	ec.SnapshotCount = 2000
+	ec.SnapshotCatchUpEntries = 500
 	ec.QuotaBackendBytes = cfg.QuotaBytes
 	if ec.QuotaBackendBytes == 0 {
 		ec.QuotaBackendBytes = 8 << 30

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/orch-project/orch/pkg/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -217,7 +218,26 @@ func (s *Store) CommitQueueOps(ctx context.Context, ops []QueueOp, guard *Guard)
 	if !resp.Succeeded {
 		return ErrNotLeader
 	}
+	var n int64
+	for i := range tops {
+		n += int64(len(tops[i].KeyBytes()) + len(tops[i].ValueBytes()))
+	}
+	queueTxns.Add(1)
+	queueOps.Add(int64(len(tops)))
+	queueBytes.Add(n)
 	return nil
+}
+
+// queueTxns, queueOps and queueBytes count the queue commits that
+// succeeded, process-wide: transactions, operations, and key plus value
+// bytes (what etcd's WAL and bbolt store for them, before their own
+// framing). The cost model in docs/queues.md is measured with them.
+var queueTxns, queueOps, queueBytes atomic.Int64
+
+// QueueCommitStats returns the counts of queue commits so far: etcd
+// transactions, operations, and key plus value bytes.
+func QueueCommitStats() (txns, ops, bytes int64) {
+	return queueTxns.Load(), queueOps.Load(), queueBytes.Load()
 }
 
 // LoadQueueMessages calls fn for every stored message of queue qid, in
