@@ -31,6 +31,9 @@ type Ownership interface {
 // delivered through (pkg/queue's Broker is one).
 type Sender interface {
 	SendMessage(ctx context.Context, queueName string, e queue.SendEntry) (*queue.SendResult, error)
+	// SendEach sends each entry to its queue in one durable commit per
+	// owner of the queues; errs[i] is entry i's error (nil: all sent).
+	SendEach(ctx context.Context, es []queue.QueueEntry) (errs []error)
 }
 
 // Options configure a Service.
@@ -195,6 +198,7 @@ type owner struct {
 	bgMu     sync.Mutex
 	stopping bool
 	wg       sync.WaitGroup
+	retries  map[*delivery]queue.Timer // deliveries waiting for their next attempt (under bgMu)
 
 	mu     sync.RWMutex
 	topics map[string]*topicState // by name
@@ -203,7 +207,8 @@ type owner struct {
 
 func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, error) {
 	octx, cancel := context.WithCancel(ctx)
-	o := &owner{s: s, ctx: octx, cancel: cancel, guard: guard, topics: map[string]*topicState{}, subs: map[string]*subState{}}
+	o := &owner{s: s, ctx: octx, cancel: cancel, guard: guard, topics: map[string]*topicState{}, subs: map[string]*subState{},
+		retries: map[*delivery]queue.Timer{}}
 	ts, err := s.st.ListTopics(ctx)
 	if err != nil {
 		cancel()
@@ -281,6 +286,7 @@ func (o *owner) goBackground(f func()) bool {
 func (o *owner) stop() {
 	o.bgMu.Lock()
 	o.stopping = true
+	o.stopRetries()
 	o.bgMu.Unlock()
 	o.cancel()
 	o.com.stop()

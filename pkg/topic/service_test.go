@@ -88,6 +88,19 @@ func (f *fakeQueues) SendMessage(_ context.Context, name string, e queue.SendEnt
 	return &queue.SendResult{MessageID: newID()}, nil
 }
 
+func (f *fakeQueues) SendEach(ctx context.Context, es []queue.QueueEntry) []error {
+	var errs []error
+	for i, e := range es {
+		if _, err := f.SendMessage(ctx, e.Queue, e.SendEntry); err != nil {
+			if errs == nil {
+				errs = make([]error, len(es))
+			}
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 func (f *fakeQueues) got(name string) []queue.SendEntry {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -39,6 +39,9 @@ type subState struct {
 
 	chMu   sync.Mutex
 	chains map[string]*chain // FIFO: one ordered chain per message group
+
+	wMu  sync.Mutex
+	work deliveryQueue // standard topics: deliveries waiting for a worker (workers.go)
 }
 
 // newSubState derives what a subscription needs to deliver.
