@@ -2,7 +2,6 @@ package topic
 
 import (
 	"time"
-
 )
 
 // Deliveries to a subscription of a standard topic wait in the
@@ -107,4 +106,3 @@ func (ss *subState) queued() int {
 	defer ss.wMu.Unlock()
 	return len(ss.work.waiting)
 }
-
