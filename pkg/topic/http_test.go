@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,23 +195,51 @@ func TestHTTPHangingSubscriberIsolation(t *testing.T) {
 	ep := newEndpoint(t)
 	ep.hang = make(chan struct{})
 	t.Cleanup(func() { close(ep.hang) })
-	e.subscribeHTTP(arn, ep, nil)
+	subArn := e.subscribeHTTP(arn, ep, nil)
 	for _, q := range []string{"iso-a", "iso-b", "iso-c"} {
 		e.subscribe(arn, q, nil)
 	}
-	const n = 40
+	goroutines := runtime.NumGoroutine()
+	const n = 400
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		e.publish(arn, PublishInput{Message: "m"})
+	batch := make([]PublishInput, 10)
+	for i := range batch {
+		batch[i] = PublishInput{ID: itoa(i), Message: "m"}
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	for range n / len(batch) {
+		if _, fails, err := e.s.PublishBatch(context.Background(), arn, batch); err != nil || len(fails) > 0 {
+			t.Fatalf("PublishBatch: %v %v", err, fails)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("%d publishes took %v beside a hanging subscriber", n, d)
 	}
-	eventually(t, "every queue subscriber got every message", func() bool {
-		return len(e.q.got("iso-a")) == n && len(e.q.got("iso-b")) == n && len(e.q.got("iso-c")) == n
-	})
+	// The queue subscribers have every message when Publish returns.
+	for _, q := range []string{"iso-a", "iso-b", "iso-c"} {
+		if got := len(e.q.got(q)); got != n {
+			t.Errorf("%s got %d messages when the publishes returned, want %d", q, got, n)
+		}
+	}
 	eventually(t, "the hanging endpoint holds its worker slots", func() bool { return ep.inflight.Load() == httpWorkersPerSub })
 	if m := ep.max.Load(); m > httpWorkersPerSub {
 		t.Errorf("%d requests at once to one subscription, want at most %d", m, httpWorkersPerSub)
+	}
+	// The deliveries to the hanging endpoint wait in its queue, not in a
+	// goroutine each: what is left is per connection (8 workers; the
+	// client's read and write loops and the test server's handler for
+	// each of the 8 connections) and does not grow with the publishes.
+	o, err := e.s.owner(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := o.subscription(subArn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := ss.queued(); q != n-httpWorkersPerSub {
+		t.Errorf("%d deliveries queued for the hanging subscriber, want %d (the rest are under way)", q, n-httpWorkersPerSub)
+	}
+	if g := runtime.NumGoroutine() - goroutines; g > 6*httpWorkersPerSub {
+		t.Errorf("%d more goroutines after %d publishes beside a hanging subscriber, want at most %d", g, n, 6*httpWorkersPerSub)
 	}
 }
