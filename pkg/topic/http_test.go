@@ -24,6 +24,7 @@ type endpoint struct {
 	// status answers notifications (confirmations always get 200);
 	// hang, when set, holds notifications until it is closed.
 	status        atomic.Int32
+	confirmStatus atomic.Int32 // answers confirmations; 0 is 200
 	hang          chan struct{}
 	inflight, max atomic.Int32
 }
@@ -45,6 +46,9 @@ func newEndpoint(t *testing.T) *endpoint {
 		ep.got = append(ep.got, received{header: r.Header.Clone(), body: m, raw: string(b)})
 		ep.mu.Unlock()
 		if r.Header.Get("x-amz-sns-message-type") != "Notification" {
+			if c := ep.confirmStatus.Load(); c != 0 {
+				w.WriteHeader(int(c))
+			}
 			return
 		}
 		n := ep.inflight.Add(1)
@@ -241,5 +245,78 @@ func TestHTTPHangingSubscriberIsolation(t *testing.T) {
 	}
 	if g := runtime.NumGoroutine() - goroutines; g > 6*httpWorkersPerSub {
 		t.Errorf("%d more goroutines after %d publishes beside a hanging subscriber, want at most %d", g, n, 6*httpWorkersPerSub)
+	}
+}
+
+// TestHTTPConfirmationResentOnTakeover: a SubscriptionConfirmation that
+// had not got through when the serving replica stopped is sent again by
+// the next one (here the same service restarted on the same store), with
+// the same valid token; one that got through is not sent again, nor one
+// whose token expired.
+func TestHTTPConfirmationResentOnTakeover(t *testing.T) {
+	e := newEnv(t)
+	arn := e.topic("t-http-resend", nil)
+	ctx := context.Background()
+
+	down := newEndpoint(t) // refuses the first confirmation
+	down.confirmStatus.Store(503)
+	subArn, _, err := e.s.Subscribe(ctx, SubscribeInput{TopicArn: arn, Protocol: "http", Endpoint: down.srv.URL + "/sns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := newEndpoint(t) // gets its confirmation at once
+	if _, _, err := e.s.Subscribe(ctx, SubscribeInput{TopicArn: arn, Protocol: "http", Endpoint: up.srv.URL + "/sns"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first confirmation was refused and a retry is waiting", func() bool {
+		return len(down.of("SubscriptionConfirmation")) == 1 && e.clock.waiting() > 0
+	})
+	eventually(t, "the other endpoint got its confirmation", func() bool { return len(up.of("SubscriptionConfirmation")) == 1 })
+	eventually(t, "its sending is recorded", func() bool {
+		subs, _ := testStore.ListSubscriptions(ctx)
+		for _, s := range subs {
+			if s.Endpoint == up.srv.URL+"/sns" {
+				return s.ConfirmationSent
+			}
+		}
+		return false
+	})
+	first := down.of("SubscriptionConfirmation")[0].body["Token"]
+
+	// The replica stops before the retry; the next owner sends it again.
+	e.stop()
+	down.confirmStatus.Store(0)
+	e.start()
+	eventually(t, "the confirmation was sent again", func() bool { return len(down.of("SubscriptionConfirmation")) == 2 })
+	c := down.of("SubscriptionConfirmation")[1]
+	if c.body["Token"] != first {
+		t.Fatalf("the resent confirmation has token %v, want the first one's %v", c.body["Token"], first)
+	}
+	checkSignature(t, e.s, c.body)
+	if _, err := e.s.ConfirmSubscription(ctx, arn, first.(string)); err != nil {
+		t.Fatalf("ConfirmSubscription with the resent token: %v", err)
+	}
+	if st := e.info(arn, subArn).State; st != "confirmed" {
+		t.Fatalf("state %q after confirming, want confirmed", st)
+	}
+	if n := len(up.of("SubscriptionConfirmation")); n != 1 {
+		t.Fatalf("the endpoint that got its confirmation got %d, want 1 (not sent again)", n)
+	}
+
+	// A token that expired while no replica served is not sent again.
+	late := newEndpoint(t)
+	late.confirmStatus.Store(503)
+	if _, _, err := e.s.Subscribe(ctx, SubscribeInput{TopicArn: arn, Protocol: "http", Endpoint: late.srv.URL + "/sns"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the late endpoint's first confirmation was refused", func() bool { return len(late.of("SubscriptionConfirmation")) == 1 })
+	e.stop()
+	e.clock.Advance(49 * time.Hour)
+	late.confirmStatus.Store(0)
+	e.start()
+	up2 := newEndpoint(t)
+	e.subscribeHTTP(arn, up2, nil) // the service serves and sends confirmations again
+	if n := len(late.of("SubscriptionConfirmation")); n != 1 {
+		t.Fatalf("the expired subscription got %d confirmations, want 1 (its token expired before the restart)", n)
 	}
 }

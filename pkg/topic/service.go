@@ -265,7 +265,8 @@ func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, err
 			resumed++
 		}
 	}
-	s.log.Info("this server serves the topics", "topics", len(o.topics), "resumedMessages", resumed)
+	confirmations := o.resumeConfirmations()
+	s.log.Info("this server serves the topics", "topics", len(o.topics), "resumedMessages", resumed, "resentConfirmations", confirmations)
 	s.mu.Lock()
 	s.own = o
 	s.mu.Unlock()

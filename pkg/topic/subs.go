@@ -141,13 +141,8 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (string, boo
 	}
 	t.subs = append(append([]*subState(nil), t.subs...), ss)
 	o.subs[sub.ID] = ss
-	if sub.Protocol == model.ProtocolHTTP || sub.Protocol == model.ProtocolHTTPS {
-		arn, version := t.arn, signatureVersion(t.t)
-		o.goBackground(func() { o.sendConfirmation(sub, arn, version) })
-	}
-	if sub.Protocol == model.ProtocolEmail || sub.Protocol == model.ProtocolEmailJSON {
-		arn, version := t.arn, signatureVersion(t.t)
-		o.goBackground(func() { o.sendEmailConfirmation(sub, arn, version) })
+	if sub.PendingConfirmation && !ss.inert {
+		o.confirm(sub, t)
 	}
 	return sub.Arn(s.opts.Region), sub.PendingConfirmation, nil
 }
