@@ -99,10 +99,21 @@ func deliveryErr(err error) error {
 	return &DeliveryError{Permanent: k.ClientFault(), Code: code, Err: err}
 }
 
-// FunctionInvoker is the hook for lambda subscriptions: the functions
-// feature implements it with an asynchronous (Event) invocation of the
-// function named by its ARN, with the SNS event as payload. Until then
-// lambda subscriptions are stored and receive nothing.
+// FunctionInvoker is the seam for lambda subscriptions, set as
+// Options.Functions: the functions feature implements it with an
+// asynchronous (Event) invocation of the function named by its ARN, with
+// the SNS event as payload ({"Records":[{"EventSource":"aws:sns",
+// "Sns":{...}}]}, built by lambdaEvent). A nil error is a delivery; an
+// error is retried per the subscription's policy (SNS's default for
+// functions: 100,015 attempts over 23 days) unless it is a
+// *DeliveryError with Permanent set (the function does not exist), and
+// then dead-lettered. InvokeEvent should only queue the invocation, not
+// wait for the function to run: each subscription has at most 8
+// deliveries under way.
+//
+// Without one, Subscribe refuses protocol lambda with InvalidParameter;
+// lambda subscriptions stored earlier receive nothing and describe says
+// why.
 type FunctionInvoker interface {
 	InvokeEvent(ctx context.Context, functionArn string, payload []byte) error
 }

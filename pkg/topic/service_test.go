@@ -236,6 +236,8 @@ type env struct {
 	clock  *fakeClock
 	owner  *fakeOwner
 	stopFn func()
+	// functions is Options.Functions at the next start.
+	functions FunctionInvoker
 }
 
 var electionSeq int
@@ -273,7 +275,7 @@ func newEnv(t testing.TB) *env {
 }
 
 func (e *env) start() {
-	e.s = New(testStore, Options{Ownership: e.owner, Queues: e.q, Clock: e.clock, BaseURL: "http://orch.test",
+	e.s = New(testStore, Options{Ownership: e.owner, Queues: e.q, Clock: e.clock, BaseURL: "http://orch.test", Functions: e.functions,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

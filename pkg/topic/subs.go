@@ -96,6 +96,9 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (string, boo
 	if err := checkEndpoint(in.Protocol, in.Endpoint, strings.HasSuffix(name, ".fifo")); err != nil {
 		return "", false, err
 	}
+	if in.Protocol == model.ProtocolLambda && s.opts.Functions == nil {
+		return "", false, invalid("Protocol Reason: lambda subscriptions need functions, which this server does not run yet; subscribe a queue (sqs) or a web server (http, https) instead")
+	}
 	for k, v := range in.Attributes {
 		if msg := model.CheckSubscriptionAttribute(k, v); msg != "" {
 			return "", false, invalid("Attributes Reason: %s: %s", k, msg)
