@@ -217,8 +217,9 @@ func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, err
 	for _, t := range ts {
 		o.topics[t.Name] = newTopicState(t, s.opts.Region)
 	}
-	// Load (or create) the signing key before any delivery needs it.
-	if _, err := s.signingKey(ctx); err != nil {
+	// Load (or create) the signing key before any delivery needs it,
+	// afresh: another replica may have rotated it.
+	if err := s.refreshKeys(ctx); err != nil {
 		s.log.Warn("no SNS signing key yet; messages go out unsigned until it loads", "err", err)
 	}
 	subs, err := s.st.ListSubscriptions(ctx)
