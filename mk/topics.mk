@@ -7,13 +7,22 @@
 #                             then the same latency run with one dead http subscriber added
 #   make bench-topic-filter   filter cost through the real Publish path: 200 subscriptions
 #                             with 5-key policies vs none, same run (pkg/topic BenchmarkPublishFilter)
+#   make bench-topic-fanout   the same two latency figures in process (a real broker and
+#                             topic service on embedded etcd, no HTTP): Publish returned ->
+#                             received from 10 queues at 200/s, then 3 interleaved rounds
+#                             with and without a dead http subscriber and their p99 ratio
+#                             (pkg/topic BenchmarkFanoutLatency, BenchmarkFanoutDeadSubscriber)
 #   make test-topics          pkg/topic (injected clock, goleak), the SNS adapter and
 #                             test/topic: aws-sdk-go-v2, boto3, Debian awscli 2.9,
 #                             filtered subscriptions, kill -9 durability
 
 TOPICS_BENCH_DURATION ?= 10s
 
-.PHONY: bench-topics bench-topic-filter test-topics
+.PHONY: bench-topics bench-topic-filter bench-topic-fanout test-topics
+
+bench-topic-fanout:
+	$(GO) test -run '^$$' -bench FanoutLatency -benchtime 2000x -count 3 ./pkg/topic/
+	$(GO) test -run '^$$' -bench FanoutDeadSubscriber -benchtime 1000x -count 1 ./pkg/topic/
 
 bench-topic-filter:
 	$(GO) test -run '^$$' -bench PublishFilter -benchtime 2000x -count 5 ./pkg/topic/

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -127,7 +128,7 @@ func topicCmd(g *globals) *cobra.Command {
 		Use:   "topic",
 		Short: "Publish to topics and manage their subscriptions (topics speak SNS too: see orch aws-env)",
 	}
-	cmd.AddCommand(topicPublishCmd(g), topicSubscribeCmd(g), topicUnsubscribeCmd(g))
+	cmd.AddCommand(topicPublishCmd(g), topicSubscribeCmd(g), topicUnsubscribeCmd(g), topicRotateKeyCmd(g))
 	return cmd
 }
 
@@ -227,4 +228,35 @@ func topicUnsubscribeCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func topicRotateKeyCmd(g *globals) *cobra.Command {
+	var keep time.Duration
+	cmd := &cobra.Command{
+		Use:   "rotate-signing-key [--keep-old 336h]",
+		Short: "Sign SNS messages with a new key; the old certificate stays served for --keep-old (admin)",
+		Long: "Makes a new key the one every SNS message and confirmation is signed with, served at a new SigningCertURL.\n" +
+			"The previous certificate stays served for --keep-old (default 14 days, SQS's longest retention), so messages\n" +
+			"signed before the rotation still verify; deliveries and retries after it are signed with the new key.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			req := map[string]string{}
+			if keep != 0 {
+				req["keepRetiredCert"] = keep.String()
+			}
+			var out map[string]string
+			if err := c.Do(cmd.Context(), "POST", "/v1/topic-signing-key/rotate", req, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "signing with a new key, certificate %s\nthe previous certificate %s stays served until %s\n",
+				out["signingCertURL"], out["previousCertURL"], out["previousServedUntil"])
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&keep, "keep-old", 0, "how long the previous certificate stays served (1m to 2160h; default 336h)")
+	return cmd
 }

@@ -32,6 +32,7 @@ var rules = []struct {
 	{"pkg/agent/...", []string{"go.etcd.io/", module + "pkg/store", module + "pkg/controller"}, nil, "agents never touch etcd"},
 	{"pkg/ui", []string{module, "go.etcd.io/", "github.com/docker/"}, []string{module + "pkg/api/wire", module + "pkg/model", module + "pkg/placement"}, "the dashboard reads the cluster through its Backend interface in model terms; pkg/server adapts"},
 	{"cmd/orchlet", []string{"go.etcd.io/", module + "pkg/store"}, nil, "the agent binary carries no etcd"},
+	{"internal/groupcommit", []string{module, "github.com/", "golang.org/", "gopkg.in/", "go."}, nil, "group commit is shared by the queues and the topics and knows no store: standard library only"},
 	{"pkg/topic/filter", []string{module, "github.com/", "golang.org/", "gopkg.in/", "go."}, nil, "filter policies are a pure function of a policy and a message: standard library only"},
 }
 

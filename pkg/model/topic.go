@@ -139,7 +139,12 @@ type Subscription struct {
 	PendingConfirmation bool   `json:"pending,omitempty"`
 	Token               string `json:"token,omitempty"`
 	TokenExpiresMs      int64  `json:"tokenExpiresMs,omitempty"`
-	CreatedMs           int64  `json:"createdMs"`
+	// ConfirmationSent is set once the SubscriptionConfirmation reached
+	// the endpoint or ran out of retries; until then the replica serving
+	// the topics (after a restart, or another one taking over) sends it
+	// again while the token is valid.
+	ConfirmationSent bool  `json:"confirmationSent,omitempty"`
+	CreatedMs        int64 `json:"createdMs"`
 }
 
 // Arn is the subscription ARN, topicArn:ID.

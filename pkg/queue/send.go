@@ -138,31 +138,61 @@ func (b *Broker) send(ctx context.Context, name string, es []SendEntry, batch bo
 	if err != nil {
 		return nil, nil, err
 	}
+	sb, err := b.stage(ctx, q, name, es, batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	err = o.com.commit(ctx, sb.ops...)
+	results := sb.finish(err)
+	if err != nil {
+		return nil, nil, err
+	}
+	return results, sb.fails, nil
+}
+
+// sendBatch is one queue's share of a send between stage and finish: its
+// entries validated, FIFO deduplication ids and sequence numbers claimed,
+// and the writes to commit built.
+type sendBatch struct {
+	b     *Broker
+	q     *queue
+	name  string
+	es    []SendEntry
+	fifo  bool
+	pends []pend
+	fails []entryFail
+	// failIdx are the indexes in es of fails.
+	failIdx []int
+	ops     []store.QueueOp
+}
+
+type pend struct {
+	idx      int
+	rec      *model.QueueMessage
+	dedupKey string
+	dup      *dedupEntry
+}
+
+// stage validates es for q and builds their writes. The caller commits
+// sb.ops and then must call finish, whatever the outcome.
+func (b *Broker) stage(ctx context.Context, q *queue, name string, es []SendEntry, batch bool) (*sendBatch, error) {
 	now := b.clock.Now()
 	nowMs := now.UnixMilli()
 	sender := senderOf(ctx)
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
-		return nil, nil, ErrQueueDoesNotExist
+		return nil, ErrQueueDoesNotExist
 	}
 	cfg, qid, fifo := q.cfg, q.meta.ID, q.fifo
 	q.mu.Unlock()
 
-	type pend struct {
-		idx      int
-		rec      *model.QueueMessage
-		dedupKey string
-		dup      *dedupEntry
-	}
-	results := make([]SendResult, 0, len(es))
-	var fails []entryFail
-	pends := make([]pend, 0, len(es))
-	ops := make([]store.QueueOp, 0, len(es))
+	sb := &sendBatch{b: b, q: q, name: name, es: es, fifo: fifo, pends: make([]pend, 0, len(es))}
 	for i := range es {
 		e := &es[i]
 		if err := validateSend(e, &cfg, batch); err != nil {
-			fails = append(fails, entryFail{e.ID, err})
+			sb.fails = append(sb.fails, entryFail{e.ID, err})
+			sb.failIdx = append(sb.failIdx, i)
 			continue
 		}
 		delay := cfg.DelaySeconds
@@ -191,7 +221,7 @@ func (b *Broker) send(ctx context.Context, name string, es []SendEntry, batch bo
 			sum := sha256.Sum256([]byte(k))
 			p.dedupKey = hex.EncodeToString(sum[:16])
 		}
-		pends = append(pends, p)
+		sb.pends = append(sb.pends, p)
 	}
 
 	// FIFO: claim deduplication ids and sequence numbers under the lock,
@@ -199,10 +229,10 @@ func (b *Broker) send(ctx context.Context, name string, es []SendEntry, batch bo
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
-		return nil, nil, ErrQueueDoesNotExist
+		return nil, ErrQueueDoesNotExist
 	}
-	for i := range pends {
-		p := &pends[i]
+	for i := range sb.pends {
+		p := &sb.pends[i]
 		p.rec.Seq = q.nextSeq(now)
 		if !fifo {
 			continue
@@ -215,26 +245,36 @@ func (b *Broker) send(ctx context.Context, name string, es []SendEntry, batch bo
 	}
 	q.pending.Add(1)
 	q.mu.Unlock()
-	defer q.pending.Done()
 
-	for _, p := range pends {
+	sb.ops = make([]store.QueueOp, 0, len(sb.pends))
+	for _, p := range sb.pends {
 		if p.dup != nil {
 			continue
 		}
-		b, err := store.EncodeQueueMessage(p.rec)
+		enc, err := store.EncodeQueueMessage(p.rec)
 		if err != nil {
-			return nil, nil, ErrInternal.With("encoding the message failed: %v", err)
+			sb.finish(err)
+			return nil, ErrInternal.With("encoding the message failed: %v", err)
 		}
-		ops = append(ops, store.QueueOp{Kind: store.QueuePutMessage, QueueID: qid, ID: p.rec.MessageID, Message: p.rec, Encoded: b})
+		sb.ops = append(sb.ops, store.QueueOp{Kind: store.QueuePutMessage, QueueID: qid, ID: p.rec.MessageID, Message: p.rec, Encoded: enc})
 		if fifo {
-			ops = append(ops, store.QueueOp{Kind: store.QueuePutDedup, QueueID: qid, ID: p.dedupKey,
+			sb.ops = append(sb.ops, store.QueueOp{Kind: store.QueuePutDedup, QueueID: qid, ID: p.dedupKey,
 				DedupMessageID: p.rec.MessageID, DedupExpiresMs: nowMs + model.FifoDedupWindowSeconds*1000})
 		}
 	}
-	if err := o.com.commit(ctx, ops...); err != nil {
-		if fifo {
+	return sb, nil
+}
+
+// finish ends a staged send once its writes were committed (err nil): the
+// messages become receivable and the results are returned. After a failed
+// commit it releases the claimed deduplication ids instead.
+func (sb *sendBatch) finish(err error) []SendResult {
+	q := sb.q
+	defer q.pending.Done()
+	if err != nil {
+		if sb.fifo {
 			q.mu.Lock()
-			for _, p := range pends {
+			for _, p := range sb.pends {
 				if p.dup == nil {
 					if d, ok := q.dedup[p.dedupKey]; ok && d.msgID == p.rec.MessageID {
 						delete(q.dedup, p.dedupKey)
@@ -243,33 +283,34 @@ func (b *Broker) send(ctx context.Context, name string, es []SendEntry, batch bo
 			}
 			q.mu.Unlock()
 		}
-		return nil, nil, err
+		return nil
 	}
-	nowNs := b.clock.Now().UnixNano()
+	nowNs := sb.b.clock.Now().UnixNano()
 	q.mu.Lock()
 	if !q.deleted {
-		for _, p := range pends {
+		for _, p := range sb.pends {
 			if p.dup == nil {
 				q.insert(p.rec, nowNs)
 			}
 		}
 	}
 	q.mu.Unlock()
-	b.sends.notify(name)
-	for _, p := range pends {
-		r := SendResult{ID: es[p.idx].ID, MessageID: p.rec.MessageID, MD5OfBody: p.rec.MD5OfBody,
+	sb.b.sends.notify(sb.name)
+	results := make([]SendResult, 0, len(sb.pends))
+	for _, p := range sb.pends {
+		r := SendResult{ID: sb.es[p.idx].ID, MessageID: p.rec.MessageID, MD5OfBody: p.rec.MD5OfBody,
 			MD5OfAttributes: p.rec.MD5OfAttributes, MD5OfSysAttrs: p.rec.MD5OfSysAttrs}
 		if p.dup != nil {
 			r.MessageID = p.dup.msgID
 			if p.dup.seq != 0 {
 				r.SequenceNumber = seqString(p.dup.seq)
 			}
-		} else if fifo {
+		} else if sb.fifo {
 			r.SequenceNumber = seqString(p.rec.Seq)
 		}
 		results = append(results, r)
 	}
-	return results, fails, nil
+	return results
 }
 
 func seqString(seq int64) string { return strconv.FormatInt(seq, 10) + "0" }

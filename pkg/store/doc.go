@@ -30,7 +30,7 @@
 //	auth/nodetokens/<node>              hash of the node's current node token
 //	auth/nodenonces/<nonce>             a single-use registration nonce (POST /v1/agent/nonce) bound to a one-minute lease
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
-//	auth/snssigning                     store.SigningKey: the RSA key and certificate SNS messages are signed with
+//	auth/snssigning                     store.SigningKeys: the current RSA key and certificate SNS messages are signed with, and retired certificates still served
 //	election/controller/<leaseId>       concurrency.Election for the controller leader (value: its id)
 //	election/queues/<leaseId>           the replica that owns the queues (value: its URL)
 //	meta/bootstrap-claim                the cluster id, claimed by the first server to start (Bootstrap)

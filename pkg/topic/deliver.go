@@ -56,12 +56,17 @@ func (d queueDeliverer) Deliver(ctx context.Context, n *Notification) error {
 	if err != nil {
 		return &DeliveryError{Permanent: true, Code: "InvalidEndpoint", Err: err}
 	}
+	return sendErr(d.q.SendMessage(ctx, name, queueEntry(n, name)))
+}
+
+// queueEntry is what a queue subscription's queue receives of n.
+func queueEntry(n *Notification, queueName string) queue.SendEntry {
 	e := queue.SendEntry{Body: string(n.Envelope)}
 	if n.Raw {
 		e.Body, e.Attributes = n.Text, n.Message.Attributes
 	}
-	fifoQueue(&e, name, n.Message)
-	return sendErr(d.q.SendMessage(ctx, name, e))
+	fifoQueue(&e, queueName, n.Message)
+	return e
 }
 
 // fifoQueue sets a FIFO queue's group and deduplication ids from the message.
@@ -77,7 +82,10 @@ func fifoQueue(e *queue.SendEntry, queueName string, m *model.TopicMessage) {
 	}
 }
 
-func sendErr(_ *queue.SendResult, err error) error {
+func sendErr(_ *queue.SendResult, err error) error { return deliveryErr(err) }
+
+// deliveryErr classifies a queue's answer to a delivery.
+func deliveryErr(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -91,10 +99,21 @@ func sendErr(_ *queue.SendResult, err error) error {
 	return &DeliveryError{Permanent: k.ClientFault(), Code: code, Err: err}
 }
 
-// FunctionInvoker is the hook for lambda subscriptions: the functions
-// feature implements it with an asynchronous (Event) invocation of the
-// function named by its ARN, with the SNS event as payload. Until then
-// lambda subscriptions are stored and receive nothing.
+// FunctionInvoker is the seam for lambda subscriptions, set as
+// Options.Functions: the functions feature implements it with an
+// asynchronous (Event) invocation of the function named by its ARN, with
+// the SNS event as payload ({"Records":[{"EventSource":"aws:sns",
+// "Sns":{...}}]}, built by lambdaEvent). A nil error is a delivery; an
+// error is retried per the subscription's policy (SNS's default for
+// functions: 100,015 attempts over 23 days) unless it is a
+// *DeliveryError with Permanent set (the function does not exist), and
+// then dead-lettered. InvokeEvent should only queue the invocation, not
+// wait for the function to run: each subscription has at most 8
+// deliveries under way.
+//
+// Without one, Subscribe refuses protocol lambda with InvalidParameter;
+// lambda subscriptions stored earlier receive nothing and describe says
+// why.
 type FunctionInvoker interface {
 	InvokeEvent(ctx context.Context, functionArn string, payload []byte) error
 }
@@ -150,11 +169,17 @@ func (ss *subState) accepts(rec *model.TopicMessage, fm **filter.Message) bool {
 	return ss.filter.Match(**fm)
 }
 
-// dispatch starts the deliveries of a stored message: at once and side by
-// side for a standard topic, in order per message group and subscription
-// for a FIFO topic.
+// dispatch starts the deliveries of a stored message to subs: through
+// each subscription's queue of pending deliveries for a standard topic,
+// in order per message group and subscription for a FIFO topic.
 func (o *owner) dispatch(t *topicState, rec *model.TopicMessage, subs []*subState) {
-	m := &inflight{rec: rec, topic: t, left: make(map[string]bool, len(subs)), written: len(rec.Pending)}
+	o.dispatchInflight(&inflight{rec: rec, topic: t}, subs)
+}
+
+// dispatchInflight is dispatch for a message whose inflight exists (its
+// signatures may be cached already).
+func (o *owner) dispatchInflight(m *inflight, subs []*subState) {
+	m.left, m.written = make(map[string]bool, len(subs)), len(m.rec.Pending)
 	for _, ss := range subs {
 		m.left[ss.id] = true
 	}
@@ -162,14 +187,14 @@ func (o *owner) dispatch(t *topicState, rec *model.TopicMessage, subs []*subStat
 		o.goBackground(func() { o.forget(m) })
 		return
 	}
-	fifo := t.t.Fifo()
+	fifo := m.topic.t.Fifo()
 	for _, ss := range subs {
 		ss.pending.Add(1)
 		d := &delivery{m: m, ss: ss}
 		if fifo {
 			o.enqueue(d)
 		} else {
-			o.goBackground(func() { o.run(d) })
+			o.push(d)
 		}
 	}
 }
@@ -211,52 +236,17 @@ func (o *owner) enqueue(d *delivery) {
 
 // run delivers d, retrying per the subscription's policy, then
 // dead-letters it if it never got through. It returns false when the
-// owner stopped first (the delivery stays pending in etcd).
+// owner stopped first (the delivery stays pending in etcd). FIFO chains
+// use it: a message group waits for its retries.
 func (o *owner) run(d *delivery) bool {
-	ss := d.ss
 	for {
-		if o.ctx.Err() != nil {
+		delay, again, ok := o.attempt(d)
+		if !ok {
 			return false
 		}
-		if ss.gone.Load() {
-			o.finish(d)
-			return true
-		}
-		o.mu.RLock()
-		n := o.notification(d)
-		o.mu.RUnlock()
-		del := o.s.dels[ss.protocol]
-		var err error
-		if del == nil {
-			err = &DeliveryError{Permanent: true, Code: "UnsupportedProtocol", Err: fmt.Errorf("no deliverer for protocol %s", ss.protocol)}
-		} else {
-			err = del.Deliver(o.ctx, n)
-		}
-		if err == nil {
-			ss.delivered.Add(1)
-			o.finish(d)
-			return true
-		}
-		if o.ctx.Err() != nil {
-			return false
-		}
-		d.attempts++
-		ss.failures.Add(1)
-		if d.attempts == 1 {
-			o.s.log.Info("delivery failed; retrying per the subscription's policy", "subscription", n.SubscriptionArn, "messageId", d.m.rec.ID, "err", err)
-		}
-		var de *DeliveryError
-		permanent := errors.As(err, &de) && de.Permanent
-		delay, again := nextDelay(ss.retry.Load(), ss.protocol, d.attempts, permanent)
 		if !again {
-			o.deadLetter(d, n, err)
-			o.finish(d)
 			return true
 		}
-		d.m.mu.Lock()
-		d.m.retrying = true
-		d.m.mu.Unlock()
-		o.saveProgress(d.m)
 		wait, release := after(o.s.clock, delay)
 		select {
 		case <-wait:
@@ -265,6 +255,57 @@ func (o *owner) run(d *delivery) bool {
 			return false
 		}
 	}
+}
+
+// attempt makes one delivery attempt of d. With again it must be tried
+// once more after delay; otherwise it is finished (delivered,
+// dead-lettered or dropped). ok is false when the owner stopped first
+// (the delivery stays pending in etcd).
+func (o *owner) attempt(d *delivery) (delay time.Duration, again, ok bool) {
+	ss := d.ss
+	if o.ctx.Err() != nil {
+		return 0, false, false
+	}
+	if ss.gone.Load() {
+		o.finish(d)
+		return 0, false, true
+	}
+	o.mu.RLock()
+	n := o.notification(d)
+	o.mu.RUnlock()
+	del := o.s.dels[ss.protocol]
+	var err error
+	if del == nil {
+		err = &DeliveryError{Permanent: true, Code: "UnsupportedProtocol", Err: fmt.Errorf("no deliverer for protocol %s", ss.protocol)}
+	} else {
+		err = del.Deliver(o.ctx, n)
+	}
+	if err == nil {
+		ss.delivered.Add(1)
+		o.finish(d)
+		return 0, false, true
+	}
+	if o.ctx.Err() != nil {
+		return 0, false, false
+	}
+	d.attempts++
+	ss.failures.Add(1)
+	if d.attempts == 1 {
+		o.s.log.Info("delivery failed; retrying per the subscription's policy", "subscription", n.SubscriptionArn, "messageId", d.m.rec.ID, "err", err)
+	}
+	var de *DeliveryError
+	permanent := errors.As(err, &de) && de.Permanent
+	delay, again = nextDelay(ss.retry.Load(), ss.protocol, d.attempts, permanent)
+	if !again {
+		o.deadLetter(d, n, err)
+		o.finish(d)
+		return 0, false, true
+	}
+	d.m.mu.Lock()
+	d.m.retrying = true
+	d.m.mu.Unlock()
+	o.saveProgress(d.m)
+	return delay, true, true
 }
 
 // notification builds what d's subscriber receives (under o.mu).

@@ -139,12 +139,17 @@ func (o *owner) sendEmailConfirmation(sub *model.Subscription, topicArn, version
 	}
 	for attempt := 1; attempt <= 4; attempt++ {
 		err := d.send(o.ctx, sub.Endpoint, "AWS Notification - Subscription Confirmation", string(body))
-		if err == nil || o.ctx.Err() != nil {
+		if o.ctx.Err() != nil {
+			return // the next owner sends it again
+		}
+		if err == nil {
+			o.confirmationSent(sub.ID)
 			return
 		}
 		var de *DeliveryError
 		if attempt == 4 || errors.As(err, &de) && de.Permanent {
 			o.s.log.Warn("mailing the subscription confirmation failed; subscribe again to resend it", "err", err)
+			o.confirmationSent(sub.ID)
 			return
 		}
 		wait, release := after(o.s.clock, 20*time.Second)

@@ -141,12 +141,17 @@ func (o *owner) sendConfirmation(sub *model.Subscription, topicArn, version stri
 	h.Set("x-amz-sns-topic-arn", topicArn)
 	for attempt := 1; ; attempt++ {
 		err := o.s.http.post(o.ctx, sub.ID, sub.Endpoint, h.Clone(), body)
-		if err == nil || o.ctx.Err() != nil {
+		if o.ctx.Err() != nil {
+			return // the next owner sends it again
+		}
+		if err == nil {
+			o.confirmationSent(sub.ID)
 			return
 		}
 		delay, again := nextDelay(nil, sub.Protocol, attempt, false)
 		if !again {
 			o.s.log.Warn("sending the subscription confirmation failed; subscribe again to resend it", "endpoint", sub.Endpoint, "err", err)
+			o.confirmationSent(sub.ID)
 			return
 		}
 		wait, release := after(o.s.clock, delay)
@@ -157,4 +162,52 @@ func (o *owner) sendConfirmation(sub *model.Subscription, topicArn, version stri
 			return
 		}
 	}
+}
+
+// confirmationSent records that a subscription's confirmation has been
+// sent (or given up on), so that the next owner does not send it again.
+func (o *owner) confirmationSent(subID string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ss := o.subs[subID]
+	if ss == nil || !ss.sub.PendingConfirmation || ss.sub.ConfirmationSent {
+		return
+	}
+	ns := *ss.sub
+	ns.ConfirmationSent = true
+	if err := o.s.st.PutSubscription(o.ctx, &ns, o.guard); err != nil {
+		if o.ctx.Err() == nil {
+			o.s.log.Warn("recording that a subscription confirmation was sent failed; the next owner sends it again", "subscription", subID, "err", err)
+		}
+		return
+	}
+	ss.sub = &ns
+}
+
+// confirm sends sub's confirmation (http, https, email, email-json) in
+// the background.
+func (o *owner) confirm(sub *model.Subscription, t *topicState) {
+	arn, version := t.arn, signatureVersion(t.t)
+	switch sub.Protocol {
+	case model.ProtocolHTTP, model.ProtocolHTTPS:
+		o.goBackground(func() { o.sendConfirmation(sub, arn, version) })
+	case model.ProtocolEmail, model.ProtocolEmailJSON:
+		o.goBackground(func() { o.sendEmailConfirmation(sub, arn, version) })
+	}
+}
+
+// resumeConfirmations sends again, on taking over, the confirmations a
+// previous owner had not sent when it stopped, while their tokens are
+// valid (under o.mu or before the owner serves).
+func (o *owner) resumeConfirmations() int {
+	now := o.s.clock.Now().UnixMilli()
+	n := 0
+	for _, ss := range o.subs {
+		sub := ss.sub
+		if sub.PendingConfirmation && !sub.ConfirmationSent && sub.TokenExpiresMs > now && ss.broken == "" && !ss.inert {
+			o.confirm(sub, ss.topic)
+			n++
+		}
+	}
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type endpoint struct {
 	// status answers notifications (confirmations always get 200);
 	// hang, when set, holds notifications until it is closed.
 	status        atomic.Int32
+	confirmStatus atomic.Int32 // answers confirmations; 0 is 200
 	hang          chan struct{}
 	inflight, max atomic.Int32
 }
@@ -44,6 +46,9 @@ func newEndpoint(t *testing.T) *endpoint {
 		ep.got = append(ep.got, received{header: r.Header.Clone(), body: m, raw: string(b)})
 		ep.mu.Unlock()
 		if r.Header.Get("x-amz-sns-message-type") != "Notification" {
+			if c := ep.confirmStatus.Load(); c != 0 {
+				w.WriteHeader(int(c))
+			}
 			return
 		}
 		n := ep.inflight.Add(1)
@@ -194,23 +199,124 @@ func TestHTTPHangingSubscriberIsolation(t *testing.T) {
 	ep := newEndpoint(t)
 	ep.hang = make(chan struct{})
 	t.Cleanup(func() { close(ep.hang) })
-	e.subscribeHTTP(arn, ep, nil)
+	subArn := e.subscribeHTTP(arn, ep, nil)
 	for _, q := range []string{"iso-a", "iso-b", "iso-c"} {
 		e.subscribe(arn, q, nil)
 	}
-	const n = 40
+	goroutines := runtime.NumGoroutine()
+	const n = 400
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		e.publish(arn, PublishInput{Message: "m"})
+	batch := make([]PublishInput, 10)
+	for i := range batch {
+		batch[i] = PublishInput{ID: itoa(i), Message: "m"}
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	for range n / len(batch) {
+		if _, fails, err := e.s.PublishBatch(context.Background(), arn, batch); err != nil || len(fails) > 0 {
+			t.Fatalf("PublishBatch: %v %v", err, fails)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("%d publishes took %v beside a hanging subscriber", n, d)
 	}
-	eventually(t, "every queue subscriber got every message", func() bool {
-		return len(e.q.got("iso-a")) == n && len(e.q.got("iso-b")) == n && len(e.q.got("iso-c")) == n
-	})
+	// The queue subscribers have every message when Publish returns.
+	for _, q := range []string{"iso-a", "iso-b", "iso-c"} {
+		if got := len(e.q.got(q)); got != n {
+			t.Errorf("%s got %d messages when the publishes returned, want %d", q, got, n)
+		}
+	}
 	eventually(t, "the hanging endpoint holds its worker slots", func() bool { return ep.inflight.Load() == httpWorkersPerSub })
 	if m := ep.max.Load(); m > httpWorkersPerSub {
 		t.Errorf("%d requests at once to one subscription, want at most %d", m, httpWorkersPerSub)
+	}
+	// The deliveries to the hanging endpoint wait in its queue, not in a
+	// goroutine each: what is left is per connection (8 workers; the
+	// client's read and write loops and the test server's handler for
+	// each of the 8 connections) and does not grow with the publishes.
+	o, err := e.s.owner(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := o.subscription(subArn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := ss.queued(); q != n-httpWorkersPerSub {
+		t.Errorf("%d deliveries queued for the hanging subscriber, want %d (the rest are under way)", q, n-httpWorkersPerSub)
+	}
+	if g := runtime.NumGoroutine() - goroutines; g > 6*httpWorkersPerSub {
+		t.Errorf("%d more goroutines after %d publishes beside a hanging subscriber, want at most %d", g, n, 6*httpWorkersPerSub)
+	}
+}
+
+// TestHTTPConfirmationResentOnTakeover: a SubscriptionConfirmation that
+// had not got through when the serving replica stopped is sent again by
+// the next one (here the same service restarted on the same store), with
+// the same valid token; one that got through is not sent again, nor one
+// whose token expired.
+func TestHTTPConfirmationResentOnTakeover(t *testing.T) {
+	e := newEnv(t)
+	arn := e.topic("t-http-resend", nil)
+	ctx := context.Background()
+
+	down := newEndpoint(t) // refuses the first confirmation
+	down.confirmStatus.Store(503)
+	subArn, _, err := e.s.Subscribe(ctx, SubscribeInput{TopicArn: arn, Protocol: "http", Endpoint: down.srv.URL + "/sns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := newEndpoint(t) // gets its confirmation at once
+	if _, _, err := e.s.Subscribe(ctx, SubscribeInput{TopicArn: arn, Protocol: "http", Endpoint: up.srv.URL + "/sns"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first confirmation was refused and a retry is waiting", func() bool {
+		return len(down.of("SubscriptionConfirmation")) == 1 && e.clock.waiting() > 0
+	})
+	eventually(t, "the other endpoint got its confirmation", func() bool { return len(up.of("SubscriptionConfirmation")) == 1 })
+	eventually(t, "its sending is recorded", func() bool {
+		subs, _ := testStore.ListSubscriptions(ctx)
+		for _, s := range subs {
+			if s.Endpoint == up.srv.URL+"/sns" {
+				return s.ConfirmationSent
+			}
+		}
+		return false
+	})
+	first := down.of("SubscriptionConfirmation")[0].body["Token"]
+
+	// The replica stops before the retry; the next owner sends it again.
+	e.stop()
+	down.confirmStatus.Store(0)
+	e.start()
+	eventually(t, "the confirmation was sent again", func() bool { return len(down.of("SubscriptionConfirmation")) == 2 })
+	c := down.of("SubscriptionConfirmation")[1]
+	if c.body["Token"] != first {
+		t.Fatalf("the resent confirmation has token %v, want the first one's %v", c.body["Token"], first)
+	}
+	checkSignature(t, e.s, c.body)
+	if _, err := e.s.ConfirmSubscription(ctx, arn, first.(string)); err != nil {
+		t.Fatalf("ConfirmSubscription with the resent token: %v", err)
+	}
+	if st := e.info(arn, subArn).State; st != "confirmed" {
+		t.Fatalf("state %q after confirming, want confirmed", st)
+	}
+	if n := len(up.of("SubscriptionConfirmation")); n != 1 {
+		t.Fatalf("the endpoint that got its confirmation got %d, want 1 (not sent again)", n)
+	}
+
+	// A token that expired while no replica served is not sent again.
+	late := newEndpoint(t)
+	late.confirmStatus.Store(503)
+	if _, _, err := e.s.Subscribe(ctx, SubscribeInput{TopicArn: arn, Protocol: "http", Endpoint: late.srv.URL + "/sns"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the late endpoint's first confirmation was refused", func() bool { return len(late.of("SubscriptionConfirmation")) == 1 })
+	e.stop()
+	e.clock.Advance(49 * time.Hour)
+	late.confirmStatus.Store(0)
+	e.start()
+	up2 := newEndpoint(t)
+	e.subscribeHTTP(arn, up2, nil) // the service serves and sends confirmations again
+	if n := len(late.of("SubscriptionConfirmation")); n != 1 {
+		t.Fatalf("the expired subscription got %d confirmations, want 1 (its token expired before the restart)", n)
 	}
 }

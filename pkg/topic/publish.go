@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/topic/filter"
 )
 
@@ -187,6 +188,15 @@ func checkAttribute(name string, v model.MessageAttributeValue) error {
 
 // publish validates, stores and dispatches messages; failing entries are
 // returned one by one.
+//
+// A message is acknowledged only once every matching subscription has it
+// durably: a standard topic's queue subscriptions get it in Publish
+// itself, every queue's copy in one etcd commit (queue.SendEach), so it is
+// receivable when Publish returns; the other subscriptions (and any queue
+// that could not take it now) are written in the message's record, in a
+// commit running side by side with the queues', and delivered from it
+// afterwards with retries. A FIFO topic's messages all go through the
+// record, delivered in order per message group.
 func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInput) ([]PublishResult, []BatchError, error) {
 	name, err := topicName(topicArn)
 	if err != nil {
@@ -207,16 +217,12 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 	fifo := tdef.Fifo()
 	contentDedup := model.ParseBool(tdef.Attributes[model.TAContentBasedDeduplication])
 
-	type pending struct {
-		rec  *model.TopicMessage
-		subs []*subState
-		res  int
-	}
 	var (
 		results []PublishResult
 		fails   []BatchError
-		todo    []pending
-		ops     = make([]storeOp, 0, len(ins))
+		todo    []*published
+		sends   []queue.QueueEntry
+		sentTo  []direct // sentTo[i] is whom sends[i] delivers to
 	)
 	now := s.clock.Now()
 	for _, in := range ins {
@@ -241,51 +247,168 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 			}
 			res.SequenceNumber = seqString(rec.Seq)
 		}
-		var match []*subState
+		p := &published{m: &inflight{rec: rec, topic: t}}
 		var fm *filter.Message
 		for _, ss := range subs {
-			if ss.accepts(rec, &fm) {
-				match = append(match, ss)
-				rec.Pending = append(rec.Pending, ss.id)
+			if !ss.accepts(rec, &fm) {
+				continue
 			}
+			if q := directQueue(ss, fifo); q != "" {
+				n := o.notification(&delivery{m: p.m, ss: ss})
+				sends = append(sends, queue.QueueEntry{Queue: q, SendEntry: queueEntry(n, q)})
+				sentTo = append(sentTo, direct{p, ss})
+				p.direct++
+				continue
+			}
+			p.rest = append(p.rest, ss)
 		}
 		results = append(results, res)
-		if len(match) == 0 {
-			continue // nobody to deliver to: nothing to keep
+		if p.direct > 0 || len(p.rest) > 0 {
+			p.res = len(results) - 1
+			todo = append(todo, p)
 		}
-		todo = append(todo, pending{rec: rec, subs: match, res: len(results) - 1})
-		ops = append(ops, putOp(rec))
 	}
 	o.mu.RUnlock()
-	if len(ops) > 0 {
+
+	// The queues' copies and the records go in two commits side by side.
+	var ops []storeOp
+	for _, p := range todo {
+		if len(p.rest) > 0 {
+			p.stored = true
+			ops = append(ops, p.putOp())
+		}
+	}
+	var sendErrs []error
+	recErr := parallel(len(sends) > 0, func() { sendErrs = o.s.opts.Queues.SendEach(ctx, sends) },
+		len(ops) > 0, func() error { return o.commit(ctx, ops) })
+	if recErr != nil {
+		for _, p := range todo {
+			if p.stored {
+				p.err = recErr
+			}
+		}
+	}
+	// A queue that could not take its copy now gets it from the record,
+	// with retries: (re)write the records of those messages.
+	var late []*published
+	for i, err := range sendErrs {
+		if err == nil {
+			continue
+		}
+		d := sentTo[i]
+		d.p.failed = append(d.p.failed, d.ss)
+		if d.p.err == nil && !d.p.late {
+			d.p.late = true
+			late = append(late, d.p)
+		}
+	}
+	if len(late) > 0 {
+		ops = ops[:0]
+		for _, p := range late {
+			p.rest = append(p.rest, p.failed...)
+			ops = append(ops, p.putOp())
+		}
 		if err := o.commit(ctx, ops); err != nil {
+			for _, p := range late {
+				p.err = err
+			}
+		}
+	}
+	for i, d := range sentTo {
+		if sendErrs == nil || sendErrs[i] == nil {
+			d.ss.delivered.Add(1)
+		}
+	}
+	failed := 0
+	for _, p := range todo {
+		if p.err != nil {
+			failed++
+			// The message is not safely stored for every subscription:
+			// the entry fails (a queue subscriber may have got it
+			// already; a retry may deliver it twice, at least once).
 			if fifo {
-				for _, p := range todo {
-					t.release(p.rec.DeduplicationID)
-				}
+				t.release(p.m.rec.DeduplicationID)
 			}
-			// Nothing was stored: every entry that got this far fails.
-			for _, p := range todo {
-				fails = append(fails, BatchError{ID: results[p.res].ID, Err: AsError(err)})
-				results[p.res].MessageID = ""
+			fails = append(fails, BatchError{ID: results[p.res].ID, Err: AsError(p.err)})
+			results[p.res].MessageID = ""
+			continue
+		}
+		if len(p.rest) > 0 {
+			o.dispatchInflight(p.m, p.rest)
+		}
+	}
+	if failed > 0 {
+		kept := results[:0]
+		for _, r := range results {
+			if r.MessageID != "" {
+				kept = append(kept, r)
 			}
-			kept := results[:0]
-			for _, r := range results {
-				if r.MessageID != "" {
-					kept = append(kept, r)
-				}
-			}
-			results = kept
-			if len(ins) == 1 {
-				return nil, nil, err
-			}
-		} else {
-			for _, p := range todo {
-				o.dispatch(t, p.rec, p.subs)
-			}
+		}
+		results = kept
+		if len(ins) == 1 {
+			return nil, nil, fails[len(fails)-1].Err
 		}
 	}
 	return results, fails, nil
+}
+
+// published is a message of a publish on its way to being stored.
+type published struct {
+	m      *inflight
+	rest   []*subState // delivered from the stored record
+	failed []*subState // queue subscriptions whose direct send failed
+	direct int         // how many queue subscriptions it is sent to in Publish
+	res    int         // index in the results
+	stored bool        // its record is in the first commit
+	late   bool        // its record is (re)written after a failed direct send
+	err    error       // why it is not stored for every subscription
+}
+
+// putOp writes p's record with the subscriptions still to deliver to.
+func (p *published) putOp() storeOp {
+	rec := p.m.rec
+	rec.Pending = make([]string, 0, len(p.rest))
+	for _, ss := range p.rest {
+		rec.Pending = append(rec.Pending, ss.id)
+	}
+	return putOp(rec)
+}
+
+// direct is one queue subscription sent to in Publish.
+type direct struct {
+	p  *published
+	ss *subState
+}
+
+// directQueue is the queue a subscription is sent to in Publish itself:
+// sqs subscriptions of a standard topic; "" for the others.
+func directQueue(ss *subState, fifo bool) string {
+	if fifo || ss.protocol != model.ProtocolSQS {
+		return ""
+	}
+	q, err := model.ArnName(ss.sub.Endpoint, "sqs")
+	if err != nil {
+		return "" // delivered from the record, which fails it for good
+	}
+	return q
+}
+
+// parallel runs a (when doA) and b (when doB), side by side when both,
+// and returns b's error.
+func parallel(doA bool, a func(), doB bool, b func() error) error {
+	switch {
+	case doA && doB:
+		done := make(chan struct{})
+		go func() { defer close(done); a() }()
+		err := b()
+		<-done
+		return err
+	case doA:
+		a()
+	case doB:
+		return b()
+	}
+	return nil
 }
 
 func seqString(seq int64) string { return fmt.Sprintf("%020d", seq) }

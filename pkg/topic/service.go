@@ -31,6 +31,9 @@ type Ownership interface {
 // delivered through (pkg/queue's Broker is one).
 type Sender interface {
 	SendMessage(ctx context.Context, queueName string, e queue.SendEntry) (*queue.SendResult, error)
+	// SendEach sends each entry to its queue in one durable commit per
+	// owner of the queues; errs[i] is entry i's error (nil: all sent).
+	SendEach(ctx context.Context, es []queue.QueueEntry) (errs []error)
 }
 
 // Options configure a Service.
@@ -195,6 +198,7 @@ type owner struct {
 	bgMu     sync.Mutex
 	stopping bool
 	wg       sync.WaitGroup
+	retries  map[*delivery]queue.Timer // deliveries waiting for their next attempt (under bgMu)
 
 	mu     sync.RWMutex
 	topics map[string]*topicState // by name
@@ -203,7 +207,8 @@ type owner struct {
 
 func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, error) {
 	octx, cancel := context.WithCancel(ctx)
-	o := &owner{s: s, ctx: octx, cancel: cancel, guard: guard, topics: map[string]*topicState{}, subs: map[string]*subState{}}
+	o := &owner{s: s, ctx: octx, cancel: cancel, guard: guard, topics: map[string]*topicState{}, subs: map[string]*subState{},
+		retries: map[*delivery]queue.Timer{}}
 	ts, err := s.st.ListTopics(ctx)
 	if err != nil {
 		cancel()
@@ -212,8 +217,9 @@ func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, err
 	for _, t := range ts {
 		o.topics[t.Name] = newTopicState(t, s.opts.Region)
 	}
-	// Load (or create) the signing key before any delivery needs it.
-	if _, err := s.signingKey(ctx); err != nil {
+	// Load (or create) the signing key before any delivery needs it,
+	// afresh: another replica may have rotated it.
+	if err := s.refreshKeys(ctx); err != nil {
 		s.log.Warn("no SNS signing key yet; messages go out unsigned until it loads", "err", err)
 	}
 	subs, err := s.st.ListSubscriptions(ctx)
@@ -260,7 +266,8 @@ func (s *Service) takeOver(ctx context.Context, guard *store.Guard) (*owner, err
 			resumed++
 		}
 	}
-	s.log.Info("this server serves the topics", "topics", len(o.topics), "resumedMessages", resumed)
+	confirmations := o.resumeConfirmations()
+	s.log.Info("this server serves the topics", "topics", len(o.topics), "resumedMessages", resumed, "resentConfirmations", confirmations)
 	s.mu.Lock()
 	s.own = o
 	s.mu.Unlock()
@@ -281,6 +288,7 @@ func (o *owner) goBackground(f func()) bool {
 func (o *owner) stop() {
 	o.bgMu.Lock()
 	o.stopping = true
+	o.stopRetries()
 	o.bgMu.Unlock()
 	o.cancel()
 	o.com.stop()

@@ -88,6 +88,19 @@ func (f *fakeQueues) SendMessage(_ context.Context, name string, e queue.SendEnt
 	return &queue.SendResult{MessageID: newID()}, nil
 }
 
+func (f *fakeQueues) SendEach(ctx context.Context, es []queue.QueueEntry) []error {
+	var errs []error
+	for i, e := range es {
+		if _, err := f.SendMessage(ctx, e.Queue, e.SendEntry); err != nil {
+			if errs == nil {
+				errs = make([]error, len(es))
+			}
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 func (f *fakeQueues) got(name string) []queue.SendEntry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -223,6 +236,8 @@ type env struct {
 	clock  *fakeClock
 	owner  *fakeOwner
 	stopFn func()
+	// functions is Options.Functions at the next start.
+	functions FunctionInvoker
 }
 
 var electionSeq int
@@ -260,7 +275,7 @@ func newEnv(t testing.TB) *env {
 }
 
 func (e *env) start() {
-	e.s = New(testStore, Options{Ownership: e.owner, Queues: e.q, Clock: e.clock, BaseURL: "http://orch.test",
+	e.s = New(testStore, Options{Ownership: e.owner, Queues: e.q, Clock: e.clock, BaseURL: "http://orch.test", Functions: e.functions,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

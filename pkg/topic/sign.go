@@ -28,31 +28,70 @@ import (
 // /sns/SimpleNotificationService-<id>.pem, SNS's file name.
 const CertPathPrefix = "/sns/SimpleNotificationService-"
 
-// signer signs envelopes with the cluster's SNS key.
+// signer signs envelopes with the cluster's current SNS key.
 type signer struct {
+	id      string
 	key     *rsa.PrivateKey
 	certPEM []byte
 	certURL string
 }
 
-// signerState loads the key once per Service (retrying after an error).
+// signerState holds the cluster's signing keys as last loaded: the
+// current key and the retired certificates still served.
 type signerState struct {
-	mu sync.Mutex
-	s  *signer
+	mu       sync.Mutex
+	s        *signer
+	retired  map[string]retiredCert
+	loadedAt time.Time
 }
 
-// signingKey returns the cluster's signer, loading (or creating) the key
-// stored in etcd on first use.
+type retiredCert struct {
+	certPEM []byte
+	until   time.Time
+}
+
+// DefaultKeepRetiredCert is how long a rotated-out certificate stays
+// served by default: an envelope signed just before a rotation can wait
+// in a queue for up to 14 days (SQS's longest retention) before its
+// consumer verifies it. Deliveries after a rotation are signed with the
+// new key, retries included.
+const DefaultKeepRetiredCert = 14 * 24 * time.Hour
+
+// signingKey returns the cluster's current signer, loading the keys
+// stored in etcd (or creating the first) on first use.
 func (s *Service) signingKey(ctx context.Context) (*signer, error) {
 	s.sig.mu.Lock()
 	defer s.sig.mu.Unlock()
 	if s.sig.s != nil {
 		return s.sig.s, nil
 	}
-	k, err := s.st.SNSSigningKey(ctx, newSigningKey)
+	return s.loadKeys(ctx)
+}
+
+// loadKeys (re)reads the signing keys (under s.sig.mu).
+func (s *Service) loadKeys(ctx context.Context) (*signer, error) {
+	ks, err := s.st.SNSSigningKeys(ctx, newSigningKey)
 	if err != nil {
 		return nil, fmt.Errorf("loading the SNS signing key: %w", err)
 	}
+	return s.setKeys(ks)
+}
+
+// setKeys makes ks the keys in use (under s.sig.mu).
+func (s *Service) setKeys(ks *store.SigningKeys) (*signer, error) {
+	sg, err := parseSigner(&ks.Current, s.opts.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	retired := map[string]retiredCert{}
+	for _, r := range ks.Retired {
+		retired[r.ID] = retiredCert{certPEM: []byte(r.CertPEM), until: time.UnixMilli(r.ServeUntilMs)}
+	}
+	s.sig.s, s.sig.retired, s.sig.loadedAt = sg, retired, time.Now()
+	return sg, nil
+}
+
+func parseSigner(k *store.SigningKey, baseURL string) (*signer, error) {
 	kb, _ := pem.Decode([]byte(k.KeyPEM))
 	if kb == nil {
 		return nil, errors.New("the stored SNS signing key is not PEM")
@@ -65,8 +104,64 @@ func (s *Service) signingKey(ctx context.Context) (*signer, error) {
 	if !ok {
 		return nil, errors.New("the stored SNS signing key is not RSA")
 	}
-	s.sig.s = &signer{key: rk, certPEM: []byte(k.CertPEM), certURL: s.opts.BaseURL + CertPathPrefix + k.ID + ".pem"}
-	return s.sig.s, nil
+	return &signer{id: k.ID, key: rk, certPEM: []byte(k.CertPEM), certURL: certURL(baseURL, k.ID)}, nil
+}
+
+func certURL(baseURL, id string) string { return baseURL + CertPathPrefix + id + ".pem" }
+
+// refreshKeys reloads the signing keys, so a replica taking over signs
+// with the key the previous owner last rotated to.
+func (s *Service) refreshKeys(ctx context.Context) error {
+	s.sig.mu.Lock()
+	defer s.sig.mu.Unlock()
+	_, err := s.loadKeys(ctx)
+	return err
+}
+
+// KeyRotation is the outcome of RotateSigningKey.
+type KeyRotation struct {
+	// SigningCertURL is where the new key's certificate is served;
+	// messages are signed with it from now on.
+	SigningCertURL string
+	// PreviousCertURL is the retired key's certificate, served until
+	// PreviousServedUntil.
+	PreviousCertURL     string
+	PreviousServedUntil time.Time
+}
+
+// RotateSigningKey makes a new signing key current. The previous key's
+// certificate stays served for keep (DefaultKeepRetiredCert when 0), so
+// that messages signed with it still verify until then.
+func (s *Service) RotateSigningKey(ctx context.Context, keep time.Duration) (*KeyRotation, error) {
+	if keep == 0 {
+		keep = DefaultKeepRetiredCert
+	}
+	if keep < time.Minute || keep > 90*24*time.Hour {
+		return nil, invalid("keepRetiredCert: %v is out of range; use 1m to 2160h (90 days); the default, %v, outlasts SQS's longest retention", keep, DefaultKeepRetiredCert)
+	}
+	if _, err := s.owner(ctx); err != nil {
+		return nil, err
+	}
+	old, err := s.signingKey(ctx)
+	if err != nil {
+		return nil, ErrInternal.With("%v", err)
+	}
+	nk, err := newSigningKey()
+	if err != nil {
+		return nil, ErrInternal.With("making a signing key: %v", err)
+	}
+	now := s.clock.Now()
+	s.sig.mu.Lock()
+	defer s.sig.mu.Unlock()
+	ks, err := s.st.RotateSNSSigningKey(ctx, nk, now.UnixMilli(), now.Add(keep).UnixMilli())
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if _, err := s.setKeys(ks); err != nil {
+		return nil, ErrInternal.With("%v", err)
+	}
+	s.log.Info("rotated the SNS signing key", "signingCertURL", s.sig.s.certURL, "previousCertURL", old.certURL, "previousServedUntil", now.Add(keep))
+	return &KeyRotation{SigningCertURL: s.sig.s.certURL, PreviousCertURL: old.certURL, PreviousServedUntil: now.Add(keep)}, nil
 }
 
 // newSigningKey makes a 2048-bit RSA key (SNS's size) and a self-signed
@@ -96,13 +191,30 @@ func newSigningKey() (*store.SigningKey, error) {
 }
 
 // SigningCert returns the PEM certificate named id (the file name's
-// <id>), for the unauthenticated GET of SigningCertURL.
+// <id>), for the unauthenticated GET of SigningCertURL: the current key's,
+// or a retired key's until its time is up. Another replica may have
+// rotated the key: an unknown id reloads the keys, at most once a second.
 func (s *Service) SigningCert(ctx context.Context, id string) ([]byte, bool) {
-	sg, err := s.signingKey(ctx)
-	if err != nil || !strings.HasSuffix(sg.certURL, CertPathPrefix+id+".pem") {
+	if _, err := s.signingKey(ctx); err != nil {
 		return nil, false
 	}
-	return sg.certPEM, true
+	s.sig.mu.Lock()
+	defer s.sig.mu.Unlock()
+	for try := 0; try < 2; try++ {
+		if s.sig.s.id == id {
+			return s.sig.s.certPEM, true
+		}
+		if r, ok := s.sig.retired[id]; ok {
+			return r.certPEM, s.clock.Now().Before(r.until)
+		}
+		if try == 1 || time.Since(s.sig.loadedAt) < time.Second {
+			break
+		}
+		if _, err := s.loadKeys(ctx); err != nil {
+			break
+		}
+	}
+	return nil, false
 }
 
 // stringToSign is SNS's string to sign: "Key\nValue\n" for each signed
@@ -151,33 +263,40 @@ func (sg *signer) sign(e *Envelope, version string) {
 	e.SignatureVersion, e.Signature, e.SigningCertURL = version, base64.StdEncoding.EncodeToString(sig), sg.certURL
 }
 
-// signEnvelope signs e with the topic's SignatureVersion; without a key
-// (etcd unreachable) the envelope goes out unsigned and a warning is
-// logged, rather than holding every delivery.
-func (s *Service) signEnvelope(ctx context.Context, e *Envelope, version string) {
+// signEnvelope signs e with the topic's SignatureVersion and returns the
+// signer; without a key (etcd unreachable) the envelope goes out unsigned
+// and a warning is logged, rather than holding every delivery.
+func (s *Service) signEnvelope(ctx context.Context, e *Envelope, version string) *signer {
 	sg, err := s.signingKey(ctx)
 	if err != nil {
 		s.log.Warn("sending an unsigned SNS message", "err", err)
-		return
+		return nil
 	}
 	sg.sign(e, version)
+	return sg
 }
 
 // signatureVersion is a topic's SignatureVersion attribute.
 func signatureVersion(t *model.Topic) string { return t.Attributes[model.TASignatureVersion] }
 
 // signedEnvelope renders and signs n's envelope (under o.mu). The
-// signature is computed once per message and text and reused for every
-// subscription: an RSA signature costs about a millisecond.
+// signature is computed once per message, text and key and reused for
+// every subscription: an RSA signature costs about a millisecond. After a
+// key rotation, retries are signed with the new key.
 func (o *owner) signedEnvelope(d *delivery, n *Notification) []byte {
 	e := envelopeOf(n, o.s.opts.BaseURL)
 	version := signatureVersion(d.m.topic.t)
-	key := version + "\x00" + n.Text
-	if v, ok := d.m.sigs.Load(key); ok {
+	keyID := ""
+	o.s.sig.mu.Lock()
+	if o.s.sig.s != nil {
+		keyID = o.s.sig.s.id
+	}
+	o.s.sig.mu.Unlock()
+	key := keyID + "\x00" + version + "\x00" + n.Text
+	if v, ok := d.m.sigs.Load(key); ok && keyID != "" {
 		c := v.(*Envelope)
 		e.SignatureVersion, e.Signature, e.SigningCertURL = c.SignatureVersion, c.Signature, c.SigningCertURL
-	} else {
-		o.s.signEnvelope(o.ctx, e, version)
+	} else if sg := o.s.signEnvelope(o.ctx, e, version); sg != nil && sg.id == keyID {
 		d.m.sigs.Store(key, &Envelope{SignatureVersion: e.SignatureVersion, Signature: e.Signature, SigningCertURL: e.SigningCertURL})
 	}
 	b, _ := jsonMarshal(e)

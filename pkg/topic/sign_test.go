@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"strings"
 	"testing"
+	"time"
 )
 
 // checkSignature verifies a delivered envelope the way AWS documents it:
@@ -59,5 +60,77 @@ func TestStringToSign(t *testing.T) {
 	c := &Envelope{Type: "SubscriptionConfirmation", MessageID: "m", Token: "tok", TopicArn: "arn:t", Message: "msg", SubscribeURL: "u", Timestamp: "ts"}
 	if got, want := stringToSign(c), "Message\nmsg\nMessageId\nm\nSubscribeURL\nu\nTimestamp\nts\nToken\ntok\nTopicArn\narn:t\nType\nSubscriptionConfirmation\n"; got != want {
 		t.Errorf("confirmation: %q, want %q", got, want)
+	}
+}
+
+func certID(t *testing.T, url string) string {
+	t.Helper()
+	i := strings.Index(url, CertPathPrefix)
+	if i < 0 {
+		t.Fatalf("SigningCertURL %q has no %s", url, CertPathPrefix)
+	}
+	return strings.TrimSuffix(url[i+len(CertPathPrefix):], ".pem")
+}
+
+// TestSigningKeyRotation: after a rotation messages are signed with the
+// new key (retries of older messages too), served at a new URL; the old
+// certificate stays served until its time is up, so what it signed still
+// verifies; another replica (a restarted service) signs with the new key.
+func TestSigningKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	arn := e.topic("t-rotate", nil)
+	ep := newEndpoint(t)
+	e.subscribeHTTP(arn, ep, nil)
+	ctx := context.Background()
+
+	e.publish(arn, PublishInput{Message: "before"})
+	eventually(t, "the first notification", func() bool { return len(ep.of("Notification")) == 1 })
+	before := ep.of("Notification")[0].body
+	checkSignature(t, e.s, before)
+
+	if _, err := e.s.RotateSigningKey(ctx, 30*time.Second); KindOf(err) != KindInvalidParameter {
+		t.Fatalf("RotateSigningKey(30s) = %v, want InvalidParameter (at least 1m)", err)
+	}
+	r, err := e.s.RotateSigningKey(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PreviousCertURL != before["SigningCertURL"] || r.SigningCertURL == r.PreviousCertURL || !r.PreviousServedUntil.Equal(e.clock.Now().Add(time.Hour)) {
+		t.Fatalf("rotation = %+v, want a new URL and the old one %v served for an hour", r, before["SigningCertURL"])
+	}
+
+	// A delivery failing before the rotation is retried with the new key.
+	ep.status.Store(500)
+	e.publish(arn, PublishInput{Message: "retried"})
+	eventually(t, "the failed attempt", func() bool { return len(ep.of("Notification")) == 2 })
+	ep.status.Store(200)
+	e.publish(arn, PublishInput{Message: "after"})
+	eventually(t, "the notification after the rotation", func() bool { return len(ep.of("Notification")) == 3 })
+	e.clock.Advance(20 * time.Second)
+	eventually(t, "the retry", func() bool { return len(ep.of("Notification")) == 4 })
+	for _, n := range ep.of("Notification")[1:] {
+		if n.body["SigningCertURL"] != r.SigningCertURL {
+			t.Errorf("%v signed with %v after the rotation, want %v", n.body["Message"], n.body["SigningCertURL"], r.SigningCertURL)
+		}
+		checkSignature(t, e.s, n.body)
+	}
+	checkSignature(t, e.s, before) // the old certificate is still served
+
+	// Another replica taking over signs with the new key.
+	e.stop()
+	e.start()
+	e.publish(arn, PublishInput{Message: "restarted"})
+	eventually(t, "the notification after the restart", func() bool { return len(ep.of("Notification")) == 5 })
+	if u := ep.of("Notification")[4].body["SigningCertURL"]; u != r.SigningCertURL {
+		t.Errorf("signed with %v after the restart, want %v", u, r.SigningCertURL)
+	}
+
+	// Past its time the old certificate is no longer served.
+	e.clock.Advance(time.Hour)
+	if _, ok := e.s.SigningCert(ctx, certID(t, r.PreviousCertURL)); ok {
+		t.Error("the old certificate is still served past its time")
+	}
+	if _, ok := e.s.SigningCert(ctx, certID(t, r.SigningCertURL)); !ok {
+		t.Error("the current certificate is not served")
 	}
 }

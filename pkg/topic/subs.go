@@ -39,6 +39,9 @@ type subState struct {
 
 	chMu   sync.Mutex
 	chains map[string]*chain // FIFO: one ordered chain per message group
+
+	wMu  sync.Mutex
+	work deliveryQueue // standard topics: deliveries waiting for a worker (workers.go)
 }
 
 // newSubState derives what a subscription needs to deliver.
@@ -93,6 +96,9 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (string, boo
 	if err := checkEndpoint(in.Protocol, in.Endpoint, strings.HasSuffix(name, ".fifo")); err != nil {
 		return "", false, err
 	}
+	if in.Protocol == model.ProtocolLambda && s.opts.Functions == nil {
+		return "", false, invalid("Protocol Reason: lambda subscriptions need functions, which this server does not run yet; subscribe a queue (sqs) or a web server (http, https) instead")
+	}
 	for k, v := range in.Attributes {
 		if msg := model.CheckSubscriptionAttribute(k, v); msg != "" {
 			return "", false, invalid("Attributes Reason: %s: %s", k, msg)
@@ -138,13 +144,8 @@ func (s *Service) Subscribe(ctx context.Context, in SubscribeInput) (string, boo
 	}
 	t.subs = append(append([]*subState(nil), t.subs...), ss)
 	o.subs[sub.ID] = ss
-	if sub.Protocol == model.ProtocolHTTP || sub.Protocol == model.ProtocolHTTPS {
-		arn, version := t.arn, signatureVersion(t.t)
-		o.goBackground(func() { o.sendConfirmation(sub, arn, version) })
-	}
-	if sub.Protocol == model.ProtocolEmail || sub.Protocol == model.ProtocolEmailJSON {
-		arn, version := t.arn, signatureVersion(t.t)
-		o.goBackground(func() { o.sendEmailConfirmation(sub, arn, version) })
+	if sub.PendingConfirmation && !ss.inert {
+		o.confirm(sub, t)
 	}
 	return sub.Arn(s.opts.Region), sub.PendingConfirmation, nil
 }

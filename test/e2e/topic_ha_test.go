@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +25,8 @@ import (
 // subscription whose queue does not exist yet, so its deliveries stay
 // pending; then it kills the owner with SIGKILL, creates the queue on the
 // survivor, and checks that the survivor resumed every pending delivery.
+// An http subscriber that refused its SubscriptionConfirmation until the
+// kill gets it again from the survivor, with the same token.
 func TestTopicDeliveriesResumeOnAnotherReplica(t *testing.T) {
 	etcd := startEtcd(t)
 	c := newCluster(t)
@@ -61,6 +67,38 @@ func TestTopicDeliveriesResumeOnAnotherReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An http subscriber that answers 503 to confirmations until told.
+	var web struct {
+		sync.Mutex
+		ok     bool
+		tokens []string
+	}
+	websrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		web.Lock()
+		defer web.Unlock()
+		if m["Type"] == "SubscriptionConfirmation" {
+			web.tokens = append(web.tokens, m["Token"])
+			if !web.ok {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}
+	}))
+	defer websrv.Close()
+	confirmations := func() []string {
+		web.Lock()
+		defer web.Unlock()
+		return append([]string(nil), web.tokens...)
+	}
+	webSub, err := sn.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: ct.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(websrv.URL + "/sns"), ReturnSubscriptionArn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the http subscriber refused its confirmation", func() (bool, string) {
+		return len(confirmations()) > 0, "no SubscriptionConfirmation yet"
+	})
+
 	const n = 50
 	for i := range n {
 		if _, err := sn.Publish(ctx, &awssns.PublishInput{TopicArn: ct.TopicArn, Message: aws.String(fmt.Sprintf("m-%02d", i))}); err != nil {
@@ -73,6 +111,10 @@ func TestTopicDeliveriesResumeOnAnotherReplica(t *testing.T) {
 
 	servers[owner].kill(syscall.SIGKILL)
 	servers[owner].wait(t, 10*time.Second)
+	refused := len(confirmations())
+	web.Lock()
+	web.ok = true
+	web.Unlock()
 
 	var lateURL string
 	testutil.WaitFor(t, 60*time.Second, "the survivor creates ha-late", func() (bool, string) {
@@ -88,6 +130,20 @@ func TestTopicDeliveriesResumeOnAnotherReplica(t *testing.T) {
 		if !got[fmt.Sprintf("m-%02d", i)] {
 			t.Fatalf("after killing the owner, ha-late received %d of the %d acknowledged publishes (m-%02d missing)", len(got), n, i)
 		}
+	}
+	testutil.WaitFor(t, 60*time.Second, "the survivor sends the confirmation again", func() (bool, string) {
+		return len(confirmations()) > refused, fmt.Sprintf("%d confirmations, all before the kill", refused)
+	})
+	cs := confirmations()
+	if cs[len(cs)-1] != cs[0] {
+		t.Fatalf("the survivor sent token %q, want the subscription's %q", cs[len(cs)-1], cs[0])
+	}
+	if _, err := sn.ConfirmSubscription(ctx, &awssns.ConfirmSubscriptionInput{TopicArn: ct.TopicArn, Token: aws.String(cs[0])}); err != nil {
+		t.Fatalf("ConfirmSubscription with the resent token: %v", err)
+	}
+	a, err := sn.GetSubscriptionAttributes(ctx, &awssns.GetSubscriptionAttributesInput{SubscriptionArn: webSub.SubscriptionArn})
+	if err != nil || a.Attributes["PendingConfirmation"] != "false" {
+		t.Fatalf("after confirming: %v %v", a, err)
 	}
 }
 

@@ -39,8 +39,6 @@ subscriptions:
     Endpoint: all-news
     Attributes:
       RawMessageDelivery: "true"
-  - Protocol: lambda
-    Endpoint: arn:aws:lambda:us-east-1:000000000000:function:greet
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +65,7 @@ subscriptions:
 	}
 	desc := srv.orch(t, "describe", "topic", "coffee-news")
 	for _, want := range []string{"DisplayName: Coffee news", "team: shop", "arn:aws:sqs:us-east-1:000000000000:coupons",
-		"no function runtime yet", "1 delivered", "2 delivered"} {
+		"1 delivered", "2 delivered"} {
 		if !strings.Contains(desc, want) {
 			t.Errorf("orch describe topic lacks %q:\n%s", want, desc)
 		}
@@ -78,5 +76,12 @@ subscriptions:
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "bad.yaml:2:7: Name:") || !strings.Contains(string(out), "subscriptions[0].Protocol") {
 		t.Errorf("applying a bad topic: err %v, output:\n%s", err, out)
+	}
+	// Functions are not built yet: a lambda subscription is refused, saying so.
+	fn := filepath.Join(dir, "lambda.yaml")
+	_ = os.WriteFile(fn, []byte("kind: Topic\nName: to-functions\nsubscriptions:\n  - Protocol: lambda\n    Endpoint: arn:aws:lambda:us-east-1:000000000000:function:greet\n"), 0o644)
+	out, err = srv.orchCmd("apply", "-f", fn).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "lambda subscriptions need functions") {
+		t.Errorf("applying a lambda subscription: err %v, output:\n%s", err, out)
 	}
 }

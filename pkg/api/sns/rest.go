@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/orch-project/orch/pkg/api"
 	"github.com/orch-project/orch/pkg/api/awsproto"
@@ -34,6 +35,7 @@ func (rs *REST) Routes() map[string]http.HandlerFunc {
 		"POST /v1/topics/{name}/publish":       rs.wrap(rs.publish),
 		"POST /v1/topics/{name}/subscriptions": rs.wrap(rs.subscribe),
 		"POST /v1/topics/{name}/unsubscribe":   rs.wrap(rs.unsubscribe),
+		"POST /v1/topic-signing-key/rotate":    rs.wrap(rs.rotateKey),
 	}
 }
 
@@ -212,4 +214,33 @@ func resolveAttributes(region string, attrs map[string]string) map[string]string
 	}
 	out[model.SARedrivePolicy] = string(b)
 	return out
+}
+
+// RotateKeyRequest is the body of POST /v1/topic-signing-key/rotate.
+type RotateKeyRequest struct {
+	// KeepRetiredCert is how long the previous certificate stays served
+	// (a Go duration such as "336h"); empty: topic.DefaultKeepRetiredCert.
+	KeepRetiredCert string `json:"keepRetiredCert,omitempty"`
+}
+
+func (rs *REST) rotateKey(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req RotateKeyRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeStrict(body, &req); err != nil {
+			return nil, err
+		}
+	}
+	var keep time.Duration
+	if req.KeepRetiredCert != "" {
+		var err error
+		if keep, err = time.ParseDuration(req.KeepRetiredCert); err != nil {
+			return nil, topic.ErrInvalidParameter.With("Invalid parameter: keepRetiredCert %q is not a duration (for example 336h)", req.KeepRetiredCert)
+		}
+	}
+	r, err := rs.t.RotateSigningKey(ctx, keep)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"signingCertURL": r.SigningCertURL, "previousCertURL": r.PreviousCertURL,
+		"previousServedUntil": r.PreviousServedUntil.UTC().Format(time.RFC3339)}, nil
 }
