@@ -25,9 +25,14 @@ import (
 // Session is one etcd lease this process keeps alive.
 type Session struct{ s *concurrency.Session }
 
-// NewSession opens a session of ttl seconds.
+// NewSession opens a session of ttl seconds. It lives until Close (which
+// revokes its lease even when ctx has ended) or until etcd is out of reach
+// for ttl.
 func (s *Store) NewSession(ctx context.Context, ttl int) (*Session, error) {
-	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(ttl), concurrency.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
 		return nil, fmt.Errorf("store: session: %w", err)
 	}
