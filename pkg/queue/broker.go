@@ -19,9 +19,11 @@ type Options struct {
 	// in the queue election, so replicas that do not own the queues can
 	// forward requests to the one that does. Empty: single server.
 	AdvertiseURL string
-	// LeaseTTL is the ownership lease in seconds (default 10): after a
+	// LeaseTTL is the ownership lease in seconds (default 5): after a
 	// crash, other replicas take its queue shards over within about this
-	// long.
+	// long. It is kept alive every LeaseTTL/3, so only a pause (or a cut
+	// from etcd) longer than that costs a replica its shards, and a lost
+	// shard only moves: every write is guarded by its election.
 	LeaseTTL int
 	// Shards is how many shards the queues are spread over (default 16);
 	// every replica of a cluster must use the same number.
@@ -76,7 +78,7 @@ func New(st *store.Store, opts Options) *Broker {
 		opts.Region = model.DefaultRegion
 	}
 	if opts.LeaseTTL <= 0 {
-		opts.LeaseTTL = 10
+		opts.LeaseTTL = 5
 	}
 	if opts.CommitPipelines <= 0 {
 		opts.CommitPipelines = 8
