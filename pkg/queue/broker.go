@@ -61,8 +61,9 @@ type Broker struct {
 	clock Clock
 
 	mu      sync.RWMutex
-	owners  []*owner      // by shard; nil where another replica (or none) owns it
-	ownerCh chan struct{} // closed and replaced whenever owners change
+	owners  []*owner        // by shard; nil where another replica (or none) owns it
+	ownerCh chan struct{}   // closed and replaced whenever owners change
+	shardCh []chan struct{} // by shard: closed and replaced when that shard's owner changes
 
 	sends  sendListeners
 	follow func(queue string) bool // queues whose backlog is published (PublishBacklogs)
@@ -104,8 +105,12 @@ func New(st *store.Store, opts Options) *Broker {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Broker{st: st, opts: opts, clock: opts.Clock, log: opts.Logger.With("component", "queue"),
-		owners: make([]*owner, opts.Shards), ownerCh: make(chan struct{})}
+	b := &Broker{st: st, opts: opts, clock: opts.Clock, log: opts.Logger.With("component", "queue"),
+		owners: make([]*owner, opts.Shards), ownerCh: make(chan struct{}), shardCh: make([]chan struct{}, opts.Shards)}
+	for i := range b.shardCh {
+		b.shardCh[i] = make(chan struct{})
+	}
+	return b
 }
 
 // Region is the region in ARNs.
@@ -157,6 +162,8 @@ func (b *Broker) setOwner(shard int, o *owner) {
 	b.owners[shard] = o
 	close(b.ownerCh)
 	b.ownerCh = make(chan struct{})
+	close(b.shardCh[shard])
+	b.shardCh[shard] = make(chan struct{})
 	b.mu.Unlock()
 }
 
@@ -256,7 +263,7 @@ func (b *Broker) Ownership() (*store.Guard, <-chan struct{}) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if o := b.owners[TopicShard]; o != nil {
-		return o.leader.Guard(), b.ownerCh
+		return o.leader.Guard(), b.shardCh[TopicShard]
 	}
-	return nil, b.ownerCh
+	return nil, b.shardCh[TopicShard]
 }
