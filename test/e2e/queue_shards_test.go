@@ -74,6 +74,16 @@ func (f *shardFleet) owners(via string) (map[string]string, error) {
 // waitSpread waits until the queues are served by at least two replicas
 // and the assignment holds still over two looks a hand-off delay apart.
 func (f *shardFleet) waitSpread(t testing.TB, via string) map[string]string {
+	return f.waitOwners(t, via, 2)
+}
+
+// waitStable waits until the queues' owners hold still over two looks a
+// hand-off delay apart.
+func (f *shardFleet) waitStable(t testing.TB, via string) map[string]string {
+	return f.waitOwners(t, via, 1)
+}
+
+func (f *shardFleet) waitOwners(t testing.TB, via string, spread int) map[string]string {
 	var last map[string]string
 	testutil.WaitFor(t, 90*time.Second, "queues spread over the replicas, stable", func() (bool, string) {
 		o, err := f.owners(via)
@@ -87,7 +97,7 @@ func (f *shardFleet) waitSpread(t testing.TB, via string) map[string]string {
 		}
 		stable := last != nil && fmt.Sprint(o) == fmt.Sprint(last)
 		last = o
-		if !stable || len(distinct) < 2 {
+		if !stable || len(distinct) < spread {
 			time.Sleep(3500 * time.Millisecond) // a hand-off may be due
 			return false, fmt.Sprintf("owners %v", o)
 		}
