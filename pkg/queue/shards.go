@@ -369,3 +369,16 @@ func (b *Broker) ShardOwners(ctx context.Context) []string {
 	}
 	return out
 }
+
+// ShardsOwned is how many queue shards this replica owns now.
+func (b *Broker) ShardsOwned() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	n := 0
+	for _, o := range b.owners {
+		if o != nil {
+			n++
+		}
+	}
+	return n
+}
