@@ -32,6 +32,13 @@ import (
 // ShardGroup names the queue shards' elections and the member group.
 const ShardGroup = "queues"
 
+// legacyElection is the single election through which versions before the
+// shards owned every queue. While a replica of such a version holds it
+// (a rolling upgrade), this version owns no shard and forwards every queue
+// request to that replica: two owners of one queue would hand one message
+// to two consumers and bring deleted messages back.
+const legacyElection = "queues"
+
 // TopicShard is the shard whose owner also serves the topics (pkg/topic
 // follows it), so topic writes carry that shard's guard.
 const TopicShard = 0
@@ -65,6 +72,7 @@ type membership struct {
 	ready      bool
 	leaders    map[int]string
 	leaderless map[int]time.Time // shard → since when it has had no owner
+	legacy     string            // the id holding legacyElection ("" normally)
 	changed    chan struct{}     // closed and replaced on every change
 }
 
@@ -101,9 +109,10 @@ func (m *membership) setMembers(ids []string) {
 	m.signal()
 }
 
-func (m *membership) setLeaders(ls map[int]string, shards int) {
+func (m *membership) setLeaders(ls map[int]string, shards int, legacy string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.legacy = legacy
 	now := time.Now()
 	for s := range shards {
 		if ls[s] == "" {
@@ -135,7 +144,7 @@ func (m *membership) preferred(shard int) (string, time.Time) {
 func (m *membership) shouldCampaign(shard int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.ready {
+	if !m.ready || m.legacy != "" {
 		return false
 	}
 	if p, _ := m.preferred(shard); p == m.self {
@@ -150,6 +159,9 @@ func (m *membership) shouldCampaign(shard int) bool {
 func (m *membership) shouldHandOff(shard int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.legacy != "" {
+		return true
+	}
 	p, since := m.preferred(shard)
 	return p != m.self && !since.IsZero() && time.Since(since) >= m.handoff
 }
@@ -191,10 +203,17 @@ func (b *Broker) serveSession(ctx context.Context, sess *store.Session, id strin
 		for {
 			rctx, rcancel := context.WithTimeout(sctx, 2*time.Second)
 			ls, err := b.st.ShardLeaders(rctx, ShardGroup)
+			var legacy string
+			if err == nil {
+				legacy, err = b.st.LeaderID(rctx, legacyElection)
+			}
 			rcancel()
 			if err == nil {
-				b.setTable(ls)
-				m.setLeaders(ls, b.opts.Shards)
+				if legacy != "" && m.legacyChanged(legacy) {
+					b.log.Warn("a server of a version before queue shards owns every queue; this one forwards to it until it stops", "owner", legacy)
+				}
+				b.setTable(ls, legacy)
+				m.setLeaders(ls, b.opts.Shards, legacy)
 			}
 			select {
 			case <-t.C:
@@ -311,14 +330,27 @@ func resign(l *store.Leader) {
 	cancel()
 }
 
-// setTable records the shards' owners as read from etcd.
-func (b *Broker) setTable(ls map[int]string) {
+// legacyChanged reports whether legacy differs from the holder last seen.
+func (m *membership) legacyChanged(legacy string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.legacy != legacy
+}
+
+// setTable records the shards' owners as read from etcd (every shard's
+// is legacy's while one holds the legacy election).
+func (b *Broker) setTable(ls map[int]string, legacy string) {
 	b.urlMu.Lock()
 	defer b.urlMu.Unlock()
 	t := make([]string, b.opts.Shards)
 	for s, id := range ls {
 		if s >= 0 && s < len(t) {
 			t[s] = advertised(id)
+		}
+	}
+	if legacy != "" {
+		for s := range t {
+			t[s] = advertised(legacy)
 		}
 	}
 	b.table, b.tableAt = t, time.Now()
@@ -352,7 +384,14 @@ func (b *Broker) shardURL(ctx context.Context, shard int) string {
 	if err != nil {
 		return u
 	}
-	b.setTable(ls)
+	legacy, err := b.st.LeaderID(rctx, legacyElection)
+	if err != nil {
+		return u
+	}
+	b.setTable(ls, legacy)
+	if legacy != "" {
+		return advertised(legacy)
+	}
 	return advertised(ls[shard])
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -56,8 +57,12 @@ func TestRendezvousMovesOnlyTheLeaversShards(t *testing.T) {
 // advertised URL) until the test ends or stop is called.
 func startReplica(t *testing.T, url string) (b *Broker, stop func()) {
 	t.Helper()
+	var out io.Writer = io.Discard
+	if os.Getenv("ORCH_TEST_LOG") != "" {
+		out = os.Stderr
+	}
 	b = New(testStore, Options{AdvertiseURL: url, HandoffDelay: 300 * time.Millisecond, RefreshInterval: 200 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(out, nil)).With("replica", url)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = b.Run(ctx); close(done) }()
@@ -94,6 +99,9 @@ func TestShardsSpreadForwardAndMoveOnLoss(t *testing.T) {
 	b, stopB := startReplica(t, "http://replica-b.test")
 	eventually(t, "every shard owned once, both replicas own some", func() bool {
 		na, nb := shardsOwned(a), shardsOwned(b)
+		if os.Getenv("ORCH_TEST_LOG") != "" {
+			t.Logf("a owns %d, b owns %d", na, nb)
+		}
 		return na+nb == 16 && na > 0 && nb > 0
 	})
 	// A queue in one of b's shards, and a dead-letter queue in one of a's.
@@ -158,4 +166,26 @@ func TestShardsSpreadForwardAndMoveOnLoss(t *testing.T) {
 		}
 		return len(seen) == 5
 	})
+}
+
+// TestReplicaOfAnOlderVersionOwnsEverything: while a server of a version
+// before the shards holds the single "queues" election (a rolling
+// upgrade), this version releases its shards and names that server as
+// every queue's owner; once it is gone, the shards are taken again.
+func TestReplicaOfAnOlderVersionOwnsEverything(t *testing.T) {
+	ctx := context.Background()
+	a, _ := startReplica(t, "http://replica-new.test")
+	eventually(t, "every shard owned", func() bool { return shardsOwned(a) == 16 })
+	old, err := testStore.Campaign(ctx, legacyElection, "http://replica-old.test", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every shard released to the old version's owner", func() bool { return shardsOwned(a) == 0 })
+	if _, err := a.CreateQueue(ctx, "during-upgrade", nil, nil); OwnerURLOf(err) != "http://replica-old.test" {
+		t.Fatalf("CreateQueue during the upgrade = %v, want not-owner naming http://replica-old.test", err)
+	}
+	if err := old.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every shard owned again", func() bool { return shardsOwned(a) == 16 })
 }

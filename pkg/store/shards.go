@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/orch-project/orch/pkg/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -79,6 +80,12 @@ func (s *Store) GroupCache(group string) *Cache[string] {
 func (s *Store) CampaignIn(ctx context.Context, sess *Session, name, id string) (*Leader, error) {
 	el := concurrency.NewElection(sess.s, s.key("election", name))
 	if err := el.Campaign(ctx, id); err != nil {
+		// A campaign cut short may leave its key behind (the put went
+		// through but its answer did not arrive): under a lease that lives
+		// on, it would stand in line forever and block whoever should win.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_, _ = s.cli.Delete(dctx, fmt.Sprintf("%s/%x", s.key("election", name), sess.s.Lease()))
+		cancel()
 		return nil, fmt.Errorf("store: campaign %s: %w", name, err)
 	}
 	g := clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())
