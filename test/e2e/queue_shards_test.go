@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -280,6 +281,16 @@ func (f *shardFleet) restart(t testing.TB, i int) {
 func TestQueueShardsSpreadAndSurviveOwnerKill(t *testing.T) {
 	f := startShardFleet(t, 8)
 	owners := f.waitSpread(t, f.c.urls[0])
+	// Any replica lists every queue with its counts (gathered from the
+	// owners of their shards).
+	f.c.urls = append(f.c.urls[1:], f.c.urls[0]) // the CLI asks the first URL
+	out := f.c.mustOrch(t, "get", "queues")
+	f.c.urls = append(f.c.urls[len(f.c.urls)-1:], f.c.urls[:len(f.c.urls)-1]...)
+	for _, q := range f.queues {
+		if !strings.Contains(out, q) {
+			t.Fatalf("orch get queues does not show %s:\n%s", q, out)
+		}
+	}
 	r := f.killOwner(t, 0, owners, owners[f.queues[0]])
 	t.Logf("killed %s (serving %d of %d queues): sends failed for %v; %d acknowledged, %d lost, %d came back",
 		r.Victim, r.Queues, len(f.queues), r.Unavailable.Round(10*time.Millisecond), r.Acked, r.Lost, r.Resurrected)
