@@ -61,9 +61,10 @@ type Broker struct {
 	clock Clock
 
 	mu      sync.RWMutex
-	owners  []*owner        // by shard; nil where another replica (or none) owns it
-	ownerCh chan struct{}   // closed and replaced whenever owners change
-	shardCh []chan struct{} // by shard: closed and replaced when that shard's owner changes
+	owners  []*owner                         // by shard; nil where another replica (or none) owns it
+	ownerCh chan struct{}                    // closed and replaced whenever owners change
+	shardCh []chan struct{}                  // by shard: closed and replaced when that shard's owner changes
+	inbox   *store.Cache[store.InboxMessage] // every shard's inbox, while a session runs
 
 	sends  sendListeners
 	follow func(queue string) bool // queues whose backlog is published (PublishBacklogs)

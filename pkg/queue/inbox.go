@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
@@ -20,7 +19,8 @@ import (
 // that shard's inbox in etcd (qinbox/<shard>/<queueId>/<id>), durably,
 // before it reports success; for a move out of a queue it owns, the
 // inbox write and the delete from the source are one guarded transaction.
-// The shard's owner watches its inbox and moves each entry into the queue
+// Each replica keeps one watch over all inboxes (runInbox) and hands every
+// entry to the owner of its shard, which moves it into the queue
 // (message put and inbox entry delete in one transaction guarded by its
 // election), applying FIFO deduplication as a send would. An inbox entry
 // outlives any owner's death: the next owner of the shard finds it when it
@@ -57,7 +57,7 @@ func (b *Broker) Deliver(ctx context.Context, name string, e SendEntry) (*SendRe
 		delay = *e.DelaySeconds
 	}
 	rec := newRecord(&e, senderOf(ctx), b.clock.Now().UnixMilli(), delay, meta.Fifo())
-	if err := b.st.PutQueueInbox(ctx, shard, meta.ID, inboxID(rec), store.InboxMessage{Queue: name, Message: rec}); err != nil {
+	if err := b.st.PutQueueInbox(ctx, store.InboxMessage{Shard: shard, QueueID: meta.ID, ID: inboxID(rec), Queue: name, Message: rec}); err != nil {
 		return nil, ErrServiceUnavailable.With("storing the message failed: %v", err)
 	}
 	return &SendResult{MessageID: rec.MessageID, MD5OfBody: rec.MD5OfBody, MD5OfAttributes: rec.MD5OfAttributes, MD5OfSysAttrs: rec.MD5OfSysAttrs}, nil
@@ -123,66 +123,123 @@ type inboxEntry struct {
 	msg *store.InboxMessage
 }
 
-// inboxLoop absorbs this shard's inbox until the owner stops: what is
-// there when it starts, then every entry as it arrives. Entries for a
-// queue this owner does not know yet (created a moment ago) are retried
-// every second; entries for a deleted queue are dropped.
-func (o *owner) inboxLoop() {
-	c := o.b.st.QueueInboxCache(o.shard)
+func entryOf(m *store.InboxMessage) inboxEntry { return inboxEntry{m.QueueID + "/" + m.ID, m} }
+
+// runInbox keeps one watch over every shard's inbox for the session and
+// hands each new entry to the owner of its shard, if this replica owns it
+// (one long-lived watch per replica, not one per shard: watches are
+// created and cancelled only with the session).
+func (b *Broker) runInbox(ctx context.Context) {
+	c := b.st.QueueInboxCache()
 	sub := c.SubscribeFilter(func(ch store.Change[store.InboxMessage]) bool { return ch.Obj != nil })
 	defer sub.Close()
+	b.mu.Lock()
+	b.inbox = c
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.inbox = nil
+		b.mu.Unlock()
+	}()
 	done := make(chan struct{})
-	defer func() { <-done }()
 	go func() {
 		defer close(done)
-		_ = c.Run(o.ctx)
+		_ = c.Run(ctx)
 	}()
-	seen := map[string]bool{} // absorbed (or being retried) by this owner
-	var later []inboxEntry
-	retry := time.NewTicker(time.Second)
-	defer retry.Stop()
+	defer func() { <-done }()
 	for {
-		var batch []inboxEntry
 		select {
-		case <-o.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-sub.C():
 			for _, ch := range sub.Drain() {
-				if !seen[ch.Key] {
-					batch = append(batch, inboxEntry{ch.Key, ch.Obj})
+				m := ch.Obj
+				if m.Shard < 0 || m.Shard >= b.opts.Shards {
+					continue
 				}
-			}
-		case <-retry.C:
-			batch, later = later, nil
-			for _, e := range batch {
-				delete(seen, e.key)
-			}
-		}
-		if len(batch) == 0 {
-			continue
-		}
-		for _, e := range batch {
-			seen[e.key] = true
-		}
-		sort.Slice(batch, func(i, j int) bool { return entryID(batch[i].key) < entryID(batch[j].key) })
-		for _, e := range o.absorb(batch) {
-			later = append(later, e)
-		}
-		// Forget keys absorbed long ago: their deletes are committed.
-		if len(seen) > 100000 {
-			clear(seen)
-			for _, e := range later {
-				seen[e.key] = true
+				b.mu.RLock()
+				o := b.owners[m.Shard]
+				b.mu.RUnlock()
+				if o != nil {
+					o.inboxAdd(entryOf(m))
+				}
 			}
 		}
 	}
 }
 
-func entryID(key string) string {
-	if i := strings.IndexByte(key, '/'); i >= 0 {
-		return key[i+1:]
+// inboxAdd queues an entry for the owner's inbox loop.
+func (o *owner) inboxAdd(e inboxEntry) {
+	o.inboxMu.Lock()
+	o.inboxNew = append(o.inboxNew, e)
+	o.inboxMu.Unlock()
+	select {
+	case o.inboxSig <- struct{}{}:
+	default:
 	}
-	return key
+}
+
+// inboxLoop absorbs this shard's inbox until the owner stops: entries as
+// runInbox hands them over, and every second whatever of this shard's
+// inbox is still there and not being absorbed (what was there when the
+// owner took over, entries for a queue created a moment ago, failed
+// commits). Entries for a deleted queue are dropped.
+func (o *owner) inboxLoop() {
+	seen := map[string]bool{} // absorbed, or being absorbed, by this owner
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	scan := true // at once: what waits from before this owner
+	for {
+		var batch []inboxEntry
+		if scan {
+			o.b.mu.RLock()
+			c := o.b.inbox
+			o.b.mu.RUnlock()
+			if c != nil {
+				present := map[string]bool{}
+				for _, m := range c.List() {
+					if m.Shard != o.shard {
+						continue
+					}
+					e := entryOf(m)
+					present[e.key] = true
+					if !seen[e.key] {
+						batch = append(batch, e)
+					}
+				}
+				for k := range seen { // deleted once absorbed
+					if !present[k] {
+						delete(seen, k)
+					}
+				}
+			}
+			scan = false
+		}
+		o.inboxMu.Lock()
+		for _, e := range o.inboxNew {
+			if !seen[e.key] {
+				batch = append(batch, e)
+			}
+		}
+		o.inboxNew = nil
+		o.inboxMu.Unlock()
+		if len(batch) > 0 {
+			for _, e := range batch {
+				seen[e.key] = true
+			}
+			sort.Slice(batch, func(i, j int) bool { return batch[i].msg.ID < batch[j].msg.ID })
+			for _, e := range o.absorb(batch) {
+				delete(seen, e.key) // the next scan retries it
+			}
+		}
+		select {
+		case <-o.ctx.Done():
+			return
+		case <-o.inboxSig:
+		case <-tick.C:
+			scan = true
+		}
+	}
 }
 
 // absorb moves inbox entries into their queues and returns those to retry.
@@ -194,6 +251,7 @@ func (o *owner) absorb(batch []inboxEntry) (retry []inboxEntry) {
 			o.dropInbox(e)
 			continue
 		}
+		// (e.msg.QueueID is the queue incarnation the sender meant.)
 		if _, ok := byQueue[e.msg.Queue]; !ok {
 			order = append(order, e.msg.Queue)
 		}
@@ -201,7 +259,7 @@ func (o *owner) absorb(batch []inboxEntry) (retry []inboxEntry) {
 	}
 	for _, name := range order {
 		es := byQueue[name]
-		qid := es[0].key[:strings.IndexByte(es[0].key, '/')]
+		qid := es[0].msg.QueueID
 		q, err := o.queue(name)
 		if err == nil && q.metaCopy().ID != qid {
 			err = ErrQueueDoesNotExist
@@ -248,7 +306,7 @@ func (o *owner) absorbInto(q *queue, qid string, es []inboxEntry) error {
 	var claimed []string
 	ops := make([]store.QueueOp, 0, 3*len(es))
 	for _, e := range es {
-		ops = append(ops, store.QueueOp{Kind: store.QueueDeleteInbox, Shard: o.shard, QueueID: qid, ID: entryID(e.key)})
+		ops = append(ops, store.QueueOp{Kind: store.QueueDeleteInbox, Shard: o.shard, QueueID: qid, ID: e.msg.ID})
 		rec := *e.msg.Message
 		rec.Seq = q.nextSeq(now)
 		if fifo {
@@ -294,9 +352,5 @@ func (o *owner) absorbInto(q *queue, qid string, es []inboxEntry) error {
 
 // dropInbox deletes an entry whose queue is gone.
 func (o *owner) dropInbox(e inboxEntry) {
-	i := strings.IndexByte(e.key, '/')
-	if i < 0 {
-		return
-	}
-	_ = o.com.commit(o.ctx, store.QueueOp{Kind: store.QueueDeleteInbox, Shard: o.shard, QueueID: e.key[:i], ID: e.key[i+1:]})
+	_ = o.com.commit(o.ctx, store.QueueOp{Kind: store.QueueDeleteInbox, Shard: o.shard, QueueID: e.msg.QueueID, ID: e.msg.ID})
 }

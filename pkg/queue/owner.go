@@ -23,6 +23,11 @@ type owner struct {
 	leader *store.Leader
 	wg     sync.WaitGroup // the sweeper, move tasks and clean-up writes
 
+	// The inbox (inbox.go): entries runInbox handed over, and its signal.
+	inboxMu  sync.Mutex
+	inboxNew []inboxEntry
+	inboxSig chan struct{}
+
 	mu        sync.RWMutex
 	queues    map[string]*queue
 	deletedAt map[string]time.Time
@@ -33,7 +38,8 @@ type owner struct {
 // starts serving them.
 func (b *Broker) takeOver(ctx context.Context, shard int, l *store.Leader) (*owner, error) {
 	octx, cancel := context.WithCancel(ctx)
-	o := &owner{b: b, shard: shard, ctx: octx, cancel: cancel, leader: l, queues: map[string]*queue{}, deletedAt: map[string]time.Time{}}
+	o := &owner{b: b, shard: shard, ctx: octx, cancel: cancel, leader: l, queues: map[string]*queue{}, deletedAt: map[string]time.Time{},
+		inboxSig: make(chan struct{}, 1)}
 	metas, err := b.st.ListQueues(ctx)
 	if err != nil {
 		cancel()

@@ -222,6 +222,7 @@ func (b *Broker) serveSession(ctx context.Context, sess *store.Session, id strin
 			}
 		}
 	})
+	wg.Go(func() { b.runInbox(sctx) })
 	for s := range b.opts.Shards {
 		wg.Go(func() { b.shardLoop(sctx, sess, m, s, id) })
 	}

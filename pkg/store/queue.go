@@ -210,7 +210,7 @@ func (s *Store) CommitQueueOps(ctx context.Context, ops []QueueOp, guard *Guard)
 		case QueueDeleteDedup:
 			tops = append(tops, clientv3.OpDelete(s.qdedupPrefix(op.QueueID)+op.ID))
 		case QueuePutInbox:
-			b, err := json.Marshal(InboxMessage{Queue: op.QueueName, Message: op.Message})
+			b, err := json.Marshal(InboxMessage{Shard: op.Shard, QueueID: op.QueueID, ID: op.ID, Queue: op.QueueName, Message: op.Message})
 			if err != nil {
 				return err
 			}

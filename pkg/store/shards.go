@@ -121,25 +121,28 @@ func ShardElection(group string, shard int) string { return fmt.Sprintf("%s-%02d
 // InboxMessage is a message on its way into a queue owned by another
 // replica (qinbox/...): the queue's owner moves it into the queue.
 type InboxMessage struct {
+	Shard   int                 `json:"s"`
+	QueueID string              `json:"qid"`
+	ID      string              `json:"id"`
 	Queue   string              `json:"q"`
 	Message *model.QueueMessage `json:"m"`
 }
 
 func (s *Store) inboxPrefix(shard int) string { return fmt.Sprintf("%s/%02d/", s.key("qinbox"), shard) }
 
-// QueueInboxCache mirrors the inbox of one shard (keys: <queueId>/<id>).
-func (s *Store) QueueInboxCache(shard int) *Cache[InboxMessage] {
-	return newCache[InboxMessage](s, s.inboxPrefix(shard))
+// QueueInboxCache mirrors the inboxes of every shard (one watch).
+func (s *Store) QueueInboxCache() *Cache[InboxMessage] {
+	return newCache[InboxMessage](s, s.key("qinbox")+"/")
 }
 
-// PutQueueInbox stores m in the inbox of shard for queue qid under id
-// (unguarded: any replica may write to any inbox; ids are unique).
-func (s *Store) PutQueueInbox(ctx context.Context, shard int, qid, id string, m InboxMessage) error {
+// PutQueueInbox stores m in the inbox of m.Shard for queue m.QueueID under
+// m.ID (unguarded: any replica may write to any inbox; ids are unique).
+func (s *Store) PutQueueInbox(ctx context.Context, m InboxMessage) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	if _, err := s.cli.Put(ctx, s.inboxPrefix(shard)+qid+"/"+id, string(b)); err != nil {
+	if _, err := s.cli.Put(ctx, s.inboxPrefix(m.Shard)+m.QueueID+"/"+m.ID, string(b)); err != nil {
 		return fmt.Errorf("store: queue inbox: %w", err)
 	}
 	return nil
