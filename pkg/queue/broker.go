@@ -10,9 +10,6 @@ import (
 	"github.com/orch-project/orch/pkg/store"
 )
 
-// ElectionName is the etcd election whose holder owns every queue.
-const ElectionName = "queues"
-
 // Options configure a Broker.
 type Options struct {
 	// Region appears in queue ARNs; default model.DefaultRegion.
@@ -22,9 +19,21 @@ type Options struct {
 	// in the queue election, so replicas that do not own the queues can
 	// forward requests to the one that does. Empty: single server.
 	AdvertiseURL string
-	// LeaseTTL is the ownership lease in seconds (default 10): after a
-	// crash, another replica takes the queues over within about this long.
+	// LeaseTTL is the ownership lease in seconds (default 5): after a
+	// crash, other replicas take its queue shards over within about this
+	// long. It is kept alive every LeaseTTL/3, so only a pause (or a cut
+	// from etcd) longer than that costs a replica its shards, and a lost
+	// shard only moves: every write is guarded by its election.
 	LeaseTTL int
+	// Shards is how many shards the queues are spread over (default 16);
+	// every replica of a cluster must use the same number.
+	Shards int
+	// HandoffDelay is how long a replica must have been live before the
+	// owners of the shards it ranks first for hand them over (default 3 s).
+	HandoffDelay time.Duration
+	// RefreshInterval is how often the shards' owners are read from etcd
+	// for forwarding (default 1 s).
+	RefreshInterval time.Duration
 	// CommitPipelines is how many batched etcd commits may be under way
 	// at once (default 1: group commit; see the cost model in
 	// docs/queues.md: with 8, every request of 8 concurrent clients went
@@ -44,9 +53,10 @@ type Options struct {
 }
 
 // Broker is Orch's queue broker: SQS semantics over messages stored in
-// etcd. One replica at a time owns all queues (it holds the "queues"
-// election) and keeps their receive state in memory; the others answer
-// ErrNotOwner and the HTTP layer forwards to OwnerURL.
+// etcd. The queues are spread over the replicas in shards (shards.go): the
+// replica holding a shard's election keeps its queues' receive state in
+// memory; the others answer a NotOwnerError naming it, and the HTTP layer
+// forwards there.
 type Broker struct {
 	st    *store.Store
 	opts  Options
@@ -54,15 +64,17 @@ type Broker struct {
 	clock Clock
 
 	mu      sync.RWMutex
-	own     *owner
-	ownerCh chan struct{} // closed and replaced whenever own changes
+	owners  []*owner                         // by shard; nil where another replica (or none) owns it
+	ownerCh chan struct{}                    // closed and replaced whenever owners change
+	shardCh []chan struct{}                  // by shard: closed and replaced when that shard's owner changes
+	inbox   *store.Cache[store.InboxMessage] // every shard's inbox, while a session runs
 
 	sends  sendListeners
 	follow func(queue string) bool // queues whose backlog is published (PublishBacklogs)
 
-	urlMu    sync.Mutex
-	ownerURL string
-	urlAt    time.Time
+	urlMu   sync.Mutex
+	table   []string // owner URL by shard, as last read from etcd
+	tableAt time.Time
 }
 
 // New returns a Broker; call Run to take part in owning the queues.
@@ -71,13 +83,22 @@ func New(st *store.Store, opts Options) *Broker {
 		opts.Region = model.DefaultRegion
 	}
 	if opts.LeaseTTL <= 0 {
-		opts.LeaseTTL = 10
+		opts.LeaseTTL = 5
 	}
 	if opts.CommitPipelines <= 0 {
 		opts.CommitPipelines = 1
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 120000
+	}
+	if opts.Shards <= 0 {
+		opts.Shards = 16
+	}
+	if opts.HandoffDelay <= 0 {
+		opts.HandoffDelay = 3 * time.Second
+	}
+	if opts.RefreshInterval <= 0 {
+		opts.RefreshInterval = time.Second
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = 5 * time.Second
@@ -88,48 +109,43 @@ func New(st *store.Store, opts Options) *Broker {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Broker{st: st, opts: opts, clock: opts.Clock, log: opts.Logger.With("component", "queue"), ownerCh: make(chan struct{})}
+	b := &Broker{st: st, opts: opts, clock: opts.Clock, log: opts.Logger.With("component", "queue"),
+		owners: make([]*owner, opts.Shards), ownerCh: make(chan struct{}), shardCh: make([]chan struct{}, opts.Shards)}
+	for i := range b.shardCh {
+		b.shardCh[i] = make(chan struct{})
+	}
+	return b
 }
 
 // Region is the region in ARNs.
 func (b *Broker) Region() string { return b.opts.Region }
 
-// Run campaigns for ownership of the queues, serves them while it holds it,
-// and campaigns again when it loses it, until ctx ends. When Run returns,
-// every goroutine the broker started has ended.
+// Run takes part in owning the queue shards until ctx ends: it joins the
+// live replicas under one etcd session, campaigns for the shards this
+// replica ranks first for, serves them, and joins again when the session
+// is lost. When Run returns, every goroutine the broker started has ended.
 func (b *Broker) Run(ctx context.Context) error {
 	id := b.opts.AdvertiseURL
 	if id == "" {
 		id = "local-" + randHex(8)
 	}
 	for ctx.Err() == nil {
-		l, err := b.st.Campaign(ctx, ElectionName, id, b.opts.LeaseTTL)
+		sess, err := b.st.NewSession(ctx, b.opts.LeaseTTL)
+		if err == nil {
+			if err = b.st.JoinGroup(ctx, sess, ShardGroup, id); err != nil {
+				sess.Close()
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			b.log.Warn("queue ownership campaign failed; retrying", "err", err)
+			b.log.Warn("joining the queue replicas failed; retrying", "err", err)
 			sleepCtx(ctx, time.Second)
 			continue
 		}
-		o, err := b.takeOver(ctx, l)
-		if err != nil {
-			b.log.Error("loading queues failed; giving up ownership", "err", err)
-			_ = l.Resign(context.Background())
-			sleepCtx(ctx, time.Second)
-			continue
-		}
-		select {
-		case <-l.Done():
-			b.log.Warn("lost ownership of the queues (etcd session ended)")
-		case <-o.ctx.Done():
-		case <-ctx.Done():
-		}
-		b.setOwner(nil)
-		o.stop()
-		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = l.Resign(rctx)
-		cancel()
+		b.serveSession(ctx, sess, id)
+		sess.Close()
 	}
 	return nil
 }
@@ -145,20 +161,32 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (b *Broker) setOwner(o *owner) {
+func (b *Broker) setOwner(shard int, o *owner) {
 	b.mu.Lock()
-	b.own = o
+	b.owners[shard] = o
 	close(b.ownerCh)
 	b.ownerCh = make(chan struct{})
+	close(b.shardCh[shard])
+	b.shardCh[shard] = make(chan struct{})
 	b.mu.Unlock()
 }
 
-// owner returns this server's owner state, waiting briefly while ownership
-// is being taken (at start-up); ErrNotOwner when another replica owns the
-// queues.
-func (b *Broker) owner(ctx context.Context) (*owner, error) {
+func (b *Broker) ownsShard(shard int) bool {
 	b.mu.RLock()
-	o, ch := b.own, b.ownerCh
+	defer b.mu.RUnlock()
+	return b.owners[shard] != nil
+}
+
+// ownerOf returns the owner state of queue name's shard, waiting briefly
+// while ownership is being taken (at start-up, after a failover or a
+// hand-over); a NotOwnerError when another replica owns it.
+func (b *Broker) ownerOf(ctx context.Context, name string) (*owner, error) {
+	return b.shardOwner(ctx, b.shardOf(name))
+}
+
+func (b *Broker) shardOwner(ctx context.Context, shard int) (*owner, error) {
+	b.mu.RLock()
+	o, ch := b.owners[shard], b.ownerCh
 	b.mu.RUnlock()
 	if o != nil {
 		return o, nil
@@ -168,13 +196,13 @@ func (b *Broker) owner(ctx context.Context) (*owner, error) {
 	poll := time.NewTicker(200 * time.Millisecond)
 	defer poll.Stop()
 	for {
-		if u, _ := b.OwnerURL(ctx); u != "" && u != b.opts.AdvertiseURL {
-			return nil, ErrNotOwner
+		if u := b.shardURL(ctx, shard); u != "" && u != b.opts.AdvertiseURL {
+			return nil, &NotOwnerError{Shard: shard, OwnerURL: u}
 		}
 		select {
 		case <-ch:
 			b.mu.RLock()
-			o, ch = b.own, b.ownerCh
+			o, ch = b.owners[shard], b.ownerCh
 			b.mu.RUnlock()
 			if o != nil {
 				return o, nil
@@ -188,37 +216,42 @@ func (b *Broker) owner(ctx context.Context) (*owner, error) {
 	}
 }
 
-// Owned reports whether this server owns the queues now.
+// Owned reports whether this server owns at least one queue shard now.
 func (b *Broker) Owned() bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return b.own != nil
+	for _, o := range b.owners {
+		if o != nil {
+			return true
+		}
+	}
+	return false
 }
 
-// OwnerURL is the advertised URL of the replica owning the queues ("" when
-// unknown or it has none), cached for a second.
+// OwnsQueue reports whether this server serves queue name now.
+func (b *Broker) OwnsQueue(name string) bool { return b.ownsShard(b.shardOf(name)) }
+
+// OwnerURL is the advertised URL of the replica owning the topic shard,
+// which also serves the topics ("" when unknown or none).
 func (b *Broker) OwnerURL(ctx context.Context) (string, error) {
-	b.urlMu.Lock()
-	defer b.urlMu.Unlock()
-	if time.Since(b.urlAt) < time.Second {
-		return b.ownerURL, nil
+	return b.shardURL(ctx, TopicShard), nil
+}
+
+// QueueOwnerURL is the advertised URL of the replica owning queue name
+// ("" when unknown or none).
+func (b *Broker) QueueOwnerURL(ctx context.Context, name string) string {
+	s := b.shardOf(name)
+	if b.ownsShard(s) {
+		return b.opts.AdvertiseURL
 	}
-	id, err := b.st.LeaderID(ctx, ElectionName)
-	if err != nil {
-		return "", err
-	}
-	if len(id) > 6 && id[:6] == "local-" {
-		id = ""
-	}
-	b.ownerURL, b.urlAt = id, time.Now()
-	return id, nil
+	return b.shardURL(ctx, s)
 }
 
 // SelfURL is this server's advertised URL.
 func (b *Broker) SelfURL() string { return b.opts.AdvertiseURL }
 
 func (b *Broker) lookup(ctx context.Context, name string) (*owner, *queue, error) {
-	o, err := b.owner(ctx)
+	o, err := b.ownerOf(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,16 +259,15 @@ func (b *Broker) lookup(ctx context.Context, name string) (*owner, *queue, error
 	return o, q, err
 }
 
-// Ownership is the guard of this server's current ownership of the queues
-// (nil when it does not own them) and a channel closed at the next change.
-// Topic deliveries follow queue ownership with it (pkg/topic), so the
-// replica that owns the queues delivers to them locally, and their writes
-// carry the same guard.
+// Ownership is the guard of this server's current ownership of the topic
+// shard (nil when it does not own it) and a channel closed at the next
+// change. The topics follow that shard (pkg/topic): its owner serves them,
+// and their writes carry its guard.
 func (b *Broker) Ownership() (*store.Guard, <-chan struct{}) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if b.own == nil {
-		return nil, b.ownerCh
+	if o := b.owners[TopicShard]; o != nil {
+		return o.leader.Guard(), b.shardCh[TopicShard]
 	}
-	return b.own.leader.Guard(), b.ownerCh
+	return nil, b.shardCh[TopicShard]
 }

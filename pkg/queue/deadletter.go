@@ -9,7 +9,8 @@ import (
 
 // deadLetter moves messages received too often to the source queue's
 // dead-letter queue: one transaction deletes them from the source and
-// stores them in the dead-letter queue.
+// stores them in the dead-letter queue (or, when it is in another shard,
+// in that shard's inbox: inbox.go).
 func (o *owner) deadLetter(src *queue, ms []*message) {
 	src.mu.Lock()
 	var dlqName string
@@ -18,13 +19,21 @@ func (o *owner) deadLetter(src *queue, ms []*message) {
 	}
 	srcArn, srcID := src.arn, src.meta.ID
 	src.mu.Unlock()
+	edit := func(m *model.QueueMessage) { m.DeadLetterSourceArn = srcArn }
+	if o.b.shardOf(dlqName) != o.shard {
+		if err := o.transferAcross(context.Background(), srcID, dlqName, ms, edit); err != nil {
+			o.b.log.Warn("moving messages to the dead-letter queue failed; they stay in their queue", "queue", src.meta.Name, "deadLetterQueue", dlqName, "err", err)
+			o.putBack(src, ms)
+		}
+		return
+	}
 	dlq, err := o.queue(dlqName)
 	if err != nil {
 		o.b.log.Warn("dead-letter queue missing; messages stay in their queue", "queue", src.meta.Name, "deadLetterQueue", dlqName)
 		o.putBack(src, ms)
 		return
 	}
-	if err := o.transfer(context.Background(), src, srcID, dlq, ms, func(m *model.QueueMessage) { m.DeadLetterSourceArn = srcArn }); err != nil {
+	if err := o.transfer(context.Background(), src, srcID, dlq, ms, edit); err != nil {
 		o.b.log.Warn("moving messages to the dead-letter queue failed; they stay in their queue", "queue", src.meta.Name, "err", err)
 		o.putBack(src, ms)
 	}

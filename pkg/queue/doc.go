@@ -2,11 +2,13 @@
 // receipt handles, delays, retention, dead-letter queues and redrive, FIFO
 // groups and deduplication, long polling) over messages stored in etcd.
 //
-// One replica owns every queue at a time (it holds the "queues" election)
-// and keeps their receive state in memory; the others answer ErrNotOwner,
-// and the HTTP layer forwards to Broker.OwnerURL. Writes of concurrent
-// requests are grouped into few etcd transactions, and nobody is told
-// "done" before their write is durable.
+// The queues are spread over the replicas in shards: the replica holding a
+// shard's election keeps that shard's queues' receive state in memory; the
+// others answer a NotOwnerError naming it, and the HTTP layer forwards the
+// request there. Messages that cross shards (dead letters, redrives, topic
+// deliveries) go durably through the destination shard's inbox in etcd.
+// Writes of concurrent requests are grouped into few etcd transactions, and
+// nobody is told "done" before their write is durable.
 //
 // Failures are *Error values with a neutral Kind (KindNoSuchQueue,
 // KindInvalidReceiptHandle, ...); the package knows no HTTP status and no
@@ -19,8 +21,10 @@
 //
 // Files, one job each:
 //
-//	broker.go      Broker, Options, Run: campaigning for ownership, OwnerURL
-//	owner.go       the owned state: loading queues, stopping, background work
+//	broker.go      Broker, Options, Run, finding a queue's owner
+//	shards.go      shards: membership, rendezvous ranking, campaigns, hand-offs
+//	owner.go       one owned shard's state: loading queues, stopping, background work
+//	inbox.go       messages crossing shards: Deliver, inbox writes and absorption
 //	commit.go      grouped durable commits
 //	sweep.go       deleting messages past retention and expired dedup records
 //	state.go       one queue's in-memory state: ready lists, FIFO groups, timers
@@ -35,7 +39,7 @@
 // Example:
 //
 //	b := queue.New(st, queue.Options{AdvertiseURL: "http://10.0.0.5:7070"})
-//	go b.Run(ctx) // campaigns for ownership until ctx ends
+//	go b.Run(ctx) // campaigns for queue shards until ctx ends
 //	if _, err := b.CreateQueue(ctx, "orders", nil, nil); err != nil { ... }
 //	_, err := b.SendMessage(ctx, "orders", queue.SendEntry{Body: "latte"})
 //	ms, err := b.ReceiveMessage(ctx, "orders", queue.ReceiveInput{MaxNumberOfMessages: 10})

@@ -106,9 +106,32 @@ var (
 	ErrServiceUnavailable       = &Error{KindUnavailable, "The queue service is not available on this server right now; retry."}
 )
 
-// ErrNotOwner is returned by a Broker that does not own the queues (another
-// replica does; see Broker.OwnerURL). The HTTP layer forwards such requests.
+// ErrNotOwner is returned by a Broker that does not own a queue (another
+// replica does). The error is a *NotOwnerError naming the owner, and the
+// HTTP layer forwards the request there (OwnerURLOf).
 var ErrNotOwner = errors.New("queue: this server does not own the queues")
+
+// NotOwnerError says which replica owns the queue asked for.
+type NotOwnerError struct {
+	Shard    int
+	OwnerURL string
+}
+
+func (e *NotOwnerError) Error() string {
+	return fmt.Sprintf("queue: this server does not own queue shard %d; %s does", e.Shard, e.OwnerURL)
+}
+
+// Is makes errors.Is(err, ErrNotOwner) hold.
+func (e *NotOwnerError) Is(target error) bool { return target == ErrNotOwner }
+
+// OwnerURLOf is the owner's URL carried by a NotOwnerError ("" otherwise).
+func OwnerURLOf(err error) string {
+	var e *NotOwnerError
+	if errors.As(err, &e) {
+		return e.OwnerURL
+	}
+	return ""
+}
 
 // AsError returns err as a queue error: itself when it is one, ErrNotOwner
 // as KindUnavailable, anything else as ErrInternal (whose message does not

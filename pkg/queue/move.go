@@ -47,7 +47,7 @@ func (t *moveTask) snapshot() MoveTask {
 // StartMessageMoveTask moves the messages of a dead-letter queue to
 // destArn, or each back to the queue it came from when destArn is "".
 func (b *Broker) StartMessageMoveTask(ctx context.Context, sourceArn, destArn string, rate int) (string, error) {
-	o, err := b.owner(ctx)
+	o, err := b.ownerOf(ctx, model.QueueNameFromArn(sourceArn))
 	if err != nil {
 		return "", err
 	}
@@ -61,9 +61,10 @@ func (b *Broker) StartMessageMoveTask(ctx context.Context, sourceArn, destArn st
 	if rate < 1 || rate > 500 {
 		return "", ErrInvalidParameterValue.With("Value %d for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: Must be between 1 and 500.", rate)
 	}
-	var dst *queue
+	var dst string
 	if destArn != "" {
-		if dst, err = o.queue(model.QueueNameFromArn(destArn)); err != nil {
+		dst = model.QueueNameFromArn(destArn)
+		if _, err = o.queueInfo(ctx, dst); err != nil {
 			return "", ErrResourceNotFound.With("The resource that you specified for the DestinationArn parameter doesn't exist.")
 		}
 	}
@@ -100,8 +101,10 @@ func (b *Broker) StartMessageMoveTask(ctx context.Context, sourceArn, destArn st
 }
 
 // runMove moves a dead-letter queue's messages, at most rate per second,
-// until they are all moved, the task is cancelled or the owner stops.
-func (o *owner) runMove(t *moveTask, src, dst *queue) {
+// until they are all moved, the task is cancelled or the owner stops. dst
+// names the destination ("": each message's source queue); one in another
+// shard is reached through its inbox.
+func (o *owner) runMove(t *moveTask, src *queue, dst string) {
 	finish := func(status, reason string) {
 		t.mu.Lock()
 		t.info.Status, t.info.FailureReason = status, reason
@@ -159,12 +162,12 @@ func (o *owner) runMove(t *moveTask, src, dst *queue) {
 			continue
 		}
 		// Group by destination.
-		byDst := map[*queue][]*message{}
+		byDst := map[string][]*message{}
 		for _, m := range r.got {
 			d := dst
-			if d == nil {
-				var err error
-				if d, err = o.queue(model.QueueNameFromArn(m.DeadLetterSourceArn)); err != nil {
+			if d == "" {
+				d = model.QueueNameFromArn(m.DeadLetterSourceArn)
+				if _, err := o.queueInfo(o.ctx, d); err != nil {
 					o.putBack(src, r.got)
 					finish(MoveFailed, "the original source queue of message "+m.MessageID+" does not exist; give a DestinationArn")
 					return
@@ -172,12 +175,20 @@ func (o *owner) runMove(t *moveTask, src, dst *queue) {
 			}
 			byDst[d] = append(byDst[d], m)
 		}
+		reset := func(m *model.QueueMessage) {
+			m.DeadLetterSourceArn = ""
+			m.ReceiveCount = 0
+			m.FirstReceiveMs = 0
+		}
 		for d, ms := range byDst {
-			err := o.transfer(o.ctx, src, srcID, d, ms, func(m *model.QueueMessage) {
-				m.DeadLetterSourceArn = ""
-				m.ReceiveCount = 0
-				m.FirstReceiveMs = 0
-			})
+			var err error
+			if o.b.shardOf(d) != o.shard {
+				err = o.transferAcross(o.ctx, srcID, d, ms, reset)
+			} else if dq, qerr := o.queue(d); qerr != nil {
+				err = qerr
+			} else {
+				err = o.transfer(o.ctx, src, srcID, dq, ms, reset)
+			}
 			if err != nil {
 				o.putBack(src, ms)
 				finish(MoveFailed, err.Error())
@@ -233,16 +244,16 @@ func (o *owner) waitMove(t *moveTask, d time.Duration) int {
 // CancelMessageMoveTask stops a running move task and returns how many
 // messages it moved.
 func (b *Broker) CancelMessageMoveTask(ctx context.Context, handle string) (int64, error) {
-	o, err := b.owner(ctx)
-	if err != nil {
-		return 0, err
-	}
 	var h struct {
 		SourceArn string `json:"sourceArn"`
 	}
 	raw, err := base64.StdEncoding.DecodeString(handle)
 	if err != nil || json.Unmarshal(raw, &h) != nil {
 		return 0, ErrResourceNotFound.With("Task does not exist.")
+	}
+	o, err := b.ownerOf(ctx, model.QueueNameFromArn(h.SourceArn))
+	if err != nil {
+		return 0, err
 	}
 	src, err := o.queue(model.QueueNameFromArn(h.SourceArn))
 	if err != nil {
@@ -275,7 +286,7 @@ func (b *Broker) ListMessageMoveTasks(ctx context.Context, sourceArn string, max
 	if max < 1 || max > 10 {
 		return nil, ErrInvalidParameterValue.With("Value %d for parameter MaxResults is invalid. Reason: Must be between 1 and 10.", max)
 	}
-	o, err := b.owner(ctx)
+	o, err := b.ownerOf(ctx, model.QueueNameFromArn(sourceArn))
 	if err != nil {
 		return nil, err
 	}

@@ -10,16 +10,23 @@ import (
 	"github.com/orch-project/orch/pkg/store"
 )
 
-// owner is the state of a Broker while it owns the queues. It owns every
-// goroutine started on the queues' behalf (commit loops, the sweeper, move
-// tasks, clean-up writes): stop cancels ctx and waits for all of them.
+// owner is the state of a Broker while it owns one queue shard. It owns
+// every goroutine started on the shard's behalf (commit loops, the sweeper,
+// the inbox, move tasks, clean-up writes): stop cancels ctx and waits for
+// all of them.
 type owner struct {
 	b      *Broker
+	shard  int
 	ctx    context.Context
 	cancel context.CancelFunc
 	com    *committer
 	leader *store.Leader
 	wg     sync.WaitGroup // the sweeper, move tasks and clean-up writes
+
+	// The inbox (inbox.go): entries runInbox handed over, and its signal.
+	inboxMu  sync.Mutex
+	inboxNew []inboxEntry
+	inboxSig chan struct{}
 
 	mu        sync.RWMutex
 	queues    map[string]*queue
@@ -27,11 +34,12 @@ type owner struct {
 	moveSeq   int
 }
 
-// takeOver loads every queue and its messages from etcd and starts serving
-// them.
-func (b *Broker) takeOver(ctx context.Context, l *store.Leader) (*owner, error) {
+// takeOver loads every queue of shard, and its messages, from etcd and
+// starts serving them.
+func (b *Broker) takeOver(ctx context.Context, shard int, l *store.Leader) (*owner, error) {
 	octx, cancel := context.WithCancel(ctx)
-	o := &owner{b: b, ctx: octx, cancel: cancel, leader: l, queues: map[string]*queue{}, deletedAt: map[string]time.Time{}}
+	o := &owner{b: b, shard: shard, ctx: octx, cancel: cancel, leader: l, queues: map[string]*queue{}, deletedAt: map[string]time.Time{},
+		inboxSig: make(chan struct{}, 1)}
 	metas, err := b.st.ListQueues(ctx)
 	if err != nil {
 		cancel()
@@ -39,6 +47,9 @@ func (b *Broker) takeOver(ctx context.Context, l *store.Leader) (*owner, error) 
 	}
 	now := b.clock.Now()
 	for _, meta := range metas {
+		if b.shardOf(meta.Name) != shard {
+			continue
+		}
 		q, err := b.loadQueue(ctx, meta, now)
 		if err != nil {
 			cancel()
@@ -50,8 +61,9 @@ func (b *Broker) takeOver(ctx context.Context, l *store.Leader) (*owner, error) 
 	o.com.start(octx, b.opts.CommitPipelines)
 	o.wg.Go(o.sweepLoop)
 	o.wg.Go(o.publishLoop)
-	b.log.Info("this server owns the queues", "queues", len(o.queues))
-	b.setOwner(o)
+	o.wg.Go(o.inboxLoop)
+	b.log.Info("this server owns queue shard", "shard", shard, "queues", len(o.queues))
+	b.setOwner(shard, o)
 	return o, nil
 }
 

@@ -29,11 +29,11 @@ func (b *Broker) CreateQueue(ctx context.Context, name string, attrs, tags map[s
 	if err := validateTags(tags); err != nil {
 		return nil, err
 	}
-	o, err := b.owner(ctx)
+	o, err := b.ownerOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	norm, err := o.normalizeAttrs(name, attrs, fifo, nil)
+	norm, err := o.normalizeAttrs(ctx, name, attrs, fifo, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (q *queue) metaCopy() *model.Queue {
 
 // normalizeAttrs validates attributes for CreateQueue or SetQueueAttributes
 // (old holds the current values then) and returns their canonical values.
-func (o *owner) normalizeAttrs(name string, attrs map[string]string, fifo bool, old map[string]string) (map[string]string, error) {
+func (o *owner) normalizeAttrs(ctx context.Context, name string, attrs map[string]string, fifo bool, old map[string]string) (map[string]string, error) {
 	merged := map[string]string{}
 	for k, v := range old {
 		merged[k] = v
@@ -125,16 +125,14 @@ func (o *owner) normalizeAttrs(name string, attrs map[string]string, fifo bool, 
 	}
 	if rp := cfg.Redrive; rp != nil && attrs[model.QARedrivePolicy] != "" {
 		dlqName := model.QueueNameFromArn(rp.DeadLetterTargetArn)
-		dlq, err := o.queue(dlqName)
+		dlq, err := o.queueInfo(ctx, dlqName)
 		if err != nil {
 			return nil, ErrInvalidParameterValue.With("Value %s for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist.", attrs[model.QARedrivePolicy])
 		}
 		if dlqName == name {
 			return nil, ErrInvalidParameterValue.With("Value %s for parameter RedrivePolicy is invalid. Reason: A queue cannot be its own dead-letter queue.", attrs[model.QARedrivePolicy])
 		}
-		dlq.mu.Lock()
-		dfifo, allow := dlq.fifo, dlq.cfg.RedriveAllow
-		dlq.mu.Unlock()
+		dfifo, allow := dlq.Fifo(), dlq.Config().RedriveAllow
 		if dfifo != fifo {
 			return nil, ErrInvalidParameterValue.With("Value %s for parameter RedrivePolicy is invalid. Reason: Dead-letter queue must be same type of queue as the source.", attrs[model.QARedrivePolicy])
 		}
@@ -159,7 +157,7 @@ func validateTags(tags map[string]string) error {
 
 // GetQueue returns a queue's definition (GetQueueUrl).
 func (b *Broker) GetQueue(ctx context.Context, name string) (*model.Queue, error) {
-	o, err := b.owner(ctx)
+	o, err := b.ownerOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -171,26 +169,45 @@ func (b *Broker) GetQueue(ctx context.Context, name string) (*model.Queue, error
 }
 
 // ListQueues returns the names of queues starting with prefix, sorted.
+// Any replica answers: the queues' definitions are read from etcd.
 func (b *Broker) ListQueues(ctx context.Context, prefix string) ([]string, error) {
-	o, err := b.owner(ctx)
+	metas, err := b.st.ListQueues(ctx)
 	if err != nil {
-		return nil, err
+		return nil, ErrServiceUnavailable.With("listing the queues failed: %v", err)
 	}
-	o.mu.RLock()
 	var names []string
-	for n := range o.queues {
-		if strings.HasPrefix(n, prefix) {
-			names = append(names, n)
+	for _, m := range metas {
+		if strings.HasPrefix(m.Name, prefix) {
+			names = append(names, m.Name)
 		}
 	}
-	o.mu.RUnlock()
 	sort.Strings(names)
 	return names, nil
 }
 
+// queueInfo is the definition of queue name: from memory when it is in
+// o's shard, otherwise from etcd.
+func (o *owner) queueInfo(ctx context.Context, name string) (*model.Queue, error) {
+	if o.b.shardOf(name) == o.shard {
+		q, err := o.queue(name)
+		if err != nil {
+			return nil, err
+		}
+		return q.metaCopy(), nil
+	}
+	m, err := o.b.st.GetQueue(ctx, name)
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, ErrQueueDoesNotExist
+	}
+	if err != nil {
+		return nil, ErrServiceUnavailable.With("reading queue %s failed: %v", name, err)
+	}
+	return m, nil
+}
+
 // DeleteQueue deletes a queue and its messages.
 func (b *Broker) DeleteQueue(ctx context.Context, name string) error {
-	o, err := b.owner(ctx)
+	o, err := b.ownerOf(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -225,7 +242,7 @@ func (b *Broker) DeleteQueue(ctx context.Context, name string) error {
 
 // GetQueueAttributes returns the named attributes ("All" for every one).
 func (b *Broker) GetQueueAttributes(ctx context.Context, name string, names []string) (map[string]string, error) {
-	o, err := b.owner(ctx)
+	o, err := b.ownerOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +302,7 @@ func isQueueAttr(n string) bool {
 
 // SetQueueAttributes changes settable attributes.
 func (b *Broker) SetQueueAttributes(ctx context.Context, name string, attrs map[string]string) error {
-	o, err := b.owner(ctx)
+	o, err := b.ownerOf(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -307,7 +324,7 @@ func (b *Broker) SetQueueAttributes(ctx context.Context, name string, attrs map[
 		}
 	}
 	cur := q.metaCopy()
-	norm, err := o.normalizeAttrs(name, attrs, cur.Fifo(), cur.Attributes)
+	norm, err := o.normalizeAttrs(ctx, name, attrs, cur.Fifo(), cur.Attributes)
 	if err != nil {
 		return err
 	}
@@ -390,26 +407,23 @@ func (b *Broker) ListQueueTags(ctx context.Context, name string) (map[string]str
 }
 
 // ListDeadLetterSourceQueues returns the names of queues whose
-// RedrivePolicy targets name.
+// RedrivePolicy targets name (the sources may live in any shard: their
+// definitions are read from etcd).
 func (b *Broker) ListDeadLetterSourceQueues(ctx context.Context, name string) ([]string, error) {
-	o, q, err := b.lookup(ctx, name)
+	_, q, err := b.lookup(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	arn := q.arn
-	o.mu.RLock()
-	qs := make([]*queue, 0, len(o.queues))
-	for _, x := range o.queues {
-		qs = append(qs, x)
+	metas, err := b.st.ListQueues(ctx)
+	if err != nil {
+		return nil, ErrServiceUnavailable.With("listing the queues failed: %v", err)
 	}
-	o.mu.RUnlock()
 	var out []string
-	for _, x := range qs {
-		x.mu.Lock()
-		if x.cfg.Redrive != nil && x.cfg.Redrive.DeadLetterTargetArn == arn {
-			out = append(out, x.meta.Name)
+	for _, m := range metas {
+		if rp := m.Config().Redrive; rp != nil && rp.DeadLetterTargetArn == arn {
+			out = append(out, m.Name)
 		}
-		x.mu.Unlock()
 	}
 	sort.Strings(out)
 	return out, nil
@@ -463,19 +477,29 @@ type Stats struct {
 	MaxReceiveCount  int    `json:"maxReceiveCount,omitempty"`
 }
 
-// QueueStats returns the counts of every queue (or of the named ones).
+// QueueStats returns the counts of the named queues, or with no names of
+// every queue this replica serves (the others' counts live with their
+// owners).
 func (b *Broker) QueueStats(ctx context.Context, names ...string) ([]Stats, error) {
-	o, err := b.owner(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if len(names) == 0 {
-		names, _ = b.ListQueues(ctx, "")
+		b.mu.RLock()
+		for _, o := range b.owners {
+			if o == nil {
+				continue
+			}
+			o.mu.RLock()
+			for n := range o.queues {
+				names = append(names, n)
+			}
+			o.mu.RUnlock()
+		}
+		b.mu.RUnlock()
+		sort.Strings(names)
 	}
 	nowMs := b.clock.Now().UnixMilli()
 	var out []Stats
 	for _, n := range names {
-		q, err := o.queue(n)
+		_, q, err := b.lookup(ctx, n)
 		if err != nil {
 			return nil, err
 		}

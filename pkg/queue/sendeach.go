@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -91,6 +92,51 @@ func (b *Broker) SendEach(ctx context.Context, es []QueueEntry) (errs []error) {
 				}
 			}
 		}
+	}
+	return errs
+}
+
+// DeliverEach is SendEach for queues of any shard: entries for queues of
+// shards this replica owns go in one commit per shard owner (SendEach);
+// the others go through their shard's inbox (Deliver), durable when it
+// returns and receivable a moment later. A topic's fan-out uses it, since
+// its subscribed queues may live on other replicas.
+func (b *Broker) DeliverEach(ctx context.Context, es []QueueEntry) (errs []error) {
+	var local []QueueEntry
+	var localIdx []int
+	for i, e := range es {
+		if b.ownsShard(b.shardOf(e.Queue)) {
+			local = append(local, e)
+			localIdx = append(localIdx, i)
+			continue
+		}
+		if _, err := b.Deliver(ctx, e.Queue, e.SendEntry); err != nil {
+			if errs == nil {
+				errs = make([]error, len(es))
+			}
+			errs[i] = err
+		}
+	}
+	if len(local) == 0 {
+		return errs
+	}
+	lerrs := b.SendEach(ctx, local)
+	for k, err := range lerrs {
+		if err == nil {
+			continue
+		}
+		i := localIdx[k]
+		// The shard moved between the check and the commit: the inbox
+		// still takes it.
+		if errors.Is(err, ErrNotOwner) || KindOf(err) == KindUnavailable {
+			if _, err = b.Deliver(ctx, es[i].Queue, es[i].SendEntry); err == nil {
+				continue
+			}
+		}
+		if errs == nil {
+			errs = make([]error, len(es))
+		}
+		errs[i] = err
 	}
 	return errs
 }

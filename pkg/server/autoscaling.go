@@ -61,10 +61,10 @@ func (f scalingFeature) Kinds() []api.Kind {
 func (f scalingFeature) Run(ctx context.Context) error { return f.policies.Run(ctx) }
 
 // queueBacklog gives the autoscaler the queues' backlogs (visible plus
-// in-flight messages) and send notifications. On the replica that owns the
-// queues they come from the broker's memory; on any other (the controller
-// leader need not own the queues) from the backlogs the owner publishes in
-// etcd (queue.Broker.PublishBacklogs, store.QueueBacklog), watched, so a
+// in-flight messages) and send notifications. For queues this replica
+// serves they come from the broker's memory; for the others (the
+// controller leader owns only some queue shards) from the backlogs their
+// owners publish in etcd (queue.Broker.PublishBacklogs, store.QueueBacklog), watched, so a
 // service at zero still wakes on its first message within milliseconds.
 type queueBacklog struct {
 	b  *queue.Broker
@@ -79,15 +79,28 @@ func newQueueBacklog(b *queue.Broker, st *store.Store) *queueBacklog {
 }
 
 func (q *queueBacklog) Backlog(ctx context.Context, names []string) (map[string]int, error) {
-	if q.b.Owned() {
-		if out, err := q.local(ctx, names); !errors.Is(err, queue.ErrNotOwner) {
-			return out, err
+	out := make(map[string]int, len(names))
+	var remote []string
+	for _, n := range names {
+		if !q.b.OwnsQueue(n) {
+			remote = append(remote, n)
+			continue
 		}
+		st, err := q.b.QueueStats(ctx, n)
+		if errors.Is(err, queue.ErrNotOwner) || queue.KindOf(err) == queue.KindUnavailable {
+			remote = append(remote, n) // its shard moved a moment ago
+			continue
+		}
+		if err == nil {
+			out[n] = st[0].Visible + st[0].InFlight
+		} // else no such queue (yet): no measurement
+	}
+	if len(remote) == 0 {
+		return out, nil
 	}
 	q.mu.Lock()
 	c := q.cache
 	q.mu.Unlock()
-	out := make(map[string]int, len(names))
 	if c == nil {
 		return out, errors.New("no published queue backlogs: the autoscaler's watch is not running")
 	}
@@ -96,25 +109,10 @@ func (q *queueBacklog) Backlog(ctx context.Context, names []string) (map[string]
 	default:
 		return out, errors.New("the published queue backlogs are still loading")
 	}
-	for _, n := range names {
+	for _, n := range remote {
 		if b := c.Get(n); b != nil {
 			out[n] = b.Backlog
 		}
-	}
-	return out, nil
-}
-
-func (q *queueBacklog) local(ctx context.Context, names []string) (map[string]int, error) {
-	out := make(map[string]int, len(names))
-	for _, n := range names {
-		st, err := q.b.QueueStats(ctx, n)
-		if err != nil {
-			if errors.Is(err, queue.ErrNotOwner) {
-				return out, err
-			}
-			continue // no such queue (yet): no measurement
-		}
-		out[n] = st[0].Visible + st[0].InFlight
 	}
 	return out, nil
 }

@@ -10,12 +10,13 @@ import (
 	"github.com/orch-project/orch/pkg/manifest"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // queuesFeature serves queues: SQS (JSON and query protocols), /v1/queues
-// and the Queue kind. One replica owns the queues (etcd election "queues");
-// the others forward SQS requests to it, so every replica answers every
-// protocol. This file is the one place that wires pkg/queue and
+// and the Queue kind. The queues are spread over the replicas in shards
+// (pkg/queue); a replica forwards requests for a queue of another's shard
+// to that owner, so every replica answers every protocol. This file is the one place that wires pkg/queue and
 // pkg/api/sqs into the server.
 type queuesFeature struct {
 	queues *queue.Broker
@@ -53,3 +54,12 @@ func (f queuesFeature) Kinds() []api.Kind {
 }
 
 func (f queuesFeature) Run(ctx context.Context) error { return f.queues.Run(ctx) }
+
+// register exports how many queue shards this replica serves, so an
+// operator sees them spread (and move after a failure) on /metrics.
+func (f queuesFeature) register(reg prometheus.Registerer) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "orch_queue_shards_owned",
+		Help: "Queue shards this server replica owns (it serves their queues; the others forward to it).",
+	}, func() float64 { return float64(f.queues.ShardsOwned()) }))
+}

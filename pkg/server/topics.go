@@ -13,9 +13,10 @@ import (
 )
 
 // topicsFeature serves topics: SNS (query protocol), /v1/topics and the
-// Topic kind. Topics follow the queues' owner (the replica holding the
-// "queues" election serves both), so deliveries to queues stay
-// in-process; other replicas forward SNS requests to it. This file is the
+// Topic kind. Topics follow the owner of the queues' topic shard
+// (queue.TopicShard); other replicas forward SNS requests to it. Deliveries
+// to queues of the shards it owns stay in-process; those to other shards go
+// durably through their inboxes (queue.Broker.Deliver). This file is the
 // one place that wires pkg/topic and pkg/api/sns into the server.
 type topicsFeature struct {
 	topics *topic.Service
@@ -23,7 +24,7 @@ type topicsFeature struct {
 }
 
 func newTopicsFeature(st *store.Store, queues *queue.Broker, functions topic.FunctionInvoker, advertiseURL string, verifier *sigv4, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
-	t := topic.New(st, topic.Options{Ownership: queues, Queues: queues, Functions: functions, BaseURL: advertiseURL, Logger: log, SMTP: smtp})
+	t := topic.New(st, topic.Options{Ownership: queues, Queues: anyShard{queues}, Functions: functions, BaseURL: advertiseURL, Logger: log, SMTP: smtp})
 	return topicsFeature{topics: t, aws: sns.NewHandler(t, verifier.v, log)}
 }
 
@@ -40,3 +41,14 @@ func (f topicsFeature) Kinds() []api.Kind {
 }
 
 func (f topicsFeature) Run(ctx context.Context) error { return f.topics.Run(ctx) }
+
+// anyShard delivers topic messages to queues of any shard.
+type anyShard struct{ b *queue.Broker }
+
+func (a anyShard) SendMessage(ctx context.Context, name string, e queue.SendEntry) (*queue.SendResult, error) {
+	return a.b.Deliver(ctx, name, e)
+}
+
+func (a anyShard) SendEach(ctx context.Context, es []queue.QueueEntry) []error {
+	return a.b.DeliverEach(ctx, es)
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,12 +136,10 @@ func (b uiBackend) Rollback(ctx context.Context, name string) error {
 	return err
 }
 
+// Queues are the counts of the queues this replica serves; the others'
+// counts live with their shards' owners, which the error names.
 func (b uiBackend) Queues(ctx context.Context) ([]wire.QueueView, error) {
 	sts, err := b.queues.QueueStats(ctx)
-	if errors.Is(err, queue.ErrNotOwner) {
-		owner, _ := b.queues.OwnerURL(ctx)
-		return nil, fmt.Errorf("%w: the queues live on %s; open its dashboard (%s/ui/queues) to see them", ui.ErrElsewhere, owner, owner)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +147,32 @@ func (b uiBackend) Queues(ctx context.Context) ([]wire.QueueView, error) {
 	for i, st := range sts {
 		out[i] = wire.QueueView{Name: st.Name, Fifo: st.Fifo, Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed,
 			OldestAgeSeconds: st.OldestAgeSeconds, DeadLetterQueue: st.DeadLetterQueue, MaxReceiveCount: st.MaxReceiveCount,
-			URL: b.queues.SelfURL() + "/" + model.AccountID + "/" + st.Name, Arn: model.QueueArn(b.queues.Region(), st.Name)}
+			URL: b.queues.SelfURL() + "/" + model.AccountID + "/" + st.Name, Arn: model.QueueArn(b.queues.Region(), st.Name),
+			Owner: b.queues.SelfURL()}
 	}
-	return out, nil
+	names, err := b.queues.ListQueues(ctx, "")
+	if err != nil {
+		return out, err
+	}
+	elsewhere := map[string][]string{}
+	for _, n := range names {
+		if !b.queues.OwnsQueue(n) {
+			u := b.queues.QueueOwnerURL(ctx, n)
+			if u == "" {
+				u = "no replica yet"
+			}
+			elsewhere[u] = append(elsewhere[u], n)
+		}
+	}
+	if len(elsewhere) == 0 {
+		return out, nil
+	}
+	var parts []string
+	for u, ns := range elsewhere {
+		parts = append(parts, fmt.Sprintf("%s (%s/ui/queues): %s", u, u, strings.Join(ns, ", ")))
+	}
+	sort.Strings(parts)
+	return out, fmt.Errorf("%w: the other queues live on other replicas; open their dashboards to see them: %s", ui.ErrElsewhere, strings.Join(parts, "; "))
 }
 
 func (b uiBackend) Topics(ctx context.Context) ([]wire.TopicView, error) {
@@ -188,7 +210,7 @@ func (b uiBackend) Cluster(ctx context.Context) (ui.Cluster, error) {
 	if len(c.Servers) > 0 {
 		c.Leader = c.Servers[0]
 	}
-	c.QueueOwner, _ = b.queues.OwnerURL(ctx)
+	c.QueueOwner = shardSummary(b.queues.ShardOwners(ctx))
 	members, err := b.store.Members(ctx)
 	for _, m := range members {
 		c.Members = append(c.Members, ui.EtcdMember{ID: m.ID, Name: m.Name, ClientURLs: m.ClientURLs, Leader: m.Leader,
@@ -203,4 +225,21 @@ func (b uiBackend) Logs(ctx context.Context, id string, follow bool, tail int) (
 		q.Set("follow", "1")
 	}
 	return api.OpenTaskLogs(ctx, b.tasks, b.nodes, id, q.Encode())
+}
+
+// shardSummary says which replica owns how many queue shards.
+func shardSummary(owners []string) string {
+	count := map[string]int{}
+	for _, u := range owners {
+		if u == "" {
+			u = "no replica"
+		}
+		count[u]++
+	}
+	var parts []string
+	for u, n := range count {
+		parts = append(parts, fmt.Sprintf("%s (%d of %d shards)", u, n, len(owners)))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }

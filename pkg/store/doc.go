@@ -32,7 +32,9 @@
 //	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
 //	auth/snssigning                     store.SigningKeys: the current RSA key and certificate SNS messages are signed with, and retired certificates still served
 //	election/controller/<leaseId>       concurrency.Election for the controller leader (value: its id)
-//	election/queues/<leaseId>           the replica that owns the queues (value: its URL)
+//	election/queues-<NN>/<leaseId>      the replica that owns queue shard NN (value: its URL); all of a replica's share one lease (shards.go)
+//	members/queues/<url>                a live server replica (value: its URL), bound to that same lease
+//	qinbox/<NN>/<queueId>/<id>          store.InboxMessage: a message on its way into a queue of shard NN, moved in by its owner
 //	meta/bootstrap-claim                the cluster id, claimed by the first server to start (Bootstrap)
 //	meta/cluster                        the cluster id, written once the first credentials exist
 //	meta/policy                         model.ClusterPolicy (absent: model.DefaultClusterPolicy)

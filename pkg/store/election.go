@@ -13,6 +13,7 @@ type Leader struct {
 	session  *concurrency.Session
 	election *concurrency.Election
 	guard    Guard
+	shared   bool // the session is the caller's (CampaignIn): Resign leaves it open
 }
 
 // Campaign blocks until this process leads the election called name, or ctx
@@ -52,7 +53,9 @@ func (l *Leader) Guard() *Guard { return &l.guard }
 // Resign gives up leadership.
 func (l *Leader) Resign(ctx context.Context) error {
 	err := l.election.Resign(ctx)
-	l.session.Close()
+	if !l.shared {
+		l.session.Close()
+	}
 	return err
 }
 

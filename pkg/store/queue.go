@@ -130,6 +130,10 @@ const (
 	QueueDeleteMessage
 	QueuePutDedup
 	QueueDeleteDedup
+	// QueuePutInbox puts Message into the inbox of shard Shard for queue
+	// QueueID (named QueueName) under ID; QueueDeleteInbox removes it.
+	QueuePutInbox
+	QueueDeleteInbox
 )
 
 // QueueOp is one write of a batched queue commit.
@@ -145,6 +149,9 @@ type QueueOp struct {
 	// DedupMessageID and DedupExpiresMs describe a deduplication record.
 	DedupMessageID string
 	DedupExpiresMs int64
+	// Shard and QueueName address an inbox entry (QueuePutInbox, QueueDeleteInbox).
+	Shard     int
+	QueueName string
 }
 
 // DedupRecord is a stored FIFO deduplication entry.
@@ -203,6 +210,14 @@ func (s *Store) CommitQueueOps(ctx context.Context, ops []QueueOp, guard *Guard)
 			tops = append(tops, clientv3.OpPut(s.qdedupPrefix(op.QueueID)+op.ID, string(b)))
 		case QueueDeleteDedup:
 			tops = append(tops, clientv3.OpDelete(s.qdedupPrefix(op.QueueID)+op.ID))
+		case QueuePutInbox:
+			b, err := json.Marshal(InboxMessage{Shard: op.Shard, QueueID: op.QueueID, ID: op.ID, Queue: op.QueueName, Message: op.Message})
+			if err != nil {
+				return err
+			}
+			tops = append(tops, clientv3.OpPut(s.inboxPrefix(op.Shard)+op.QueueID+"/"+op.ID, string(b)))
+		case QueueDeleteInbox:
+			tops = append(tops, clientv3.OpDelete(s.inboxPrefix(op.Shard)+op.QueueID+"/"+op.ID))
 		default:
 			return fmt.Errorf("store: queue op kind %d unknown", op.Kind)
 		}

@@ -23,8 +23,8 @@ type Backend interface {
 	Service(ctx context.Context, name string) (*model.Service, []*model.Task, error)
 	Scale(ctx context.Context, name string, n int) error
 	Rollback(ctx context.Context, name string) error
-	// Queues returns every queue's counts; ErrElsewhere when another
-	// replica owns the queues.
+	// Queues returns the counts of the queues this replica serves, and
+	// ErrElsewhere (with them) naming the replicas serving the others.
 	Queues(ctx context.Context) ([]wire.QueueView, error)
 	// Topics returns every topic with its subscriptions and their
 	// delivery counters; ErrElsewhere when another replica owns them.
@@ -44,7 +44,7 @@ type Cluster struct {
 	// controller election), the leader first.
 	Servers []string
 	Leader  string
-	// QueueOwner is the replica owning the queues.
+	// QueueOwner says which replicas own how many queue shards.
 	QueueOwner   string
 	EmbeddedEtcd bool
 	Members      []EtcdMember

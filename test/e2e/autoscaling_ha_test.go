@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/internal/testutil"
+	"github.com/orch-project/orch/pkg/queue"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -16,9 +17,9 @@ import (
 
 // TestAutoscalingWhenTheLeaderDoesNotOwnTheQueues runs two orch servers on
 // one external etcd and makes the controller leader (which runs the
-// autoscaler) a different replica from the queue owner, by revoking the
-// first server's controller-election lease as an expired session would:
-// the other server leads, the first keeps the queues. A queue-backlog
+// autoscaler) a different replica from the owner of the queue's shard, by
+// revoking the owner's controller-election lease (if it leads) as an
+// expired session would: the other server leads, the owner keeps the shard. A queue-backlog
 // service at zero must still wake on its first message (sent through the
 // leader, which forwards it to the owner), scale out on the backlog, and
 // go back to zero once the queue is drained. Tasks run on a hollow node
@@ -28,7 +29,6 @@ func TestAutoscalingWhenTheLeaderDoesNotOwnTheQueues(t *testing.T) {
 	c := newCluster(t)
 	startServer(t, c, "--etcd-endpoints", etcd)
 	startServer(t, c, "--etcd-endpoints", etcd)
-	owner, leader := c.urls[0], c.urls[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -44,19 +44,37 @@ func TestAutoscalingWhenTheLeaderDoesNotOwnTheQueues(t *testing.T) {
 		}
 		return string(resp.Kvs[0].Value), clientv3.LeaseID(resp.Kvs[0].Lease)
 	}
-	testutil.WaitFor(t, 30*time.Second, "the first server leads and owns the queues", func() (bool, string) {
-		q, _ := electionHolder("queues")
-		return isLeader(owner) && q == owner, fmt.Sprintf("queue owner %q, first server leader %v", q, isLeader(owner))
+	// The replica owning ha-orders' shard, once the shards have settled
+	// between the two (a hand-over waits 3 s).
+	shard := fmt.Sprintf("%s-%02d", queue.ShardGroup, queue.ShardOf("ha-orders", 16))
+	var owner, leader, last string
+	testutil.WaitFor(t, 60*time.Second, "the owner of the queue's shard holds still", func() (bool, string) {
+		q, _ := electionHolder(shard)
+		settled := q != "" && q == last
+		last = q
+		if !settled {
+			time.Sleep(4 * time.Second)
+			return false, fmt.Sprintf("shard owner %q", q)
+		}
+		return true, ""
 	})
-	t0 := time.Now()
-	_, lease := electionHolder("controller")
-	if _, err := cli.Revoke(ctx, lease); err != nil {
-		t.Fatalf("revoking the first server's controller lease: %v", err)
+	owner = last
+	leader = c.urls[0]
+	if owner == c.urls[0] {
+		leader = c.urls[1]
 	}
-	testutil.WaitFor(t, 30*time.Second, "the second server leads while the first keeps the queues", func() (bool, string) {
-		q, _ := electionHolder("queues")
+	t0 := time.Now()
+	if isLeader(owner) {
+		// Move the controller off the queue's owner.
+		_, lease := electionHolder("controller")
+		if _, err := cli.Revoke(ctx, lease); err != nil {
+			t.Fatalf("revoking the queue owner's controller lease: %v", err)
+		}
+	}
+	testutil.WaitFor(t, 30*time.Second, "the other server leads while the first keeps the queue's shard", func() (bool, string) {
+		q, _ := electionHolder(shard)
 		return isLeader(leader) && !isLeader(owner) && q == owner,
-			fmt.Sprintf("queue owner %q; leader: first %v, second %v", q, isLeader(owner), isLeader(leader))
+			fmt.Sprintf("queue shard owner %q; leader: owner %v, other %v", q, isLeader(owner), isLeader(leader))
 	})
 
 	t.Logf("leadership moved in %s", time.Since(t0).Round(time.Millisecond))

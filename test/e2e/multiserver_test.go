@@ -19,7 +19,7 @@ import (
 )
 
 // startEtcd runs Debian's etcd (an external etcd 3.4) on free ports.
-func startEtcd(t *testing.T) string {
+func startEtcd(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("etcd"); err != nil {
 		t.Fatalf("etcd is not installed: apt-get install -y etcd-server (.ci/run does it)")

@@ -3,7 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +25,7 @@ func sqsClient(endpoint, key, secret string) *awssqs.Client {
 
 // TestQueuesSurviveKillingAReplica sends and deletes messages through one
 // of two orch servers on an external etcd, kills the other, which owns the
-// queues, with SIGKILL, and checks through the survivor that every
+// queue's shard, with SIGKILL, and checks through the survivor that every
 // acknowledged send is delivered and no acknowledged delete comes back.
 func TestQueuesSurviveKillingAReplica(t *testing.T) {
 	etcd := startEtcd(t)
@@ -33,20 +33,22 @@ func TestQueuesSurviveKillingAReplica(t *testing.T) {
 	servers := []*proc{startServer(t, c, "--etcd-endpoints", etcd), startServer(t, c, "--etcd-endpoints", etcd)}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// Find the replica that owns the queues; talk to the other one, which
-	// forwards to the owner, then kill the owner.
-	owner := -1
-	testutil.WaitFor(t, 30*time.Second, "a queue owner", func() (bool, string) {
-		for i, p := range servers {
-			if strings.Contains(p.Output(), "this server owns the queues") {
-				owner = i
-				return true, ""
-			}
-		}
-		return false, "no server says it owns the queues"
+	// Find the replica that owns the queue's shard (once the shards have
+	// settled between the two); talk to the other one, which forwards to
+	// the owner, then kill the owner.
+	f := &shardFleet{c: c, procs: servers}
+	testutil.WaitFor(t, 30*time.Second, "queue ha created", func() (bool, string) {
+		_, err := sqsClient(c.urls[0], c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey).
+			CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("ha")})
+		return err == nil, fmt.Sprint(err)
 	})
+	f.queues = []string{"ha"}
+	owner := slices.Index(c.urls, f.waitStable(t, c.urls[0])["ha"])
+	if owner < 0 {
+		t.Fatalf("the owner of queue ha is none of %v", c.urls)
+	}
 	cli := sqsClient(c.urls[1-owner], c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey)
-	q, err := cli.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("ha")})
+	q, err := cli.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: aws.String("ha")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,18 @@ func (f *Forwarder) ForwardToOwner(w http.ResponseWriter, r *http.Request, body 
 	return true
 }
 
+// ForwardTo forwards r to the replica at ownerURL, which the domain named
+// as the owner of what r asks for (a queue shard), unless r was forwarded
+// already or ownerURL is unknown or this replica; it reports whether it
+// answered r.
+func (f *Forwarder) ForwardTo(w http.ResponseWriter, r *http.Request, body []byte, ownerURL string) bool {
+	if ownerURL == "" || ownerURL == f.owner.SelfURL() || r.Header.Get(ForwardedHeader) != "" {
+		return false
+	}
+	f.Forward(w, r, body, ownerURL)
+	return true
+}
+
 // Forward sends r, with body, to the replica at ownerURL and copies its
 // answer to w.
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, body []byte, ownerURL string) {

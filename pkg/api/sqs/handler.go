@@ -8,7 +8,7 @@
 // kinds; errors.go maps each to its SQS code, query code and HTTP status.
 //
 // The shared plumbing (request ids, error shapes, SigV4, forwarding to the
-// replica that owns the queues, reading the body once) is pkg/api/awsproto.
+// replica that owns a queue's shard, reading the body once) is pkg/api/awsproto.
 //
 // Mounting (Handler is an awsproto.Adapter):
 //
@@ -85,9 +85,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reqID, err)
 		return
 	}
-	if h.fwd.ForwardIfNotOwner(w, r, body) {
-		return
-	}
 	c, err := decode(r, body)
 	if err != nil {
 		h.fail(w, r, reqID, err)
@@ -99,7 +96,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx = queue.WithSender(ctx, id)
 	}
 	out, err := actions[c.action](ctx, c)
-	if errors.Is(err, queue.ErrNotOwner) && h.fwd.ForwardToOwner(w, r, body) {
+	// The queue lives in a shard another replica owns: the answer is
+	// theirs (the request goes as it came, signature and all).
+	if errors.Is(err, queue.ErrNotOwner) && h.fwd.ForwardTo(w, r, body, queue.OwnerURLOf(err)) {
 		return
 	}
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 
 	"github.com/orch-project/orch/pkg/api"
@@ -21,7 +23,7 @@ import (
 // authentication.
 type REST struct {
 	b   *queue.Broker
-	fwd *awsproto.Forwarder // to the replica owning the queues
+	fwd *awsproto.Forwarder // to the replica owning a queue's shard
 }
 
 // NewREST returns the /v1/queues handlers; they forward to the owning
@@ -57,10 +59,10 @@ func (rs *REST) wrap(f restFunc) http.HandlerFunc {
 			writeREST(w, http.StatusRequestEntityTooLarge, wire.Error{Code: "RequestTooLarge", Message: err.Error()})
 			return
 		}
-		if rs.fwd.ForwardIfNotOwner(w, r, body) {
+		status, out, err := f(r.Context(), r, body)
+		if errors.Is(err, queue.ErrNotOwner) && rs.fwd.ForwardTo(w, r, body, queue.OwnerURLOf(err)) {
 			return
 		}
-		status, out, err := f(r.Context(), r, body)
 		if err != nil {
 			e := toWire(err)
 			status := e.HTTPStatus()
@@ -99,7 +101,7 @@ func (rs *REST) view(ctx context.Context, r *http.Request, name string, detail b
 	st := sts[0]
 	v := &wire.QueueView{Name: st.Name, Fifo: st.Fifo, Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed,
 		OldestAgeSeconds: st.OldestAgeSeconds, DeadLetterQueue: st.DeadLetterQueue, MaxReceiveCount: st.MaxReceiveCount,
-		URL: baseURL(r) + "/" + model.AccountID + "/" + name, Arn: model.QueueArn(rs.b.Region(), name)}
+		URL: baseURL(r) + "/" + model.AccountID + "/" + name, Arn: model.QueueArn(rs.b.Region(), name), Owner: rs.b.SelfURL()}
 	if detail {
 		if v.Attributes, err = rs.b.GetQueueAttributes(ctx, name, []string{"All"}); err != nil {
 			return nil, err
@@ -129,6 +131,9 @@ func (rs *REST) list(ctx context.Context, r *http.Request, _ []byte) (int, any, 
 	out := []*wire.QueueView{}
 	for _, n := range names {
 		v, err := rs.view(ctx, r, n, false)
+		if errors.Is(err, queue.ErrNotOwner) {
+			v, err = rs.remoteView(r, n, queue.OwnerURLOf(err))
+		}
 		if errors.Is(err, queue.ErrQueueDoesNotExist) {
 			continue // deleted meanwhile
 		}
@@ -138,6 +143,32 @@ func (rs *REST) list(ctx context.Context, r *http.Request, _ []byte) (int, any, 
 		out = append(out, v)
 	}
 	return http.StatusOK, wire.QueueList{Queues: out, NextToken: next}, nil
+}
+
+// remoteView asks the replica owning queue name for its view: the list's
+// request, as GET /v1/queues/{name}, with the caller's credentials.
+func (rs *REST) remoteView(r *http.Request, name, ownerURL string) (*wire.QueueView, error) {
+	if ownerURL == "" || r.Header.Get(awsproto.ForwardedHeader) != "" {
+		return nil, queue.ErrServiceUnavailable
+	}
+	r2 := r.Clone(r.Context())
+	r2.Method = http.MethodGet
+	r2.URL.Path = "/v1/queues/" + url.PathEscape(name)
+	r2.URL.RawPath, r2.URL.RawQuery = "", ""
+	rec := httptest.NewRecorder()
+	rs.fwd.Forward(rec, r2, nil, ownerURL)
+	if rec.Code == http.StatusNotFound {
+		return nil, queue.ErrQueueDoesNotExist
+	}
+	if rec.Code != http.StatusOK {
+		return nil, queue.ErrServiceUnavailable.With("the replica owning queue %s answered %d", name, rec.Code)
+	}
+	var v wire.QueueView
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		return nil, queue.ErrServiceUnavailable.With("the replica owning queue %s answered: %v", name, err)
+	}
+	v.Attributes, v.Tags, v.Sources = nil, nil, nil // a list shows the counts only
+	return &v, nil
 }
 
 func (rs *REST) get(ctx context.Context, r *http.Request, _ []byte) (int, any, error) {

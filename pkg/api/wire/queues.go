@@ -19,6 +19,9 @@ type QueueView struct {
 	Attributes       map[string]string `json:"attributes,omitempty"`
 	Tags             map[string]string `json:"tags,omitempty"`
 	Sources          []string          `json:"deadLetterSources,omitempty"`
+	// Owner is the advertised URL of the server replica serving the
+	// queue (its shard's owner); empty on a single server.
+	Owner string `json:"owner,omitempty"`
 }
 
 // QueueList is a page of GET /v1/queues (maxResults, nextToken as the
