@@ -12,8 +12,8 @@ import (
 // SigningKey is the key pair topics sign SNS messages with: created once
 // by the first replica that needs it and shared by all, so a verifier
 // that fetched the certificate from one replica accepts messages from
-// any. It sits under auth/ beside the AWS secret keys: etcd is the
-// server's own store (no client reads it), the same trust as those.
+// any. It sits under auth/ beside the AWS secret keys, its private key
+// sealed like theirs (see Secrets).
 type SigningKey struct {
 	ID      string `json:"id"`      // names the certificate file (SigningCertURL)
 	KeyPEM  string `json:"keyPem"`  // PKCS#8 private key
@@ -27,7 +27,7 @@ func (s *Store) SNSSigningKey(ctx context.Context, make func() (*SigningKey, err
 	var k SigningKey
 	_, err := s.get(ctx, key, &k)
 	if err == nil {
-		return &k, nil
+		return s.openSigningKey(&k, key)
 	}
 	if !errors.Is(err, model.ErrNotFound) {
 		return nil, err
@@ -36,12 +36,23 @@ func (s *Store) SNSSigningKey(ctx context.Context, make func() (*SigningKey, err
 	if err != nil {
 		return nil, err
 	}
-	b, _ := json.Marshal(nk)
+	sealed := *nk
+	sealed.KeyPEM = s.seal(nk.KeyPEM, key)
+	b, _ := json.Marshal(sealed)
 	if _, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).Then(clientv3.OpPut(key, string(b))).Commit(); err != nil {
 		return nil, err
 	}
 	if _, err := s.get(ctx, key, &k); err != nil {
 		return nil, err
 	}
-	return &k, nil
+	return s.openSigningKey(&k, key)
+}
+
+func (s *Store) openSigningKey(k *SigningKey, key string) (*SigningKey, error) {
+	pem, err := s.open(k.KeyPEM, key)
+	if err != nil {
+		return nil, err
+	}
+	k.KeyPEM = pem
+	return k, nil
 }
