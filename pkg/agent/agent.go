@@ -77,6 +77,10 @@ type Config struct {
 	// environment the control plane returns at register and before the
 	// task definition's own (which therefore wins).
 	ContainerEnv map[string]string
+	// CABundle is the cluster CA (PEM) the servers' certificates chain
+	// to; containers get it mounted read-only at CABundlePath with
+	// AWS_CA_BUNDLE pointing there, so stock AWS SDKs trust the endpoint.
+	CABundle []byte
 }
 
 // Agent is orchlet: it registers the node, follows its assignments and runs
@@ -107,6 +111,7 @@ type Agent struct {
 	endpointBase string                 // http://host:port containers use, "" until Run listens
 	endpointPort string                 // the task endpoints' listen port (LabelEndpointPort)
 	synced       bool                   // a snapshot has been applied
+	caFile       string                 // the cluster CA on this host, mounted into containers ("" without TLS)
 
 	taskWG sync.WaitGroup
 }
@@ -146,7 +151,12 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: generating the callback token: %w", err)
 	}
 	log := cfg.Logger.With("node", cfg.NodeName)
+	caFile, err := writeCABundle(cfg.CABundle)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
+		caFile:     caFile,
 		cfg:        cfg,
 		node:       cfg.NodeName,
 		log:        log,

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,10 @@ type Config struct {
 	Token   string
 	// Timeout bounds ordinary requests (not streams). Default 30 s.
 	Timeout time.Duration
+	// TLS trusts the servers' certificates: pki.ClientTLS with the
+	// cluster CA (the CLI's config carries it), or pki.PinnedTLS for an
+	// agent given a join token. nil: the system roots.
+	TLS *tls.Config
 }
 
 // Client talks to one or more orch servers.
@@ -55,7 +60,11 @@ func New(cfg Config) *Client {
 	for i, s := range cfg.Servers {
 		s = strings.TrimRight(s, "/")
 		if !strings.Contains(s, "://") {
-			s = "http://" + s
+			if cfg.TLS != nil {
+				s = "https://" + s
+			} else {
+				s = "http://" + s
+			}
 		}
 		cfg.Servers[i] = s
 	}
@@ -64,6 +73,8 @@ func New(cfg Config) *Client {
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
+		TLSClientConfig:     cfg.TLS,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	return &Client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stream: &http.Client{Transport: tr}}
 }
