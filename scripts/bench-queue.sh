@@ -1,23 +1,47 @@
 #!/usr/bin/env bash
-# Starts a real `orch server` (embedded etcd, durable) and runs orch-loadgen
-# (the stock aws-sdk-go-v2 client) against it with the credentials from
+# Starts real `orch server`s (embedded etcd, durable) and runs orch-loadgen
+# (the stock aws-sdk-go-v2 client) against them with the credentials from
 # `orch aws-env`: 4 producers, 4 consumers, 100-byte messages, every message
-# accounted for. Prints one line per run; exits non-zero if a message was
-# lost. BIN (default bin) holds orch and orch-loadgen.
+# accounted for. Two servers run side by side: one with TLS (the default)
+# and one with --plain-http; each load runs on both, interleaved, so the
+# cost of TLS is measured on the same (noisy) machine in the same minute.
+# Prints one line per run; exits non-zero if a message was lost. BIN
+# (default bin) holds orch and orch-loadgen. MODES="tls plain" picks them.
 set -euo pipefail
 BIN=${BIN:-bin}
 DURATION=${DURATION:-20s}
 ADDR=${ADDR:-127.0.0.1:19324}
+PLAIN_ADDR=${PLAIN_ADDR:-127.0.0.1:19325}
+MODES=${MODES:-tls plain}
 DIR=$(mktemp -d)
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
-export ORCH_CONFIG="$DIR/config.yaml"
-"$BIN/orch" server --listen "$ADDR" --data-dir "$DIR/data" --log-level warn >"$DIR/server.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do curl -sf "http://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
-eval "$("$BIN/orch" aws-env)"
-LG=("$BIN/orch-loadgen" --endpoint "http://$ADDR" --producers 4 --consumers 4 --size 100)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$DIR"' EXIT
+
+start() { # mode addr
+  local mode=$1 addr=$2 extra=() scheme=https
+  if [ "$mode" = plain ]; then extra=(--plain-http); scheme=http; fi
+  mkdir -p "$DIR/$mode"
+  ORCH_CONFIG="$DIR/$mode/config.yaml" "$BIN/orch" server --listen "$addr" --data-dir "$DIR/$mode/data" \
+    --log-level warn "${extra[@]}" >"$DIR/$mode/server.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do curl -skf "$scheme://$addr/healthz" >/dev/null && [ -s "$DIR/$mode/config.yaml" ] && break; sleep 0.1; done
+  ORCH_CONFIG="$DIR/$mode/config.yaml" "$BIN/orch" aws-env >"$DIR/$mode/env"
+}
+
+for m in $MODES; do
+  if [ "$m" = plain ]; then start plain "$PLAIN_ADDR"; else start tls "$ADDR"; fi
+done
+
+run() { # args...: one load on every mode, interleaved
+  for m in $MODES; do
+    ( set -a; . "$DIR/$m/env"; set +a
+      printf '%-5s ' "$m"
+      "$BIN/orch-loadgen" --endpoint "$AWS_ENDPOINT_URL" --producers 4 --consumers 4 --size 100 "$@" )
+  done
+}
+
 echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
-"${LG[@]}" --batch 10 --duration "$DURATION"
-"${LG[@]}" --batch 1 --duration "$DURATION"
-"${LG[@]}" --batch 1 --rate 500 --duration "$DURATION"
-"${LG[@]}" --mode wake --rounds 100
+run --batch 10 --duration "$DURATION"
+run --batch 1 --duration "$DURATION"
+run --batch 1 --rate 500 --duration "$DURATION"
+run --mode wake --rounds 100

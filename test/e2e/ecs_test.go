@@ -246,6 +246,7 @@ func ecsClient(c *cluster) *awsecs.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(c.urls[0]),
 		Credentials:  credentials.NewStaticCredentialsProvider(c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey, ""),
+		HTTPClient:   e2eHTTP,
 	})
 }
 
@@ -428,7 +429,7 @@ func TestECSWithGoSDK(t *testing.T) {
 	req, _ := http.NewRequest("POST", c.urls[0]+"/", strings.NewReader(`{}`))
 	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListServices")
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+	if resp, err := e2eHTTP.Do(req); err != nil || resp.StatusCode != 403 {
 		t.Fatalf("unsigned ListServices: %v %v, want 403", resp, err)
 	} else {
 		resp.Body.Close()
