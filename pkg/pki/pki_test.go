@@ -129,4 +129,3 @@ func TestKeyFileIsPrivateAndStable(t *testing.T) {
 		t.Errorf("a world-readable key file: %v, want a refusal saying chmod 600", err)
 	}
 }
-
