@@ -25,8 +25,9 @@
 //	tmsgs/<topicId>/<messageId>         a published message and its pending deliveries, deleted once all ended
 //	auth/tokens/<sha256 hex>            auth.Role ("admin", "agent" = auth.RoleJoin, "node") and name; tokens are stored hashed
 //	auth/nodetokens/<node>              hash of the node's current node token
-//	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
-//	auth/snssigning                     store.SigningKey: the RSA key and certificate SNS messages are signed with
+//	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret: sealed, see Secrets)
+//	auth/snssigning                     store.SigningKey: the RSA key (sealed) and certificate SNS messages are signed with
+//	auth/ca                             store.ClusterCAKeys: the cluster CA certificate and its key (sealed)
 //	election/controller/<leaseId>       concurrency.Election for the controller leader (value: its id)
 //	election/queues/<leaseId>           the replica that owns the queues (value: its URL)
 //	meta/bootstrap-claim                the cluster id, claimed by the first server to start (Bootstrap)

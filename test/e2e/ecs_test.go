@@ -51,7 +51,7 @@ func awsEnv(c *cluster) []string {
 	}
 	return append(env, "AWS_ACCESS_KEY_ID="+c.cfg.AWSAccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.cfg.AWSSecretAccessKey,
 		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=", "AWS_CA_BUNDLE="+c.caFile())
 }
 
 // ecsCLI runs `aws --endpoint-url URL ecs ARGS --output json` and decodes
@@ -516,7 +516,7 @@ except ecs.exceptions.ClusterNotFoundException:
 print("boto3 ok")
 `
 	cmd := exec.Command("python3", "-c", script, c.urls[0], c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey)
-	cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_CA_BUNDLE="+c.caFile())
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "boto3 ok") {
 		t.Fatalf("boto3: %v\n%s", err, out)

@@ -185,6 +185,16 @@ func startServer(t testing.TB, c *cluster, extra ...string) *proc {
 	return p
 }
 
+// caFile is the cluster CA in a file beside the client config, for stock
+// tools' AWS_CA_BUNDLE (what `orch aws-env` sets up).
+func (c *cluster) caFile() string {
+	path := filepath.Join(filepath.Dir(c.config), "ca.pem")
+	if err := os.WriteFile(path, []byte(c.cfg.CA), 0o644); err != nil {
+		panic(err)
+	}
+	return path
+}
+
 // clientFor is an API client of some of the cluster's servers.
 func (c *cluster) clientFor(servers []string, token string) *client.Client {
 	tlsCfg, err := c.cfg.TLS("")
