@@ -5,7 +5,9 @@
 # accounted for. Two servers run side by side: one with TLS (the default)
 # and one with --plain-http; each load runs on both, interleaved, so the
 # cost of TLS is measured on the same (noisy) machine in the same minute.
-# Prints one line per run; exits non-zero if a message was lost. BIN
+# Each line ends with the server's CPU time per 1,000 messages (from
+# /proc), a figure less at the mercy of other processes on a busy machine
+# than throughput. Prints one line per run; exits non-zero if a message was lost. BIN
 # (default bin) holds orch and orch-loadgen. MODES="tls plain" picks them.
 set -euo pipefail
 BIN=${BIN:-bin}
@@ -24,7 +26,8 @@ start() { # mode addr
   ORCH_CONFIG="$DIR/$mode/config.yaml" "$BIN/orch" server --listen "$addr" --data-dir "$DIR/$mode/data" \
     --log-level warn "${extra[@]}" >"$DIR/$mode/server.log" 2>&1 &
   PIDS+=($!)
-  for _ in $(seq 100); do curl -skf "$scheme://$addr/healthz" >/dev/null && [ -s "$DIR/$mode/config.yaml" ] && break; sleep 0.1; done
+  echo $! >"$DIR/$mode/pid"
+  for _ in $(seq 600); do curl -skf "$scheme://$addr/healthz" >/dev/null && [ -s "$DIR/$mode/config.yaml" ] && break; sleep 0.1; done
   ORCH_CONFIG="$DIR/$mode/config.yaml" "$BIN/orch" aws-env >"$DIR/$mode/env"
 }
 
@@ -32,11 +35,24 @@ for m in $MODES; do
   if [ "$m" = plain ]; then start plain "$PLAIN_ADDR"; else start tls "$ADDR"; fi
 done
 
+cpu_ticks() { # pid: user+system clock ticks so far
+  awk '{print $14+$15}' "/proc/$1/stat"
+}
+
 run() { # args...: one load on every mode, interleaved
   for m in $MODES; do
-    ( set -a; . "$DIR/$m/env"; set +a
-      printf '%-5s ' "$m"
+    local pid before out sent
+    pid=$(cat "$DIR/$m/pid")
+    before=$(cpu_ticks "$pid")
+    out=$( set -a; . "$DIR/$m/env"; set +a
       "$BIN/orch-loadgen" --endpoint "$AWS_ENDPOINT_URL" --producers 4 --consumers 4 --size 100 "$@" )
+    sent=$(sed -n 's/.*sent \([0-9]*\).*/\1/p' <<<"$out")
+    printf '%-5s %s' "$m" "$out"
+    if [ -n "$sent" ] && [ "$sent" -gt 0 ]; then
+      awk -v t=$(( $(cpu_ticks "$pid") - before )) -v hz="$(getconf CLK_TCK)" -v n="$sent" \
+        'BEGIN { printf "; server cpu %.1f ms per 1000 msgs", t * 1000 / hz * 1000 / n }'
+    fi
+    echo
   done
 }
 
