@@ -47,7 +47,13 @@ cat "$work/dev.out"
 orch get nodes
 
 say "orch apply -f examples/manifests"
-orch apply -f examples/manifests
+# The topic service starts a moment after the API on a busy machine; it
+# answers "unavailable ... retry", and apply is idempotent, so retry.
+for i in $(seq 1 20); do
+	if out="$(orch apply -f examples/manifests 2>&1)"; then echo "$out"; break; fi
+	if [ "$i" = 20 ] || ! grep -q 'unavailable' <<<"$out"; then echo "$out" >&2; exit 1; fi
+	sleep 0.5
+done
 say "re-applying is idempotent"
 orch apply -f examples/manifests
 
