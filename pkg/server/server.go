@@ -189,6 +189,15 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	services := controller.NewServices(st, s.Caches)
 	taskDefs := controller.NewTaskDefs(st)
 	topics := newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger, o.SMTP)
+	if s.CA != nil {
+		// Replicas forward SQS/SNS calls to the owner over TLS, trusting
+		// the cluster CA (by its pin: the owner's advertised address need
+		// not be in its certificate, as for agents).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = pki.PinnedTLS(s.CA.Pin(), nil)
+		queues.aws.SetForwardTransport(tr)
+		topics.aws.SetForwardTransport(tr)
+	}
 	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
