@@ -9,7 +9,10 @@
 #                             generator are separate processes on this machine.
 #                             QUEUE_BENCH_BASE_BIN=dir adds an older orch build
 #                             (before/after in the same run); QUEUE_BENCH_RABBITMQ=0
-#                             runs Orch only.
+#                             runs Orch only. The server runs TLS (its default);
+#                             PLAIN_HTTP=1 runs it with --plain-http.
+#   make bench-queue-tls      the cost of TLS: two orch servers, TLS and
+#                             --plain-http, the same loads interleaved (issue 11)
 #   make test-queue           SQS conformance: aws-sdk-go-v2, boto3, Debian awscli
 #                             2.9 (query), kill -9 durability, fuzz seeds
 #   make fuzz-queue           fuzz both protocol decoders and the handler (FUZZTIME each)
@@ -20,7 +23,7 @@ QUEUE_BENCH_ROUNDS ?= 3
 QUEUE_BENCH_RABBITMQ ?= 1
 QUEUE_BENCH_BASE_BIN ?=
 
-.PHONY: bench-queue test-queue fuzz-queue queue-tools
+.PHONY: bench-queue bench-queue-tls test-queue fuzz-queue queue-tools
 
 queue-tools:
 	$(GO) build -trimpath -o $(BIN)/orch-queue-dev ./cmd/orch-queue-dev
@@ -29,6 +32,9 @@ queue-tools:
 bench-queue: build queue-tools
 	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ROUNDS=$(QUEUE_BENCH_ROUNDS) RABBITMQ=$(QUEUE_BENCH_RABBITMQ) \
 		BASE_BIN=$(QUEUE_BENCH_BASE_BIN) ./scripts/bench-queue.sh
+
+bench-queue-tls: build queue-tools
+	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ./scripts/bench-queue-tls.sh
 
 test-queue:
 	$(GO) test -count=1 -timeout 10m ./pkg/queue/ ./pkg/api/sqs/ ./pkg/api/awsauth/ ./test/queue/

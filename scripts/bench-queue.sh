@@ -54,16 +54,28 @@ cleanup() {
 trap cleanup EXIT
 
 export ORCH_CONFIG="$DIR/config.yaml"
-"$BIN/orch" server --listen "$ADDR" --data-dir "$DIR/data" --log-level warn >"$DIR/server.log" 2>&1 &
+# TLS is the server's default and what is measured; PLAIN_HTTP=1 measures
+# --plain-http instead (scripts/bench-queue-tls.sh compares the two).
+PLAIN_HTTP=${PLAIN_HTTP:-0}
+SCHEME=https PLAIN_FLAG=()
+if [ "$PLAIN_HTTP" = 1 ]; then SCHEME=http PLAIN_FLAG=(--plain-http); fi
+"$BIN/orch" server --listen "$ADDR" --data-dir "$DIR/data" --log-level warn "${PLAIN_FLAG[@]}" >"$DIR/server.log" 2>&1 &
 PID=$!
-for _ in $(seq 300); do curl -sf "http://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
+for _ in $(seq 300); do curl -skf "$SCHEME://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
 eval "$("$BIN/orch" aws-env)"
 if [ -n "${BASE_BIN:-}" ]; then
 	# The base server has a config file and access keys of its own.
 	BADDR=127.0.0.1:$(freeport)
-	ORCH_CONFIG="$DIR/base-config.yaml" "$BASE_BIN/orch" server --listen "$BADDR" --data-dir "$DIR/base-data" --log-level warn >"$DIR/base-server.log" 2>&1 &
+	# A base build from before TLS serves plain HTTP only; one with TLS
+	# runs in the same mode as this build.
+	BSCHEME=http BFLAG=()
+	if "$BASE_BIN/orch" server --help 2>&1 | grep -q -- --plain-http; then
+		if [ "$PLAIN_HTTP" = 1 ]; then BFLAG=(--plain-http); else BSCHEME=https; fi
+	fi
+	ORCH_CONFIG="$DIR/base-config.yaml" "$BASE_BIN/orch" server --listen "$BADDR" --data-dir "$DIR/base-data" --log-level warn "${BFLAG[@]}" >"$DIR/base-server.log" 2>&1 &
 	BPID=$!
-	for _ in $(seq 300); do curl -sf "http://$BADDR/healthz" >/dev/null && [ -s "$DIR/base-config.yaml" ] && break; sleep 0.1; done
+	for _ in $(seq 300); do curl -skf "$BSCHEME://$BADDR/healthz" >/dev/null && [ -s "$DIR/base-config.yaml" ] && break; sleep 0.1; done
+	BCA=$(ORCH_CONFIG="$DIR/base-config.yaml" "$BASE_BIN/orch" aws-env | sed -n "s/^export AWS_CA_BUNDLE=//p" | tr -d "'\"")
 	BKEYS=$(ORCH_CONFIG="$DIR/base-config.yaml" "$BASE_BIN/orch" aws-env | sed -n "s/^export AWS_ACCESS_KEY_ID=//p;s/^export AWS_SECRET_ACCESS_KEY=//p" | tr -d "'\"" | tr '\n' ' ')
 	read -r BAK BSK <<<"$BKEYS"
 fi
@@ -123,9 +135,9 @@ for r in $(seq "$ROUNDS"); do
 	echo "round $r ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
 	for mode in "--batch 10 --receive-max 10" "--batch 1 --receive-max 1" "--batch 1 --receive-max 1 --rate 500"; do
 		# shellcheck disable=SC2086
-		run orch "$PID" --endpoint "http://$ADDR" $mode
+		run orch "$PID" --endpoint "$SCHEME://$ADDR" $mode
 		# shellcheck disable=SC2086
-		[ -z "$BPID" ] || run orch-base "$BPID" --endpoint "http://$BADDR" --access-key "$BAK" --secret-key "$BSK" $mode
+		[ -z "$BPID" ] || AWS_CA_BUNDLE=${BCA:-} run orch-base "$BPID" --endpoint "$BSCHEME://$BADDR" --access-key "$BAK" --secret-key "$BSK" $mode
 		if [ -n "$AMQP" ]; then
 			# shellcheck disable=SC2086
 			run rabbitmq "$RPID" --amqp "$AMQP" --queue-type classic $mode
@@ -134,5 +146,5 @@ for r in $(seq "$ROUNDS"); do
 		fi
 	done
 done | tee "$DIR/runs.log"
-"$BIN/orch-loadgen" --endpoint "http://$ADDR" --mode wake --rounds 100
+"$BIN/orch-loadgen" --endpoint "$SCHEME://$ADDR" --mode wake --rounds 100
 python3 "$here/bench-queue-summary.py" "$DIR/runs.log"

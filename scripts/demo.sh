@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 port="${ORCH_DEMO_PORT:-17474}"
 work="$(mktemp -d)"
 export ORCH_CONFIG="$work/config.yaml"   # keep the demo's credentials apart from yours
-export ORCH_SERVER="http://127.0.0.1:$port"
+export ORCH_SERVER="https://127.0.0.1:$port"   # TLS: the CLI trusts the cluster CA orch dev writes into $ORCH_CONFIG
 orch() { ./bin/orch "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -40,14 +40,20 @@ say "starting orch dev on $ORCH_SERVER"
 ./bin/orch dev --listen "0.0.0.0:$port" --data-dir "$work/data" --node-name "$node" >"$work/dev.out" 2>&1 &
 dev_pid=$!
 for _ in $(seq 1 300); do
-	if curl -fsS "$ORCH_SERVER/healthz" >/dev/null 2>&1 && orch get nodes 2>/dev/null | grep -q true; then break; fi
+	if curl -fsSk "$ORCH_SERVER/healthz" >/dev/null 2>&1 && orch get nodes 2>/dev/null | grep -q true; then break; fi
 	sleep 0.2
 done
 cat "$work/dev.out"
 orch get nodes
 
 say "orch apply -f examples/manifests"
-orch apply -f examples/manifests
+# The topic service starts a moment after the API on a busy machine; it
+# answers "unavailable ... retry", and apply is idempotent, so retry.
+for i in $(seq 1 20); do
+	if out="$(orch apply -f examples/manifests 2>&1)"; then echo "$out"; break; fi
+	if [ "$i" = 20 ] || ! grep -q 'unavailable' <<<"$out"; then echo "$out" >&2; exit 1; fi
+	sleep 0.5
+done
 say "re-applying is idempotent"
 orch apply -f examples/manifests
 

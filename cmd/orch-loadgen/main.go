@@ -14,6 +14,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -157,6 +159,7 @@ func newClient(c config) *sqs.Client {
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
+		TLSClientConfig:     caBundle(),
 	}
 	return sqs.New(sqs.Options{
 		Region:       "us-east-1",
@@ -164,6 +167,26 @@ func newClient(c config) *sqs.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider(c.ak, c.sk, ""),
 		HTTPClient:   &http.Client{Transport: tr},
 	})
+}
+
+// caBundle trusts the CA file in AWS_CA_BUNDLE (as the SDKs' default
+// config does; `orch aws-env` sets it), nil without it.
+func caBundle() *tls.Config {
+	path := os.Getenv("AWS_CA_BUNDLE")
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "AWS_CA_BUNDLE:", err)
+		os.Exit(2)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		fmt.Fprintln(os.Stderr, "AWS_CA_BUNDLE: no PEM certificate in", path)
+		os.Exit(2)
+	}
+	return &tls.Config{RootCAs: pool}
 }
 
 // body is "<id> <send unix ns> " padded with x to size bytes.

@@ -35,6 +35,7 @@ func newSNSClient(c config) *sns.Client {
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
+		TLSClientConfig:     caBundle(),
 	}
 	return sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(c.endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(c.ak, c.sk, ""), HTTPClient: &http.Client{Transport: tr}})

@@ -21,8 +21,10 @@ var version = "dev"
 
 // globals are the client settings every verb shares.
 type globals struct {
-	server string
-	token  string
+	server    string
+	token     string
+	tokenFile string
+	caFile    string
 }
 
 // client builds an API client from flags, env and the config file, in that
@@ -33,7 +35,17 @@ func (g *globals) client() (*client.Client, error) {
 		return nil, err
 	}
 	server := firstNonEmpty(g.server, os.Getenv("ORCH_SERVER"), f.AllServers())
-	token := firstNonEmpty(g.token, os.Getenv("ORCH_TOKEN"), f.Token)
+	token := firstNonEmpty(g.token, os.Getenv("ORCH_TOKEN"))
+	if tf := firstNonEmpty(g.tokenFile, os.Getenv("ORCH_TOKEN_FILE")); token == "" && tf != "" {
+		if token, err = clientconfig.ReadSecretFile("--token-file", tf); err != nil {
+			return nil, err
+		}
+	}
+	token = firstNonEmpty(token, f.Token)
+	tlsCfg, err := f.TLS(firstNonEmpty(g.caFile, os.Getenv("ORCH_CA_FILE")))
+	if err != nil {
+		return nil, err
+	}
 	if server == "" {
 		return nil, errors.New("no orch server configured: pass --server URL, set ORCH_SERVER, or start one with `orch dev` (it writes " + clientconfig.Path() + ")")
 	}
@@ -43,7 +55,7 @@ func (g *globals) client() (*client.Client, error) {
 			servers = append(servers, s)
 		}
 	}
-	return client.New(client.Config{Servers: servers, Token: token}), nil
+	return client.New(client.Config{Servers: servers, Token: token, TLS: tlsCfg}), nil
 }
 
 func firstNonEmpty(vs ...string) string {
@@ -65,7 +77,9 @@ func newRoot() *cobra.Command {
 		Version:       version,
 	}
 	root.PersistentFlags().StringVar(&g.server, "server", "", "orch server URL(s), comma separated (env ORCH_SERVER)")
-	root.PersistentFlags().StringVar(&g.token, "token", "", "API token (env ORCH_TOKEN)")
+	root.PersistentFlags().StringVar(&g.token, "token", "", "API token (env ORCH_TOKEN; prefer --token-file or the env: argv is visible to every local user)")
+	root.PersistentFlags().StringVar(&g.tokenFile, "token-file", "", "file holding the API token (env ORCH_TOKEN_FILE)")
+	root.PersistentFlags().StringVar(&g.caFile, "ca-file", "", "PEM file of the cluster CA to trust (env ORCH_CA_FILE; default: the ca in the client config)")
 	root.AddCommand(
 		serverCmd(), devCmd(), joinTokenCmd(g), awsEnvCmd(g), tokenCmd(g),
 		applyCmd(g), getCmd(g), describeCmd(g), deleteCmd(g),

@@ -23,6 +23,7 @@ import (
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/clientconfig"
 	"github.com/orch-project/orch/pkg/server"
+	"github.com/orch-project/orch/pkg/store"
 	"github.com/orch-project/orch/pkg/topic"
 	"github.com/spf13/cobra"
 )
@@ -43,6 +44,12 @@ type serverFlags struct {
 	nodeTTL, nodeLostGrace time.Duration
 	// fnRetryDelay is the wait before a failed Event invocation's first retry.
 	fnRetryDelay time.Duration
+	// TLS: plainHTTP opts out; tlsSANs are extra certificate names.
+	plainHTTP bool
+	tlsSANs   []string
+	// secretsKey seals secrets in etcd; etcdCA/Cert/Key: client-cert TLS
+	// to an external etcd.
+	secretsKey, etcdCA, etcdCert, etcdKey string
 }
 
 func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
@@ -56,6 +63,9 @@ func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.smtpRelay, "smtp-relay", "", "SMTP relay host:port for topics' email and email-json subscriptions (credentials: ORCH_SMTP_USERNAME/ORCH_SMTP_PASSWORD or --smtp-credentials-file)")
 	cmd.Flags().StringVar(&f.smtpFrom, "smtp-from", "", "sender address of topic emails (default no-reply@orch.local)")
 	cmd.Flags().StringVar(&f.smtpCredFile, "smtp-credentials-file", "", "file with the SMTP username on its first line and the password on its second")
+	cmd.Flags().BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP instead of TLS (tokens and secrets then cross the network in clear: loopback or a trusted network only)")
+	cmd.Flags().StringSliceVar(&f.tlsSANs, "tls-san", nil, "extra host name or IP address for the server certificate (repeatable; local interface addresses, the host name, localhost and host.docker.internal are always in it)")
+	cmd.Flags().StringVar(&f.secretsKey, "secrets-key", "", "file of the key sealing secrets in etcd (default: secrets.key beside --data-dir, created on first start; every server of a cluster needs the same one)")
 }
 
 // smtp is the relay configuration, nil without --smtp-relay.
@@ -119,8 +129,13 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var etcdTLS *store.EtcdTLS
+	if f.etcdCA != "" || f.etcdCert != "" || f.etcdKey != "" {
+		etcdTLS = &store.EtcdTLS{CAFile: f.etcdCA, CertFile: f.etcdCert, KeyFile: f.etcdKey}
+	}
 	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log, SMTP: smtp,
-		NodeTTL: f.nodeTTL, NodeLostGrace: f.nodeLostGrace, FunctionRetryDelay: f.fnRetryDelay})
+		NodeTTL: f.nodeTTL, NodeLostGrace: f.nodeLostGrace, FunctionRetryDelay: f.fnRetryDelay, PlainHTTP: f.plainHTTP, TLSHosts: f.tlsSANs,
+		SecretsKey: f.secretsKey, EtcdTLS: etcdTLS})
 }
 
 // setMemoryDefaults sets the server's GC target and soft memory limit
@@ -179,13 +194,21 @@ func announce(cmd *cobra.Command, srv *server.Server) {
 	fmt.Fprintf(out, "orch server listening on %s\n", srv.URL)
 	fmt.Fprintf(out, "dashboard: %s/ui (sign in with the admin token, or a viewer token from `orch token create --role viewer`)\n", srv.URL)
 	c := srv.Bootstrap
+	caPEM := ""
+	if srv.CA != nil {
+		caPEM = string(srv.CA.CertPEM)
+		fmt.Fprintf(out, "TLS with the cluster CA (fingerprint sha256 %s); join tokens pin it\n", srv.CA.Pin())
+	} else {
+		fmt.Fprintf(out, "warning: --plain-http: the API, agents' tokens and AWS secrets cross the network in clear\n")
+	}
 	if c == nil {
+		refreshClientConfig(out, srv.URL, caPEM)
 		fmt.Fprintf(out, "cluster credentials were created at its first start (see %s)\n", clientconfig.Path())
 		return
 	}
 	path := clientconfig.Path()
 	cfg := &clientconfig.File{Server: srv.URL, Token: c.AdminToken, JoinToken: c.JoinToken,
-		AWSAccessKeyID: c.AWSAccessKeyID, AWSSecretAccessKey: c.AWSSecretAccessKey, AWSRegion: "us-east-1"}
+		AWSAccessKeyID: c.AWSAccessKeyID, AWSSecretAccessKey: c.AWSSecretAccessKey, AWSRegion: "us-east-1", CA: caPEM}
 	if err := clientconfig.Save(path, cfg); err != nil {
 		fmt.Fprintf(out, "warning: could not write the client config %s: %v\n", path, err)
 	} else {
@@ -194,7 +217,27 @@ func announce(cmd *cobra.Command, srv *server.Server) {
 	fmt.Fprintf(out, "first start: these credentials are shown once (only their hashes are stored)\n")
 	fmt.Fprintf(out, "  admin token: %s\n  join token:  %s\n", c.AdminToken, c.JoinToken)
 	fmt.Fprintf(out, "  AWS access key: %s / %s\n", c.AWSAccessKeyID, c.AWSSecretAccessKey)
-	fmt.Fprintf(out, "join an agent:  orchlet --server %s --join-token %s\n", srv.URL, c.JoinToken)
+	fmt.Fprintf(out, "join an agent:  ORCH_JOIN_TOKEN=<join token> orchlet --server %s   (or --join-token-file FILE)\n", srv.URL)
+}
+
+// refreshClientConfig follows a restarted server whose scheme or CA
+// changed (an upgrade to TLS, --plain-http added or removed): the client
+// config pointing at this address gets its URL and CA updated, so the CLI
+// keeps working with no extra step.
+func refreshClientConfig(out io.Writer, url, caPEM string) {
+	path := clientconfig.Path()
+	f, err := clientconfig.Load(path)
+	if err != nil || f.Server == "" {
+		return
+	}
+	hostport := func(u string) string { _, hp, _ := strings.Cut(u, "://"); return hp }
+	if hostport(f.Server) != hostport(url) || (f.Server == url && f.CA == caPEM) {
+		return
+	}
+	f.Server, f.CA = url, caPEM
+	if err := clientconfig.Save(path, f); err == nil {
+		fmt.Fprintf(out, "updated the client config %s for %s\n", path, url)
+	}
 }
 
 func serverCmd() *cobra.Command {
@@ -216,6 +259,9 @@ func serverCmd() *cobra.Command {
 	}
 	f.bind(cmd, defaultDir("data"))
 	cmd.Flags().StringVar(&f.endpoints, "etcd-endpoints", "", "external etcd cluster, comma separated (default: embedded etcd)")
+	cmd.Flags().StringVar(&f.etcdCA, "etcd-cacert", "", "CA file that signed the external etcd's certificates (https:// endpoints)")
+	cmd.Flags().StringVar(&f.etcdCert, "etcd-cert", "", "client certificate file for an external etcd requiring client-certificate auth")
+	cmd.Flags().StringVar(&f.etcdKey, "etcd-key", "", "key file of --etcd-cert")
 	return cmd
 }
 
@@ -285,7 +331,7 @@ func devCmd() *cobra.Command {
 				fmt.Fprintf(out, "resumed the cluster kept in %s: its task definitions, services and queues are back,\n"+
 					"and its services start their tasks again (orch dev --reset starts an empty cluster)\n", f.dataDir)
 			}
-			joinToken := api.NewToken("orchjoin_")
+			joinToken := api.NewToken(srv.JoinTokenPrefix())
 			if err := srv.Store.PutToken(ctx, joinToken, auth.RoleJoin, "dev-agent"); err != nil {
 				srv.Close()
 				return err
@@ -301,8 +347,12 @@ func devCmd() *cobra.Command {
 				srv.Close()
 				return err
 			}
-			cp := client.New(client.Config{Servers: []string{srv.URL}, Token: joinToken, Identity: identity})
-			acfg := agent.Config{NodeName: host, Runtime: runt, ControlPlane: cp, Logger: slog.Default()}
+			cp := client.New(client.Config{Servers: []string{srv.URL}, Token: joinToken, Identity: identity, TLS: srv.ClientTLS()})
+			var caBundle []byte
+			if srv.CA != nil {
+				caBundle = srv.CA.CertPEM
+			}
+			acfg := agent.Config{NodeName: host, Runtime: runt, ControlPlane: cp, Logger: slog.Default(), CABundle: caBundle}
 			if rt == "docker" {
 				acfg.Functions = &agent.FunctionsConfig{}
 			}
@@ -425,6 +475,14 @@ func awsEnvCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(out, "export AWS_DEFAULT_REGION=%s\n", region)
 			fmt.Fprintf(out, "export AWS_ACCESS_KEY_ID=%s\n", f.AWSAccessKeyID)
 			fmt.Fprintf(out, "export AWS_SECRET_ACCESS_KEY=%s\n", f.AWSSecretAccessKey)
+			if f.CA != "" {
+				// Stock SDKs and CLIs read the CA to trust from a file.
+				caPath := filepath.Join(filepath.Dir(clientconfig.Path()), "ca.pem")
+				if err := os.WriteFile(caPath, []byte(f.CA), 0o644); err != nil {
+					return fmt.Errorf("write the cluster CA for AWS_CA_BUNDLE: %w", err)
+				}
+				fmt.Fprintf(out, "export AWS_CA_BUNDLE=%s\n", caPath)
+			}
 			return nil
 		},
 	}

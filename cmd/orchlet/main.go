@@ -22,6 +22,7 @@ import (
 	"github.com/orch-project/orch/pkg/agent/runtime/fake"
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/clientconfig"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/spf13/cobra"
 )
@@ -47,6 +48,7 @@ func newCmd() *cobra.Command {
 		fnListen                                                  string
 		fnPerEnv                                                  int
 		fnIdle                                                    time.Duration
+		tokenFile, caFile                                         string
 	)
 	cmd := &cobra.Command{
 		Use:           "orchlet --server URL --join-token TOKEN",
@@ -62,8 +64,17 @@ func newCmd() *cobra.Command {
 			if token == "" {
 				token = os.Getenv("ORCH_JOIN_TOKEN")
 			}
+			if tokenFile == "" {
+				tokenFile = os.Getenv("ORCH_JOIN_TOKEN_FILE")
+			}
+			if token == "" && tokenFile != "" {
+				var err error
+				if token, err = clientconfig.ReadSecretFile("--join-token-file", tokenFile); err != nil {
+					return err
+				}
+			}
 			if token == "" {
-				return errors.New("--join-token is required (print it with `orch join-token` on the server host)")
+				return errors.New("a join token is required: ORCH_JOIN_TOKEN, --join-token-file or --join-token (print it with `orch join-token` on the server host)")
 			}
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
@@ -101,12 +112,16 @@ func newCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w (--state-dir keeps the host key the node name is bound to)", err)
 			}
-			cp := client.New(client.Config{Servers: strings.Split(servers, ","), Token: token, Identity: identity})
+			trust, err := serverTrust(cmd.Context(), strings.Split(servers, ","), token, caFile, log)
+			if err != nil {
+				return err
+			}
+			cp := client.New(client.Config{Servers: trust.servers, Token: token, TLS: trust.tls, Identity: identity})
 			ag, err := agent.New(agent.Config{
 				NodeName: nodeName, Capacity: model.Resources{CPU: cpu, MemoryMiB: memory}, Attributes: attributes,
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
 				StatsInterval: statsInterval, StoppedRetention: stoppedRetention,
-				TaskEndpointListen: taskListen, TaskEndpointHost: taskHost,
+				TaskEndpointListen: taskListen, TaskEndpointHost: taskHost, CABundle: trust.caPEM,
 				Functions: functionsConfig(rt, fnListen, fnPerEnv, fnIdle),
 			})
 			if err != nil {
@@ -124,7 +139,9 @@ func newCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&servers, "server", "", "orch server URL(s), comma separated")
-	f.StringVar(&token, "join-token", "", "token to join with (env ORCH_JOIN_TOKEN)")
+	f.StringVar(&token, "join-token", "", "token to join with (prefer env ORCH_JOIN_TOKEN or --join-token-file: argv is visible to every local user)")
+	f.StringVar(&tokenFile, "join-token-file", "", "file holding the join token (env ORCH_JOIN_TOKEN_FILE)")
+	f.StringVar(&caFile, "ca-file", "", "PEM file of the cluster CA (default: trust the CA the join token pins)")
 	f.StringVar(&nodeName, "node-name", "", "node name (default: hostname)")
 	f.IntVar(&cpu, "cpu", 0, "cpu units to offer (1024 per core; default: all of the host)")
 	f.IntVar(&memory, "memory", 0, "memory in MiB to offer (default: all of the host)")

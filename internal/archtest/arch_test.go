@@ -49,6 +49,7 @@ var directRules = []struct {
 	{"pkg/api/awsproto", []string{module + "pkg/api/sqs", module + "pkg/queue"}, "the shared AWS protocol plumbing knows no single service"},
 	{"pkg/api/wire", []string{module + "pkg/api/sqs", module + "pkg/queue", module + "pkg/store"}, "wire types are what the CLI imports: no server code"},
 	{"pkg/manifest/...", []string{module + "pkg/api", module + "pkg/queue", module + "pkg/store"}, "manifest kinds decode into model types; the CLI reads them without server code"},
+	{"pkg/pki", []string{module + "pkg/", "go.etcd.io/", "github.com/docker/"}, "the CA, pins and sealing are standard library only: agents, the CLI and the store all import them"},
 }
 
 func goList(t *testing.T, args ...string) string {

@@ -33,11 +33,14 @@ type ControlPlane struct {
 }
 
 // StartServer starts a control plane in t's temp dir; opts may adjust the
-// options (listen address and data dir are filled in).
+// options (listen address and data dir are filled in). It serves plain
+// HTTP (PlainHTTP), so tests can speak http:// to it with any client; the
+// TLS default is covered by tests that set TLS (WithTLS) and by test/e2e,
+// which runs the real binaries with their defaults.
 func StartServer(t testing.TB, opts ...func(*server.Config)) *ControlPlane {
 	t.Helper()
 	o := server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: Logger(),
-		NodeLostGrace: 2 * time.Second, SessionTTL: 5}
+		NodeLostGrace: 2 * time.Second, SessionTTL: 5, PlainHTTP: true}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -51,14 +54,18 @@ func StartServer(t testing.TB, opts ...func(*server.Config)) *ControlPlane {
 	}
 	cp := &ControlPlane{
 		Server: srv,
-		Admin:  client.New(client.Config{Servers: []string{srv.URL}, Token: srv.Bootstrap.AdminToken}),
-		Agent:  client.New(client.Config{Servers: []string{srv.URL}, Token: srv.Bootstrap.JoinToken}),
+		Admin:  client.New(client.Config{Servers: []string{srv.URL}, Token: srv.Bootstrap.AdminToken, TLS: srv.ClientTLS()}),
+		Agent:  client.New(client.Config{Servers: []string{srv.URL}, Token: srv.Bootstrap.JoinToken, TLS: srv.ClientTLS()}),
 	}
 	WaitFor(t, 10*time.Second, "controller leadership", func() (bool, string) {
 		return srv.Reconciler.IsLeader(), "not leader yet"
 	})
 	return cp
 }
+
+// WithTLS serves TLS, the default of orch server (StartServer's clients
+// then trust the cluster CA).
+func WithTLS(o *server.Config) { o.PlainHTTP = false }
 
 // WaitFor polls cond every 20 ms until it holds or the deadline passes;
 // the failure message includes cond's last explanation.

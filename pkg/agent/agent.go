@@ -80,6 +80,10 @@ type Config struct {
 	// Functions, when set, runs function environments on this node for
 	// the invocations the control plane streams (see functions.go).
 	Functions *FunctionsConfig
+	// CABundle is the cluster CA (PEM) the servers' certificates chain
+	// to; containers get it mounted read-only at CABundlePath with
+	// AWS_CA_BUNDLE pointing there, so stock AWS SDKs trust the endpoint.
+	CABundle []byte
 }
 
 // Agent is orchlet: it registers the node, follows its assignments and runs
@@ -110,6 +114,7 @@ type Agent struct {
 	endpointBase string                 // http://host:port containers use, "" until Run listens
 	endpointPort string                 // the task endpoints' listen port (LabelEndpointPort)
 	synced       bool                   // a snapshot has been applied
+	caFile       string                 // the cluster CA on this host, mounted into containers ("" without TLS)
 
 	taskWG sync.WaitGroup
 }
@@ -149,7 +154,12 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: generating the callback token: %w", err)
 	}
 	log := cfg.Logger.With("node", cfg.NodeName)
+	caFile, err := writeCABundle(cfg.CABundle)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
+		caFile:     caFile,
 		cfg:        cfg,
 		node:       cfg.NodeName,
 		log:        log,

@@ -71,6 +71,9 @@ func (r *taskRunner) env(c *model.ContainerDefinition) []string {
 		m["ORCH_TASK_ARN"] = model.TaskArnFor(t.TaskID)
 	}
 	maps.Copy(m, r.endpointEnv(c.Name))
+	if r.a.caFile != "" {
+		m["AWS_CA_BUNDLE"] = CABundlePath
+	}
 	r.a.mu.Lock()
 	maps.Copy(m, r.a.serverEnv)
 	r.a.mu.Unlock()
@@ -154,6 +157,7 @@ func (r *taskRunner) spec(c *ctr) (runtime.ContainerSpec, error) {
 		}
 		spec.Ports = append(spec.Ports, runtime.PortSpec{ContainerPort: p.ContainerPort, HostPort: p.HostPort, Protocol: proto})
 	}
+	spec.Mounts = append(spec.Mounts, r.a.caMount()...)
 	for _, mp := range d.MountPoints {
 		var vol *model.Volume
 		for i := range r.def.Volumes {

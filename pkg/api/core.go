@@ -28,6 +28,9 @@ type CoreConfig struct {
 	// ClusterID is told to agents at registration (their containers'
 	// orch.cluster label).
 	ClusterID string
+	// JoinTokenPrefix starts minted join tokens (default "orchjoin_"); a
+	// TLS server's carries its CA pin (pkg/pki.JoinTokenPrefix).
+	JoinTokenPrefix string
 }
 
 // core is the feature every server has: task definitions, tasks, nodes,

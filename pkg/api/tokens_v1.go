@@ -23,7 +23,11 @@ func NewToken(prefix string) string {
 }
 
 func (s *core) newJoinToken(w http.ResponseWriter, r *http.Request) {
-	tok := NewToken("orchjoin_")
+	prefix := s.cfg.JoinTokenPrefix
+	if prefix == "" {
+		prefix = "orchjoin_"
+	}
+	tok := NewToken(prefix)
 	if err := s.cfg.Tokens.PutToken(r.Context(), tok, auth.RoleJoin, "join"); err != nil {
 		writeError(w, err)
 		return

@@ -4,12 +4,14 @@
 package clientconfig
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/orch-project/orch/pkg/pki"
 	"gopkg.in/yaml.v3"
 )
 
@@ -24,6 +26,51 @@ type File struct {
 	AWSAccessKeyID     string   `yaml:"awsAccessKeyId,omitempty"`
 	AWSSecretAccessKey string   `yaml:"awsSecretAccessKey,omitempty"`
 	AWSRegion          string   `yaml:"awsRegion,omitempty"`
+	// CA is the cluster CA's certificate (PEM) the CLI trusts the
+	// servers with; written by orch dev / orch server at first start.
+	CA string `yaml:"ca,omitempty"`
+}
+
+// TLS trusts caFile if given, else the config's CA; nil when neither is
+// set (the system roots then apply to https servers).
+func (f *File) TLS(caFile string) (*tls.Config, error) {
+	pemData := []byte(f.CA)
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		pemData = b
+	}
+	if len(pemData) == 0 {
+		return nil, nil
+	}
+	c, err := pki.ClientTLS(pemData)
+	if err != nil {
+		return nil, fmt.Errorf("the cluster CA (%s): %w", firstOf(caFile, "ca in "+Path()), err)
+	}
+	return c, nil
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// ReadSecretFile reads a secret (a token) from a file, trimming the final
+// newline: how secrets reach Orch without appearing in argv.
+func ReadSecretFile(flag, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("%s %s is empty", flag, path)
+	}
+	return v, nil
 }
 
 // AllServers is Server and Servers as one comma-separated list.

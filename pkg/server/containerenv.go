@@ -20,13 +20,19 @@ const taskKeyID = "AKIAORCHTASKS0000000"
 // containerEnv returns the function the API uses to tell agents which
 // environment every container gets: AWS_ENDPOINT_URL reachable from inside
 // a container, the region, and the task access key.
-func containerEnv(st *store.Store) func(r *http.Request) map[string]string {
+func containerEnv(st *store.Store, tls bool) func(r *http.Request) map[string]string {
+	scheme := "http://"
+	if tls {
+		// Agents mount the cluster CA and set AWS_CA_BUNDLE, so stock SDKs
+		// trust this endpoint (host.docker.internal is in its certificate).
+		scheme = "https://"
+	}
 	var once sync.Once
 	var secret string
 	return func(r *http.Request) map[string]string {
 		once.Do(func() { secret = ensureTaskKey(r.Context(), st) })
 		env := map[string]string{
-			"AWS_ENDPOINT_URL":   "http://" + containerReachable(r.Host),
+			"AWS_ENDPOINT_URL":   scheme + containerReachable(r.Host),
 			"AWS_REGION":         model.Region,
 			"AWS_DEFAULT_REGION": model.Region,
 		}

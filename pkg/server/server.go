@@ -16,6 +16,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ import (
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/controller/reconcile"
+	"github.com/orch-project/orch/pkg/pki"
 	"github.com/orch-project/orch/pkg/store"
 	"github.com/orch-project/orch/pkg/topic"
 	"github.com/orch-project/orch/pkg/ui"
@@ -75,6 +77,17 @@ type Config struct {
 	// cost that way).
 	AuditMaxEntries int
 	AuditMaxAge     time.Duration
+	// PlainHTTP serves plain HTTP instead of TLS (an explicit opt-out:
+	// the default is TLS with a certificate from the cluster CA).
+	PlainHTTP bool
+	// TLSHosts are extra names and addresses for the serving certificate
+	// (an address agents or clients use that is not a local interface's).
+	TLSHosts []string
+	// SecretsKey is the file of the key that seals secrets in etcd;
+	// default DataDir/../secrets.key, created on first start (mode 0600).
+	SecretsKey string
+	// EtcdTLS: client-certificate TLS to an external etcd.
+	EtcdTLS *store.EtcdTLS
 }
 
 // Credentials are created once per cluster, at its first start. Only
@@ -92,8 +105,11 @@ type Server struct {
 	Caches     *controller.Caches
 	Reconciler *reconcile.Reconciler
 	API        *api.Server
-	// URL is http://host:port of the listener.
+	// URL is https://host:port of the listener (http:// with PlainHTTP).
 	URL string
+	// CA is the cluster CA (nil with PlainHTTP); CA.CertPEM is what
+	// clients trust, CA.Pin() what join tokens carry.
+	CA *pki.CA
 	// Bootstrap is set when this start created the cluster's credentials.
 	Bootstrap *Credentials
 
@@ -121,17 +137,34 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another orch running? pick another --listen)", o.Listen, err)
 	}
-	st, err := store.Open(ctx, store.Config{Endpoints: o.EtcdEndpoints, DataDir: o.DataDir, Logger: o.Logger})
+	sealer, err := openSealer(o)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	st, err := store.Open(ctx, store.Config{Endpoints: o.EtcdEndpoints, DataDir: o.DataDir, Logger: o.Logger, Secrets: sealer, TLS: o.EtcdTLS})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
 	s := &Server{Store: st, log: o.Logger, URL: "http://" + advertise(ln.Addr().String())}
+	var tlsCfg *tls.Config
+	if !o.PlainHTTP {
+		if s.CA, err = clusterCA(ctx, st); err == nil {
+			tlsCfg, err = servingTLS(s.CA, o.Listen, o.TLSHosts)
+		}
+		if err != nil {
+			ln.Close()
+			st.Close()
+			return nil, err
+		}
+		s.URL = "https://" + advertise(ln.Addr().String())
+	}
 	if o.ID == "" {
 		host, _ := os.Hostname()
 		o.ID = host + "/" + ln.Addr().String()
 	}
-	creds, err := bootstrap(ctx, st)
+	creds, err := bootstrap(ctx, st, s.JoinTokenPrefix())
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -179,6 +212,15 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	if o.AuditMaxEntries < 0 {
 		auditLog, auditTo = nil, nil
 	}
+	if s.CA != nil {
+		// Replicas forward SQS/SNS calls to the owner over TLS, trusting
+		// the cluster CA (by its pin: the owner's advertised address need
+		// not be in its certificate, as for agents).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = pki.PinnedTLS(s.CA.Pin(), nil)
+		queues.aws.SetForwardTransport(tr)
+		topics.aws.SetForwardTransport(tr)
+	}
 	dashboard := newUIFeature(uiDeps{audit: auditTo, store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
@@ -191,7 +233,8 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 				Nodes:           nodes,
 				Source:          taskSource{s.Caches.Tasks},
 				Tokens:          st,
-				ContainerEnv:    containerEnv(st),
+				ContainerEnv:    containerEnv(st, s.CA != nil),
+				JoinTokenPrefix: s.JoinTokenPrefix(),
 				Logger:          o.Logger,
 				ClusterID:       clusterID,
 			}),
@@ -250,14 +293,37 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	}
 	ready.Store(true)
 
-	s.httpSrv = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	s.httpSrv = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsCfg}
 	s.wg.Go(func() {
-		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return s.httpSrv.Serve(ln) }
+		if tlsCfg != nil {
+			serve = func() error { return s.httpSrv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.Logger.Error("http server stopped", "err", err)
 		}
 	})
-	o.Logger.Info("orch server listening", "url", s.URL, "embeddedEtcd", st.Embedded(), "serverId", o.ID)
+	o.Logger.Info("orch server listening", "url", s.URL, "embeddedEtcd", st.Embedded(), "serverId", o.ID, "tls", tlsCfg != nil)
 	return s, nil
+}
+
+// JoinTokenPrefix starts the join tokens this server mints: with TLS they
+// pin the cluster CA, so an agent given only the token trusts the server.
+func (s *Server) JoinTokenPrefix() string {
+	if s.CA == nil {
+		return pki.JoinTokenPrefix("")
+	}
+	return pki.JoinTokenPrefix(s.CA.Pin())
+}
+
+// ClientTLS is a TLS configuration trusting this server (nil with
+// PlainHTTP): for tests and in-process clients.
+func (s *Server) ClientTLS() *tls.Config {
+	if s.CA == nil {
+		return nil
+	}
+	c, _ := pki.ClientTLS(s.CA.CertPEM)
+	return c
 }
 
 // advertise turns a listen address into one clients can dial.
@@ -299,10 +365,10 @@ func (s *Server) Close() error {
 }
 
 // bootstrap creates the cluster's first credentials once.
-func bootstrap(ctx context.Context, st *store.Store) (*Credentials, error) {
+func bootstrap(ctx context.Context, st *store.Store, joinPrefix string) (*Credentials, error) {
 	creds := &Credentials{
 		AdminToken:         api.NewToken("orchadm_"),
-		JoinToken:          api.NewToken("orchjoin_"),
+		JoinToken:          api.NewToken(joinPrefix),
 		AWSAccessKeyID:     "AKIA" + randomUpper(16),
 		AWSSecretAccessKey: randomBase62(40),
 	}

@@ -205,19 +205,31 @@ type AWSKey struct {
 	Role            auth.Role `json:"role"`
 }
 
-// PutAWSKey stores an access key.
+// PutAWSKey stores an access key, its secret sealed (see Secrets).
 func (s *Store) PutAWSKey(ctx context.Context, k AWSKey) error {
-	b, _ := json.Marshal(k)
-	_, err := s.cli.Put(ctx, s.key("auth", "awskeys", k.AccessKeyID), string(b))
+	key := s.key("auth", "awskeys", k.AccessKeyID)
+	_, err := s.cli.Put(ctx, key, s.sealedAWSKey(k, key))
 	return err
+}
+
+func (s *Store) sealedAWSKey(k AWSKey, key string) string {
+	k.SecretAccessKey = s.seal(k.SecretAccessKey, key)
+	b, _ := json.Marshal(k)
+	return string(b)
 }
 
 // GetAWSKey looks up an access key, or model.ErrNotFound.
 func (s *Store) GetAWSKey(ctx context.Context, id string) (*AWSKey, error) {
 	var k AWSKey
-	if _, err := s.get(ctx, s.key("auth", "awskeys", id), &k); err != nil {
+	key := s.key("auth", "awskeys", id)
+	if _, err := s.get(ctx, key, &k); err != nil {
 		return nil, err
 	}
+	secret, err := s.open(k.SecretAccessKey, key)
+	if err != nil {
+		return nil, err
+	}
+	k.SecretAccessKey = secret
 	return &k, nil
 }
 
@@ -258,8 +270,7 @@ var _ = model.ErrNotFound
 
 // PutAWSKeyIfAbsent stores an access key unless one with its id exists.
 func (s *Store) PutAWSKeyIfAbsent(ctx context.Context, k AWSKey) error {
-	b, _ := json.Marshal(k)
 	key := s.key("auth", "awskeys", k.AccessKeyID)
-	_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).Then(clientv3.OpPut(key, string(b))).Commit()
+	_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).Then(clientv3.OpPut(key, s.sealedAWSKey(k, key))).Commit()
 	return err
 }

@@ -29,8 +29,9 @@
 //	auth/tokens/<sha256 hex>            auth.Role ("admin", "agent" = auth.RoleJoin, "node") and name; tokens are stored hashed
 //	auth/nodetokens/<node>              hash of the node's current node token
 //	auth/nodenonces/<nonce>             a single-use registration nonce (POST /v1/agent/nonce) bound to a one-minute lease
-//	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret)
-//	auth/snssigning                     store.SigningKeys: the current RSA key and certificate SNS messages are signed with, and retired certificates still served
+//	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret: sealed, see Secrets)
+//	auth/snssigning                     store.SigningKeys: the current RSA key and certificate SNS messages are signed with, and retired certificates still served (private keys sealed)
+//	auth/ca                             store.ClusterCAKeys: the cluster CA certificate and its key (sealed)
 //	election/controller/<leaseId>       concurrency.Election for the controller leader (value: its id)
 //	election/queues-<NN>/<leaseId>      the replica that owns queue shard NN (value: its URL); all of a replica's share one lease (shards.go)
 //	members/queues/<url>                a live server replica (value: its URL), bound to that same lease

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orch-project/orch/pkg/pki"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
@@ -32,6 +35,32 @@ type Config struct {
 	QuotaBytes int64
 	// Logger for store messages.
 	Logger *slog.Logger
+	// Secrets seals secret values at rest (nil: stored as they are).
+	Secrets Secrets
+	// TLS for an external etcd: the CA file that signed its certificates
+	// and this client's certificate and key (client-certificate auth).
+	TLS *EtcdTLS
+}
+
+// EtcdTLS are the files for client-certificate TLS to an external etcd.
+type EtcdTLS struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// clientConfig is nil (plain) without files.
+func (t *EtcdTLS) clientConfig() (*tls.Config, error) {
+	if t == nil || (t.CAFile == "" && t.CertFile == "" && t.KeyFile == "") {
+		return nil, nil
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("store: --etcd-cert and --etcd-key go together (the client certificate and its key)")
+	}
+	info := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile}
+	c, err := info.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("store: etcd client TLS (--etcd-cacert %q, --etcd-cert %q, --etcd-key %q): %w", t.CAFile, t.CertFile, t.KeyFile, err)
+	}
+	return c, nil
 }
 
 // Store is typed access to Orch's state in etcd.
@@ -40,6 +69,7 @@ type Store struct {
 	embedded *embed.Etcd
 	prefix   string
 	log      *slog.Logger
+	secrets  Secrets
 	// maxBatch is how many objects one transaction may write: an external
 	// etcd keeps its default of 128 operations per txn, the embedded one is
 	// raised so placement commits can be larger.
@@ -59,14 +89,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Store{prefix: cfg.Prefix, log: cfg.Logger}
+	s := &Store{prefix: cfg.Prefix, log: cfg.Logger, secrets: cfg.Secrets}
 	if len(cfg.Endpoints) > 0 {
+		tlsCfg, err := cfg.TLS.clientConfig()
+		if err != nil {
+			return nil, err
+		}
 		cli, err := clientv3.New(clientv3.Config{
 			Endpoints:          cfg.Endpoints,
 			DialTimeout:        5 * time.Second,
 			MaxCallSendMsgSize: 16 << 20,
 			MaxCallRecvMsgSize: 256 << 20,
 			Logger:             zap.NewNop(),
+			TLS:                tlsCfg,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("store: connect to etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
@@ -122,15 +157,23 @@ func (s *Store) startEmbedded(cfg Config) error {
 	}
 	ec.MaxTxnOps = 4096
 	ec.MaxRequestBytes = 32 << 20
-	// The embedded etcd is reached in-process; its listeners only need to
-	// exist, on loopback ports nobody else uses.
-	cport, pport, err := freePorts()
+	// The embedded etcd is reached in-process, but etcd needs listeners:
+	// the client one is a unix socket in the 0700 data dir, and the peer
+	// one (etcd cannot put it on a unix path) is loopback TCP that
+	// requires a client certificate from a throwaway CA whose files sit in
+	// that dir. No local user can reach either (loopback TCP without auth
+	// let any local user read and write every key, secrets and tokens
+	// included).
+	cpath, err := socketPath(dir)
 	if err != nil {
 		return err
 	}
-	cu, _ := url.Parse("http://127.0.0.1:" + cport)
-	pu, _ := url.Parse("http://127.0.0.1:" + pport)
-	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cu := url.URL{Scheme: "unix", Host: cpath}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	pu, err := peerTLS(ec, dir)
+	if err != nil {
+		return err
+	}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
 	e, err := embed.StartEtcd(ec)
@@ -154,22 +197,51 @@ func (s *Store) startEmbedded(cfg Config) error {
 	return nil
 }
 
-func freePorts() (string, string, error) {
-	var ports []string
-	var ls []net.Listener
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", "", fmt.Errorf("store: find a free port for the embedded etcd: %w", err)
+// socketPath is the embedded etcd's client socket in dir (a 0700
+// directory). A unix socket path is limited to about 100 bytes; a deeper
+// data dir gets its socket in a fresh 0700 directory under the temp dir.
+func socketPath(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if len(abs)+len("/client.sock") > 100 {
+		if abs, err = os.MkdirTemp("", "orch-etcd-"); err != nil {
+			return "", fmt.Errorf("store: a directory for the embedded etcd's socket: %w", err)
 		}
-		ls = append(ls, l)
-		_, p, _ := net.SplitHostPort(l.Addr().String())
-		ports = append(ports, p)
 	}
-	for _, l := range ls {
-		l.Close()
+	return filepath.Join(abs, "client.sock"), nil
+}
+
+// peerTLS makes the embedded etcd's peer listener (loopback, a free port)
+// require client certificates of a CA made for this start, its files in
+// dir with mode 0600.
+func peerTLS(ec *embed.Config, dir string) (*url.URL, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("store: find a free port for the embedded etcd: %w", err)
 	}
-	return ports[0], ports[1], nil
+	addr := l.Addr().String()
+	l.Close()
+	ca, err := pki.NewCA("orch embedded etcd peer")
+	if err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := ca.IssuePeer("orch", []string{"127.0.0.1"}, 0)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{"peer-ca.pem": ca.CertPEM, "peer.pem": certPEM, "peer-key.pem": keyPEM}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return nil, fmt.Errorf("store: write the embedded etcd's peer certificate: %w", err)
+		}
+	}
+	ec.PeerTLSInfo = transport.TLSInfo{
+		CertFile: filepath.Join(dir, "peer.pem"), KeyFile: filepath.Join(dir, "peer-key.pem"),
+		TrustedCAFile: filepath.Join(dir, "peer-ca.pem"), ClientCertAuth: true,
+	}
+	return &url.URL{Scheme: "https", Host: addr}, nil
 }
 
 // Close disconnects and stops the embedded etcd, if any.
@@ -195,6 +267,10 @@ func (s *Store) Endpoints() []string {
 	if s.embedded != nil {
 		var out []string
 		for _, u := range s.embedded.Config().ListenClientUrls {
+			if u.Scheme == "unix" {
+				out = append(out, "unix://"+u.Host) // a path: u.String() would escape it
+				continue
+			}
 			out = append(out, u.String())
 		}
 		return out

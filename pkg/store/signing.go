@@ -10,11 +10,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// SigningKey is a key pair topics sign SNS messages with: created by the
-// first replica that needs one and shared by all, so a verifier that
-// fetched the certificate from one replica accepts messages from any. It
-// sits under auth/ beside the AWS secret keys: etcd is the server's own
-// store (no client reads it), the same trust as those.
+// SigningKey is the key pair topics sign SNS messages with: created once
+// by the first replica that needs it and shared by all, so a verifier
+// that fetched the certificate from one replica accepts messages from
+// any. It sits under auth/ beside the AWS secret keys, its private key
+// sealed like theirs (see Secrets).
 type SigningKey struct {
 	ID      string `json:"id"`      // names the certificate file (SigningCertURL)
 	KeyPEM  string `json:"keyPem"`  // PKCS#8 private key
@@ -57,6 +57,15 @@ func (s *Store) loadSigningKeys(ctx context.Context) (*SigningKeys, int64, error
 			return nil, 0, fmt.Errorf("store: decode %s: no signing key in it", key)
 		}
 	}
+	// The private keys are sealed at rest (Secrets); certificates are public.
+	if ks.Current.KeyPEM, err = s.open(ks.Current.KeyPEM, key); err != nil {
+		return nil, 0, err
+	}
+	for i := range ks.Retired {
+		if ks.Retired[i].KeyPEM, err = s.open(ks.Retired[i].KeyPEM, key); err != nil {
+			return nil, 0, err
+		}
+	}
 	return &ks, resp.Kvs[0].ModRevision, nil
 }
 
@@ -64,7 +73,13 @@ func (s *Store) loadSigningKeys(ctx context.Context) (*SigningKeys, int64, error
 // are none); false when another writer came first.
 func (s *Store) storeSigningKeys(ctx context.Context, ks *SigningKeys, rev int64) (bool, error) {
 	key := s.signingKeysKey()
-	b, err := json.Marshal(ks)
+	sealed := SigningKeys{Current: ks.Current, Retired: make([]SigningKey, len(ks.Retired))}
+	sealed.Current.KeyPEM = s.seal(ks.Current.KeyPEM, key)
+	for i, r := range ks.Retired {
+		r.KeyPEM = s.seal(r.KeyPEM, key)
+		sealed.Retired[i] = r
+	}
+	b, err := json.Marshal(sealed)
 	if err != nil {
 		return false, err
 	}

@@ -66,7 +66,7 @@ func seedCluster(b *testing.B, dir string, nodes, tasks int) {
 func placeAll(b *testing.B, nodes, tasks int) time.Duration {
 	dir := b.TempDir()
 	seedCluster(b, dir, nodes, tasks)
-	srv, err := server.Start(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: testutil.Logger(), NodeTTL: time.Hour})
+	srv, err := server.Start(context.Background(), server.Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: testutil.Logger(), NodeTTL: time.Hour, PlainHTTP: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,10 +90,15 @@ func startServerProc(b *testing.B, extra ...string) *serverProc {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
-	s := &serverProc{cmd: cmd, url: "http://" + addr}
+	s := &serverProc{cmd: cmd, url: "https://" + addr}
+	if slices.Contains(extra, "--plain-http") {
+		s.url = "http://" + addr
+	}
+	// Only probes health: the CA is read from the config it writes.
+	probe := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(s.url + "/healthz")
+		resp, err := probe.Get(s.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if f, _ := clientconfig.Load(cfgPath); resp.StatusCode == 200 && f != nil && f.Token != "" {
@@ -104,7 +111,11 @@ func startServerProc(b *testing.B, extra ...string) *serverProc {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.admin = client.New(client.Config{Servers: []string{s.url}, Token: s.cfg.Token})
+	tlsCfg, err := s.cfg.TLS("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.admin = client.New(client.Config{Servers: []string{s.url}, Token: s.cfg.Token, TLS: tlsCfg})
 	return s
 }
 

@@ -34,7 +34,7 @@ import (
 func BenchmarkDashboard20(b *testing.B) {
 	const agents, tasks, dashboards, window = 200, 5000, 20, 20 * time.Second
 	for range b.N {
-		srv := startServerProc(b)
+		srv := startServerProc(b, "--plain-http") // chromedp cannot be given the cluster CA here
 		ctx, cancel := context.WithCancel(context.Background())
 		startHollowAgents(ctx, b, srv, "ui", agents, 4096, 8192)
 		spec := []byte(`{"family":"ui","containerDefinitions":[{"name":"a","image":"fake","cpu":16,"memory":32}]}`)

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"github.com/orch-project/orch/pkg/pki"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,11 +170,58 @@ func TestCLIAgainstRealBinaries(t *testing.T) {
 func TestOrchletRejectsWrongJoinToken(t *testing.T) {
 	c := newCluster(t)
 	startServer(t, c, "--data-dir", t.TempDir())
-	p := start(t, c.env, "orchlet", "--server", c.urls[0], "--join-token", "orchjoin_wrong", "--runtime", "fake")
+	// The right CA pin (so TLS succeeds), a wrong secret.
+	pin, _ := pki.PinFromJoinToken(c.cfg.JoinToken)
+	p := start(t, append(c.env, "ORCH_JOIN_TOKEN="+pki.JoinTokenPrefix(pin)+"wrong"), "orchlet", "--server", c.urls[0], "--runtime", "fake")
 	if code := p.wait(t, 30*time.Second); code == 0 {
 		t.Fatalf("orchlet with a wrong token exited 0:\n%s", p.Output())
 	}
 	if !strings.Contains(p.Output(), "rejected the join token") {
 		t.Fatalf("orchlet output:\n%s\nwant a clear message about the join token", p.Output())
+	}
+}
+
+// Issue 11 item 5: an agent given only a join token trusts the server
+// because the token pins the cluster CA; a token pinning another CA (a
+// server impersonated, or the wrong cluster) makes it refuse the server
+// before it sends the token. The token comes from a file, not argv.
+func TestOrchletTrustsOnlyThePinnedCA(t *testing.T) {
+	c := newCluster(t)
+	startServer(t, c, "--data-dir", t.TempDir())
+	if !strings.HasPrefix(c.urls[0], "https://") {
+		t.Fatalf("orch server serves %s, want TLS by default", c.urls[0])
+	}
+	_, secret, _ := strings.Cut(strings.TrimPrefix(c.cfg.JoinToken, "orchjoin_"), "_")
+	other, err := pki.NewCA("another cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	wrong := writeFile(t, dir, "wrong-token", pki.JoinTokenPrefix(other.Pin())+secret+"\n")
+	p := start(t, c.env, "orchlet", "--server", c.urls[0], "--join-token-file", wrong, "--node-name", "pin-rogue", "--runtime", "fake")
+	if code := p.wait(t, 30*time.Second); code == 0 {
+		t.Fatalf("orchlet pinning another CA exited 0:\n%s", p.Output())
+	}
+	if !strings.Contains(p.Output(), "does not match the join token's pin") {
+		t.Fatalf("orchlet output:\n%s\nwant a refusal naming the pin", p.Output())
+	}
+	// The right token, from a file: the agent joins with nothing else.
+	right := writeFile(t, dir, "token", c.cfg.JoinToken+"\n")
+	a := start(t, c.env, "orchlet", "--server", c.urls[0], "--join-token-file", right, "--node-name", "pin-ok", "--runtime", "fake")
+	waitNodes(t, c, 1)
+	nodes, err := c.admin.ListNodes(context.Background())
+	if err != nil || len(nodes) != 1 || nodes[0].Name != "pin-ok" {
+		t.Fatalf("nodes %+v, %v: want only pin-ok", nodes, err)
+	}
+	// The server prints the token once at creation (its terminal); its
+	// log lines (time=...) and the agent's never carry it.
+	logs := a.Output()
+	for _, l := range strings.Split(c.procs[0].Output(), "\n") {
+		if strings.HasPrefix(l, "time=") {
+			logs += l + "\n"
+		}
+	}
+	if strings.Contains(logs, secret) {
+		t.Errorf("the join token appears in a log:\n%s", logs)
 	}
 }

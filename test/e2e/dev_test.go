@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/internal/testutil"
-	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/clientconfig"
 )
 
@@ -23,8 +22,8 @@ func TestOrchDevOneCommandCluster(t *testing.T) {
 	node := fmt.Sprintf("e2e-dev-%d", time.Now().UnixNano()%1e9)
 	t.Cleanup(func() { removeNodeContainers(node) })
 	dev := start(t, c.env, "orch", "dev", "--listen", addr, "--data-dir", t.TempDir(), "--node-name", node)
-	waitHealthy(t, "http://"+addr, dev)
-	c.urls = []string{"http://" + addr}
+	waitHealthy(t, "https://"+addr, dev)
+	c.urls = []string{"https://" + addr}
 	// The config is written right after the listener starts: wait for it.
 	testutil.WaitFor(t, 60*time.Second, "the client config orch dev writes", func() (bool, string) {
 		f, err := clientconfig.Load(c.config)
@@ -34,11 +33,10 @@ func TestOrchDevOneCommandCluster(t *testing.T) {
 		c.cfg = f
 		return true, ""
 	})
-	f := c.cfg
-	c.admin = client.New(client.Config{Servers: c.urls, Token: f.Token})
+	c.admin = c.newClient(c.cfg.Token)
 	waitNodes(t, c, 1)
 	if out := dev.Output(); !strings.Contains(out, "local agent: node "+node) || !strings.Contains(out, "orch apply -f") ||
-		!strings.Contains(out, "dashboard: http://"+addr+"/ui ") {
+		!strings.Contains(out, "dashboard: https://"+addr+"/ui ") {
 		t.Fatalf("orch dev should say how to talk to it; printed:\n%s", out)
 	}
 	applyJSON(t, c, `{"family":"e2edev","containerDefinitions":[{"name":"web","image":"orch-example/web:latest","memory":32}]}`)

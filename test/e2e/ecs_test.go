@@ -51,7 +51,7 @@ func awsEnv(c *cluster) []string {
 	}
 	return append(env, "AWS_ACCESS_KEY_ID="+c.cfg.AWSAccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.cfg.AWSSecretAccessKey,
 		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=", "AWS_CA_BUNDLE="+c.caFile())
 }
 
 // ecsCLI runs `aws --endpoint-url URL ecs ARGS --output json` and decodes
@@ -246,6 +246,7 @@ func ecsClient(c *cluster) *awsecs.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(c.urls[0]),
 		Credentials:  credentials.NewStaticCredentialsProvider(c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey, ""),
+		HTTPClient:   e2eHTTP,
 	})
 }
 
@@ -428,7 +429,7 @@ func TestECSWithGoSDK(t *testing.T) {
 	req, _ := http.NewRequest("POST", c.urls[0]+"/", strings.NewReader(`{}`))
 	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListServices")
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+	if resp, err := e2eHTTP.Do(req); err != nil || resp.StatusCode != 403 {
 		t.Fatalf("unsigned ListServices: %v %v, want 403", resp, err)
 	} else {
 		resp.Body.Close()
@@ -515,7 +516,7 @@ except ecs.exceptions.ClusterNotFoundException:
 print("boto3 ok")
 `
 	cmd := exec.Command("python3", "-c", script, c.urls[0], c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey)
-	cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_CA_BUNDLE="+c.caFile())
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "boto3 ok") {
 		t.Fatalf("boto3: %v\n%s", err, out)

@@ -104,7 +104,7 @@ func TestThreeMemberEtcd(t *testing.T) {
 
 	// Quorum lost: a write fails with 503 naming etcd, within a bound.
 	ms[1].proc.kill(syscall.SIGKILL)
-	one := client.New(client.Config{Servers: []string{c.urls[0]}, Token: c.cfg.Token})
+	one := c.clientFor([]string{c.urls[0]}, c.cfg.Token)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	t0 = time.Now()
@@ -164,7 +164,7 @@ func TestLeaderFailover(t *testing.T) {
 		}
 		return false, "none leads"
 	})
-	survivor := client.New(client.Config{Servers: []string{c.urls[1-leader]}, Token: c.cfg.Token})
+	survivor := c.clientFor([]string{c.urls[1-leader]}, c.cfg.Token)
 	t0 := time.Now()
 	c.procs[leader].kill(syscall.SIGKILL)
 	tasks, err := survivor.RunTask(context.Background(), wire.RunTaskInput{TaskDefinition: "fo"})

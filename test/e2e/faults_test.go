@@ -41,7 +41,7 @@ func TestDockerControlPlaneOutage(t *testing.T) {
 	}
 
 	restarted := start(t, c.env, "orch", "server", "--data-dir", dataDir, "--listen", addr)
-	waitHealthy(t, "http://"+addr, restarted)
+	waitHealthy(t, "https://"+addr, restarted)
 	testutil.WaitFor(t, 30*time.Second, "agent reconnected", func() (bool, string) {
 		n, _, err := c.admin.GetNode(context.Background(), node)
 		if err != nil {

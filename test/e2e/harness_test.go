@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,7 +164,12 @@ func startServerBin(t testing.TB, c *cluster, bin string, extra ...string) *proc
 		args = append(args, "--listen", addr)
 	}
 	p := start(t, c.env, bin, args...)
-	url := "http://" + addr
+	url := "https://" + addr
+	for _, a := range extra {
+		if a == "--plain-http" {
+			url = "http://" + addr
+		}
+	}
 	waitHealthy(t, url, p)
 	c.urls = append(c.urls, url)
 	c.procs = append(c.procs, p)
@@ -175,6 +179,7 @@ func startServerBin(t testing.TB, c *cluster, bin string, extra ...string) *proc
 			f, err := clientconfig.Load(c.config)
 			if err == nil && f.Token != "" {
 				c.cfg = f
+				trustCA(f.CA)
 				break
 			}
 			if time.Now().After(deadline) {
@@ -183,8 +188,36 @@ func startServerBin(t testing.TB, c *cluster, bin string, extra ...string) *proc
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	c.admin = client.New(client.Config{Servers: append([]string(nil), c.urls...), Token: c.cfg.Token})
+	c.admin = c.newClient(c.cfg.Token)
 	return p
+}
+
+// caFile is the cluster CA in a file beside the client config, for stock
+// tools' AWS_CA_BUNDLE (what `orch aws-env` sets up).
+func (c *cluster) caFile() string {
+	path := filepath.Join(filepath.Dir(c.config), "ca.pem")
+	if err := os.WriteFile(path, []byte(c.cfg.CA), 0o644); err != nil {
+		panic(err)
+	}
+	return path
+}
+
+// clientFor is an API client of some of the cluster's servers.
+func (c *cluster) clientFor(servers []string, token string) *client.Client {
+	tlsCfg, err := c.cfg.TLS("")
+	if err != nil {
+		panic(err)
+	}
+	return client.New(client.Config{Servers: servers, Token: token, TLS: tlsCfg})
+}
+
+// newClient is an API client of the cluster with a token, trusting its CA.
+func (c *cluster) newClient(token string) *client.Client {
+	tlsCfg, err := c.cfg.TLS("")
+	if err != nil {
+		panic(err)
+	}
+	return client.New(client.Config{Servers: append([]string(nil), c.urls...), Token: token, TLS: tlsCfg})
 }
 
 func newCluster(t testing.TB) *cluster {
@@ -196,7 +229,7 @@ func waitHealthy(t testing.TB, url string, p *proc) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/healthz")
+		resp, err := probeHTTP.Get(url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

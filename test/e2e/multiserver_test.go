@@ -44,7 +44,7 @@ func startEtcd(t testing.TB) string {
 }
 
 func isLeader(url string) bool {
-	resp, err := http.Get(url + "/healthz")
+	resp, err := probeHTTP.Get(url + "/healthz")
 	if err != nil {
 		return false
 	}
@@ -66,7 +66,7 @@ func TestTwoServersOneExternalEtcd(t *testing.T) {
 	ctx := context.Background()
 
 	// Three nodes with room for exactly 8 tasks of 128 cpu units each.
-	agentClient := client.New(client.Config{Servers: append([]string(nil), c.urls...), Token: c.cfg.JoinToken})
+	agentClient := c.clientFor(append([]string(nil), c.urls...), c.cfg.JoinToken)
 	var agents []*testutil.HandAgent
 	for i := range 3 {
 		agents = append(agents, testutil.StartHandAgent(t, agentClient, fmt.Sprintf("n%d", i), 1024, 8192, nil))
@@ -76,8 +76,8 @@ func TestTwoServersOneExternalEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	perServer := []*client.Client{
-		client.New(client.Config{Servers: []string{c.urls[0]}, Token: c.cfg.Token}),
-		client.New(client.Config{Servers: []string{c.urls[1]}, Token: c.cfg.Token}),
+		c.clientFor([]string{c.urls[0]}, c.cfg.Token),
+		c.clientFor([]string{c.urls[1]}, c.cfg.Token),
 	}
 	run := func(n int) {
 		var wg sync.WaitGroup

@@ -20,6 +20,7 @@ func sqsClient(endpoint, key, secret string) *awssqs.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
+		HTTPClient:   e2eHTTP,
 	})
 }
 

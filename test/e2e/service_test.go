@@ -268,7 +268,7 @@ deploymentConfiguration: {minimumHealthyPercent: 100, maximumPercent: 150}
 		leader = 1
 	}
 	c.procs[leader].kill(syscall.SIGKILL)
-	survivor := client.New(client.Config{Servers: []string{c.urls[1-leader]}, Token: c.cfg.Token})
+	survivor := c.clientFor([]string{c.urls[1-leader]}, c.cfg.Token)
 	var svc *model.Service
 	var tasks []*model.Task
 	testutil.WaitFor(t, 90*time.Second, "deployment completed by the new leader", func() (bool, string) {

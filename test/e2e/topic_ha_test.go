@@ -45,7 +45,7 @@ func TestTopicDeliveriesResumeOnAnotherReplica(t *testing.T) {
 	})
 	other := c.urls[1-owner]
 	creds := credentials.NewStaticCredentialsProvider(c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey, "")
-	sn := awssns.New(awssns.Options{Region: "us-east-1", BaseEndpoint: aws.String(other), Credentials: creds})
+	sn := awssns.New(awssns.Options{Region: "us-east-1", BaseEndpoint: aws.String(other), Credentials: creds, HTTPClient: e2eHTTP})
 	sq := sqsClient(other, c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey)
 
 	ct, err := sn.CreateTopic(ctx, &awssns.CreateTopicInput{Name: aws.String("ha-news")})

@@ -383,7 +383,9 @@ func startServer(t *testing.T) *server {
 	addr := l.Addr().String()
 	l.Close()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	cmd := exec.Command(bin, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	// Plain HTTP: the soak is about load on the control plane; TLS is
+	// covered by test/e2e and measured by bench-api/bench-queue.
+	cmd := exec.Command(bin, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn", "--plain-http")
 	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+cfgPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var logs bytes.Buffer

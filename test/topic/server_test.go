@@ -89,7 +89,7 @@ func startServer(t *testing.T, dir, addr string, extraArgs ...string) *server {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	cmd := exec.Command(binary(t), append([]string{"server", "--listen", addr, "--data-dir", filepath.Join(dir, "data")}, extraArgs...)...)
+	cmd := exec.Command(binary(t), append([]string{"server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--plain-http"}, extraArgs...)...)
 	cmd.Env = append(os.Environ(), "ORCH_CONFIG="+cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -41,6 +41,9 @@ type board struct {
 	client   *sns.Client
 	topicArn string
 	orch     *url.URL
+	// hc is the SDK's HTTP client: it trusts AWS_CA_BUNDLE (the cluster
+	// CA Orch mounts), so the certificate is fetched over verified TLS.
+	hc       aws.HTTPClient
 	mu       sync.Mutex
 	news     []string
 	rejected int
@@ -57,7 +60,7 @@ func main() {
 	if err != nil || orch.Host == "" {
 		log.Fatalf("AWS_ENDPOINT_URL %q: Orch sets it in every container", os.Getenv("AWS_ENDPOINT_URL"))
 	}
-	b := &board{client: sns.NewFromConfig(cfg), orch: orch}
+	b := &board{client: sns.NewFromConfig(cfg), orch: orch, hc: cfg.HTTPClient}
 	port := env("PORT", "8081")
 	http.HandleFunc("/sns", b.receive)
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -132,7 +135,11 @@ func (b *board) verify(ctx context.Context, m map[string]string) error {
 	fetch := *b.orch
 	fetch.Path = cu.Path
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fetch.String(), nil)
-	resp, err := http.DefaultClient.Do(req)
+	hc := b.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,18 @@ type Forwarder struct {
 
 	mu      sync.Mutex
 	proxies map[string]*httputil.ReverseProxy
+	// transport reaches the other replicas (nil: http.DefaultTransport);
+	// with TLS it trusts the cluster CA (SetTransport).
+	transport http.RoundTripper
+}
+
+// SetTransport sets how requests reach the other replicas: a server
+// serving TLS passes one trusting its cluster CA. Call it before serving.
+func (f *Forwarder) SetTransport(rt http.RoundTripper) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.transport = rt
+	f.proxies = map[string]*httputil.ReverseProxy{}
 }
 
 // NewForwarder returns a Forwarder to owner's replicas; fail writes the
@@ -115,6 +127,7 @@ func (f *Forwarder) proxy(ownerURL string) (*httputil.ReverseProxy, error) {
 		return nil, err
 	}
 	px := &httputil.ReverseProxy{
+		Transport: f.transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
 			pr.Out.Host = pr.In.Host

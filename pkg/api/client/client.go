@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +41,10 @@ type Config struct {
 	// Nil: a fresh key for this client and its clones, which is right for
 	// tests and hollow nodes, not for an agent that restarts.
 	Identity ed25519.PrivateKey
+	// TLS trusts the servers' certificates: pki.ClientTLS with the
+	// cluster CA (the CLI's config carries it), or pki.PinnedTLS for an
+	// agent given a join token. nil: the system roots.
+	TLS *tls.Config
 }
 
 // Client talks to one or more orch servers.
@@ -65,7 +70,11 @@ func New(cfg Config) *Client {
 	for i, s := range cfg.Servers {
 		s = strings.TrimRight(s, "/")
 		if !strings.Contains(s, "://") {
-			s = "http://" + s
+			if cfg.TLS != nil {
+				s = "https://" + s
+			} else {
+				s = "http://" + s
+			}
 		}
 		cfg.Servers[i] = s
 	}
@@ -74,6 +83,8 @@ func New(cfg Config) *Client {
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
+		TLSClientConfig:     cfg.TLS,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	return &Client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stream: &http.Client{Transport: tr}}
 }

@@ -55,6 +55,10 @@ func NewHandler(t *topic.Service, verify awsproto.Verifier, logger *slog.Logger)
 	return h
 }
 
+// SetForwardTransport sets how requests are forwarded to the replica that
+// owns the data (a TLS server's trusts its cluster CA).
+func (h *Handler) SetForwardTransport(rt http.RoundTripper) { h.fwd.SetTransport(rt) }
+
 // IsSNSRequest reports whether r is an SNS call: a query-protocol request
 // (no X-Amz-Target) whose Action names an SNS action. A form body is read
 // once and kept on r for ServeHTTP.

@@ -60,6 +60,10 @@ func NewHandler(b *queue.Broker, verify awsproto.Verifier, logger *slog.Logger) 
 	return h
 }
 
+// SetForwardTransport sets how requests are forwarded to the replica that
+// owns the data (a TLS server's trusts its cluster CA).
+func (h *Handler) SetForwardTransport(rt http.RoundTripper) { h.fwd.SetTransport(rt) }
+
 // IsSQSRequest reports whether r is an SQS call: an X-Amz-Target of
 // AmazonSQS.*, or an Action= naming an SQS action in the query string or a
 // form body. A form body is read once and kept on r for ServeHTTP.
