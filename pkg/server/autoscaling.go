@@ -27,7 +27,7 @@ type scalingFeature struct {
 
 func newScalingFeature(st *store.Store, queues *queue.Broker, log *slog.Logger) scalingFeature {
 	sc := controller.NewScaling(st)
-	f := scalingFeature{scaling: sc, aws: autoscaling.NewHandler(sc, newSigV4(st).v, log), policies: st.ScalingPolicyCache()}
+	f := scalingFeature{scaling: sc, aws: autoscaling.NewHandler(sc, newSigV4(st).v.For("application-autoscaling"), log), policies: st.ScalingPolicyCache()}
 	queues.PublishBacklogs(f.followsQueue)
 	return f
 }

@@ -30,7 +30,7 @@ func newECSFeature(st *store.Store, b ecs.Backends, log *slog.Logger) ecsFeature
 		}
 		a.roles.Store(id, k.Role) // read with the secret, so checking it costs no second etcd read
 		return k.SecretAccessKey, nil
-	}, awsauth.Options{})
+	}, awsauth.Options{}).For("ecs")
 	return ecsFeature{ecs.NewHandler(b, a, log)}
 }
 

@@ -24,7 +24,7 @@ type queuesFeature struct {
 
 func newQueuesFeature(st *store.Store, advertiseURL string, log *slog.Logger) queuesFeature {
 	q := queue.New(st, queue.Options{AdvertiseURL: advertiseURL, Logger: log})
-	return queuesFeature{queues: q, aws: sqs.NewHandler(q, newSigV4(st).v, log)}
+	return queuesFeature{queues: q, aws: sqs.NewHandler(q, newSigV4(st).v.For("sqs"), log)}
 }
 
 // sigv4 is the SigV4 verifier every AWS adapter shares: it checks

@@ -24,7 +24,7 @@ type topicsFeature struct {
 
 func newTopicsFeature(st *store.Store, queues *queue.Broker, advertiseURL string, verifier *sigv4, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
 	t := topic.New(st, topic.Options{Ownership: queues, Queues: queues, BaseURL: advertiseURL, Logger: log, SMTP: smtp})
-	return topicsFeature{topics: t, aws: sns.NewHandler(t, verifier.v, log)}
+	return topicsFeature{topics: t, aws: sns.NewHandler(t, verifier.v.For("sns"), log)}
 }
 
 func (f topicsFeature) Routes(r api.Routes) {
