@@ -23,6 +23,7 @@ var manifestKinds = manifest.NewDecoder(
 	manifest.TopicKind,
 	manifest.ScalableTargetKind,
 	manifest.ScalingPolicyKind,
+	manifest.RoleKind,
 )
 
 // cliKinds are the kinds get, describe and delete work on, in the order

@@ -139,7 +139,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Caches = controller.NewCaches(st)
-	queues := newQueuesFeature(st, s.URL, o.Logger)
+	keys := newAWSKeys(st, s.Caches.Tasks)
+	retireSharedTaskKey(ctx, st, o.Logger)
+	queues := newQueuesFeature(st, s.URL, keys, o.Logger)
 	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
 		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
@@ -155,7 +157,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	tasks := controller.NewTasks(st, s.Caches)
 	services := controller.NewServices(st, s.Caches)
 	taskDefs := controller.NewTaskDefs(st)
-	topics := newTopicsFeature(st, queues.queues, s.URL, newSigV4(st), o.Logger, o.SMTP)
+	topics := newTopicsFeature(st, queues.queues, s.URL, keys, o.Logger, o.SMTP)
 	dashboard := newUIFeature(uiDeps{store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, logger: o.Logger})
 	s.ui = dashboard.d
@@ -168,7 +170,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 				Nodes:           nodes,
 				Source:          taskSource{s.Caches.Tasks},
 				Tokens:          st,
-				ContainerEnv:    containerEnv(st),
+				ContainerEnv:    containerEnv(),
 				Logger:          o.Logger,
 				ClusterID:       clusterID,
 			}),
@@ -177,8 +179,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
 		topics,
-		newScalingFeature(st, queues.queues, o.Logger),
-		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
+		newScalingFeature(st, queues.queues, keys, o.Logger),
+		newECSFeature(keys, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
+		iamFeature{st: st, tasks: s.Caches.Tasks, log: o.Logger},
 		dashboard,
 	}
 	apiFeatures := make([]api.Feature, len(features))
@@ -195,7 +198,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Registry: reg,
 		Ready:    ready.Load,
 		Leader:   s.Reconciler.IsLeader,
-		AWSGate:  awsGate(st),
+		AWSGate:  awsGate(keys),
 		Writable: health.Writable,
 	})
 

@@ -22,9 +22,9 @@ type topicsFeature struct {
 	aws    *sns.Handler
 }
 
-func newTopicsFeature(st *store.Store, queues *queue.Broker, advertiseURL string, verifier *sigv4, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
+func newTopicsFeature(st *store.Store, queues *queue.Broker, advertiseURL string, keys *awsKeys, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
 	t := topic.New(st, topic.Options{Ownership: queues, Queues: queues, BaseURL: advertiseURL, Logger: log, SMTP: smtp})
-	return topicsFeature{topics: t, aws: sns.NewHandler(t, verifier.v.For("sns"), log)}
+	return topicsFeature{topics: t, aws: sns.NewHandler(t, keys.v.For("sns"), log).WithAuthorizer(keys)}
 }
 
 func (f topicsFeature) Routes(r api.Routes) {
