@@ -71,6 +71,7 @@ func (r *taskRunner) env(c *model.ContainerDefinition) []string {
 		m["ORCH_TASK_ARN"] = model.TaskArnFor(t.TaskID)
 	}
 	maps.Copy(m, r.endpointEnv(c.Name))
+	maps.Copy(m, r.credentialsEnv())
 	r.a.mu.Lock()
 	maps.Copy(m, r.a.serverEnv)
 	r.a.mu.Unlock()
