@@ -37,6 +37,7 @@ var cliKinds = []cliKind{
 	topicsCLI,
 	scalableTargetsCLI,
 	scalingPoliciesCLI,
+	rolesCLI,
 }
 
 // A cliKind is one kind of resource as the CLI shows it.
