@@ -98,11 +98,7 @@ func principalMatches(p *model.Principal, who string) bool {
 
 func anyMatch(patterns []string, s string, fold bool) bool {
 	for _, p := range patterns {
-		if fold {
-			if Wildcard(strings.ToLower(p), strings.ToLower(s)) {
-				return true
-			}
-		} else if Wildcard(p, s) {
+		if wildcard(p, s, fold) {
 			return true
 		}
 	}
@@ -159,14 +155,24 @@ func contextValue(req AccessRequest, key string) (string, bool) {
 
 // Wildcard matches s against pattern, where * is any run of characters
 // and ? any one character (IAM's wildcards).
-func Wildcard(pattern, s string) bool {
+func Wildcard(pattern, s string) bool { return wildcard(pattern, s, false) }
+
+// wildcard is Wildcard, ignoring ASCII case when fold is set (actions are
+// case-insensitive), without allocating lower-cased copies.
+func wildcard(pattern, s string, fold bool) bool {
 	// Iterative matching with backtracking to the last *: linear in
 	// practice, no recursion a hostile pattern could blow up.
+	eq := func(a, b byte) bool {
+		if fold {
+			a, b = lower(a), lower(b)
+		}
+		return a == b
+	}
 	p, i := 0, 0
 	star, mark := -1, 0
 	for i < len(s) {
 		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+		case p < len(pattern) && pattern[p] != '*' && (pattern[p] == '?' || eq(pattern[p], s[i])):
 			p++
 			i++
 		case p < len(pattern) && pattern[p] == '*':
@@ -183,6 +189,13 @@ func Wildcard(pattern, s string) bool {
 		p++
 	}
 	return p == len(pattern)
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // AccessDeniedMessage is the message of an AccessDenied answer, as AWS
