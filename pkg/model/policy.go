@@ -91,6 +91,10 @@ func (l *StatementList) UnmarshalJSON(b []byte) error {
 // {"AWS": [role ARNs or "*"]}.
 type Principal struct {
 	AWS StringList `json:"AWS,omitempty"`
+	// Service (e.g. "sns.amazonaws.com") is accepted, as AWS's policies
+	// for topic-to-queue delivery name it; no caller of Orch's endpoint is
+	// a service, so it matches nobody (Orch delivers in-process).
+	Service StringList `json:"Service,omitempty"`
 }
 
 func (p *Principal) UnmarshalJSON(b []byte) error {
