@@ -37,10 +37,11 @@ type awsKeys struct {
 	v     *awsauth.SigV4
 
 	recs     sync.Map // access key id -> *store.AWSKey, refreshed by every lookup of the verifier
+	nrecs    int64
 	roles    ttlCache[*model.Role]
 	policies sync.Map // resource policy text -> *model.Policy (nil: unparseable)
 	npol     int64
-	mu       sync.Mutex
+	mu       sync.Mutex // guards the counts that bound recs and policies
 }
 
 func newAWSKeys(st *store.Store, tasks *store.Cache[model.Task]) *awsKeys {
@@ -50,7 +51,7 @@ func newAWSKeys(st *store.Store, tasks *store.Cache[model.Task]) *awsKeys {
 		if err != nil {
 			return awsauth.Key{}, err
 		}
-		k.recs.Store(id, rec) // read with the secret, so authorizing costs no second etcd read
+		k.remember(id, rec) // read with the secret, so authorizing costs no second etcd read
 		return awsauth.Key{Secret: rec.SecretAccessKey, SessionToken: rec.SessionToken, Expires: rec.Expiration}, nil
 	}, awsauth.Options{})
 	return k
@@ -64,8 +65,21 @@ func (k *awsKeys) record(r *http.Request, id string) (*store.AWSKey, error) {
 	if err != nil {
 		return nil, &awsproto.Error{Code: "ServiceUnavailable", Status: http.StatusServiceUnavailable, Message: "Looking up the access key failed; retry: " + err.Error()}
 	}
-	k.recs.Store(id, rec)
+	k.remember(id, rec)
 	return rec, nil
+}
+
+// remember records a key; every task mints a key an hour, so the map is
+// emptied now and then instead of growing for ever (the verifier's own
+// lookups refill it).
+func (k *awsKeys) remember(id string, rec *store.AWSKey) {
+	k.mu.Lock()
+	if k.nrecs++; k.nrecs > 10000 {
+		k.recs.Clear()
+		k.nrecs = 0
+	}
+	k.mu.Unlock()
+	k.recs.Store(id, rec)
 }
 
 // Authorize implements awsproto.Authorizer.
