@@ -28,7 +28,7 @@ type scalingFeature struct {
 func newScalingFeature(st *store.Store, queues *queue.Broker, keys *awsKeys, log *slog.Logger) scalingFeature {
 	sc := controller.NewScaling(st)
 	f := scalingFeature{scaling: sc, aws: autoscaling.NewHandler(sc,
-		&forTaskKeysRefused{v: keys.v.For("application-autoscaling"), keys: keys, api: "Application Auto Scaling", code: "AccessDeniedException"}, log), policies: st.ScalingPolicyCache()}
+		&targetAuthorized{v: keys.v.For("application-autoscaling"), keys: keys, prefix: "application-autoscaling", code: "AccessDeniedException"}, log), policies: st.ScalingPolicyCache()}
 	queues.PublishBacklogs(f.followsQueue)
 	return f
 }

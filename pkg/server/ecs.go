@@ -15,9 +15,9 @@ import (
 type ecsFeature struct{ h *ecs.Handler }
 
 func newECSFeature(keys *awsKeys, b ecs.Backends, log *slog.Logger) ecsFeature {
-	// Task roles grant nothing of the ECS API yet: with it a task could
-	// run tasks or drain nodes, so only admin keys may call it.
-	return ecsFeature{ecs.NewHandler(b, &forTaskKeysRefused{v: keys.v.For("ecs"), keys: keys, api: "ECS", code: "AccessDeniedException"}, log)}
+	// With the ECS API a task could run tasks or drain nodes: a task's key
+	// may call only the ecs:* actions its role allows.
+	return ecsFeature{ecs.NewHandler(b, &targetAuthorized{v: keys.v.For("ecs"), keys: keys, prefix: "ecs", code: "AccessDeniedException"}, log)}
 }
 
 func (f ecsFeature) Routes(r api.Routes)         { r.Protocol(ecs.IsECSRequest, f.h) }

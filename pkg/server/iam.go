@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -156,29 +157,31 @@ func (k *awsKeys) resourcePolicy(text string) *model.Policy {
 	return p
 }
 
-// forTaskKeysRefused wraps a verifier so that only admin keys pass: for the
-// APIs (ECS, Application Auto Scaling) where task roles grant nothing yet.
-type forTaskKeysRefused struct {
-	v    awsproto.Verifier
-	keys *awsKeys
-	api  string
-	code string
+// targetAuthorized wraps the verifier of a JSON-protocol API (ECS,
+// Application Auto Scaling) whose handler knows no Authorizer: after the
+// signature, the action named by X-Amz-Target ("...RunTask") is checked
+// as "<prefix>:RunTask" on resource "*" (these APIs' resource-level
+// permissions are not modelled), so a task role may call only what its
+// policy allows, and admin keys everything.
+type targetAuthorized struct {
+	v      awsproto.Verifier
+	keys   *awsKeys
+	prefix string // IAM's service prefix: ecs, application-autoscaling
+	code   string // the API's access-denied code
 }
 
-func (a *forTaskKeysRefused) Verify(r *http.Request, body []byte) error {
+func (a *targetAuthorized) Verify(r *http.Request, body []byte) error {
 	if err := a.v.Verify(r, body); err != nil {
 		return err
 	}
-	id := awsproto.AccessKeyID(r)
-	rec, err := a.keys.record(r, id)
-	if err != nil {
-		return err
+	target := awsproto.Target(r)
+	action := target[strings.LastIndexByte(target, '.')+1:]
+	err := a.keys.Authorize(r, a.prefix+":"+action, "*", nil)
+	var denied *awsproto.AccessDenied
+	if errors.As(err, &denied) {
+		return &awsproto.Error{Code: a.code, Status: http.StatusForbidden, Message: denied.Message}
 	}
-	if rec.Role != auth.RoleAdmin {
-		return &awsproto.Error{Code: a.code, Status: http.StatusForbidden,
-			Message: fmt.Sprintf("Access key %s (role %s) may not call the %s API: use the cluster's admin AWS key (orch aws-env).", id, rec.Role, a.api)}
-	}
-	return nil
+	return err
 }
 
 // ttlCache keeps values for a short while (a role read per request would

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 	"github.com/orch-project/orch/internal/testutil"
@@ -99,6 +100,14 @@ func TestTaskCredentials(t *testing.T) {
 	_, err = sqsClient(cp, cr.AccessKeyId, cr.SecretAccessKey, "").SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String("x")})
 	if got := apiCode(err); !strings.HasPrefix(got, "InvalidClientTokenId") {
 		t.Fatalf("without the session token: %q, want InvalidClientTokenId", got)
+	}
+
+	// The ECS API: only the ecs:* actions the role allows (none here).
+	ecsc := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(cp.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(cr.AccessKeyId, cr.SecretAccessKey, cr.Token)})
+	_, err = ecsc.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("worker")})
+	if got := apiCode(err); !strings.HasPrefix(got, "AccessDeniedException") || !strings.Contains(got, "ecs:RunTask") {
+		t.Fatalf("a task's key calling ECS RunTask: %q, want AccessDeniedException naming ecs:RunTask", got)
 	}
 
 	// Expired credentials are refused.
