@@ -97,7 +97,7 @@ func run(ctx context.Context, log *slog.Logger, listen, dataDir, endpoints, pref
 				return "", err
 			}
 			return k.SecretAccessKey, nil
-		}, awsauth.Options{})
+		}, awsauth.Options{}).For("sqs")
 	}
 	h := sqs.NewHandler(broker, verify, log)
 	mux := http.NewServeMux()

@@ -25,6 +25,7 @@ var manifestKinds = manifest.NewDecoder(
 	manifest.ScalingPolicyKind,
 	manifest.FunctionKind,
 	manifest.EventSourceMappingKind,
+	manifest.RoleKind,
 )
 
 // cliKinds are the kinds get, describe and delete work on, in the order
@@ -40,6 +41,7 @@ var cliKinds = []cliKind{
 	scalingPoliciesCLI,
 	functionsCLI,
 	mappingsCLI,
+	rolesCLI,
 }
 
 // A cliKind is one kind of resource as the CLI shows it.

@@ -21,7 +21,7 @@ func TestResolveKind(t *testing.T) {
 		}
 	}
 	_, err := resolveKind("widgets")
-	if got, want := err.Error(), `unknown kind "widgets": use one of taskdefinitions, tasks, nodes, services, queues, topics, scalabletargets, scalingpolicies, functions, eventsourcemappings`; got != want {
+	if got, want := err.Error(), `unknown kind "widgets": use one of taskdefinitions, tasks, nodes, services, queues, topics, scalabletargets, scalingpolicies, functions, eventsourcemappings, roles`; got != want {
 		t.Errorf("unknown kind:\ngot  %s\nwant %s", got, want)
 	}
 }
@@ -47,7 +47,7 @@ func TestCLIKindsAreComplete(t *testing.T) {
 }
 
 func TestManifestKinds(t *testing.T) {
-	if got, want := manifestKinds.Kinds(), []string{"TaskDefinition", "Service", "Queue", "Topic", "ScalableTarget", "ScalingPolicy", "Function", "EventSourceMapping"}; !reflect.DeepEqual(got, want) {
+	if got, want := manifestKinds.Kinds(), []string{"TaskDefinition", "Service", "Queue", "Topic", "ScalableTarget", "ScalingPolicy", "Function", "EventSourceMapping", "Role"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("orch apply reads %v, want %v", got, want)
 	}
 }

@@ -122,3 +122,7 @@ func (a *HandAgent) Report(t testing.TB, reports ...wire.TaskStatusReport) {
 
 // Heartbeat sends one heartbeat.
 func (a *HandAgent) Heartbeat() error { return a.c.Heartbeat(context.Background(), a.Name) }
+
+// Client is the node's own client (its node token): what its agent calls
+// the control plane with.
+func (a *HandAgent) Client() *client.Client { return a.c }

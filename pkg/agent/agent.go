@@ -113,8 +113,12 @@ type Agent struct {
 	endpoints    map[string]*taskRunner // by endpoint secret
 	endpointBase string                 // http://host:port containers use, "" until Run listens
 	endpointPort string                 // the task endpoints' listen port (LabelEndpointPort)
-	synced       bool                   // a snapshot has been applied
 	caFile       string                 // the cluster CA on this host, mounted into containers ("" without TLS)
+	// credentialsBase is the task endpoints' URL as the SDKs accept it for
+	// container credentials (credentials.go): http://169.254.170.2:PORT
+	// under Docker, else the loopback endpointBase.
+	credentialsBase string
+	synced          bool // a snapshot has been applied
 
 	taskWG sync.WaitGroup
 }
@@ -249,9 +253,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Error("agent task endpoint server stopped", "err", err)
 		}
 	})
+	credBase := a.credentialsEndpointBase(ctx, tln.Addr().String())
 	a.mu.Lock()
 	a.endpointBase = a.taskEndpointBase(tln.Addr().String())
 	_, a.endpointPort, _ = net.SplitHostPort(tln.Addr().String())
+	a.credentialsBase = credBase
 	a.addr = ln.Addr().String()
 	a.runCtx = ctx
 	a.mu.Unlock()

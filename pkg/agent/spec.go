@@ -74,6 +74,7 @@ func (r *taskRunner) env(c *model.ContainerDefinition) []string {
 	if r.a.caFile != "" {
 		m["AWS_CA_BUNDLE"] = CABundlePath
 	}
+	maps.Copy(m, r.credentialsEnv())
 	r.a.mu.Lock()
 	maps.Copy(m, r.a.serverEnv)
 	r.a.mu.Unlock()

@@ -48,6 +48,8 @@ type taskRunner struct {
 	protection *model.ScaleInProtection
 	protVer    int
 	protSent   int
+	// creds caches the task's AWS credentials (credentials.go).
+	creds taskCreds
 
 	// Owned by the run goroutine.
 	task          model.Task // the control plane's view (desired status, stop code)

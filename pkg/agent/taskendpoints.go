@@ -24,6 +24,7 @@ import (
 //	GET  $ECS_CONTAINER_METADATA_URI_V4/task/stats every container's usage
 //	GET  $ECS_AGENT_URI/task-protection/v1/state   the task's scale-in protection
 //	PUT  $ECS_AGENT_URI/task-protection/v1/state   {"ProtectionEnabled": bool, "ExpiresInMinutes": N}
+//	GET  $AWS_CONTAINER_CREDENTIALS_FULL_URI       the task role's credentials (credentials.go)
 //
 // Each task gets its own random secret in these URLs (a capability: the
 // URL is the credential), so a container can read and change only its own
@@ -159,6 +160,7 @@ func (a *Agent) taskEndpointHandler() http.Handler {
 	mux.HandleFunc("GET /v4/{secret}/{container}/task/stats", a.withTask(a.taskStats))
 	mux.HandleFunc("GET /api/{secret}/task-protection/v1/state", a.withTask(a.getProtection))
 	mux.HandleFunc("PUT /api/{secret}/task-protection/v1/state", a.withTask(a.putProtection))
+	mux.HandleFunc("GET /v2/credentials/{secret}", a.withTask(a.taskCredentials))
 	return mux
 }
 

@@ -77,6 +77,7 @@ func TestDescribeTaskDefinitionEC2(t *testing.T) {
 		Volumes:              []model.Volume{{Name: "uploads", Host: &model.HostVolumeSource{SourcePath: "/srv/shop/uploads"}}},
 		PlacementConstraints: []model.PlacementConstraint{{Type: "memberOf", Expression: "attribute:ecs.instance-type =~ t3.*"}},
 		Tags:                 []model.Tag{{Key: "team", Value: "shop"}, {Key: "env", Value: "prod"}},
+		TaskRoleArn:          "arn:aws:iam::123456789012:role/shop-web-task",
 		// Read-only fields (taskDefinitionArn, revision, status, registeredAt,
 		// requiresAttributes, ...) are dropped: the server assigns them.
 		IgnoredFields: []string{
@@ -85,7 +86,6 @@ func TestDescribeTaskDefinitionEC2(t *testing.T) {
 			"containerDefinitions[0].ulimits",
 			"containerDefinitions[0].readonlyRootFilesystem",
 			"containerDefinitions[1].linuxParameters",
-			"taskRoleArn",
 			"executionRoleArn",
 			"requiresCompatibilities",
 		},
@@ -125,7 +125,6 @@ func TestDescribeTaskDefinitionFargate(t *testing.T) {
 		"containerDefinitions[0].portMappings[1].containerPortRange",
 		"containerDefinitions[0].secrets",
 		"containerDefinitions[1].firelensConfiguration",
-		"taskRoleArn",
 		"executionRoleArn",
 		"runtimePlatform",
 		"requiresCompatibilities",
@@ -157,7 +156,7 @@ func TestRegisterTaskDefinitionInput(t *testing.T) {
 		t.Error("init-schema is essential, want essential: false kept")
 	}
 	wantIgnored := []string{
-		"taskRoleArn", "executionRoleArn",
+		"executionRoleArn",
 		"containerDefinitions[0].repositoryCredentials",
 		"containerDefinitions[1].hostname", "containerDefinitions[1].dnsServers", "containerDefinitions[1].ulimits",
 		"containerDefinitions[1].resourceRequirements", "containerDefinitions[1].restartPolicy", "containerDefinitions[1].environmentFiles",

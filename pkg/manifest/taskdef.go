@@ -45,7 +45,7 @@ var taskDefinitionSchema = Schema{
 	},
 	reflect.TypeFor[model.TaskDefinition](): {
 		Ignored: []string{
-			"taskRoleArn", "executionRoleArn", "requiresCompatibilities", "pidMode", "ipcMode",
+			"executionRoleArn", "requiresCompatibilities", "pidMode", "ipcMode",
 			"proxyConfiguration", "inferenceAccelerators", "ephemeralStorage", "runtimePlatform",
 			"enableFaultInjection",
 		},

@@ -286,8 +286,15 @@ func ParseQueueAttributes(attrs map[string]string, fifo bool) (QueueConfig, erro
 		}
 		c.RedriveAllow = &p
 	}
-	if v, ok := attrs[QAPolicy]; ok && v != "" && !json.Valid([]byte(v)) {
-		return c, &AttributeError{Name: QAPolicy, Message: "Invalid JSON."}
+	if v, ok := attrs[QAPolicy]; ok && v != "" {
+		if !json.Valid([]byte(v)) {
+			return c, &AttributeError{Name: QAPolicy, Message: "Invalid JSON."}
+		}
+		// The Policy is enforced (task roles), so one Orch could not
+		// evaluate as written is refused rather than half applied.
+		if _, err := ParsePolicy([]byte(v), true, "Policy"); err != nil {
+			return c, &AttributeError{Name: QAPolicy, Message: err.Error()}
+		}
 	}
 	isFifo, err := boolAttr(attrs, QAFifoQueue)
 	if err != nil {

@@ -21,9 +21,13 @@ type TaskDefinition struct {
 	// Cpu and Memory are the task-level sizes. ECS accepts numbers or strings
 	// ("1024", "1 vCPU", "2 GB"); the manifest package normalises them to
 	// plain integers in strings ("1024", "2048").
-	Cpu                  string                `json:"cpu,omitempty"`
-	Memory               string                `json:"memory,omitempty"`
-	NetworkMode          string                `json:"networkMode,omitempty"`
+	Cpu         string `json:"cpu,omitempty"`
+	Memory      string `json:"memory,omitempty"`
+	NetworkMode string `json:"networkMode,omitempty"`
+	// TaskRoleArn names the Role (arn:aws:iam::000000000000:role/NAME)
+	// whose policy the task's credentials carry; none: the task gets no
+	// AWS credentials.
+	TaskRoleArn          string                `json:"taskRoleArn,omitempty"`
 	Volumes              []Volume              `json:"volumes,omitempty"`
 	PlacementConstraints []PlacementConstraint `json:"placementConstraints,omitempty"`
 	Tags                 []Tag                 `json:"tags,omitempty"`

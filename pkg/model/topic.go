@@ -293,6 +293,11 @@ func CheckTopicAttribute(name, value string, fifoName bool) string {
 		if value != "" && !json.Valid([]byte(value)) {
 			return "must be a JSON policy document"
 		}
+		if value != "" {
+			if _, err := ParsePolicy([]byte(value), true, "Policy"); err != nil {
+				return err.Error() // enforced for task roles, so it must be one Orch can evaluate
+			}
+		}
 	case TAKmsMasterKeyID:
 	default:
 		return "unknown attribute: use one of " + strings.Join(TopicSettableAttributes, ", ")

@@ -92,6 +92,9 @@ func (v *tdValidator) task() {
 	case !ValidName(td.Family, MaxNameLength):
 		v.add("family", "%q is not a valid family: use 1-255 letters, digits, hyphens or underscores", td.Family)
 	}
+	if td.TaskRoleArn != "" && RoleNameFromArn(td.TaskRoleArn) == "" {
+		v.add("taskRoleArn", "%q is not a role ARN: write %s (a Role of this cluster)", td.TaskRoleArn, RoleArn("NAME"))
+	}
 	if td.Cpu != "" {
 		n, err := ParseTaskCPU(td.Cpu)
 		switch {

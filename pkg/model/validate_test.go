@@ -285,3 +285,20 @@ func TestParseTaskSizes(t *testing.T) {
 		}
 	}
 }
+
+// A queue's or topic's Policy is enforced, so one that cannot be
+// evaluated is refused when set, naming the problem; AWS's usual shapes
+// (a service principal, an account-wide default topic policy) are fine.
+func TestResourcePolicyAttributes(t *testing.T) {
+	good := `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": "*", "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:sns:us-east-1:000000000000:t"}}}]}`
+	if _, err := ParseQueueAttributes(map[string]string{QAPolicy: good}, false); err != nil {
+		t.Errorf("a topic-to-queue policy: %v", err)
+	}
+	bad := `{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}`
+	if _, err := ParseQueueAttributes(map[string]string{QAPolicy: bad}, false); err == nil || !strings.Contains(err.Error(), "IpAddress") {
+		t.Errorf("an unsupported condition: %v, want refused naming it", err)
+	}
+	if msg := CheckTopicAttribute(TAPolicy, `{"Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]}`, false); !strings.Contains(msg, "Principal") {
+		t.Errorf("a topic policy without Principal: %q", msg)
+	}
+}

@@ -25,9 +25,10 @@ type scalingFeature struct {
 	policies *store.Cache[model.ScalingPolicy] // which queues the broker publishes backlogs of
 }
 
-func newScalingFeature(st *store.Store, queues *queue.Broker, log *slog.Logger) scalingFeature {
+func newScalingFeature(st *store.Store, queues *queue.Broker, keys *awsKeys, log *slog.Logger) scalingFeature {
 	sc := controller.NewScaling(st)
-	f := scalingFeature{scaling: sc, aws: autoscaling.NewHandler(sc, newSigV4(st).v, log), policies: st.ScalingPolicyCache()}
+	f := scalingFeature{scaling: sc, aws: autoscaling.NewHandler(sc,
+		&targetAuthorized{v: keys.v.For("application-autoscaling"), keys: keys, prefix: "application-autoscaling", code: "AccessDeniedException"}, log), policies: st.ScalingPolicyCache()}
 	queues.PublishBacklogs(f.followsQueue)
 	return f
 }

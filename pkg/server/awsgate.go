@@ -1,13 +1,10 @@
 package server
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/orch-project/orch/pkg/api/awsauth"
 	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/sns"
-	"github.com/orch-project/orch/pkg/store"
 )
 
 // awsBodyBytes bounds the request bodies all AWS protocol calls hold at
@@ -19,19 +16,12 @@ const awsBodyBytes = 64 << 20
 // awsGate is the gate before every AWS protocol: a request whose SigV4
 // headers name no known key, or a date out of range, is refused before
 // its body is read.
-func awsGate(st *store.Store) *awsproto.Gate {
-	v := awsauth.New(func(ctx context.Context, id string) (string, error) {
-		k, err := st.GetAWSKey(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		return k.SecretAccessKey, nil
-	}, awsauth.Options{})
+func awsGate(keys *awsKeys) *awsproto.Gate {
 	precheck := func(r *http.Request) error {
 		if sns.IsSubscribeURL(r) {
 			return nil // the token in the URL is the credential; the body is empty
 		}
-		return v.Precheck(r)
+		return keys.v.Precheck(r)
 	}
 	return &awsproto.Gate{Precheck: precheck, Bytes: awsproto.NewByteLimiter(awsBodyBytes), MaxBody: 8 << 20}
 }

@@ -181,8 +181,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Caches = controller.NewCaches(st)
-	queues := newQueuesFeature(st, s.URL, o.Logger)
-	queues.register(reg)
+	keys := newAWSKeys(st, s.Caches.Tasks)
+	retireSharedTaskKey(ctx, st, o.Logger)
+	queues := newQueuesFeature(st, s.URL, keys, o.Logger)
 	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
 		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
@@ -198,8 +199,8 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	tasks := controller.NewTasks(st, s.Caches)
 	services := controller.NewServices(st, s.Caches)
 	taskDefs := controller.NewTaskDefs(st)
-	functions := newFunctionsFeature(st, s.Caches, queues.queues, o.FunctionRetryDelay, o.Logger)
-	topics := newTopicsFeature(st, queues.queues, functions.svc, s.URL, newSigV4(st), o.Logger, o.SMTP)
+	functions := newFunctionsFeature(st, s.Caches, queues.queues, keys, o.FunctionRetryDelay, o.Logger)
+	topics := newTopicsFeature(st, queues.queues, functions.svc, s.URL, keys, o.Logger, o.SMTP)
 	audit := st.NewAuditLog(o.Logger)
 	if o.AuditMaxEntries > 0 {
 		audit.MaxEntries = o.AuditMaxEntries
@@ -233,8 +234,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 				Nodes:           nodes,
 				Source:          taskSource{s.Caches.Tasks},
 				Tokens:          st,
-				ContainerEnv:    containerEnv(st, s.CA != nil),
-				JoinTokenPrefix: s.JoinTokenPrefix(),
+				ContainerEnv:    containerEnv(),
 				Logger:          o.Logger,
 				ClusterID:       clusterID,
 			}),
@@ -243,9 +243,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		servicesFeature{api.ServicesFeature(services)},
 		queues,
 		topics,
-		newScalingFeature(st, queues.queues, o.Logger),
-		functions,
-		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
+		newScalingFeature(st, queues.queues, keys, o.Logger),
+		newECSFeature(keys, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
+		iamFeature{st: st, tasks: s.Caches.Tasks, log: o.Logger},
 		dashboard,
 		securityFeature{api.PolicyFeature(controller.PolicyOf(st)), audit},
 	}
@@ -263,7 +263,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		Registry: reg,
 		Ready:    ready.Load,
 		Leader:   s.Reconciler.IsLeader,
-		AWSGate:  awsGate(st),
+		AWSGate:  awsGate(keys),
 		Writable: health.Writable,
 		Audit:    auditLog,
 	})

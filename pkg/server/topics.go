@@ -23,9 +23,9 @@ type topicsFeature struct {
 	aws    *sns.Handler
 }
 
-func newTopicsFeature(st *store.Store, queues *queue.Broker, functions topic.FunctionInvoker, advertiseURL string, verifier *sigv4, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
+func newTopicsFeature(st *store.Store, queues *queue.Broker, functions topic.FunctionInvoker, advertiseURL string, keys *awsKeys, log *slog.Logger, smtp *topic.SMTP) topicsFeature {
 	t := topic.New(st, topic.Options{Ownership: queues, Queues: anyShard{queues}, Functions: functions, BaseURL: advertiseURL, Logger: log, SMTP: smtp})
-	return topicsFeature{topics: t, aws: sns.NewHandler(t, verifier.v, log)}
+	return topicsFeature{topics: t, aws: sns.NewHandler(t, keys.v.For("sns"), log).WithAuthorizer(keys)}
 }
 
 func (f topicsFeature) Routes(r api.Routes) {

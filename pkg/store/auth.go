@@ -203,6 +203,34 @@ type AWSKey struct {
 	AccessKeyID     string    `json:"accessKeyId"`
 	SecretAccessKey string    `json:"secretAccessKey"`
 	Role            auth.Role `json:"role"`
+	// A task's temporary credentials (Role task) also carry the task, the
+	// role whose policy applies, a session token and an expiry.
+	TaskID       string    `json:"taskId,omitempty"`
+	RoleArn      string    `json:"roleArn,omitempty"`
+	SessionToken string    `json:"sessionToken,omitempty"`
+	Expiration   time.Time `json:"expiration,omitzero"`
+}
+
+// PutTemporaryAWSKey stores a task's temporary key under an etcd lease
+// that ends a little after the key expires, so expired keys leave the
+// store without a sweeper.
+func (s *Store) PutTemporaryAWSKey(ctx context.Context, k AWSKey) error {
+	ttl := int64(time.Until(k.Expiration)/time.Second) + 600
+	lease, err := s.cli.Grant(ctx, ttl)
+	if err != nil {
+		return fmt.Errorf("store: lease for access key: %w", err)
+	}
+	b, _ := json.Marshal(k)
+	if _, err := s.cli.Put(ctx, s.key("auth", "awskeys", k.AccessKeyID), string(b), clientv3.WithLease(lease.ID)); err != nil {
+		return fmt.Errorf("store: access key: %w", err)
+	}
+	return nil
+}
+
+// DeleteAWSKey removes an access key (a retired one); absent is fine.
+func (s *Store) DeleteAWSKey(ctx context.Context, id string) error {
+	_, err := s.cli.Delete(ctx, s.key("auth", "awskeys", id))
+	return err
 }
 
 // PutAWSKey stores an access key, its secret sealed (see Secrets).

@@ -202,8 +202,14 @@ func TestDockerScaleInProtection(t *testing.T) {
 QueueName: guard-orders
 Attributes: {VisibilityTimeout: "60"}
 ---
+kind: Role
+roleName: guard
+policyDocument:
+  Statement: [{Effect: Allow, Action: "sqs:*", Resource: "arn:aws:sqs:*:*:guard-orders"}]
+---
 kind: TaskDefinition
 family: guard
+taskRoleArn: arn:aws:iam::000000000000:role/guard
 containerDefinitions:
   - name: barista
     image: orch-example/coffee:latest

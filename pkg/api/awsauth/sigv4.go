@@ -20,11 +20,13 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +39,19 @@ import (
 // KeyLookup returns the secret of an access key id; an error wrapping
 // model.ErrNotFound means the key does not exist.
 type KeyLookup func(ctx context.Context, accessKeyID string) (secret string, err error)
+
+// Key is what a verifier needs to know of an access key.
+type Key struct {
+	Secret string
+	// SessionToken, when set, must come with every request signed by the
+	// key (X-Amz-Security-Token), as with AWS's temporary credentials.
+	SessionToken string
+	// Expires, when set, is when the key stops working.
+	Expires time.Time
+}
+
+// KeyRecordLookup is KeyLookup for keys that may be temporary.
+type KeyRecordLookup func(ctx context.Context, accessKeyID string) (Key, error)
 
 // Verifier checks a request's signature; body is the full request body.
 type Verifier interface {
@@ -65,17 +80,20 @@ type Options struct {
 	CacheTTL time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Region is the one region credential scopes may name; default
+	// model.Region.
+	Region string
 }
 
 type cached struct {
-	secret string
-	err    error
-	at     time.Time
+	key Key
+	err error
+	at  time.Time
 }
 
 // SigV4 is the Verifier for AWS Signature Version 4.
 type SigV4 struct {
-	lookup KeyLookup
+	lookup KeyRecordLookup
 	opts   Options
 
 	mu      sync.Mutex
@@ -83,8 +101,20 @@ type SigV4 struct {
 	keys    map[string][]byte // signing keys by secret/date/region/service
 }
 
-// New returns a SigV4 verifier.
+// New returns a SigV4 verifier for keys that never expire.
 func New(lookup KeyLookup, opts Options) *SigV4 {
+	return NewWithKeys(func(ctx context.Context, id string) (Key, error) {
+		s, err := lookup(ctx, id)
+		return Key{Secret: s}, err
+	}, opts)
+}
+
+// NewWithKeys returns a SigV4 verifier whose keys may carry a session
+// token and an expiry.
+func NewWithKeys(lookup KeyRecordLookup, opts Options) *SigV4 {
+	if opts.Region == "" {
+		opts.Region = model.Region
+	}
 	if opts.MaxSkew == 0 {
 		opts.MaxSkew = 15 * time.Minute
 	}
@@ -107,6 +137,7 @@ type parsed struct {
 	amzDate                      time.Time
 	presigned                    bool
 	expires                      time.Duration
+	token                        string // X-Amz-Security-Token
 }
 
 // AccessKeyID returns the access key id a request claims (header or
@@ -137,7 +168,7 @@ func (v *SigV4) Precheck(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = v.secret(r.Context(), p.keyID)
+	_, err = v.key(r.Context(), p)
 	return err
 }
 
@@ -158,23 +189,63 @@ func (v *SigV4) checkHeaders(r *http.Request) (*parsed, error) {
 	} else if d := now.Sub(p.amzDate); d > v.opts.MaxSkew || d < -v.opts.MaxSkew {
 		return nil, authErr("SignatureDoesNotMatch", 403, "Signature expired: %s is now earlier than %s (%s - 15 min.)", p.amzDate.Format("20060102T150405Z"), now.Add(-v.opts.MaxSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
 	}
+	// The credential scope binds the signature to a day, a region and a
+	// service: a signature made for another one must not pass here.
+	if day := p.amzDate.UTC().Format("20060102"); p.date != day {
+		return nil, authErr("SignatureDoesNotMatch", 403, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", p.date, day, p.amzDate.UTC().Format("20060102T150405Z"))
+	}
+	if p.region != v.opts.Region {
+		return nil, authErr("SignatureDoesNotMatch", 403, "Credential should be scoped to a valid region, not '%s' (this server's region is '%s').", p.region, v.opts.Region)
+	}
+	if !slices.Contains(p.signedHeaders, "host") {
+		return nil, authErr("SignatureDoesNotMatch", 403, "'Host' must be a signed header (SignedHeaders is '%s').", strings.Join(p.signedHeaders, ";"))
+	}
+	for name := range r.Header {
+		if l := strings.ToLower(name); strings.HasPrefix(l, "x-amz-") && !slices.Contains(p.signedHeaders, l) {
+			return nil, authErr("SignatureDoesNotMatch", 403, "Header '%s' is sent but not signed: every x-amz-* header must be in SignedHeaders ('%s').", l, strings.Join(p.signedHeaders, ";"))
+		}
+	}
 	return p, nil
 }
 
-// Verify checks r's SigV4 signature.
-func (v *SigV4) Verify(r *http.Request, body []byte) error {
+// For returns a Verifier that also requires the credential scope to name
+// service ("sqs", "sns", "ecs", ...): the endpoint's protocol decides it,
+// so a signature made for one service cannot be replayed at another.
+func (v *SigV4) For(service string) Verifier { return &scoped{v, service} }
+
+type scoped struct {
+	v       *SigV4
+	service string
+}
+
+func (s *scoped) Verify(r *http.Request, body []byte) error {
+	return s.v.verify(r, body, s.service)
+}
+
+// Verify checks r's SigV4 signature, for any service (For checks the
+// service too).
+func (v *SigV4) Verify(r *http.Request, body []byte) error { return v.verify(r, body, "") }
+
+func (v *SigV4) verify(r *http.Request, body []byte, service string) error {
 	p, err := v.checkHeaders(r)
 	if err != nil {
 		return err
 	}
-	secret, err := v.secret(r.Context(), p.keyID)
+	if service != "" && p.service != service {
+		return authErr("SignatureDoesNotMatch", 403, "Credential should be scoped to correct service: '%s' (the scope names '%s').", service, p.service)
+	}
+	k, err := v.key(r.Context(), p)
 	if err != nil {
 		return err
 	}
-	key := v.signingKey(secret, p.date, p.region, p.service)
+	hashes, err := payloadHashes(r, body, p.presigned)
+	if err != nil {
+		return err
+	}
+	key := v.signingKey(p.keyID, k.Secret, p.date, p.region, p.service)
 	scope := p.date + "/" + p.region + "/" + p.service + "/aws4_request"
 	amz := p.amzDate.UTC().Format("20060102T150405Z")
-	for _, ph := range payloadHashes(r, body, p.presigned) {
+	for _, ph := range hashes {
 		for _, doubleEscape := range []bool{true, false} {
 			creq := canonicalRequest(r, p, ph, doubleEscape)
 			sum := sha256.Sum256([]byte(creq))
@@ -224,6 +295,7 @@ func parse(r *http.Request) (*parsed, error) {
 			return nil, authErr("IncompleteSignature", 400, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 		}
 		p.amzDate = t
+		p.token = r.Header.Get("X-Amz-Security-Token")
 	case q.Get("X-Amz-Signature") != "":
 		p.presigned = true
 		if q.Get("X-Amz-Algorithm") != algorithm {
@@ -239,11 +311,17 @@ func parse(r *http.Request) (*parsed, error) {
 			return nil, authErr("IncompleteSignature", 400, "X-Amz-Date is missing or malformed.")
 		}
 		p.amzDate = t
-		exp, err := strconv.Atoi(q.Get("X-Amz-Expires"))
+		// Without X-Amz-Expires a presigned URL lasts 15 minutes (the
+		// request time rule); with one, exactly that long.
+		exp, err := 900, error(nil)
+		if e := q.Get("X-Amz-Expires"); e != "" {
+			exp, err = strconv.Atoi(e)
+		}
 		if err != nil || exp < 1 || exp > 604800 {
-			exp = 900
+			return nil, authErr("AuthorizationQueryParametersError", 400, "X-Amz-Expires must be a number of seconds from 1 to 604800 (7 days), got %q.", q.Get("X-Amz-Expires"))
 		}
 		p.expires = time.Duration(exp) * time.Second
+		p.token = q.Get("X-Amz-Security-Token")
 	default:
 		return nil, authErr("MissingAuthenticationToken", 403, "Request is missing Authentication Token")
 	}
@@ -274,7 +352,26 @@ func parseTime(s string) (time.Time, error) {
 	return http.ParseTime(s)
 }
 
-func (v *SigV4) secret(ctx context.Context, id string) (string, error) {
+// key looks p's access key up (cached) and checks what the key demands
+// of a request: its session token, and that it has not expired.
+func (v *SigV4) key(ctx context.Context, p *parsed) (Key, error) {
+	k, err := v.lookupCached(ctx, p.keyID)
+	if err != nil {
+		return Key{}, err
+	}
+	if k.SessionToken != "" && subtle.ConstantTimeCompare([]byte(k.SessionToken), []byte(p.token)) != 1 {
+		return Key{}, authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid (access key %s needs its session token in X-Amz-Security-Token).", p.keyID)
+	}
+	if k.SessionToken == "" && p.token != "" {
+		return Key{}, authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid (access key %s takes no session token).", p.keyID)
+	}
+	if !k.Expires.IsZero() && !v.opts.Now().Before(k.Expires) {
+		return Key{}, authErr("ExpiredToken", 403, "The security token included in the request is expired (access key %s expired at %s).", p.keyID, k.Expires.UTC().Format(time.RFC3339))
+	}
+	return k, nil
+}
+
+func (v *SigV4) lookupCached(ctx context.Context, id string) (Key, error) {
 	now := v.opts.Now()
 	v.mu.Lock()
 	c, ok := v.secrets[id]
@@ -284,31 +381,44 @@ func (v *SigV4) secret(ctx context.Context, id string) (string, error) {
 		ttl = 2 * time.Second
 	}
 	if ok && now.Sub(c.at) < ttl {
-		return c.secret, c.err
+		return c.key, c.err
 	}
-	secret, err := v.lookup(ctx, id)
+	key, err := v.lookup(ctx, id)
 	if err != nil {
 		if errors.Is(err, model.ErrNotFound) {
 			err = authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid.")
 		} else if ok && c.err == nil {
 			// The key store (etcd) is away: a key known a moment ago
 			// stays good, so reads keep working through an outage.
-			return c.secret, nil
+			return c.key, nil
 		} else {
-			return "", authErr("ServiceUnavailable", 503, "Looking up the access key failed: %v", err)
+			return Key{}, authErr("ServiceUnavailable", 503, "Looking up the access key failed: %v", err)
 		}
 	}
 	v.mu.Lock()
 	if len(v.secrets) > 10000 {
 		v.secrets = map[string]cached{}
 	}
-	v.secrets[id] = cached{secret: secret, err: err, at: now}
+	v.secrets[id] = cached{key: key, err: err, at: now}
 	v.mu.Unlock()
-	return secret, err
+	return key, err
 }
 
-func (v *SigV4) signingKey(secret, date, region, service string) []byte {
-	ck := secret + "/" + date + "/" + region + "/" + service
+// Forget drops id from the key cache, so a revoked key stops working at
+// once on this server instead of after CacheTTL.
+func (v *SigV4) Forget(id string) {
+	v.mu.Lock()
+	delete(v.secrets, id)
+	v.mu.Unlock()
+}
+
+// signingKey derives the key of secret for a day, region and service
+// (four HMACs), once: later requests of the same key that day reuse it.
+// The cache is keyed by the key id and a hash of the secret, so a rotated
+// secret gets a fresh key and no secret sits in a map key.
+func (v *SigV4) signingKey(id, secret, date, region, service string) []byte {
+	sh := sha256.Sum256([]byte(secret))
+	ck := id + "/" + hex.EncodeToString(sh[:8]) + "/" + date + "/" + region + "/" + service
 	v.mu.Lock()
 	k, ok := v.keys[ck]
 	v.mu.Unlock()
@@ -334,16 +444,31 @@ func hmacSHA256(key, data []byte) []byte {
 	return h.Sum(nil)
 }
 
-func payloadHashes(r *http.Request, body []byte, presigned bool) []string {
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
-		return []string{h}
-	}
+const unsignedPayload = "UNSIGNED-PAYLOAD"
+
+// payloadHashes are the payload hashes r may have been signed with. The
+// body is always bound: X-Amz-Content-Sha256, when sent, must be the
+// body's hash (AWS's XAmzContentSHA256Mismatch otherwise), and
+// UNSIGNED-PAYLOAD (which S3 allows, and presigners use) is accepted
+// only with an empty body, so no parameter can ride in unsigned.
+func payloadHashes(r *http.Request, body []byte, presigned bool) ([]string, error) {
 	sum := sha256.Sum256(body)
 	bh := hex.EncodeToString(sum[:])
-	if presigned {
-		return []string{"UNSIGNED-PAYLOAD", bh}
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
+		switch {
+		case h == unsignedPayload && len(body) == 0:
+			return []string{h}, nil
+		case h == unsignedPayload:
+			return nil, authErr("InvalidRequest", 400, "X-Amz-Content-Sha256: UNSIGNED-PAYLOAD is not accepted with a body (%d bytes) by this service; sign the payload (send its SHA-256).", len(body))
+		case !strings.EqualFold(h, bh):
+			return nil, authErr("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed (%s).", bh)
+		}
+		return []string{h}, nil
 	}
-	return []string{bh}
+	if presigned && len(body) == 0 {
+		return []string{unsignedPayload, bh}, nil
+	}
+	return []string{bh}, nil
 }
 
 func canonicalRequest(r *http.Request, p *parsed, payloadHash string, doubleEscape bool) string {

@@ -211,3 +211,18 @@ func TestLooksLikeAWS(t *testing.T) {
 		}
 	}
 }
+
+// Issue 11 item 4: body parameters never override the (signed) query's:
+// a parameter in both is refused, so a read-only presigned URL cannot
+// become DeleteQueue by a POSTed body.
+func TestFormRefusesAParameterInBothPlaces(t *testing.T) {
+	r := httptest.NewRequest("POST", "/?Action=ReceiveMessage&QueueUrl=q", nil)
+	_, err := Form(r, []byte("Action=DeleteQueue"))
+	if err == nil || !strings.Contains(err.Error(), "Action") {
+		t.Fatalf("Form = %v, want an error naming Action", err)
+	}
+	form, err := Form(r, []byte("MaxNumberOfMessages=2"))
+	if err != nil || form.Get("Action") != "ReceiveMessage" || form.Get("MaxNumberOfMessages") != "2" {
+		t.Fatalf("Form = %v, %v; want the query's and the body's parameters", form, err)
+	}
+}

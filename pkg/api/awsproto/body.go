@@ -108,11 +108,17 @@ func Form(r *http.Request, body []byte) (url.Values, error) {
 		return form, nil
 	}
 	bf, err := url.ParseQuery(string(body))
-	for k, v := range bf {
-		form[k] = v
-	}
 	if err != nil {
 		return form, fmt.Errorf("the form body is malformed: %w", err)
+	}
+	for k, v := range bf {
+		// A parameter in both places is refused rather than one winning:
+		// the action and its parameters must be what was signed, and a
+		// body must never override what a presigned query says.
+		if _, dup := form[k]; dup {
+			return form, fmt.Errorf("parameter %s is given both in the query string and in the form body; send it once", k)
+		}
+		form[k] = v
 	}
 	return form, nil
 }

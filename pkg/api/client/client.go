@@ -370,3 +370,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// TaskCredentials mints a task's AWS credentials (its task role's); the
+// agent serves them to the task's containers.
+func (c *Client) TaskCredentials(ctx context.Context, node, taskID string) (wire.TaskCredentials, error) {
+	var out wire.TaskCredentials
+	err := c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/tasks/"+taskID+"/credentials", nil, &out)
+	return out, err
+}

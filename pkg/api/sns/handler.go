@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/orch-project/orch/pkg/api/awsproto"
+	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/topic"
 )
 
@@ -38,6 +39,7 @@ var xmlDialect = awsproto.XMLDialect{Namespace: "http://sns.amazonaws.com/doc/20
 type Handler struct {
 	t      *topic.Service
 	verify awsproto.Verifier
+	authz  awsproto.Authorizer
 	fwd    *awsproto.Forwarder
 	log    *slog.Logger
 }
@@ -114,6 +116,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, reqID, &awsproto.Error{Code: "InvalidAction", Status: http.StatusBadRequest, Message: "The action " + name + " is not valid for this endpoint."})
 		return
 	}
+	if err := h.authorize(r, name, form); err != nil {
+		h.fail(w, reqID, err)
+		return
+	}
 	c := &call{t: h.t, form: form, base: baseURL(r)}
 	result, err := act(r.Context(), c)
 	if errors.Is(err, topic.ErrNotOwner) && h.fwd.ForwardToOwner(w, r, body) {
@@ -139,6 +145,59 @@ func baseURL(r *http.Request) string {
 		host = "localhost"
 	}
 	return scheme + "://" + host
+}
+
+// WithAuthorizer makes h check every action against the caller's
+// policies (and the topic's Policy attribute) before running it.
+func (h *Handler) WithAuthorizer(a awsproto.Authorizer) *Handler {
+	h.authz = a
+	return h
+}
+
+// authorize asks the authorizer whether the caller may run action on the
+// topic it names (IAM's resource for SNS actions is the topic's ARN).
+// ConfirmSubscription by its token alone (unsigned) is SNS's one
+// exception: the token is the credential.
+func (h *Handler) authorize(r *http.Request, action string, form url.Values) error {
+	if h.authz == nil || (action == "ConfirmSubscription" && awsproto.AccessKeyID(r) == "") {
+		return nil
+	}
+	var resource string
+	switch action {
+	case "CreateTopic":
+		resource = model.TopicArn(model.Region, form.Get("Name"))
+	case "ListTopics", "ListSubscriptions":
+		resource = model.TopicArn(model.Region, "*")
+	case "TagResource", "UntagResource", "ListTagsForResource":
+		resource = form.Get("ResourceArn")
+	case "Unsubscribe", "GetSubscriptionAttributes", "SetSubscriptionAttributes":
+		// A subscription's ARN is its topic's plus ":<id>".
+		s := form.Get("SubscriptionArn")
+		if i := strings.LastIndexByte(s, ':'); i > 0 {
+			s = s[:i]
+		}
+		resource = s
+	case "Publish":
+		resource = form.Get("TopicArn")
+		if resource == "" {
+			resource = form.Get("TargetArn")
+		}
+	default:
+		resource = form.Get("TopicArn")
+	}
+	policy := func() string {
+		attrs, err := h.t.GetTopicAttributes(r.Context(), resource)
+		if err != nil {
+			return ""
+		}
+		return attrs[model.TAPolicy]
+	}
+	err := h.authz.Authorize(r, "sns:"+action, resource, policy)
+	var denied *awsproto.AccessDenied
+	if errors.As(err, &denied) {
+		return &awsproto.Error{Code: "AuthorizationError", Status: http.StatusForbidden, Message: denied.Message}
+	}
+	return err
 }
 
 func (h *Handler) fail(w http.ResponseWriter, reqID string, err error) {

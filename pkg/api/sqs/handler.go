@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/orch-project/orch/pkg/api/awsproto"
+	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 )
 
@@ -43,6 +44,7 @@ var (
 type Handler struct {
 	b      *queue.Broker
 	verify awsproto.Verifier
+	authz  awsproto.Authorizer
 	fwd    *awsproto.Forwarder
 	log    *slog.Logger
 }
@@ -63,6 +65,12 @@ func NewHandler(b *queue.Broker, verify awsproto.Verifier, logger *slog.Logger) 
 // SetForwardTransport sets how requests are forwarded to the replica that
 // owns the data (a TLS server's trusts its cluster CA).
 func (h *Handler) SetForwardTransport(rt http.RoundTripper) { h.fwd.SetTransport(rt) }
+// WithAuthorizer makes h check every action against the caller's
+// policies (and the queue's Policy attribute) before running it.
+func (h *Handler) WithAuthorizer(a awsproto.Authorizer) *Handler {
+	h.authz = a
+	return h
+}
 
 // IsSQSRequest reports whether r is an SQS call: an X-Amz-Target of
 // AmazonSQS.*, or an Action= naming an SQS action in the query string or a
@@ -95,6 +103,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.b = h.b
+	if err := h.authorize(r, c); err != nil {
+		h.fail(w, r, reqID, err)
+		return
+	}
 	ctx := r.Context()
 	if id := awsproto.AccessKeyID(r); id != "" {
 		ctx = queue.WithSender(ctx, id)
@@ -148,6 +160,46 @@ func decode(r *http.Request, body []byte) (*call, error) {
 		return nil, errInvalidAction(c.action)
 	}
 	return c, nil
+}
+
+// authorize asks the authorizer whether the caller may run c, on the
+// queue it names (IAM's resource for SQS actions is the queue's ARN).
+func (h *Handler) authorize(r *http.Request, c *call) error {
+	if h.authz == nil {
+		return nil
+	}
+	name := ""
+	switch c.action {
+	case "CreateQueue", "GetQueueUrl":
+		name = c.in.QueueName
+	case "ListQueues", "CancelMessageMoveTask":
+		name = "*"
+	case "StartMessageMoveTask", "ListMessageMoveTasks":
+		name = model.QueueNameFromArn(c.in.SourceArn)
+	default:
+		n, err := c.queueName()
+		if err != nil {
+			return err
+		}
+		name = n
+	}
+	resource := model.QueueArn(model.Region, name)
+	policy := func() string {
+		if name == "*" {
+			return ""
+		}
+		q, err := h.b.GetQueue(r.Context(), name)
+		if err != nil {
+			return ""
+		}
+		return q.Attributes[model.QAPolicy]
+	}
+	err := h.authz.Authorize(r, "sqs:"+c.action, resource, policy)
+	var denied *awsproto.AccessDenied
+	if errors.As(err, &denied) {
+		return &awsproto.Error{Code: "AccessDenied", Status: http.StatusForbidden, Message: denied.Message}
+	}
+	return err
 }
 
 func baseURL(r *http.Request) string {
