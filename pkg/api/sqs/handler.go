@@ -65,6 +65,7 @@ func NewHandler(b *queue.Broker, verify awsproto.Verifier, logger *slog.Logger) 
 // SetForwardTransport sets how requests are forwarded to the replica that
 // owns the data (a TLS server's trusts its cluster CA).
 func (h *Handler) SetForwardTransport(rt http.RoundTripper) { h.fwd.SetTransport(rt) }
+
 // WithAuthorizer makes h check every action against the caller's
 // policies (and the queue's Policy attribute) before running it.
 func (h *Handler) WithAuthorizer(a awsproto.Authorizer) *Handler {
