@@ -26,10 +26,16 @@ func retireSharedTaskKey(ctx context.Context, st *store.Store, log *slog.Logger)
 // environment every container gets: AWS_ENDPOINT_URL reachable from inside
 // a container and the region. Credentials are per task: the agent adds
 // AWS_CONTAINER_CREDENTIALS_FULL_URI for tasks with a role.
-func containerEnv() func(r *http.Request) map[string]string {
+func containerEnv(tls bool) func(r *http.Request) map[string]string {
+	scheme := "http://"
+	if tls {
+		// Agents mount the cluster CA and set AWS_CA_BUNDLE, so stock SDKs
+		// trust this endpoint (host.docker.internal is in its certificate).
+		scheme = "https://"
+	}
 	return func(r *http.Request) map[string]string {
 		return map[string]string{
-			"AWS_ENDPOINT_URL":   "http://" + containerReachable(r.Host),
+			"AWS_ENDPOINT_URL":   scheme + containerReachable(r.Host),
 			"AWS_REGION":         model.Region,
 			"AWS_DEFAULT_REGION": model.Region,
 		}

@@ -220,8 +220,8 @@ func (s *Store) PutTemporaryAWSKey(ctx context.Context, k AWSKey) error {
 	if err != nil {
 		return fmt.Errorf("store: lease for access key: %w", err)
 	}
-	b, _ := json.Marshal(k)
-	if _, err := s.cli.Put(ctx, s.key("auth", "awskeys", k.AccessKeyID), string(b), clientv3.WithLease(lease.ID)); err != nil {
+	key := s.key("auth", "awskeys", k.AccessKeyID)
+	if _, err := s.cli.Put(ctx, key, s.sealedAWSKey(k, key), clientv3.WithLease(lease.ID)); err != nil {
 		return fmt.Errorf("store: access key: %w", err)
 	}
 	return nil
