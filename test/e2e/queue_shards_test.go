@@ -57,7 +57,7 @@ func (f *shardFleet) owners(via string) (map[string]string, error) {
 	for _, q := range f.queues {
 		req, _ := http.NewRequest(http.MethodGet, via+"/v1/queues/"+q, nil)
 		req.Header.Set("Authorization", "Bearer "+f.c.cfg.Token)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e2eHTTP.Do(req) // trusts the cluster CA (servers serve TLS)
 		if err != nil {
 			return nil, err
 		}
