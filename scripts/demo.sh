@@ -114,11 +114,15 @@ rush() { orch get services | grep -E '^(SERVICE|rush-barista) '; }
 rush
 say "100 orders arrive (orch run rush-cashier): the first wakes a barista, the burst brings more"
 orch run rush-cashier
+# rush-cashier starts a moment after `orch run` returns: wait for its orders
+# (or the barista they woke) before taking an empty queue at 0 as the end.
+busy=""
 for _ in $(seq 1 60); do
 	rush | tail -n 1
 	desired="$(orch get services rush-barista -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("desiredCount", 1))')"
 	backlog="$(orch get queues -o json | python3 -c 'import json,sys; q=[q for q in json.load(sys.stdin) if q["name"]=="rush-orders"][0]; print(q["visible"]+q["inFlight"])')"
-	if [ "$backlog" = 0 ] && [ "$desired" = 0 ]; then break; fi
+	if [ "$backlog" != 0 ] || [ "$desired" != 0 ]; then busy=1; fi
+	if [ -n "$busy" ] && [ "$backlog" = 0 ] && [ "$desired" = 0 ]; then break; fi
 	sleep 2
 done
 say "every order served, the baristas back at 0: the scaling activities and their causes"

@@ -203,7 +203,13 @@ func announce(cmd *cobra.Command, srv *server.Server) {
 	}
 	if c == nil {
 		refreshClientConfig(out, srv.URL, caPEM)
-		fmt.Fprintf(out, "cluster credentials were created at its first start (see %s)\n", clientconfig.Path())
+		if _, err := os.Stat(clientconfig.Path()); err == nil {
+			fmt.Fprintf(out, "cluster credentials were created at its first start (see %s)\n", clientconfig.Path())
+		} else {
+			// Another server of the cluster made them (a second replica on
+			// one etcd): do not point at a file that is not here.
+			fmt.Fprintf(out, "cluster credentials were created at the cluster's first start, in the client config of the server that made them (none at %s here)\n", clientconfig.Path())
+		}
 		return
 	}
 	path := clientconfig.Path()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -53,7 +54,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	var applied []string
 	defer func() { noteObject(r, strings.Join(applied, ", ")) }()
 	for i, obj := range objs {
-		res, err := s.appliers[req.Documents[i].Kind].Apply(r.Context(), obj)
+		a := s.appliers[req.Documents[i].Kind]
+		res, err := a.Apply(r.Context(), obj)
+		if fa, ok := a.(ApplyForwarder); ok && err != nil {
+			res, err = forwardApply(fa, r, req.Documents[i], res, err)
+		}
 		if err == nil {
 			applied = append(applied, fmt.Sprintf("%s/%s %s", res.Kind, res.Name, res.Action))
 		}
@@ -65,6 +70,36 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		results = append(results, res)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
+// forwardApply applies doc through the replica owning it when Apply
+// answered err because another replica does; it returns res and err
+// unchanged when fa did not forward.
+func forwardApply(fa ApplyForwarder, r *http.Request, doc wire.ApplyDocument, res wire.ApplyResult, err error) (wire.ApplyResult, error) {
+	body, merr := json.Marshal(wire.ApplyRequest{Documents: []wire.ApplyDocument{doc}})
+	if merr != nil {
+		return res, err
+	}
+	rec := httptest.NewRecorder()
+	if !fa.ForwardApply(rec, r, body, err) {
+		return res, err
+	}
+	var out struct {
+		Results []wire.ApplyResult `json:"results"`
+		Message string             `json:"message"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	if rec.Code == http.StatusOK && len(out.Results) == 1 {
+		return out.Results[0], nil
+	}
+	msg := strings.TrimPrefix(out.Message, "documents[0] ("+doc.Kind+"): ")
+	if msg == "" {
+		msg = fmt.Sprintf("the replica owning it answered %d; retry", rec.Code)
+	}
+	if rec.Code == http.StatusOK || rec.Code >= 500 {
+		return res, &apiError{status: http.StatusServiceUnavailable, code: "ServiceUnavailable", msg: msg}
+	}
+	return res, &apiError{status: rec.Code, code: "ApplyFailed", msg: msg}
 }
 
 func statusOf(err error) int {

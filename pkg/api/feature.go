@@ -52,3 +52,13 @@ type Applier interface {
 type BatchChecker interface {
 	Check(ctx context.Context, obj any, batch []wire.ApplyDocument, objs []any) error
 }
+
+// ApplyForwarder is an optional Applier extension for kinds whose objects
+// one replica owns (queues by shard, topics): when Apply failed because
+// another replica owns obj, ForwardApply sends r with body (POST
+// /v1/apply of that one document, the caller's credentials) to the owner
+// and writes its answer to w; it reports whether it did. Without it, an
+// apply through any replica but the owner would fail.
+type ApplyForwarder interface {
+	ForwardApply(w http.ResponseWriter, r *http.Request, body []byte, err error) bool
+}

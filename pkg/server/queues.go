@@ -35,7 +35,7 @@ func (f queuesFeature) Routes(r api.Routes) {
 }
 
 func (f queuesFeature) Kinds() []api.Kind {
-	return []api.Kind{{Name: manifest.KindQueue, Applier: sqs.Applier{Broker: f.queues}}}
+	return []api.Kind{{Name: manifest.KindQueue, Applier: sqs.NewApplier(f.queues, f.aws)}}
 }
 
 func (f queuesFeature) Run(ctx context.Context) error { return f.queues.Run(ctx) }

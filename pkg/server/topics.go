@@ -37,7 +37,7 @@ func (f topicsFeature) Routes(r api.Routes) {
 }
 
 func (f topicsFeature) Kinds() []api.Kind {
-	return []api.Kind{{Name: manifest.KindTopic, Applier: sns.Applier{Topics: f.topics}}}
+	return []api.Kind{{Name: manifest.KindTopic, Applier: sns.NewApplier(f.topics, f.aws)}}
 }
 
 func (f topicsFeature) Run(ctx context.Context) error { return f.topics.Run(ctx) }

@@ -57,7 +57,7 @@ func (f *shardFleet) owners(via string) (map[string]string, error) {
 	for _, q := range f.queues {
 		req, _ := http.NewRequest(http.MethodGet, via+"/v1/queues/"+q, nil)
 		req.Header.Set("Authorization", "Bearer "+f.c.cfg.Token)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e2eHTTP.Do(req) // trusts the cluster CA (servers serve TLS)
 		if err != nil {
 			return nil, err
 		}
@@ -358,5 +358,56 @@ func BenchmarkQueueOwnerFailover(b *testing.B) {
 	b.ReportMetric(float64(lost), "lost")
 	if lost > 0 {
 		b.Fatalf("%d acknowledged messages lost", lost)
+	}
+}
+
+// TestApplyQueuesAndTopicsThroughAnyReplica: `orch apply` of Queue and
+// Topic documents works through every replica, not only the one owning
+// the queue's shard or serving the topics (the document is forwarded to
+// it over TLS), for creating, re-applying unchanged and changing.
+func TestApplyQueuesAndTopicsThroughAnyReplica(t *testing.T) {
+	f := startShardFleet(t, 8)
+	owners := f.waitSpread(t, f.c.urls[0])
+	urls := f.c.urls
+	defer func() { f.c.urls = urls }()
+	manifest := func(visibility int, extra ...string) string {
+		var b strings.Builder
+		for _, q := range append(slices.Clone(f.queues), extra...) {
+			fmt.Fprintf(&b, "---\nkind: Queue\nQueueName: %s\nAttributes: {VisibilityTimeout: \"%d\"}\n", q, visibility)
+		}
+		fmt.Fprintf(&b, "---\nkind: Topic\nName: any-replica\nAttributes: {DisplayName: \"v%d\"}\n", visibility)
+		return b.String()
+	}
+	for i, u := range urls {
+		f.c.urls = []string{u} // the CLI asks this replica alone
+		fresh := fmt.Sprintf("via-replica-%d", i)
+		out, code := f.c.orch(t, manifest(40+i, fresh), "apply", "-f", "-")
+		if code != 0 {
+			t.Fatalf("orch apply through %s (owners %v) failed:\n%s", u, owners, out)
+		}
+		for _, want := range []string{"queue/" + fresh + " created", "topic/any-replica"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("orch apply through %s does not say %q:\n%s", u, want, out)
+			}
+		}
+		// Unchanged now, through the same replica.
+		out, code = f.c.orch(t, manifest(40+i, fresh), "apply", "-f", "-")
+		if code != 0 || strings.Contains(out, "configured") || strings.Contains(out, "created") {
+			t.Fatalf("re-applying through %s changed something or failed (exit %d):\n%s", u, code, out)
+		}
+		f.queues = append(f.queues, fresh)
+	}
+	// Every queue carries the last apply's attribute, read from its owner.
+	f.c.urls = urls
+	want := strconv.Itoa(40 + len(urls) - 1)
+	for _, q := range f.queues {
+		out := f.c.orchStdout(t, "get", "queue", q, "-o", "json")
+		var v []struct{ Attributes map[string]string }
+		if err := json.Unmarshal([]byte(out), &v); err != nil || len(v) != 1 {
+			t.Fatalf("orch get queue %s -o json: %v\n%s", q, err, out)
+		}
+		if got := v[0].Attributes["VisibilityTimeout"]; got != want {
+			t.Fatalf("queue %s: VisibilityTimeout %q, want %s", q, got, want)
+		}
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/topic"
@@ -14,7 +17,20 @@ import (
 // Applier applies `kind: Topic` documents for POST /v1/apply (it satisfies
 // api.Applier). A document's subscriptions are created or updated; other
 // subscriptions of the topic (made through the API) are left alone.
-type Applier struct{ Topics *topic.Service }
+type Applier struct {
+	Topics *topic.Service
+	fwd    *awsproto.Forwarder // to the replica serving the topics
+}
+
+// NewApplier returns the Topic applier forwarding a document to the
+// replica serving the topics, as h forwards SNS calls.
+func NewApplier(t *topic.Service, h *Handler) Applier { return Applier{Topics: t, fwd: h.fwd} }
+
+// ForwardApply sends a document to the replica serving the topics when
+// this one does not (api.ApplyForwarder).
+func (a Applier) ForwardApply(w http.ResponseWriter, r *http.Request, body []byte, err error) bool {
+	return a.fwd != nil && errors.Is(err, topic.ErrNotOwner) && a.fwd.ForwardToOwner(w, r, body)
+}
 
 // Decode parses and validates a Topic document.
 func (a Applier) Decode(spec json.RawMessage) (any, error) {

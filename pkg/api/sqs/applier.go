@@ -5,15 +5,30 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 )
 
 // Applier applies `kind: Queue` documents for POST /v1/apply (it satisfies
-// api.Applier).
-type Applier struct{ Broker *queue.Broker }
+// api.Applier, and api.ApplyForwarder when made by NewApplier).
+type Applier struct {
+	Broker *queue.Broker
+	fwd    *awsproto.Forwarder // to the replica owning a queue's shard
+}
+
+// NewApplier returns the Queue applier forwarding a document to the
+// replica owning its queue's shard, as h forwards SQS calls.
+func NewApplier(b *queue.Broker, h *Handler) Applier { return Applier{Broker: b, fwd: h.fwd} }
+
+// ForwardApply sends a document whose queue another replica owns to that
+// replica (api.ApplyForwarder).
+func (a Applier) ForwardApply(w http.ResponseWriter, r *http.Request, body []byte, err error) bool {
+	return a.fwd != nil && errors.Is(err, queue.ErrNotOwner) && a.fwd.ForwardTo(w, r, body, queue.OwnerURLOf(err))
+}
 
 // Decode parses and validates a Queue document.
 func (a Applier) Decode(spec json.RawMessage) (any, error) {
