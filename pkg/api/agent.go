@@ -33,21 +33,10 @@ func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteObject(r, "node "+req.Name)
-	var nodeCert string
 	if s.cfg.IssueNodeCert != nil {
 		// A TLS cluster reaches the agent by mutual TLS: it keeps no
-		// callback token, and issues the node a certificate instead.
+		// callback token.
 		req.CallbackToken = ""
-		if req.ServingKey == "" {
-			writeError(w, &apiError{http.StatusBadRequest, "InvalidRegistration", "servingKey: this cluster serves TLS and reaches agents by mutual TLS; the registration needs the agent's serving key: upgrade orchlet"})
-			return
-		}
-		c, err := s.cfg.IssueNodeCert(req.Name, req.ServingKey)
-		if err != nil {
-			writeError(w, &apiError{http.StatusBadRequest, "InvalidRegistration", err.Error()})
-			return
-		}
-		nodeCert = c
 	}
 	n, err := s.cfg.Nodes.Register(r.Context(), req)
 	if err != nil {
@@ -56,6 +45,19 @@ func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, err)
 		return
+	}
+	// Only now, the host's key proven: a TLS cluster issues the node a
+	// certificate for its log server. Without a serving key (a hand-made
+	// registration) there is none, and its logs cannot be fetched: never
+	// in clear.
+	var nodeCert string
+	if s.cfg.IssueNodeCert != nil && req.ServingKey != "" {
+		c, err := s.cfg.IssueNodeCert(n.Name, req.ServingKey)
+		if err != nil {
+			writeError(w, &apiError{http.StatusBadRequest, "InvalidRegistration", err.Error()})
+			return
+		}
+		nodeCert = c
 	}
 	// Every registration gets a fresh node token, valid for this node's
 	// endpoints only; the previous one stops working.
