@@ -192,7 +192,7 @@ func (s *core) assignment(r *http.Request, t *model.Task) (wire.Assignment, bool
 
 // taskLogs proxies GET /logs/{task} to the agent running the task.
 func (s *core) taskLogs(w http.ResponseWriter, r *http.Request) {
-	logs := AgentLogs{Tasks: s.cfg.Tasks, Nodes: s.cfg.Nodes, TLS: s.cfg.AgentTLS}
+	logs := AgentLogs{Tasks: s.cfg.Tasks, Nodes: s.cfg.Nodes, TLS: s.cfg.AgentTLS, CallbackToken: s.cfg.CallbackToken}
 	body, err := logs.Open(r.Context(), r.PathValue("id"), r.URL.RawQuery)
 	if err != nil {
 		writeError(w, err)
@@ -228,6 +228,9 @@ type AgentLogs struct {
 	// certificate checked to name that node (pkg/pki.NodeClientTLS). nil
 	// in a plain-HTTP cluster: plain HTTP with the node's callback token.
 	TLS func(node string) *tls.Config
+	// CallbackToken opens a node's callback token (sealed in etcd) for
+	// plain HTTP; nil reads the record's value as it is.
+	CallbackToken func(*model.Node) (string, error)
 }
 
 // Open opens a task's log stream on the agent running it (query: the
@@ -259,7 +262,13 @@ func (l AgentLogs) Open(ctx context.Context, id, query string) (io.ReadCloser, e
 		req.URL = &u
 		tr.TLSClientConfig = l.TLS(n.Name)
 	} else {
-		req.Header.Set("Authorization", "Bearer "+n.CallbackToken)
+		tok := n.CallbackToken
+		if l.CallbackToken != nil {
+			if tok, err = l.CallbackToken(n); err != nil {
+				return nil, err
+			}
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {

@@ -38,6 +38,9 @@ type CoreConfig struct {
 	// nil in a plain-HTTP cluster (plain HTTP and the callback token).
 	IssueNodeCert func(name, servingKey string) (string, error)
 	AgentTLS      func(node string) *tls.Config
+	// CallbackToken opens a node's callback token (plain HTTP: sealed in
+	// etcd); nil uses the record's value.
+	CallbackToken func(*model.Node) (string, error)
 }
 
 // core is the feature every server has: task definitions, tasks, nodes,

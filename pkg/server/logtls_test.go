@@ -169,9 +169,28 @@ func TestLogCallbackIsMutualTLS(t *testing.T) {
 	}
 }
 
-// --plain-http clusters keep working: plain HTTP and the callback token.
+// --plain-http clusters keep working: plain HTTP and the callback token,
+// which etcd keeps sealed, not in clear.
 func TestLogCallbackPlainHTTP(t *testing.T) {
 	cp := testutil.StartServer(t)
-	startLogAgent(t, cp, "logs-plain")
-	runAndReadLogs(t, cp)
+	ag := startLogAgent(t, cp, "logs-plain")
+	id := runAndReadLogs(t, cp)
+	raw, err := clientv3.New(clientv3.Config{Endpoints: cp.Store.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	resp, err := raw.Get(context.Background(), "/orch/nodes/logs-plain")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("the node record: %v %v", err, resp)
+	}
+	if v := string(resp.Kvs[0].Value); strings.Contains(v, ag.CallbackToken()) || !strings.Contains(v, `"callbackToken":"orchsealed:`) {
+		t.Errorf("the node record %s does not keep the callback token sealed", v)
+	}
+	// Without the token the agent refuses.
+	if r, err := http.Get("http://" + ag.Addr() + "/logs/" + id); err != nil || r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("plain HTTP without the token: %v %v, want 401", err, r)
+	} else {
+		r.Body.Close()
+	}
 }

@@ -240,6 +240,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 				ClusterID:       clusterID,
 				IssueNodeCert:   issueNodeCert,
 				AgentTLS:        agentTLS,
+				CallbackToken:   st.NodeCallbackToken,
 			}),
 			reconciler: s.Reconciler,
 		},

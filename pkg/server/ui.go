@@ -226,7 +226,7 @@ func (b uiBackend) Logs(ctx context.Context, id string, follow bool, tail int) (
 	if follow {
 		q.Set("follow", "1")
 	}
-	return api.AgentLogs{Tasks: b.tasks, Nodes: b.nodes, TLS: b.agentTLS}.Open(ctx, id, q.Encode())
+	return api.AgentLogs{Tasks: b.tasks, Nodes: b.nodes, TLS: b.agentTLS, CallbackToken: b.store.NodeCallbackToken}.Open(ctx, id, q.Encode())
 }
 
 // shardSummary says which replica owns how many queue shards.
