@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,6 +20,7 @@ import (
 	"github.com/orch-project/orch/pkg/agent/runtime"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/pki"
 )
 
 // Version is reported at register; cmd/orchlet may set it with -ldflags.
@@ -96,6 +99,9 @@ type Agent struct {
 	cp    ControlPlane
 	token string
 	rep   *reporter
+	// logTLS: the log server's key and, once registered in a TLS
+	// cluster, its certificate (logtls.go).
+	logTLS *logTLS
 
 	// Backoff bounds for the session (register, assignment stream) and the
 	// runtime event stream; tests shorten them.
@@ -157,6 +163,10 @@ func New(cfg Config) (*Agent, error) {
 	if _, err := rand.Read(tok); err != nil {
 		return nil, fmt.Errorf("agent: generating the callback token: %w", err)
 	}
+	servingKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("agent: generating the log server's key: %w", err)
+	}
 	log := cfg.Logger.With("node", cfg.NodeName)
 	caFile, err := writeCABundle(cfg.CABundle)
 	if err != nil {
@@ -170,6 +180,7 @@ func New(cfg Config) (*Agent, error) {
 		rt:         cfg.Runtime,
 		cp:         cfg.ControlPlane,
 		token:      hex.EncodeToString(tok),
+		logTLS:     &logTLS{key: servingKey},
 		rep:        newReporter(cfg.ControlPlane, cfg.NodeName, log),
 		minBackoff: 250 * time.Millisecond,
 		maxBackoff: 30 * time.Second,
@@ -244,7 +255,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(tlsOnceIssued{ln, a.logTLS}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("agent HTTP server stopped", "err", err)
 		}
 	})
@@ -465,6 +476,10 @@ func (a *Agent) registerRequest(ctx context.Context) (wire.RegisterRequest, erro
 			reserved = append(reserved, model.PortKey("tcp", p))
 		}
 	}
+	servingKey, err := pki.EncodeNodeKey(a.logTLS.key.Public())
+	if err != nil {
+		return wire.RegisterRequest{}, err
+	}
 	return wire.RegisterRequest{
 		Name:          a.node,
 		Capacity:      capacity,
@@ -474,6 +489,7 @@ func (a *Agent) registerRequest(ctx context.Context) (wire.RegisterRequest, erro
 		AgentVersion:  Version,
 		Runtime:       a.rt.Name(),
 		CallbackToken: a.token,
+		ServingKey:    servingKey,
 	}, nil
 }
 

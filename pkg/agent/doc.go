@@ -69,8 +69,12 @@
 //	GET /healthz
 //	GET /logs/{taskId}?container=NAME&follow=1&since=RFC3339|DURATION&tail=N
 //
-// /logs streams plain text and requires "Authorization: Bearer TOKEN", where
-// TOKEN is the random callback token the agent sent at register.
+// /logs streams plain text. In a TLS cluster the registration returns a
+// certificate the cluster CA issued to the node for the agent's serving key,
+// and from then on the port speaks only TLS 1.3 and admits only callers with
+// a server's certificate of the cluster (logtls.go). In a plain-HTTP cluster
+// it requires "Authorization: Bearer TOKEN", where TOKEN is the random
+// callback token the agent sent at register.
 //
 // # Example
 //

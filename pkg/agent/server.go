@@ -19,7 +19,9 @@ import (
 //	GET /healthz
 //	GET /logs/{taskId}?container=NAME&follow=1&since=RFC3339|DURATION&tail=N&timestamps=1
 //
-// /logs requires "Authorization: Bearer <CallbackToken>".
+// In a TLS cluster every connection is mutual TLS (logtls.go): the caller
+// proved at the handshake that it is a server of the cluster. In a
+// plain-HTTP cluster /logs requires "Authorization: Bearer <CallbackToken>".
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -38,6 +40,11 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 }
 
 func (a *Agent) authorized(r *http.Request) bool {
+	if r.TLS != nil {
+		// The handshake verified the client certificate (a server's of
+		// this cluster): NodeServerTLS requires one.
+		return len(r.TLS.PeerCertificates) > 0
+	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) == 1
 }

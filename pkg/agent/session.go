@@ -69,6 +69,11 @@ func (a *Agent) register(ctx context.Context) (wire.RegisterResponse, error) {
 			resp, err = a.cp.Register(ctx, req)
 		}
 		if err == nil {
+			if terr := a.logTLS.adopt(resp, a.cfg.CABundle); terr != nil {
+				// Logs would be unreachable (the server accepts only
+				// TLS with a certificate naming this node).
+				a.log.Error("cannot serve logs over TLS with the certificate the control plane issued; orch logs will fail for this node", "err", terr)
+			}
 			a.mu.Lock()
 			a.serverEnv = resp.Env
 			if resp.ClusterID != "" {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,11 @@ func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteObject(r, "node "+req.Name)
+	if s.cfg.IssueNodeCert != nil {
+		// A TLS cluster reaches the agent by mutual TLS: it keeps no
+		// callback token.
+		req.CallbackToken = ""
+	}
 	n, err := s.cfg.Nodes.Register(r.Context(), req)
 	if err != nil {
 		if errors.Is(err, model.ErrNodeNameTaken) {
@@ -39,6 +45,19 @@ func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, err)
 		return
+	}
+	// Only now, the host's key proven: a TLS cluster issues the node a
+	// certificate for its log server. Without a serving key (a hand-made
+	// registration) there is none, and its logs cannot be fetched: never
+	// in clear.
+	var nodeCert string
+	if s.cfg.IssueNodeCert != nil && req.ServingKey != "" {
+		c, err := s.cfg.IssueNodeCert(n.Name, req.ServingKey)
+		if err != nil {
+			writeError(w, &apiError{http.StatusBadRequest, "InvalidRegistration", err.Error()})
+			return
+		}
+		nodeCert = c
 	}
 	// Every registration gets a fresh node token, valid for this node's
 	// endpoints only; the previous one stops working.
@@ -48,7 +67,7 @@ func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("node registered", "node", n.Name, "address", n.Address, "cpu", n.Capacity.CPU, "memoryMiB", n.Capacity.MemoryMiB)
-	resp := wire.RegisterResponse{Node: *n, HeartbeatInterval: s.cfg.Nodes.HeartbeatInterval(), NodeToken: nodeToken, ClusterID: s.cfg.ClusterID}
+	resp := wire.RegisterResponse{Node: *n, HeartbeatInterval: s.cfg.Nodes.HeartbeatInterval(), NodeToken: nodeToken, ClusterID: s.cfg.ClusterID, NodeCert: nodeCert}
 	resp.Node.CallbackToken = ""
 	if s.cfg.ContainerEnv != nil {
 		resp.Env = s.cfg.ContainerEnv(r)
@@ -171,13 +190,10 @@ func (s *core) assignment(r *http.Request, t *model.Task) (wire.Assignment, bool
 	return wire.Assignment{Task: *t, TaskDefinition: *td}, true
 }
 
-// logClient streams from agents; no overall timeout because follow=1 streams
-// last as long as the user watches.
-var logClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 30 * time.Second}}
-
 // taskLogs proxies GET /logs/{task} to the agent running the task.
 func (s *core) taskLogs(w http.ResponseWriter, r *http.Request) {
-	body, err := OpenTaskLogs(r.Context(), s.cfg.Tasks, s.cfg.Nodes, r.PathValue("id"), r.URL.RawQuery)
+	logs := AgentLogs{Tasks: s.cfg.Tasks, Nodes: s.cfg.Nodes, TLS: s.cfg.AgentTLS, CallbackToken: s.cfg.CallbackToken}
+	body, err := logs.Open(r.Context(), r.PathValue("id"), r.URL.RawQuery)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -203,28 +219,58 @@ func (s *core) taskLogs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// OpenTaskLogs opens a task's log stream on the agent running it (query:
-// the agent's parameters: follow, tail, since, container, timestamps). The
+// AgentLogs opens task logs on the agents running them: the log callback,
+// the one connection the server makes to an agent.
+type AgentLogs struct {
+	Tasks Tasks
+	Nodes Nodes
+	// TLS returns how to reach a node's agent: mutual TLS, the agent's
+	// certificate checked to name that node (pkg/pki.NodeClientTLS). nil
+	// in a plain-HTTP cluster: plain HTTP with the node's callback token.
+	TLS func(node string) *tls.Config
+	// CallbackToken opens a node's callback token (sealed in etcd) for
+	// plain HTTP; nil reads the record's value as it is.
+	CallbackToken func(*model.Node) (string, error)
+}
+
+// Open opens a task's log stream on the agent running it (query: the
+// agent's parameters: follow, tail, since, container, timestamps). The
 // dashboard streams logs through it too. Errors say why in a user's terms.
-func OpenTaskLogs(ctx context.Context, tasks Tasks, nodes Nodes, id, query string) (io.ReadCloser, error) {
-	t, err := tasks.Get(ctx, id)
+func (l AgentLogs) Open(ctx context.Context, id, query string) (io.ReadCloser, error) {
+	t, err := l.Tasks.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if t.NodeName == "" {
 		return nil, &apiError{http.StatusConflict, "NotPlaced", fmt.Sprintf("task %s is not placed on a node yet: %s", t.ShortID(), t.PlacementMessage)}
 	}
-	n, err := nodes.Lookup(t.NodeName)
+	n, err := l.Nodes.Lookup(t.NodeName)
 	if err != nil {
 		return nil, err
 	}
 	if n.Address == "" {
 		return nil, &apiError{http.StatusBadGateway, "AgentUnreachable", fmt.Sprintf("node %s registered no address to fetch logs from", n.Name)}
 	}
+	// A transport per call: each node has its own TLS check, and logs
+	// are fetched rarely; no keep-alive, so nothing lingers. No overall
+	// timeout: follow=1 streams last as long as the user watches.
+	tr := &http.Transport{ResponseHeaderTimeout: 30 * time.Second, DisableKeepAlives: true, Proxy: nil}
 	u := url.URL{Scheme: "http", Host: n.Address, Path: "/logs/" + t.TaskID, RawQuery: query}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	req.Header.Set("Authorization", "Bearer "+n.CallbackToken)
-	resp, err := logClient.Do(req)
+	if l.TLS != nil {
+		u.Scheme = "https"
+		req.URL = &u
+		tr.TLSClientConfig = l.TLS(n.Name)
+	} else {
+		tok := n.CallbackToken
+		if l.CallbackToken != nil {
+			if tok, err = l.CallbackToken(n); err != nil {
+				return nil, err
+			}
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		return nil, &apiError{http.StatusBadGateway, "AgentUnreachable", fmt.Sprintf("cannot reach the agent of node %s at %s: %v", n.Name, n.Address, err)}
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,15 @@ type CoreConfig struct {
 	// JoinTokenPrefix starts minted join tokens (default "orchjoin_"); a
 	// TLS server's carries its CA pin (pkg/pki.JoinTokenPrefix).
 	JoinTokenPrefix string
+	// IssueNodeCert issues a registering node the certificate its log
+	// server presents (PEM chain), for its serving key; AgentTLS is how
+	// the server then reaches that agent (pkg/pki.NodeClientTLS). Both
+	// nil in a plain-HTTP cluster (plain HTTP and the callback token).
+	IssueNodeCert func(name, servingKey string) (string, error)
+	AgentTLS      func(node string) *tls.Config
+	// CallbackToken opens a node's callback token (plain HTTP: sealed in
+	// etcd); nil uses the record's value.
+	CallbackToken func(*model.Node) (string, error)
 }
 
 // core is the feature every server has: task definitions, tasks, nodes,

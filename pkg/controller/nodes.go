@@ -48,7 +48,7 @@ const (
 	maxAttrKeyLen     = 128
 	maxAttrValueLen   = 256
 	maxReservedPorts  = 1024
-	maxNodeStringLen  = 256 // address, agentVersion, runtime, callbackToken
+	maxNodeStringLen  = 256 // address, agentVersion, runtime, callbackToken, servingKey
 	nodeNonceTTL      = time.Minute
 )
 
@@ -107,7 +107,7 @@ func validateRegistration(req model.NodeRegistration) error {
 	}
 	for _, f := range []struct{ path, v string }{
 		{"address", req.Address}, {"agentVersion", req.AgentVersion}, {"runtime", req.Runtime},
-		{"callbackToken", req.CallbackToken}, {"publicKey", req.PublicKey}, {"nonce", req.Nonce}, {"signature", req.Signature},
+		{"callbackToken", req.CallbackToken}, {"servingKey", req.ServingKey}, {"publicKey", req.PublicKey}, {"nonce", req.Nonce}, {"signature", req.Signature},
 	} {
 		if len(f.v) > maxNodeStringLen {
 			errs.Add(f.path, fmt.Sprintf("must be at most %d bytes, got %d", maxNodeStringLen, len(f.v)))

@@ -46,8 +46,9 @@ type Node struct {
 	Tags []Tag `json:"tags,omitempty"`
 	// Address is where the control plane reaches the agent (logs).
 	Address string `json:"address,omitempty"`
-	// CallbackToken authenticates the control plane to the agent; the API
-	// never returns it.
+	// CallbackToken authenticates the control plane to the agent in a
+	// plain-HTTP cluster (sealed in etcd; a TLS cluster uses mutual TLS and
+	// keeps none); the API never returns it.
 	CallbackToken string `json:"callbackToken,omitempty"`
 	AgentVersion  string `json:"agentVersion,omitempty"`
 	Runtime       string `json:"runtime,omitempty"` // docker or fake

@@ -77,8 +77,13 @@ type NodeRegistration struct {
 	AgentVersion string `json:"agentVersion,omitempty"`
 	Runtime      string `json:"runtime,omitempty"`
 	// CallbackToken is a secret the control plane presents when it calls
-	// the agent (log streaming). The agent generates it at start.
+	// the agent (log streaming) in a plain-HTTP cluster. The agent
+	// generates it at start; a TLS cluster ignores it (mutual TLS instead).
 	CallbackToken string `json:"callbackToken,omitempty"`
+	// ServingKey (base64 PKIX DER) is the public key of the agent's log
+	// server; a TLS cluster issues the node a certificate for it (see
+	// pkg/pki.IssueNode) in RegisterResponse.NodeCert.
+	ServingKey string `json:"servingKey,omitempty"`
 	// PublicKey (base64 ed25519) is the host's identity; Signature signs
 	// auth.NodeProofMessage(Nonce, Name, PublicKey) with its private key,
 	// Nonce coming from POST /v1/agent/nonce. A node name belongs to the

@@ -19,8 +19,10 @@ import (
 	"time"
 )
 
-// CA is the cluster's certificate authority. It only issues the servers'
-// serving certificates, so a certificate that chains to it is a server.
+// CA is the cluster's certificate authority. It issues the servers'
+// serving certificates (server use) and the nodes' log-callback
+// certificates (client use only, see IssueNode), so a certificate that
+// chains to it and is for server use is a server.
 type CA struct {
 	Cert    *x509.Certificate
 	Key     crypto.Signer

@@ -2,7 +2,9 @@
 // CA created on a server's first start, the servers' serving certificates
 // it issues, and the CA pin a join token carries so an agent given only
 // the token trusts the servers without copying files (as Docker Swarm's
-// SWMTKN and kubeadm's discovery-token-ca-cert-hash do). It also seals the
+// SWMTKN and kubeadm's discovery-token-ca-cert-hash do), and the nodes'
+// log-callback certificates with the mutual-TLS configurations of both
+// ends (node.go). It also seals the
 // secrets a server must keep in clear (AES-GCM, see Sealer). Standard
 // library only.
 //

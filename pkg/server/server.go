@@ -222,8 +222,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		queues.aws.SetForwardTransport(tr)
 		topics.aws.SetForwardTransport(tr)
 	}
+	issueNodeCert, agentTLS := logCallbackTLS(s.CA, tlsCfg)
 	dashboard := newUIFeature(uiDeps{audit: auditTo, store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
-		queues: queues.queues, topics: topics.topics, logger: o.Logger})
+		queues: queues.queues, topics: topics.topics, logger: o.Logger, agentTLS: agentTLS})
 	s.ui = dashboard.d
 	// The features, in order: the order of their kinds in messages.
 	features := []Feature{
@@ -238,6 +239,9 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 				JoinTokenPrefix: s.JoinTokenPrefix(),
 				Logger:          o.Logger,
 				ClusterID:       clusterID,
+				IssueNodeCert:   issueNodeCert,
+				AgentTLS:        agentTLS,
+				CallbackToken:   st.NodeCallbackToken,
 			}),
 			reconciler: s.Reconciler,
 		},

@@ -86,3 +86,20 @@ func servingTLS(ca *pki.CA, listenAddr string, extra []string) (*tls.Config, err
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
+
+// logCallbackTLS is the server side of the log callback in a TLS cluster
+// (both nil with plain HTTP): issue each registering node a certificate
+// for its serving key, and reach a node's agent presenting this server's
+// certificate and accepting only the certificate issued to that node.
+func logCallbackTLS(ca *pki.CA, serving *tls.Config) (issue func(name, servingKey string) (string, error), agentTLS func(node string) *tls.Config) {
+	if ca == nil || serving == nil {
+		return nil, nil
+	}
+	issue = func(name, servingKey string) (string, error) {
+		b, err := ca.IssueNode(name, servingKey, 0)
+		return string(b), err
+	}
+	cert := serving.Certificates[0]
+	agentTLS = func(node string) *tls.Config { return pki.NodeClientTLS(ca.Cert, cert, node) }
+	return issue, agentTLS
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ type uiDeps struct {
 	topics   *topic.Service
 	logger   *slog.Logger
 	audit    *store.AuditLog
+	agentTLS func(node string) *tls.Config // the log callback's (nil: plain HTTP)
 }
 
 func newUIFeature(d uiDeps) *uiFeature {
@@ -224,7 +226,7 @@ func (b uiBackend) Logs(ctx context.Context, id string, follow bool, tail int) (
 	if follow {
 		q.Set("follow", "1")
 	}
-	return api.OpenTaskLogs(ctx, b.tasks, b.nodes, id, q.Encode())
+	return api.AgentLogs{Tasks: b.tasks, Nodes: b.nodes, TLS: b.agentTLS, CallbackToken: b.store.NodeCallbackToken}.Open(ctx, id, q.Encode())
 }
 
 // shardSummary says which replica owns how many queue shards.

@@ -77,8 +77,11 @@ func (s *Store) RegisterNode(ctx context.Context, n *model.Node, ttl time.Durati
 			}
 		}
 		c.Alive = true
-		b, _ := json.Marshal(&c)
 		k := s.nodeKey(n.Name)
+		// A plain-HTTP cluster's callback token is a secret the server
+		// must present: sealed at rest (NodeCallbackToken opens it).
+		c.CallbackToken = s.seal(n.CallbackToken, k)
+		b, _ := json.Marshal(&c)
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", rev)).
 			Then(clientv3.OpPut(k, string(b)), clientv3.OpPut(s.aliveKey(n.Name), n.Name, clientv3.WithLease(lease.ID))).Commit()
 		if err != nil {
@@ -89,6 +92,12 @@ func (s *Store) RegisterNode(ctx context.Context, n *model.Node, ttl time.Durati
 			return &c, nil
 		}
 	}
+}
+
+// NodeCallbackToken opens the callback token a node record carries (sealed
+// by RegisterNode; a record written before sealing reads as it is).
+func (s *Store) NodeCallbackToken(n *model.Node) (string, error) {
+	return s.open(n.CallbackToken, s.nodeKey(n.Name))
 }
 
 // Heartbeat keeps the node's lease alive. When the lease has expired (the

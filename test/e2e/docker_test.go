@@ -97,7 +97,7 @@ func running(t *model.Task) bool { return t.LastStatus == model.StatusRunning }
 func stopped(t *model.Task) bool { return t.IsStopped() }
 
 func TestDockerWebTaskLifecycle(t *testing.T) {
-	c, _ := dockerCluster(t)
+	c, node := dockerCluster(t)
 	applyJSON(t, c, `{"family":"e2eweb","containerDefinitions":[{"name":"web","image":"orch-example/web:latest","memory":64,
 		"portMappings":[{"containerPort":8080,"hostPort":0}],
 		"healthCheck":{"command":["CMD","/web","-check","http://127.0.0.1:8080/healthz"],"interval":5,"timeout":2,"retries":2},
@@ -122,6 +122,19 @@ func TestDockerWebTaskLifecycle(t *testing.T) {
 	logs := c.mustOrch(t, "logs", id)
 	if !strings.Contains(logs, "web listening on :8080") || !strings.Contains(logs, "GET / 200") {
 		t.Fatalf("orch logs:\n%s\nwant the start line and the request we made", logs)
+	}
+	// orch logs came over mutual TLS (the cluster is TLS by default): the
+	// agent's log port refuses plain HTTP (issue 11 item 5).
+	nv, _, err := c.admin.GetNode(context.Background(), node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get("http://" + nv.Address + "/logs/" + id); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(b), "listening") {
+			t.Fatalf("plain HTTP to the agent's log port %s: %d %q, want 400 (it speaks TLS only)", nv.Address, resp.StatusCode, b)
+		}
 	}
 	c.mustOrch(t, "stop", id)
 	task = waitTask(t, c, id, 30*time.Second, stopped)

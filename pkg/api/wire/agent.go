@@ -32,6 +32,10 @@ type RegisterResponse struct {
 	// ClusterID is the cluster's id: the agent labels its containers
 	// with it (orch.cluster) and never touches containers of another.
 	ClusterID string `json:"clusterId,omitempty"`
+	// NodeCert (PEM: the node's certificate, then the cluster CA) is what
+	// the agent serves its log endpoint with, over TLS with its serving
+	// key, in a TLS cluster; "" in a plain-HTTP one.
+	NodeCert string `json:"nodeCert,omitempty"`
 }
 
 // Assignment is a task placed on the agent's node with the definition to run.
