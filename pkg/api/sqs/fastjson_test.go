@@ -81,3 +81,40 @@ func BenchmarkDecodeJSON(b *testing.B) {
 		}
 	})
 }
+
+// TestAppendJSONAgrees: the hand-written answers are json.Marshal's bytes.
+func TestAppendJSONAgrees(t *testing.T) {
+	odd := "a\"b\\c<d>&e\n\x01é\u2028\xff"
+	outs := []output{
+		emptyOut{},
+		&sendOut{MessageId: "m", MD5OfMessageBody: "5d41402abc4b2a76b9719d911017c592"},
+		&sendOut{Id: "1", MessageId: odd, MD5OfMessageBody: "x", MD5OfMessageAttributes: "a", MD5OfMessageSystemAttributes: "s", SequenceNumber: "7"},
+		&sendBatchOut{}, &sendBatchOut{Successful: []sendOut{}, Failed: []batchFail{}},
+		&sendBatchOut{Successful: []sendOut{{Id: "0", MessageId: "m0", MD5OfMessageBody: "x"}, {Id: "1", MessageId: "m1", MD5OfMessageBody: "y"}},
+			Failed: []batchFail{{Id: "2", SenderFault: true, Code: "InvalidParameterValue", Message: odd}, {Id: "3", Code: "InternalError"}}},
+		&idBatchOut{}, &idBatchOut{Successful: []batchID{{Id: "0"}, {Id: odd}}, Failed: []batchFail{{Id: "x", Code: "ReceiptHandleIsInvalid"}}},
+		&receiveOut{}, &receiveOut{Messages: []outMessage{}},
+		&receiveOut{Messages: []outMessage{{MessageId: "m", ReceiptHandle: "r+/=", MD5OfBody: "x", Body: odd},
+			{MessageId: "n", ReceiptHandle: "s", MD5OfBody: "y", Body: "", MD5OfMessageAttributes: "z"}}},
+	}
+	for _, o := range outs {
+		got, ok := appendJSON(nil, o)
+		if !ok {
+			t.Fatalf("%#v: not written by the fast path", o)
+		}
+		want, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%#v:\n got %s\nwant %s", o, got, want)
+		}
+	}
+	withAttrs := &receiveOut{Messages: []outMessage{{MessageId: "m", Attributes: map[string]string{"SentTimestamp": "1"}}}}
+	if _, ok := appendJSON(nil, withAttrs); ok {
+		t.Error("a message with attributes took the fast path")
+	}
+	if _, ok := appendJSON(nil, &queueURLOut{QueueUrl: "u"}); ok {
+		t.Error("queueURLOut took the fast path")
+	}
+}
