@@ -25,6 +25,11 @@ func (d JSONDialect) WriteResult(w http.ResponseWriter, reqID string, v any) {
 		d.WriteError(w, reqID, ErrInternal)
 		return
 	}
+	d.WriteEncoded(w, reqID, b)
+}
+
+// WriteEncoded writes b, a result the caller encoded itself, as a 200 answer.
+func (d JSONDialect) WriteEncoded(w http.ResponseWriter, reqID string, b []byte) {
 	w.Header().Set("x-amzn-RequestId", reqID)
 	w.Header().Set("Content-Type", d.contentType())
 	_, _ = w.Write(b)

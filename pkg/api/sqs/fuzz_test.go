@@ -27,7 +27,11 @@ func FuzzDecodeJSON(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range fastBodies {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkFastAgrees(t, b)
 		in, err := decodeJSON(b)
 		if err != nil {
 			if e := toWire(err); e.HTTPStatus() != 400 {

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/model"
@@ -126,7 +127,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if awsproto.IsJSON(r) {
-		jsonDialect.WriteResult(w, reqID, out)
+		writeJSONResult(w, reqID, out)
 		return
 	}
 	var result func(*awsproto.XMLWriter)
@@ -134,6 +135,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		result = out.writeXML
 	}
 	xmlDialect.WriteResult(w, c.action, reqID, result)
+}
+
+// jsonBufs holds answer buffers for reuse (w.Write copies them out).
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// writeJSONResult writes out in the JSON protocol: the hot actions'
+// answers through appendJSON into a pooled buffer, others by json.Marshal.
+func writeJSONResult(w http.ResponseWriter, reqID string, out output) {
+	bp := jsonBufs.Get().(*[]byte)
+	b, ok := appendJSON((*bp)[:0], out)
+	if ok {
+		jsonDialect.WriteEncoded(w, reqID, b)
+	} else {
+		jsonDialect.WriteResult(w, reqID, out)
+	}
+	if cap(b) <= 64<<10 { // a large receive's buffer is left to the GC
+		*bp = b[:0]
+		jsonBufs.Put(bp)
+	}
 }
 
 // decode reads the action and its input from either protocol.

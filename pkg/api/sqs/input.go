@@ -73,6 +73,9 @@ func decodeJSON(body []byte) (*input, error) {
 	if len(body) == 0 {
 		return in, nil
 	}
+	if fast, ok := decodeJSONFast(body); ok {
+		return fast, nil
+	}
 	if err := json.Unmarshal(body, in); err != nil {
 		return nil, errSerialization(err)
 	}
