@@ -98,7 +98,7 @@ func newCmd() *cobra.Command {
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
 				StatsInterval: statsInterval, StoppedRetention: stoppedRetention,
 				TaskEndpointListen: taskListen, TaskEndpointHost: taskHost,
-				Functions: functionsConfig(rt, fnListen, fnPerEnv, fnIdle),
+				Functions: functionsConfig(rt, cp, fnListen, fnPerEnv, fnIdle),
 			})
 			if err != nil {
 				return err
@@ -136,9 +136,17 @@ func newCmd() *cobra.Command {
 
 // functionsConfig runs function environments with Docker only: the fake
 // runtime cannot run a Lambda runtime client.
-func functionsConfig(rt, listen string, perEnv int, idle time.Duration) *agent.FunctionsConfig {
+// The agent attaches its invocation stream to every --server replica.
+func functionsConfig(rt string, cp *client.Client, listen string, perEnv int, idle time.Duration) *agent.FunctionsConfig {
 	if rt != "docker" {
 		return nil
 	}
-	return &agent.FunctionsConfig{ListenAddr: listen, PerEnvironment: perEnv, IdleTimeout: idle}
+	planes := func() []agent.FunctionControlPlane {
+		var out []agent.FunctionControlPlane
+		for _, c := range cp.PerServer() {
+			out = append(out, c)
+		}
+		return out
+	}
+	return &agent.FunctionsConfig{ListenAddr: listen, PerEnvironment: perEnv, IdleTimeout: idle, Planes: planes}
 }

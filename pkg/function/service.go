@@ -99,11 +99,30 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	wg.Go(func() { s.async.run(ctx) })
+	wg.Go(func() { s.forgetDeleted(ctx) })
 	mappings := s.st.MappingCache()
 	wg.Go(func() { _ = mappings.Run(ctx) })
 	wg.Go(func() { s.runMappings(ctx, mappings) })
 	wg.Wait()
 	return nil
+}
+
+// forgetDeleted tells the agents about each deleted function (every
+// replica tells its own agents; a delete reaching an agent twice is
+// harmless).
+func (s *Service) forgetDeleted(ctx context.Context) {
+	sub := s.fns.SubscribeFilter(func(ch store.Change[model.StoredFunction]) bool { return ch.Obj == nil })
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.C():
+			for _, ch := range sub.Drain() {
+				s.hub.Forget(ch.Key)
+			}
+		}
+	}
 }
 
 // Name returns a function's name from a name, a partial ARN
