@@ -222,6 +222,7 @@ type env struct {
 	q      *fakeQueues
 	clock  *fakeClock
 	owner  *fakeOwner
+	fns    FunctionInvoker // lambda subscriptions' hook (nil: none)
 	stopFn func()
 }
 
@@ -260,7 +261,7 @@ func newEnv(t testing.TB) *env {
 }
 
 func (e *env) start() {
-	e.s = New(testStore, Options{Ownership: e.owner, Queues: e.q, Clock: e.clock, BaseURL: "http://orch.test",
+	e.s = New(testStore, Options{Ownership: e.owner, Queues: e.q, Functions: e.fns, Clock: e.clock, BaseURL: "http://orch.test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
