@@ -69,7 +69,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		serverCmd(), devCmd(), joinTokenCmd(g), awsEnvCmd(g), tokenCmd(g),
 		applyCmd(g), getCmd(g), describeCmd(g), deleteCmd(g),
-		runCmd(g), stopCmd(g), logsCmd(g), nodeCmd(g),
+		runCmd(g), stopCmd(g), logsCmd(g), nodeCmd(g), usageCmd(g),
 	)
 	root.AddCommand(kindCommands(g)...)
 	return root

@@ -183,6 +183,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		topics,
 		newScalingFeature(st, queues.queues, o.Logger),
 		functions,
+		newUsageFeature(s.Caches, functions.svc, reg),
 		newECSFeature(st, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		dashboard,
 	}
