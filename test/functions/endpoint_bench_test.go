@@ -338,7 +338,7 @@ func BenchmarkEndpointQueueTrigger(b *testing.B) {
 	t0 = time.Now()
 	if _, err := e.lc.CreateEventSourceMapping(ctx, &awslambda.CreateEventSourceMappingInput{FunctionName: aws.String("trigger"),
 		EventSourceArn: aws.String("arn:aws:sqs:us-east-1:000000000000:src"), BatchSize: aws.Int32(10),
-		ScalingConfig: &lambdatypes.ScalingConfig{MaximumConcurrency: aws.Int32(10)}, // as many pollers as the baseline's consumers
+		ScalingConfig:         &lambdatypes.ScalingConfig{MaximumConcurrency: aws.Int32(10)}, // as many pollers as the baseline's consumers
 		FunctionResponseTypes: []lambdatypes.FunctionResponseType{lambdatypes.FunctionResponseTypeReportBatchItemFailures}}); err != nil {
 		b.Fatal(err)
 	}
@@ -434,4 +434,3 @@ func BenchmarkEndpointQueueLatency(b *testing.B) {
 	b.ReportMetric(float64(bad), "dead-lettered")
 	b.ReportMetric(0, "lost")
 }
-
