@@ -15,7 +15,7 @@ orch() { ./bin/orch "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 dev_pid=""
-node="orch-demo"
+node="${ORCH_DEMO_NODE:-orch-demo}"
 cleanup() {
 	if [ -n "$dev_pid" ] && kill -0 "$dev_pid" 2>/dev/null; then
 		say "stopping orch dev (Ctrl-C): it stops and removes the containers it started"
@@ -23,7 +23,7 @@ cleanup() {
 		wait "$dev_pid" || true
 		grep -E '^(stopping|stopped|warning)' "$work/dev.out" || true
 	fi
-	left="$(docker ps -aq --filter "label=orch.node=$node")"
+	left="$(docker ps -aq --filter "label=orch.node=$node"; docker ps -aq --filter "label=orch.function-node=$node")"
 	if [ -n "$left" ]; then
 		echo "demo: removing containers orch dev left behind: $left" >&2
 		docker rm -f $left >/dev/null
@@ -141,4 +141,23 @@ say "each subscriber got exactly what it asked for"
 orch get queues
 say "curl http://127.0.0.1:18081/ (the news board: every message's signature verified)"
 curl -fsS http://127.0.0.1:18081/ || true
+say "receipts without a server: a Lambda-style function (aws-lambda-go, unchanged) triggered by the till's orders queue"
+orch apply -f examples/manifests/receipts.yaml
+orch get functions
+till_backlog() {
+	orch get queues -o json | python3 -c 'import json,sys; q=[q for q in json.load(sys.stdin) if q["name"]=="till-orders"][0]; print(q["visible"]+q["inFlight"])'
+}
+say "orch run till: 20 orders as JSON; the first starts the receipt function (cold start), the rest find it warm"
+orch run till --wait --until stopped
+for _ in $(seq 1 150); do
+	[ "$(till_backlog)" = 0 ] && break
+	sleep 0.2
+done
+orch get queues | grep -E '^(QUEUE|NAME|till-orders|receipt-dlq) ' || orch get queues
+say "orch invoke receipt (once directly, RequestResponse, with its log tail)"
+orch invoke receipt --payload '{"id":"counter-1","customer":"ann","drink":"latte","price":3.5}' --log
+say "orch logs function receipt (START / END / REPORT per invocation, Init Duration on the cold start)"
+orch logs function receipt | tail -n 12
+say "orch usage (per function: invocations, errors, p50/p99, GB-seconds; per service: vCPU- and GB-seconds)"
+orch usage
 say "demo finished"

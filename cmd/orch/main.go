@@ -84,7 +84,7 @@ func newRoot() *cobra.Command {
 		serverCmd(), devCmd(), joinTokenCmd(g), awsEnvCmd(g), tokenCmd(g),
 		applyCmd(g), getCmd(g), describeCmd(g), deleteCmd(g),
 		runCmd(g), stopCmd(g), logsCmd(g), nodeCmd(g),
-		auditCmd(g), policyCmd(g),
+		auditCmd(g), policyCmd(g), usageCmd(g),
 	)
 	root.AddCommand(kindCommands(g)...)
 	return root

@@ -122,7 +122,7 @@ func newCmd() *cobra.Command {
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
 				StatsInterval: statsInterval, StoppedRetention: stoppedRetention,
 				TaskEndpointListen: taskListen, TaskEndpointHost: taskHost, CABundle: trust.caPEM,
-				Functions: functionsConfig(rt, fnListen, fnPerEnv, fnIdle),
+				Functions: functionsConfig(rt, cp, fnListen, fnPerEnv, fnIdle),
 			})
 			if err != nil {
 				return err
@@ -163,11 +163,19 @@ func newCmd() *cobra.Command {
 
 // functionsConfig runs function environments with Docker only: the fake
 // runtime cannot run a Lambda runtime client.
-func functionsConfig(rt, listen string, perEnv int, idle time.Duration) *agent.FunctionsConfig {
+// The agent attaches its invocation stream to every --server replica.
+func functionsConfig(rt string, cp *client.Client, listen string, perEnv int, idle time.Duration) *agent.FunctionsConfig {
 	if rt != "docker" {
 		return nil
 	}
-	return &agent.FunctionsConfig{ListenAddr: listen, PerEnvironment: perEnv, IdleTimeout: idle}
+	planes := func() []agent.FunctionControlPlane {
+		var out []agent.FunctionControlPlane
+		for _, c := range cp.PerServer() {
+			out = append(out, c)
+		}
+		return out
+	}
+	return &agent.FunctionsConfig{ListenAddr: listen, PerEnvironment: perEnv, IdleTimeout: idle, Planes: planes}
 }
 
 // defaultStateDir is /var/lib/orchlet for root, else ~/.orch/orchlet.

@@ -37,6 +37,12 @@ type FunctionsConfig struct {
 	// Launcher starts environments (default: containers on the agent's
 	// runtime).
 	Launcher lambdart.Launcher
+	// Planes, when set, returns one control plane per server replica: the
+	// agent attaches its invocation stream to each (a replica routes
+	// invocations only to the agents attached to it) and answers each
+	// invocation on the replica that sent it. Default: the agent's
+	// control plane alone.
+	Planes func() []FunctionControlPlane
 }
 
 // labelFunctionNode marks function containers with their node (not
@@ -92,21 +98,33 @@ func (a *Agent) runFunctions(ctx context.Context) {
 		},
 	})
 	defer pool.Close()
-	f := &functionRunner{a: a, cp: cp, pool: pool, reports: &reports, revisions: map[string]string{}}
-	b := newBackoff(a.minBackoff, a.maxBackoff)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for ctx.Err() == nil {
-		err := f.follow(ctx, &wg, b.reset)
-		if ctx.Err() != nil {
-			return
-		}
-		d := b.next()
-		a.log.Debug("invocation stream broke; reconnecting", "err", err, "retryIn", d.Round(time.Millisecond))
-		if !sleepCtx(ctx, d) {
-			return
+	f := &functionRunner{a: a, pool: pool, reports: &reports, revisions: map[string]string{}}
+	planes := []FunctionControlPlane{cp}
+	if fc.Planes != nil {
+		if ps := fc.Planes(); len(ps) > 0 {
+			planes = ps
 		}
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var streams sync.WaitGroup
+	for _, cp := range planes {
+		streams.Go(func() {
+			b := newBackoff(a.minBackoff, a.maxBackoff)
+			for ctx.Err() == nil {
+				err := f.follow(ctx, cp, &wg, b.reset)
+				if ctx.Err() != nil {
+					return
+				}
+				d := b.next()
+				a.log.Debug("invocation stream broke; reconnecting", "err", err, "retryIn", d.Round(time.Millisecond))
+				if !sleepCtx(ctx, d) {
+					return
+				}
+			}
+		})
+	}
+	streams.Wait()
 }
 
 // removeFunctionContainers removes environments a previous run left (their
@@ -126,7 +144,6 @@ func (a *Agent) removeFunctionContainers(ctx context.Context, sel map[string]str
 
 type functionRunner struct {
 	a       *Agent
-	cp      FunctionControlPlane
 	pool    *lambdart.Pool
 	reports *sync.Map
 
@@ -134,10 +151,10 @@ type functionRunner struct {
 	revisions map[string]string // function -> revision the pool runs
 }
 
-func (f *functionRunner) follow(ctx context.Context, wg *sync.WaitGroup, connected func()) error {
+func (f *functionRunner) follow(ctx context.Context, cp FunctionControlPlane, wg *sync.WaitGroup, connected func()) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	evs, errs := f.cp.Invocations(sctx, f.a.node)
+	evs, errs := cp.Invocations(sctx, f.a.node)
 	for {
 		select {
 		case <-ctx.Done():
@@ -152,11 +169,15 @@ func (f *functionRunner) follow(ctx context.Context, wg *sync.WaitGroup, connect
 				}
 			}
 			connected()
+			if ev.Type == wire.InvocationDelete {
+				f.forget(ev.FunctionName)
+				continue
+			}
 			if ev.Type != wire.InvocationInvoke || ev.Function == nil {
 				continue
 			}
 			f.ensure(ev.Function)
-			wg.Go(func() { f.run(ctx, ev) })
+			wg.Go(func() { f.run(ctx, cp, ev) })
 		}
 	}
 }
@@ -175,7 +196,19 @@ func (f *functionRunner) ensure(spec *wire.FunctionSpec) {
 	})
 }
 
-func (f *functionRunner) run(ctx context.Context, ev wire.InvocationEvent) {
+// forget stops a deleted function's environments.
+func (f *functionRunner) forget(name string) {
+	f.mu.Lock()
+	_, known := f.revisions[name]
+	delete(f.revisions, name)
+	f.mu.Unlock()
+	if known {
+		f.a.log.Info("function deleted: stopping its environments", "function", name)
+		f.pool.Delete(name)
+	}
+}
+
+func (f *functionRunner) run(ctx context.Context, cp FunctionControlPlane, ev wire.InvocationEvent) {
 	var (
 		r    lambdart.Result
 		logs []byte
@@ -206,7 +239,7 @@ func (f *functionRunner) run(ctx context.Context, ev wire.InvocationEvent) {
 		return // the agent is stopping: the server sees the stream end
 	}
 	for attempt := 1; ; attempt++ {
-		err := f.cp.InvocationResult(ctx, f.a.node, ev.RequestID, res)
+		err := cp.InvocationResult(ctx, f.a.node, ev.RequestID, res)
 		if err == nil || attempt == 3 || ctx.Err() != nil {
 			if err != nil && ctx.Err() == nil {
 				f.a.log.Warn("cannot deliver an invocation's result", "function", ev.Function.Name, "requestId", ev.RequestID, "err", err)

@@ -1,6 +1,7 @@
 package function
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
+	"github.com/orch-project/orch/pkg/store"
 )
 
 // asyncWorkers is how many Event invocations run at once per server.
@@ -22,48 +24,80 @@ const asyncWorkers = 32
 // with no agent to run it, waits without using a retry. A restarted
 // server finds the stored ones and carries on (at least once: an
 // invocation running when the server died runs again).
+//
+// Pending invocations are mirrored by a watch cache (one list at start,
+// then the changes) and ordered in memory by due time, so an idle server
+// reads nothing and a busy one does not list every pending invocation each
+// second. Any replica may store an invocation; only the one owning the
+// queues runs them (see owned).
 type asyncDispatcher struct {
-	s      *Service
-	work   chan *model.AsyncInvocation
-	kick   chan struct{}
+	s     *Service
+	cache *store.Cache[model.AsyncInvocation]
+	work  chan *model.AsyncInvocation
+	kick  chan struct{}
+
 	mu     sync.Mutex
-	active map[string]bool
-	// waitUntil holds invocations that found no agent or were throttled:
-	// they wait in memory (rewriting them in etcd every second would
-	// multiply writes while no agent is there).
-	waitUntil map[string]time.Time
+	active map[string]bool  // request ids running now
+	due    dueQueue         // min-heap by due time
+	queued map[string]int64 // cache key -> the revision queued in due
 }
 
 func newAsyncDispatcher(s *Service) *asyncDispatcher {
-	return &asyncDispatcher{s: s, work: make(chan *model.AsyncInvocation, 1024), kick: make(chan struct{}, 1), active: map[string]bool{}, waitUntil: map[string]time.Time{}}
+	return &asyncDispatcher{s: s, cache: s.st.AsyncInvocationCache(), work: make(chan *model.AsyncInvocation, asyncWorkers),
+		kick: make(chan struct{}, 1), active: map[string]bool{}, queued: map[string]int64{}}
 }
 
-// enqueue stores the invocation durably and hands it to a worker.
+// enqueue stores the invocation durably; the watch brings it to the
+// due-queue of the replica delivering Event invocations.
 func (d *asyncDispatcher) enqueue(ctx context.Context, fn string, payload []byte) (string, error) {
 	now := time.Now()
 	inv := &model.AsyncInvocation{RequestID: NewRequestID(), FunctionName: fn, Payload: payload, NextAttempt: now, Created: now}
 	if err := d.s.st.PutAsyncInvocation(ctx, inv); err != nil {
 		return "", err
 	}
-	if d.owned() && d.claim(inv.RequestID) {
-		select {
-		case d.work <- inv:
-		default:
-			d.unclaim(inv.RequestID) // busy: the next scan takes it
-		}
-	}
 	return inv.RequestID, nil
 }
 
-func (d *asyncDispatcher) claim(id string) bool {
+// dueEntry is one stored revision of an invocation waiting for its time.
+type dueEntry struct {
+	at  time.Time
+	key string // the cache key: <function>/<requestId>
+	rev int64
+}
+
+type dueQueue []dueEntry
+
+func (q dueQueue) Len() int           { return len(q) }
+func (q dueQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q dueQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *dueQueue) Push(x any)        { *q = append(*q, x.(dueEntry)) }
+func (q *dueQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// push queues a stored revision (once) and wakes the loop.
+func (d *asyncDispatcher) push(key string, rev int64, at time.Time) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.active[id] || time.Now().Before(d.waitUntil[id]) {
-		return false
+	if d.queued[key] == rev {
+		d.mu.Unlock()
+		return
 	}
-	delete(d.waitUntil, id)
-	d.active[id] = true
-	return true
+	d.queued[key] = rev
+	heap.Push(&d.due, dueEntry{at: at, key: key, rev: rev})
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// later tries the stored revision of inv again in a second (the store or
+// the agents were unavailable: no attempt was used).
+func (d *asyncDispatcher) later(inv *model.AsyncInvocation) {
+	d.push(inv.FunctionName+"/"+inv.RequestID, inv.ModRevision, time.Now().Add(time.Second))
 }
 
 func (d *asyncDispatcher) unclaim(id string) {
@@ -74,6 +108,7 @@ func (d *asyncDispatcher) unclaim(id string) {
 
 func (d *asyncDispatcher) run(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Go(func() { _ = d.cache.Run(ctx) })
 	for range asyncWorkers {
 		wg.Go(func() {
 			for {
@@ -87,17 +122,30 @@ func (d *asyncDispatcher) run(ctx context.Context) {
 			}
 		})
 	}
-	t := time.NewTicker(time.Second)
+	defer wg.Wait()
+	sub := d.cache.Subscribe()
+	defer sub.Close()
+	// Ownership moves without an event here: look again every second.
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		d.scan(ctx)
 		select {
 		case <-ctx.Done():
-			wg.Wait()
 			return
-		case <-t.C:
+		case <-sub.C():
+			for _, ch := range sub.Drain() {
+				if ch.Obj != nil {
+					d.push(ch.Key, ch.Obj.ModRevision, ch.Obj.NextAttempt)
+				}
+			}
 		case <-d.kick:
+		case <-t.C:
 		}
+		wait := time.Second
+		if d.owned() {
+			wait = min(wait, d.dispatch(ctx))
+		}
+		t.Reset(wait)
 	}
 }
 
@@ -109,30 +157,43 @@ func (d *asyncDispatcher) owned() bool {
 	return !ok || o.Owned()
 }
 
-// scan hands the stored invocations that are due to the workers.
-func (d *asyncDispatcher) scan(ctx context.Context) {
-	if !d.owned() {
-		return
-	}
-	invs, err := d.s.st.ListAsyncInvocations(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.s.log.Warn("cannot list pending Event invocations; retrying", "err", err)
+// dispatch hands the due invocations to idle workers and returns how long
+// until the next one is due.
+func (d *asyncDispatcher) dispatch(ctx context.Context) time.Duration {
+	for ctx.Err() == nil {
+		d.mu.Lock()
+		if d.due.Len() == 0 {
+			d.mu.Unlock()
+			return time.Second
 		}
-		return
-	}
-	now := time.Now()
-	for _, inv := range invs {
-		if inv.NextAttempt.After(now) || !d.claim(inv.RequestID) {
+		e := d.due[0]
+		if wait := time.Until(e.at); wait > 0 {
+			d.mu.Unlock()
+			return wait
+		}
+		inv := d.cache.Get(e.key)
+		if inv == nil || inv.ModRevision != e.rev || d.active[inv.RequestID] {
+			// Superseded, ended, or running: drop the entry (a newer
+			// revision has its own).
+			heap.Pop(&d.due)
+			if d.queued[e.key] == e.rev {
+				delete(d.queued, e.key)
+			}
+			d.mu.Unlock()
 			continue
 		}
 		select {
 		case d.work <- inv:
 		default:
-			d.unclaim(inv.RequestID)
-			return
+			d.mu.Unlock()
+			return 10 * time.Millisecond // every worker busy
 		}
+		heap.Pop(&d.due)
+		delete(d.queued, e.key)
+		d.active[inv.RequestID] = true
+		d.mu.Unlock()
 	}
+	return time.Second
 }
 
 func (d *asyncDispatcher) attempt(ctx context.Context, inv *model.AsyncInvocation) {
@@ -145,7 +206,8 @@ func (d *asyncDispatcher) attempt(ctx context.Context, inv *model.AsyncInvocatio
 		return
 	}
 	if err != nil {
-		return // the next scan tries again
+		d.later(inv)
+		return
 	}
 	r, err := s.call(ctx, fn, inv.RequestID, inv.Payload, false)
 	if ctx.Err() != nil {
@@ -158,15 +220,12 @@ func (d *asyncDispatcher) attempt(ctx context.Context, inv *model.AsyncInvocatio
 		}
 		return
 	case errors.Is(err, ErrThrottled) || errors.Is(err, ErrNoAgents):
-		// Lambda retries throttles without using a retry attempt.
-		d.mu.Lock()
-		d.waitUntil[inv.RequestID] = time.Now().Add(time.Second)
-		d.mu.Unlock()
+		// Lambda retries throttles without using a retry attempt; the
+		// wait is kept in memory (rewriting the invocation in etcd every
+		// second would multiply writes while no agent is there).
+		d.later(inv)
 		return
 	}
-	d.mu.Lock()
-	delete(d.waitUntil, inv.RequestID)
-	d.mu.Unlock()
 	inv.Attempts++
 	if err != nil {
 		inv.LastError = err.Error()
@@ -178,13 +237,16 @@ func (d *asyncDispatcher) attempt(ctx context.Context, inv *model.AsyncInvocatio
 		log.Info("Event invocation failed; retrying", "attempt", inv.Attempts, "retryAt", inv.NextAttempt.Format(time.RFC3339), "err", inv.LastError)
 		if err := s.st.PutAsyncInvocation(ctx, inv); err != nil {
 			log.Warn("cannot record an Event invocation's attempt", "err", err)
+			d.later(inv)
 		}
 		return
 	}
 	if err := d.deadLetter(ctx, fn, inv); err != nil {
 		log.Warn("cannot send a failed Event invocation to its dead-letter queue; trying again later", "err", err)
 		inv.NextAttempt = time.Now().Add(s.cfg.RetryBase)
-		_ = s.st.PutAsyncInvocation(ctx, inv)
+		if err := s.st.PutAsyncInvocation(ctx, inv); err != nil {
+			d.later(inv)
+		}
 		return
 	}
 	if err := s.st.DeleteAsyncInvocation(ctx, inv.FunctionName, inv.RequestID); err != nil {

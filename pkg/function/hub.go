@@ -36,6 +36,9 @@ type Request struct {
 	Function *model.StoredFunction
 	Payload  []byte
 	Tail     bool // return the invocation's output (LogType Tail)
+	// Deleted, when set, makes this no invocation but the news that the
+	// named function was deleted (agents stop its environments).
+	Deleted string
 }
 
 // Result is an agent's answer.
@@ -136,6 +139,21 @@ func (h *Hub) Detach(c *Conn) {
 		}
 	}
 	h.mu.Unlock()
+}
+
+// Forget tells every connected agent that fn was deleted, so that its
+// warm environments stop now instead of at the idle timeout. An agent
+// whose stream is full misses the news and stops them when idle.
+func (h *Hub) Forget(fn string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.warm, fn)
+	for _, c := range h.agents {
+		select {
+		case c.reqs <- Request{Deleted: fn}:
+		default:
+		}
+	}
 }
 
 // Agents is the number of connected agents.

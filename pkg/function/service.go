@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
@@ -62,6 +64,7 @@ type Service struct {
 	fns   *store.Cache[model.StoredFunction]
 	async *asyncDispatcher
 	logs  *logRing
+	meter *meter
 }
 
 // New returns a service; Run keeps its cache and the Event retries going.
@@ -79,7 +82,7 @@ func New(cfg Config) *Service {
 		cfg.Hub = NewHub()
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, hub: cfg.Hub, log: cfg.Logger.With("component", "functions"),
-		fns: cfg.Store.FunctionCache(), logs: newLogRing()}
+		fns: cfg.Store.FunctionCache(), logs: newLogRing(), meter: newMeter()}
 	s.async = newAsyncDispatcher(s)
 	return s
 }
@@ -99,11 +102,31 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	wg.Go(func() { s.async.run(ctx) })
+	wg.Go(func() { s.forgetDeleted(ctx) })
 	mappings := s.st.MappingCache()
 	wg.Go(func() { _ = mappings.Run(ctx) })
 	wg.Go(func() { s.runMappings(ctx, mappings) })
 	wg.Wait()
 	return nil
+}
+
+// forgetDeleted tells the agents about each deleted function (every
+// replica tells its own agents; a delete reaching an agent twice is
+// harmless).
+func (s *Service) forgetDeleted(ctx context.Context) {
+	sub := s.fns.SubscribeFilter(func(ch store.Change[model.StoredFunction]) bool { return ch.Obj == nil })
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.C():
+			for _, ch := range sub.Drain() {
+				s.hub.Forget(ch.Key)
+				s.meter.forget(ch.Key)
+			}
+		}
+	}
 }
 
 // Name returns a function's name from a name, a partial ARN
@@ -302,6 +325,7 @@ func (s *Service) call(ctx context.Context, fn *model.StoredFunction, id string,
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+s.cfg.ColdStartMargin)
 	defer cancel()
 	r, err := s.hub.Call(cctx, Request{ID: id, Function: fn, Payload: payload, Tail: tail})
+	defer func() { s.meter.record(fn.FunctionName, fn.MemorySize, r, err) }()
 	if errors.Is(err, ErrInit) {
 		// As Lambda answers a failed init: the invocation failed, with
 		// the reason as its error document.
@@ -332,6 +356,13 @@ func (s *Service) call(ctx context.Context, fn *model.StoredFunction, id string,
 	s.logs.add(fn.FunctionName, b.String())
 	return r, nil
 }
+
+// Usage returns each function's metering on this server (invocations,
+// errors, throttles, cold starts, billed GB-seconds, duration p50/p99).
+func (s *Service) Usage() []Usage { return s.meter.usage() }
+
+// Collectors are the functions' Prometheus metrics (for /metrics).
+func (s *Service) Collectors() []prometheus.Collector { return s.meter.collectors() }
 
 // Logs returns the function's recent log lines on this server: each
 // invocation's START, END and REPORT lines and, for invocations asked with

@@ -28,9 +28,9 @@ import (
 // file is the one place that wires pkg/function and pkg/api/lambda into
 // the server.
 //
-// Agents attach their invocation stream to the server they talk to, and
-// a server routes invocations to the agents attached to it: with several
-// replicas, put them behind one address or give each agent every replica
+// A server routes invocations to the agents attached to it, and every
+// agent attaches its invocation stream to each replica given in its
+// --server list, so any replica can run any function without forwarding
 // (documented in docs/functions.md).
 type functionsFeature struct {
 	svc *function.Service

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,6 +65,42 @@ func TestFunctionsThroughAnAgent(t *testing.T) {
 	}
 	if out, _ := cp.Admin.FunctionLogs(ctx, "receipt"); strings.Count(out, "REPORT RequestId:") != 2 {
 		t.Fatalf("orch logs function: %q, want 2 REPORT lines", out)
+	}
+
+	// Metering: orch usage and /metrics count both invocations, the
+	// error and the cold start, and bill GB-seconds; a task on the same
+	// node is billed in vCPU- and GB-seconds.
+	applyTD(t, cp.Admin, testutil.TaskDef("web", 64))
+	if _, err := cp.Admin.RunTask(ctx, wire.RunTaskInput{TaskDefinition: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	var u *wire.Usage
+	testutil.WaitFor(t, 30*time.Second, "the function and the running task in orch usage", func() (bool, string) {
+		if u, err = cp.Admin.Usage(ctx); err != nil {
+			return false, err.Error()
+		}
+		return len(u.Functions) == 1 && len(u.Tasks) == 1 && u.Tasks[0].GBSeconds > 0, fmt.Sprintf("%+v", u)
+	})
+	if f := u.Functions[0]; f.Function != "receipt" || f.Invocations != 2 || f.Errors != 1 || f.Throttles != 0 || f.ColdStarts != 1 ||
+		f.P50Ms <= 0 || f.P99Ms < f.P50Ms || f.BilledMs < 2 || f.GBSeconds <= 0 {
+		t.Fatalf("function usage = %+v, want 2 invocations, 1 error, 1 cold start, billed GB-seconds", f)
+	}
+	if tu, su := u.Tasks[0], u.Services; !tu.Running || tu.Family != "web" || tu.GBSeconds != tu.Seconds*64/1024 || len(su) != 1 || su[0].Tasks != 1 || su[0].GBSeconds != tu.GBSeconds {
+		t.Fatalf("task usage = %+v, services = %+v", tu, su)
+	}
+	req, _ := http.NewRequest("GET", cp.URL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`orch_function_invocations_total{function="receipt"} 2`, `orch_function_errors_total{function="receipt"} 1`,
+		`orch_function_gb_seconds_total{function="receipt"}`, `orch_function_duration_seconds_count{function="receipt"} 2`,
+		`orch_service_gb_seconds{service=""}`, `orch_task_vcpu_seconds{family="web"`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 
 	// The agent goes away while the handler sleeps: the call fails

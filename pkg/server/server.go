@@ -250,6 +250,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		topics,
 		newScalingFeature(st, queues.queues, keys, o.Logger),
 		functions,
+		newUsageFeature(s.Caches, functions.svc, reg),
 		newECSFeature(keys, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		iamFeature{st: st, tasks: s.Caches.Tasks, log: o.Logger},
 		dashboard,

@@ -188,3 +188,9 @@ func (s *Store) CountAsyncInvocations(ctx context.Context, fn string) (int64, er
 	}
 	return resp.Count, nil
 }
+
+// AsyncInvocationCache mirrors the pending Event invocations (the replica
+// delivering them keeps its due-queue from it instead of listing them).
+func (s *Store) AsyncInvocationCache() *Cache[model.AsyncInvocation] {
+	return newCache[model.AsyncInvocation](s, s.asyncPrefix())
+}

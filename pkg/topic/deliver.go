@@ -118,13 +118,16 @@ type FunctionInvoker interface {
 	InvokeEvent(ctx context.Context, functionArn string, payload []byte) error
 }
 
-type lambdaDeliverer struct{ f FunctionInvoker }
+type lambdaDeliverer struct {
+	f       FunctionInvoker
+	baseURL string
+}
 
 func (d lambdaDeliverer) Deliver(ctx context.Context, n *Notification) error {
 	if d.f == nil {
 		return &DeliveryError{Permanent: true, Code: "NoFunctionRuntime", Err: errors.New("no function runtime yet")}
 	}
-	return d.f.InvokeEvent(ctx, n.Subscription.Endpoint, lambdaEvent(n))
+	return d.f.InvokeEvent(ctx, n.Subscription.Endpoint, lambdaEvent(n, d.baseURL))
 }
 
 // inflight is a stored message whose deliveries are under way.

@@ -88,24 +88,49 @@ func textFor(rec *model.TopicMessage, p string) string {
 	return m["default"]
 }
 
-// lambdaEvent is the SNS event a function receives.
-func lambdaEvent(n *Notification) []byte {
-	rec := n.Message
-	attrs := map[string]EnvelopeAttr{}
-	for k, v := range rec.Attributes {
-		val := v.StringValue
-		if v.IsBinary() {
-			val = base64.StdEncoding.EncodeToString(v.BinaryValue)
-		}
-		attrs[k] = EnvelopeAttr{Type: v.DataType, Value: val}
+// lambdaSNS is the Sns object of a Lambda SNS event record: the envelope
+// under Lambda's own names (SigningCertUrl, UnsubscribeUrl), with Subject
+// null when the message has none and MessageAttributes always present.
+type lambdaSNS struct {
+	SignatureVersion  string                  `json:"SignatureVersion"`
+	Timestamp         string                  `json:"Timestamp"`
+	Signature         string                  `json:"Signature"`
+	SigningCertURL    string                  `json:"SigningCertUrl"`
+	MessageID         string                  `json:"MessageId"`
+	Message           string                  `json:"Message"`
+	MessageAttributes map[string]EnvelopeAttr `json:"MessageAttributes"`
+	Type              string                  `json:"Type"`
+	UnsubscribeURL    string                  `json:"UnsubscribeUrl"`
+	TopicArn          string                  `json:"TopicArn"`
+	Subject           *string                 `json:"Subject"`
+}
+
+type lambdaRecord struct {
+	EventSource          string    `json:"EventSource"`
+	EventVersion         string    `json:"EventVersion"`
+	EventSubscriptionArn string    `json:"EventSubscriptionArn"`
+	Sns                  lambdaSNS `json:"Sns"`
+}
+
+// lambdaEvent is the SNS event a function receives: one record carrying
+// the subscription's signed envelope (n.Envelope; rebuilt unsigned if
+// absent).
+func lambdaEvent(n *Notification, baseURL string) []byte {
+	e := &Envelope{}
+	if n.Envelope == nil || json.Unmarshal(n.Envelope, e) != nil {
+		e = envelopeOf(n, baseURL)
 	}
-	ev := map[string]any{"Records": []any{map[string]any{
-		"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": n.SubscriptionArn,
-		"Sns": map[string]any{
-			"Type": "Notification", "MessageId": rec.ID, "TopicArn": n.TopicArn, "Subject": rec.Subject, "Message": n.Text,
-			"Timestamp": time.UnixMilli(rec.PublishMs).UTC().Format("2006-01-02T15:04:05.000Z"), "MessageAttributes": attrs,
-		},
-	}}}
+	sns := lambdaSNS{SignatureVersion: e.SignatureVersion, Timestamp: e.Timestamp, Signature: e.Signature, SigningCertURL: e.SigningCertURL,
+		MessageID: e.MessageID, Message: e.Message, MessageAttributes: e.Attributes, Type: e.Type, UnsubscribeURL: e.UnsubscribeURL, TopicArn: e.TopicArn}
+	if sns.MessageAttributes == nil {
+		sns.MessageAttributes = map[string]EnvelopeAttr{}
+	}
+	if e.Subject != "" {
+		sns.Subject = &e.Subject
+	}
+	ev := struct {
+		Records []lambdaRecord `json:"Records"`
+	}{[]lambdaRecord{{EventSource: "aws:sns", EventVersion: "1.0", EventSubscriptionArn: n.SubscriptionArn, Sns: sns}}}
 	b, _ := jsonMarshal(ev)
 	return b
 }

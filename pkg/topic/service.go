@@ -95,7 +95,7 @@ func New(st *store.Store, opts Options) *Service {
 	s.http = newHTTPDeliverer()
 	s.dels = map[string]Deliverer{
 		model.ProtocolSQS:    queueDeliverer{opts.Queues},
-		model.ProtocolLambda: lambdaDeliverer{opts.Functions},
+		model.ProtocolLambda: lambdaDeliverer{f: opts.Functions, baseURL: opts.BaseURL},
 		model.ProtocolHTTP:   s.http,
 		model.ProtocolHTTPS:  s.http,
 	}

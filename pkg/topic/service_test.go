@@ -235,6 +235,7 @@ type env struct {
 	q      *fakeQueues
 	clock  *fakeClock
 	owner  *fakeOwner
+	fns    FunctionInvoker // lambda subscriptions' hook (nil: none)
 	stopFn func()
 	// functions is Options.Functions at the next start.
 	functions FunctionInvoker
@@ -275,7 +276,11 @@ func newEnv(t testing.TB) *env {
 }
 
 func (e *env) start() {
-	e.s = New(testStore, Options{Ownership: e.owner, Queues: e.q, Clock: e.clock, BaseURL: "http://orch.test", Functions: e.functions,
+	fns := e.functions
+	if fns == nil {
+		fns = e.fns
+	}
+	e.s = New(testStore, Options{Ownership: e.owner, Queues: e.q, Clock: e.clock, BaseURL: "http://orch.test", Functions: fns,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -373,6 +373,58 @@ func TestFunctionsDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("queue trigger created with Debian's awscli", func(t *testing.T) {
+		sq := sqsClient(c.urls[0], c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey)
+		q, err := sq.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("fn-cli-orders"),
+			Attributes: map[string]string{"VisibilityTimeout": "30"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := strings.Count(c.mustOrch(t, "logs", "function", "receipt"), "REPORT RequestId:")
+		var m struct {
+			UUID, State, EventSourceArn, FunctionArn string
+			BatchSize                                int
+			FunctionResponseTypes                    []string
+		}
+		lambdaCLI(t, c, &m, "create-event-source-mapping", "--function-name", "receipt",
+			"--event-source-arn", "arn:aws:sqs:us-east-1:000000000000:fn-cli-orders", "--batch-size", "5",
+			"--function-response-types", "ReportBatchItemFailures")
+		if m.UUID == "" || m.BatchSize != 5 || !strings.HasSuffix(m.FunctionArn, ":function:receipt") ||
+			len(m.FunctionResponseTypes) != 1 || m.FunctionResponseTypes[0] != "ReportBatchItemFailures" {
+			t.Fatalf("create-event-source-mapping answered %+v", m)
+		}
+		for i := range 12 {
+			body := fmt.Sprintf(`{"id":"cli-%d","customer":"c","drink":"latte","price":3}`, i)
+			if _, err := sq.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(body)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Every order handled and deleted: in batches of at most 5, so at
+		// least 3 invocations.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			a, err := sq.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"All"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Attributes["ApproximateNumberOfMessages"] == "0" && a.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("queue attributes after 60s: %v; want every order deleted", a.Attributes)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		if n := strings.Count(c.mustOrch(t, "logs", "function", "receipt"), "REPORT RequestId:") - before; n < 3 {
+			t.Fatalf("%d invocations for 12 orders in batches of 5, want at least 3", n)
+		}
+		var del struct{ UUID, State string }
+		lambdaCLI(t, c, &del, "delete-event-source-mapping", "--uuid", m.UUID)
+		if del.UUID != m.UUID || del.State != "Deleting" {
+			t.Fatalf("delete-event-source-mapping answered %+v", del)
+		}
+	})
+
 	t.Run("topic subscription with protocol lambda", func(t *testing.T) {
 		before := strings.Count(c.mustOrch(t, "logs", "function", "receipt"), "REPORT RequestId:")
 		out, code := c.orch(t, "kind: Topic\nName: fn-news\nsubscriptions:\n  - Protocol: lambda\n    Endpoint: arn:aws:lambda:us-east-1:000000000000:function:receipt\n", "apply", "-f", "-")

@@ -70,9 +70,13 @@ func main() {
 	case "cashier":
 		n := fs.Int("orders", 10, "orders to place")
 		every := fs.Duration("every", 100*time.Millisecond, "time between orders")
+		asJSON := fs.Bool("json", false, `place orders as JSON ({"id","customer","drink","price"}, what the receipt function reads)`)
 		fs.Parse(os.Args[2:])
 		for i := 1; i <= *n; i++ {
 			body := fmt.Sprintf("order %d: %s", i, drinks[i%len(drinks)])
+			if *asJSON {
+				body = fmt.Sprintf(`{"id":"%s-%d","customer":"guest %d","drink":%q,"price":%.2f}`, host, i, i, drinks[i%len(drinks)], 2.5+float64(i%4)*0.5)
+			}
 			if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String(body)}); err != nil {
 				log.Fatalf("cashier %s: send %q: %v", host, body, err)
 			}

@@ -484,7 +484,15 @@ func (p *Pool) retire(es *envState, why string) {
 		env.Close(why)
 	}
 	if inst != nil {
-		inst.Stop()
+		// Stopping a container takes a Docker round trip or more (hundreds
+		// of ms on a busy host): do it aside, so that a configuration
+		// change or a deletion does not hold up the invocations (and the
+		// agent's invocation stream) behind it. Close waits for it.
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			inst.Stop()
+		}()
 	}
 }
 

@@ -57,6 +57,9 @@ type Client struct {
 	// nodeToken, once an agent registered, authenticates its node's calls;
 	// the configured (join) token keeps serving registration.
 	nodeToken string
+	// parent, for a client of PerServer, holds the tokens (its
+	// registration) this one uses.
+	parent *Client
 }
 
 // New returns a client.
@@ -95,6 +98,19 @@ func (c *Client) Clone() *Client {
 	cfg := c.cfg
 	cfg.Servers = append([]string(nil), c.cfg.Servers...)
 	return &Client{cfg: cfg, http: c.http, stream: c.stream}
+}
+
+// PerServer returns a client per configured server, without failover,
+// using this client's tokens (its node token once registered). An agent
+// attaches its function invocation stream to every replica through them.
+func (c *Client) PerServer() []*Client {
+	out := make([]*Client, 0, len(c.cfg.Servers))
+	for _, s := range c.cfg.Servers {
+		cfg := c.cfg
+		cfg.Servers = []string{s}
+		out = append(out, &Client{cfg: cfg, http: c.http, stream: c.stream, parent: c})
+	}
+	return out
 }
 
 // Error is an API error response.
@@ -236,6 +252,9 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 // tokenFor picks the token for a request: the node token for a
 // registered node's own endpoints, the configured token otherwise.
 func (c *Client) tokenFor(path string) string {
+	if c.parent != nil {
+		return c.parent.tokenFor(path)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.nodeToken != "" && strings.HasPrefix(path, "/v1/agent/nodes/") {

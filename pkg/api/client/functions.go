@@ -143,3 +143,12 @@ func (c *Client) EventSourceMappings(ctx context.Context, function string) ([]ma
 func (c *Client) DeleteEventSourceMapping(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/eventsourcemappings/"+url.PathEscape(id), nil, nil)
 }
+
+// Usage reads the metering figures (orch usage).
+func (c *Client) Usage(ctx context.Context) (*wire.Usage, error) {
+	var out wire.Usage
+	if err := c.Do(ctx, http.MethodGet, "/v1/usage", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

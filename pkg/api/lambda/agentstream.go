@@ -83,6 +83,9 @@ func (h *Handler) agentStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func invocationEvent(req function.Request) wire.InvocationEvent {
+	if req.Deleted != "" {
+		return wire.InvocationEvent{Type: wire.InvocationDelete, FunctionName: req.Deleted}
+	}
 	f := req.Function
 	spec := &wire.FunctionSpec{Name: f.FunctionName, ARN: f.FunctionArn, Image: f.Code.ImageUri, MemoryMiB: f.MemorySize,
 		TimeoutSec: f.Timeout, Revision: f.RevisionId}

@@ -14,6 +14,9 @@ import (
 const (
 	InvocationInvoke = "invoke"
 	InvocationPing   = "ping"
+	// InvocationDelete tells the agent the function (FunctionName) was
+	// deleted: stop its environments now rather than at the idle timeout.
+	InvocationDelete = "delete"
 )
 
 // FunctionSpec is what an agent needs to run a function's environments.
@@ -32,10 +35,12 @@ type FunctionSpec struct {
 
 // InvocationEvent is one line of the invocation stream.
 type InvocationEvent struct {
-	Type      string        `json:"type"`
-	RequestID string        `json:"requestId,omitempty"`
-	Function  *FunctionSpec `json:"function,omitempty"`
-	Payload   []byte        `json:"payload,omitempty"`
+	Type string `json:"type"`
+	// FunctionName names the deleted function of a delete event.
+	FunctionName string        `json:"functionName,omitempty"`
+	RequestID    string        `json:"requestId,omitempty"`
+	Function     *FunctionSpec `json:"function,omitempty"`
+	Payload      []byte        `json:"payload,omitempty"`
 	// Tail asks for the output the invocation wrote (LogType Tail).
 	Tail bool `json:"tail,omitempty"`
 }
