@@ -372,6 +372,16 @@ func (e *Env) next(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// reportsPanic: the error document carries a stack trace (aws-lambda-go
+// sends one only for a panic; other runtimes for any exception, where
+// replacing the environment costs a cold start, not a result).
+func reportsPanic(body []byte) bool {
+	var probe struct {
+		StackTrace []json.RawMessage `json:"stackTrace"`
+	}
+	return json.Unmarshal(body, &probe) == nil && len(probe.StackTrace) > 0
+}
+
 func (e *Env) respond(w http.ResponseWriter, r *http.Request, id string, isErr bool) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
 	if err != nil {
@@ -403,6 +413,13 @@ func (e *Env) respond(w http.ResponseWriter, r *http.Request, id string, isErr b
 			body, _ = json.Marshal(ErrorDoc{ErrorMessage: string(body), ErrorType: typ})
 		}
 		res = Result{Payload: body, FunctionError: "Unhandled", ErrorType: typ, Duration: time.Since(p.start)}
+		if reportsPanic(body) {
+			// aws-lambda-go sends a stack trace only for a panic, and its
+			// process exits right after: take no more invocations here
+			// (they go to another environment) instead of handing one to a
+			// runtime about to die. Lambda replaces the environment too.
+			e.breakEnv("the handler panicked (invocation " + id + ")")
+		}
 		w.WriteHeader(http.StatusAccepted)
 	default:
 		res = Result{Payload: body, Duration: time.Since(p.start)}

@@ -129,6 +129,14 @@ func TestPanicIsReportedAndTheRuntimeExits(t *testing.T) {
 	if r.FunctionError != "Unhandled" || doc.ErrorMessage != "grinder jammed" || len(doc.StackTrace) == 0 {
 		t.Fatalf("got %q %s, want Unhandled with errorMessage 'grinder jammed' and a stack trace", r.FunctionError, r.Payload)
 	}
+	// Broken as the panic is answered, before the process is seen to exit:
+	// the next invocation must go to another environment, not to a
+	// runtime about to die.
+	select {
+	case <-env.Broken():
+	default:
+		t.Fatal("the environment still takes invocations after its handler panicked")
+	}
 	select {
 	case <-exited:
 	case <-time.After(10 * time.Second):
