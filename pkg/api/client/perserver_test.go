@@ -22,6 +22,8 @@ func TestPerServerReachesEachReplicaWithTheNodeToken(t *testing.T) {
 	replica := func(name string) *httptest.Server {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
+			case "/v1/agent/nonce":
+				_ = json.NewEncoder(w).Encode(wire.NonceResponse{Nonce: "n-1"})
 			case "/v1/agent/register":
 				_ = json.NewEncoder(w).Encode(wire.RegisterResponse{NodeToken: "node-secret"})
 			default:
