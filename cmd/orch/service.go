@@ -266,10 +266,14 @@ func waitServices(ctx context.Context, c *client.Client, names []string, out io.
 	var failures []string
 	for len(pending) > 0 {
 		var still []string
-		for _, name := range pending {
+		for i, name := range pending {
 			svc, tasks, err := c.GetService(ctx, name)
 			if err != nil {
 				if ctx.Err() != nil {
+					// Timed out or interrupted mid-request: this service
+					// and the ones not asked yet are still pending (not
+					// steady), which the select below reports.
+					still = append(still, pending[i:]...)
 					break
 				}
 				return fmt.Errorf("service/%s: %w", name, err)
