@@ -104,7 +104,7 @@ func awsAuditEntry(r *http.Request, n *awsproto.AuditNote, rw *statusWriter) mod
 		Method: r.Method, Path: r.URL.Path, Action: n.Action, Status: rw.status, Outcome: model.AuditOK,
 	}
 	if e.Actor == "" {
-		e.Actor = "anonymous" // a development server that checks no signatures, or a link's token
+		e.Actor = "anonymous" // an SNS confirmation by its token alone, or a development server that checks no signatures
 	}
 	if n.Resource != "*" {
 		e.Object = n.Resource

@@ -2,7 +2,11 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/orch-project/orch/internal/testutil"
 	"github.com/orch-project/orch/pkg/model"
@@ -99,5 +104,82 @@ func TestAuditAWSProtocols(t *testing.T) {
 	mine, err := cp.Admin.ListAudit(ctx, cr.AccessKeyId, 100, "")
 	if err != nil || len(mine.Entries) != 1 {
 		t.Fatalf("the task key's entries: %+v %v, want the purge only", mine, err)
+	}
+}
+
+// TestAuditSNSSubscriptions: a topic created and subscribed with the admin
+// key, and the subscription confirmed by the subscriber's unsigned
+// SubscribeURL, are all recorded (the confirmation as "anonymous"); a
+// confirmation with a wrong token is not (anyone could fill the log).
+func TestAuditSNSSubscriptions(t *testing.T) {
+	cp := testutil.StartServer(t)
+	ctx := context.Background()
+	adminKey := cp.Bootstrap.AWSAccessKeyID
+	sn := awssns.New(awssns.Options{Region: "us-east-1", BaseEndpoint: aws.String(cp.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(adminKey, cp.Bootstrap.AWSSecretAccessKey, "")})
+	urls := make(chan string, 4)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		if m["Type"] == "SubscriptionConfirmation" {
+			select {
+			case urls <- m["SubscribeURL"]:
+			default:
+			}
+		}
+	}))
+	defer web.Close()
+	ct, err := sn.CreateTopic(ctx, &awssns.CreateTopicInput{Name: aws.String("audt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: ct.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(web.URL + "/sns")}); err != nil {
+		t.Fatal(err)
+	}
+	var subscribeURL string
+	select {
+	case subscribeURL = <-urls:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no SubscriptionConfirmation within 30 s")
+	}
+	bad, _ := url.Parse(subscribeURL)
+	q := bad.Query()
+	q.Set("Token", "not-the-token")
+	bad.RawQuery = q.Encode()
+	if resp, err := http.Get(bad.String()); err != nil || resp.StatusCode < 400 {
+		t.Fatalf("a confirmation with a wrong token: %v %v, want refused", resp, err)
+	}
+	resp, err := http.Get(subscribeURL)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("confirming by the SubscribeURL: %v %v", resp, err)
+	}
+
+	var got []model.AuditEntry
+	testutil.WaitFor(t, 10*time.Second, "3 SNS entries", func() (bool, string) {
+		page, err := cp.Admin.ListAudit(ctx, "", 100, "")
+		if err != nil {
+			return false, err.Error()
+		}
+		got = got[:0]
+		for _, e := range page.Entries {
+			if strings.HasPrefix(e.Action, "sns:") {
+				got = append(got, e)
+			}
+		}
+		return len(got) >= 3, fmt.Sprint(len(got), " SNS entries")
+	})
+	want := []struct{ actor, action, object string }{
+		{"anonymous", "sns:ConfirmSubscription", *ct.TopicArn + ":"},
+		{adminKey, "sns:Subscribe", *ct.TopicArn},
+		{adminKey, "sns:CreateTopic", *ct.TopicArn},
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d SNS entries, want %d (none for the wrong token): %+v", len(got), len(want), got)
+	}
+	for i, w := range want[:min(len(want), len(got))] {
+		e := got[i]
+		if e.Actor != w.actor || e.Action != w.action || !strings.HasPrefix(e.Object, w.object) || e.Outcome != model.AuditOK {
+			t.Errorf("entry %d: %+v\nwant actor %s, action %s, object %q...", i, e, w.actor, w.action, w.object)
+		}
 	}
 }

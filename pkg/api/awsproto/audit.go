@@ -29,8 +29,11 @@ func WithAuditNote(r *http.Request) (*http.Request, *AuditNote) {
 }
 
 // Note returns r's note, or nil when the call is not audited.
-func Note(r *http.Request) *AuditNote {
-	n, _ := r.Context().Value(auditNoteKey{}).(*AuditNote)
+func Note(r *http.Request) *AuditNote { return NoteOf(r.Context()) }
+
+// NoteOf is Note for handlers that only have the request's context.
+func NoteOf(ctx context.Context) *AuditNote {
+	n, _ := ctx.Value(auditNoteKey{}).(*AuditNote)
 	return n
 }
 
