@@ -283,7 +283,7 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request) {
 		rw := &statusWriter{ResponseWriter: w, status: 200}
 		w = rw
 		defer func() {
-			if awsproto.Mutating(note.Action) {
+			if !note.Forwarded && awsproto.Mutating(note.Action) {
 				s.cfg.Audit.Record(awsAuditEntry(r, note, rw))
 			}
 		}()

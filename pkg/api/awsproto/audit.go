@@ -18,6 +18,9 @@ type AuditNote struct {
 	Role     string // the key's kind: "admin" or "task"
 	RoleArn  string // a task key's role
 	TaskID   string // a task key's task
+	// Forwarded is set when the call was passed to the replica that owns
+	// its data: that replica verifies and records it, so this one does not.
+	Forwarded bool
 }
 
 type auditNoteKey struct{}
