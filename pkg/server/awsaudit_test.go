@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/orch-project/orch/internal/testutil"
@@ -50,6 +51,15 @@ func TestAuditAWSProtocols(t *testing.T) {
 		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("a"), Image: aws.String("busybox"), Memory: aws.Int32(32)}}}); err != nil {
 		t.Fatal(err)
 	}
+	// Lambda is REST: a GET is a read; a DELETE a write, recorded even when it fails.
+	lc := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(cp.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(adminKey, cp.Bootstrap.AWSSecretAccessKey, "")})
+	if _, err := lc.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("nofn")}); err == nil {
+		t.Fatal("GetFunction of a function that does not exist succeeded")
+	}
+	if _, err := lc.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String("nofn")}); err == nil {
+		t.Fatal("DeleteFunction of a function that does not exist succeeded")
+	}
 	// A task's key: its send is data plane, its purge is refused.
 	cr, err := agent.Client().TaskCredentials(ctx, "n1", id)
 	if err != nil {
@@ -65,7 +75,7 @@ func TestAuditAWSProtocols(t *testing.T) {
 	}
 
 	var got []model.AuditEntry
-	testutil.WaitFor(t, 10*time.Second, "4 AWS protocol entries", func() (bool, string) {
+	testutil.WaitFor(t, 10*time.Second, "5 AWS protocol entries", func() (bool, string) {
 		page, err := cp.Admin.ListAudit(ctx, "", 100, "")
 		if err != nil {
 			return false, err.Error()
@@ -76,11 +86,12 @@ func TestAuditAWSProtocols(t *testing.T) {
 				got = append(got, e)
 			}
 		}
-		return len(got) >= 4, fmt.Sprint(len(got), " AWS entries")
+		return len(got) >= 5, fmt.Sprint(len(got), " AWS entries")
 	})
 	// Newest first.
 	want := []struct{ actor, action, object, outcome string }{
 		{cr.AccessKeyId, "sqs:PurgeQueue", "arn:aws:sqs:us-east-1:000000000000:jobs", model.AuditDenied},
+		{adminKey, "lambda:DeleteFunction", "arn:aws:lambda:us-east-1:000000000000:function:nofn", model.AuditFailed},
 		{adminKey, "ecs:RegisterTaskDefinition", "family=audfam", model.AuditOK},
 		{adminKey, "sqs:DeleteQueue", "arn:aws:sqs:us-east-1:000000000000:audq", model.AuditOK},
 		{adminKey, "sqs:CreateQueue", "arn:aws:sqs:us-east-1:000000000000:audq", model.AuditOK},
@@ -97,7 +108,10 @@ func TestAuditAWSProtocols(t *testing.T) {
 	if d := got[0]; d.Task != id || d.TaskRole != model.RoleArn("worker") || d.Status != 403 || !strings.Contains(d.Error, "sqs:PurgeQueue") {
 		t.Errorf("the task's refused purge: %+v, want task %s, role worker, 403 with AWS's message", d, id)
 	}
-	if a := got[1]; a.Role != "admin" || a.Task != "" {
+	if f := got[1]; f.Status != 404 || f.Error == "" {
+		t.Errorf("the failed DeleteFunction: %+v, want 404 with Lambda's message", f)
+	}
+	if a := got[2]; a.Role != "admin" || a.Task != "" {
 		t.Errorf("the admin key's entry: %+v, want role admin and no task", a)
 	}
 	// The access key id is an actor like a token name.
