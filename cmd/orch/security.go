@@ -45,7 +45,14 @@ func auditCmd(g *globals) *cobra.Command {
 				if e.Status >= 400 {
 					outcome = fmt.Sprintf("%s %d: %s", e.Outcome, e.Status, truncate(e.Error, 80))
 				}
-				t.row(e.Time.Local().Format(time.DateTime), who, e.Role, e.Method+" "+e.Path, orDash(truncate(e.Object, 60)), outcome)
+				what := e.Method + " " + e.Path
+				if e.Action != "" { // a write through an AWS protocol; the actor is the access key
+					what = e.Action
+					if e.Task != "" {
+						who += " (task " + e.Task[:min(8, len(e.Task))] + ")"
+					}
+				}
+				t.row(e.Time.Local().Format(time.DateTime), who, e.Role, what, orDash(truncate(e.Object, 60)), outcome)
 			}
 			if err := t.flush(); err != nil {
 				return err

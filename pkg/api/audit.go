@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/model"
@@ -91,6 +93,57 @@ func auditEntry(r *http.Request, c *caller, rw *statusWriter) model.AuditEntry {
 		}
 	}
 	return e
+}
+
+// awsAuditEntry builds the entry for a finished AWS protocol call whose
+// signature was verified (the note names its action): calls refused
+// before that are not recorded, as anonymous /v1 calls are not.
+func awsAuditEntry(r *http.Request, n *awsproto.AuditNote, rw *statusWriter) model.AuditEntry {
+	e := model.AuditEntry{
+		Actor: n.KeyID, Role: n.Role, TaskRole: n.RoleArn, Task: n.TaskID,
+		Method: r.Method, Path: r.URL.Path, Action: n.Action, Status: rw.status, Outcome: model.AuditOK,
+	}
+	if e.Actor == "" {
+		e.Actor = "anonymous" // an SNS confirmation by its token alone, or a development server that checks no signatures
+	}
+	if n.Resource != "*" {
+		e.Object = n.Resource
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		e.Remote = host
+	}
+	switch {
+	case rw.status == http.StatusForbidden:
+		e.Outcome = model.AuditDenied
+	case rw.status >= 400:
+		e.Outcome = model.AuditFailed
+	}
+	if rw.status >= 400 {
+		e.Error = strconv.Itoa(rw.status)
+		if m := awsErrorMessage(rw.errBody.Bytes()); m != "" {
+			e.Error = truncate(m, 300)
+		}
+	}
+	return e
+}
+
+// awsErrorMessage finds the message of an AWS error answer: JSON
+// ({"message": ...} or {"Message": ...}) or query-protocol XML
+// (<Message>...</Message>).
+func awsErrorMessage(b []byte) string {
+	var j struct {
+		Lower string `json:"message"`
+		Upper string `json:"Message"`
+	}
+	if json.Unmarshal(b, &j) == nil {
+		return j.Lower + j.Upper
+	}
+	_, rest, ok := bytes.Cut(b, []byte("<Message>"))
+	if !ok {
+		return ""
+	}
+	msg, _, _ := bytes.Cut(rest, []byte("</Message>"))
+	return html.UnescapeString(string(msg))
 }
 
 func truncate(s string, n int) string {

@@ -277,6 +277,17 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	if s.cfg.Audit != nil {
+		var note *awsproto.AuditNote
+		r, note = awsproto.WithAuditNote(r)
+		rw := &statusWriter{ResponseWriter: w, status: 200}
+		w = rw
+		defer func() {
+			if !note.Forwarded && awsproto.Mutating(note.Action) {
+				s.cfg.Audit.Record(awsAuditEntry(r, note, rw))
+			}
+		}()
+	}
 	for _, p := range s.protocols {
 		if p.match(r) {
 			p.h.ServeHTTP(w, r)

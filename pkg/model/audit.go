@@ -14,6 +14,13 @@ type AuditEntry struct {
 	Role    string    `json:"role,omitempty"`
 	Method  string    `json:"method"`
 	Path    string    `json:"path"`
+	// Action is the AWS protocol call ("sqs:CreateQueue") for writes made
+	// through the AWS APIs, whose Actor is the signing access key id.
+	Action string `json:"action,omitempty"`
+	// TaskRole and Task say whose temporary credentials signed an AWS
+	// call (the task's role ARN and the task id).
+	TaskRole string `json:"taskRole,omitempty"`
+	Task     string `json:"task,omitempty"`
 	// Object is what the write was about when the path does not say
 	// (the task definition registered, the token created).
 	Object string `json:"object,omitempty"`

@@ -86,12 +86,22 @@ func (k *awsKeys) remember(id string, rec *store.AWSKey) {
 // Authorize implements awsproto.Authorizer.
 func (k *awsKeys) Authorize(r *http.Request, action, resource string, resourcePolicy func() string) error {
 	id := awsproto.AccessKeyID(r)
+	note := awsproto.Note(r) // every AWS call passes here: what it is and who signed go to the audit log
+	if note != nil {
+		note.Action, note.KeyID = action, id
+		if note.Resource == "" {
+			note.Resource = resource
+		}
+	}
 	if id == "" {
 		return nil // an unsigned request only gets this far where the verifier is off (a dev server)
 	}
 	rec, err := k.record(r, id)
 	if err != nil {
 		return err
+	}
+	if note != nil {
+		note.Role, note.RoleArn, note.TaskID = string(rec.Role), rec.RoleArn, rec.TaskID
 	}
 	if rec.Role == auth.RoleAdmin {
 		return nil
@@ -176,12 +186,40 @@ func (a *targetAuthorized) Verify(r *http.Request, body []byte) error {
 	}
 	target := awsproto.Target(r)
 	action := target[strings.LastIndexByte(target, '.')+1:]
+	if n := awsproto.Note(r); n != nil && awsproto.Mutating(a.prefix+":"+action) {
+		n.Resource = targetResource(body)
+	}
 	err := a.keys.Authorize(r, a.prefix+":"+action, "*", nil)
 	var denied *awsproto.AccessDenied
 	if errors.As(err, &denied) {
 		return &awsproto.Error{Code: a.code, Status: http.StatusForbidden, Message: denied.Message}
 	}
 	return err
+}
+
+// targetResource names what an ECS or Application Auto Scaling write is
+// about, for the audit log (these APIs are authorized on "*"): the first
+// of the request's naming fields present, e.g. "family=web" or
+// "service=api". Only writes pay for this parse.
+func targetResource(body []byte) string {
+	var f map[string]json.RawMessage
+	if json.Unmarshal(body, &f) != nil {
+		return "*"
+	}
+	var parts []string
+	for _, k := range []string{"family", "taskDefinition", "serviceName", "service", "task", "cluster", "resourceId", "resourceArn", "policyName"} {
+		var v string
+		if json.Unmarshal(f[k], &v) == nil && v != "" {
+			parts = append(parts, k+"="+v)
+			if len(parts) == 2 {
+				break
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "*"
+	}
+	return strings.Join(parts, " ")
 }
 
 // ttlCache keeps values for a short while (a role read per request would

@@ -110,6 +110,9 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, body []byte,
 		f.fail(w, r)
 		return
 	}
+	if n := Note(r); n != nil {
+		n.Forwarded = true // the owner verifies and records the call; one entry, not two
+	}
 	r2 := r.Clone(r.Context())
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))

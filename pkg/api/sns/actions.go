@@ -176,6 +176,12 @@ func confirmSubscription(ctx context.Context, c *call) (func(*awsproto.XMLWriter
 	if err != nil {
 		return nil, err
 	}
+	// A confirmation by its token alone passes no key check, so it is
+	// noted for the audit log here, once it has succeeded (failed
+	// anonymous attempts are not recorded: anyone could fill the log).
+	if n := awsproto.NoteOf(ctx); n != nil && n.Action == "" {
+		n.Action, n.Resource = "sns:ConfirmSubscription", subArn
+	}
 	return func(w *awsproto.XMLWriter) { w.El("SubscriptionArn", subArn) }, nil
 }
 
