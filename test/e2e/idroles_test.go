@@ -79,7 +79,12 @@ func TestTokensPolicyAuditCLI(t *testing.T) {
 		t.Fatalf("token ls:\n%s\nwant ci (deployer) and no secret", ls)
 	}
 
-	ci := &cluster{urls: c.urls, env: []string{"ORCH_CONFIG=" + filepath.Join(t.TempDir(), "none.yaml"), "ORCH_TOKEN=" + tok}, cfg: c.cfg}
+	// CI has the deployer token and the cluster CA, not the admin's config.
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, []byte(c.cfg.CA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ci := &cluster{urls: c.urls, env: []string{"ORCH_CONFIG=" + filepath.Join(t.TempDir(), "none.yaml"), "ORCH_TOKEN=" + tok, "ORCH_CA_FILE=" + caFile}, cfg: c.cfg}
 	ci.mustOrch(t, "apply", "-f", filepath.Join("..", "..", "examples", "manifests", "job.yaml"))
 	if out, code := ci.orch(t, "", "token", "ls"); code == 0 || !strings.Contains(out, "a deployer token may deploy") {
 		t.Fatalf("deployer running token ls: exit %d\n%s", code, out)
