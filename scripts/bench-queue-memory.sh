@@ -24,7 +24,7 @@ trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 export ORCH_CONFIG="$DIR/config.yaml"
 "$BIN/orch" server --listen "$ADDR" --data-dir "$DIR/data" --debug-listen "$DBG" --log-level warn >"$DIR/server.log" 2>&1 &
 PID=$!
-for _ in $(seq 300); do curl -sf "http://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
+for _ in $(seq 300); do curl -skf "https://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
 eval "$("$BIN/orch" aws-env)"
 rss() { awk '/^VmRSS/{printf "%d", $2/1024}' /proc/$PID/status; }
 heap() { curl -sf "http://$DBG/debug/pprof/heap?debug=1" | awk '/^# HeapInuse = /{printf "%d", $4/1048576}'; }
@@ -34,7 +34,7 @@ echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ); binary
 sample start
 mid=0
 for i in $(seq "$RUNS"); do
-  "$BIN/orch-loadgen" --endpoint "http://$ADDR" --producers 4 --consumers 4 --size 100 --batch 10 --duration "$DURATION" | sed 's/^/  /'
+  "$BIN/orch-loadgen" --endpoint "https://$ADDR" --producers 4 --consumers 4 --size 100 --batch 10 --duration "$DURATION" | sed 's/^/  /'
   sample "after run $i"
   [ "$i" = $(( (RUNS + 1) / 2 )) ] && mid=$(rss)
 done

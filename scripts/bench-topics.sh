@@ -18,9 +18,9 @@ trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 export ORCH_CONFIG="$DIR/config.yaml"
 "$BIN/orch" server --listen "$ADDR" --data-dir "$DIR/data" --log-level warn >"$DIR/server.log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do curl -sf "http://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
+for _ in $(seq 100); do curl -skf "https://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
 eval "$("$BIN/orch" aws-env)"
-LG=("$BIN/orch-loadgen" --endpoint "http://$ADDR" --size 100)
+LG=("$BIN/orch-loadgen" --endpoint "https://$ADDR" --size 100)
 echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# baseline: queues"
 "${LG[@]}" --producers 4 --consumers 4 --batch 10 --duration "$DURATION"
