@@ -63,7 +63,7 @@ func functionContainers(t *testing.T, node string) []string {
 // off so throttles and failures are seen as they are.
 func lambdaClient(c *cluster) *awslambda.Client {
 	return awslambda.New(awslambda.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(c.urls[0]), RetryMaxAttempts: 1,
+		Region: "us-east-1", BaseEndpoint: aws.String(c.urls[0]), RetryMaxAttempts: 1, HTTPClient: e2eHTTP,
 		Credentials: credentials.NewStaticCredentialsProvider(c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey, ""),
 	})
 }

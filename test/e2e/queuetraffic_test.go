@@ -80,7 +80,7 @@ func startQueueTraffic(parent context.Context, l *eventLog, c *cluster, name str
 	q := &queueTraffic{log: l, acked: map[string]string{}, deleted: map[string]time.Time{}, received: map[string]bool{}}
 	for _, u := range c.urls {
 		q.cli = append(q.cli, awssqs.New(awssqs.Options{
-			Region: "us-east-1", BaseEndpoint: aws.String(u), Retryer: aws.NopRetryer{},
+			Region: "us-east-1", BaseEndpoint: aws.String(u), Retryer: aws.NopRetryer{}, HTTPClient: e2eHTTP,
 			Credentials: credentials.NewStaticCredentialsProvider(c.cfg.AWSAccessKeyID, c.cfg.AWSSecretAccessKey, ""),
 		}))
 	}

@@ -139,7 +139,7 @@ policyDocument:
 	if cr.Source != "CredentialsEndpointProvider" {
 		t.Errorf("the SDK found its credentials in %q, want the container credentials endpoint (CredentialsEndpointProvider)", cr.Source)
 	}
-	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(c.urls[0]),
+	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(c.urls[0]), HTTPClient: e2eHTTP,
 		Credentials: credentials.NewStaticCredentialsProvider(cr.AccessKeyId, cr.SecretAccessKey, cr.Token)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -288,10 +288,13 @@ func rogueAgent(ctx context.Context, t *testing.T, srv *server, tasks []*model.T
 		return resp.StatusCode, b
 	}
 	// Capacity too small for any task: the rogue node never holds real work.
-	code, b := post("/v1/agent/register", srv.cfg.JoinToken, []byte(`{"name":"rogue","capacity":{"cpu":1,"memoryMiB":1}}`))
-	var reg wire.RegisterResponse
-	if code != 200 || json.Unmarshal(b, &reg) != nil {
-		t.Errorf("rogue registration: %d %s", code, b)
+	// Registration proves a host key (nonce and signature): the Go client
+	// does that, as a real orchlet would; what follows is the rogue part.
+	jc := client.New(client.Config{Servers: []string{srv.url}, Token: srv.cfg.JoinToken})
+	reg, err := jc.Register(ctx, wire.RegisterRequest{Name: "rogue", Capacity: model.Resources{CPU: 1, MemoryMiB: 1}})
+	st.rogue.Add(1)
+	if err != nil || reg.NodeToken == "" {
+		t.Errorf("rogue registration: %+v %v", reg, err)
 		return
 	}
 	huge := strings.Repeat("memberOf(attribute:zone == z) ", 20000)

@@ -77,11 +77,18 @@ subscriptions:
 	if err == nil || !strings.Contains(string(out), "bad.yaml:2:7: Name:") || !strings.Contains(string(out), "subscriptions[0].Protocol") {
 		t.Errorf("applying a bad topic: err %v, output:\n%s", err, out)
 	}
-	// Functions are not built yet: a lambda subscription is refused, saying so.
+	// The server runs functions: a lambda subscription is taken (as SNS
+	// does, whether or not the function exists yet), and a malformed
+	// function ARN is refused with the field path.
 	fn := filepath.Join(dir, "lambda.yaml")
 	_ = os.WriteFile(fn, []byte("kind: Topic\nName: to-functions\nsubscriptions:\n  - Protocol: lambda\n    Endpoint: arn:aws:lambda:us-east-1:000000000000:function:greet\n"), 0o644)
 	out, err = srv.orchCmd("apply", "-f", fn).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "lambda subscriptions need functions") {
+	if err != nil || !strings.Contains(string(out), "topic/to-functions created") {
 		t.Errorf("applying a lambda subscription: err %v, output:\n%s", err, out)
+	}
+	_ = os.WriteFile(fn, []byte("kind: Topic\nName: to-nowhere\nsubscriptions:\n  - Protocol: lambda\n    Endpoint: greet\n"), 0o644)
+	out, err = srv.orchCmd("apply", "-f", fn).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "subscriptions[0]") {
+		t.Errorf("applying a lambda subscription to a non-ARN: err %v, output:\n%s", err, out)
 	}
 }
