@@ -301,15 +301,24 @@ func (c *Client) ReportStatus(ctx context.Context, node string, reports []wire.T
 const streamIdle = 45 * time.Second
 
 // Assignments streams the node's assignments until ctx ends or the
-// connection breaks.
+// connection breaks (or stays silent streamIdle); pings are dropped.
 func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.AssignmentEvent, <-chan error) {
-	events := make(chan wire.AssignmentEvent, 64)
+	return streamEvents(c, ctx, "/v1/agent/nodes/"+node+"/assignments", 64, 64<<20, "assignment",
+		func(ev wire.AssignmentEvent) bool { return ev.Type == wire.EventPing })
+}
+
+// streamEvents reads an NDJSON stream of T from path into a channel until
+// ctx ends, the connection breaks, or nothing (not even a ping) arrives
+// for streamIdle; the error channel then says why. skip drops events the
+// caller need not see (nil: none). what names the stream in errors.
+func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, maxLine int, what string, skip func(T) bool) (<-chan T, <-chan error) {
+	events := make(chan T, buffered)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(events)
 		sctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		body, err := c.Stream(sctx, http.MethodGet, "/v1/agent/nodes/"+node+"/assignments", nil)
+		body, err := c.Stream(sctx, http.MethodGet, path, nil)
 		if err != nil {
 			errc <- err
 			return
@@ -333,18 +342,18 @@ func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.Assi
 			}
 		}()
 		sc := bufio.NewScanner(body)
-		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		sc.Buffer(make([]byte, 64<<10), maxLine)
 		for sc.Scan() {
 			select {
 			case alive <- struct{}{}:
 			default:
 			}
-			var ev wire.AssignmentEvent
+			var ev T
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-				errc <- fmt.Errorf("bad assignment event: %w", err)
+				errc <- fmt.Errorf("bad %s event: %w", what, err)
 				return
 			}
-			if ev.Type == wire.EventPing {
+			if skip != nil && skip(ev) {
 				continue
 			}
 			select {
@@ -359,9 +368,9 @@ func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.Assi
 			err = io.ErrUnexpectedEOF
 		}
 		if sctx.Err() != nil && ctx.Err() == nil {
-			err = errors.New("assignment stream silent for 45s")
+			err = fmt.Errorf("%s stream silent for %s", what, streamIdle)
 		}
-		errc <- fmt.Errorf("assignment stream ended: %w", err)
+		errc <- fmt.Errorf("%s stream ended: %w", what, err)
 	}()
 	return events, errc
 }

@@ -1,15 +1,11 @@
 package client
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
 )
@@ -17,62 +13,9 @@ import (
 // ---- agent side of function invocations (agent.FunctionControlPlane)
 
 // Invocations streams the invocations the server routes to the node until
-// ctx ends or the connection breaks (or stays silent 45 s).
+// ctx ends or the connection breaks (or stays silent streamIdle).
 func (c *Client) Invocations(ctx context.Context, node string) (<-chan wire.InvocationEvent, <-chan error) {
-	events := make(chan wire.InvocationEvent, 256)
-	errc := make(chan error, 1)
-	go func() {
-		defer close(events)
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		body, err := c.Stream(sctx, http.MethodGet, "/v1/agent/nodes/"+node+"/invocations", nil)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer body.Close()
-		alive := make(chan struct{}, 1)
-		go func() {
-			t := time.NewTimer(streamIdle)
-			defer t.Stop()
-			for {
-				select {
-				case <-sctx.Done():
-					return
-				case <-alive:
-					t.Reset(streamIdle)
-				case <-t.C:
-					cancel()
-					return
-				}
-			}
-		}()
-		sc := bufio.NewScanner(body)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
-			select {
-			case alive <- struct{}{}:
-			default:
-			}
-			var ev wire.InvocationEvent
-			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-				errc <- fmt.Errorf("bad invocation event: %w", err)
-				return
-			}
-			select {
-			case events <- ev:
-			case <-ctx.Done():
-				errc <- ctx.Err()
-				return
-			}
-		}
-		err = sc.Err()
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		errc <- fmt.Errorf("invocation stream ended: %w", err)
-	}()
-	return events, errc
+	return streamEvents[wire.InvocationEvent](c, ctx, "/v1/agent/nodes/"+node+"/invocations", 256, 16<<20, "invocation", nil)
 }
 
 // InvocationResult posts one invocation's result. A result nobody waits
