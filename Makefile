@@ -37,6 +37,7 @@ vet:
 test: vet build images
 	@./scripts/test-prereqs.sh
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./cmd/... ./pkg/... ./internal/...
+	ORCH_QUEUE_STORE=etcd CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m ./pkg/queue/
 	$(GO) test -count=1 -timeout 20m ./test/...
 
 # make test RUNS times in a row with stress-ng loading every core

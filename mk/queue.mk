@@ -8,11 +8,15 @@
 #                             `orch server`, a private RabbitMQ node and the load
 #                             generator are separate processes on this machine.
 #                             QUEUE_BENCH_BASE_BIN=dir adds an older orch build
-#                             (before/after in the same run); QUEUE_BENCH_RABBITMQ=0
+#                             (before/after in the same run), started with
+#                             QUEUE_BENCH_BASE_FLAGS (QUEUE_BENCH_BASE_BIN=bin
+#                             QUEUE_BENCH_BASE_FLAGS="--queue-store etcd": the
+#                             local store against etcd); QUEUE_BENCH_RABBITMQ=0
 #                             runs Orch only. The server runs TLS (its default);
 #                             PLAIN_HTTP=1 runs it with --plain-http.
 #   make bench-queue-tls      the cost of TLS: two orch servers, TLS and
-#                             --plain-http, the same loads interleaved (issue 11)
+#                             --plain-http, the same loads interleaved over
+#                             QUEUE_BENCH_ROUNDS rounds, medians and ratios (issue 11)
 #   make test-queue           SQS conformance: aws-sdk-go-v2, boto3, Debian awscli
 #                             2.9 (query), kill -9 durability, fuzz seeds
 #   make fuzz-queue           fuzz both protocol decoders and the handler (FUZZTIME each)
@@ -22,6 +26,7 @@ QUEUE_BENCH_DURATION ?= 10s
 QUEUE_BENCH_ROUNDS ?= 3
 QUEUE_BENCH_RABBITMQ ?= 1
 QUEUE_BENCH_BASE_BIN ?=
+QUEUE_BENCH_BASE_FLAGS ?=
 
 .PHONY: bench-queue bench-queue-tls test-queue fuzz-queue queue-tools
 
@@ -31,10 +36,10 @@ queue-tools:
 
 bench-queue: build queue-tools
 	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ROUNDS=$(QUEUE_BENCH_ROUNDS) RABBITMQ=$(QUEUE_BENCH_RABBITMQ) \
-		BASE_BIN=$(QUEUE_BENCH_BASE_BIN) ./scripts/bench-queue.sh
+		BASE_BIN=$(QUEUE_BENCH_BASE_BIN) BASE_FLAGS="$(QUEUE_BENCH_BASE_FLAGS)" ./scripts/bench-queue.sh
 
 bench-queue-tls: build queue-tools
-	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ./scripts/bench-queue-tls.sh
+	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ROUNDS=$(QUEUE_BENCH_ROUNDS) ./scripts/bench-queue-tls.sh
 
 test-queue:
 	$(GO) test -count=1 -timeout 10m ./pkg/queue/ ./pkg/api/sqs/ ./pkg/api/awsauth/ ./test/queue/

@@ -7,11 +7,17 @@
 # cost of TLS is measured on the same (noisy) machine in the same minute.
 # Each line ends with the server's CPU time per 1,000 messages (from
 # /proc), a figure less at the mercy of other processes on a busy machine
-# than throughput. Prints one line per run; exits non-zero if a message was lost. BIN
-# (default bin) holds orch and orch-loadgen. MODES="tls plain" picks them.
+# than throughput, and per request (orch-loadgen counts its calls: the
+# calls per message move with how full each receive comes back). Prints
+# one line per run, then (with both modes) a table of medians [min-max]
+# over ROUNDS rounds and the per-round TLS/plain ratios;
+# exits non-zero if a message was lost. BIN (default bin) holds orch and
+# orch-loadgen. MODES="tls plain" picks them; ROUNDS (default 1).
 set -euo pipefail
 BIN=${BIN:-bin}
 DURATION=${DURATION:-20s}
+ROUNDS=${ROUNDS:-1}
+here=$(cd "$(dirname "$0")" && pwd)
 ADDR=${ADDR:-127.0.0.1:19324}
 PLAIN_ADDR=${PLAIN_ADDR:-127.0.0.1:19325}
 MODES=${MODES:-tls plain}
@@ -39,8 +45,8 @@ cpu_ticks() { # pid: user+system clock ticks so far
   awk '{print $14+$15}' "/proc/$1/stat"
 }
 
-run() { # args...: one load on every mode, interleaved
-  for m in $MODES; do
+run() { # args...: one load on every mode, interleaved (in ORDER)
+  for m in $ORDER; do
     local pid before out sent
     pid=$(cat "$DIR/$m/pid")
     before=$(cpu_ticks "$pid")
@@ -48,16 +54,28 @@ run() { # args...: one load on every mode, interleaved
       "$BIN/orch-loadgen" --endpoint "$AWS_ENDPOINT_URL" --producers 4 --consumers 4 --size 100 "$@" )
     sent=$(sed -n 's/.*sent \([0-9]*\).*/\1/p' <<<"$out")
     printf '%-5s %s' "$m" "$out"
+    calls=$(sed -n 's/.*; \([0-9]*\) calls;.*/\1/p' <<<"$out")
     if [ -n "$sent" ] && [ "$sent" -gt 0 ]; then
-      awk -v t=$(( $(cpu_ticks "$pid") - before )) -v hz="$(getconf CLK_TCK)" -v n="$sent" \
-        'BEGIN { printf "; server cpu %.1f ms per 1000 msgs", t * 1000 / hz * 1000 / n }'
+      awk -v t=$(( $(cpu_ticks "$pid") - before )) -v hz="$(getconf CLK_TCK)" -v n="$sent" -v c="${calls:-0}" \
+        'BEGIN { printf "; server cpu %.1f ms per 1000 msgs", t * 1000 / hz * 1000 / n
+                 if (c > 0) printf ", %.1f us per call", t * 1e6 / hz / c }'
     fi
     echo
   done
 }
 
-echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
-run --batch 10 --duration "$DURATION"
-run --batch 1 --duration "$DURATION"
-run --batch 1 --rate 500 --duration "$DURATION"
-run --mode wake --rounds 100
+echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1 /proc/loadavg); $ROUNDS round(s) of $DURATION"
+for r in $(seq "$ROUNDS"); do
+  # Odd rounds run the modes in MODES order, even rounds reversed, so that
+  # neither mode always runs right after the other's heavier load.
+  ORDER=$MODES
+  if [ $((r % 2)) = 0 ]; then ORDER=$(tr ' ' '\n' <<<"$MODES" | tac | tr '\n' ' '); fi
+  echo "round $r ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg)), order $ORDER"
+  run --batch 10 --duration "$DURATION"
+  run --batch 1 --duration "$DURATION"
+  run --batch 1 --rate 500 --duration "$DURATION"
+  run --mode wake --rounds 100
+done | tee "$DIR/runs.log"
+if grep -q 'missing [1-9]' "$DIR/runs.log"; then echo "a message was lost" >&2; exit 1; fi
+[ "$MODES" = "tls plain" ] && python3 "$here/bench-queue-tls-summary.py" "$DIR/runs.log"
+exit 0

@@ -12,6 +12,11 @@
 # Runs per round: 10-message batches; single messages (one per send and one
 # per receive: SendMessage, ReceiveMessage of 1, DeleteMessage; AMQP prefetch
 # 1, one ack per message); a steady 500 msg/s of single messages (latency).
+# Orch runs twice per load: with the stock SDK (the headline, line "batch=")
+# and with orch-loadgen's lean client (--client lean, line "orch-lean
+# batch="; the same JSON wire protocol and SigV4, MD5s checked, without the
+# SDK's ~1,000 us of client CPU per single message, so the client costs
+# compare with the AMQP client's; LEAN=0 skips it).
 # After each run it prints the server's CPU per message from
 # /proc/<pid>/stat (utime+stime; the orch process, embedded etcd included;
 # RabbitMQ's beam.smp). At the end: the long-poll wake-up and a table of
@@ -22,12 +27,16 @@
 #   ROUNDS (3); RABBITMQ=0 runs Orch only (bench-compare uses the Orch lines,
 #   which start with "batch="); BASE_BIN=dir also runs the orch in dir (an
 #   older build, e.g. main's) as "orch-base", interleaved in the same rounds,
-#   driven by the same load generator.
+#   driven by the same load generator ("orch-base", and "orch-base-lean"
+#   with the lean client). BASE_FLAGS are extra flags of the
+#   base server: BASE_BIN=bin BASE_FLAGS="--queue-store etcd" compares this
+#   build's local message store against its etcd store.
 set -euo pipefail
 BIN=${BIN:-bin}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 RABBITMQ=${RABBITMQ:-1}
+LEAN=${LEAN:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 ADDR=${ADDR:-127.0.0.1:$(freeport)}
@@ -64,19 +73,22 @@ PID=$!
 for _ in $(seq 300); do curl -skf "$SCHEME://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
 eval "$("$BIN/orch" aws-env)"
 if [ -n "${BASE_BIN:-}" ]; then
-	# The base server has a config file and access keys of its own.
+	# The base server has a config file and access keys of its own, in a
+	# directory of its own: `orch aws-env` writes the CA beside the config
+	# (ca.pem), which must not overwrite this build's.
 	BADDR=127.0.0.1:$(freeport)
+	mkdir -p "$DIR/base"
 	# A base build from before TLS serves plain HTTP only; one with TLS
 	# runs in the same mode as this build.
 	BSCHEME=http BFLAG=()
 	if "$BASE_BIN/orch" server --help 2>&1 | grep -q -- --plain-http; then
 		if [ "$PLAIN_HTTP" = 1 ]; then BFLAG=(--plain-http); else BSCHEME=https; fi
 	fi
-	ORCH_CONFIG="$DIR/base-config.yaml" "$BASE_BIN/orch" server --listen "$BADDR" --data-dir "$DIR/base-data" --log-level warn "${BFLAG[@]}" >"$DIR/base-server.log" 2>&1 &
+	ORCH_CONFIG="$DIR/base/config.yaml" "$BASE_BIN/orch" server --listen "$BADDR" --data-dir "$DIR/base-data" --log-level warn "${BFLAG[@]}" ${BASE_FLAGS:-} >"$DIR/base-server.log" 2>&1 &
 	BPID=$!
-	for _ in $(seq 300); do curl -skf "$BSCHEME://$BADDR/healthz" >/dev/null && [ -s "$DIR/base-config.yaml" ] && break; sleep 0.1; done
-	BCA=$(ORCH_CONFIG="$DIR/base-config.yaml" "$BASE_BIN/orch" aws-env | sed -n "s/^export AWS_CA_BUNDLE=//p" | tr -d "'\"")
-	BKEYS=$(ORCH_CONFIG="$DIR/base-config.yaml" "$BASE_BIN/orch" aws-env | sed -n "s/^export AWS_ACCESS_KEY_ID=//p;s/^export AWS_SECRET_ACCESS_KEY=//p" | tr -d "'\"" | tr '\n' ' ')
+	for _ in $(seq 300); do curl -skf "$BSCHEME://$BADDR/healthz" >/dev/null && [ -s "$DIR/base/config.yaml" ] && break; sleep 0.1; done
+	BCA=$(ORCH_CONFIG="$DIR/base/config.yaml" "$BASE_BIN/orch" aws-env | sed -n "s/^export AWS_CA_BUNDLE=//p" | tr -d "'\"")
+	BKEYS=$(ORCH_CONFIG="$DIR/base/config.yaml" "$BASE_BIN/orch" aws-env | sed -n "s/^export AWS_ACCESS_KEY_ID=//p;s/^export AWS_SECRET_ACCESS_KEY=//p" | tr -d "'\"" | tr '\n' ' ')
 	read -r BAK BSK <<<"$BKEYS"
 fi
 
@@ -121,7 +133,7 @@ run() {
 	local sys=$1 pid=$2
 	shift 2
 	local t0 out n pre=
-	[ "$sys" = orch-base ] && pre="orch-base "
+	case $sys in orch | rabbitmq) ;; *) pre="$sys " ;; esac
 	t0=$(ticks "$pid")
 	out=$("$BIN/orch-loadgen" --producers 4 --consumers 4 --size 100 --duration "$DURATION" "$@") || { echo "$out"; echo "FAIL: $sys lost messages or failed"; exit 1; }
 	n=$(sed -n 's/.* received \([0-9]*\) unique.*/\1/p' <<<"$out" | head -1)
@@ -137,7 +149,11 @@ for r in $(seq "$ROUNDS"); do
 		# shellcheck disable=SC2086
 		run orch "$PID" --endpoint "$SCHEME://$ADDR" $mode
 		# shellcheck disable=SC2086
+		[ "$LEAN" != 1 ] || run orch-lean "$PID" --endpoint "$SCHEME://$ADDR" --client lean $mode
+		# shellcheck disable=SC2086
 		[ -z "$BPID" ] || AWS_CA_BUNDLE=${BCA:-} run orch-base "$BPID" --endpoint "$BSCHEME://$BADDR" --access-key "$BAK" --secret-key "$BSK" $mode
+		# shellcheck disable=SC2086
+		[ -z "$BPID" ] || [ "$LEAN" != 1 ] || AWS_CA_BUNDLE=${BCA:-} run orch-base-lean "$BPID" --endpoint "$BSCHEME://$BADDR" --access-key "$BAK" --secret-key "$BSK" --client lean $mode
 		if [ -n "$AMQP" ]; then
 			# shellcheck disable=SC2086
 			run rabbitmq "$RPID" --amqp "$AMQP" --queue-type classic $mode

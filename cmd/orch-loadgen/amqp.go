@@ -36,6 +36,7 @@ func amqpThroughput(c config) map[string]any {
 	if err != nil {
 		fail("amqp: connect to %s: %v", c.amqpURL, err)
 	}
+	dials.Add(1) // one connection, with a channel per goroutine
 	defer conn.Close()
 	admin, err := conn.Channel()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +42,7 @@ func main() {
 	noAuth := flag.Bool("no-auth", false, "accept unsigned requests")
 	verbose := flag.Bool("v", false, "debug logging")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
+	queueStore := flag.String("queue-store", "", "where messages are kept: local (segment logs in --data-dir/queues; default with the embedded etcd) or etcd (default and only choice with --etcd-endpoints)")
 	flag.Parse()
 
 	level := slog.LevelInfo
@@ -57,13 +59,25 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, *listen, *dataDir, *endpoints, *prefix, *advertise, *ak, *sk, *noAuth); err != nil {
+	if err := run(ctx, log, *listen, *dataDir, *endpoints, *prefix, *advertise, *ak, *sk, *noAuth, *queueStore); err != nil {
 		fmt.Fprintln(os.Stderr, "orch-queue-dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, listen, dataDir, endpoints, prefix, advertise, ak, sk string, noAuth bool) error {
+func run(ctx context.Context, log *slog.Logger, listen, dataDir, endpoints, prefix, advertise, ak, sk string, noAuth bool, queueStore string) error {
+	var logDir string
+	switch {
+	case queueStore == "etcd":
+	case queueStore != "" && queueStore != "local":
+		return fmt.Errorf("--queue-store %q: want local or etcd", queueStore)
+	case endpoints != "":
+		if queueStore == "local" {
+			return errors.New("--queue-store local needs the embedded etcd (a single server); drop it with --etcd-endpoints")
+		}
+	default:
+		logDir = filepath.Join(dataDir, "queues")
+	}
 	cfg := store.Config{DataDir: dataDir, Prefix: prefix, Logger: log}
 	if endpoints != "" {
 		cfg.Endpoints = strings.Split(endpoints, ",")
@@ -83,7 +97,7 @@ func run(ctx context.Context, log *slog.Logger, listen, dataDir, endpoints, pref
 	if advertise == "" {
 		advertise = "http://" + ln.Addr().String()
 	}
-	broker := queue.New(st, queue.Options{AdvertiseURL: advertise, Logger: log})
+	broker := queue.New(st, queue.Options{AdvertiseURL: advertise, Logger: log, LogDir: logDir})
 	brokerCtx, stopBroker := context.WithCancel(ctx)
 	brokerDone := make(chan struct{})
 	go func() { broker.Run(brokerCtx); close(brokerDone) }()

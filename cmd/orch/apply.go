@@ -16,21 +16,27 @@ import (
 )
 
 func applyCmd(g *globals) *cobra.Command {
-	var path string
+	var paths []string
 	var wait bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "apply -f PATH",
-		Short: "Create or update resources from manifests (a file, a directory, or - for stdin)",
+		Use:   "apply -f PATH [-f PATH ...]",
+		Short: "Create or update resources from manifests (files, directories, or - for stdin)",
 		Long: "orch apply reads YAML or JSON manifests (many documents per file) and creates or updates\n" +
-			"each resource, printing created, configured or unchanged. Every document is validated first:\n" +
-			"if any is invalid, nothing is applied. A plain ECS task definition JSON applies unchanged.",
+			"each resource, printing created, configured or unchanged. -f may be repeated (or take a\n" +
+			"comma-separated list), as in kubectl: each is a file, a directory (its *.yaml, *.yml and *.json\n" +
+			"files in name order) or - for stdin, and documents are applied in the order given. Every\n" +
+			"document of every path is validated first: if any is invalid, nothing is applied. A plain ECS\n" +
+			"task definition JSON applies unchanged.",
+		Example: "  orch apply -f examples/manifests\n" +
+			"  orch apply -f queues.yaml -f services.yaml --wait\n" +
+			"  cat web.yaml | orch apply -f - -f services/",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if path == "" {
-				return fmt.Errorf("-f is required: a manifest file, a directory, or - for stdin")
+			if len(paths) == 0 {
+				return fmt.Errorf("-f is required: a manifest file, a directory, or - for stdin (repeat -f for more)")
 			}
-			docs, err := manifestKinds.Load(path, os.Stdin)
+			docs, err := manifestKinds.LoadAll(paths, os.Stdin)
 			if err != nil {
 				return err
 			}
@@ -77,7 +83,9 @@ func applyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&path, "filename", "f", "", "manifest file, directory, or - for stdin")
+	// A string slice, as kubectl's -f: repeated flags and comma-separated
+	// lists both add paths (a single StringVar kept only the last -f).
+	cmd.Flags().StringSliceVarP(&paths, "filename", "f", nil, "manifest file, directory, or - for stdin; repeat -f (or separate with commas) for more, applied in order")
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow each applied service until it is steady; exit non-zero with the reason if its deployment fails or rolls back")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: give up after this long")
 	return cmd

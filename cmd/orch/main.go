@@ -81,10 +81,10 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.tokenFile, "token-file", "", "file holding the API token (env ORCH_TOKEN_FILE)")
 	root.PersistentFlags().StringVar(&g.caFile, "ca-file", "", "PEM file of the cluster CA to trust (env ORCH_CA_FILE; default: the ca in the client config)")
 	root.AddCommand(
-		serverCmd(), devCmd(), joinTokenCmd(g), awsEnvCmd(g), tokenCmd(g),
+		serverCmd(), devCmd(), joinTokenCmd(g), awsEnvCmd(g), awsKeyCmd(g), tokenCmd(g),
 		applyCmd(g), getCmd(g), describeCmd(g), deleteCmd(g),
 		runCmd(g), stopCmd(g), logsCmd(g), nodeCmd(g),
-		auditCmd(g), policyCmd(g), usageCmd(g),
+		auditCmd(g), policyCmd(g), secretsCmd(g), usageCmd(g),
 	)
 	root.AddCommand(kindCommands(g)...)
 	return root

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/client"
@@ -162,7 +164,7 @@ func waitTasks(ctx context.Context, c *client.Client, tasks []*model.Task, progr
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return final, fmt.Errorf("gave up waiting: %w", ctx.Err())
+			return final, gaveUp(ctx.Err(), final, target)
 		}
 		return final, err
 	}
@@ -286,4 +288,36 @@ func logsCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&since, "since", "", "only output newer than a duration (10m) or RFC 3339 time")
 	cmd.Flags().IntVar(&tail, "tail", -1, "only the last N lines")
 	return cmd
+}
+
+// gaveUp says which tasks a wait left unsettled, in what state, and where
+// to look: "gave up waiting: context deadline exceeded" left a new user
+// guessing (make demo's till waited on credentials it never got).
+func gaveUp(cause error, final []*model.Task, target waitTarget) error {
+	why := "timed out (--timeout)"
+	if errors.Is(cause, context.Canceled) {
+		why = "interrupted"
+	}
+	var waiting []string
+	first := ""
+	for _, t := range final {
+		if t == nil || settled(t, target) {
+			continue
+		}
+		state := t.LastStatus
+		if t.NodeName == "" && t.PlacementMessage != "" {
+			state += " (" + t.PlacementMessage + ")"
+		} else if t.LastStatus == model.StatusRunning && healthChecked(t) {
+			state += ", health " + t.HealthStatus
+		}
+		waiting = append(waiting, fmt.Sprintf("task/%s %s", t.ShortID(), state))
+		if first == "" {
+			first = t.ShortID()
+		}
+	}
+	if first == "" {
+		return fmt.Errorf("gave up waiting: %s", why)
+	}
+	return fmt.Errorf("gave up waiting, %s: still %s; see `orch logs %s` and `orch describe task %s`",
+		why, strings.Join(waiting, ", "), first, first)
 }

@@ -50,6 +50,9 @@ type serverFlags struct {
 	// secretsKey seals secrets in etcd; etcdCA/Cert/Key: client-cert TLS
 	// to an external etcd.
 	secretsKey, etcdCA, etcdCert, etcdKey string
+	// queueStore is where queue messages live: "local" (segment logs in
+	// the data dir, with the embedded etcd only) or "etcd".
+	queueStore string
 }
 
 func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
@@ -65,6 +68,7 @@ func (f *serverFlags) bind(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.smtpCredFile, "smtp-credentials-file", "", "file with the SMTP username on its first line and the password on its second")
 	cmd.Flags().BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP instead of TLS (tokens and secrets then cross the network in clear: loopback or a trusted network only)")
 	cmd.Flags().StringSliceVar(&f.tlsSANs, "tls-san", nil, "extra host name or IP address for the server certificate (repeatable; local interface addresses, the host name, localhost and host.docker.internal are always in it)")
+	cmd.Flags().StringVar(&f.queueStore, "queue-store", "", "where queue messages are kept: local (segment logs in --data-dir/queues; the default with the embedded etcd) or etcd (the only choice, and the default, with --etcd-endpoints)")
 	cmd.Flags().StringVar(&f.secretsKey, "secrets-key", "", "file of the key sealing secrets in etcd (default: secrets.key beside --data-dir, created on first start; every server of a cluster needs the same one)")
 }
 
@@ -118,6 +122,7 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	log := newLogger(f.logLevel, f.logOut)
 	slog.SetDefault(log)
 	setMemoryDefaults()
+	go returnMemoryWhenIdle(ctx, idleTick, idleBusyBytes, debug.FreeOSMemory)
 	if f.debugAddr != "" {
 		go func() {
 			if err := http.ListenAndServe(f.debugAddr, pprofMux()); err != nil {
@@ -135,7 +140,7 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	}
 	return server.Start(ctx, server.Config{Listen: f.listen, DataDir: f.dataDir, EtcdEndpoints: eps, Logger: log, SMTP: smtp,
 		NodeTTL: f.nodeTTL, NodeLostGrace: f.nodeLostGrace, FunctionRetryDelay: f.fnRetryDelay, PlainHTTP: f.plainHTTP, TLSHosts: f.tlsSANs,
-		SecretsKey: f.secretsKey, EtcdTLS: etcdTLS})
+		SecretsKey: f.secretsKey, EtcdTLS: etcdTLS, QueueStore: f.queueStore})
 }
 
 // setMemoryDefaults sets the server's GC target and soft memory limit
@@ -215,15 +220,34 @@ func announce(cmd *cobra.Command, srv *server.Server) {
 	path := clientconfig.Path()
 	cfg := &clientconfig.File{Server: srv.URL, Token: c.AdminToken, JoinToken: c.JoinToken,
 		AWSAccessKeyID: c.AWSAccessKeyID, AWSSecretAccessKey: c.AWSSecretAccessKey, AWSRegion: "us-east-1", CA: caPEM}
-	if err := clientconfig.Save(path, cfg); err != nil {
+	err := clientconfig.Save(path, cfg)
+	if err != nil {
 		fmt.Fprintf(out, "warning: could not write the client config %s: %v\n", path, err)
 	} else {
 		fmt.Fprintf(out, "wrote client config %s\n", path)
+	}
+	if err == nil && !isTerminal(out) {
+		// Not a terminal: this output is a log (journald, a file) that
+		// would keep the secrets; the 0600 client config has them.
+		fmt.Fprintf(out, "first start: the admin token, join token and AWS key are in %s (mode 0600), not printed because this output is not a terminal; `orch join-token` and `orch aws-env` print them\n", path)
+		fmt.Fprintf(out, "join an agent:  ORCH_JOIN_TOKEN=<join token> orchlet --server %s   (or --join-token-file FILE)\n", srv.URL)
+		return
 	}
 	fmt.Fprintf(out, "first start: these credentials are shown once (only their hashes are stored)\n")
 	fmt.Fprintf(out, "  admin token: %s\n  join token:  %s\n", c.AdminToken, c.JoinToken)
 	fmt.Fprintf(out, "  AWS access key: %s / %s\n", c.AWSAccessKeyID, c.AWSSecretAccessKey)
 	fmt.Fprintf(out, "join an agent:  ORCH_JOIN_TOKEN=<join token> orchlet --server %s   (or --join-token-file FILE)\n", srv.URL)
+}
+
+// isTerminal says whether w is a terminal (a person reading), not a pipe,
+// file or journal that keeps what it is given.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // refreshClientConfig follows a restarted server whose scheme or CA
@@ -375,7 +399,8 @@ func devCmd() *cobra.Command {
 				fmt.Fprintf(out, "warning: --listen %s is loopback only: task containers reach the server through the host's\n"+
 					"  bridge (host.docker.internal), so their queues and topics will not answer; use --listen :PORT\n", f.listen)
 			}
-			fmt.Fprintf(out, "try:  orch apply -f examples/manifests && orch get tasks\n")
+			self := cliName(os.Args[0])
+			fmt.Fprintf(out, "try:  %s apply -f examples/manifests && %s get tasks\n", self, self)
 			fmt.Fprintf(out, "press Ctrl-C to stop: the containers started here are stopped and removed\n")
 			agentErr := error(nil)
 			select {
@@ -492,4 +517,14 @@ func awsEnvCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// cliName is how the user ran orch, for the commands orch dev suggests: a
+// path (./bin/orch, as README's quick start runs it) as typed, since
+// "orch" alone is not on the PATH after make build; else "orch".
+func cliName(arg0 string) string {
+	if strings.Contains(arg0, "/") && !strings.Contains(arg0, "go-build") {
+		return arg0
+	}
+	return "orch"
 }

@@ -29,10 +29,10 @@ func usageCmd(g *globals) *cobra.Command {
 			if output != "table" {
 				return printObject(w, output, u)
 			}
-			t := newTable(w, "FUNCTION", "INVOCATIONS", "ERRORS", "THROTTLES", "COLD STARTS", "P50", "P99", "BILLED", "GB-SECONDS")
+			t := newTable(w, "FUNCTION", "INVOCATIONS", "ERRORS", "THROTTLES", "COLD STARTS", "P50", "P99", "BILLED", "GB-SECONDS", "MAX MEMORY")
 			for _, f := range u.Functions {
 				t.row(f.Function, i64(f.Invocations), i64(f.Errors), i64(f.Throttles), i64(f.ColdStarts),
-					fmt.Sprintf("%.2f ms", f.P50Ms), fmt.Sprintf("%.2f ms", f.P99Ms), fmt.Sprintf("%d ms", f.BilledMs), fmt.Sprintf("%.6f", f.GBSeconds))
+					fmt.Sprintf("%.2f ms", f.P50Ms), fmt.Sprintf("%.2f ms", f.P99Ms), fmt.Sprintf("%d ms", f.BilledMs), fmt.Sprintf("%.6f", f.GBSeconds), maxMemory(f.MaxMemoryUsedMB))
 			}
 			_ = t.flush()
 			fmt.Fprintln(w)
@@ -71,4 +71,12 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// maxMemory shows a function's highest Max Memory Used ("-" when unknown).
+func maxMemory(mb int) string {
+	if mb <= 0 {
+		return "-"
+	}
+	return strconv.Itoa(mb) + " MB"
 }

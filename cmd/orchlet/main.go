@@ -47,7 +47,7 @@ func newCmd() *cobra.Command {
 		taskListen, taskHost, stateDir                            string
 		fnListen                                                  string
 		fnPerEnv                                                  int
-		fnIdle                                                    time.Duration
+		fnIdle, fnStop                                            time.Duration
 		tokenFile, caFile                                         string
 	)
 	cmd := &cobra.Command{
@@ -122,7 +122,7 @@ func newCmd() *cobra.Command {
 				ListenAddr: listen, AdvertiseAddr: advertise, Runtime: runt, ControlPlane: cp, Logger: log,
 				StatsInterval: statsInterval, StoppedRetention: stoppedRetention,
 				TaskEndpointListen: taskListen, TaskEndpointHost: taskHost, CABundle: trust.caPEM,
-				Functions: functionsConfig(rt, cp, fnListen, fnPerEnv, fnIdle),
+				Functions: functionsConfig(rt, cp, fnListen, fnPerEnv, fnIdle, fnStop),
 			})
 			if err != nil {
 				return err
@@ -157,6 +157,7 @@ func newCmd() *cobra.Command {
 	f.StringVar(&fnListen, "function-listen", "", "address function environments' Runtime API endpoints listen on, each on a free port (default: docker0's address)")
 	f.IntVar(&fnPerEnv, "function-concurrency", 4, "invocations one function environment runs at once (AWS_LAMBDA_MAX_CONCURRENCY)")
 	f.DurationVar(&fnIdle, "function-idle-timeout", 5*time.Minute, "stop a function environment unused this long (scale to zero)")
+	f.DurationVar(&fnStop, "function-stop-timeout", agent.DefaultFunctionStopTimeout, "on stop (SIGTERM), how long to let running function invocations finish; their results are then posted (up to 10 s more) before the environments stop")
 	f.StringVar(&stateDir, "state-dir", "", "where the host key the node name is bound to is kept (default: /var/lib/orchlet as root, else ~/.orch/orchlet)")
 	return cmd
 }
@@ -164,7 +165,7 @@ func newCmd() *cobra.Command {
 // functionsConfig runs function environments with Docker only: the fake
 // runtime cannot run a Lambda runtime client.
 // The agent attaches its invocation stream to every --server replica.
-func functionsConfig(rt string, cp *client.Client, listen string, perEnv int, idle time.Duration) *agent.FunctionsConfig {
+func functionsConfig(rt string, cp *client.Client, listen string, perEnv int, idle, stop time.Duration) *agent.FunctionsConfig {
 	if rt != "docker" {
 		return nil
 	}
@@ -175,7 +176,7 @@ func functionsConfig(rt string, cp *client.Client, listen string, perEnv int, id
 		}
 		return out
 	}
-	return &agent.FunctionsConfig{ListenAddr: listen, PerEnvironment: perEnv, IdleTimeout: idle, Planes: planes}
+	return &agent.FunctionsConfig{ListenAddr: listen, PerEnvironment: perEnv, IdleTimeout: idle, StopTimeout: stop, Planes: planes}
 }
 
 // defaultStateDir is /var/lib/orchlet for root, else ~/.orch/orchlet.

@@ -65,8 +65,19 @@ func (c *Committer[Op]) MaxOps() int { return c.o.MaxOps }
 // committed, or with the error that kept them out. ops stay in one
 // transaction.
 func (c *Committer[Op]) Commit(ctx context.Context, ops ...Op) error {
+	return c.Submit(ctx, ops...)()
+}
+
+// Submit queues ops for a coming transaction and returns at once; wait
+// returns when they are committed, with the error that kept them out (it
+// must be called at most once). With one pipeline (Start(ctx, 1)), writes
+// are committed in the order they were submitted: a write submitted after
+// Submit returned lands in the same transaction, after ops, or in a later
+// one. The queues rely on that to make a message receivable before its
+// commit ends: its consumer's delete cannot overtake it.
+func (c *Committer[Op]) Submit(ctx context.Context, ops ...Op) (wait func() error) {
 	if len(ops) == 0 {
-		return nil
+		return func() error { return nil }
 	}
 	var r *request[Op]
 	select {
@@ -82,12 +93,19 @@ func (c *Committer[Op]) Commit(ctx context.Context, ops ...Op) error {
 	select {
 	case c.reqs <- r:
 	case <-ctx.Done():
-		return ctx.Err()
+		err := ctx.Err()
+		return func() error { return err }
 	case <-c.stopped:
-		return c.o.Stopped(context.Canceled)
+		err := c.o.Stopped(context.Canceled)
+		return func() error { return err }
 	}
-	// Once queued, the write goes ahead whatever ctx says; wait for it so
-	// the caller never reports failure for a write that got committed.
+	return func() error { return c.wait(r) }
+}
+
+// wait waits for a queued request's outcome. Once queued, the write goes
+// ahead whatever the caller's ctx says; waiting for it means the caller
+// never reports failure for a write that got committed.
+func (c *Committer[Op]) wait(r *request[Op]) error {
 	var err error
 	select {
 	case err = <-r.done:

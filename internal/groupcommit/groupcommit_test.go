@@ -118,3 +118,42 @@ func TestLastWins(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitKeepsOrder: Submit returns before the commit, and with one
+// pipeline a write submitted after it never lands in an earlier
+// transaction (the queues make a message receivable between the two).
+func TestSubmitKeepsOrder(t *testing.T) {
+	c, r := newTest(2)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Start(ctx, 1)
+	defer func() { cancel(); c.Stop() }()
+
+	// Hold a commit under way, so the next writes queue behind it.
+	first := make(chan error, 1)
+	go func() { first <- c.Commit(ctx, 0) }()
+	<-r.entered
+	waits := []func() error{c.Submit(ctx, 1), c.Submit(ctx, 2), c.Submit(ctx, 3)}
+	for range 3 {
+		r.release <- struct{}{}
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range waits {
+		if err := w(); err != nil {
+			t.Fatalf("write %d: %v", i+1, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var got []int
+	for _, txn := range r.txns {
+		got = append(got, txn...)
+	}
+	if !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Errorf("committed in the order %v (transactions %v), want 0 1 2 3", got, r.txns)
+	}
+	if w := c.Submit(ctx); w() != nil {
+		t.Error("an empty Submit should succeed")
+	}
+}

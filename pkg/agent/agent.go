@@ -127,6 +127,14 @@ type Agent struct {
 	synced          bool // a snapshot has been applied
 
 	taskWG sync.WaitGroup
+
+	// fnStopping is closed (once, by StopAll) to make the functions
+	// drain before Run's ctx ends; fnDrained closes when they have
+	// (functions.go). fnStarted: Run started them.
+	fnStopping chan struct{}
+	fnStopOnce sync.Once
+	fnDrained  chan struct{}
+	fnStarted  bool
 }
 
 // New checks cfg and returns an agent; nothing runs until Run.
@@ -187,6 +195,8 @@ func New(cfg Config) (*Agent, error) {
 		tasks:      map[string]*taskRunner{},
 		sweeping:   map[string]bool{},
 		endpoints:  map[string]*taskRunner{},
+		fnStopping: make(chan struct{}),
+		fnDrained:  make(chan struct{}),
 	}
 	return a, nil
 }
@@ -299,6 +309,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.rep.run(ctx) })
 	wg.Go(func() { a.statsLoop(ctx) })
+	a.mu.Lock()
+	a.fnStarted = true
+	a.mu.Unlock()
 	wg.Go(func() { a.runFunctions(ctx) })
 	a.log.Info("agent started", "address", a.Addr(), "runtime", a.rt.Name(), "version", Version)
 	err = a.session(ctx)
@@ -349,10 +362,15 @@ func (a *Agent) listExisting(ctx context.Context) bool {
 // StopAll stops every container the agent manages on this node (each with
 // its stop timeout) and returns when they have stopped or ctx ends. While
 // Run is active the tasks are reported STOPPED (stop code UserInitiated) and
-// new assignments are not started. Containers are not removed.
+// new assignments are not started. Containers are not removed. Function
+// invocations drain first, as when Run's ctx ends (runFunctions): no new
+// ones, those running finish and their results are posted; StopAll
+// returns after that too.
 func (a *Agent) StopAll(ctx context.Context) error {
+	a.fnStopOnce.Do(func() { close(a.fnStopping) })
 	a.mu.Lock()
 	a.stoppingAll = true
+	fnStarted := a.fnStarted
 	active := a.runCtx != nil
 	var runners []*taskRunner
 	for _, r := range a.tasks {
@@ -395,6 +413,13 @@ func (a *Agent) StopAll(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	if fnStarted {
+		select {
+		case <-a.fnDrained:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("function invocations still draining: %w", ctx.Err()))
+		}
+	}
 	if active {
 		fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		_ = a.rep.flushed(fctx)

@@ -14,6 +14,10 @@
 // without stopping them: a restarted agent adopts them. StopAll is the only
 // way the agent stops everything (orch dev uses it on Ctrl-C); while Run is
 // active its tasks are reported STOPPED with stop code UserInitiated.
+// Function environments are the exception: before Run returns (or StopAll
+// does) the agent drains them, letting running invocations finish within
+// FunctionsConfig.StopTimeout and posting their results, then stops them
+// (functions.go).
 //
 // # Startup sync
 //

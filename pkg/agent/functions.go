@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orch-project/orch/pkg/agent/lambdart"
@@ -18,6 +20,13 @@ import (
 type FunctionControlPlane interface {
 	Invocations(ctx context.Context, node string) (<-chan wire.InvocationEvent, <-chan error)
 	InvocationResult(ctx context.Context, node, id string, res wire.InvocationResult) error
+}
+
+// ResultBatcher is a FunctionControlPlane that takes results in batches
+// (pkg/api/client does); an error wrapping client.ErrNoResultBatches
+// means the server does not, and results go one by one.
+type ResultBatcher interface {
+	InvocationResults(ctx context.Context, node string, rs []wire.InvocationResult) error
 }
 
 // FunctionsConfig turns on function environments on this node.
@@ -37,6 +46,16 @@ type FunctionsConfig struct {
 	// Launcher starts environments (default: containers on the agent's
 	// runtime).
 	Launcher lambdart.Launcher
+	// StopTimeout bounds how long a stopping agent waits for the
+	// invocations it is running (default 30 s): each ends at the shorter
+	// of its own timeout and this; one still running then is answered
+	// with an error saying the agent stopped.
+	StopTimeout time.Duration
+	// FlushTimeout bounds how long a stopping agent then keeps retrying
+	// to post the results it holds to a server that does not take them
+	// (default 10 s). A stop takes at most StopTimeout+FlushTimeout
+	// before the environments are stopped.
+	FlushTimeout time.Duration
 	// Planes, when set, returns one control plane per server replica: the
 	// agent attaches its invocation stream to each (a replica routes
 	// invocations only to the agents attached to it) and answers each
@@ -63,9 +82,22 @@ func DockerBridgeAddr() string {
 	return "0.0.0.0:0"
 }
 
-// runFunctions runs invocations the control plane streams until ctx ends,
-// then stops every environment.
+// Stop defaults (FunctionsConfig.StopTimeout, FlushTimeout).
+const (
+	DefaultFunctionStopTimeout  = 30 * time.Second
+	DefaultFunctionFlushTimeout = 10 * time.Second
+)
+
+// runFunctions runs invocations the control plane streams until ctx ends
+// or StopAll begins, then drains: it takes no new invocations (those the
+// streams still bring are refused at once, and the server places them
+// elsewhere), lets those running end (bounded by StopTimeout), posts every
+// result it holds (retrying until FlushTimeout), and only then closes the
+// streams and stops every environment. The streams stay open during the
+// drain because the server fails the invocations of an agent whose
+// stream ended.
 func (a *Agent) runFunctions(ctx context.Context) {
+	defer close(a.fnDrained)
 	fc := a.cfg.Functions
 	cp, ok := a.cp.(FunctionControlPlane)
 	if fc == nil || !ok {
@@ -88,43 +120,117 @@ func (a *Agent) runFunctions(ctx context.Context) {
 	if fc.MaxEnvironments <= 0 {
 		fc.MaxEnvironments = 32
 	}
+	if fc.StopTimeout <= 0 {
+		fc.StopTimeout = DefaultFunctionStopTimeout
+	}
+	if fc.FlushTimeout <= 0 {
+		fc.FlushTimeout = DefaultFunctionFlushTimeout
+	}
+	// stop: take no new invocations. life: the streams and result posts,
+	// which outlive stop by the drain. work: the invocations, cut off
+	// when StopTimeout has passed since stop.
+	stop, endStop := context.WithCancel(ctx)
+	defer endStop()
+	go func() {
+		select {
+		case <-a.fnStopping:
+			endStop()
+		case <-stop.Done():
+		}
+	}()
+	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+	defer endLife()
+	work, endWork := context.WithCancel(life)
+	defer endWork()
 	var reports sync.Map // request id -> lambdart.Report
 	pool := lambdart.NewPool(lambdart.PoolConfig{
 		Launcher: fc.Launcher, ListenAddr: fc.ListenAddr, RuntimeHost: fc.RuntimeHost,
 		PerEnvironment: fc.PerEnvironment, MaxEnvironments: fc.MaxEnvironments, IdleTimeout: fc.IdleTimeout,
 		Report: func(r lambdart.Report) {
 			reports.Store(r.RequestID, r)
-			a.log.Debug(r.String(), "function", r.Function)
+			if a.log.Enabled(ctx, slog.LevelDebug) { // String is not free: not for every invocation unless asked
+				a.log.Debug(r.String(), "function", r.Function)
+			}
 		},
 	})
-	defer pool.Close()
-	f := &functionRunner{a: a, pool: pool, reports: &reports, revisions: map[string]string{}}
+	closePool := sync.OnceFunc(pool.Close)
+	defer closePool()
+	f := &functionRunner{a: a, pool: pool, reports: &reports, revisions: map[string]string{}, work: make(chan func()),
+		stop: stop, life: life, stopTimeout: fc.StopTimeout}
 	planes := []FunctionControlPlane{cp}
 	if fc.Planes != nil {
 		if ps := fc.Planes(); len(ps) > 0 {
 			planes = ps
 		}
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	var streams sync.WaitGroup
+	var workers, inflight, streams, senders sync.WaitGroup
+	defer workers.Wait()
+	flushed := make(chan struct{}) // closed once every invocation ended: senders stop when their queue is empty
+	var rss []*resultSender
 	for _, cp := range planes {
+		rs := newResultSender(a, cp)
+		rss = append(rss, rs)
+		senders.Go(func() { rs.run(life, flushed) })
 		streams.Go(func() {
 			b := newBackoff(a.minBackoff, a.maxBackoff)
-			for ctx.Err() == nil {
-				err := f.follow(ctx, cp, &wg, b.reset)
-				if ctx.Err() != nil {
+			for stop.Err() == nil {
+				err := f.follow(life, work, cp, rs, &workers, &inflight, b.reset)
+				if stop.Err() != nil || life.Err() != nil {
+					// Stopping: a broken stream is not reopened (the
+					// server failed its invocations when it ended).
 					return
 				}
 				d := b.next()
 				a.log.Debug("invocation stream broke; reconnecting", "err", err, "retryIn", d.Round(time.Millisecond))
-				if !sleepCtx(ctx, d) {
+				if !sleepCtx(stop, d) {
 					return
 				}
 			}
 		})
 	}
+	<-stop.Done()
+	began := time.Now()
+	f.admitMu.Lock()
+	f.closed = true // from here inflight only goes down: Wait is safe
+	f.admitMu.Unlock()
+	for _, rs := range rss {
+		rs.draining.Store(true)
+	}
+	a.log.Info("stopping functions: taking no new invocations; waiting for those running", "stopTimeout", fc.StopTimeout)
+	ended := make(chan struct{})
+	go func() { inflight.Wait(); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(fc.StopTimeout):
+		a.log.Warn("invocations still running at the function stop timeout: ending them with an error", "stopTimeout", fc.StopTimeout)
+		// A handler once handed its invocation ends only at its
+		// deadline or with its environment: stop the environments.
+		f.cutOff.Store(true)
+		endWork()
+		closePool()
+		select {
+		case <-ended:
+		case <-time.After(fc.FlushTimeout):
+			a.log.Error("invocations did not end after they were cut off; stopping without their results")
+		}
+	}
+	close(flushed)
+	sent := make(chan struct{})
+	go func() { senders.Wait(); close(sent) }()
+	select {
+	case <-sent:
+	case <-time.After(fc.FlushTimeout):
+		held := 0
+		for _, rs := range rss {
+			held += len(rs.q)
+		}
+		a.log.Error("could not post every invocation result before the function flush timeout: those callers get an error", "flushTimeout", fc.FlushTimeout, "queued", held)
+	}
+	endLife() // closes the streams, ends the senders and the workers
+	endWork()
 	streams.Wait()
+	senders.Wait()
+	a.log.Info("functions stopped", "drain", time.Since(began).Round(time.Millisecond))
 }
 
 // removeFunctionContainers removes environments a previous run left (their
@@ -149,9 +255,69 @@ type functionRunner struct {
 
 	mu        sync.Mutex
 	revisions map[string]string // function -> revision the pool runs
+
+	// work hands an invocation to an idle worker (unbuffered: only a
+	// worker waiting for one takes it, none queues behind a busy one).
+	work chan func()
+
+	stop        context.Context // ends when the agent stops taking invocations
+	life        context.Context // ends when the drain is over (result posts use it)
+	stopTimeout time.Duration
+	cutOff      atomic.Bool // the stop timeout passed: what still runs is ended
+
+	admitMu sync.Mutex
+	closed  bool // the drain began: no invocation is admitted
 }
 
-func (f *functionRunner) follow(ctx context.Context, cp FunctionControlPlane, wg *sync.WaitGroup, connected func()) error {
+// admit counts an invocation in inflight unless the drain began.
+func (f *functionRunner) admit(inflight *sync.WaitGroup) bool {
+	f.admitMu.Lock()
+	defer f.admitMu.Unlock()
+	if f.closed || f.stop.Err() != nil {
+		return false
+	}
+	inflight.Add(1)
+	return true
+}
+
+// workerIdle is how long a worker waits for another invocation before it
+// exits (a burst's workers stay for the next burst).
+const workerIdle = 10 * time.Second
+
+// goRun runs job on an idle worker goroutine, or on a new one that then
+// stays for later invocations until workerIdle passes without one. A
+// goroutine per invocation grew a fresh stack for every one (the runtime
+// copying it as the invocation path deepened), measurable on the warm path.
+func (f *functionRunner) goRun(ctx context.Context, wg *sync.WaitGroup, job func()) {
+	select {
+	case f.work <- job:
+		return
+	default:
+	}
+	wg.Go(func() {
+		job()
+		idle := time.NewTimer(workerIdle)
+		defer idle.Stop()
+		for {
+			select {
+			case job := <-f.work:
+				job()
+				idle.Reset(workerIdle)
+			case <-idle.C:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+}
+
+// follow runs the invocations one stream brings, on work, until the
+// stream or ctx (the agent's drain) ends. Invocations arriving once the
+// agent is stopping are refused at once (wire.InvokeErrStopping): they did
+// not run, and the server places them on another agent and sends this one
+// no more.
+func (f *functionRunner) follow(ctx, work context.Context, cp FunctionControlPlane, rs *resultSender, workers, inflight *sync.WaitGroup, connected func()) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	evs, errs := cp.Invocations(sctx, f.a.node)
@@ -176,8 +342,13 @@ func (f *functionRunner) follow(ctx context.Context, cp FunctionControlPlane, wg
 			if ev.Type != wire.InvocationInvoke || ev.Function == nil {
 				continue
 			}
+			if !f.admit(inflight) {
+				rs.send(f.life, ev.Function.Name, wire.InvocationResult{RequestID: ev.RequestID, ErrorKind: wire.InvokeErrStopping,
+					Error: "node " + f.a.node + " is stopping and takes no new invocations"})
+				continue
+			}
 			f.ensure(ev.Function)
-			wg.Go(func() { f.run(ctx, cp, ev) })
+			f.goRun(work, workers, func() { defer inflight.Done(); f.run(work, rs, ev) })
 		}
 	}
 }
@@ -208,7 +379,7 @@ func (f *functionRunner) forget(name string) {
 	}
 }
 
-func (f *functionRunner) run(ctx context.Context, cp FunctionControlPlane, ev wire.InvocationEvent) {
+func (f *functionRunner) run(ctx context.Context, rs *resultSender, ev wire.InvocationEvent) {
 	var (
 		r    lambdart.Result
 		logs []byte
@@ -220,13 +391,23 @@ func (f *functionRunner) run(ctx context.Context, cp FunctionControlPlane, ev wi
 		r, err = f.pool.Invoke(ctx, ev.Function.Name, ev.RequestID, ev.Payload)
 	}
 	res := wire.InvocationResult{Payload: r.Payload, FunctionError: r.FunctionError, ErrorType: r.ErrorType,
-		DurationMs: float64(r.Duration.Microseconds()) / 1000, Logs: logs}
+		DurationMs: float64(r.Duration.Microseconds()) / 1000, Logs: logs, Environments: f.pool.Environments(ev.Function.Name)}
 	if v, ok := f.reports.LoadAndDelete(ev.RequestID); ok {
 		rep := v.(lambdart.Report)
 		res.Report = rep.String()
 		res.InitDurationMs = float64(rep.InitDuration.Microseconds()) / 1000
+		res.MaxMemoryMB = rep.MaxMemoryMiB
 	}
 	switch {
+	case f.cutOff.Load() && (err != nil || r.ErrorType == "Runtime.ExitError"):
+		// The agent's stop timeout cut the invocation off (its
+		// environment stopped, or it never reached one).
+		why := r.ErrorType
+		if err != nil {
+			why = err.Error()
+		}
+		res = wire.InvocationResult{ErrorKind: wire.InvokeErrAgent,
+			Error: "node " + f.a.node + " stopped before the invocation finished (its function stop timeout, " + f.stopTimeout.String() + ", passed; " + why + ")"}
 	case err == nil:
 	case errors.Is(err, lambdart.ErrThrottled):
 		res.ErrorKind, res.Error = wire.InvokeErrThrottled, err.Error()
@@ -235,17 +416,6 @@ func (f *functionRunner) run(ctx context.Context, cp FunctionControlPlane, ev wi
 	default:
 		res.ErrorKind, res.Error = wire.InvokeErrAgent, err.Error()
 	}
-	if ctx.Err() != nil {
-		return // the agent is stopping: the server sees the stream end
-	}
-	for attempt := 1; ; attempt++ {
-		err := cp.InvocationResult(ctx, f.a.node, ev.RequestID, res)
-		if err == nil || attempt == 3 || ctx.Err() != nil {
-			if err != nil && ctx.Err() == nil {
-				f.a.log.Warn("cannot deliver an invocation's result", "function", ev.Function.Name, "requestId", ev.RequestID, "err", err)
-			}
-			return
-		}
-		sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond)
-	}
+	res.RequestID = ev.RequestID
+	rs.send(f.life, ev.Function.Name, res)
 }

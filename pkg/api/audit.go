@@ -109,9 +109,7 @@ func awsAuditEntry(r *http.Request, n *awsproto.AuditNote, rw *statusWriter) mod
 	if n.Resource != "*" {
 		e.Object = n.Resource
 	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		e.Remote = host
-	}
+	e.Remote = n.Remote
 	switch {
 	case rw.status == http.StatusForbidden:
 		e.Outcome = model.AuditDenied

@@ -44,6 +44,11 @@ type Config struct {
 	MaxAgentRequestsInflight int
 	// Audit records every write (nil: none) and serves GET /v1/audit.
 	Audit AuditLog
+	// ReplicaKey is the key the replicas share (derived from the secrets
+	// key): a forwarded AWS call whose client address is proven with it
+	// is audited under that address instead of the forwarding replica's
+	// (awsproto.ClientAddr). Nil: the peer's address is always used.
+	ReplicaKey []byte
 	// Writable is nil while the store takes writes, else why not (etcd
 	// is away): /readyz answers 503, writes are refused at once with 503,
 	// and reads get a short deadline (those served from caches still
@@ -146,6 +151,10 @@ func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 	// as the function's timeout allows.
 	streaming := strings.HasSuffix(pattern, "/assignments") || strings.HasSuffix(pattern, "/logs") ||
 		strings.HasSuffix(pattern, "/invocations") || strings.HasSuffix(pattern, "/invoke")
+	// Invocation results only hand an answer to the caller waiting in this
+	// process's memory: refusing them while etcd is away would make every
+	// running invocation wait out its timeout for nothing.
+	inMemory := strings.HasSuffix(pattern, "/invocation-results") || strings.HasSuffix(pattern, "/invocations/{id}")
 	pool := s.clients
 	if role == auth.RoleNode || role == auth.RoleJoin {
 		pool = s.agents
@@ -163,7 +172,7 @@ func (s *Server) Handle(pattern string, role auth.Role, h http.HandlerFunc) {
 			defer pool.release()
 			timeout := requestTimeout
 			if err := s.writable(); err != nil {
-				if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				if r.Method != http.MethodGet && r.Method != http.MethodHead && !inMemory {
 					rw := &statusWriter{ResponseWriter: w, status: 200}
 					rw.Header().Set("Retry-After", "5")
 					writeError(rw, &apiError{http.StatusServiceUnavailable, "StoreUnavailable", err.Error() + "; writes are refused until it is back (reads are served from caches), retry later"})
@@ -277,9 +286,10 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
-	if s.cfg.Audit != nil {
+	if s.cfg.Audit != nil && !awsproto.Unaudited(r) {
 		var note *awsproto.AuditNote
 		r, note = awsproto.WithAuditNote(r)
+		note.Remote = awsproto.ClientAddr(r, s.cfg.ReplicaKey, time.Now())
 		rw := &statusWriter{ResponseWriter: w, status: 200}
 		w = rw
 		defer func() {

@@ -238,4 +238,15 @@ func (s *Nodes) SetStatus(ctx context.Context, name, status string) (*model.Node
 }
 
 // Delete forgets a node. Its tasks are stopped by the lifecycle loop.
-func (s *Nodes) Delete(ctx context.Context, name string) error { return s.st.DeleteNode(ctx, name) }
+// Delete forgets a node and waits (briefly) until the node cache has seen
+// it, so that a Get right after answers 404 instead of the cached node.
+func (s *Nodes) Delete(ctx context.Context, name string) error {
+	rev, err := s.st.DeleteNode(ctx, name)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = s.caches.Nodes.WaitRevision(wctx, rev) // late: the delete stands; the cache catches up
+	return nil
+}

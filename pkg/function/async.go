@@ -28,8 +28,9 @@ const asyncWorkers = 32
 // Pending invocations are mirrored by a watch cache (one list at start,
 // then the changes) and ordered in memory by due time, so an idle server
 // reads nothing and a busy one does not list every pending invocation each
-// second. Any replica may store an invocation; only the one owning the
-// queues runs them (see owned).
+// second. Any replica may store an invocation; every replica mirrors them
+// all, and runs those of the functions whose shard it owns (see
+// Service.owns), so one stored invocation runs on one replica at a time.
 type asyncDispatcher struct {
 	s     *Service
 	cache *store.Cache[model.AsyncInvocation]
@@ -141,20 +142,8 @@ func (d *asyncDispatcher) run(ctx context.Context) {
 		case <-d.kick:
 		case <-t.C:
 		}
-		wait := time.Second
-		if d.owned() {
-			wait = min(wait, d.dispatch(ctx))
-		}
-		t.Reset(wait)
+		t.Reset(min(time.Second, d.dispatch(ctx)))
 	}
-}
-
-// owned reports whether this replica delivers Event invocations: the one
-// owning the queues (as for mappings), so that several replicas do not
-// run the same stored invocation.
-func (d *asyncDispatcher) owned() bool {
-	o, ok := d.s.cfg.Queues.(Owner)
-	return !ok || o.Owned()
 }
 
 // dispatch hands the due invocations to idle workers and returns how long
@@ -172,13 +161,31 @@ func (d *asyncDispatcher) dispatch(ctx context.Context) time.Duration {
 			return wait
 		}
 		inv := d.cache.Get(e.key)
-		if inv == nil || inv.ModRevision != e.rev || d.active[inv.RequestID] {
-			// Superseded, ended, or running: drop the entry (a newer
-			// revision has its own).
+		if inv == nil || inv.ModRevision != e.rev {
+			// Superseded or ended: drop the entry (a newer revision has
+			// its own).
 			heap.Pop(&d.due)
 			if d.queued[e.key] == e.rev {
 				delete(d.queued, e.key)
 			}
+			d.mu.Unlock()
+			continue
+		}
+		if d.active[inv.RequestID] {
+			// Its worker has not let go yet: the revision it just wrote
+			// (a retry, or a wait after a throttle) can come due before
+			// the worker returns. Dropping it here would strand the
+			// invocation until a restart; look again shortly instead.
+			d.due[0].at = time.Now().Add(10 * time.Millisecond)
+			heap.Fix(&d.due, 0)
+			d.mu.Unlock()
+			continue
+		}
+		if !d.s.owns(inv.FunctionName) {
+			// Another replica delivers this function's invocations. Look
+			// again in a second: its shard moves here if that replica dies.
+			d.due[0].at = time.Now().Add(time.Second)
+			heap.Fix(&d.due, 0)
 			d.mu.Unlock()
 			continue
 		}

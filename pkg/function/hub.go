@@ -21,6 +21,9 @@ var (
 	// ErrAgentLost: the agent running the invocation went away before it
 	// answered; the handler may or may not have run.
 	ErrAgentLost = errors.New("function: the agent running the invocation went away")
+	// ErrAgentStopping: the agent is stopping and did not run the
+	// invocation; Call places it again on another agent.
+	ErrAgentStopping = errors.New("function: the agent is stopping and did not run the invocation")
 	// ErrInit: the function's environment failed to start or initialise
 	// (a missing image, a runtime that exits during init).
 	ErrInit = errors.New("function: the environment failed to initialise")
@@ -49,6 +52,8 @@ type Result struct {
 	Duration      time.Duration
 	InitDuration  time.Duration
 	Report        string // the REPORT line
+	MaxMemoryMiB  int    // the environment's peak memory so far (0: unknown)
+	Environments  int    // the function's environments on the agent after it
 	Logs          []byte
 	Node          string
 }
@@ -61,6 +66,9 @@ type Conn struct {
 	done     chan struct{}
 	inflight map[string]int // by function
 	memMiB   int            // memory of the invocations in flight
+	// stopping: the agent refused an invocation because it is stopping
+	// (it drains what it runs); no more are placed on it.
+	stopping bool
 }
 
 // Requests are the invocations to send to the agent.
@@ -98,12 +106,19 @@ type Hub struct {
 	calls      map[string]*call
 	fnInflight map[string]int
 	warm       map[string]map[string]time.Time // function -> node -> last dispatch
+	envs       map[string]map[string]envCount  // function -> node -> last reported environments
+}
+
+// envCount is the environments an agent reported with an answer.
+type envCount struct {
+	n  int
+	at time.Time
 }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
 	return &Hub{WarmFor: 5 * time.Minute, SpreadAt: 16, agents: map[string]*Conn{}, calls: map[string]*call{},
-		fnInflight: map[string]int{}, warm: map[string]map[string]time.Time{}}
+		fnInflight: map[string]int{}, warm: map[string]map[string]time.Time{}, envs: map[string]map[string]envCount{}}
 }
 
 // Attach registers an agent's stream; an earlier stream of the same node
@@ -138,6 +153,12 @@ func (h *Hub) Detach(c *Conn) {
 			delete(h.warm, fn)
 		}
 	}
+	for fn, nodes := range h.envs {
+		delete(nodes, c.node)
+		if len(nodes) == 0 {
+			delete(h.envs, fn)
+		}
+	}
 	h.mu.Unlock()
 }
 
@@ -148,6 +169,7 @@ func (h *Hub) Forget(fn string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.warm, fn)
+	delete(h.envs, fn)
 	for _, c := range h.agents {
 		select {
 		case c.reqs <- Request{Deleted: fn}:
@@ -156,7 +178,7 @@ func (h *Hub) Forget(fn string) {
 	}
 }
 
-// Agents is the number of connected agents.
+// Agents is the number of connected agents (stopping ones included).
 func (h *Hub) Agents() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -170,6 +192,22 @@ func (h *Hub) Inflight(fn string) int {
 	return h.fnInflight[fn]
 }
 
+// Environments is how many environments the function has warm on the
+// attached agents, as each reported with its last answer through this
+// server. A report older than WarmFor (the agents' idle timeout) counts
+// as none: those environments have stopped since.
+func (h *Hub) Environments(fn string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, e := range h.envs[fn] {
+		if time.Since(e.at) < h.WarmFor {
+			n += e.n
+		}
+	}
+	return n
+}
+
 // Complete delivers an agent's answer; false when no such invocation waits
 // on that agent (it timed out, or the agent answers twice).
 func (h *Hub) Complete(node, id string, r Result) bool {
@@ -180,6 +218,12 @@ func (h *Hub) Complete(node, id string, r Result) bool {
 		return false
 	}
 	h.release(id, c)
+	nodes := h.envs[c.fn]
+	if nodes == nil {
+		nodes = map[string]envCount{}
+		h.envs[c.fn] = nodes
+	}
+	nodes[node] = envCount{n: r.Environments, at: time.Now()}
 	h.mu.Unlock()
 	r.Node = node
 	c.res <- r
@@ -214,10 +258,32 @@ func (h *Hub) release(id string, c *call) {
 	c.conn.memMiB -= c.mem
 }
 
+// Stopping ends an invocation the agent refused because it is stopping
+// (it did not run): the agent takes no more, and Call places the
+// invocation on another agent.
+func (h *Hub) Stopping(node, id string) bool {
+	h.mu.Lock()
+	if c, ok := h.calls[id]; ok && c.conn.node == node {
+		c.conn.stopping = true
+	}
+	h.mu.Unlock()
+	return h.Fail(node, id, fmt.Errorf("%w: node %s", ErrAgentStopping, node))
+}
+
 // Call runs one invocation on an agent and waits for its answer. The
 // caller's ctx bounds the wait (give it the function's timeout and a
-// margin for a cold start).
+// margin for a cold start). An invocation a stopping agent refused is
+// placed again (it did not run), until no agent is left.
 func (h *Hub) Call(ctx context.Context, req Request) (Result, error) {
+	for {
+		r, err := h.call(ctx, req)
+		if !errors.Is(err, ErrAgentStopping) || ctx.Err() != nil {
+			return r, err
+		}
+	}
+}
+
+func (h *Hub) call(ctx context.Context, req Request) (Result, error) {
 	fn := req.Function
 	limit := DefaultConcurrencyLimit
 	if fn.ReservedConcurrentExecutions != nil {
@@ -285,7 +351,7 @@ func (h *Hub) pick(fn *model.StoredFunction) *Conn {
 	var best *Conn
 	for node, last := range h.warm[fn.FunctionName] {
 		c := h.agents[node]
-		if c == nil || now.Sub(last) > h.WarmFor {
+		if c == nil || c.stopping || now.Sub(last) > h.WarmFor {
 			continue
 		}
 		if best == nil || c.inflight[fn.FunctionName] < best.inflight[fn.FunctionName] {
@@ -300,14 +366,19 @@ func (h *Hub) pick(fn *model.StoredFunction) *Conn {
 	// fewer invocations of fn, in a stable order.
 	nodes := make([]string, 0, len(h.agents))
 	for n, c := range h.agents {
-		if c.inflight[fn.FunctionName] < h.SpreadAt {
+		if !c.stopping && c.inflight[fn.FunctionName] < h.SpreadAt {
 			nodes = append(nodes, n)
 		}
 	}
 	if len(nodes) == 0 {
-		for n := range h.agents {
-			nodes = append(nodes, n)
+		for n, c := range h.agents {
+			if !c.stopping {
+				nodes = append(nodes, n)
+			}
 		}
+	}
+	if len(nodes) == 0 {
+		return nil
 	}
 	sort.Strings(nodes)
 	var pick *Conn

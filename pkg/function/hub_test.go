@@ -131,3 +131,75 @@ func TestHubAgentLostFailsItsCalls(t *testing.T) {
 		t.Fatalf("in flight %d, agents %d after the loss; want 0, 0", h.Inflight("f"), h.Agents())
 	}
 }
+
+// The warm environments a function has are what each agent reported with
+// its last answer; reports older than WarmFor, and agents gone, count none.
+func TestHubCountsTheEnvironmentsAgentsReport(t *testing.T) {
+	h := NewHub()
+	fn := testFn("f", nil)
+	answer := func(c *Conn, envs int) {
+		go func() {
+			req := <-c.Requests()
+			h.Complete(c.Node(), req.ID, Result{Environments: envs})
+		}()
+	}
+	ca := h.Attach("a")
+	answer(ca, 3)
+	if _, err := h.Call(context.Background(), Request{ID: NewRequestID(), Function: fn}); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.Environments("f"); n != 3 {
+		t.Fatalf("Environments = %d after an agent reported 3", n)
+	}
+	answer(ca, 2) // one stopped since
+	if _, err := h.Call(context.Background(), Request{ID: NewRequestID(), Function: fn}); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.Environments("f"); n != 2 {
+		t.Fatalf("Environments = %d, want the latest report (2)", n)
+	}
+	h.WarmFor = time.Nanosecond // the agents' idle timeout has passed
+	if n := h.Environments("f"); n != 0 {
+		t.Fatalf("Environments = %d after the idle timeout, want 0", n)
+	}
+	h.WarmFor = time.Hour
+	h.Detach(ca)
+	if n := h.Environments("f"); n != 0 {
+		t.Fatalf("Environments = %d after the agent left, want 0", n)
+	}
+}
+
+// An agent that is stopping refuses the invocations still sent to it: the
+// hub places each on another agent (it did not run) and sends the
+// stopping agent no more; with no other agent the call fails as ErrNoAgents.
+func TestHubPlacesAgainWhatAStoppingAgentRefused(t *testing.T) {
+	h := NewHub()
+	h.FreeMemory = func(node string) int { return map[string]int{"a": 4096, "b": 2048}[node] }
+	ca, cb := h.Attach("a"), h.Attach("b")
+	refused := make(chan string, 10)
+	go func() {
+		for req := range ca.Requests() {
+			refused <- req.ID
+			h.Stopping("a", req.ID)
+		}
+	}()
+	agent(h, cb, nil)
+	fn := testFn("f", nil)
+	for i := range 3 {
+		r, err := h.Call(context.Background(), Request{ID: NewRequestID(), Function: fn})
+		if err != nil || string(r.Payload) != "b" {
+			t.Fatalf("call %d: %q %v, want it answered by b", i, r.Payload, err)
+		}
+	}
+	// a (the freest) got the first and refused it; no other came to it.
+	if len(refused) != 1 {
+		t.Fatalf("the stopping agent was sent %d invocations, want 1 (the one that told the hub it stops)", len(refused))
+	}
+	if n := h.Inflight("f"); n != 0 {
+		t.Fatalf("in flight after the calls = %d, want 0", n)
+	}
+	h.Detach(cb)
+	if _, err := h.Call(context.Background(), Request{ID: NewRequestID(), Function: fn}); !errors.Is(err, ErrNoAgents) {
+		t.Fatalf("only a stopping agent attached: err = %v, want ErrNoAgents", err)
+	}
+}

@@ -35,6 +35,12 @@ func startService(t *testing.T, ctx context.Context, retryBase time.Duration) (*
 	}
 	svc := New(Config{Store: st, Queues: b, Logger: log, RetryBase: retryBase})
 	go func() { _ = svc.Run(bctx) }()
+	// Ready: what the tests do next (create, delete, invoke) is followed.
+	select {
+	case <-svc.fns.Ready():
+	case <-ctx.Done():
+		t.Fatal("the function service never became ready")
+	}
 	return svc, st
 }
 

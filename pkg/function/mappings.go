@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/queue"
 )
 
 // Event source mappings: what a queue poller needs (the queue, the
@@ -46,6 +48,11 @@ func (s *Service) checkMapping(ctx context.Context, m model.EventSourceMapping) 
 	if s.cfg.Queues != nil {
 		qname := m.EventSourceArn[strings.LastIndexByte(m.EventSourceArn, ':')+1:]
 		q, err := s.cfg.Queues.GetQueue(ctx, qname)
+		if _, elsewhere := errors.AsType[*queue.NotOwnerError](err); elsewhere {
+			// Another replica serves the queue: its definition (the
+			// visibility timeout) is in etcd for any replica to read.
+			q, err = s.st.GetQueue(ctx, qname)
+		}
 		if err != nil {
 			if errors.Is(err, model.ErrNotFound) {
 				return nil, model.FieldErrors{{Path: "EventSourceArn", Message: fmt.Sprintf("queue %s does not exist: create it first (orch get queues lists them)", qname)}}
@@ -145,6 +152,13 @@ func (s *Service) ApplyMapping(ctx context.Context, m model.EventSourceMapping) 
 	if len(existing) == 0 {
 		sm, err := s.CreateMapping(ctx, m)
 		return sm, "created", err
+	}
+	// A manifest applied again unchanged is not a change: no write, and
+	// "unchanged" as for every other kind.
+	same := existing[0].EventSourceMapping
+	m.UUID = same.UUID
+	if reflect.DeepEqual(same, m) {
+		return existing[0], "unchanged", nil
 	}
 	sm, err := s.UpdateMapping(ctx, existing[0].UUID, func(cur *model.EventSourceMapping) { *cur = m })
 	return sm, "configured", err

@@ -22,6 +22,9 @@ type Usage struct {
 	BilledMs    int64
 	GBSeconds   float64
 	P50, P99    time.Duration // of the last durationWindow durations
+	// MaxMemoryUsedMiB is the highest Max Memory Used an invocation
+	// reported (an environment's peak; 0 when the agents cannot tell).
+	MaxMemoryUsedMiB int
 }
 
 // durationWindow is how many recent durations the percentiles are of.
@@ -35,6 +38,7 @@ type meter struct {
 
 	invocations, errors, throttles, coldStarts *prometheus.CounterVec
 	gbSeconds                                  *prometheus.CounterVec
+	maxMemory                                  *prometheus.GaugeVec
 	duration                                   *prometheus.HistogramVec
 }
 
@@ -51,6 +55,7 @@ func newMeter() *meter {
 		throttles:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orch_function_throttles_total", Help: "Function invocations refused at the concurrency limit."}, []string{"function"}),
 		coldStarts:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orch_function_cold_starts_total", Help: "Function invocations that started an environment."}, []string{"function"}),
 		gbSeconds:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orch_function_gb_seconds_total", Help: "Billed duration (1 ms granularity) times configured memory, in GB-seconds."}, []string{"function"}),
+		maxMemory:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orch_function_max_memory_used_bytes", Help: "The highest Max Memory Used (an environment's peak memory) reported by the function's invocations."}, []string{"function"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orch_function_duration_seconds", Help: "Function handler duration as the agent measured it.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"function"}),
 	}
@@ -58,7 +63,7 @@ func newMeter() *meter {
 
 // collectors are the meter's Prometheus metrics.
 func (m *meter) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.gbSeconds, m.duration}
+	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.gbSeconds, m.maxMemory, m.duration}
 }
 
 // billedMs is Lambda's billed duration: rounded up to 1 ms, at least 1.
@@ -88,6 +93,10 @@ func (m *meter) record(fn string, memMiB int, r Result, err error) {
 	case err != nil || r.FunctionError != "":
 		f.u.Errors++
 		m.errors.WithLabelValues(fn).Inc()
+	}
+	if r.MaxMemoryMiB > f.u.MaxMemoryUsedMiB {
+		f.u.MaxMemoryUsedMiB = r.MaxMemoryMiB
+		m.maxMemory.WithLabelValues(fn).Set(float64(r.MaxMemoryMiB) * (1 << 20))
 	}
 	if r.InitDuration > 0 {
 		f.u.ColdStarts++
@@ -140,4 +149,5 @@ func (m *meter) forget(fn string) {
 		v.DeleteLabelValues(fn)
 	}
 	m.duration.DeleteLabelValues(fn)
+	m.maxMemory.DeleteLabelValues(fn)
 }

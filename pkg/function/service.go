@@ -1,6 +1,7 @@
 package function
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -92,9 +93,13 @@ func (s *Service) Hub() *Hub { return s.hub }
 
 // Run keeps the function cache current, delivers stored Event
 // invocations (those of a previous run included) and runs a queue poller
-// per enabled event source mapping (on the replica owning the queues)
-// until ctx ends.
+// per enabled event source mapping, each on the replica owning its queue
+// (and the Event invocations of the functions whose shard it owns; see
+// Owner) until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	// Deletions are followed from before the cache is ready, so none made
+	// once it is ready goes unseen by the agents.
+	deleted := s.fns.SubscribeFilter(func(ch store.Change[model.StoredFunction]) bool { return ch.Obj == nil })
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.fns.Run(ctx) })
 	select {
@@ -102,7 +107,7 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	wg.Go(func() { s.async.run(ctx) })
-	wg.Go(func() { s.forgetDeleted(ctx) })
+	wg.Go(func() { s.forgetDeleted(ctx, deleted) })
 	mappings := s.st.MappingCache()
 	wg.Go(func() { _ = mappings.Run(ctx) })
 	wg.Go(func() { s.runMappings(ctx, mappings) })
@@ -113,8 +118,7 @@ func (s *Service) Run(ctx context.Context) error {
 // forgetDeleted tells the agents about each deleted function (every
 // replica tells its own agents; a delete reaching an agent twice is
 // harmless).
-func (s *Service) forgetDeleted(ctx context.Context) {
-	sub := s.fns.SubscribeFilter(func(ch store.Change[model.StoredFunction]) bool { return ch.Obj == nil })
+func (s *Service) forgetDeleted(ctx context.Context, sub *store.Subscription[model.StoredFunction]) {
 	defer sub.Close()
 	for {
 		select {
@@ -124,6 +128,7 @@ func (s *Service) forgetDeleted(ctx context.Context) {
 			for _, ch := range sub.Drain() {
 				s.hub.Forget(ch.Key)
 				s.meter.forget(ch.Key)
+				s.logs.forget(ch.Key)
 			}
 		}
 	}
@@ -337,23 +342,25 @@ func (s *Service) call(ctx context.Context, fn *model.StoredFunction, id string,
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w: no answer from node within the function's timeout plus %s", ErrAgentLost, s.cfg.ColdStartMargin)
 		}
-		s.logs.add(fn.FunctionName, fmt.Sprintf("ERROR RequestId: %s %v\n", id, err))
+		s.logs.add(fn.FunctionName, fmt.Appendf(nil, "ERROR RequestId: %s %v\n", id, err))
 		return r, err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "START RequestId: %s Version: $LATEST\n", id)
+	// START, the output, END and REPORT, built in one buffer: the
+	// function's log ring copies it, and the caller gets it for Tail.
+	b := make([]byte, 0, 160+len(r.Logs)+len(r.Report))
+	b = append(append(append(b, "START RequestId: "...), id...), " Version: $LATEST\n"...)
 	if len(r.Logs) > 0 {
-		b.Write(r.Logs)
+		b = append(b, r.Logs...)
 		if r.Logs[len(r.Logs)-1] != '\n' {
-			b.WriteByte('\n')
+			b = append(b, '\n')
 		}
 	}
-	fmt.Fprintf(&b, "END RequestId: %s\n", id)
+	b = append(append(append(b, "END RequestId: "...), id...), '\n')
 	if r.Report != "" {
-		b.WriteString(r.Report + "\n")
+		b = append(append(b, r.Report...), '\n')
 	}
-	r.Logs = []byte(b.String())
-	s.logs.add(fn.FunctionName, b.String())
+	r.Logs = b
+	s.logs.add(fn.FunctionName, b)
 	return r, nil
 }
 
@@ -379,7 +386,10 @@ func NewRequestID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// logRing keeps the last 64 KB of log text per function.
+// logRing keeps the last 64 KB of log text per function. Each function's
+// buffer holds up to twice that, so an invocation appends its lines
+// without copying the buffer; only when it is full are the newest 64 KB
+// moved to its front (once per 64 KB of logs, not once per invocation).
 type logRing struct {
 	mu sync.Mutex
 	m  map[string][]byte
@@ -389,22 +399,40 @@ const logRingBytes = 64 << 10
 
 func newLogRing() *logRing { return &logRing{m: map[string][]byte{}} }
 
-func (l *logRing) add(fn, text string) {
+func (l *logRing) add(fn string, text []byte) {
+	if len(text) > logRingBytes {
+		text = text[len(text)-logRingBytes:]
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := append(l.m[fn], text...)
-	if len(b) > logRingBytes {
-		b = b[len(b)-logRingBytes:]
-		if i := strings.IndexByte(string(b), '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-		b = append([]byte(nil), b...)
+	b := l.m[fn]
+	if len(b)+len(text) > 2*logRingBytes {
+		keep := b[len(b)-(logRingBytes-len(text)):]
+		n := copy(b, keep)
+		b = b[:n]
 	}
-	l.m[fn] = b
+	if b == nil {
+		b = make([]byte, 0, 2*logRingBytes)
+	}
+	l.m[fn] = append(b, text...)
 }
 
+func (l *logRing) forget(fn string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.m, fn)
+}
+
+// get returns the last 64 KB, from the start of a line.
 func (l *logRing) get(fn string) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]byte(nil), l.m[fn]...)
+	b := l.m[fn]
+	if len(b) > logRingBytes {
+		b = b[len(b)-logRingBytes:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return append([]byte(nil), b...)
 }

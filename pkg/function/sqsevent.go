@@ -3,69 +3,100 @@ package function
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/orch-project/orch/internal/jsonstr"
+	"slices"
 	"strings"
 
 	"github.com/orch-project/orch/pkg/queue"
 )
 
-// sqsRecord is one record of the SQS event, field for field as Lambda
-// sends it (and as aws-lambda-go's events.SQSMessage reads it).
-type sqsRecord struct {
-	MessageID              string                     `json:"messageId"`
-	ReceiptHandle          string                     `json:"receiptHandle"`
-	Body                   string                     `json:"body"`
-	Attributes             map[string]string          `json:"attributes"`
-	MessageAttributes      map[string]sqsAttributeOut `json:"messageAttributes"`
-	MD5OfBody              string                     `json:"md5OfBody"`
-	MD5OfMessageAttributes string                     `json:"md5OfMessageAttributes,omitempty"`
-	EventSource            string                     `json:"eventSource"`
-	EventSourceARN         string                     `json:"eventSourceARN"`
-	AWSRegion              string                     `json:"awsRegion"`
-}
-
-type sqsAttributeOut struct {
-	StringValue      *string  `json:"stringValue,omitempty"`
-	BinaryValue      *string  `json:"binaryValue,omitempty"` // base64
-	StringListValues []string `json:"stringListValues"`
-	BinaryListValues []string `json:"binaryListValues"`
-	DataType         string   `json:"dataType"`
-}
-
 // SQSEvent returns the event document for a batch received from the queue
-// queueARN ("arn:aws:sqs:REGION:ACCOUNT:NAME"): {"Records":[...]}.
+// queueARN ("arn:aws:sqs:REGION:ACCOUNT:NAME"): {"Records":[...]}, each
+// record field for field as Lambda sends it (and as aws-lambda-go's
+// events.SQSMessage reads it). It is written by hand rather than with
+// json.Marshal because it is built for every batch a queue trigger runs:
+// reflection and the intermediate maps were about a tenth of the server's
+// CPU per batch. The bytes are the same as json.Marshal's (map keys in
+// order, the same escaping), which the tests check against it.
 func SQSEvent(queueARN string, msgs []queue.ReceivedMessage) ([]byte, error) {
 	region := ""
 	if parts := strings.Split(queueARN, ":"); len(parts) == 6 {
 		region = parts[3]
 	}
-	recs := make([]sqsRecord, len(msgs))
-	for i, m := range msgs {
-		attrs := make(map[string]sqsAttributeOut, len(m.MessageAttributes))
+	size := 16
+	for _, m := range msgs {
+		size += 256 + len(queueARN) + len(m.MessageID) + len(m.ReceiptHandle) + len(m.Body) + len(m.MD5OfBody) + len(m.MD5OfMessageAttributes)
+		for k, v := range m.Attributes {
+			size += len(k) + len(v) + 8
+		}
 		for k, v := range m.MessageAttributes {
-			a := sqsAttributeOut{DataType: v.DataType, StringListValues: []string{}, BinaryListValues: []string{}}
-			if v.IsBinary() {
-				b := base64.StdEncoding.EncodeToString(v.BinaryValue)
-				a.BinaryValue = &b
-			} else {
-				s := v.StringValue
-				a.StringValue = &s
-			}
-			attrs[k] = a
-		}
-		sys := m.Attributes
-		if sys == nil {
-			sys = map[string]string{}
-		}
-		recs[i] = sqsRecord{
-			MessageID: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body,
-			Attributes: sys, MessageAttributes: attrs, MD5OfBody: m.MD5OfBody,
-			MD5OfMessageAttributes: m.MD5OfMessageAttributes,
-			EventSource:            "aws:sqs", EventSourceARN: queueARN, AWSRegion: region,
+			size += len(k) + len(v.DataType) + len(v.StringValue) + len(v.BinaryValue)*4/3 + 80
 		}
 	}
-	return json.Marshal(struct {
-		Records []sqsRecord `json:"Records"`
-	}{recs})
+	b := make([]byte, 0, size)
+	b = append(b, `{"Records":[`...)
+	var keys []string
+	for i, m := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"messageId":`...)
+		b = jsonstr.Append(b, m.MessageID)
+		b = append(b, `,"receiptHandle":`...)
+		b = jsonstr.Append(b, m.ReceiptHandle)
+		b = append(b, `,"body":`...)
+		b = jsonstr.Append(b, m.Body)
+		b = append(b, `,"attributes":{`...)
+		keys = sortedKeys(keys[:0], m.Attributes)
+		for j, k := range keys {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = jsonstr.Append(b, k)
+			b = append(b, ':')
+			b = jsonstr.Append(b, m.Attributes[k])
+		}
+		b = append(b, `},"messageAttributes":{`...)
+		keys = sortedKeys(keys[:0], m.MessageAttributes)
+		for j, k := range keys {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			v := m.MessageAttributes[k]
+			b = jsonstr.Append(b, k)
+			if v.IsBinary() {
+				b = append(b, `:{"binaryValue":"`...)
+				b = base64.StdEncoding.AppendEncode(b, v.BinaryValue)
+				b = append(b, '"')
+			} else {
+				b = append(b, `:{"stringValue":`...)
+				b = jsonstr.Append(b, v.StringValue)
+			}
+			b = append(b, `,"stringListValues":[],"binaryListValues":[],"dataType":`...)
+			b = jsonstr.Append(b, v.DataType)
+			b = append(b, '}')
+		}
+		b = append(b, `},"md5OfBody":`...)
+		b = jsonstr.Append(b, m.MD5OfBody)
+		if m.MD5OfMessageAttributes != "" {
+			b = append(b, `,"md5OfMessageAttributes":`...)
+			b = jsonstr.Append(b, m.MD5OfMessageAttributes)
+		}
+		b = append(b, `,"eventSource":"aws:sqs","eventSourceARN":`...)
+		b = jsonstr.Append(b, queueARN)
+		b = append(b, `,"awsRegion":`...)
+		b = jsonstr.Append(b, region)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
+}
+
+func sortedKeys[V any](keys []string, m map[string]V) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // BatchOutcome says which messages of a batch to delete after the function

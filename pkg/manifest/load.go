@@ -67,41 +67,75 @@ const maxErrors = 200
 // nothing when Load fails. Input without any document is an error too
 // (errors.Is(err, ErrNoDocuments)).
 func (d *Decoder) Load(path string, stdin io.Reader) ([]Document, error) {
+	return d.LoadAll([]string{path}, stdin)
+}
+
+// LoadAll is Load over several paths (what `orch apply -f a -f b` names),
+// each a file, a directory or "-": their documents in the order given, and
+// within a directory in name order. It is all or nothing across every path,
+// like Load, and reports the problems of every path at once. Standard input
+// can be named only once, since it can be read only once.
+func (d *Decoder) LoadAll(paths []string, stdin io.Reader) ([]Document, error) {
 	c := collector{dec: d}
-	switch {
-	case path == "-":
-		if stdin == nil {
-			return nil, Errors{{File: StdinName, Message: "no standard input to read"}}
-		}
-		data, err := io.ReadAll(stdin)
-		if err != nil {
-			return nil, Errors{{File: StdinName, Message: "cannot read: " + err.Error(), Err: err}}
-		}
-		c.parse(StdinName, data)
-	default:
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, Errors{ioError(path, err)}
-		}
-		files := []string{path}
-		if fi.IsDir() {
-			if files, err = manifestFiles(path); err != nil {
-				return nil, Errors{ioError(path, err)}
-			}
-			if len(files) == 0 {
-				return nil, Errors{{File: path, Message: "no *.yaml, *.yml or *.json files in this directory", Err: ErrNoDocuments}}
-			}
-		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				c.add(ioError(f, err))
+	if len(paths) == 0 {
+		return nil, Errors{{File: "(no path)", Message: "no manifest named: give a file, a directory, or - for stdin", Err: ErrNoDocuments}}
+	}
+	stdinRead := false
+	for _, path := range paths {
+		switch {
+		case path == "":
+			c.add(&Error{File: "\"\"", Message: "empty path: give a file, a directory, or - for stdin"})
+		case path == "-" && stdinRead:
+			c.add(&Error{File: StdinName, Message: "- (standard input) is named more than once; it can be read only once"})
+		case path == "-":
+			stdinRead = true
+			if stdin == nil {
+				c.add(&Error{File: StdinName, Message: "no standard input to read"})
 				continue
 			}
-			c.parse(f, data)
+			data, err := io.ReadAll(stdin)
+			if err != nil {
+				c.add(&Error{File: StdinName, Message: "cannot read: " + err.Error(), Err: err})
+				continue
+			}
+			c.parse(StdinName, data)
+		default:
+			c.loadPath(path)
 		}
 	}
-	return c.result(path)
+	name := paths[0]
+	if len(paths) > 1 {
+		name = strings.Join(paths, ", ")
+	}
+	return c.result(name)
+}
+
+// loadPath reads one file, or every manifest file directly in a directory.
+func (c *collector) loadPath(path string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		c.add(ioError(path, err))
+		return
+	}
+	files := []string{path}
+	if fi.IsDir() {
+		if files, err = manifestFiles(path); err != nil {
+			c.add(ioError(path, err))
+			return
+		}
+		if len(files) == 0 {
+			c.add(&Error{File: path, Message: "no *.yaml, *.yml or *.json files in this directory", Err: ErrNoDocuments})
+			return
+		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			c.add(ioError(f, err))
+			continue
+		}
+		c.parse(f, data)
+	}
 }
 
 // Parse decodes manifests held in memory; file names them in documents and

@@ -382,3 +382,48 @@ func TestAliasBomb(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+// LoadAll (orch apply -f a -f b): every path, in the order given, files,
+// directories and stdin mixed; errors of every path at once, each naming
+// its file, line, column and field path.
+func TestLoadAllEveryPathInOrder(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	z := write("z.yaml", "kind: TaskDefinition\nfamily: zed\ncontainerDefinitions: [{name: a, image: x, memory: 64}]\n")
+	a := write("a.yaml", "kind: TaskDefinition\nfamily: ay\ncontainerDefinitions: [{name: a, image: x, memory: 64}]\n")
+	stdin := strings.NewReader("kind: TaskDefinition\nfamily: piped\ncontainerDefinitions: [{name: a, image: x, memory: 64}]\n")
+	docs, err := testDecoder.LoadAll([]string{z, "-", a, "testdata/dir"}, stdin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range docs {
+		got = append(got, d.Name)
+	}
+	want := []string{"zed", "piped", "ay", "web", "worker", "cron", "api", "db"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("documents in order %q, want %q", got, want)
+	}
+
+	bad := write("bad.yaml", "kind: TaskDefinition\nfamily: bad\ncontainerDefinitions:\n  - name: a\n    image: x\n    memory: 1\n")
+	docs, err = testDecoder.LoadAll([]string{z, filepath.Join(dir, "nope.yaml"), bad}, nil)
+	if docs != nil {
+		t.Errorf("LoadAll returned %d documents despite errors", len(docs))
+	}
+	wantErr := filepath.Join(dir, "nope.yaml") + ": cannot read: no such file or directory\n" +
+		bad + ":6:13: containerDefinitions[0].memory: must be at least 6 MiB, got 1"
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("error:\ngot:\n%v\nwant:\n%s", err, wantErr)
+	}
+
+	_, err = testDecoder.LoadAll([]string{"-", "-"}, strings.NewReader(""))
+	if want := "<stdin>: - (standard input) is named more than once; it can be read only once"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("stdin twice: error = %v, want %s", err, want)
+	}
+}

@@ -49,3 +49,24 @@ type TokenMeta struct {
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 	CreatedBy string     `json:"createdBy,omitempty"`
 }
+
+// AccessKeyMeta describes an admin AWS access key (orch aws-key ls), with
+// IAM's ListAccessKeys field names: never its secret.
+type AccessKeyMeta struct {
+	AccessKeyId string     `json:"AccessKeyId"`
+	Status      string     `json:"Status"` // AccessKeyActive or AccessKeyInactive
+	CreateDate  *time.Time `json:"CreateDate,omitempty"`
+	CreatedBy   string     `json:"CreatedBy,omitempty"`
+}
+
+// An access key's states, as IAM names them: an Inactive key is refused
+// until it is made Active again.
+const (
+	AccessKeyActive   = "Active"
+	AccessKeyInactive = "Inactive"
+)
+
+// MaxAdminAccessKeys is how many admin access keys may exist at once
+// (Active or Inactive), as IAM allows a user: enough to rotate without
+// downtime (the new key works before the old one is removed).
+const MaxAdminAccessKeys = 2

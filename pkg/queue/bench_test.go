@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orch-project/orch/pkg/queue/qlog"
 	"github.com/orch-project/orch/pkg/store"
 )
 
@@ -26,7 +27,7 @@ func benchBroker(tb testing.TB) *Broker {
 	ctx, cancel := context.WithCancel(context.Background())
 	// QBENCH_PIPELINES=n compares commit pipelines (Options.CommitPipelines).
 	p, _ := strconv.Atoi(os.Getenv("QBENCH_PIPELINES"))
-	svc := New(st, Options{CommitPipelines: p})
+	svc := New(st, Options{CommitPipelines: p, LogDir: testLogDir(tb)})
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
 	tb.Cleanup(func() { cancel(); <-done; st.Close() })
@@ -97,6 +98,7 @@ func benchLifecycle(b *testing.B, batch int) {
 	toSend.Store(int64(b.N))
 	toDelete.Store(int64(b.N))
 	t0, o0, by0 := store.QueueCommitStats()
+	l0 := qlog.Totals()
 	f0 := walFsyncs(b)
 	c0 := cpuTime()
 	b.ResetTimer()
@@ -152,6 +154,10 @@ func benchLifecycle(b *testing.B, batch int) {
 	b.ReportMetric(float64(o1-o0)/n, "etcd-ops/msg")
 	b.ReportMetric(float64(by1-by0)/n, "etcd-bytes/msg")
 	b.ReportMetric(float64(walFsyncs(b)-f0)/n, "wal-fsyncs/msg")
+	l1 := qlog.Totals()
+	b.ReportMetric(float64(l1.Appends-l0.Appends)/n, "log-fsyncs/msg")
+	b.ReportMetric(float64(l1.Records-l0.Records)/n, "log-records/msg")
+	b.ReportMetric(float64(l1.Bytes-l0.Bytes)/n, "log-bytes/msg")
 }
 
 // walFsyncs is how many times the embedded etcd has fsynced its WAL (the

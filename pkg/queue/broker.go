@@ -50,6 +50,14 @@ type Options struct {
 	// (ownership hand-over) always use real time.
 	Clock  Clock
 	Logger *slog.Logger
+	// LogDir, when set, keeps each owned shard's messages and FIFO
+	// deduplication records in a segment log under LogDir/shard-NN
+	// instead of etcd (localstore.go). Only for a single server: the
+	// log is on this server's disk, so no other replica could take the
+	// shard over.
+	LogDir string
+	// LogSegmentBytes is the log's segment size (default 64 MiB).
+	LogSegmentBytes int64
 }
 
 // Broker is Orch's queue broker: SQS semantics over messages stored in

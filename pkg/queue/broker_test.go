@@ -65,7 +65,7 @@ func newTestBroker(t *testing.T, setup ...func(*Broker)) (*Broker, *fakeClock) {
 	// starts are not the broker's.
 	before := parseStacks(t, goleak.IgnoreCurrent)
 	clock := newFakeClock()
-	b := New(st, Options{Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := New(st, Options{Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogDir: testLogDir(t)})
 	for _, f := range setup {
 		f(b)
 	}
@@ -96,6 +96,16 @@ func newTestBroker(t *testing.T, setup ...func(*Broker)) (*Broker, *fakeClock) {
 	return b, clock
 }
 
+// testLogDir is where a test broker keeps its queue logs: the local store
+// by default; ORCH_QUEUE_STORE=etcd runs the same tests with the messages
+// in etcd (make test runs both).
+func testLogDir(t testing.TB) string {
+	if os.Getenv("ORCH_QUEUE_STORE") == "etcd" {
+		return ""
+	}
+	return t.TempDir()
+}
+
 // etcdLoops are goroutines of the store's etcd client and embedded server
 // that may start after a test's snapshot: the keep-alive stream (client and
 // server side) restarts when a new lease is kept alive, such as the
@@ -109,6 +119,9 @@ var etcdLoops = []goleak.Option{
 	goleak.IgnoreAnyFunction("go.etcd.io/etcd/server/v3/etcdserver/api/v3rpc.(*LeaseServer).LeaseKeepAlive"),
 	goleak.IgnoreAnyFunction("go.etcd.io/etcd/server/v3/etcdserver/api/v3rpc.(*LeaseServer).leaseKeepAlive"),
 	goleak.IgnoreAnyFunction("go.etcd.io/etcd/server/v3/embed.(*serveCtx).startHandler.func1"),
+	// Started with the gRPC server of a listener as it starts serving; it
+	// lives as long as the etcd server.
+	goleak.IgnoreAnyFunction("go.etcd.io/etcd/server/v3/etcdserver/api/v3rpc.monitorLeader.func1"),
 }
 
 // parseStacks runs a goleak call, again if it panics on a stack it cannot

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/internal/groupcommit"
+	"github.com/orch-project/orch/pkg/queue/qlog"
 	"github.com/orch-project/orch/pkg/store"
 )
 
@@ -19,11 +20,22 @@ type committer struct {
 	maxOps int
 }
 
-func newCommitter(st *store.Store, guard *store.Guard, lost func()) *committer {
+// With a shard log (the local store, localstore.go) the messages go to the
+// log instead of etcd; the grouping is the same.
+func newCommitter(st *store.Store, guard *store.Guard, lost func(), l *qlog.Log) *committer {
+	write := func(ctx context.Context, ops []store.QueueOp) error { return st.CommitQueueOps(ctx, ops, guard) }
+	if l != nil {
+		write = logCommit(st, l, guard)
+	}
 	commit := func(ctx context.Context, ops []store.QueueOp) error {
 		ops = dedupOps(ops)
 		t0 := time.Now()
-		err := st.CommitQueueOps(ctx, ops, guard)
+		var err error
+		if h := commitHook.Load(); h != nil {
+			err = (*h)(ops, func() error { return write(ctx, ops) })
+		} else {
+			err = write(ctx, ops)
+		}
 		commitNs.Add(int64(time.Since(t0)))
 		commitN.Add(1)
 		commitOps.Add(int64(len(ops)))
@@ -32,6 +44,12 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func()) *committer {
 				lost()
 			}
 			return ErrServiceUnavailable.With("this server lost ownership of the queues; retry")
+		} else if errors.Is(err, errLog) {
+			// Give the shard up: taking it again reopens the log.
+			if lost != nil {
+				lost()
+			}
+			return ErrServiceUnavailable.With("storing the change failed (%v); retry", err)
 		} else if err != nil {
 			return ErrInternal.With("storing the change failed: %v", err)
 		}
@@ -46,6 +64,12 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func()) *committer {
 	})
 	return &committer{Committer: c, maxOps: c.MaxOps()}
 }
+
+// commitHook, when a test sets it, runs every commit: it gets the
+// operations and the function that writes them, so a test can hold a
+// commit back or make one fail after it was written (an answer lost on
+// the way back, which etcd's client can report as an error).
+var commitHook atomic.Pointer[func(ops []store.QueueOp, write func() error) error]
 
 // commitNs, commitN and commitOps count time, commits and operations of
 // the commit loops, process-wide; the package benchmark reports them.

@@ -15,7 +15,7 @@ func dedupOp(q, id string) store.QueueOp {
 // commit fails at once with KindUnavailable instead of waiting forever.
 func TestCommitterStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := newCommitter(testStore, nil, nil)
+	c := newCommitter(testStore, nil, nil, nil)
 	c.start(ctx, 2)
 	if err := c.commit(context.Background(), dedupOp("committer-q", "a"), dedupOp("committer-q", "b")); err != nil {
 		t.Fatalf("commit: %v", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/queue/qlog"
 	"github.com/orch-project/orch/pkg/store"
 )
 
@@ -21,6 +22,7 @@ type owner struct {
 	cancel context.CancelFunc
 	com    *committer
 	leader *store.Leader
+	qlog   *qlog.Log      // the shard's log with the local store (Options.LogDir), else nil
 	wg     sync.WaitGroup // the sweeper, move tasks and clean-up writes
 
 	// The inbox (inbox.go): entries runInbox handed over, and its signal.
@@ -45,19 +47,54 @@ func (b *Broker) takeOver(ctx context.Context, shard int, l *store.Leader) (*own
 		cancel()
 		return nil, err
 	}
+	var sl *shardLog
+	if b.opts.LogDir != "" {
+		if sl, err = b.openShardLog(shard); err != nil {
+			cancel()
+			return nil, err
+		}
+		o.qlog = sl.log
+	}
+	fail := func(err error) (*owner, error) {
+		cancel()
+		if o.qlog != nil {
+			o.qlog.Close()
+		}
+		return nil, err
+	}
 	now := b.clock.Now()
+	known := map[string]bool{}
 	for _, meta := range metas {
 		if b.shardOf(meta.Name) != shard {
 			continue
 		}
-		q, err := b.loadQueue(ctx, meta, now)
+		known[meta.ID] = true
+		if sl != nil {
+			if err := b.migrate(ctx, sl, meta, l.Guard()); err != nil {
+				return fail(err)
+			}
+		}
+		q, err := b.loadQueue(ctx, meta, now, sl)
 		if err != nil {
-			cancel()
-			return nil, err
+			return fail(err)
 		}
 		o.queues[meta.Name] = q
 	}
-	o.com = newCommitter(b.st, l.Guard(), cancel)
+	if sl != nil {
+		// Deduplication records that expired while the server was down,
+		// and records of queues deleted while their drop record was not yet
+		// written (a crash after the etcd delete), go now.
+		drops := sl.expired
+		for _, qid := range sl.log.Queues() {
+			if !known[qid] {
+				drops = append(drops, qlog.Record{Kind: qlog.DropQueue, Queue: qid})
+			}
+		}
+		if err := sl.log.Append(drops); err != nil {
+			return fail(err)
+		}
+	}
+	o.com = newCommitter(b.st, l.Guard(), cancel, o.qlog)
 	o.com.start(octx, b.opts.CommitPipelines)
 	o.wg.Go(o.sweepLoop)
 	o.wg.Go(o.publishLoop)
@@ -69,20 +106,34 @@ func (b *Broker) takeOver(ctx context.Context, shard int, l *store.Leader) (*own
 
 // loadQueue rebuilds one queue's memory from its stored messages and
 // deduplication records.
-func (b *Broker) loadQueue(ctx context.Context, meta *model.Queue, now time.Time) (*queue, error) {
+func (b *Broker) loadQueue(ctx context.Context, meta *model.Queue, now time.Time, sl *shardLog) (*queue, error) {
 	q := newQueue(meta, b.opts.Region, b.clock)
 	var recs []*model.QueueMessage
-	if err := b.st.LoadQueueMessages(ctx, meta.ID, func(m *model.QueueMessage) { recs = append(recs, m) }); err != nil {
-		return nil, err
-	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Seq < recs[j].Seq })
 	var ds []*store.DedupRecord
-	if q.fifo {
-		var err error
-		if ds, err = b.st.LoadQueueDedup(ctx, meta.ID); err != nil {
+	if sl != nil {
+		recs, ds = sl.msgs[meta.ID], sl.dedup[meta.ID]
+		delete(sl.msgs, meta.ID)
+		delete(sl.dedup, meta.ID)
+		for _, d := range ds {
+			if !q.fifo || d.ExpiresMs <= now.UnixMilli() {
+				sl.expired = append(sl.expired, qlog.Record{Kind: qlog.DedupDelete, Queue: meta.ID, ID: d.Key})
+			}
+		}
+		if !q.fifo {
+			ds = nil
+		}
+	} else {
+		if err := b.st.LoadQueueMessages(ctx, meta.ID, func(m *model.QueueMessage) { recs = append(recs, m) }); err != nil {
 			return nil, err
 		}
+		if q.fifo {
+			var err error
+			if ds, err = b.st.LoadQueueDedup(ctx, meta.ID); err != nil {
+				return nil, err
+			}
+		}
 	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Seq < recs[j].Seq })
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, m := range recs {
@@ -103,6 +154,7 @@ func (o *owner) stop() {
 	o.mu.Lock()
 	for _, q := range o.queues {
 		q.mu.Lock()
+		q.released = true
 		q.stop()
 		q.mu.Unlock()
 	}
@@ -111,6 +163,9 @@ func (o *owner) stop() {
 	// once, so background work blocked on one returns and wg.Wait ends.
 	o.com.stop()
 	o.wg.Wait()
+	if o.qlog != nil {
+		o.qlog.Close()
+	}
 }
 
 // goBackground runs f on a goroutine the owner waits for when it stops.

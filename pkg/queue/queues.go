@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/queue/qlog"
 	"github.com/orch-project/orch/pkg/store"
 )
 
@@ -229,6 +230,13 @@ func (b *Broker) DeleteQueue(ctx context.Context, name string) error {
 		q.deleted = false
 		q.mu.Unlock()
 		return ErrInternal.With("deleting the queue failed: %v", err)
+	}
+	if o.qlog != nil {
+		// If this fails, the next take-over drops the records of a queue
+		// etcd no longer has.
+		if err := o.qlog.Append([]qlog.Record{{Kind: qlog.DropQueue, Queue: meta.ID}}); err != nil {
+			b.log.Warn("dropping a deleted queue's messages from the queue log failed; they go at the next start", "queue", name, "err", err)
+		}
 	}
 	o.mu.Lock()
 	if o.queues[name] == q {

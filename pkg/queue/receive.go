@@ -82,7 +82,15 @@ func (b *Broker) ReceiveMessage(ctx context.Context, name string, in ReceiveInpu
 	for {
 		q.mu.Lock()
 		if q.deleted {
+			released := q.released
 			q.mu.Unlock()
+			if released {
+				// The shard moved while this receive waited: an empty
+				// answer (as when the wait ends) sends the consumer back,
+				// and its next receive reaches the new owner. The queue
+				// still exists; saying otherwise stops SDK consumers.
+				return nil, nil
+			}
 			return nil, ErrQueueDoesNotExist
 		}
 		if q.nInflight >= b.opts.MaxInflight {

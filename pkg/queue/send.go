@@ -313,4 +313,53 @@ func (sb *sendBatch) finish(err error) []SendResult {
 	return results
 }
 
+// show makes a staged standard queue's messages receivable before their
+// commit has ended (SendEachEarly); settle must follow once it has.
+func (sb *sendBatch) show() {
+	q := sb.q
+	nowNs := sb.b.clock.Now().UnixNano()
+	q.mu.Lock()
+	if !q.deleted {
+		for _, p := range sb.pends {
+			if p.dup == nil {
+				q.insert(p.rec, nowNs)
+			}
+		}
+	}
+	q.mu.Unlock()
+	sb.b.sends.notify(sb.name)
+}
+
+// settle ends a send that show made receivable early, once its commit
+// ended. takeBack (its commit failed and undoOps' deletes are committed)
+// takes the messages out of the queue's memory again (a consumer may have
+// had one already: the caller's durable copy sends it again, which
+// at-least-once allows).
+func (sb *sendBatch) settle(takeBack bool) {
+	q := sb.q
+	defer q.pending.Done()
+	if !takeBack {
+		return
+	}
+	q.mu.Lock()
+	for _, p := range sb.pends {
+		if m := q.msgs[p.rec.MessageID]; m != nil && m.QueueMessage == p.rec {
+			q.remove(m)
+		}
+	}
+	q.mu.Unlock()
+}
+
+// undoOps deletes the messages sb's commit put: after a commit that
+// failed, in case it landed all the same.
+func (sb *sendBatch) undoOps() []store.QueueOp {
+	var ops []store.QueueOp
+	for _, op := range sb.ops {
+		if op.Kind == store.QueuePutMessage {
+			ops = append(ops, store.QueueOp{Kind: store.QueueDeleteMessage, QueueID: op.QueueID, ID: op.ID})
+		}
+	}
+	return ops
+}
+
 func seqString(seq int64) string { return strconv.FormatInt(seq, 10) + "0" }

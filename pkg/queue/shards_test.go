@@ -88,6 +88,39 @@ func shardsOwned(b *Broker) int {
 	return n
 }
 
+// settled says whether every shard is held by the replica that ranks first
+// for it and by nobody else: no hand-off is still to come, so a queue's
+// owner stays put (a split where each replica owns some can still be
+// mid-hand-off, and a shard moving under the test fails it).
+func settled(t *testing.T, a, b *Broker) bool {
+	t.Helper()
+	leaders, err := testStore.ShardLeaders(context.Background(), ShardGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, id := range leaders {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 2 {
+		return false
+	}
+	for s := range a.opts.Shards {
+		first := ids[0]
+		if r0, r1 := rank(s, ids[0]), rank(s, ids[1]); r1 > r0 || (r1 == r0 && ids[1] < ids[0]) {
+			first = ids[1]
+		}
+		if leaders[s] != first || a.ownsShard(s) == b.ownsShard(s) {
+			return false
+		}
+	}
+	return true
+}
+
 // TestShardsSpreadForwardAndMoveOnLoss runs two replicas on one etcd: the
 // shards spread over both, a replica answers for another's queue with the
 // owner's URL, a message delivered from the other replica goes through the
@@ -97,12 +130,12 @@ func TestShardsSpreadForwardAndMoveOnLoss(t *testing.T) {
 	ctx := context.Background()
 	a, _ := startReplica(t, "http://replica-a.test")
 	b, stopB := startReplica(t, "http://replica-b.test")
-	eventually(t, "every shard owned once, both replicas own some", func() bool {
+	eventually(t, "every shard owned once, by the replica that ranks first for it", func() bool {
 		na, nb := shardsOwned(a), shardsOwned(b)
 		if os.Getenv("ORCH_TEST_LOG") != "" {
 			t.Logf("a owns %d, b owns %d", na, nb)
 		}
-		return na+nb == 16 && na > 0 && nb > 0
+		return na+nb == 16 && na > 0 && nb > 0 && settled(t, a, b)
 	})
 	// A queue in one of b's shards, and a dead-letter queue in one of a's.
 	var onB, onA string
@@ -188,4 +221,50 @@ func TestReplicaOfAnOlderVersionOwnsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "every shard owned again", func() bool { return shardsOwned(a) == 16 })
+}
+
+// TestReceiveWaitingWhenTheShardMovesAnswersEmpty: a long poll that is
+// waiting when its owner lets the shard go (a hand-off, a failover, a
+// shutdown) answers with no messages, not QueueDoesNotExist: the queue
+// lives on with the next owner, and SDK consumers treat
+// NonExistentQueue as fatal.
+func TestReceiveWaitingWhenTheShardMovesAnswersEmpty(t *testing.T) {
+	ctx := context.Background()
+	a, stopA := startReplica(t, "http://replica-moving.test")
+	eventually(t, "a owns every shard", func() bool { return shardsOwned(a) == 16 })
+	name := "moving-long-poll"
+	mustCreate(t, a, name, nil)
+	type result struct {
+		n   int
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		ms, err := a.ReceiveMessage(ctx, name, ReceiveInput{MaxNumberOfMessages: 10, WaitTimeSeconds: intp(20)})
+		got <- result{len(ms), err}
+	}()
+	eventually(t, "the receive waits in the queue", func() bool {
+		_, q, err := a.lookup(ctx, name)
+		if err != nil {
+			return false
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.waiters) == 1
+	})
+	stopA()
+	select {
+	case r := <-got:
+		if r.err != nil || r.n != 0 {
+			t.Fatalf("the waiting receive answered %d messages, %v; want an empty answer", r.n, r.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the waiting receive did not return when its owner stopped")
+	}
+	// The queue lives on: the next owner serves it (and the test removes it).
+	b, _ := startReplica(t, "http://replica-next.test")
+	eventually(t, "the next replica owns the queue", func() bool { return b.OwnsQueue(name) })
+	if err := b.DeleteQueue(ctx, name); err != nil {
+		t.Fatalf("DeleteQueue on the next owner: %v", err)
+	}
 }

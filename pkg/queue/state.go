@@ -61,9 +61,13 @@ type queue struct {
 	lastSeq     int64
 	lastPurge   time.Time
 	deleted     bool
-	pending     sync.WaitGroup // sends being committed
-	moves       []*moveTask
-	onDue       func() // called (without mu) when the timer fires
+	// released: deleted because this owner let the shard go (a hand-off,
+	// a failover, shutting down), not because the queue was deleted; the
+	// queue lives on with the next owner.
+	released bool
+	pending  sync.WaitGroup // sends being committed
+	moves    []*moveTask
+	onDue    func() // called (without mu) when the timer fires
 }
 
 type dedupEntry struct {

@@ -40,12 +40,22 @@ type functionsFeature struct {
 func newFunctionsFeature(st *store.Store, caches *controller.Caches, queues *queue.Broker, keys *awsKeys, retryBase time.Duration, log *slog.Logger) functionsFeature {
 	hub := function.NewHub()
 	hub.FreeMemory = (&freeMemory{caches: caches}).of
-	svc := function.New(function.Config{Store: st, Hub: hub, Queues: queues, Logger: log, RetryBase: retryBase})
+	svc := function.New(function.Config{Store: st, Hub: hub, Queues: fnQueues{queues}, Logger: log, RetryBase: retryBase})
 	// Every Lambda action is authorized as lambda:<Action> on the
 	// function's ARN: admin keys may do everything, a task's credentials
 	// what its role's policy allows (often lambda:InvokeFunction only).
 	authz := &lambdaAuthorized{v: keys.v.For("lambda"), keys: keys}
 	return functionsFeature{svc: svc, aws: lambda.NewHandler(svc, authz, authz, log)}
+}
+
+// fnQueues is the broker as the functions see it: a failed Event
+// invocation's dead-letter queue may be served by another replica
+// (Deliver forwards to its owner), while the pollers receive and delete
+// in process on the replica owning their queue (the promoted methods).
+type fnQueues struct{ *queue.Broker }
+
+func (q fnQueues) SendMessage(ctx context.Context, name string, e queue.SendEntry) (*queue.SendResult, error) {
+	return q.Deliver(ctx, name, e)
 }
 
 // lambdaAuthorized checks the signature, then the Lambda action the

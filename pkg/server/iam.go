@@ -52,6 +52,11 @@ func newAWSKeys(st *store.Store, tasks *store.Cache[model.Task]) *awsKeys {
 		if err != nil {
 			return awsauth.Key{}, err
 		}
+		if rec.Status == model.AccessKeyInactive {
+			// Refused as AWS refuses an inactive key's signature.
+			return awsauth.Key{}, &awsauth.Error{Code: "InvalidClientTokenId", Status: http.StatusForbidden,
+				Message: fmt.Sprintf("The security token included in the request is invalid: access key %s is inactive (orch aws-key activate %s turns it back on).", id, id)}
+		}
 		k.remember(id, rec) // read with the secret, so authorizing costs no second etcd read
 		return awsauth.Key{Secret: rec.SecretAccessKey, SessionToken: rec.SessionToken, Expires: rec.Expiration}, nil
 	}, awsauth.Options{})
@@ -68,6 +73,13 @@ func (k *awsKeys) record(r *http.Request, id string) (*store.AWSKey, error) {
 	}
 	k.remember(id, rec)
 	return rec, nil
+}
+
+// forget drops a changed key (deactivated, removed) from the verifier's
+// cache and the records, so its next request is checked against the store.
+func (k *awsKeys) forget(id string) {
+	k.v.Forget(id)
+	k.recs.Delete(id)
 }
 
 // remember records a key; every task mints a key an hour, so the map is

@@ -33,6 +33,7 @@ import (
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/controller/reconcile"
+	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/pki"
 	"github.com/orch-project/orch/pkg/store"
 	"github.com/orch-project/orch/pkg/topic"
@@ -55,6 +56,11 @@ type Config struct {
 	// DataDir holds the embedded etcd (ignored with EtcdEndpoints).
 	DataDir       string
 	EtcdEndpoints []string
+	// QueueStore is where queue messages are kept: "local" (one segment
+	// log per queue shard in DataDir/queues; the default with the
+	// embedded etcd, a single server) or "etcd" (the only choice with
+	// EtcdEndpoints, where shards move between replicas).
+	QueueStore string
 	// ID names the process in the controller election; default host:port.
 	ID     string
 	Logger *slog.Logger
@@ -88,6 +94,10 @@ type Config struct {
 	SecretsKey string
 	// EtcdTLS: client-certificate TLS to an external etcd.
 	EtcdTLS *store.EtcdTLS
+	// ServerCertValidity is the serving certificate's lifetime (0:
+	// pki.DefaultServerValidity, a year); it is renewed at 2/3 of it.
+	// Tests shorten it to see renewals; there is no flag.
+	ServerCertValidity time.Duration
 }
 
 // Credentials are created once per cluster, at its first start. Only
@@ -137,7 +147,12 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another orch running? pick another --listen)", o.Listen, err)
 	}
-	sealer, err := openSealer(o)
+	queueLogDir, err := queueLogDir(o)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	sealer, sealerPath, err := openSealer(o)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -148,10 +163,32 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Store: st, log: o.Logger, URL: "http://" + advertise(ln.Addr().String())}
+	if o.ID == "" {
+		host, _ := os.Hostname()
+		o.ID = host + "/" + ln.Addr().String()
+	}
+	// Agree with the other servers on the key new secrets are sealed with
+	// before anything is sealed (the cluster CA, first credentials).
+	secretsKeys, err := newSecretsKeys(ctx, sealerPath, sealer, st, o.ID, o.Logger)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, fmt.Errorf("server: the secrets key ring: %w", err)
+	}
+	// A start that fails takes its key ring's record out of etcd at once,
+	// so it does not hold up a rotation until its lease runs out.
+	started := false
+	defer func() {
+		if !started {
+			wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			secretsKeys.pub.Withdraw(wctx)
+			cancel()
+		}
+	}()
 	var tlsCfg *tls.Config
 	if !o.PlainHTTP {
 		if s.CA, err = clusterCA(ctx, st); err == nil {
-			tlsCfg, err = servingTLS(s.CA, o.Listen, o.TLSHosts)
+			tlsCfg, err = servingTLS(s.CA, o.Listen, o.TLSHosts, o.ServerCertValidity)
 		}
 		if err != nil {
 			ln.Close()
@@ -159,10 +196,6 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 			return nil, err
 		}
 		s.URL = "https://" + advertise(ln.Addr().String())
-	}
-	if o.ID == "" {
-		host, _ := os.Hostname()
-		o.ID = host + "/" + ln.Addr().String()
 	}
 	creds, err := bootstrap(ctx, st, s.JoinTokenPrefix())
 	if err != nil {
@@ -183,7 +216,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	s.Caches = controller.NewCaches(st)
 	keys := newAWSKeys(st, s.Caches.Tasks)
 	retireSharedTaskKey(ctx, st, o.Logger)
-	queues := newQueuesFeature(st, s.URL, keys, o.Logger)
+	queues := newQueuesFeature(st, s.URL, queueLogDir, keys, o.Logger)
 	s.Reconciler = reconcile.New(reconcile.Config{
 		Store: st, Caches: s.Caches, ID: o.ID, Logger: o.Logger, NodeLostGrace: o.NodeLostGrace,
 		StoppedRetention: o.StoppedRetention, SessionTTL: o.SessionTTL, Metrics: reconcile.NewMetrics(reg),
@@ -213,6 +246,18 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	if o.AuditMaxEntries < 0 {
 		auditLog, auditTo = nil, nil
 	}
+	// Replicas pass the client's address along with a call they forward
+	// to the owner, proven with a key only servers have (derived from the
+	// replica key every server shares, sealed in etcd), so the owner's
+	// audit log names the client and not the forwarding replica.
+	replicaKey, err := st.ReplicaKey(ctx)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	queues.aws.SetReplicaKey(replicaKey)
+	topics.aws.SetReplicaKey(replicaKey)
 	if s.CA != nil {
 		// Replicas forward SQS/SNS calls to the owner over TLS, trusting
 		// the cluster CA (by its pin: the owner's advertised address need
@@ -224,7 +269,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	}
 	issueNodeCert, agentTLS := logCallbackTLS(s.CA, tlsCfg)
 	dashboard := newUIFeature(uiDeps{audit: auditTo, store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
-		queues: queues.queues, topics: topics.topics, logger: o.Logger, agentTLS: agentTLS})
+		queues: queues.queues, topics: topics.topics, fns: functions.svc, logger: o.Logger, agentTLS: agentTLS})
 	s.ui = dashboard.d
 	// The features, in order: the order of their kinds in messages.
 	features := []Feature{
@@ -253,8 +298,10 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		newUsageFeature(s.Caches, functions.svc, reg),
 		newECSFeature(keys, ecs.Backends{TaskDefinitions: taskDefs, Tasks: tasks, Services: services, Nodes: nodes, Cluster: controller.NewCluster(st)}, o.Logger),
 		iamFeature{st: st, tasks: s.Caches.Tasks, log: o.Logger},
+		newAWSKeysFeature(st, keys, o.Logger),
 		dashboard,
 		securityFeature{api.PolicyFeature(controller.PolicyOf(st)), audit},
+		secretsFeature{api.SecretsFeature(secretsKeys), secretsKeys},
 	}
 	apiFeatures := make([]api.Feature, len(features))
 	for i, f := range features {
@@ -264,15 +311,16 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	var ready atomic.Bool
 	health := &storeHealth{st: st}
 	s.API = api.New(api.Config{
-		Features: apiFeatures,
-		Tokens:   st,
-		Logger:   o.Logger,
-		Registry: reg,
-		Ready:    ready.Load,
-		Leader:   s.Reconciler.IsLeader,
-		AWSGate:  awsGate(keys),
-		Writable: health.Writable,
-		Audit:    auditLog,
+		Features:   apiFeatures,
+		Tokens:     st,
+		Logger:     o.Logger,
+		Registry:   reg,
+		Ready:      ready.Load,
+		Leader:     s.Reconciler.IsLeader,
+		AWSGate:    awsGate(keys),
+		Writable:   health.Writable,
+		Audit:      auditLog,
+		ReplicaKey: replicaKey,
 	})
 
 	rctx, cancel := context.WithCancel(context.Background())
@@ -301,6 +349,12 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	ready.Store(true)
 
 	s.httpSrv = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsCfg}
+	// HTTP/1.1 only, as SQS, SNS and Lambda's own endpoints speak: the stock
+	// SDKs offer h2 over TLS, and Go's HTTP/2 server costs more CPU per small
+	// request than keep-alive HTTP/1.1 (framing, flow control, a goroutine
+	// per stream), which made TLS look dearer than the encryption is.
+	s.httpSrv.Protocols = new(http.Protocols)
+	s.httpSrv.Protocols.SetHTTP1(true)
 	s.wg.Go(func() {
 		serve := func() error { return s.httpSrv.Serve(ln) }
 		if tlsCfg != nil {
@@ -311,6 +365,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		}
 	})
 	o.Logger.Info("orch server listening", "url", s.URL, "embeddedEtcd", st.Embedded(), "serverId", o.ID, "tls", tlsCfg != nil)
+	started = true
 	return s, nil
 }
 
@@ -386,7 +441,8 @@ func bootstrap(ctx context.Context, st *store.Store, joinPrefix string) (*Creden
 		if err := st.PutToken(ctx, creds.JoinToken, auth.RoleJoin, "join"); err != nil {
 			return err
 		}
-		return st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: creds.AWSAccessKeyID, SecretAccessKey: creds.AWSSecretAccessKey, Role: auth.RoleAdmin})
+		return st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: creds.AWSAccessKeyID, SecretAccessKey: creds.AWSSecretAccessKey, Role: auth.RoleAdmin,
+			Status: model.AccessKeyActive, CreatedAt: time.Now().UTC().Truncate(time.Second), CreatedBy: "first start"})
 	})
 	if err != nil || !ran {
 		return nil, err

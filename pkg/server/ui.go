@@ -19,6 +19,7 @@ import (
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
+	"github.com/orch-project/orch/pkg/function"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
@@ -46,6 +47,7 @@ type uiDeps struct {
 	taskDefs *controller.TaskDefs
 	queues   *queue.Broker
 	topics   *topic.Service
+	fns      *function.Service
 	logger   *slog.Logger
 	audit    *store.AuditLog
 	agentTLS func(node string) *tls.Config // the log callback's (nil: plain HTTP)

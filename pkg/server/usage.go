@@ -45,8 +45,7 @@ func (u usageFeature) Run(context.Context) error { return nil }
 func (u usageFeature) serve(w http.ResponseWriter, _ *http.Request) {
 	out := wire.Usage{Functions: []wire.FunctionUsage{}}
 	for _, f := range u.fns.Usage() {
-		out.Functions = append(out.Functions, wire.FunctionUsage{Function: f.Function, Invocations: f.Invocations, Errors: f.Errors,
-			Throttles: f.Throttles, ColdStarts: f.ColdStarts, P50Ms: ms(f.P50), P99Ms: ms(f.P99), BilledMs: f.BilledMs, GBSeconds: f.GBSeconds})
+		out.Functions = append(out.Functions, functionUsage(f))
 	}
 	out.Services, out.Tasks = u.tasks(time.Now())
 	w.Header().Set("Content-Type", "application/json")
@@ -116,4 +115,12 @@ func (c taskUsageCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(taskVCPU, prometheus.GaugeValue, t.VCPUSeconds, t.TaskID, t.Service, t.Family)
 		ch <- prometheus.MustNewConstMetric(taskGB, prometheus.GaugeValue, t.GBSeconds, t.TaskID, t.Service, t.Family)
 	}
+}
+
+// functionUsage is a function's metering on the wire (orch usage, the
+// dashboard).
+func functionUsage(f function.Usage) wire.FunctionUsage {
+	return wire.FunctionUsage{Function: f.Function, Invocations: f.Invocations, Errors: f.Errors,
+		Throttles: f.Throttles, ColdStarts: f.ColdStarts, P50Ms: ms(f.P50), P99Ms: ms(f.P99), BilledMs: f.BilledMs, GBSeconds: f.GBSeconds,
+		MaxMemoryUsedMB: f.MaxMemoryUsedMiB}
 }

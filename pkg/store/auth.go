@@ -145,10 +145,16 @@ func (s *Store) RevokeToken(ctx context.Context, ref string) (model.TokenMeta, e
 		case match[0].Role == string(auth.RoleAdmin) && admins == 1:
 			return model.TokenMeta{}, fmt.Errorf("%w: token %s is the last admin token: create another (orch token create --role admin) before revoking it", model.ErrConflict, match[0].ID)
 		}
-		// Conditional on the token list not having changed, so two
-		// concurrent revocations cannot remove the last two admin tokens.
-		tr, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(prefix), "<", resp.Header.Revision+1).WithPrefix()).
-			Then(clientv3.OpDelete(keys[0])).Commit()
+		// Conditional on the token list not having changed since it was
+		// read, and on no other revocation having committed since (every
+		// revocation writes guard): a deleted key leaves nothing for the
+		// prefix comparison to see, so without the guard two concurrent
+		// revocations could remove the last two admin tokens.
+		guard := s.key("auth", "tokens-rev")
+		tr, err := s.cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.ModRevision(prefix), "<", resp.Header.Revision+1).WithPrefix(),
+			clientv3.Compare(clientv3.ModRevision(guard), "<", resp.Header.Revision+1),
+		).Then(clientv3.OpDelete(keys[0]), clientv3.OpPut(guard, "")).Commit()
 		if err != nil {
 			return model.TokenMeta{}, fmt.Errorf("store: revoke token: %w", err)
 		}
@@ -209,6 +215,11 @@ type AWSKey struct {
 	RoleArn      string    `json:"roleArn,omitempty"`
 	SessionToken string    `json:"sessionToken,omitempty"`
 	Expiration   time.Time `json:"expiration,omitzero"`
+	// An admin key's state ("" is Active: the first start's key predates
+	// the field), when and by whom it was made (see awskeys.go).
+	Status    string    `json:"status,omitempty"`
+	CreatedAt time.Time `json:"createdAt,omitzero"`
+	CreatedBy string    `json:"createdBy,omitempty"`
 }
 
 // PutTemporaryAWSKey stores a task's temporary key under an etcd lease

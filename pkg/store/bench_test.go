@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,4 +43,39 @@ func BenchmarkRawCommit(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(2*b.N)/time.Since(start).Seconds(), "commits/s")
+}
+
+// BenchmarkRawCommitLatency is the floor under every latency figure that
+// waits for a commit (a Publish, a SendMessage): one goroutine commits one
+// 200-byte key per transaction to the embedded etcd, b.N times in a row,
+// and reports the commit latency's p50, p99 and max. A fsync that stalls
+// shows here first; the topic latency bench (scripts/bench-topics.sh)
+// runs it beside its figures.
+//
+//	go test -run '^$' -bench RawCommitLatency -benchtime 2000x ./pkg/store/
+func BenchmarkRawCommitLatency(b *testing.B) {
+	s, err := Open(context.Background(), Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	val := []byte(strings.Repeat("v", 200))
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if err := s.CommitQueueOps(ctx, []QueueOp{{Kind: QueuePutMessage, QueueID: "rawlat", ID: strconv.Itoa(i), Encoded: val}}, nil); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	ms := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(ms(0.5), "p50-ms")
+	b.ReportMetric(ms(0.99), "p99-ms")
+	b.ReportMetric(ms(1), "max-ms")
 }

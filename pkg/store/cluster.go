@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -47,7 +49,10 @@ func (s *Store) Members(ctx context.Context) ([]Member, error) {
 	}
 	out := make([]Member, 0, len(ml.Members))
 	for _, m := range ml.Members {
-		mem := Member{ID: fmt.Sprintf("%x", m.ID), Name: m.Name, ClientURLs: m.ClientURLs, Learner: m.IsLearner}
+		mem := Member{ID: fmt.Sprintf("%x", m.ID), Name: m.Name, Learner: m.IsLearner}
+		for _, u := range m.ClientURLs {
+			mem.ClientURLs = append(mem.ClientURLs, displayURL(u))
+		}
 		if len(m.ClientURLs) == 0 {
 			mem.Err = "no client URL (not started yet)"
 			out = append(out, mem)
@@ -70,4 +75,20 @@ func (s *Store) Members(ctx context.Context) ([]Member, error) {
 		out = append(out, mem)
 	}
 	return out, nil
+}
+
+// displayURL writes an etcd client URL as a user would: etcd keeps a unix
+// socket's path in the URL's host, and url.URL.String percent-escapes it
+// there (unix://%2Fvar%2Flib%2Forch%2F...), which is no path anyone
+// recognises. Other URLs are returned as they are.
+func displayURL(raw string) string {
+	for _, scheme := range []string{"unix://", "unixs://"} {
+		if !strings.HasPrefix(raw, scheme) {
+			continue
+		}
+		if p, err := url.PathUnescape(strings.TrimPrefix(raw, scheme)); err == nil {
+			return scheme + p
+		}
+	}
+	return raw
 }

@@ -17,8 +17,8 @@
 //	scaling/policies/<service>/<name>   model.ScalingPolicy
 //	alive/<name>                        "" bound to the node's lease (liveness)
 //	queues/<name>                       a queue's definition (attributes, tags, id)
-//	qmsgs/<queueId>/<messageId>         one message, created and deleted, never rewritten
-//	qdedup/<queueId>/<key>              FIFO deduplication record, deleted after 5 minutes
+//	qmsgs/<queueId>/<messageId>         one message, created and deleted, never rewritten (etcd store only: a single server keeps messages in pkg/queue/qlog logs)
+//	qdedup/<queueId>/<key>              FIFO deduplication record, deleted after 5 minutes (etcd store only, likewise)
 //	qbacklog/<name>                     a queue's backlog (store.QueueBacklog), published by the queue owner for the autoscaler, bound to its election lease
 //	topics/<name>                       a topic's definition (attributes, tags, id)
 //	topicsubs/<subscriptionId>          one subscription (topic, protocol, endpoint, attributes, confirmation)
@@ -29,9 +29,13 @@
 //	auth/tokens/<sha256 hex>            auth.Role ("admin", "agent" = auth.RoleJoin, "node") and name; tokens are stored hashed
 //	auth/nodetokens/<node>              hash of the node's current node token
 //	auth/nodenonces/<nonce>             a single-use registration nonce (POST /v1/agent/nonce) bound to a one-minute lease
-//	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret: sealed, see Secrets)
+//	auth/awskeys/<accessKeyId>          AWS-style access key (SigV4 needs the secret: sealed, see Secrets); admin keys AKIA..., tasks' ASIA...
+//	auth/adminkeys-rev                  written with every admin key change, which is conditional on it (see awskeys.go)
+//	auth/tokens-rev                     written with every token revocation, which is conditional on it (the last admin token stays)
 //	auth/snssigning                     store.SigningKeys: the current RSA key and certificate SNS messages are signed with, and retired certificates still served (private keys sealed)
 //	auth/ca                             store.ClusterCAKeys: the cluster CA certificate and its key (sealed)
+//	auth/replicakey                     the key servers prove forwarded calls' client addresses with (sealed)
+//	secretskeys/<server id, base64url>  store.SecretsKeyHolder: the ids (never the keys) of one live server's secrets key ring, bound to its lease
 //	election/controller/<leaseId>       concurrency.Election for the controller leader (value: its id)
 //	election/queues-<NN>/<leaseId>      the replica that owns queue shard NN (value: its URL); all of a replica's share one lease (shards.go)
 //	members/queues/<url>                a live server replica (value: its URL), bound to that same lease

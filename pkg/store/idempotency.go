@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/orch-project/orch/pkg/model"
@@ -114,6 +115,36 @@ func (s *Store) CreateMissingTasks(ctx context.Context, tasks []*model.Task) err
 		}
 	}
 	return nil
+}
+
+// readFailed marks a read that etcd did not answer in time (no quorum, a
+// member away) with context.DeadlineExceeded, so the API answers 503
+// naming etcd rather than 500. A member that times out a linearizable
+// read itself answers gRPC code Unknown with the text of its context's
+// error, which no errors.Is recognises.
+func readFailed(err error) error {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	st, _ := status.FromError(err) // a wrapped status carries err's whole text
+	timedOut := errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrGRPCTimeout) ||
+		errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) || errors.Is(err, rpctypes.ErrGRPCTimeoutDueToLeaderFail) ||
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost) || errors.Is(err, rpctypes.ErrGRPCTimeoutDueToConnectionLost) ||
+		status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Unavailable ||
+		(st != nil && st.Code() == codes.Unknown && strings.HasSuffix(st.Message(), context.DeadlineExceeded.Error()))
+	if timedOut {
+		return fmt.Errorf("%w (%w)", err, context.DeadlineExceeded)
+	}
+	return err
+}
+
+// timeoutReads marks every Get etcd did not answer in time (readFailed),
+// wherever in the store it is made, so none turns into a 500.
+type timeoutReads struct{ clientv3.KV }
+
+func (k timeoutReads) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	r, err := k.KV.Get(ctx, key, opts...)
+	return r, readFailed(err)
 }
 
 // Unknown marks err as a write whose outcome is unknown (etcd timed out

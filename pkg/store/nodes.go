@@ -237,14 +237,14 @@ func (s *Store) UpdateNode(ctx context.Context, name string, fn func(*model.Node
 }
 
 // DeleteNode removes a node record and its liveness key.
-func (s *Store) DeleteNode(ctx context.Context, name string) error {
+func (s *Store) DeleteNode(ctx context.Context, name string) (int64, error) {
 	ops := append([]clientv3.Op{clientv3.OpDelete(s.nodeKey(name)), clientv3.OpDelete(s.aliveKey(name))}, s.deleteNodeTokenOps(ctx, name)...)
 	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
-		return fmt.Errorf("store: delete node %s: %w", name, err)
+		return 0, fmt.Errorf("store: delete node %s: %w", name, err)
 	}
 	if resp.Responses[0].GetResponseDeleteRange().Deleted == 0 {
-		return fmt.Errorf("node %s: %w", name, model.ErrNotFound)
+		return 0, fmt.Errorf("node %s: %w", name, model.ErrNotFound)
 	}
-	return nil
+	return resp.Header.Revision, nil
 }

@@ -110,6 +110,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			cli.Close()
 			return nil, err
 		}
+		cli.KV = timeoutReads{cli.KV}
 		s.cli, s.maxBatch = cli, 120
 		return s, nil
 	}
@@ -188,6 +189,7 @@ func (s *Store) startEmbedded(cfg Config) error {
 	}
 	s.embedded = e
 	s.cli = v3client.New(e.Server)
+	s.cli.KV = timeoutReads{s.cli.KV}
 	s.maxBatch = 1000
 	s.stopCompact, s.compactDone = make(chan struct{}), make(chan struct{})
 	go func() {

@@ -121,6 +121,26 @@ func (s *Store) DeleteQueue(ctx context.Context, q *model.Queue, guard *Guard) e
 	return nil
 }
 
+// DeleteQueueData removes the messages and deduplication records of queue
+// qid (kept now by the queue's local log), if guard (non-nil) holds.
+func (s *Store) DeleteQueueData(ctx context.Context, qid string, guard *Guard) error {
+	txn := s.cli.Txn(ctx)
+	if guard != nil {
+		txn = txn.If(*guard)
+	}
+	resp, err := txn.Then(
+		clientv3.OpDelete(s.qmsgPrefix(qid), clientv3.WithPrefix()),
+		clientv3.OpDelete(s.qdedupPrefix(qid), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return fmt.Errorf("store: delete the messages of queue %s: %w", qid, err)
+	}
+	if !resp.Succeeded {
+		return ErrNotLeader
+	}
+	return nil
+}
+
 // QueueOpKind says what a QueueOp writes.
 type QueueOpKind uint8
 
@@ -161,10 +181,6 @@ type DedupRecord struct {
 	ExpiresMs int64  `json:"x"`
 }
 
-// EncodeQueueMessage encodes a message the way CommitQueueOps stores it, so
-// callers can do it outside a commit loop.
-func EncodeQueueMessage(m *model.QueueMessage) ([]byte, error) { return json.Marshal(m) }
-
 // QueueOpSize estimates the bytes an op adds to a transaction.
 func QueueOpSize(op *QueueOp) int {
 	n := 96 + len(op.QueueID) + len(op.ID)
@@ -198,7 +214,7 @@ func (s *Store) CommitQueueOps(ctx context.Context, ops []QueueOp, guard *Guard)
 			b := op.Encoded
 			if b == nil {
 				var err error
-				if b, err = json.Marshal(op.Message); err != nil {
+				if b, err = EncodeQueueMessage(op.Message); err != nil {
 					return err
 				}
 			}

@@ -3,6 +3,7 @@ package topic
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/orch-project/orch/internal/groupcommit"
 	"github.com/orch-project/orch/pkg/store"
@@ -18,7 +19,14 @@ type committer struct {
 
 func newCommitter(st *store.Store, guard *store.Guard, lost func()) *committer {
 	commit := func(ctx context.Context, ops []store.TopicOp) error {
-		err := st.CommitTopicOps(ctx, dedupOps(ops), guard)
+		ops = dedupOps(ops)
+		do := func() error { return st.CommitTopicOps(ctx, ops, guard) }
+		var err error
+		if h := commitHook.Load(); h != nil {
+			err = (*h)(ops, do)
+		} else {
+			err = do()
+		}
 		if errors.Is(err, store.ErrNotLeader) {
 			if lost != nil {
 				lost()
@@ -37,6 +45,12 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func()) *committer {
 		},
 	})}
 }
+
+// commitHook, when a test sets it, runs every transaction: it gets the
+// operations and the function that commits them, so a test can hold one
+// transaction back and let a later one overtake it, as the pipelines
+// (Options.CommitPipelines) may.
+var commitHook atomic.Pointer[func(ops []store.TopicOp, commit func() error) error]
 
 // commit writes ops durably (with others' writes, in one transaction) and
 // returns when they are in etcd, or with the error that kept them out.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -135,9 +136,14 @@ type inflight struct {
 	rec   *model.TopicMessage
 	topic *topicState
 
-	mu      sync.Mutex
-	left    map[string]bool // subscription ids not yet done
-	written int             // len(left) when the record was last written
+	mu   sync.Mutex
+	left map[string]bool // subscription ids not yet done
+	// saving is held across a rewrite of the record (saveProgress) and
+	// across its delete (forget): the owner's commit pipelines run side
+	// by side, so without it a rewrite could land after the delete and
+	// leave the record of a delivered message until the next take-over.
+	saving  sync.Mutex
+	written int // len(left) when the record was last written
 	// retrying is set once a delivery failed: from then on every
 	// finished delivery saves the progress, so a restart re-delivers
 	// only to the subscriptions still pending.
@@ -181,12 +187,21 @@ func (o *owner) dispatch(t *topicState, rec *model.TopicMessage, subs []*subStat
 
 // dispatchInflight is dispatch for a message whose inflight exists (its
 // signatures may be cached already).
-func (o *owner) dispatchInflight(m *inflight, subs []*subState) {
-	m.left, m.written = make(map[string]bool, len(subs)), len(m.rec.Pending)
+func (o *owner) dispatchInflight(m *inflight, subs []*subState) { o.dispatchAwaiting(m, nil, subs) }
+
+// dispatchAwaiting is dispatchInflight for a message that is also on its
+// way to the subscriptions in sent (a publish's direct queue sends):
+// they count as pending until settleDirect hears how their sends ended.
+func (o *owner) dispatchAwaiting(m *inflight, sent, subs []*subState) {
+	m.left, m.written = make(map[string]bool, len(sent)+len(subs)), len(m.rec.Pending)
+	for _, ss := range sent {
+		ss.pending.Add(1)
+		m.left[ss.id] = true
+	}
 	for _, ss := range subs {
 		m.left[ss.id] = true
 	}
-	if len(subs) == 0 {
+	if len(sent)+len(subs) == 0 {
 		o.goBackground(func() { o.forget(m) })
 		return
 	}
@@ -199,6 +214,35 @@ func (o *owner) dispatchInflight(m *inflight, subs []*subState) {
 		} else {
 			o.push(d)
 		}
+	}
+}
+
+// settleDirect ends a publish's direct queue sends once the queues'
+// commits ended (errs[i] is sentTo[i]'s outcome): a copy that is in its
+// queue is a finished delivery; one that is not is delivered again from
+// the record, with the subscription's retries. Messages whose record did
+// not commit were never dispatched and are skipped.
+func (o *owner) settleDirect(sentTo []direct, errs []error) {
+	var delivered []*inflight
+	defer func() {
+		if len(delivered) > 0 {
+			o.forget(delivered...)
+		}
+	}()
+	for i, sd := range sentTo {
+		if sd.p.err != nil {
+			continue
+		}
+		d := &delivery{m: sd.p.m, ss: sd.ss}
+		if errs == nil || errs[i] == nil {
+			sd.ss.delivered.Add(1)
+			if o.done(d) {
+				delivered = append(delivered, d.m)
+			}
+			continue
+		}
+		o.s.log.Info("a queue did not take a published message; delivering it again from its record", "subscription", sd.ss.id, "messageId", d.m.rec.ID, "err", errs[i])
+		o.push(d)
 	}
 }
 
@@ -274,8 +318,9 @@ func (o *owner) attempt(d *delivery) (delay time.Duration, again, ok bool) {
 		return 0, false, true
 	}
 	o.mu.RLock()
-	n := o.notification(d)
+	n, version := o.notification(d)
 	o.mu.RUnlock()
+	o.seal(d, n, version)
 	del := o.s.dels[ss.protocol]
 	var err error
 	if del == nil {
@@ -311,15 +356,23 @@ func (o *owner) attempt(d *delivery) (delay time.Duration, again, ok bool) {
 	return delay, true, true
 }
 
-// notification builds what d's subscriber receives (under o.mu).
-func (o *owner) notification(d *delivery) *Notification {
+// notification builds what d's subscriber receives (under o.mu), all but
+// the signed envelope, and returns the topic's signature version for it:
+// seal signs outside the lock, since an RSA signature costs about a
+// millisecond and a writer waiting for o.mu holds every reader behind it.
+func (o *owner) notification(d *delivery) (*Notification, string) {
 	sub, rec := d.ss.sub, d.m.rec
 	n := &Notification{Subscription: sub, SubscriptionArn: sub.Arn(o.s.opts.Region), TopicArn: d.m.topic.arnOf(o.s.opts.Region),
 		Message: rec, Text: textFor(rec, sub.Protocol), Raw: d.ss.raw}
+	return n, signatureVersion(d.m.topic.t)
+}
+
+// seal renders and signs n's envelope (not under o.mu); raw deliveries
+// have none.
+func (o *owner) seal(d *delivery, n *Notification, version string) {
 	if !n.Raw {
-		n.Envelope = o.signedEnvelope(d, n)
+		n.Envelope = o.signedEnvelope(d, n, version)
 	}
-	return n
 }
 
 // deadLetter sends a delivery that ran out of retries to the
@@ -377,6 +430,14 @@ func (o *owner) deadLetter(d *delivery, n *Notification, cause error) {
 
 // finish marks d done; the last delivery of a message deletes its record.
 func (o *owner) finish(d *delivery) {
+	if o.done(d) {
+		o.forget(d.m)
+	}
+}
+
+// done marks d done and reports whether it was its message's last
+// delivery (whose record the caller then deletes).
+func (o *owner) done(d *delivery) (last bool) {
 	d.ss.pending.Add(-1)
 	m := d.m
 	m.mu.Lock()
@@ -384,15 +445,30 @@ func (o *owner) finish(d *delivery) {
 	n, retrying := len(m.left), m.retrying
 	m.mu.Unlock()
 	if n == 0 {
-		o.forget(m)
-	} else if retrying {
+		return true
+	}
+	if retrying {
 		o.saveProgress(m)
 	}
+	return false
 }
 
-func (o *owner) forget(m *inflight) {
-	if err := o.commit(o.ctx, []storeOp{{TopicID: m.rec.TopicID, MessageID: m.rec.ID}}); err != nil && o.ctx.Err() == nil {
-		o.s.log.Warn("deleting a delivered message's record failed; it will be delivered again after a restart", "messageId", m.rec.ID, "err", err)
+// forget deletes the records of messages delivered everywhere, in one commit.
+func (o *owner) forget(ms ...*inflight) {
+	ops := make([]storeOp, 0, len(ms))
+	for i, m := range ms {
+		if slices.Contains(ms[:i], m) {
+			continue
+		}
+		// A rewrite under way lands first; a later one finds nothing
+		// left to save. (Each message is forgotten once, so two forgets
+		// never wait for each other.)
+		m.saving.Lock()
+		defer m.saving.Unlock()
+		ops = append(ops, storeOp{TopicID: m.rec.TopicID, MessageID: m.rec.ID})
+	}
+	if err := o.commit(o.ctx, ops); err != nil && o.ctx.Err() == nil {
+		o.s.log.Warn("deleting delivered messages' records failed; they will be delivered again after a restart", "messages", len(ms), "messageId", ms[0].rec.ID, "err", err)
 	}
 }
 
@@ -400,6 +476,8 @@ func (o *owner) forget(m *inflight) {
 // pending, once per change, so that after a restart only those get it
 // again.
 func (o *owner) saveProgress(m *inflight) {
+	m.saving.Lock()
+	defer m.saving.Unlock()
 	m.mu.Lock()
 	if len(m.left) == m.written || len(m.left) == 0 {
 		m.mu.Unlock()

@@ -189,14 +189,16 @@ func checkAttribute(name string, v model.MessageAttributeValue) error {
 // publish validates, stores and dispatches messages; failing entries are
 // returned one by one.
 //
-// A message is acknowledged only once every matching subscription has it
-// durably: a standard topic's queue subscriptions get it in Publish
-// itself, every queue's copy in one etcd commit (queue.SendEach), so it is
-// receivable when Publish returns; the other subscriptions (and any queue
-// that could not take it now) are written in the message's record, in a
-// commit running side by side with the queues', and delivered from it
-// afterwards with retries. A FIFO topic's messages all go through the
-// record, delivered in order per message group.
+// A message is acknowledged once its record, listing every matching
+// subscription, is in etcd: that record is its durable copy until every
+// subscription has it. A standard topic's queue subscriptions get their
+// copies in Publish itself, receivable at once (queue.SendEachEarly), while
+// the record commits; the queues' own commits end in the background, and
+// a queue whose commit failed gets the message again from the record, with
+// retries. So Publish waits for one grouped etcd commit, not for one
+// commit per queue shard. The other subscriptions are delivered from the
+// record afterwards with retries. A FIFO topic's messages all go through
+// the record, delivered in order per message group.
 func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInput) ([]PublishResult, []BatchError, error) {
 	name, err := topicName(topicArn)
 	if err != nil {
@@ -222,7 +224,8 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 		fails   []BatchError
 		todo    []*published
 		sends   []queue.QueueEntry
-		sentTo  []direct // sentTo[i] is whom sends[i] delivers to
+		sentTo  []direct   // sentTo[i] is whom sends[i] delivers to
+		toSeal  []unsealed // sends whose envelope is signed after the lock
 	)
 	now := s.clock.Now()
 	for _, in := range ins {
@@ -254,69 +257,84 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 				continue
 			}
 			if q := directQueue(ss, fifo); q != "" {
-				n := o.notification(&delivery{m: p.m, ss: ss})
+				d := &delivery{m: p.m, ss: ss}
+				n, version := o.notification(d)
+				if !n.Raw {
+					toSeal = append(toSeal, unsealed{len(sends), d, n, version})
+				}
 				sends = append(sends, queue.QueueEntry{Queue: q, SendEntry: queueEntry(n, q)})
 				sentTo = append(sentTo, direct{p, ss})
-				p.direct++
+				p.queues = append(p.queues, ss)
 				continue
 			}
 			p.rest = append(p.rest, ss)
 		}
 		results = append(results, res)
-		if p.direct > 0 || len(p.rest) > 0 {
+		if len(p.queues) > 0 || len(p.rest) > 0 {
 			p.res = len(results) - 1
 			todo = append(todo, p)
 		}
 	}
 	o.mu.RUnlock()
+	for _, u := range toSeal {
+		o.seal(u.d, u.n, u.version)
+		sends[u.i].SendEntry = queueEntry(u.n, sends[u.i].Queue)
+	}
 
-	// The queues' copies and the records go in two commits side by side.
-	var ops []storeOp
+	// The queues' copies are receivable from here on; the records commit
+	// while the queues' commits are under way. Either is a durable copy:
+	// a message is acknowledged once its record is in, or once every
+	// copy it has is in its queue and it has no other subscription (the
+	// record is then only a spare, deleted once it has landed).
+	recDone := make(chan error, 1)
+	ops := make([]storeOp, 0, len(todo))
 	for _, p := range todo {
-		if len(p.rest) > 0 {
-			p.stored = true
-			ops = append(ops, p.putOp())
+		ops = append(ops, p.putOp())
+	}
+	recWait := o.com.Submit(ctx, ops...)
+	var qDone chan []error
+	if len(sends) > 0 {
+		wait := o.s.opts.Queues.SendEachEarly(ctx, sends)
+		qDone = make(chan []error, 1)
+		go func() { qDone <- wait() }()
+	}
+	go func() { recDone <- recWait() }()
+	queuesOnly := qDone != nil
+	for _, p := range todo {
+		queuesOnly = queuesOnly && len(p.rest) == 0
+	}
+	var (
+		recErr         error
+		qErrs          []error
+		haveRec, haveQ bool
+	)
+	for !haveRec || !haveQ && qDone != nil {
+		select {
+		case recErr = <-recDone:
+			haveRec = true
+		case qErrs = <-qDone:
+			haveQ = true
+		}
+		if haveRec && recErr == nil || haveQ && queuesOnly && qErrs == nil {
+			break
 		}
 	}
-	var sendErrs []error
-	recErr := parallel(len(sends) > 0, func() { sendErrs = o.s.opts.Queues.SendEach(ctx, sends) },
-		len(ops) > 0, func() error { return o.commit(ctx, ops) })
-	if recErr != nil {
+	if !haveRec || recErr != nil {
+		// Acknowledged by the queues alone: each message whose copies
+		// all went in and that has no other subscription.
+		queued := make(map[*published]bool, len(todo))
 		for _, p := range todo {
-			if p.stored {
+			queued[p] = haveQ && len(p.rest) == 0
+		}
+		for i, d := range sentTo {
+			if !haveQ || qErrs != nil && qErrs[i] != nil {
+				queued[d.p] = false
+			}
+		}
+		for _, p := range todo {
+			if !queued[p] {
 				p.err = recErr
 			}
-		}
-	}
-	// A queue that could not take its copy now gets it from the record,
-	// with retries: (re)write the records of those messages.
-	var late []*published
-	for i, err := range sendErrs {
-		if err == nil {
-			continue
-		}
-		d := sentTo[i]
-		d.p.failed = append(d.p.failed, d.ss)
-		if d.p.err == nil && !d.p.late {
-			d.p.late = true
-			late = append(late, d.p)
-		}
-	}
-	if len(late) > 0 {
-		ops = ops[:0]
-		for _, p := range late {
-			p.rest = append(p.rest, p.failed...)
-			ops = append(ops, p.putOp())
-		}
-		if err := o.commit(ctx, ops); err != nil {
-			for _, p := range late {
-				p.err = err
-			}
-		}
-	}
-	for i, d := range sentTo {
-		if sendErrs == nil || sendErrs[i] == nil {
-			d.ss.delivered.Add(1)
 		}
 	}
 	failed := 0
@@ -333,9 +351,22 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 			results[p.res].MessageID = ""
 			continue
 		}
-		if len(p.rest) > 0 {
-			o.dispatchInflight(p.m, p.rest)
-		}
+		o.dispatchAwaiting(p.m, p.queues, p.rest)
+	}
+	if qDone != nil {
+		// Once the queues' commits and the records ended, each copy
+		// counts as delivered, or is sent again from the record; a
+		// record is deleted only after it landed. (If the owner is
+		// stopping, the next one resumes from the records.)
+		o.goBackground(func() {
+			if !haveRec {
+				<-recDone
+			}
+			if !haveQ {
+				qErrs = <-qDone
+			}
+			o.settleDirect(sentTo, qErrs)
+		})
 	}
 	if failed > 0 {
 		kept := results[:0]
@@ -355,23 +386,32 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 // published is a message of a publish on its way to being stored.
 type published struct {
 	m      *inflight
+	queues []*subState // queue subscriptions sent to in Publish itself
 	rest   []*subState // delivered from the stored record
-	failed []*subState // queue subscriptions whose direct send failed
-	direct int         // how many queue subscriptions it is sent to in Publish
 	res    int         // index in the results
-	stored bool        // its record is in the first commit
-	late   bool        // its record is (re)written after a failed direct send
 	err    error       // why it is not stored for every subscription
 }
 
-// putOp writes p's record with the subscriptions still to deliver to.
+// putOp writes p's record with every subscription it must reach.
 func (p *published) putOp() storeOp {
 	rec := p.m.rec
-	rec.Pending = make([]string, 0, len(p.rest))
+	rec.Pending = make([]string, 0, len(p.queues)+len(p.rest))
+	for _, ss := range p.queues {
+		rec.Pending = append(rec.Pending, ss.id)
+	}
 	for _, ss := range p.rest {
 		rec.Pending = append(rec.Pending, ss.id)
 	}
 	return putOp(rec)
+}
+
+// unsealed is sends[i], an enveloped delivery whose envelope is signed
+// once the owner's read lock is released.
+type unsealed struct {
+	i       int
+	d       *delivery
+	n       *Notification
+	version string
 }
 
 // direct is one queue subscription sent to in Publish.
@@ -391,24 +431,6 @@ func directQueue(ss *subState, fifo bool) string {
 		return "" // delivered from the record, which fails it for good
 	}
 	return q
-}
-
-// parallel runs a (when doA) and b (when doB), side by side when both,
-// and returns b's error.
-func parallel(doA bool, a func(), doB bool, b func() error) error {
-	switch {
-	case doA && doB:
-		done := make(chan struct{})
-		go func() { defer close(done); a() }()
-		err := b()
-		<-done
-		return err
-	case doA:
-		a()
-	case doB:
-		return b()
-	}
-	return nil
 }
 
 func seqString(seq int64) string { return fmt.Sprintf("%020d", seq) }

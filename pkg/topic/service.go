@@ -31,9 +31,12 @@ type Ownership interface {
 // delivered through (pkg/queue's Broker is one).
 type Sender interface {
 	SendMessage(ctx context.Context, queueName string, e queue.SendEntry) (*queue.SendResult, error)
-	// SendEach sends each entry to its queue in one durable commit per
-	// owner of the queues; errs[i] is entry i's error (nil: all sent).
-	SendEach(ctx context.Context, es []queue.QueueEntry) (errs []error)
+	// SendEachEarly sends each entry to its queue, receivable at once,
+	// in one durable commit per owner of the queues that it does not
+	// wait for; wait returns when those ended, errs[i] being entry i's
+	// error (nil: all sent). The caller keeps its own durable copy until
+	// then (queue.Broker.SendEachEarly).
+	SendEachEarly(ctx context.Context, es []queue.QueueEntry) (wait func() (errs []error))
 }
 
 // Options configure a Service.

@@ -88,7 +88,12 @@ func (f *fakeQueues) SendMessage(_ context.Context, name string, e queue.SendEnt
 	return &queue.SendResult{MessageID: newID()}, nil
 }
 
-func (f *fakeQueues) SendEach(ctx context.Context, es []queue.QueueEntry) []error {
+func (f *fakeQueues) SendEachEarly(ctx context.Context, es []queue.QueueEntry) func() []error {
+	errs := f.sendEach(ctx, es)
+	return func() []error { return errs }
+}
+
+func (f *fakeQueues) sendEach(ctx context.Context, es []queue.QueueEntry) []error {
 	var errs []error
 	for i, e := range es {
 		if _, err := f.SendMessage(ctx, e.Queue, e.SendEntry); err != nil {

@@ -279,13 +279,13 @@ func (s *Service) signEnvelope(ctx context.Context, e *Envelope, version string)
 // signatureVersion is a topic's SignatureVersion attribute.
 func signatureVersion(t *model.Topic) string { return t.Attributes[model.TASignatureVersion] }
 
-// signedEnvelope renders and signs n's envelope (under o.mu). The
+// signedEnvelope renders and signs n's envelope (not under o.mu: the
+// caller read the topic's signature version under it). The
 // signature is computed once per message, text and key and reused for
 // every subscription: an RSA signature costs about a millisecond. After a
 // key rotation, retries are signed with the new key.
-func (o *owner) signedEnvelope(d *delivery, n *Notification) []byte {
+func (o *owner) signedEnvelope(d *delivery, n *Notification, version string) []byte {
 	e := envelopeOf(n, o.s.opts.BaseURL)
-	version := signatureVersion(d.m.topic.t)
 	keyID := ""
 	o.s.sig.mu.Lock()
 	if o.s.sig.s != nil {

@@ -30,9 +30,39 @@ type Backend interface {
 	// delivery counters; ErrElsewhere when another replica owns them.
 	Topics(ctx context.Context) ([]wire.TopicView, error)
 	Cluster(ctx context.Context) (Cluster, error)
+	// Functions lists the functions with their figures (see
+	// FunctionInfo); Function is one with its mappings and REPORT lines.
+	Functions(ctx context.Context) ([]FunctionInfo, error)
+	Function(ctx context.Context, name string) (*FunctionDetail, error)
 	// Logs streams a task's logs through the agent's log endpoint (the
 	// same proxy as GET /v1/tasks/{id}/logs).
 	Logs(ctx context.Context, taskID string, follow bool, tail int) (io.ReadCloser, error)
+}
+
+// FunctionInfo is one function on the Functions pages. Its environment
+// variables are given by name only: their values may be secrets, and the
+// dashboard (viewers included) never shows them.
+type FunctionInfo struct {
+	Name, Arn, Image   string
+	Role, Description  string
+	MemoryMiB, Timeout int  // MiB, seconds
+	Reserved           *int // ReservedConcurrentExecutions (nil: none)
+	EnvNames           []string
+	DeadLetterQueue    string // DeadLetterConfig's queue name ("" none)
+	LastModified       time.Time
+	// Warm is the environments the agents reported running for it;
+	// Inflight its invocations running now (both through this replica).
+	Warm, Inflight int
+	// Usage is this replica's metering since it started.
+	Usage wire.FunctionUsage
+}
+
+// FunctionDetail is the function page: the function, its event source
+// mappings and its latest REPORT lines (newest first).
+type FunctionDetail struct {
+	FunctionInfo
+	Mappings []*model.StoredMapping
+	Reports  []string
 }
 
 // ErrElsewhere: the data lives on another replica (its message says which).
@@ -81,6 +111,8 @@ const (
 	KindServices = "services"
 	KindQueues   = "queues"
 	KindTopics   = "topics"
+	// KindFunctions: functions, mappings or their figures changed.
+	KindFunctions = "functions"
 )
 
 // queueSample is one point of a queue's chart.

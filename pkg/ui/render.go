@@ -14,7 +14,7 @@ import (
 	"github.com/orch-project/orch/pkg/model"
 )
 
-var pages = []string{"login", "fleet", "node", "services", "service", "tasks", "task", "queues", "topics", "cluster"}
+var pages = []string{"login", "fleet", "node", "services", "service", "tasks", "task", "queues", "topics", "functions", "function", "cluster"}
 
 func parseTemplates() map[string]*template.Template {
 	out := map[string]*template.Template{}
@@ -104,6 +104,8 @@ var funcs = template.FuncMap{
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	"mib":   func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) },
 	"lower": strings.ToLower,
+	// queueName is the name at the end of a queue ARN.
+	"queueName": func(arn string) string { return arn[strings.LastIndexByte(arn, ':')+1:] },
 	// lastActivity is the newest scaling activity (they are kept oldest
 	// first), nil for none.
 	"lastActivity": func(as []model.ScalingActivity) *model.ScalingActivity {

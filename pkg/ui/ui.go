@@ -61,6 +61,10 @@ type UI struct {
 	// Topics page and the Queues page's "fed by" read it.
 	tlatest []wire.TopicView
 	terr    error
+	// fsig is the functions' figures at the last sample: a change
+	// (an invocation, an environment started or stopped, a mapping
+	// changed) is sent to the Functions pages.
+	fsig string
 }
 
 // New builds the dashboard; call Run for live updates.
@@ -147,6 +151,7 @@ func (u *UI) sampleQueues(ctx context.Context) {
 	if tchanged {
 		u.Notify(KindTopics)
 	}
+	u.sampleFunctions(ctx)
 }
 
 func (u *UI) routes() {
@@ -174,6 +179,8 @@ func (u *UI) routes() {
 	m.HandleFunc("GET /ui/tasks/{id}/logs", u.signedIn(u.logs))
 	m.HandleFunc("GET /ui/queues", u.signedIn(u.queues))
 	m.HandleFunc("GET /ui/topics", u.signedIn(u.topics))
+	m.HandleFunc("GET /ui/functions", u.signedIn(u.functions))
+	m.HandleFunc("GET /ui/functions/{name}", u.signedIn(u.function))
 	m.HandleFunc("GET /ui/cluster", u.signedIn(u.cluster))
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such page: "+r.Method+" "+r.URL.Path+" (start at /ui/fleet)", http.StatusNotFound)
@@ -192,15 +199,14 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mux.ServeHTTP(w, r)
 }
 
-// nav is the order of the sections in the top bar. Functions add an
-// entry here (and a page) when their feature lands; the dashboard shows
-// only what the server has.
+// nav is the order of the sections in the top bar.
 var nav = []struct{ Path, Title string }{
 	{"/ui/fleet", "Fleet"},
 	{"/ui/services", "Services"},
 	{"/ui/tasks", "Tasks"},
 	{"/ui/queues", "Queues"},
 	{"/ui/topics", "Topics"},
+	{"/ui/functions", "Functions"},
 	{"/ui/cluster", "Cluster"},
 }
 

@@ -34,7 +34,7 @@ func getTasks(t *testing.T, c *cluster) []model.Task {
 
 func waitNodes(t *testing.T, c *cluster, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a loaded machine starts hosts slowly
 	for time.Now().Before(deadline) {
 		var nodes []wire.NodeView
 		out, code := c.orch(t, "", "get", "nodes", "-o", "json")
@@ -51,7 +51,7 @@ func waitNodes(t *testing.T, c *cluster, n int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("fewer than %d nodes alive after 30s", n)
+	t.Fatalf("fewer than %d nodes alive after 60s", n)
 }
 
 const webManifest = `kind: TaskDefinition

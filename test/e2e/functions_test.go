@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -156,6 +158,15 @@ func TestFunctionsDocker(t *testing.T) {
 		logs := decodeTail(t, out.LogResult)
 		if !strings.Contains(logs, "START RequestId:") || !strings.Contains(logs, "REPORT RequestId:") || !strings.Contains(logs, "Billed Duration:") {
 			t.Fatalf("LogResult = %q, want START ... REPORT lines", logs)
+		}
+		// Max Memory Used: the environment's peak from its memory cgroup,
+		// within MemorySize (128 MB, the container's limit).
+		m := regexp.MustCompile(`\tMax Memory Used: (\d+) MB`).FindStringSubmatch(logs)
+		if m == nil {
+			t.Fatalf("REPORT line without Max Memory Used: %q", logs)
+		}
+		if mb, _ := strconv.Atoi(m[1]); mb < 1 || mb > 128 {
+			t.Fatalf("Max Memory Used: %d MB, want 1..128 (MemorySize)", mb)
 		}
 	})
 

@@ -177,3 +177,37 @@ func TestDockerConcurrencyLimitUnder64ConcurrentInvokes(t *testing.T) {
 		t.Fatalf("%d cold starts for %d concurrent invocations at 3 per environment", st.ColdStarts, limit)
 	}
 }
+
+// Lambda's Max Memory Used is the environment's peak, read from the
+// container's memory cgroup: a handler that touches 64 MB reports at least
+// that, never more than MemorySize (the container's limit), and later
+// invocations in the same environment keep reporting the peak so far.
+func TestDockerReportsMaxMemoryUsed(t *testing.T) {
+	name := fmt.Sprintf("fnrest-mem-%d", time.Now().UnixNano()%1e9)
+	var mu sync.Mutex
+	var reports []lambdart.Report
+	p := dockerPool(t, lambdart.PoolConfig{PerEnvironment: 1, Report: func(r lambdart.Report) { mu.Lock(); reports = append(reports, r); mu.Unlock() }},
+		lambdart.Function{Name: name, MemoryMiB: 256, Timeout: 10 * time.Second})
+	for _, payload := range []string{`{"echo":1}`, `{"allocMB":64}`, `{"echo":3}`} {
+		if r, err := p.Invoke(context.Background(), name, "", []byte(payload)); err != nil || r.FunctionError != "" {
+			t.Fatalf("invoke %s: %v %s", payload, err, r.Payload)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) != 3 {
+		t.Fatalf("%d reports, want 3", len(reports))
+	}
+	t.Logf("REPORT lines:\n%s\n%s\n%s", reports[0], reports[1], reports[2])
+	if m := reports[0].MaxMemoryMiB; m < 1 || m >= 64 {
+		t.Errorf("before allocating: Max Memory Used %d MB, want a few MB", m)
+	}
+	for i, r := range reports[1:] {
+		if r.MaxMemoryMiB < 64 || r.MaxMemoryMiB > 256 {
+			t.Errorf("invocation %d: Max Memory Used %d MB, want 64..256 (allocated 64 MB; MemorySize 256)", i+2, r.MaxMemoryMiB)
+		}
+		if want := fmt.Sprintf("Max Memory Used: %d MB", r.MaxMemoryMiB); !strings.Contains(r.String(), want) {
+			t.Errorf("REPORT line %q lacks %q", r.String(), want)
+		}
+	}
+}

@@ -28,46 +28,56 @@ const (
 	secretKey = "orch-test-secret"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 func repoRoot() string {
 	_, f, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(f), "..", "..")
 }
 
-// TestMain removes the binary built for the tests, so make test leaves
+// builtBinary is a command of the repository built once for the package
+// into a temp dir of its own, which TestMain removes.
+type builtBinary struct {
+	pkg  string // e.g. ./cmd/orch
+	once sync.Once
+	path string
+	err  error
+}
+
+var (
+	queueDevBinary = &builtBinary{pkg: "./cmd/orch-queue-dev"}
+	orchCLIBinary  = &builtBinary{pkg: "./cmd/orch"}
+)
+
+func (b *builtBinary) get(t *testing.T) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "orch-queue-test-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, filepath.Base(b.pkg))
+		cmd := exec.Command("go", "build", "-o", b.path, b.pkg)
+		cmd.Dir = repoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// TestMain removes the binaries built for the tests, so make test leaves
 // nothing in the temp dir.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
+	for _, b := range []*builtBinary{queueDevBinary, orchCLIBinary} {
+		if b.path != "" {
+			os.RemoveAll(filepath.Dir(b.path))
+		}
 	}
 	os.Exit(code)
-}
-
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "orch-queue-test-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "orch-queue-dev")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/orch-queue-dev")
-		cmd.Dir = repoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
 }
 
 // server is a running orch-queue-dev process.
@@ -88,13 +98,15 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startServer(t *testing.T, dataDir, addr string) *server {
+// startServer starts orch-queue-dev on dataDir; extra flags such as
+// --queue-store etcd follow.
+func startServer(t *testing.T, dataDir, addr string, extra ...string) *server {
 	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(dataDir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary(t), "--listen", addr, "--data-dir", dataDir, "--access-key", accessKey, "--secret-key", secretKey)
+	cmd := exec.Command(queueDevBinary.get(t), append([]string{"--listen", addr, "--data-dir", dataDir, "--access-key", accessKey, "--secret-key", secretKey}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -120,6 +132,8 @@ func startServer(t *testing.T, dataDir, addr string) *server {
 }
 
 func (s *server) url() string { return "http://" + s.addr }
+
+func (s *server) client() *awssqs.Client { return sdkClient(s.url()) }
 
 // kill sends SIGKILL: no shutdown code runs.
 func (s *server) kill() {

@@ -63,12 +63,26 @@ subscriptions:
 	if !strings.Contains(list, "coffee-news") || !strings.Contains(list, "standard") {
 		t.Errorf("orch get topics:\n%s", list)
 	}
-	desc := srv.orch(t, "describe", "topic", "coffee-news")
-	for _, want := range []string{"DisplayName: Coffee news", "team: shop", "arn:aws:sqs:us-east-1:000000000000:coupons",
-		"1 delivered", "2 delivered"} {
-		if !strings.Contains(desc, want) {
-			t.Errorf("orch describe topic lacks %q:\n%s", want, desc)
+	// A queue's copy is receivable before its commit ends and counts as
+	// delivered once it has: poll the counters (with a deadline) rather
+	// than expect them the moment the copies were received.
+	wants := []string{"DisplayName: Coffee news", "team: shop", "arn:aws:sqs:us-east-1:000000000000:coupons",
+		"1 delivered", "2 delivered"}
+	var desc string
+	var lacking []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		desc, lacking = srv.orch(t, "describe", "topic", "coffee-news"), nil
+		for _, want := range wants {
+			if !strings.Contains(desc, want) {
+				lacking = append(lacking, want)
+			}
 		}
+		if len(lacking) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range lacking {
+		t.Errorf("orch describe topic lacks %q:\n%s", want, desc)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	_ = os.WriteFile(bad, []byte("kind: Topic\nName: bad name\nsubscriptions:\n  - Protocol: carrier-pigeon\n    Endpoint: x\n"), 0o644)

@@ -89,15 +89,25 @@ func TestKill9Durability(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
-	srv.kill() // right after acknowledged publishes, deliveries under way
+	// Kill as soon as 100 publishes are acknowledged (deliveries and
+	// commits still under way), however slow the machine is: a fixed
+	// window saw too little traffic under load.
+	const minAcked = 100
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for count() < minAcked && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.kill()
 	close(stop)
 	wg.Wait()
-	mu.Lock()
-	nAcked := len(acked)
-	mu.Unlock()
-	if nAcked < 100 {
-		t.Fatalf("too little traffic before the kill: %d publishes acknowledged", nAcked)
+	nAcked := count()
+	if nAcked < minAcked {
+		t.Fatalf("too little traffic before the kill: %d publishes acknowledged in 90s, want %d", nAcked, minAcked)
 	}
 
 	srv2 := startServer(t, dir, addr)

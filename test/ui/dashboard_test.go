@@ -319,6 +319,19 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	shot(t, ctx, "cluster")
 
+	// Functions: listed with their configuration; a function's page names
+	// its environment variables and never shows a value.
+	c.apply(t, `Function {"FunctionName":"receipt","PackageType":"Image","Code":{"ImageUri":"orch-example/receipt:latest"},"MemorySize":256,"Timeout":5,"Environment":{"Variables":{"API_KEY":"s3cr3t-never-shown"}}}`)
+	run(t, ctx, "functions", chromedp.Navigate(base+"/ui/functions"), chromedp.WaitVisible(chromedp.CSS(`tr[data-function="receipt"]`)))
+	if row := get(t, ctx, "function row", chromedp.Text(chromedp.CSS(`tr[data-function="receipt"]`))); !strings.Contains(row, "orch-example/receipt:latest") || !strings.Contains(row, "256 MB") {
+		t.Errorf("function row %q lacks the image or the memory", row)
+	}
+	shot(t, ctx, "functions")
+	run(t, ctx, "function page", chromedp.Navigate(base+"/ui/functions/receipt"), chromedp.WaitVisible(chromedp.CSS(`dd[data-col="env"]`)))
+	if ft := get(t, ctx, "function page text", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(ft, "API_KEY") || strings.Contains(ft, "s3cr3t-never-shown") {
+		t.Errorf("function page: want API_KEY named and its value hidden:\n%s", ft)
+	}
+
 	// A viewer sees no scale button, and the POST is refused.
 	viewer, err := c.Admin.NewToken(context.Background(), "viewer", "alice")
 	if err != nil {

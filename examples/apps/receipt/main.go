@@ -13,6 +13,7 @@
 //	{"fail": "why"}        return an error
 //	{"exit": 3}            exit the process without answering
 //	{"echo": ANY}          answer ANY
+//	{"allocMB": 64}        touch that much memory first (Max Memory Used)
 package main
 
 import (
@@ -33,6 +34,9 @@ import (
 // peak so tests can see several invocations overlap in one environment.
 var inflight, peak atomic.Int64
 
+// allocated keeps an allocMB buffer reachable until every page is written.
+var allocated atomic.Pointer[[]byte]
+
 type order struct {
 	ID       string  `json:"id"`
 	Customer string  `json:"customer"`
@@ -47,6 +51,7 @@ type request struct {
 	Fail    string            `json:"fail"`
 	Exit    *int              `json:"exit"`
 	Echo    json.RawMessage   `json:"echo"`
+	AllocMB int               `json:"allocMB"`
 	order
 }
 
@@ -69,6 +74,16 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			return nil, fmt.Errorf("the event is not an SQS event: %w", err)
 		}
 		return receipts(ev), nil
+	}
+	if req.AllocMB > 0 {
+		// Write every page so it is resident (and counted by the
+		// environment's memory cgroup), then let it go.
+		b := make([]byte, req.AllocMB<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		allocated.Store(&b)
+		allocated.Store(nil)
 	}
 	if req.SleepMs > 0 {
 		// Ignore ctx like a careless handler: the platform, not the

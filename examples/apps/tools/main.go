@@ -57,7 +57,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: tools sleep D | exit N | echo ... | echo-err ... | env | ignore-sigterm [D] | healthy-after D [FILE] [RUN] | check-file FILE | alloc MIB [D] | serve ADDR   (chain with --)")
+	fmt.Fprintln(os.Stderr, "usage: tools sleep D | exit N | echo ... | echo-err ... | env | ignore-sigterm [D] | healthy-after D [FILE] [RUN] | check-file FILE | wait-file FILE | touch FILE | alloc MIB [D] | serve ADDR   (chain with --)")
 }
 
 func run(name string, args []string) error {
@@ -134,6 +134,33 @@ func run(name string, args []string) error {
 		case <-time.After(runFor):
 		case <-term:
 			os.Exit(0)
+		}
+	case "wait-file":
+		// Blocks until FILE exists (a test's `docker exec ... /tools touch
+		// FILE` says when to go on), or SIGTERM.
+		if len(args) != 1 {
+			return errors.New("want FILE")
+		}
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM, os.Interrupt)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, err := os.Stat(args[0]); err == nil {
+				break
+			}
+			select {
+			case <-tick.C:
+			case <-term:
+				os.Exit(0)
+			}
+		}
+	case "touch":
+		if len(args) != 1 {
+			return errors.New("want FILE")
+		}
+		if err := os.WriteFile(args[0], nil, 0o644); err != nil {
+			return err
 		}
 	case "check-file":
 		if len(args) != 1 {

@@ -22,12 +22,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +47,10 @@ type Invocation struct {
 	ClientContext   string    // Lambda-Runtime-Client-Context (JSON), optional
 	CognitoIdentity string    // Lambda-Runtime-Cognito-Identity (JSON), optional
 	TraceID         string    // Lambda-Runtime-Trace-Id, optional
+	// Timeout is the function's configured timeout, which a timed-out
+	// invocation's message names as Lambda's does ("Task timed out after
+	// 3.00 seconds"); when zero the message gives the time it ran.
+	Timeout time.Duration
 }
 
 // Result is how an invocation ended.
@@ -78,12 +82,12 @@ var (
 type Env struct {
 	token string
 	ln    net.Listener
-	srv   *http.Server
 
 	queue chan *pending // invocations waiting for an invocation/next
 
 	mu       sync.Mutex
 	inflight map[string]*pending
+	conns    map[net.Conn]struct{} // the runtime's connections, closed by Close
 	initErr  *ErrorDoc
 	closed   chan struct{}
 	once     sync.Once
@@ -94,6 +98,10 @@ type Env struct {
 	brokenWhy  string
 	ready      chan struct{} // closed at the runtime's first invocation/next
 	readyOnce  sync.Once
+	// pollChecks counts waiting polls' checks of their connection (tests).
+	pollChecks atomic.Int64
+	// Copies of the package's readTimeout, pollCheck and drainTime.
+	readTimeout, pollCheck, drainTime time.Duration
 }
 
 type pending struct {
@@ -101,6 +109,9 @@ type pending struct {
 	start  time.Time
 	done   chan Result
 	closed bool // guarded by Env.mu; set once done was sent to
+	// reading: a connection is reading a response or error body for it
+	// up to MaxPayload (guarded by Env.mu; see bodyLimit).
+	reading bool
 }
 
 // Listen opens an environment endpoint on addr ("127.0.0.1:0", or the
@@ -120,12 +131,16 @@ func Listen(addr string) (*Env, error) {
 		ln:       ln,
 		queue:    make(chan *pending, 1024),
 		inflight: make(map[string]*pending),
+		conns:    make(map[net.Conn]struct{}),
 		closed:   make(chan struct{}),
 		broken:   make(chan struct{}),
 		ready:    make(chan struct{}),
+
+		readTimeout: readTimeout,
+		pollCheck:   pollCheck,
+		drainTime:   drainTime,
 	}
-	e.srv = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
-	go e.srv.Serve(ln)
+	go e.serve()
 	return e, nil
 }
 
@@ -173,11 +188,23 @@ func (e *Env) Close(reason string) {
 			delete(e.inflight, id)
 			e.finishLocked(p, envFailed("Runtime.ExitError", "RequestId: "+p.inv.ID+" Error: the environment stopped: "+reason, p.start))
 		}
+		// Wake every connection's read (between requests, or in a body)
+		// rather than cutting it: a waiting poll answers 410 and a post
+		// being handled gets its answer, as net/http's Shutdown let them;
+		// each connection's loop then sees closed and ends. Whatever is
+		// left (a runtime not reading its answer) is cut after drainTime.
+		for c := range e.conns {
+			_ = c.SetReadDeadline(time.Unix(1, 0))
+		}
 		e.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = e.srv.Shutdown(ctx)
-		e.srv.Close()
+		e.ln.Close()
+		time.AfterFunc(e.drainTime, func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			for c := range e.conns {
+				c.Close()
+			}
+		})
 	})
 }
 
@@ -258,14 +285,24 @@ func (e *Env) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 		// Never handed over: the runtime did not poll in time (a cold
 		// environment still starting, or every slot busy).
 		e.breakEnv("invocation " + inv.ID + " was not picked up before its deadline")
-		r := envFailed("Sandbox.Timedout", fmt.Sprintf("%s %s Task timed out after %s seconds", time.Now().UTC().Format(time.RFC3339Nano), inv.ID, secs(inv.Deadline.Sub(time.Now()))), time.Time{})
+		r := envFailed("Sandbox.Timedout", fmt.Sprintf("%s %s Task timed out after %s seconds", time.Now().UTC().Format(time.RFC3339Nano), inv.ID, secs(timedOutAfter(inv, inv.Deadline.Sub(time.Now())))), time.Time{})
 		r.TimedOut = true
 		return r, nil
 	}
 	e.breakEnv("invocation " + inv.ID + " timed out")
-	r := envFailed("Sandbox.Timedout", fmt.Sprintf("%s %s Task timed out after %s seconds", time.Now().UTC().Format(time.RFC3339Nano), inv.ID, secs(time.Since(p.start))), p.start)
+	r := envFailed("Sandbox.Timedout", fmt.Sprintf("%s %s Task timed out after %s seconds", time.Now().UTC().Format(time.RFC3339Nano), inv.ID, secs(timedOutAfter(inv, time.Since(p.start)))), p.start)
 	r.TimedOut = true
 	return r, nil
+}
+
+// timedOutAfter is the duration a timeout message names: the configured
+// timeout when known (the time measured from the runtime's pick-up is a
+// little less, since the deadline counts from the invocation's start).
+func timedOutAfter(inv Invocation, measured time.Duration) time.Duration {
+	if inv.Timeout > 0 {
+		return inv.Timeout
+	}
+	return measured
 }
 
 func secs(d time.Duration) string {
@@ -285,53 +322,68 @@ func NewRequestID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// ServeHTTP routes /<token>/2018-06-01/runtime/...
-func (e *Env) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, "/"+e.token+"/"+APIVersion+"/runtime/")
+// handle routes /<token>/2018-06-01/runtime/... and answers.
+func (e *Env) handle(x *exchange) {
+	r := &x.req
+	rest, ok := strings.CutPrefix(r.path, "/"+e.token+"/"+APIVersion+"/runtime/")
 	if !ok {
-		writeErr(w, http.StatusForbidden, "Forbidden", "unknown environment or API version: the runtime API address is AWS_LAMBDA_RUNTIME_API, version "+APIVersion)
+		x.writeErr(http.StatusForbidden, "Forbidden", "unknown environment or API version: the runtime API address is AWS_LAMBDA_RUNTIME_API, version "+APIVersion)
 		return
 	}
+	shown := strings.TrimPrefix(r.path, "/"+e.token)
 	switch {
-	case rest == "invocation/next" && r.Method == http.MethodGet:
-		e.next(w, r)
-	case rest == "init/error" && r.Method == http.MethodPost:
-		e.initError(w, r)
-	case strings.HasPrefix(rest, "invocation/") && r.Method == http.MethodPost:
+	case rest == "invocation/next" && r.method == http.MethodGet:
+		e.next(x)
+	case rest == "init/error" && r.method == http.MethodPost:
+		e.initError(x)
+	case strings.HasPrefix(rest, "invocation/") && r.method == http.MethodPost:
 		id, what, _ := strings.Cut(strings.TrimPrefix(rest, "invocation/"), "/")
 		switch what {
 		case "response":
-			e.respond(w, r, id, false)
+			e.respond(x, id, false)
 		case "error":
-			e.respond(w, r, id, true)
+			e.respond(x, id, true)
 		default:
-			writeErr(w, http.StatusNotFound, "NotFound", "unknown path "+r.URL.Path[len(e.token)+1:])
+			x.writeErr(http.StatusNotFound, "NotFound", "unknown path "+shown)
 		}
 	default:
-		writeErr(w, http.StatusNotFound, "NotFound", "unknown path or method "+r.Method+" "+r.URL.Path[len(e.token)+1:])
+		x.writeErr(http.StatusNotFound, "NotFound", "unknown path or method "+r.method+" "+shown)
 	}
 }
 
-func writeErr(w http.ResponseWriter, code int, typ, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(ErrorDoc{ErrorMessage: msg, ErrorType: typ})
-}
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 // Ready is closed when the runtime first asks for an invocation: its init
 // is over (the end of a cold start).
 func (e *Env) Ready() <-chan struct{} { return e.ready }
 
-func (e *Env) next(w http.ResponseWriter, r *http.Request) {
+func (e *Env) next(x *exchange) {
 	e.readyOnce.Do(func() { close(e.ready) })
 	for {
 		var p *pending
 		select {
 		case p = <-e.queue:
 		case <-e.closed:
-			writeErr(w, http.StatusGone, "EnvironmentClosed", "the environment is shutting down")
+			x.writeErr(http.StatusGone, "EnvironmentClosed", "the environment is shutting down")
 			return
-		case <-r.Context().Done():
+		case <-x.pollTimer():
+			e.pollChecks.Add(1)
+			// No reader watches the connection while the poll waits (net/http's
+			// background read and request context did): look now and then, so
+			// that a runtime that left does not hold a goroutine and a
+			// descriptor until the next invocation or the environment's end.
+			if peerClosed(x.conn) {
+				x.failed = true
+				return
+			}
+			continue
+		}
+		if peerClosed(x.conn) {
+			// The runtime went away while this poll waited: the
+			// invocation goes to another poll (or, once the environment
+			// closes, to another environment).
+			e.requeue(p)
+			x.failed = true
 			return
 		}
 		e.mu.Lock()
@@ -342,33 +394,59 @@ func (e *Env) next(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-e.closed: // Close has swept inflight: leave p unstarted
 			e.mu.Unlock()
-			writeErr(w, http.StatusGone, "EnvironmentClosed", "the environment is shutting down")
+			x.writeErr(http.StatusGone, "EnvironmentClosed", "the environment is shutting down")
 			return
 		default:
 		}
 		p.start = time.Now()
 		e.inflight[p.inv.ID] = p
 		e.mu.Unlock()
-		h := w.Header()
-		h.Set("Lambda-Runtime-Aws-Request-Id", p.inv.ID)
-		h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(p.inv.Deadline.UnixMilli(), 10))
+		rs := &x.resp
+		rs.start(http.StatusOK)
+		rs.header("Lambda-Runtime-Aws-Request-Id", p.inv.ID)
+		rs.buf = append(rs.buf, "Lambda-Runtime-Deadline-Ms: "...)
+		rs.buf = strconv.AppendInt(rs.buf, p.inv.Deadline.UnixMilli(), 10)
+		rs.buf = append(rs.buf, "\r\n"...)
 		if p.inv.FunctionARN != "" {
-			h.Set("Lambda-Runtime-Invoked-Function-Arn", p.inv.FunctionARN)
+			rs.header("Lambda-Runtime-Invoked-Function-Arn", p.inv.FunctionARN)
 		}
 		if p.inv.TraceID != "" {
-			h.Set("Lambda-Runtime-Trace-Id", p.inv.TraceID)
+			rs.header("Lambda-Runtime-Trace-Id", p.inv.TraceID)
 		}
 		if p.inv.ClientContext != "" {
-			h.Set("Lambda-Runtime-Client-Context", p.inv.ClientContext)
+			rs.header("Lambda-Runtime-Client-Context", p.inv.ClientContext)
 		}
 		if p.inv.CognitoIdentity != "" {
-			h.Set("Lambda-Runtime-Cognito-Identity", p.inv.CognitoIdentity)
+			rs.header("Lambda-Runtime-Cognito-Identity", p.inv.CognitoIdentity)
 		}
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", strconv.Itoa(len(p.inv.Payload)))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(p.inv.Payload)
+		rs.header("Content-Type", "application/json")
+		x.write(p.inv.Payload)
+		if x.failed {
+			// The connection broke under the answer: it did not reach
+			// the runtime, so the invocation goes back to the queue
+			// unless it ended meanwhile.
+			e.mu.Lock()
+			requeue := !p.closed && e.inflight[p.inv.ID] == p
+			if requeue {
+				delete(e.inflight, p.inv.ID)
+				p.start = time.Time{}
+			}
+			e.mu.Unlock()
+			if requeue {
+				e.requeue(p)
+			}
+		}
 		return
+	}
+}
+
+// requeue puts an invocation that never reached a runtime back in the
+// queue. When the environment closes instead, Invoke finds it unstarted
+// and answers ErrClosed (the pool then tries another environment).
+func (e *Env) requeue(p *pending) {
+	select {
+	case e.queue <- p:
+	case <-e.closed:
 	}
 }
 
@@ -382,29 +460,33 @@ func reportsPanic(body []byte) bool {
 	return json.Unmarshal(body, &probe) == nil && len(probe.StackTrace) > 0
 }
 
-func (e *Env) respond(w http.ResponseWriter, r *http.Request, id string, isErr bool) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, "InvalidRequest", "reading the body: "+err.Error())
-		return
-	}
+func (e *Env) respond(x *exchange, id string, isErr bool) {
+	body := x.req.body
 	e.mu.Lock()
 	p, ok := e.inflight[id]
+	if ok && x.req.tooLarge && x.req.limit < MaxPayload {
+		// Its body was read only to smallBody because another connection
+		// was reading one for this invocation: its size says nothing of
+		// the response; the invocation stays for the other.
+		e.mu.Unlock()
+		x.writeErr(http.StatusConflict, "ResponseInProgress", "another connection is posting invocation "+id+"'s result")
+		return
+	}
 	if ok {
 		delete(e.inflight, id)
 	}
 	e.mu.Unlock()
 	if !ok {
-		writeErr(w, http.StatusBadRequest, "InvalidRequestID", "no invocation "+id+" is in flight in this environment (answered already, timed out, or never sent)")
+		x.writeErr(http.StatusBadRequest, "InvalidRequestID", "no invocation "+id+" is in flight in this environment (answered already, timed out, or never sent)")
 		return
 	}
 	var res Result
 	switch {
-	case len(body) > MaxPayload:
+	case x.req.tooLarge:
 		res = envFailed("Function.ResponseSizeTooLarge", fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxPayload), p.start)
-		writeErr(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "the response is larger than 6 MB")
+		x.writeErr(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "the response is larger than 6 MB")
 	case isErr:
-		typ := r.Header.Get("Lambda-Runtime-Function-Error-Type")
+		typ := x.req.errType
 		var doc ErrorDoc
 		if json.Unmarshal(body, &doc) == nil && doc.ErrorType != "" {
 			typ = doc.ErrorType
@@ -420,29 +502,35 @@ func (e *Env) respond(w http.ResponseWriter, r *http.Request, id string, isErr b
 			// runtime about to die. Lambda replaces the environment too.
 			e.breakEnv("the handler panicked (invocation " + id + ")")
 		}
-		w.WriteHeader(http.StatusAccepted)
+		x.resp.start(http.StatusAccepted)
+		x.write(nil)
 	default:
 		res = Result{Payload: body, Duration: time.Since(p.start)}
-		w.WriteHeader(http.StatusAccepted)
+		x.resp.start(http.StatusAccepted)
+		x.write(nil)
 	}
 	e.mu.Lock()
 	e.finishLocked(p, res)
 	e.mu.Unlock()
 }
 
-func (e *Env) initError(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+func (e *Env) initError(x *exchange) {
+	body := x.req.body
+	if len(body) > 64<<10 {
+		body = body[:64<<10]
+	}
 	var doc ErrorDoc
 	if json.Unmarshal(body, &doc) != nil || doc.ErrorMessage == "" {
 		doc = ErrorDoc{ErrorMessage: string(body)}
 	}
 	if doc.ErrorType == "" {
-		doc.ErrorType = r.Header.Get("Lambda-Runtime-Function-Error-Type")
+		doc.ErrorType = x.req.errType
 	}
 	e.mu.Lock()
 	e.initErr = &doc
 	e.mu.Unlock()
-	w.WriteHeader(http.StatusAccepted)
+	x.resp.start(http.StatusAccepted)
+	x.write(nil)
 	e.breakEnv("init error: " + doc.ErrorType + ": " + doc.ErrorMessage)
 }
 

@@ -2,8 +2,12 @@ package lambdart
 
 import (
 	"context"
+	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +44,22 @@ func (l ProcessLauncher) Launch(ctx context.Context, spec LaunchSpec) (Instance,
 
 func (pi *procInstance) Exited() <-chan struct{} { return pi.exited }
 
+// MemoryPeak is the process's peak resident set (VmHWM in
+// /proc/PID/status; Linux only, else 0).
+func (pi *procInstance) MemoryPeak(context.Context) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pi.cmd.Process.Pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 func (pi *procInstance) Stop() {
 	pi.once.Do(func() {
 		_ = pi.cmd.Process.Kill()
@@ -68,13 +88,21 @@ type ctrInstance struct {
 }
 
 // Launch creates and starts the container and watches for its exit.
+//
+// With a pull policy other than always it creates the container first and
+// looks at the image only when Docker has none by that name (then pulls
+// or refuses it by the policy and creates again): the image is there on
+// every cold start but the first, and asking Docker about it first was a
+// round trip on each one.
 func (l RuntimeLauncher) Launch(ctx context.Context, spec LaunchSpec) (Instance, error) {
 	policy := l.PullPolicy
 	if policy == "" {
 		policy = "if-not-present"
 	}
-	if err := l.Runtime.EnsureImage(ctx, spec.Image, policy); err != nil {
-		return nil, err
+	if policy == "always" {
+		if err := l.Runtime.EnsureImage(ctx, spec.Image, policy); err != nil {
+			return nil, err
+		}
 	}
 	labels := map[string]string{runtime.LabelManaged: "true", "orch.function": spec.Function}
 	for k, v := range l.Labels {
@@ -93,6 +121,12 @@ func (l RuntimeLauncher) Launch(ctx context.Context, spec LaunchSpec) (Instance,
 		LogMaxFiles: 2,
 	}
 	id, err := l.Runtime.Create(ctx, cs)
+	if errors.Is(err, runtime.ErrNotFound) && policy != "always" {
+		if err := l.Runtime.EnsureImage(ctx, spec.Image, policy); err != nil {
+			return nil, err
+		}
+		id, err = l.Runtime.Create(ctx, cs)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +159,20 @@ func (ci *ctrInstance) watch() {
 }
 
 func (ci *ctrInstance) Exited() <-chan struct{} { return ci.exited }
+
+// MemoryPeak is the container's peak memory use (its cgroup's, through
+// the runtime; 0 when the runtime cannot tell).
+func (ci *ctrInstance) MemoryPeak(ctx context.Context) int64 {
+	mp, ok := ci.rt.(runtime.MemoryPeaker)
+	if !ok {
+		return 0
+	}
+	n, err := mp.MemoryPeak(ctx, ci.id)
+	if err != nil {
+		return 0
+	}
+	return n
+}
 
 // LogsSince returns the container's output since a time (at most the last
 // 4 KB Lambda's LogType Tail returns is kept by the caller). Lines the

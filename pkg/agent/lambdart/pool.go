@@ -88,6 +88,9 @@ type Report struct {
 	MemoryMiB    int
 	InitDuration time.Duration // non-zero on a cold start
 	Error        string        // FunctionError type, "" on success
+	// MaxMemoryMiB is the environment's peak memory use so far (Lambda's
+	// "Max Memory Used"), rounded up; 0 when the launcher cannot tell.
+	MaxMemoryMiB int
 }
 
 // BilledMs is the billed duration: Duration rounded up to 1 ms (at least 1).
@@ -101,18 +104,35 @@ func (r Report) BilledMs() int64 {
 
 // String formats the report as Lambda's REPORT line.
 func (r Report) String() string {
-	s := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB",
-		r.RequestID, float64(r.Duration)/float64(time.Millisecond), r.BilledMs(), r.MemoryMiB)
-	if r.InitDuration > 0 {
-		s += fmt.Sprintf("\tInit Duration: %.2f ms", float64(r.InitDuration)/float64(time.Millisecond))
+	// Appended by hand: it is built for every invocation.
+	b := make([]byte, 0, 160)
+	b = append(b, "REPORT RequestId: "...)
+	b = append(b, r.RequestID...)
+	b = append(b, "\tDuration: "...)
+	b = strconv.AppendFloat(b, float64(r.Duration)/float64(time.Millisecond), 'f', 2, 64)
+	b = append(b, " ms\tBilled Duration: "...)
+	b = strconv.AppendInt(b, r.BilledMs(), 10)
+	b = append(b, " ms\tMemory Size: "...)
+	b = strconv.AppendInt(b, int64(r.MemoryMiB), 10)
+	b = append(b, " MB"...)
+	if r.MaxMemoryMiB > 0 {
+		b = append(b, "\tMax Memory Used: "...)
+		b = strconv.AppendInt(b, int64(r.MaxMemoryMiB), 10)
+		b = append(b, " MB"...)
 	}
-	return s
+	if r.InitDuration > 0 {
+		b = append(b, "\tInit Duration: "...)
+		b = strconv.AppendFloat(b, float64(r.InitDuration)/float64(time.Millisecond), 'f', 2, 64)
+		b = append(b, " ms"...)
+	}
+	return string(b)
 }
 
 // Stats are one function's counters since the pool started.
 type Stats struct {
 	Invocations, Errors, Throttles, ColdStarts int64
 	Environments                               int // running now
+	MaxMemoryMiB                               int // the highest Max Memory Used reported
 	BilledMs                                   int64
 	GBSeconds                                  float64
 	P50, P99                                   time.Duration // of the last 1,024 durations
@@ -137,6 +157,9 @@ type fnState struct {
 	stats    Stats
 	recent   []time.Duration // ring of the last 1,024 durations
 	next     int
+	// replaced, when set, is closed by the next cold start's end: the
+	// environments a configuration change retired stop then.
+	replaced chan struct{}
 }
 
 type envState struct {
@@ -147,9 +170,10 @@ type envState struct {
 	inflight int
 	lastUsed time.Time
 	initDur  time.Duration
-	cold     bool // the next invocation is the first (reports Init Duration)
-	gone     bool // out of st.envs: takes no new invocations
-	stopped  bool // env closed and instance stopped
+	cold     bool  // the next invocation is the first (reports Init Duration)
+	peak     int64 // the most memory seen in use, bytes (MemoryPeaker)
+	gone     bool  // out of st.envs: takes no new invocations
+	stopped  bool  // env closed and instance stopped
 }
 
 // NewPool returns a pool; Close stops its environments.
@@ -188,9 +212,13 @@ func (p *Pool) Put(fn Function) {
 	old := st.envs
 	st.envs = nil
 	st.fn = fn
+	if len(old) > 0 && st.replaced == nil {
+		st.replaced = make(chan struct{})
+	}
+	after := st.replaced
 	p.mu.Unlock()
 	for _, e := range old {
-		p.retire(e, "the function's configuration changed")
+		p.retireAfter(e, "the function's configuration changed", after)
 	}
 }
 
@@ -226,6 +254,17 @@ func (p *Pool) Stats(name string) (Stats, bool) {
 	return s, true
 }
 
+// Environments is how many environments the function has here now
+// (starting or warm); cheap enough to ask after every invocation.
+func (p *Pool) Environments(name string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.funcs[name]; ok {
+		return len(st.envs)
+	}
+	return 0
+}
+
 // Invoke runs one invocation of the named function. requestID may be empty.
 // An invocation whose environment died before the runtime took it (the
 // handler never ran) is tried again in another environment, up to 3 times.
@@ -239,6 +278,12 @@ func (p *Pool) Invoke(ctx context.Context, name, requestID string, payload []byt
 // launcher keeps logs (see LogReader).
 func (p *Pool) InvokeTail(ctx context.Context, name, requestID string, payload []byte) (Result, []byte, error) {
 	return p.invoke(ctx, name, requestID, payload, true)
+}
+
+// MemoryPeaker is an Instance that can tell the most memory its process
+// or container has used since it started (bytes; 0 when unknown).
+type MemoryPeaker interface {
+	MemoryPeak(ctx context.Context) int64
 }
 
 // LogReader is an Instance that can return its output since a time.
@@ -323,11 +368,15 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 		timeout = 3 * time.Second
 	}
 	began := time.Now()
-	r, err := es.env.Invoke(ctx, Invocation{ID: requestID, Payload: payload, Deadline: began.Add(timeout), FunctionARN: fn.ARN})
+	r, err := es.env.Invoke(ctx, Invocation{ID: requestID, Payload: payload, Deadline: began.Add(timeout), Timeout: timeout, FunctionARN: fn.ARN})
 	var logs []byte
 	if lr, ok := es.inst.(LogReader); ok && tail {
 		// Before a broken environment is retired (its container removed).
 		logs = lr.LogsSince(ctx, began)
+	}
+	var peak int64
+	if mp, ok := es.inst.(MemoryPeaker); ok && err == nil {
+		peak = mp.MemoryPeak(ctx)
 	}
 
 	p.mu.Lock()
@@ -338,6 +387,10 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 		es.cold = false
 		initDur = es.initDur
 	}
+	// The environment's peak so far, as Lambda reports it (a runtime that
+	// could not be read this time keeps the last figure).
+	es.peak = max(es.peak, peak)
+	maxMiB := int((es.peak + 1<<20 - 1) >> 20)
 	broken := false
 	select {
 	case <-es.env.Broken():
@@ -349,7 +402,8 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 		if r.FunctionError != "" {
 			st.stats.Errors++
 		}
-		rep := Report{Function: fn.Name, RequestID: requestID, Duration: r.Duration, MemoryMiB: fn.MemoryMiB, InitDuration: initDur, Error: r.ErrorType}
+		rep := Report{Function: fn.Name, RequestID: requestID, Duration: r.Duration, MemoryMiB: fn.MemoryMiB, InitDuration: initDur, Error: r.ErrorType, MaxMemoryMiB: maxMiB}
+		st.stats.MaxMemoryMiB = max(st.stats.MaxMemoryMiB, maxMiB)
 		st.stats.BilledMs += rep.BilledMs()
 		st.stats.GBSeconds += float64(rep.BilledMs()) / 1000 * float64(fn.MemoryMiB) / 1024
 		if len(st.recent) < 1024 {
@@ -372,6 +426,14 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 // coldStart launches es (already listed in st.envs, so concurrent
 // invocations join it) and waits until its runtime polls for work.
 func (p *Pool) coldStart(ctx context.Context, st *fnState, fn Function, es *envState) error {
+	defer func() { // the environments this one replaces may stop now
+		p.mu.Lock()
+		if st.replaced != nil {
+			close(st.replaced)
+			st.replaced = nil
+		}
+		p.mu.Unlock()
+	}()
 	start := time.Now()
 	env, err := Listen(p.cfg.ListenAddr)
 	if err != nil {
@@ -462,7 +524,11 @@ func environment(fn Function, api string, perEnv int) []string {
 
 // retire removes es from its function and stops it. A starting
 // environment is stopped by its cold start, which sees gone.
-func (p *Pool) retire(es *envState, why string) {
+func (p *Pool) retire(es *envState, why string) { p.retireAfter(es, why, nil) }
+
+// retireAfter is retire, stopping the container once after is closed (see
+// stopAside).
+func (p *Pool) retireAfter(es *envState, why string, after <-chan struct{}) {
 	p.mu.Lock()
 	for _, st := range p.funcs {
 		for i, e := range st.envs {
@@ -491,9 +557,33 @@ func (p *Pool) retire(es *envState, why string) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			inst.Stop()
+			p.stopAside(inst, after)
 		}()
 	}
+}
+
+// retireStopWait bounds how long a retired environment's stop waits for
+// the cold start of its replacement.
+const retireStopWait = 3 * time.Second
+
+// stopAside stops a retired environment after its replacement's cold
+// start (after closed; nil: at once), at most retireStopWait later: a
+// configuration change retires the old environments just as the new one
+// starts, and Docker stopping and removing the old container while it
+// creates and starts the new one made that cold start slower. The old
+// environment's endpoint is closed already, so it takes no invocation
+// meanwhile.
+func (p *Pool) stopAside(inst Instance, after <-chan struct{}) {
+	if after != nil {
+		t := time.NewTimer(retireStopWait)
+		defer t.Stop()
+		select {
+		case <-after:
+		case <-t.C:
+		case <-p.done:
+		}
+	}
+	inst.Stop()
 }
 
 func (p *Pool) reap() {

@@ -114,7 +114,7 @@ func TestPoolReplacesAnEnvironmentAfterAPanicOrTimeout(t *testing.T) {
 		t.Fatal("the environment whose handler panicked must be replaced")
 	}
 	r, err = p.Invoke(context.Background(), "f", "", []byte(`{"sleepMs":3000}`))
-	if err != nil || !r.TimedOut || !strings.Contains(string(r.Payload), "Task timed out after 0.5") {
+	if err != nil || !r.TimedOut || !strings.Contains(string(r.Payload), "Task timed out after 0.50 seconds") {
 		t.Fatalf("timeout: %v %+v %s", err, r, r.Payload)
 	}
 	again := invokePool(t, p, `{}`)
@@ -168,5 +168,45 @@ func TestPoolConcurrentColdInvocationsShareAStartingEnvironment(t *testing.T) {
 	wg.Wait()
 	if st, _ := p.Stats("f"); st.ColdStarts != 2 || st.Invocations != 8 {
 		t.Fatalf("stats %+v: 8 concurrent invocations at 4 per environment need exactly 2 cold starts", st)
+	}
+}
+
+func TestPoolReportsTheEnvironmentsPeakMemory(t *testing.T) {
+	p, reports := newTestPool(t, PoolConfig{}, Function{Name: "f", MemoryMiB: 512, Timeout: 10 * time.Second})
+	small := invokePool(t, p, `{}`)
+	big := invokePool(t, p, `{"allocMB":64}`)
+	after := invokePool(t, p, `{}`)
+	if small.Pid != big.Pid || big.Pid != after.Pid {
+		t.Fatalf("pids %d %d %d: want one warm environment", small.Pid, big.Pid, after.Pid)
+	}
+	rs := *reports
+	if len(rs) != 3 {
+		t.Fatalf("%d reports, want 3", len(rs))
+	}
+	if rs[0].MaxMemoryMiB <= 0 || rs[0].MaxMemoryMiB >= 64 {
+		t.Errorf("first invocation: Max Memory Used %d MB, want a few MB (the handler allocated nothing)", rs[0].MaxMemoryMiB)
+	}
+	// The peak so far, as Lambda reports it: the later call still shows it.
+	for i, r := range rs[1:] {
+		if r.MaxMemoryMiB < 64 || r.MaxMemoryMiB > 512 {
+			t.Errorf("invocation %d: Max Memory Used %d MB, want >= 64 (a 64 MB allocation) and <= 512 (MemorySize)", i+2, r.MaxMemoryMiB)
+		}
+	}
+	if line, want := rs[2].String(), fmt.Sprintf("\tMemory Size: 512 MB\tMax Memory Used: %d MB", rs[2].MaxMemoryMiB); !strings.Contains(line, want) {
+		t.Errorf("REPORT line %q lacks %q", line, want)
+	}
+	if st, _ := p.Stats("f"); st.MaxMemoryMiB != rs[2].MaxMemoryMiB {
+		t.Errorf("Stats.MaxMemoryMiB %d, want the reports' highest %d", st.MaxMemoryMiB, rs[2].MaxMemoryMiB)
+	}
+}
+
+func TestReportLineWithoutAMemoryFigure(t *testing.T) {
+	r := Report{RequestID: "r1", Duration: 1500 * time.Microsecond, MemoryMiB: 128}
+	if got, want := r.String(), "REPORT RequestId: r1\tDuration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB"; got != want {
+		t.Fatalf("got %q, want %q (no Max Memory Used when the launcher cannot tell)", got, want)
+	}
+	r.MaxMemoryMiB, r.InitDuration = 70, 30*time.Millisecond
+	if got, want := r.String(), "REPORT RequestId: r1\tDuration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 70 MB\tInit Duration: 30.00 ms"; got != want {
+		t.Fatalf("got %q, want %q (Lambda's order)", got, want)
 	}
 }

@@ -131,6 +131,14 @@ type Stats struct {
 	MemoryBytes int64
 }
 
+// MemoryPeaker is implemented by runtimes that can tell the most memory a
+// container has used since it started (Lambda's "Max Memory Used"). It is
+// optional: callers type-assert and leave the figure out without it.
+type MemoryPeaker interface {
+	// MemoryPeak is the container's peak memory use in bytes so far.
+	MemoryPeak(ctx context.Context, id string) (int64, error)
+}
+
 // LogOptions selects which output to stream.
 type LogOptions struct {
 	Follow     bool

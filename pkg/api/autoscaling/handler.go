@@ -82,7 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := awsproto.Verify(h.verify, r, body); err != nil {
-		dialect.WriteError(w, reqID, awsproto.AsError(err, nil))
+		dialect.WriteError(w, reqID, awsproto.ServiceAuthError(awsproto.AsError(err, nil)))
 		return
 	}
 	name := strings.TrimPrefix(awsproto.Target(r), targetPrefix)
@@ -96,7 +96,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, context.Canceled) {
 			return
 		}
-		e := awsproto.AsError(err, toWire)
+		e := awsproto.ServiceAuthError(awsproto.AsError(err, toWire))
 		if e.HTTPStatus() >= 500 {
 			h.log.Error("application auto scaling action failed", "action", name, "err", err)
 		}

@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"net/url"
 	"slices"
@@ -89,7 +90,36 @@ type cached struct {
 	key Key
 	err error
 	at  time.Time
+	// signing holds the keys derived from key.Secret, one per credential
+	// scope (day/region/service) the key signed with lately (guarded by
+	// SigV4.mu). They live and die with this entry: a key looked up again
+	// (rotated secret, revoked, expired from the cache) starts with none.
+	signing []derived
 }
+
+// derived is a signing key and the scope it was derived for.
+type derived struct {
+	date, region, service string
+	key                   []byte
+	// macs holds HMAC-SHA256 states keyed with key, reset and reused
+	// for each request's string to sign (hmac.New allocates two hashes
+	// and its pads every time).
+	macs *sync.Pool
+}
+
+// mac returns the HMAC-SHA256 of b under d.key, appended to out.
+func (d *derived) mac(out, b []byte) []byte {
+	h := d.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write(b)
+	out = h.Sum(out)
+	d.macs.Put(h)
+	return out
+}
+
+// maxDerived bounds the scopes remembered per access key (a key used for
+// sqs and sns alike keeps both; a new day replaces the oldest).
+const maxDerived = 4
 
 // SigV4 is the Verifier for AWS Signature Version 4.
 type SigV4 struct {
@@ -97,8 +127,11 @@ type SigV4 struct {
 	opts   Options
 
 	mu      sync.Mutex
-	secrets map[string]cached
-	keys    map[string][]byte // signing keys by secret/date/region/service
+	secrets map[string]*cached
+	// forgets counts Forget calls (guarded by mu): a lookup that began
+	// before a Forget does not store what it read, which may be the key
+	// as it was before the revocation that caused the Forget.
+	forgets uint64
 }
 
 // New returns a SigV4 verifier for keys that never expire.
@@ -124,7 +157,7 @@ func NewWithKeys(lookup KeyRecordLookup, opts Options) *SigV4 {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &SigV4{lookup: lookup, opts: opts, secrets: map[string]cached{}, keys: map[string][]byte{}}
+	return &SigV4{lookup: lookup, opts: opts, secrets: map[string]*cached{}}
 }
 
 const algorithm = "AWS4-HMAC-SHA256"
@@ -133,6 +166,7 @@ const algorithm = "AWS4-HMAC-SHA256"
 type parsed struct {
 	keyID, date, region, service string
 	signedHeaders                []string
+	signedRaw                    string // SignedHeaders as sent
 	signature                    string
 	amzDate                      time.Time
 	presigned                    bool
@@ -168,7 +202,7 @@ func (v *SigV4) Precheck(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = v.key(r.Context(), p)
+	_, _, err = v.key(r.Context(), p)
 	return err
 }
 
@@ -191,7 +225,8 @@ func (v *SigV4) checkHeaders(r *http.Request) (*parsed, error) {
 	}
 	// The credential scope binds the signature to a day, a region and a
 	// service: a signature made for another one must not pass here.
-	if day := p.amzDate.UTC().Format("20060102"); p.date != day {
+	var buf [16]byte
+	if day := p.amzDate.UTC().AppendFormat(buf[:0], "20060102"); p.date != string(day) {
 		return nil, authErr("SignatureDoesNotMatch", 403, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", p.date, day, p.amzDate.UTC().Format("20060102T150405Z"))
 	}
 	if p.region != v.opts.Region {
@@ -201,11 +236,41 @@ func (v *SigV4) checkHeaders(r *http.Request) (*parsed, error) {
 		return nil, authErr("SignatureDoesNotMatch", 403, "'Host' must be a signed header (SignedHeaders is '%s').", strings.Join(p.signedHeaders, ";"))
 	}
 	for name := range r.Header {
-		if l := strings.ToLower(name); strings.HasPrefix(l, "x-amz-") && !slices.Contains(p.signedHeaders, l) {
+		if len(name) >= 6 && strings.EqualFold(name[:6], "x-amz-") && !isSigned(p.signedHeaders, name) {
+			l := strings.ToLower(name)
 			return nil, authErr("SignatureDoesNotMatch", 403, "Header '%s' is sent but not signed: every x-amz-* header must be in SignedHeaders ('%s').", l, strings.Join(p.signedHeaders, ";"))
 		}
 	}
 	return p, nil
+}
+
+// isSigned says whether header name is in the signed list (a loop, not
+// slices.ContainsFunc: its closure was allocated for every header).
+func isSigned(list []string, name string) bool {
+	for _, s := range list {
+		if isLower(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLower says whether lower is name in lower case (without allocating
+// the lower-case copy: this runs for every header of every request).
+func isLower(lower, name string) bool {
+	if len(lower) != len(name) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if lower[i] != c {
+			return false
+		}
+	}
+	return true
 }
 
 // For returns a Verifier that also requires the credential scope to name
@@ -234,7 +299,7 @@ func (v *SigV4) verify(r *http.Request, body []byte, service string) error {
 	if service != "" && p.service != service {
 		return authErr("SignatureDoesNotMatch", 403, "Credential should be scoped to correct service: '%s' (the scope names '%s').", service, p.service)
 	}
-	k, err := v.key(r.Context(), p)
+	k, c, err := v.key(r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -242,17 +307,42 @@ func (v *SigV4) verify(r *http.Request, body []byte, service string) error {
 	if err != nil {
 		return err
 	}
-	key := v.signingKey(p.keyID, k.Secret, p.date, p.region, p.service)
-	scope := p.date + "/" + p.region + "/" + p.service + "/aws4_request"
-	amz := p.amzDate.UTC().Format("20060102T150405Z")
+	want, err := hex.DecodeString(p.signature)
+	if err != nil || len(want) != sha256.Size {
+		return authErr("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided: Signature must be 64 hexadecimal digits.")
+	}
+	key := v.signingKey(c, k.Secret, p.date, p.region, p.service)
+	var mac [sha256.Size]byte
+	// Clients differ on whether the path is URI-encoded once or twice
+	// (S3 once, every other service twice); try both when they differ.
+	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	paths := [2]string{doubleEscapePath(path), path}
+	np := 2
+	if paths[0] == paths[1] {
+		np = 1
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
 	for _, ph := range hashes {
-		for _, doubleEscape := range []bool{true, false} {
-			creq := canonicalRequest(r, p, ph, doubleEscape)
-			sum := sha256.Sum256([]byte(creq))
-			sts := algorithm + "\n" + amz + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
-			sig := hmacSHA256(key, []byte(sts))
-			want, err := hex.DecodeString(p.signature)
-			if err == nil && hmac.Equal(sig, want) {
+		for _, pa := range paths[:np] {
+			b := appendCanonicalRequest((*bp)[:0], r, p, pa, ph)
+			sum := sha256.Sum256(b)
+			// The string to sign, in the same buffer.
+			b = append(b[:0], algorithm+"\n"...)
+			b = p.amzDate.UTC().AppendFormat(b, "20060102T150405Z")
+			b = append(b, '\n')
+			b = append(b, p.date...)
+			b = append(b, '/')
+			b = append(b, p.region...)
+			b = append(b, '/')
+			b = append(b, p.service...)
+			b = append(b, "/aws4_request\n"...)
+			b = hex.AppendEncode(b, sum[:])
+			*bp = b
+			if hmac.Equal(key.mac(mac[:0], b), want) {
 				return nil
 			}
 		}
@@ -263,29 +353,41 @@ func (v *SigV4) verify(r *http.Request, body []byte, service string) error {
 func parse(r *http.Request) (*parsed, error) {
 	p := &parsed{}
 	h := r.Header.Get("Authorization")
-	q := r.URL.Query()
 	switch {
 	case h != "":
 		if !strings.HasPrefix(h, algorithm+" ") {
 			return nil, authErr("IncompleteSignature", 400, "Authorization header requires the %s algorithm (got %q).", algorithm, firstWord(h))
 		}
-		fields := map[string]string{}
-		for _, part := range strings.Split(strings.TrimPrefix(h, algorithm+" "), ",") {
+		// Credential=..., SignedHeaders=..., Signature=... (a later
+		// repetition wins); read in place, no map per request.
+		var cred, signed, sig string
+		for rest := h[len(algorithm)+1:]; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ",")
 			k, val, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if ok {
-				fields[k] = val
+			if !ok {
+				continue
+			}
+			switch k {
+			case "Credential":
+				cred = val
+			case "SignedHeaders":
+				signed = val
+			case "Signature":
+				sig = val
 			}
 		}
-		for _, need := range []string{"Credential", "SignedHeaders", "Signature"} {
-			if fields[need] == "" {
-				return nil, authErr("IncompleteSignature", 400, "Authorization header requires '%s' parameter. Authorization=%s", need, h)
+		for _, need := range [...]struct{ name, val string }{{"Credential", cred}, {"SignedHeaders", signed}, {"Signature", sig}} {
+			if need.val == "" {
+				return nil, authErr("IncompleteSignature", 400, "Authorization header requires '%s' parameter. Authorization=%s", need.name, h)
 			}
 		}
-		if err := p.setCredential(fields["Credential"]); err != nil {
+		if err := p.setCredential(cred); err != nil {
 			return nil, err
 		}
-		p.signedHeaders = strings.Split(fields["SignedHeaders"], ";")
-		p.signature = fields["Signature"]
+		p.signedRaw = signed
+		p.signedHeaders = strings.Split(signed, ";")
+		p.signature = sig
 		d := r.Header.Get("X-Amz-Date")
 		if d == "" {
 			d = r.Header.Get("Date")
@@ -296,7 +398,8 @@ func parse(r *http.Request) (*parsed, error) {
 		}
 		p.amzDate = t
 		p.token = r.Header.Get("X-Amz-Security-Token")
-	case q.Get("X-Amz-Signature") != "":
+	case r.URL.RawQuery != "" && r.URL.Query().Get("X-Amz-Signature") != "":
+		q := r.URL.Query()
 		p.presigned = true
 		if q.Get("X-Amz-Algorithm") != algorithm {
 			return nil, authErr("IncompleteSignature", 400, "X-Amz-Algorithm must be %s.", algorithm)
@@ -304,7 +407,8 @@ func parse(r *http.Request) (*parsed, error) {
 		if err := p.setCredential(q.Get("X-Amz-Credential")); err != nil {
 			return nil, err
 		}
-		p.signedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+		p.signedRaw = q.Get("X-Amz-SignedHeaders")
+		p.signedHeaders = strings.Split(p.signedRaw, ";")
 		p.signature = q.Get("X-Amz-Signature")
 		t, err := parseTime(q.Get("X-Amz-Date"))
 		if err != nil {
@@ -337,105 +441,166 @@ func firstWord(s string) string {
 }
 
 func (p *parsed) setCredential(c string) error {
-	parts := strings.Split(c, "/")
-	if len(parts) != 5 || parts[4] != "aws4_request" || parts[0] == "" {
+	id, rest, _ := strings.Cut(c, "/")
+	date, rest, _ := strings.Cut(rest, "/")
+	region, rest, _ := strings.Cut(rest, "/")
+	service, term, _ := strings.Cut(rest, "/")
+	if strings.Count(c, "/") != 4 || term != "aws4_request" || id == "" {
 		return authErr("IncompleteSignature", 400, "Credential must have the form <key>/<date>/<region>/<service>/aws4_request (got %q).", c)
 	}
-	p.keyID, p.date, p.region, p.service = parts[0], parts[1], parts[2], parts[3]
+	p.keyID, p.date, p.region, p.service = id, date, region, service
 	return nil
 }
 
 func parseTime(s string) (time.Time, error) {
+	if t, ok := parseAmzDate(s); ok {
+		return t, nil
+	}
 	if t, err := time.Parse("20060102T150405Z", s); err == nil {
 		return t, nil
 	}
 	return http.ParseTime(s)
 }
 
-// key looks p's access key up (cached) and checks what the key demands
-// of a request: its session token, and that it has not expired.
-func (v *SigV4) key(ctx context.Context, p *parsed) (Key, error) {
-	k, err := v.lookupCached(ctx, p.keyID)
-	if err != nil {
-		return Key{}, err
+// parseAmzDate reads the ISO 8601 basic form every SDK sends in
+// X-Amz-Date ("20261201T023545Z") by hand: time.Parse's general layout
+// machinery was 2 % of the server's CPU, run twice per request (the gate's
+// precheck and the verification). Anything else, or a field out of range,
+// is left to time.Parse (ok false), so the accepted set is unchanged.
+func parseAmzDate(s string) (t time.Time, ok bool) {
+	if len(s) != 16 || s[8] != 'T' || s[15] != 'Z' {
+		return time.Time{}, false
 	}
-	if k.SessionToken != "" && subtle.ConstantTimeCompare([]byte(k.SessionToken), []byte(p.token)) != 1 {
-		return Key{}, authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid (access key %s needs its session token in X-Amz-Security-Token).", p.keyID)
+	num := func(a, b int) int {
+		n := 0
+		for i := a; i < b; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
 	}
-	if k.SessionToken == "" && p.token != "" {
-		return Key{}, authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid (access key %s takes no session token).", p.keyID)
+	y, mo, d := num(0, 4), num(4, 6), num(6, 8)
+	h, mi, sec := num(9, 11), num(11, 13), num(13, 15)
+	if y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
 	}
-	if !k.Expires.IsZero() && !v.opts.Now().Before(k.Expires) {
-		return Key{}, authErr("ExpiredToken", 403, "The security token included in the request is expired (access key %s expired at %s).", p.keyID, k.Expires.UTC().Format(time.RFC3339))
+	t = time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
+	if t.Day() != d { // 31 April and the like normalise into the next month
+		return time.Time{}, false
 	}
-	return k, nil
+	return t, true
 }
 
-func (v *SigV4) lookupCached(ctx context.Context, id string) (Key, error) {
+// key looks p's access key up (cached) and checks what the key demands
+// of a request: its session token, and that it has not expired.
+func (v *SigV4) key(ctx context.Context, p *parsed) (Key, *cached, error) {
+	c, err := v.lookupCached(ctx, p.keyID)
+	if err != nil {
+		return Key{}, nil, err
+	}
+	k := c.key
+	if k.SessionToken != "" && subtle.ConstantTimeCompare([]byte(k.SessionToken), []byte(p.token)) != 1 {
+		return Key{}, nil, authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid (access key %s needs its session token in X-Amz-Security-Token).", p.keyID)
+	}
+	if k.SessionToken == "" && p.token != "" {
+		return Key{}, nil, authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid (access key %s takes no session token).", p.keyID)
+	}
+	if !k.Expires.IsZero() && !v.opts.Now().Before(k.Expires) {
+		return Key{}, nil, authErr("ExpiredToken", 403, "The security token included in the request is expired (access key %s expired at %s).", p.keyID, k.Expires.UTC().Format(time.RFC3339))
+	}
+	return k, c, nil
+}
+
+// lookupCached returns id's cache entry, looking the key up when the
+// entry is missing or older than the TTL (2 s for a failed lookup).
+func (v *SigV4) lookupCached(ctx context.Context, id string) (*cached, error) {
 	now := v.opts.Now()
 	v.mu.Lock()
 	c, ok := v.secrets[id]
+	gen := v.forgets
 	v.mu.Unlock()
-	ttl := v.opts.CacheTTL
-	if c.err != nil {
-		ttl = 2 * time.Second
-	}
-	if ok && now.Sub(c.at) < ttl {
-		return c.key, c.err
+	if ok {
+		ttl := v.opts.CacheTTL
+		if c.err != nil {
+			ttl = 2 * time.Second
+		}
+		if now.Sub(c.at) < ttl {
+			return c, c.err
+		}
 	}
 	key, err := v.lookup(ctx, id)
+	var refused *Error
 	if err != nil {
 		if errors.Is(err, model.ErrNotFound) {
 			err = authErr("InvalidClientTokenId", 403, "The security token included in the request is invalid.")
+		} else if errors.As(err, &refused) {
+			err = refused // the key exists but may not sign (an inactive key): an answer, cached as a failure
 		} else if ok && c.err == nil {
 			// The key store (etcd) is away: a key known a moment ago
 			// stays good, so reads keep working through an outage.
-			return c.key, nil
+			return c, nil
 		} else {
-			return Key{}, authErr("ServiceUnavailable", 503, "Looking up the access key failed: %v", err)
+			return nil, authErr("ServiceUnavailable", 503, "Looking up the access key failed: %v", err)
 		}
+	}
+	nc := &cached{key: key, err: err, at: now}
+	if ok && c.err == nil && err == nil && c.key.Secret == key.Secret {
+		// Same secret: the keys derived from it stay good.
+		v.mu.Lock()
+		nc.signing = slices.Clone(c.signing)
+		v.mu.Unlock()
 	}
 	v.mu.Lock()
 	if len(v.secrets) > 10000 {
-		v.secrets = map[string]cached{}
+		v.secrets = map[string]*cached{}
 	}
-	v.secrets[id] = cached{key: key, err: err, at: now}
+	if v.forgets == gen {
+		v.secrets[id] = nc
+	}
 	v.mu.Unlock()
-	return key, err
+	return nc, err
 }
 
 // Forget drops id from the key cache, so a revoked key stops working at
-// once on this server instead of after CacheTTL.
+// once on this server instead of after CacheTTL. A lookup under way
+// when Forget is called will not cache its (possibly older) answer.
 func (v *SigV4) Forget(id string) {
 	v.mu.Lock()
 	delete(v.secrets, id)
+	v.forgets++
 	v.mu.Unlock()
 }
 
-// signingKey derives the key of secret for a day, region and service
-// (four HMACs), once: later requests of the same key that day reuse it.
-// The cache is keyed by the key id and a hash of the secret, so a rotated
-// secret gets a fresh key and no secret sits in a map key.
-func (v *SigV4) signingKey(id, secret, date, region, service string) []byte {
-	sh := sha256.Sum256([]byte(secret))
-	ck := id + "/" + hex.EncodeToString(sh[:8]) + "/" + date + "/" + region + "/" + service
+// signingKey derives the key of c's secret for a day, region and service
+// (four HMACs), once: later requests of the same key and scope reuse it.
+// Derived keys hang off the key's cache entry, so a rotated or revoked
+// secret (looked up afresh: Forget, or the cache TTL) never meets a key
+// derived from the old one, and no secret sits in a map key.
+func (v *SigV4) signingKey(c *cached, secret, date, region, service string) *derived {
 	v.mu.Lock()
-	k, ok := v.keys[ck]
-	v.mu.Unlock()
-	if ok {
-		return k
+	for i := range c.signing {
+		if d := &c.signing[i]; d.date == date && d.region == region && d.service == service {
+			v.mu.Unlock()
+			return d
+		}
 	}
-	k = hmacSHA256([]byte("AWS4"+secret), []byte(date))
+	v.mu.Unlock()
+	k := hmacSHA256([]byte("AWS4"+secret), []byte(date))
 	k = hmacSHA256(k, []byte(region))
 	k = hmacSHA256(k, []byte(service))
 	k = hmacSHA256(k, []byte("aws4_request"))
 	v.mu.Lock()
-	if len(v.keys) > 10000 {
-		v.keys = map[string][]byte{}
+	if len(c.signing) >= maxDerived {
+		c.signing = slices.Delete(slices.Clone(c.signing), 0, 1)
 	}
-	v.keys[ck] = k
+	d := derived{date: date, region: region, service: service, key: k,
+		macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+	c.signing = append(c.signing, d)
 	v.mu.Unlock()
-	return k
+	return &d
 }
 
 func hmacSHA256(key, data []byte) []byte {
@@ -471,55 +636,114 @@ func payloadHashes(r *http.Request, body []byte, presigned bool) ([]string, erro
 	return []string{bh}, nil
 }
 
+// bufPool holds the buffers canonical requests and strings to sign are
+// built in (a few hundred bytes per request, reused).
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// doubleEscapePath URI-encodes each segment of an escaped path again.
+func doubleEscapePath(path string) string {
+	if !strings.Contains(path, "%") && uriEncode(path, false) == path {
+		return path
+	}
+	segs := strings.Split(path, "/")
+	for i, s := range segs {
+		segs[i] = uriEncode(s, false)
+	}
+	return strings.Join(segs, "/")
+}
+
+// canonicalRequest is SigV4's canonical request of r with path as the
+// canonical URI (tests read it as a string).
 func canonicalRequest(r *http.Request, p *parsed, payloadHash string, doubleEscape bool) string {
-	var b strings.Builder
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
 	path := r.URL.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
 	if doubleEscape {
-		segs := strings.Split(path, "/")
-		for i, s := range segs {
-			segs[i] = uriEncode(s, false)
-		}
-		path = strings.Join(segs, "/")
+		path = doubleEscapePath(path)
 	}
-	b.WriteString(path)
-	b.WriteByte('\n')
-	b.WriteString(canonicalQuery(r.URL.RawQuery, p.presigned))
-	b.WriteByte('\n')
-	for _, h := range p.signedHeaders {
-		b.WriteString(h)
-		b.WriteByte(':')
-		b.WriteString(headerValue(r, h))
-		b.WriteByte('\n')
-	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(p.signedHeaders, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String()
+	return string(appendCanonicalRequest(nil, r, p, path, payloadHash))
 }
 
-func headerValue(r *http.Request, name string) string {
+// appendCanonicalRequest appends r's canonical request to b.
+func appendCanonicalRequest(b []byte, r *http.Request, p *parsed, path, payloadHash string) []byte {
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	b = append(b, path...)
+	b = append(b, '\n')
+	if r.URL.RawQuery != "" {
+		b = append(b, canonicalQuery(r.URL.RawQuery, p.presigned)...)
+	}
+	b = append(b, '\n')
+	for _, h := range p.signedHeaders {
+		b = append(b, h...)
+		b = append(b, ':')
+		b = appendHeaderValue(b, r, h)
+		b = append(b, '\n')
+	}
+	b = append(b, '\n')
+	if p.signedRaw != "" {
+		b = append(b, p.signedRaw...)
+	} else {
+		b = append(b, strings.Join(p.signedHeaders, ";")...)
+	}
+	b = append(b, '\n')
+	b = append(b, payloadHash...)
+	return b
+}
+
+// canonicalKeys are the canonical (MIME) forms of the header names SDKs
+// sign, so the common ones are found without allocating their form.
+var canonicalKeys = map[string]string{
+	"content-type": "Content-Type", "x-amz-date": "X-Amz-Date", "x-amz-target": "X-Amz-Target",
+	"x-amz-security-token": "X-Amz-Security-Token", "x-amz-content-sha256": "X-Amz-Content-Sha256",
+	"amz-sdk-invocation-id": "Amz-Sdk-Invocation-Id", "amz-sdk-request": "Amz-Sdk-Request",
+	"x-amz-user-agent": "X-Amz-User-Agent", "x-amz-query-mode": "X-Amz-Query-Mode",
+	"x-amz-api-version": "X-Amz-Api-Version", "user-agent": "User-Agent", "content-md5": "Content-Md5",
+}
+
+// appendHeaderValue appends the canonical value of r's header name:
+// values joined by commas, each trimmed with inner runs of spaces folded.
+func appendHeaderValue(b []byte, r *http.Request, name string) []byte {
 	var vals []string
 	switch name {
 	case "host":
-		vals = []string{r.Host}
+		return appendTrimmed(b, r.Host)
 	case "content-length":
-		vals = r.Header.Values("Content-Length")
+		vals = r.Header["Content-Length"]
 		if len(vals) == 0 && r.ContentLength >= 0 {
-			vals = []string{strconv.FormatInt(r.ContentLength, 10)}
+			return strconv.AppendInt(b, r.ContentLength, 10)
 		}
 	default:
-		vals = r.Header.Values(name)
+		if ck, ok := canonicalKeys[name]; ok {
+			vals = r.Header[ck]
+		} else {
+			vals = r.Header.Values(name)
+		}
 	}
 	for i, v := range vals {
-		vals[i] = strings.Join(strings.Fields(v), " ")
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendTrimmed(b, v)
 	}
-	return strings.Join(vals, ",")
+	return b
+}
+
+// appendTrimmed appends v with leading and trailing white space removed
+// and inner runs of it folded to one space (strings.Fields, joined).
+func appendTrimmed(b []byte, v string) []byte {
+	clean := len(v) == 0 || v[0] != ' ' && v[len(v)-1] != ' '
+	for i := 0; clean && i < len(v); i++ {
+		c := v[i]
+		if c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' || c >= 0x80 || c == ' ' && v[i-1] == ' ' {
+			clean = false
+		}
+	}
+	if clean {
+		return append(b, v...)
+	}
+	return append(b, strings.Join(strings.Fields(v), " ")...)
 }
 
 func canonicalQuery(raw string, presigned bool) string {

@@ -18,6 +18,9 @@ type AuditNote struct {
 	Role     string // the key's kind: "admin" or "task"
 	RoleArn  string // a task key's role
 	TaskID   string // a task key's task
+	// Remote is the client's address: a forwarding replica's word for it
+	// when that replica proved it is one (ClientAddr), else the peer's.
+	Remote string
 	// Forwarded is set when the call was passed to the replica that owns
 	// its data: that replica verifies and records it, so this one does not.
 	Forwarded bool
@@ -49,6 +52,26 @@ var dataPlane = map[string]bool{
 	"sqs:ChangeMessageVisibility": true, "sqs:ChangeMessageVisibilityBatch": true,
 	"sns:Publish": true, "sns:PublishBatch": true,
 	"lambda:InvokeFunction": true, "lambda:InvokeAsync": true,
+}
+
+// dataPlaneTargets are the data-plane calls of the JSON protocols, by
+// X-Amz-Target: the target alone names their action (the SQS adapter
+// authorizes AmazonSQS.X as sqs:X), so the server knows before any adapter
+// runs that they are never recorded.
+var dataPlaneTargets = map[string]bool{
+	"AmazonSQS.SendMessage": true, "AmazonSQS.SendMessageBatch": true, "AmazonSQS.ReceiveMessage": true,
+	"AmazonSQS.DeleteMessage": true, "AmazonSQS.DeleteMessageBatch": true,
+	"AmazonSQS.ChangeMessageVisibility": true, "AmazonSQS.ChangeMessageVisibilityBatch": true,
+}
+
+// Unaudited reports whether r is a data-plane call named by its
+// X-Amz-Target, which the audit log never records: the server attaches no
+// note to it (a request copy, a context value and a response wrapper per
+// message saved). Any other call, query-protocol ones included, gets its
+// note and is recorded as before.
+func Unaudited(r *http.Request) bool {
+	t := Target(r)
+	return t != "" && dataPlaneTargets[t] && !Mutating("sqs:"+strings.TrimPrefix(t, "AmazonSQS."))
 }
 
 // Mutating reports whether an action ("sqs:CreateQueue") changes state and

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -125,6 +126,31 @@ func TestNewRequestIDIsAUUID(t *testing.T) {
 	}
 }
 
+// Request ids come from a counter: concurrent requests must still never
+// share one.
+func TestNewRequestIDUniqueUnderConcurrency(t *testing.T) {
+	const workers, each = 8, 5000
+	ids := make([][]string, workers)
+	var wg sync.WaitGroup
+	for w := range ids {
+		wg.Go(func() {
+			for range each {
+				ids[w] = append(ids[w], NewRequestID())
+			}
+		})
+	}
+	wg.Wait()
+	seen := make(map[string]bool, workers*each)
+	for _, l := range ids {
+		for _, id := range l {
+			if seen[id] {
+				t.Fatalf("request id %s was handed out twice", id)
+			}
+			seen[id] = true
+		}
+	}
+}
+
 // fakeOwner is an Owner whose answers the test sets.
 type fakeOwner struct {
 	owned       bool
@@ -224,5 +250,44 @@ func TestFormRefusesAParameterInBothPlaces(t *testing.T) {
 	form, err := Form(r, []byte("MaxNumberOfMessages=2"))
 	if err != nil || form.Get("Action") != "ReceiveMessage" || form.Get("MaxNumberOfMessages") != "2" {
 		t.Fatalf("Form = %v, %v; want the query's and the body's parameters", form, err)
+	}
+}
+
+// Every answer carries its Content-Length, the large ones too (net/http
+// sends an answer over 2 KB without one chunked, in more writes: over
+// TLS more records), and error answers keep their status.
+func TestAnswersCarryTheirContentLength(t *testing.T) {
+	big := []byte(`{"Messages":[` + strings.Repeat(`{"Body":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},`, 100) + `{}]}`)
+	xmlDialect := XMLDialect{Namespace: "http://queue.amazonaws.com/doc/2012-11-05/"}
+	cases := []struct {
+		name   string
+		write  func(w http.ResponseWriter)
+		status int
+	}{
+		{"json result", func(w http.ResponseWriter) { JSONDialect{Version: "1.0"}.WriteEncoded(w, "r1", big) }, 200},
+		{"json error", func(w http.ResponseWriter) { JSONDialect{Version: "1.0"}.WriteError(w, "r1", ErrInternal) }, 500},
+		{"rest-json result", func(w http.ResponseWriter) {
+			RESTJSONDialect{}.WriteResult(w, "r1", 201, map[string]string{"Payload": string(big)})
+		}, 201},
+		{"xml result", func(w http.ResponseWriter) {
+			xmlDialect.WriteResult(w, "ReceiveMessage", "r1", func(x *XMLWriter) { x.El("Body", string(big)) })
+		}, 200},
+		{"xml error", func(w http.ResponseWriter) { xmlDialect.WriteError(w, "r1", ErrInternal) }, 500},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.write(w) }))
+			defer srv.Close()
+			resp, err := http.Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(b)) {
+				t.Fatalf("got status %d, Transfer-Encoding %v, Content-Length %d for a %d-byte body; want %d, none, %d",
+					resp.StatusCode, resp.TransferEncoding, resp.ContentLength, len(b), c.status, len(b))
+			}
+		})
 	}
 }

@@ -34,7 +34,18 @@ func ReadBody(r *http.Request, max int64) ([]byte, error) {
 		r.Body = &bufferedBody{Reader: bytes.NewReader(nil)}
 		return nil, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= max {
+		// The length is known: one buffer of exactly that size, not
+		// ReadAll's growing copies (net/http ends the body at n bytes).
+		b = make([]byte, n)
+		var got int
+		got, err = io.ReadFull(r.Body, b)
+		b = b[:got]
+	} else {
+		b, err = io.ReadAll(io.LimitReader(r.Body, max+1))
+	}
 	r.Body.Close()
 	if err != nil {
 		err = fmt.Errorf("awsproto: reading the request body: %w", err)

@@ -3,6 +3,7 @@ package awsproto
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/orch-project/orch/pkg/api/awsauth"
 )
@@ -67,4 +68,47 @@ func AsError(err error, mapErr func(error) *Error) *Error {
 		}
 	}
 	return ErrInternal
+}
+
+// serviceAuthCodes are the codes Lambda, ECS and Application Auto Scaling
+// (the JSON and REST-JSON services; SQS's JSON protocol keeps the query
+// protocol's codes) answer a failed signature check with, where the query
+// protocols (SQS, SNS, STS) say InvalidClientTokenId and so on. The stock
+// SDKs surface the code as the error's code, so scripts match on them.
+var serviceAuthCodes = map[string]string{
+	"InvalidClientTokenId":       "UnrecognizedClientException",
+	"SignatureDoesNotMatch":      "InvalidSignatureException",
+	"ExpiredToken":               "ExpiredTokenException",
+	"IncompleteSignature":        "IncompleteSignatureException",
+	"MissingAuthenticationToken": "MissingAuthenticationTokenException",
+}
+
+// ServiceAuthError turns a SigV4 failure's code into the one Lambda, ECS
+// and Application Auto Scaling use (UnrecognizedClientException for an
+// unknown key, InvalidSignatureException, ExpiredTokenException, ...);
+// any other error is returned as it is.
+func ServiceAuthError(e *Error) *Error {
+	if c, ok := serviceAuthCodes[e.Code]; ok {
+		out := *e
+		out.Code = c
+		return &out
+	}
+	return e
+}
+
+// ServiceAuthErrorFor is ServiceAuthError for the requests of those
+// services (told by X-Amz-Target or Lambda's path), e as it is otherwise.
+func ServiceAuthErrorFor(r *http.Request, e *Error) *Error {
+	t := Target(r)
+	if strings.HasPrefix(t, "AmazonEC2ContainerServiceV20141113.") || strings.HasPrefix(t, "AnyScaleFrontendService.") || IsLambda(r) {
+		return ServiceAuthError(e)
+	}
+	return e
+}
+
+// IsLambda reports whether r is a call of Lambda's REST-JSON API (its
+// paths start with the API version, e.g. /2015-03-31/functions).
+func IsLambda(r *http.Request) bool {
+	p := r.URL.Path
+	return len(p) > 12 && p[0] == '/' && p[5] == '-' && p[8] == '-' && p[11] == '/' && strings.Trim(p[1:5], "0123456789") == ""
 }

@@ -3,17 +3,39 @@ package awsproto
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 )
 
 // ForwardedHeader marks a request one replica forwarded to another, so it
 // is never forwarded twice (no loops while ownership moves).
 const ForwardedHeader = "X-Orch-Forwarded"
+
+// ForwardedForHeader carries, on a forwarded request, the address of the
+// client that sent it to the forwarding replica; ForwardedAuthHeader proves
+// that a replica set it ("UNIXSECONDS:MAC", the MAC keyed with the key the
+// replicas share, see SetReplicaKey). The owner trusts the address only
+// when the proof checks (ClientAddr), so a client cannot choose the address
+// the audit log records for it.
+const (
+	ForwardedForHeader  = "X-Orch-Forwarded-For"
+	ForwardedAuthHeader = "X-Orch-Forwarded-Auth"
+)
+
+// forwardedForMaxAge bounds how old a forwarded request's proof may be
+// (replicas' clocks may differ a little; a forward takes milliseconds).
+const forwardedForMaxAge = 5 * time.Minute
 
 // Owner is the domain side of forwarding: whether this replica serves the
 // data itself and, if not, which one does (pkg/queue's Broker is one).
@@ -39,6 +61,18 @@ type Forwarder struct {
 	// transport reaches the other replicas (nil: http.DefaultTransport);
 	// with TLS it trusts the cluster CA (SetTransport).
 	transport http.RoundTripper
+	// replicaKey signs the client's address on forwarded requests (nil:
+	// the address is not passed on).
+	replicaKey []byte
+}
+
+// SetReplicaKey sets the key the replicas share (derived from the secrets
+// key) with which a forwarded request carries its client's address to the
+// owner. Call it before serving.
+func (f *Forwarder) SetReplicaKey(key []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replicaKey = key
 }
 
 // SetTransport sets how requests reach the other replicas: a server
@@ -114,6 +148,20 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, body []byte,
 		n.Forwarded = true // the owner verifies and records the call; one entry, not two
 	}
 	r2 := r.Clone(r.Context())
+	// Whatever a client sent in these headers is dropped; the owner gets
+	// the address this replica saw, signed, so its audit log names the
+	// client rather than this replica.
+	r2.Header.Del(ForwardedForHeader)
+	r2.Header.Del(ForwardedAuthHeader)
+	f.mu.Lock()
+	key := f.replicaKey
+	f.mu.Unlock()
+	if key != nil {
+		addr := remoteHost(r)
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		r2.Header.Set(ForwardedForHeader, addr)
+		r2.Header.Set(ForwardedAuthHeader, ts+":"+forwardedMAC(key, addr, ts, r))
+	}
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	px.ServeHTTP(w, r2)
@@ -143,4 +191,47 @@ func (f *Forwarder) proxy(ownerURL string) (*httputil.ReverseProxy, error) {
 	}
 	f.proxies[ownerURL] = px
 	return px, nil
+}
+
+// ClientAddr is the address of the client that sent r: the one a replica
+// forwarding r vouched for (ForwardedForHeader, proven with key, at most
+// forwardedForMaxAge old), else r's own remote host. Without key (nil) or
+// a valid proof the header is ignored: clients cannot set it.
+func ClientAddr(r *http.Request, key []byte, now time.Time) string {
+	addr, proof := r.Header.Get(ForwardedForHeader), r.Header.Get(ForwardedAuthHeader)
+	if key == nil || addr == "" || proof == "" || net.ParseIP(addr) == nil {
+		return remoteHost(r)
+	}
+	ts, mac, ok := strings.Cut(proof, ":")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if !ok || err != nil {
+		return remoteHost(r)
+	}
+	if age := now.Sub(time.Unix(sec, 0)); age > forwardedForMaxAge || age < -forwardedForMaxAge {
+		return remoteHost(r)
+	}
+	if !hmac.Equal([]byte(mac), []byte(forwardedMAC(key, addr, ts, r))) {
+		return remoteHost(r)
+	}
+	return addr
+}
+
+// forwardedMAC binds the client's address to the request it came with
+// (method, host and URI) and a time, so a proof seen once cannot vouch
+// for another request later.
+func forwardedMAC(key []byte, addr, ts string, r *http.Request) string {
+	m := hmac.New(sha256.New, key)
+	for _, part := range []string{"orch-forwarded-for/v1", addr, ts, r.Method, r.Host, r.URL.RequestURI()} {
+		m.Write([]byte(part))
+		m.Write([]byte{'\n'})
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// remoteHost is r's peer address without its port.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

@@ -67,6 +67,10 @@ func (g *Gate) Admit(r *http.Request) (release func(), err error) {
 	if n < 0 || n > max {
 		n = max // unknown length (chunked) or over the limit: reads stop at max
 	}
+	if g.Bytes.TryAcquire(n) {
+		return func() { g.Bytes.Release(n) }, nil
+	}
+	// Only a request that has to wait pays for a timer.
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if !g.Bytes.Acquire(ctx, n) {
@@ -87,6 +91,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	reqID := NewRequestID()
+	e = ServiceAuthErrorFor(r, e)
+	if IsLambda(r) {
+		RESTJSONDialect{}.WriteError(w, reqID, e)
+		return
+	}
 	if IsJSON(r) {
 		JSONDialect{Version: "1.0"}.WriteError(w, reqID, e)
 		return
@@ -118,15 +127,30 @@ func UnknownOperation(r *http.Request) *Error {
 
 // ByteLimiter is a counting semaphore over bytes.
 type ByteLimiter struct {
-	mu    sync.Mutex
-	free  int64
-	total int64
-	wake  chan struct{} // closed and replaced on every release
+	mu      sync.Mutex
+	free    int64
+	total   int64
+	waiters int           // Acquires waiting on wake
+	wake    chan struct{} // closed and replaced on a release while some wait
 }
 
 // NewByteLimiter returns a limiter with total bytes.
 func NewByteLimiter(total int64) *ByteLimiter {
 	return &ByteLimiter{free: total, total: total, wake: make(chan struct{})}
+}
+
+// TryAcquire takes n bytes if they are free now.
+func (l *ByteLimiter) TryAcquire(n int64) bool {
+	if n > l.total {
+		n = l.total
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.free >= n {
+		l.free -= n
+		return true
+	}
+	return false
 }
 
 // Acquire takes n bytes, waiting until they are free or ctx ends (false).
@@ -142,11 +166,19 @@ func (l *ByteLimiter) Acquire(ctx context.Context, n int64) bool {
 			l.mu.Unlock()
 			return true
 		}
+		l.waiters++
 		wake := l.wake
 		l.mu.Unlock()
+		var done bool
 		select {
 		case <-wake:
 		case <-ctx.Done():
+			done = true
+		}
+		l.mu.Lock()
+		l.waiters--
+		l.mu.Unlock()
+		if done {
 			return false
 		}
 	}
@@ -159,8 +191,10 @@ func (l *ByteLimiter) Release(n int64) {
 	}
 	l.mu.Lock()
 	l.free += n
-	close(l.wake)
-	l.wake = make(chan struct{})
+	if l.waiters > 0 { // wake them all; each retries (no channel per request otherwise)
+		close(l.wake)
+		l.wake = make(chan struct{})
+	}
 	l.mu.Unlock()
 }
 

@@ -3,6 +3,7 @@ package awsproto
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // JSONDialect writes answers of the AWS JSON 1.0 and 1.1 protocols.
@@ -32,7 +33,7 @@ func (d JSONDialect) WriteResult(w http.ResponseWriter, reqID string, v any) {
 func (d JSONDialect) WriteEncoded(w http.ResponseWriter, reqID string, b []byte) {
 	w.Header().Set("x-amzn-RequestId", reqID)
 	w.Header().Set("Content-Type", d.contentType())
-	_, _ = w.Write(b)
+	writeBody(w, http.StatusOK, b)
 }
 
 // WriteError writes e: {"__type": prefix+code, "message": ...}.
@@ -42,9 +43,8 @@ func (d JSONDialect) WriteError(w http.ResponseWriter, reqID string, e *Error) {
 	if d.QueryCompatible {
 		w.Header().Set("x-amzn-query-error", e.Query()+";"+e.Fault())
 	}
-	w.WriteHeader(e.HTTPStatus())
 	b, _ := json.Marshal(map[string]string{"__type": d.TypePrefix + e.Code, "message": e.Message})
-	_, _ = w.Write(b)
+	writeBody(w, e.HTTPStatus(), b)
 }
 
 // RESTJSONDialect writes answers of the REST-JSON protocol (Lambda).
@@ -59,8 +59,7 @@ func (RESTJSONDialect) WriteResult(w http.ResponseWriter, reqID string, status i
 	}
 	w.Header().Set("x-amzn-RequestId", reqID)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	writeBody(w, status, b)
 }
 
 // WriteError writes e: the X-Amzn-ErrorType header and {"Type", "message"}.
@@ -68,11 +67,24 @@ func (RESTJSONDialect) WriteError(w http.ResponseWriter, reqID string, e *Error)
 	w.Header().Set("x-amzn-RequestId", reqID)
 	w.Header().Set("X-Amzn-ErrorType", e.Code)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.HTTPStatus())
 	typ := "User"
 	if e.Fault() == "Receiver" {
 		typ = "Service"
 	}
 	b, _ := json.Marshal(map[string]string{"Type": typ, "message": e.Message})
+	writeBody(w, e.HTTPStatus(), b)
+}
+
+// writeBody sends b, the whole answer, with its Content-Length and
+// status. net/http works the length out itself only for an answer under
+// 2 KB that the handler has finished writing; a larger one (a receive of
+// ten messages) went chunked: more bytes, more for the client to parse,
+// and for answers near the 4 KB write buffer an extra write, which over
+// TLS is an extra record.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	w.Header()["Content-Length"] = []string{strconv.Itoa(len(b))}
+	if status != http.StatusOK {
+		w.WriteHeader(status)
+	}
 	_, _ = w.Write(b)
 }

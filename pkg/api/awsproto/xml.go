@@ -57,7 +57,7 @@ func (d XMLDialect) Response(action, reqID string, result func(*XMLWriter)) []by
 func (d XMLDialect) WriteResult(w http.ResponseWriter, action, reqID string, result func(*XMLWriter)) {
 	w.Header().Set("x-amzn-RequestId", reqID)
 	w.Header().Set("Content-Type", "text/xml")
-	_, _ = w.Write(d.Response(action, reqID, result))
+	writeBody(w, http.StatusOK, d.Response(action, reqID, result))
 }
 
 // ErrorDocument renders the query protocol's ErrorResponse for e.
@@ -77,6 +77,5 @@ func (d XMLDialect) ErrorDocument(reqID string, e *Error) []byte {
 func (d XMLDialect) WriteError(w http.ResponseWriter, reqID string, e *Error) {
 	w.Header().Set("x-amzn-RequestId", reqID)
 	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(e.HTTPStatus())
-	_, _ = w.Write(d.ErrorDocument(reqID, e))
+	writeBody(w, e.HTTPStatus(), d.ErrorDocument(reqID, e))
 }

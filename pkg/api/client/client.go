@@ -303,7 +303,7 @@ const streamIdle = 45 * time.Second
 // Assignments streams the node's assignments until ctx ends or the
 // connection breaks (or stays silent streamIdle); pings are dropped.
 func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.AssignmentEvent, <-chan error) {
-	return streamEvents(c, ctx, "/v1/agent/nodes/"+node+"/assignments", 64, 64<<20, "assignment",
+	return streamEvents(c, ctx, "/v1/agent/nodes/"+node+"/assignments", 64, 64<<20, "assignment", nil,
 		func(ev wire.AssignmentEvent) bool { return ev.Type == wire.EventPing })
 }
 
@@ -311,7 +311,11 @@ func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.Assi
 // ctx ends, the connection breaks, or nothing (not even a ping) arrives
 // for streamIdle; the error channel then says why. skip drops events the
 // caller need not see (nil: none). what names the stream in errors.
-func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, maxLine int, what string, skip func(T) bool) (<-chan T, <-chan error) {
+// decode turns a line into an event (nil: json.Unmarshal).
+func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, maxLine int, what string, decode func([]byte, *T) error, skip func(T) bool) (<-chan T, <-chan error) {
+	if decode == nil {
+		decode = func(b []byte, ev *T) error { return json.Unmarshal(b, ev) }
+	}
 	events := make(chan T, buffered)
 	errc := make(chan error, 1)
 	go func() {
@@ -349,7 +353,7 @@ func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, 
 			default:
 			}
 			var ev T
-			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			if err := decode(sc.Bytes(), &ev); err != nil {
 				errc <- fmt.Errorf("bad %s event: %w", what, err)
 				return
 			}

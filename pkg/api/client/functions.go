@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,7 +17,52 @@ import (
 // Invocations streams the invocations the server routes to the node until
 // ctx ends or the connection breaks (or stays silent streamIdle).
 func (c *Client) Invocations(ctx context.Context, node string) (<-chan wire.InvocationEvent, <-chan error) {
-	return streamEvents[wire.InvocationEvent](c, ctx, "/v1/agent/nodes/"+node+"/invocations", 256, 16<<20, "invocation", nil)
+	var d invocationDecoder
+	return streamEvents(c, ctx, "/v1/agent/nodes/"+node+"/invocations", 256, 16<<20, "invocation", d.decode, nil)
+}
+
+// invocationDecoder decodes one stream's lines. Every invoke line carries
+// its function's spec, the same JSON for all the invocations of one
+// configuration: it is decoded once and the events share the result
+// (readers must not modify it), instead of allocating the spec and its
+// environment map again for every invocation.
+type invocationDecoder struct {
+	specs map[string]*wire.FunctionSpec // by the spec's JSON
+}
+
+// invocationLine is wire.InvocationEvent with the spec left as JSON.
+type invocationLine struct {
+	Type         string          `json:"type"`
+	FunctionName string          `json:"functionName,omitempty"`
+	RequestID    string          `json:"requestId,omitempty"`
+	Function     json.RawMessage `json:"function,omitempty"`
+	Payload      []byte          `json:"payload,omitempty"`
+	Tail         bool            `json:"tail,omitempty"`
+}
+
+func (d *invocationDecoder) decode(b []byte, ev *wire.InvocationEvent) error {
+	var l invocationLine
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*ev = wire.InvocationEvent{Type: l.Type, FunctionName: l.FunctionName, RequestID: l.RequestID, Payload: l.Payload, Tail: l.Tail}
+	if len(l.Function) == 0 || string(l.Function) == "null" {
+		return nil
+	}
+	if spec, ok := d.specs[string(l.Function)]; ok {
+		ev.Function = spec
+		return nil
+	}
+	spec := new(wire.FunctionSpec)
+	if err := json.Unmarshal(l.Function, spec); err != nil {
+		return err
+	}
+	if d.specs == nil || len(d.specs) >= 1024 {
+		d.specs = map[string]*wire.FunctionSpec{}
+	}
+	d.specs[string(l.Function)] = spec
+	ev.Function = spec
+	return nil
 }
 
 // InvocationResult posts one invocation's result. A result nobody waits
@@ -28,6 +75,22 @@ func (c *Client) InvocationResult(ctx context.Context, node, id string, res wire
 	}
 	return err
 }
+
+// InvocationResults posts a batch of results (each names its RequestID).
+// A server without the batch endpoint (an older one) answers 404 or 405:
+// errors.Is(err, ErrNoResultBatches) then, and the agent posts results
+// one by one.
+func (c *Client) InvocationResults(ctx context.Context, node string, rs []wire.InvocationResult) error {
+	err := c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/invocation-results", wire.InvocationResults{Results: rs}, nil)
+	var e *Error
+	if errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusMethodNotAllowed) {
+		return fmt.Errorf("%w: %v", ErrNoResultBatches, err)
+	}
+	return err
+}
+
+// ErrNoResultBatches: the server takes results one by one only.
+var ErrNoResultBatches = errors.New("the server takes no batches of invocation results")
 
 // ---- functions (orch CLI)
 

@@ -206,3 +206,49 @@ func (c *Client) RevokeToken(ctx context.Context, ref string) (model.TokenMeta, 
 	err := c.Do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(ref), nil, &out)
 	return out.Revoked, err
 }
+
+// CreateAWSKey mints an admin AWS access key; the answer is the one time
+// its secret is shown.
+func (c *Client) CreateAWSKey(ctx context.Context) (wire.AccessKey, error) {
+	var out wire.AccessKey
+	err := c.Do(ctx, http.MethodPost, "/v1/aws-keys", struct{}{}, &out)
+	return out, err
+}
+
+// ListAWSKeys lists the admin AWS access keys (never their secrets).
+func (c *Client) ListAWSKeys(ctx context.Context) ([]model.AccessKeyMeta, error) {
+	var out wire.AccessKeyList
+	err := c.Do(ctx, http.MethodGet, "/v1/aws-keys", nil, &out)
+	return out.AccessKeyMetadata, err
+}
+
+// SetAWSKeyStatus makes an admin AWS access key Active or Inactive.
+func (c *Client) SetAWSKeyStatus(ctx context.Context, id, status string) (model.AccessKeyMeta, error) {
+	var out model.AccessKeyMeta
+	err := c.Do(ctx, http.MethodPut, "/v1/aws-keys/"+url.PathEscape(id), wire.AccessKeyUpdate{Status: status}, &out)
+	return out, err
+}
+
+// DeleteAWSKey removes an admin AWS access key.
+func (c *Client) DeleteAWSKey(ctx context.Context, id string) (model.AccessKeyMeta, error) {
+	var out struct {
+		Deleted model.AccessKeyMeta `json:"deleted"`
+	}
+	err := c.Do(ctx, http.MethodDelete, "/v1/aws-keys/"+url.PathEscape(id), nil, &out)
+	return out.Deleted, err
+}
+
+// SecretsStatus reports the servers' secrets key rings (ids only) and how
+// many sealed values each key sealed.
+func (c *Client) SecretsStatus(ctx context.Context) (wire.SecretsStatus, error) {
+	var out wire.SecretsStatus
+	err := c.Do(ctx, http.MethodGet, "/v1/secrets", nil, &out)
+	return out, err
+}
+
+// RotateSecrets re-seals every secret in etcd with the newest key.
+func (c *Client) RotateSecrets(ctx context.Context) (wire.SecretsRotation, error) {
+	var out wire.SecretsRotation
+	err := c.Do(ctx, http.MethodPost, "/v1/secrets/rotate", struct{}{}, &out)
+	return out, err
+}

@@ -3,6 +3,7 @@ package ecs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 
 	"github.com/orch-project/orch/pkg/model"
@@ -58,8 +59,9 @@ func runTask(ctx context.Context, b Backends, in *runTaskIn) (any, error) {
 		return nil, err
 	}
 	out := make([]taskOut, len(tasks))
+	defs := taskDefCache{}
 	for i, t := range tasks {
-		out[i] = taskShape(t)
+		out[i] = defs.shape(ctx, b, t)
 	}
 	return map[string]any{"tasks": out, "failures": []failure{}}, nil
 }
@@ -87,7 +89,7 @@ func stopTask(ctx context.Context, b Backends, in *stopTaskIn) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"task": taskShape(t)}, nil
+	return map[string]any{"task": taskDefCache{}.shape(ctx, b, t)}, nil
 }
 
 type describeTasksIn struct {
@@ -104,6 +106,7 @@ func describeTasks(ctx context.Context, b Backends, in *describeTasksIn) (any, e
 		return nil, invalidParam("tasks must name 1 to 100 tasks (ids or ARNs), got %d.", len(in.Tasks))
 	}
 	out, failures := []taskOut{}, []failure{}
+	defs := taskDefCache{}
 	for _, ref := range in.Tasks {
 		t, err := b.Tasks.Get(ctx, lastPart(ref))
 		if errors.Is(err, model.ErrNotFound) || errors.Is(err, model.ErrInvalid) {
@@ -113,7 +116,7 @@ func describeTasks(ctx context.Context, b Backends, in *describeTasksIn) (any, e
 		if err != nil {
 			return nil, err
 		}
-		s := taskShape(t)
+		s := defs.shape(ctx, b, t)
 		if !includes(in.Include, "TAGS") {
 			s.Tags = nil
 		}
@@ -158,4 +161,36 @@ func listTasks(ctx context.Context, b Backends, in *listTasksIn) (any, error) {
 		return nil, err
 	}
 	return listOut("taskArns", keys, next), nil
+}
+
+// taskDefCache holds the task definitions one answer has read, by
+// reference ("web:3").
+type taskDefCache map[string]*model.TaskDefinition
+
+// shape is taskShape with the containers filled from the task definition
+// while the agent has reported none: ECS lists a task's containers (name,
+// image, lastStatus PENDING) from RunTask on, and SDK code reads
+// tasks[0].containers[0] at once. When the definition cannot be read (it
+// was deleted), the list stays empty as before.
+func (c taskDefCache) shape(ctx context.Context, b Backends, t *model.Task) taskOut {
+	o := taskShape(t)
+	if len(o.Containers) > 0 || t.Family == "" {
+		return o
+	}
+	ref := fmt.Sprintf("%s:%d", t.Family, t.Revision)
+	td, ok := c[ref]
+	if !ok {
+		td, _ = b.TaskDefinitions.Get(ctx, ref)
+		c[ref] = td
+	}
+	if td == nil {
+		return o
+	}
+	for _, cd := range td.ContainerDefinitions {
+		o.Containers = append(o.Containers, containerOut{
+			ContainerArn: containerArn(t.TaskID, cd.Name), TaskArn: o.TaskArn,
+			Name: cd.Name, Image: cd.Image, LastStatus: t.LastStatus,
+		})
+	}
+	return o
 }

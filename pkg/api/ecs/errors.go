@@ -43,6 +43,10 @@ func clientErr(format string, args ...any) *awsproto.Error {
 // is; the model's sentinels by kind (validation errors keep their field
 // paths in the message); anything else ServerException.
 func toWire(err error) *awsproto.Error {
+	return awsproto.ServiceAuthError(asWire(err))
+}
+
+func asWire(err error) *awsproto.Error {
 	return awsproto.AsError(err, func(err error) *awsproto.Error {
 		var fes model.FieldErrors
 		var fe *model.FieldError

@@ -140,6 +140,11 @@ type taskOverride struct {
 	ContainerOverrides []model.ContainerOverride `json:"containerOverrides"`
 }
 
+// containerArn names a task's container as ECS does.
+func containerArn(taskID, name string) string {
+	return fmt.Sprintf("arn:aws:ecs:%s:%s:container/%s/%s/%s", model.Region, model.AccountID, ClusterName, taskID, name)
+}
+
 func taskShape(t *model.Task) taskOut {
 	arn := model.TaskArnFor(t.TaskID)
 	o := taskOut{
@@ -164,7 +169,7 @@ func taskShape(t *model.Task) taskOut {
 	}
 	for _, c := range t.Containers {
 		o.Containers = append(o.Containers, containerOut{
-			ContainerArn: fmt.Sprintf("arn:aws:ecs:%s:%s:container/%s/%s/%s", model.Region, model.AccountID, ClusterName, t.TaskID, c.Name),
+			ContainerArn: containerArn(t.TaskID, c.Name),
 			TaskArn:      arn, Name: c.Name, Image: c.Image, RuntimeID: c.RuntimeID, LastStatus: c.LastStatus,
 			ExitCode: c.ExitCode, Reason: c.Reason, HealthStatus: c.HealthStatus, NetworkBindings: c.NetworkBindings,
 		})

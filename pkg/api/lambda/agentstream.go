@@ -1,25 +1,34 @@
 package lambda
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/orch-project/orch/internal/jsonstr"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/function"
+	"github.com/orch-project/orch/pkg/model"
 )
 
 // AgentRoutes are the agents' side of invocations, for node tokens: the
 // stream an agent opens to receive invocations (it opens no port for
-// them) and the endpoint it posts each result to.
+// them) and the endpoints it posts results to: batches (what finished
+// while the previous batch travelled) or, from older agents, one by one.
 func (h *Handler) AgentRoutes() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"GET /v1/agent/nodes/{name}/invocations":       h.agentStream,
-		"POST /v1/agent/nodes/{name}/invocations/{id}": h.agentResult,
+		"GET /v1/agent/nodes/{name}/invocations":         h.agentStream,
+		"POST /v1/agent/nodes/{name}/invocations/{id}":   h.agentResult,
+		"POST /v1/agent/nodes/{name}/invocation-results": h.agentResults,
 	}
 }
+
+// maxResultBatch bounds a batch of results (agents send at most about
+// 4 MiB of results in one, or one larger result alone).
+const maxResultBatch = 16 << 20
 
 // streamPing keeps an idle invocation stream visibly alive.
 const streamPing = 15 * time.Second
@@ -37,30 +46,33 @@ func (h *Handler) agentStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	send := func(ev wire.InvocationEvent) bool {
-		if err := enc.Encode(ev); err != nil {
-			return false
+	lines := invocationLines{}
+	send := func(req function.Request) bool {
+		if req.Deleted != "" {
+			return enc.Encode(wire.InvocationEvent{Type: wire.InvocationDelete, FunctionName: req.Deleted}) == nil
 		}
-		return true
+		_, err := w.Write(lines.line(req))
+		return err == nil
 	}
-	if !send(wire.InvocationEvent{Type: wire.InvocationPing}) {
+	ping := func() bool { return enc.Encode(wire.InvocationEvent{Type: wire.InvocationPing}) == nil }
+	if !ping() {
 		return
 	}
 	if flusher != nil {
 		flusher.Flush()
 	}
-	ping := time.NewTicker(streamPing)
-	defer ping.Stop()
+	pinger := time.NewTicker(streamPing)
+	defer pinger.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-ping.C:
-			if !send(wire.InvocationEvent{Type: wire.InvocationPing}) {
+		case <-pinger.C:
+			if !ping() {
 				return
 			}
 		case req := <-conn.Requests():
-			if !send(invocationEvent(req)) {
+			if !send(req) {
 				return
 			}
 			// Send what else is queued before one flush.
@@ -68,7 +80,7 @@ func (h *Handler) agentStream(w http.ResponseWriter, r *http.Request) {
 			for {
 				select {
 				case req := <-conn.Requests():
-					if !send(invocationEvent(req)) {
+					if !send(req) {
 						return
 					}
 				default:
@@ -82,11 +94,7 @@ func (h *Handler) agentStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func invocationEvent(req function.Request) wire.InvocationEvent {
-	if req.Deleted != "" {
-		return wire.InvocationEvent{Type: wire.InvocationDelete, FunctionName: req.Deleted}
-	}
-	f := req.Function
+func functionSpec(f *model.StoredFunction) *wire.FunctionSpec {
 	spec := &wire.FunctionSpec{Name: f.FunctionName, ARN: f.FunctionArn, Image: f.Code.ImageUri, MemoryMiB: f.MemorySize,
 		TimeoutSec: f.Timeout, Revision: f.RevisionId}
 	if f.Environment != nil {
@@ -95,7 +103,52 @@ func invocationEvent(req function.Request) wire.InvocationEvent {
 	if f.ReservedConcurrentExecutions != nil {
 		spec.ReservedConcurrency = *f.ReservedConcurrentExecutions
 	}
-	return wire.InvocationEvent{Type: wire.InvocationInvoke, RequestID: req.ID, Function: spec, Payload: req.Payload, Tail: req.Tail}
+	return spec
+}
+
+// invocationLines writes invoke events (wire.InvocationEvent as JSON, one
+// line each) for one stream. Every invocation carries its function's spec,
+// which stays the same across a function's invocations: it is encoded
+// once per function configuration (the cache's stored object, replaced on
+// every change) rather than once per invocation, and the rest of the
+// line is appended by hand (the id, base64 of the payload, tail) into one
+// reused buffer.
+type invocationLines struct {
+	specs map[string]encodedSpec // function name -> its spec's JSON
+	buf   []byte
+}
+
+type encodedSpec struct {
+	fn   *model.StoredFunction
+	json []byte
+}
+
+func (l *invocationLines) line(req function.Request) []byte {
+	f := req.Function
+	es, ok := l.specs[f.FunctionName]
+	if !ok || es.fn != f {
+		b, _ := json.Marshal(functionSpec(f))
+		if l.specs == nil || len(l.specs) >= 1024 {
+			l.specs = map[string]encodedSpec{}
+		}
+		es = encodedSpec{fn: f, json: b}
+		l.specs[f.FunctionName] = es
+	}
+	b := append(l.buf[:0], `{"type":"`+wire.InvocationInvoke+`","requestId":`...)
+	b = jsonstr.Append(b, req.ID)
+	b = append(b, `,"function":`...)
+	b = append(b, es.json...)
+	if len(req.Payload) > 0 { // []byte is base64 in JSON, left out when empty
+		b = append(b, `,"payload":"`...)
+		b = base64.StdEncoding.AppendEncode(b, req.Payload)
+		b = append(b, '"')
+	}
+	if req.Tail {
+		b = append(b, `,"tail":true`...)
+	}
+	b = append(b, "}\n"...)
+	l.buf = b
+	return b
 }
 
 func (h *Handler) agentResult(w http.ResponseWriter, r *http.Request) {
@@ -105,27 +158,58 @@ func (h *Handler) agentResult(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, invalid("invocation result: %v", err))
 		return
 	}
-	var ok bool
-	switch res.ErrorKind {
-	case "":
-		ok = h.svc.Hub().Complete(node, id, function.Result{
-			Payload: res.Payload, FunctionError: res.FunctionError, ErrorType: res.ErrorType,
-			Duration:     time.Duration(res.DurationMs * float64(time.Millisecond)),
-			InitDuration: time.Duration(res.InitDurationMs * float64(time.Millisecond)),
-			Report:       res.Report, Logs: res.Logs,
-		})
-	case wire.InvokeErrThrottled:
-		ok = h.svc.Hub().Fail(node, id, fmt.Errorf("%w: node %s: %s", function.ErrThrottled, node, res.Error))
-	case wire.InvokeErrInit:
-		msg := strings.TrimPrefix(res.Error, "lambdart: the function's environment failed to initialise: ")
-		ok = h.svc.Hub().Fail(node, id, fmt.Errorf("%w: %s", function.ErrInit, msg))
-	default:
-		ok = h.svc.Hub().Fail(node, id, fmt.Errorf("%w: node %s: %s", function.ErrAgentLost, node, res.Error))
-	}
-	if !ok {
+	if !h.deliver(node, id, &res) {
 		// The caller gave up (timeout) or the id is unknown: nothing waits.
 		w.WriteHeader(http.StatusGone)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// agentResults takes a batch of results. Results nobody waits for (the
+// caller timed out, an unknown id, an answer given twice) are skipped:
+// the agent has nothing to do about them, so the batch succeeds.
+func (h *Handler) agentResults(w http.ResponseWriter, r *http.Request) {
+	node := r.PathValue("name")
+	var batch wire.InvocationResults
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxResultBatch)).Decode(&batch); err != nil {
+		reply(w, nil, invalid("invocation results: %v", err))
+		return
+	}
+	for i := range batch.Results {
+		if batch.Results[i].RequestID == "" {
+			reply(w, nil, invalid("invocation results: results[%d].requestId is missing: name the invocation each result answers", i))
+			return
+		}
+	}
+	for i := range batch.Results {
+		res := &batch.Results[i]
+		h.deliver(node, res.RequestID, res)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// deliver hands one result to the invocation waiting for it; false when
+// none waits on that node.
+func (h *Handler) deliver(node, id string, res *wire.InvocationResult) bool {
+	hub := h.svc.Hub()
+	switch res.ErrorKind {
+	case "":
+		return hub.Complete(node, id, function.Result{
+			Payload: res.Payload, FunctionError: res.FunctionError, ErrorType: res.ErrorType,
+			Duration:     time.Duration(res.DurationMs * float64(time.Millisecond)),
+			InitDuration: time.Duration(res.InitDurationMs * float64(time.Millisecond)),
+			Report:       res.Report, Logs: res.Logs, MaxMemoryMiB: res.MaxMemoryMB,
+			Environments: res.Environments,
+		})
+	case wire.InvokeErrThrottled:
+		return hub.Fail(node, id, fmt.Errorf("%w: node %s: %s", function.ErrThrottled, node, res.Error))
+	case wire.InvokeErrStopping:
+		return hub.Stopping(node, id)
+	case wire.InvokeErrInit:
+		msg := strings.TrimPrefix(res.Error, "lambdart: the function's environment failed to initialise: ")
+		return hub.Fail(node, id, fmt.Errorf("%w: %s", function.ErrInit, msg))
+	default:
+		return hub.Fail(node, id, fmt.Errorf("%w: node %s: %s", function.ErrAgentLost, node, res.Error))
+	}
 }

@@ -11,6 +11,10 @@ import (
 
 // toWire maps a domain error to Lambda's error codes and statuses.
 func toWire(err error) *awsproto.Error {
+	return awsproto.ServiceAuthError(asWire(err))
+}
+
+func asWire(err error) *awsproto.Error {
 	return awsproto.AsError(err, func(err error) *awsproto.Error {
 		e := func(code string, status int) *awsproto.Error {
 			return &awsproto.Error{Code: code, Status: status, Message: err.Error()}

@@ -61,6 +61,10 @@ func NewHandler(t *topic.Service, verify awsproto.Verifier, logger *slog.Logger)
 // owns the data (a TLS server's trusts its cluster CA).
 func (h *Handler) SetForwardTransport(rt http.RoundTripper) { h.fwd.SetTransport(rt) }
 
+// SetReplicaKey sets the key the replicas share, with which a forwarded
+// request carries its client's address to the owner (for its audit log).
+func (h *Handler) SetReplicaKey(key []byte) { h.fwd.SetReplicaKey(key) }
+
 // IsSNSRequest reports whether r is an SNS call: a query-protocol request
 // (no X-Amz-Target) whose Action names an SNS action. A form body is read
 // once and kept on r for ServeHTTP.

@@ -183,7 +183,7 @@ func TestEveryActionRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := queue.New(st, queue.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := queue.New(st, queue.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogDir: t.TempDir()})
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()
 	srv := httptest.NewServer(NewHandler(b, nil, nil))
@@ -229,6 +229,11 @@ func TestEveryActionRoundTrips(t *testing.T) {
 				}
 				if proto == "json" {
 					extractJSON(t, body)
+					// The SDKs pick the decoder by Content-Type and report
+					// the request id from this header.
+					if ct, id := resp.Header.Get("Content-Type"), resp.Header.Get("X-Amzn-RequestId"); ct != "application/x-amz-json-1.0" || len(id) != 36 {
+						t.Fatalf("step %d %s: Content-Type %q, x-amzn-RequestId %q; want application/x-amz-json-1.0 and a UUID", i, step.action, ct, id)
+					}
 				} else {
 					var root struct{ XMLName xml.Name }
 					if err := xml.Unmarshal(raw, &root); err != nil || root.XMLName.Local != step.action+"Response" {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -61,7 +63,7 @@ func (a Applier) Apply(ctx context.Context, obj any) (wire.ApplyResult, error) {
 	}
 	changed := map[string]string{}
 	for k, v := range s.Attributes {
-		if cur.Attributes[k] != v {
+		if !sameAttribute(k, v, cur.Attributes[k], cur.Fifo()) {
 			changed[k] = v
 		}
 	}
@@ -85,6 +87,30 @@ func (a Applier) Apply(ctx context.Context, obj any) (wire.ApplyResult, error) {
 		res.Action = "configured"
 	}
 	return res, nil
+}
+
+// sameAttribute reports whether a manifest's attribute value (as written:
+// "3", " 10", "TRUE", a RedrivePolicy with its own spacing and quoting)
+// means the value the queue stores, which the broker keeps in canonical
+// form. Comparing the text made every re-apply of a queue with a
+// RedrivePolicy say "configured" and write it again.
+func sameAttribute(name, want, have string, fifo bool) bool {
+	if want == have {
+		return true
+	}
+	switch name {
+	case model.QADelaySeconds, model.QAMaximumMessageSize, model.QAMessageRetentionPeriod,
+		model.QAReceiveMessageWaitTimeSeconds, model.QAVisibilityTimeout, model.QAKmsDataKeyReusePeriodSeconds:
+		a, err1 := strconv.Atoi(strings.TrimSpace(want))
+		b, err2 := strconv.Atoi(strings.TrimSpace(have))
+		return err1 == nil && err2 == nil && a == b
+	case model.QAFifoQueue, model.QAContentBasedDeduplication, model.QASqsManagedSseEnabled:
+		return strings.EqualFold(want, have)
+	case model.QARedrivePolicy:
+		cfg, err := model.ParseQueueAttributes(map[string]string{name: want}, fifo)
+		return err == nil && cfg.Redrive != nil && cfg.Redrive.String() == have
+	}
+	return false
 }
 
 // applyErr turns a queue error into one the /v1 API maps to 400 or 503.

@@ -67,6 +67,10 @@ func NewHandler(b *queue.Broker, verify awsproto.Verifier, logger *slog.Logger) 
 // owns the data (a TLS server's trusts its cluster CA).
 func (h *Handler) SetForwardTransport(rt http.RoundTripper) { h.fwd.SetTransport(rt) }
 
+// SetReplicaKey sets the key the replicas share, with which a forwarded
+// request carries its client's address to the owner (for its audit log).
+func (h *Handler) SetReplicaKey(key []byte) { h.fwd.SetReplicaKey(key) }
+
 // WithAuthorizer makes h check every action against the caller's
 // policies (and the queue's Policy attribute) before running it.
 func (h *Handler) WithAuthorizer(a awsproto.Authorizer) *Handler {
@@ -137,6 +141,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	xmlDialect.WriteResult(w, c.action, reqID, result)
 }
 
+// jsonContentType is shared by every JSON answer: net/http only reads it
+// (and its capacity is its length, so an Add would copy, not write into it).
+var jsonContentType = []string{"application/x-amz-json-1.0"}
+
 // jsonBufs holds answer buffers for reuse (w.Write copies them out).
 var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
@@ -146,7 +154,13 @@ func writeJSONResult(w http.ResponseWriter, reqID string, out output) {
 	bp := jsonBufs.Get().(*[]byte)
 	b, ok := appendJSON((*bp)[:0], out)
 	if ok {
-		jsonDialect.WriteEncoded(w, reqID, b)
+		// What jsonDialect.WriteEncoded writes, with the header keys
+		// already canonical (Header.Set canonicalises them on every
+		// request) and one shared Content-Type value.
+		h := w.Header()
+		h["X-Amzn-Requestid"] = []string{reqID}
+		h["Content-Type"] = jsonContentType
+		_, _ = w.Write(b)
 	} else {
 		jsonDialect.WriteResult(w, reqID, out)
 	}

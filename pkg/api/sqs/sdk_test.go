@@ -46,7 +46,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc := queue.New(st, queue.Options{})
+	// The local message store, as a single server runs (queue.Options.LogDir).
+	svc := queue.New(st, queue.Options{LogDir: t.TempDir()})
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
 	verify := awsauth.New(func(ctx context.Context, id string) (string, error) {

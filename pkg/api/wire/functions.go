@@ -8,7 +8,11 @@ import (
 
 // Function invocations travel server -> agent on a stream the agent opens
 // (GET /v1/agent/nodes/{name}/invocations, NDJSON of InvocationEvent) and
-// their results come back as POST /v1/agent/nodes/{name}/invocations/{id}.
+// their results come back in batches, POST
+// /v1/agent/nodes/{name}/invocation-results (InvocationResults: whatever
+// finished while the previous batch was on its way, so one request under
+// load carries many results and an idle agent sends each at once), or one
+// by one as POST /v1/agent/nodes/{name}/invocations/{id} (older agents).
 
 // Invocation event types.
 const (
@@ -51,15 +55,26 @@ const (
 	InvokeErrThrottled = "throttled" // the agent's environments are all busy
 	InvokeErrInit      = "init"      // the environment failed to start or initialise
 	InvokeErrAgent     = "agent"     // anything else on the agent
+	// InvokeErrStopping: the agent is stopping and did not run it; the
+	// server places it on another agent and sends this one no more.
+	InvokeErrStopping = "stopping"
 )
 
 // InvocationResult is an agent's answer to one invocation.
 type InvocationResult struct {
+	// RequestID names the invocation in a batch (the one-by-one POST has
+	// it in its path).
+	RequestID      string  `json:"requestId,omitempty"`
 	Payload        []byte  `json:"payload,omitempty"`
 	FunctionError  string  `json:"functionError,omitempty"` // Unhandled | Handled
 	ErrorType      string  `json:"errorType,omitempty"`
 	DurationMs     float64 `json:"durationMs"`
 	InitDurationMs float64 `json:"initDurationMs,omitempty"`
+	// MaxMemoryMB is the environment's peak memory so far (0: unknown).
+	MaxMemoryMB int `json:"maxMemoryMB,omitempty"`
+	// Environments is how many environments the function has on the
+	// agent after this invocation (the dashboard's "warm").
+	Environments int `json:"environments,omitempty"`
 	// Report is the invocation's REPORT line.
 	Report string `json:"report,omitempty"`
 	// Logs is the output the invocation wrote (when Tail was asked).
@@ -67,6 +82,11 @@ type InvocationResult struct {
 	// ErrorKind and Error describe a failure outside the handler.
 	ErrorKind string `json:"errorKind,omitempty"`
 	Error     string `json:"error,omitempty"`
+}
+
+// InvocationResults is a batch of results (each with its RequestID).
+type InvocationResults struct {
+	Results []InvocationResult `json:"results"`
 }
 
 // Function is a function as /v1/functions shows it.

@@ -21,6 +21,8 @@ type FunctionUsage struct {
 	P99Ms       float64 `json:"p99Ms"`
 	BilledMs    int64   `json:"billedMs"`
 	GBSeconds   float64 `json:"gbSeconds"`
+	// MaxMemoryUsedMB is the highest Max Memory Used reported (0: unknown).
+	MaxMemoryUsedMB int `json:"maxMemoryUsedMB"`
 }
 
 // ServiceUsage sums a service's tasks ("" service: standalone tasks).

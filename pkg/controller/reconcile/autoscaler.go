@@ -75,7 +75,13 @@ func (a *autoscaler) run(ctx context.Context) {
 	}
 	sent := make(chan string, 1024)
 	if a.cfg.Queues != nil {
+		// The callback runs on every send's goroutine: only a send to a
+		// queue some policy follows wakes this loop (a wake per send to
+		// other queues cost the server CPU on every message).
 		cancel := a.cfg.Queues.OnSend(func(q string) {
+			if !a.followed(q) {
+				return
+			}
 			select {
 			case sent <- q:
 			default: // a full channel already holds a wake-up
@@ -115,6 +121,20 @@ func (a *autoscaler) run(ctx context.Context) {
 // followersOf returns the services with a policy that follows queue q (or
 // any queue named in the other pending notifications) and are due an
 // evaluation: at once when at zero tasks, else at most every sendReeval.
+// followed reports whether a scaling policy follows queue q's backlog
+// (safe for concurrent use: the policy cache is).
+func (a *autoscaler) followed(q string) bool {
+	if a.policies.Len() == 0 {
+		return false
+	}
+	for _, p := range a.policies.List() {
+		if cus := p.Metric().CustomizedMetricSpecification; cus != nil && cus.QueueName() == q {
+			return true
+		}
+	}
+	return false
+}
+
 func (a *autoscaler) followersOf(q string, more chan string) map[string]bool {
 	queues := map[string]bool{q: true}
 	for len(more) > 0 {

@@ -110,11 +110,7 @@ func Run(t testing.TB, name string, args ...string) {
 func New(t testing.TB, start Starter, images ...string) *Fleet {
 	t.Helper()
 	Need(t)
-	f := &Fleet{
-		ID:     fmt.Sprintf("%05d", rand.IntN(100000)),
-		Prefix: fmt.Sprintf("10.213.%d.", rand.IntN(250)+1),
-		start:  start,
-	}
+	f := &Fleet{ID: fmt.Sprintf("%05d", rand.IntN(100000)), start: start}
 	f.Bridge = "ofb" + f.ID
 	dir, err := os.MkdirTemp("", "orch-fleet")
 	if err != nil {
@@ -126,13 +122,52 @@ func New(t testing.TB, start Starter, images ...string) *Fleet {
 		exec.Command("ip", "link", "del", f.Bridge).Run()
 		os.RemoveAll(dir)
 	})
-	Run(t, "ip", "addr", "add", f.Prefix+"1/24", "dev", f.Bridge)
+	f.Prefix = claimSubnet(t, f.Bridge)
 	Run(t, "ip", "link", "set", f.Bridge, "up")
 	if len(images) > 0 {
 		f.images = filepath.Join(dir, "images.tar")
 		Run(t, "docker", append([]string{"save", "-o", f.images}, images...)...)
 	}
 	return f
+}
+
+// claimSubnet gives bridge a 10.213.N.0/24 that no interface of the
+// machine has, and returns "10.213.N.". Two fleets on one subnet (two test
+// processes at once) would each route the other's replies: a host then
+// cannot reach its server for as long as both live. The check and the
+// claim run under a lock shared by every test process on the machine.
+func claimSubnet(t testing.TB, bridge string) string {
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "orch-fleet-subnets.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	used := map[string]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			used[n.IP.Mask(net.CIDRMask(24, 32)).String()] = true
+		}
+	}
+	first := rand.IntN(250)
+	for i := range 250 {
+		n := (first+i)%250 + 1
+		if !used[fmt.Sprintf("10.213.%d.0", n)] {
+			prefix := fmt.Sprintf("10.213.%d.", n)
+			Run(t, "ip", "addr", "add", prefix+"1/24", "dev", bridge)
+			return prefix
+		}
+	}
+	t.Fatal("every subnet 10.213.1-250.0/24 is in use on this machine (fleets of other test processes?)")
+	return ""
 }
 
 // ServerAddr returns a free address on the fleet's bridge for a server (or

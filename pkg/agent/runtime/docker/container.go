@@ -225,6 +225,9 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 // Remove forcefully removes a container (killing it if it runs) and its
 // anonymous volumes.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
+	if v, ok := r.peakFiles.LoadAndDelete(id); ok {
+		v.(*peakFile).close()
+	}
 	return wrap(r.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}), "docker remove %s", id)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
@@ -35,6 +36,7 @@ type dockerAPI interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 	ContainerLogs(ctx context.Context, containerID string, options container.LogsOptions) (io.ReadCloser, error)
 	ContainerStats(ctx context.Context, containerID string, stream bool) (container.StatsResponseReader, error)
+	ContainerStatsOneShot(ctx context.Context, containerID string) (container.StatsResponseReader, error)
 	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
 	Close() error
 }
@@ -48,6 +50,7 @@ type Runtime struct {
 	configDir    string // Docker CLI config dir for registry credentials; "" = $DOCKER_CONFIG or ~/.docker
 	clientOpts   []client.Opt
 	credHelperFn credHelperFunc
+	peakFiles    sync.Map // container id -> *peakFile, its cgroup's open peak memory file (path "": use the stats API)
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)

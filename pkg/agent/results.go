@@ -1,0 +1,146 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/api/wire"
+)
+
+// Results go back to the server in batches: a few senders each take what
+// has finished since their last request and post it in one. An idle agent
+// sends each result at once (a batch of one); under load one request
+// carries many, which saves the server and the agent a request's worth of
+// HTTP, TLS and authentication per invocation.
+const (
+	resultSenders    = 2       // batches in flight at once per server
+	resultQueue      = 4096    // results waiting for a sender
+	maxBatchResults  = 256     // results in one batch
+	maxBatchBytes    = 4 << 20 // payload and logs in one batch (a larger result goes alone)
+	resultAttempts   = 3       // tries per batch before the results are given up (while the agent runs)
+	resultRetryDelay = 50 * time.Millisecond
+	// drainRetryMax caps the pause between tries while the agent stops:
+	// then a batch is retried until FunctionsConfig.FlushTimeout ends the
+	// drain, since no later chance to deliver it comes.
+	drainRetryMax = time.Second
+)
+
+type pendingResult struct {
+	function string
+	res      wire.InvocationResult
+}
+
+// resultSender delivers one server's results.
+type resultSender struct {
+	a  *Agent
+	cp FunctionControlPlane
+	q  chan pendingResult
+	// single: the server takes no batches (or the control plane cannot
+	// send them); results go one by one as POST .../invocations/{id}.
+	single atomic.Bool
+	// draining: the agent is stopping; a failed post is retried until
+	// the drain's context ends instead of resultAttempts times.
+	draining atomic.Bool
+}
+
+func newResultSender(a *Agent, cp FunctionControlPlane) *resultSender {
+	rs := &resultSender{a: a, cp: cp, q: make(chan pendingResult, resultQueue)}
+	if _, ok := cp.(ResultBatcher); !ok {
+		rs.single.Store(true)
+	}
+	return rs
+}
+
+// send queues a result; when the queue is full the caller delivers it
+// itself (the invocations are then far ahead of the senders anyway).
+func (rs *resultSender) send(ctx context.Context, fn string, res wire.InvocationResult) {
+	select {
+	case rs.q <- pendingResult{function: fn, res: res}:
+	default:
+		rs.post(ctx, []pendingResult{{function: fn, res: res}})
+	}
+}
+
+// run runs the senders until ctx ends, or flushed is closed (no more
+// results come) and the queue is empty.
+func (rs *resultSender) run(ctx context.Context, flushed <-chan struct{}) {
+	done := make(chan struct{})
+	for range resultSenders {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			var batch []pendingResult
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case p := <-rs.q:
+					batch = append(batch[:0], p)
+				case <-flushed:
+					select {
+					case p := <-rs.q:
+						batch = append(batch[:0], p)
+					default:
+						return // all posted
+					}
+				}
+				size := len(batch[0].res.Payload) + len(batch[0].res.Logs)
+			more:
+				for len(batch) < maxBatchResults && size < maxBatchBytes {
+					select {
+					case p := <-rs.q:
+						batch = append(batch, p)
+						size += len(p.res.Payload) + len(p.res.Logs)
+					default:
+						break more
+					}
+				}
+				rs.post(ctx, batch)
+				clear(batch) // drop the payloads
+			}
+		}()
+	}
+	for range resultSenders {
+		<-done
+	}
+}
+
+// post delivers a batch, retrying a failed request a few times (a result
+// the server no longer waits for is no error: the caller timed out).
+func (rs *resultSender) post(ctx context.Context, batch []pendingResult) {
+	if !rs.single.Load() {
+		b := rs.cp.(ResultBatcher)
+		out := make([]wire.InvocationResult, len(batch))
+		for i := range batch {
+			out[i] = batch[i].res
+		}
+		err := rs.retry(ctx, func() error { return b.InvocationResults(ctx, rs.a.node, out) })
+		if !errors.Is(err, client.ErrNoResultBatches) {
+			if err != nil && ctx.Err() == nil {
+				rs.a.log.Warn("cannot deliver invocation results", "results", len(batch), "err", err)
+			}
+			return
+		}
+		rs.a.log.Info("the server takes no batches of invocation results: sending them one by one")
+		rs.single.Store(true)
+	}
+	for _, p := range batch {
+		err := rs.retry(ctx, func() error { return rs.cp.InvocationResult(ctx, rs.a.node, p.res.RequestID, p.res) })
+		if err != nil && ctx.Err() == nil {
+			rs.a.log.Warn("cannot deliver an invocation's result", "function", p.function, "requestId", p.res.RequestID, "err", err)
+		}
+	}
+}
+
+func (rs *resultSender) retry(ctx context.Context, do func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := do()
+		if err == nil || ctx.Err() != nil || errors.Is(err, client.ErrNoResultBatches) ||
+			attempt >= resultAttempts && !rs.draining.Load() {
+			return err
+		}
+		sleepCtx(ctx, min(time.Duration(attempt)*resultRetryDelay, drainRetryMax))
+	}
+}

@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/pkg/api/client"
+	"github.com/orch-project/orch/pkg/api/wire"
+)
+
+// resultsCP records results as a server would receive them: in batches
+// (unless noBatches: an older server), failing the first failFirst batch
+// requests.
+type resultsCP struct {
+	noBatches bool
+	failFirst int
+
+	mu      sync.Mutex
+	batches [][]string
+	singles []string
+	calls   int
+}
+
+func (cp *resultsCP) Invocations(ctx context.Context, node string) (<-chan wire.InvocationEvent, <-chan error) {
+	return nil, nil
+}
+
+func (cp *resultsCP) InvocationResult(ctx context.Context, node, id string, res wire.InvocationResult) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.singles = append(cp.singles, id)
+	return nil
+}
+
+func (cp *resultsCP) InvocationResults(ctx context.Context, node string, rs []wire.InvocationResult) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.calls++
+	if cp.noBatches {
+		return fmt.Errorf("%w: 404", client.ErrNoResultBatches)
+	}
+	if cp.calls <= cp.failFirst {
+		return errors.New("connection reset")
+	}
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.RequestID)
+	}
+	cp.batches = append(cp.batches, ids)
+	return nil
+}
+
+// delivered is every id the server got, once each or the test fails.
+func (cp *resultsCP) delivered(t *testing.T) map[string]bool {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	seen := map[string]bool{}
+	for _, id := range cp.singles {
+		if seen[id] {
+			t.Fatalf("result %s delivered twice", id)
+		}
+		seen[id] = true
+	}
+	for _, b := range cp.batches {
+		for _, id := range b {
+			if seen[id] {
+				t.Fatalf("result %s delivered twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	return seen
+}
+
+func sendResults(t *testing.T, cp FunctionControlPlane, n int) {
+	t.Helper()
+	a := &Agent{node: "n1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rs := newResultSender(a, cp)
+	// Results pile up before the senders start: they leave in batches.
+	for i := range n {
+		rs.send(context.Background(), "f", wire.InvocationResult{RequestID: fmt.Sprintf("r%d", i), Payload: []byte(`{}`)})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rs.run(ctx, nil); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rc, _ := cp.(*resultsCP)
+		if len(rc.delivered(t)) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d results delivered", len(rc.delivered(t)), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+func TestResultsTravelInBatches(t *testing.T) {
+	cp := &resultsCP{failFirst: 1} // the first request fails: it is retried
+	sendResults(t, cp, 600)
+	if len(cp.singles) != 0 {
+		t.Fatalf("%d results went one by one to a server that takes batches", len(cp.singles))
+	}
+	// 600 queued results: at most 256 a batch, so at least 3 requests and
+	// far fewer than 600.
+	if len(cp.batches) < 3 || len(cp.batches) > 20 {
+		t.Fatalf("%d batches for 600 queued results, want a few of up to 256", len(cp.batches))
+	}
+	for _, b := range cp.batches {
+		if len(b) > maxBatchResults {
+			t.Fatalf("a batch of %d results, the limit is %d", len(b), maxBatchResults)
+		}
+	}
+}
+
+func TestResultsGoOneByOneToAServerWithoutBatches(t *testing.T) {
+	cp := &resultsCP{noBatches: true}
+	sendResults(t, cp, 50)
+	if len(cp.singles) != 50 || cp.calls > resultSenders {
+		t.Fatalf("%d results one by one after %d batch attempts, want all 50 after at most one attempt per sender", len(cp.singles), cp.calls)
+	}
+}
+
+// A stopping agent keeps retrying a batch the server refuses past the
+// tries of a running one, then its senders end once the queue is empty.
+func TestStoppingAgentRetriesResultsUntilTaken(t *testing.T) {
+	cp := &resultsCP{failFirst: 3*resultAttempts + 1}
+	a := &Agent{node: "n1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rs := newResultSender(a, cp)
+	rs.draining.Store(true)
+	for i := range 10 {
+		rs.send(context.Background(), "f", wire.InvocationResult{RequestID: fmt.Sprintf("r%d", i)})
+	}
+	flushed := make(chan struct{})
+	close(flushed)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rs.run(ctx, flushed) // returns once everything is posted
+	if ctx.Err() != nil {
+		t.Fatal("the senders did not end within 60 s")
+	}
+	if got := cp.delivered(t); len(got) != 10 {
+		t.Fatalf("%d of 10 results delivered after %d refused posts", len(got), cp.failFirst)
+	}
+}

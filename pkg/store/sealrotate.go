@@ -1,0 +1,283 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// KeyRing is the Secrets of a server that can hold several keys
+// (pkg/pki.Sealer): it says which key seals new values. ResealSecrets
+// needs it.
+type KeyRing interface {
+	Secrets
+	SealingKeyID() string
+}
+
+// sealedValue matches a sealed value inside a stored record (a JSON
+// string: standard base64 needs no JSON escaping). The first group is
+// the id of the key that sealed it.
+var sealedValue = regexp.MustCompile(`orchsealed:v1:([0-9a-f]+):[A-Za-z0-9+/=]+`)
+
+// sealedPrefixes are where sealed values live (see the key schema):
+// auth/awskeys, auth/snssigning, auth/ca, auth/replicakey and the node
+// records' callback tokens. Messages, audit entries and the rest never
+// hold one, so a rotation does not read them.
+func (s *Store) sealedPrefixes() []string {
+	return []string{s.key("auth") + "/", s.key("nodes") + "/"}
+}
+
+// SealedValueCounts counts the sealed values in etcd by the id of the key
+// that sealed them: once a rotation has left none under a key, that key
+// can leave every server's key file.
+func (s *Store) SealedValueCounts(ctx context.Context) (map[string]int, error) {
+	counts := map[string]int{}
+	err := s.scanSealed(ctx, func(kv *kvRef) error {
+		for _, m := range sealedValue.FindAllStringSubmatch(kv.value, -1) {
+			counts[m[1]]++
+		}
+		return nil
+	})
+	return counts, err
+}
+
+// ResealReport says what ResealSecrets did.
+type ResealReport struct {
+	// SealingKey is the key every value is now sealed with.
+	SealingKey string `json:"sealingKey"`
+	// Resealed counts the values sealed again; Records the etcd keys
+	// rewritten for them.
+	Resealed int `json:"resealed"`
+	Records  int `json:"records"`
+	// ValuesByKey counts the sealed values by key id after the pass.
+	ValuesByKey map[string]int `json:"valuesByKey"`
+}
+
+// ResealSecrets opens every sealed value in etcd that another key sealed
+// and seals it again with the sealing key, each record rewritten only if
+// it did not change meanwhile (else re-read and redone), keeping its lease.
+// A value no key of this server opens stops the pass with an error naming
+// the etcd key and the key id; what was done until then stays done (the
+// pass can be run again).
+func (s *Store) ResealSecrets(ctx context.Context) (ResealReport, error) {
+	ring, ok := s.secrets.(KeyRing)
+	if !ok {
+		return ResealReport{}, errors.New("store: this store has no key ring to re-seal with")
+	}
+	rep := ResealReport{SealingKey: ring.SealingKeyID()}
+	err := s.scanSealed(ctx, func(kv *kvRef) error {
+		for attempt := 0; ; attempt++ {
+			out, n, err := resealRecord(ring, kv.key, kv.value, rep.SealingKey)
+			if err != nil || n == 0 {
+				return err
+			}
+			// WithIgnoreLease keeps a task credential's lease (it still
+			// ends with the credential).
+			resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(kv.key), "=", kv.modRev)).
+				Then(clientv3.OpPut(kv.key, out, clientv3.WithIgnoreLease())).
+				Else(clientv3.OpGet(kv.key)).Commit()
+			if err != nil {
+				return fmt.Errorf("store: re-seal %s: %w", kv.key, err)
+			}
+			if resp.Succeeded {
+				rep.Resealed += n
+				rep.Records++
+				return nil
+			}
+			got := resp.Responses[0].GetResponseRange().Kvs
+			if len(got) == 0 || attempt >= 10 {
+				// Deleted meanwhile (an expired task credential): nothing
+				// to do. Ten conflicts in a row: the next pass gets it.
+				return nil
+			}
+			kv.value, kv.modRev = string(got[0].Value), got[0].ModRevision
+		}
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.ValuesByKey, err = s.SealedValueCounts(ctx)
+	return rep, err
+}
+
+// resealRecord re-seals the sealed values of one record that a key other
+// than sealing sealed; n counts them.
+func resealRecord(ring KeyRing, key, value, sealing string) (string, int, error) {
+	n := 0
+	var ferr error
+	out := sealedValue.ReplaceAllStringFunc(value, func(v string) string {
+		if ferr != nil || sealedValue.FindStringSubmatch(v)[1] == sealing {
+			return v
+		}
+		pt, err := ring.Open(v, key)
+		if err != nil {
+			ferr = fmt.Errorf("store: re-seal %s: %w", key, err)
+			return v
+		}
+		n++
+		return ring.Seal(pt, key)
+	})
+	return out, n, ferr
+}
+
+type kvRef struct {
+	key, value string
+	modRev     int64
+}
+
+// scanSealed calls fn for every record under sealedPrefixes holding a
+// sealed value, reading 500 records at a time.
+func (s *Store) scanSealed(ctx context.Context, fn func(*kvRef) error) error {
+	for _, prefix := range s.sealedPrefixes() {
+		from := prefix
+		end := clientv3.GetPrefixRangeEnd(prefix)
+		for {
+			resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(500))
+			if err != nil {
+				return fmt.Errorf("store: read %s: %w", prefix, err)
+			}
+			for _, kv := range resp.Kvs {
+				if !sealedValue.Match(kv.Value) {
+					continue
+				}
+				if err := fn(&kvRef{key: string(kv.Key), value: string(kv.Value), modRev: kv.ModRevision}); err != nil {
+					return err
+				}
+			}
+			if !resp.More || len(resp.Kvs) == 0 {
+				break
+			}
+			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+	}
+	return nil
+}
+
+// SecretsKeyHolder is what one server publishes about its key ring (ids
+// only, never keys): which keys it holds and which one it seals with.
+// Servers seal with a new key only once every live server holds it, so no
+// replica meets a value it cannot open.
+type SecretsKeyHolder struct {
+	Server  string    `json:"server"`
+	Keys    []string  `json:"keys"`
+	Sealing string    `json:"sealing"`
+	Updated time.Time `json:"updated"`
+}
+
+// SecretsKeyHolders lists the live servers' key rings, by server id.
+func (s *Store) SecretsKeyHolders(ctx context.Context) ([]SecretsKeyHolder, error) {
+	resp, err := s.cli.Get(ctx, s.key("secretskeys")+"/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: read the servers' secrets keys: %w", err)
+	}
+	out := make([]SecretsKeyHolder, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var h SecretsKeyHolder
+		if json.Unmarshal(kv.Value, &h) == nil {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Server < out[j].Server })
+	return out, nil
+}
+
+// SecretsKeyPublisher keeps one server's SecretsKeyHolder in etcd, bound
+// to a lease it keeps alive, so a stopped server's record goes away by
+// itself (within ttl).
+type SecretsKeyPublisher struct {
+	s     *Store
+	key   string
+	lease clientv3.LeaseID
+	ttl   int64
+}
+
+// NewSecretsKeyPublisher grants the lease the record is bound to.
+func (s *Store) NewSecretsKeyPublisher(ctx context.Context, server string, ttl time.Duration) (*SecretsKeyPublisher, error) {
+	p := &SecretsKeyPublisher{s: s, key: s.key("secretskeys", base64.RawURLEncoding.EncodeToString([]byte(server))), ttl: int64(ttl.Seconds())}
+	return p, p.grant(ctx)
+}
+
+func (p *SecretsKeyPublisher) grant(ctx context.Context) error {
+	l, err := p.s.cli.Grant(ctx, p.ttl)
+	if err != nil {
+		return fmt.Errorf("store: lease for the secrets key record: %w", err)
+	}
+	p.lease = l.ID
+	return nil
+}
+
+// Publish writes h; Refresh keeps the lease alive and must be called
+// more often than its ttl. A lost lease is granted again.
+func (p *SecretsKeyPublisher) Publish(ctx context.Context, h SecretsKeyHolder) error {
+	b, _ := json.Marshal(h)
+	_, err := p.s.cli.Put(ctx, p.key, string(b), clientv3.WithLease(p.lease))
+	if err != nil && isLeaseGone(err) {
+		if err = p.grant(ctx); err == nil {
+			_, err = p.s.cli.Put(ctx, p.key, string(b), clientv3.WithLease(p.lease))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("store: publish the secrets key record: %w", err)
+	}
+	return nil
+}
+
+// Refresh renews the lease; false when it was gone (Publish again).
+func (p *SecretsKeyPublisher) Refresh(ctx context.Context) (bool, error) {
+	_, err := p.s.cli.KeepAliveOnce(ctx, p.lease)
+	if err != nil && isLeaseGone(err) {
+		return false, p.grant(ctx)
+	}
+	return err == nil, err
+}
+
+// Withdraw deletes the record (a server stopping on purpose).
+func (p *SecretsKeyPublisher) Withdraw(ctx context.Context) {
+	_, _ = p.s.cli.Revoke(ctx, p.lease)
+}
+
+// ReplicaKey is a random 32-byte key the servers of a cluster share
+// (sealed in etcd; the first server makes it): they prove to each other,
+// with keys derived from it, what neither clients nor agents can forge.
+// It is kept in etcd rather than derived from the secrets key file so a
+// rotation of that file does not change it.
+func (s *Store) ReplicaKey(ctx context.Context) ([]byte, error) {
+	key := s.key("auth", "replicakey")
+	for {
+		resp, err := s.cli.Get(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("store: read the replica key: %w", err)
+		}
+		if len(resp.Kvs) > 0 {
+			v, err := s.open(string(resp.Kvs[0].Value), key)
+			if err != nil {
+				return nil, err
+			}
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || len(b) != 32 {
+				return nil, fmt.Errorf("store: %s is not a 32-byte key", key)
+			}
+			return b, nil
+		}
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		if _, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, s.seal(base64.StdEncoding.EncodeToString(b), key))).Commit(); err != nil {
+			return nil, fmt.Errorf("store: save the replica key: %w", err)
+		}
+		// Read back: another server may have made it first.
+	}
+}
+
+func isLeaseGone(err error) bool { return errors.Is(err, rpctypes.ErrLeaseNotFound) }

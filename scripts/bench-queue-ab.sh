@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Two orch builds side by side on one load, alternating run by run: the
+# server CPU per message of each (utime+stime from /proc/<pid>/stat over
+# messages received), for comparisons finer than bench-queue.sh's full
+# table (issue 18). Each build runs its own `orch server` (TLS, local
+# store, data dir in a temp dir); orch-loadgen comes from A's directory.
+#
+#   scripts/bench-queue-ab.sh DIR_A DIR_B ROUNDS DURATION CLIENT [orch-loadgen flags...]
+#   e.g. scripts/bench-queue-ab.sh /tmp/main-bin bin 5 10s lean --batch 1 --receive-max 1
+#
+# CLIENT is sdk or lean. Prints one line per run: msgs/s, server µs per
+# message, messages missing (a lost message fails the run).
+set -euo pipefail
+[ $# -ge 5 ] || { sed -n 2,12p "$0"; exit 2; }
+BA=$1 BB=$2 ROUNDS=$3 DUR=$4 CLIENT=$5
+shift 5
+freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+DIR=$(mktemp -d /tmp/bench-queue-ab.XXXXXX)
+pids=()
+cleanup() {
+	set +e
+	for p in "${pids[@]}"; do kill "$p" && wait "$p"; done 2>/dev/null
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+declare -A PID ADDR BIN=([A]=$BA [B]=$BB)
+for s in A B; do
+	a=127.0.0.1:$(freeport)
+	mkdir -p "$DIR/$s"
+	ORCH_CONFIG="$DIR/$s/config.yaml" "${BIN[$s]}/orch" server --listen "$a" --data-dir "$DIR/$s/data" --log-level warn >"$DIR/$s/log" 2>&1 &
+	pids+=($!)
+	PID[$s]=$! ADDR[$s]=$a
+	for _ in $(seq 300); do curl -skf "https://$a/healthz" >/dev/null && [ -s "$DIR/$s/config.yaml" ] && break; sleep 0.1; done
+done
+HZ=$(getconf CLK_TCK)
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+echo "A=$BA B=$BB client=$CLIENT $*; $(nproc) cores"
+for r in $(seq "$ROUNDS"); do
+	for s in A B; do
+		eval "$(ORCH_CONFIG="$DIR/$s/config.yaml" "${BIN[$s]}/orch" aws-env)"
+		t0=$(ticks "${PID[$s]}")
+		out=$("$BA/orch-loadgen" --client "$CLIENT" --producers 4 --consumers 4 --size 100 --duration "$DUR" --endpoint "https://${ADDR[$s]}" "$@") || { echo "$out"; exit 1; }
+		t1=$(ticks "${PID[$s]}")
+		n=$(sed -n 's/.* received \([0-9]*\) unique.*/\1/p' <<<"$out" | head -1)
+		rate=$(sed -n 's/.*: \([0-9]*\) msgs\/s.*/\1/p' <<<"$out")
+		miss=$(sed -n 's/.*missing \([0-9]*\).*/\1/p' <<<"$out")
+		echo "round $r $s load $(cut -d' ' -f1 /proc/loadavg): $rate msgs/s, server $(((t1 - t0) * 1000000 / HZ / n)) us/msg, missing $miss"
+	done
+done
