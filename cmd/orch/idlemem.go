@@ -23,14 +23,17 @@ const (
 	idleBusyBytes = 64 << 20
 )
 
-// returnMemoryWhenIdle runs until ctx ends, calling free after each burst
-// of allocation (more than busy bytes in a tick) once a tick sees less.
-func returnMemoryWhenIdle(ctx context.Context, tick time.Duration, busy uint64, free func()) {
+// heapAllocated is the process's cumulative heap allocation in bytes.
+func heapAllocated() uint64 {
 	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	allocated := func() uint64 {
-		metrics.Read(sample)
-		return sample[0].Value.Uint64()
-	}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
+}
+
+// returnMemoryWhenIdle runs until ctx ends, calling free after each burst
+// of allocation (allocated grows by more than busy bytes in a tick) once a
+// tick sees less. The server passes heapAllocated.
+func returnMemoryWhenIdle(ctx context.Context, tick time.Duration, busy uint64, allocated func() uint64, free func()) {
 	last, wasBusy := allocated(), false
 	t := time.NewTicker(tick)
 	defer t.Stop()

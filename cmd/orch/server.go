@@ -122,7 +122,7 @@ func (f *serverFlags) start(ctx context.Context) (*server.Server, error) {
 	log := newLogger(f.logLevel, f.logOut)
 	slog.SetDefault(log)
 	setMemoryDefaults()
-	go returnMemoryWhenIdle(ctx, idleTick, idleBusyBytes, debug.FreeOSMemory)
+	go returnMemoryWhenIdle(ctx, idleTick, idleBusyBytes, heapAllocated, debug.FreeOSMemory)
 	if f.debugAddr != "" {
 		go func() {
 			if err := http.ListenAndServe(f.debugAddr, pprofMux()); err != nil {
