@@ -107,3 +107,48 @@ func TestPreallocatedSpaceIsCutAtRollsAndOnReplay(t *testing.T) {
 		t.Fatalf("after Close the files hold %d bytes; want the log's %d bytes of data", got, l.Stats().DiskBytes)
 	}
 }
+
+// The space preallocated ahead of the data holds written zeros, not
+// fallocate's unwritten extents (which ext4 reports as a hole): an append
+// into it then changes no extent, so its fdatasync commits no journal
+// transaction (docs/queues.md, "Durability").
+func TestPreallocatedSpaceIsWrittenZeros(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SEEK_HOLE as Linux has it")
+	}
+	dir := t.TempDir()
+	l, _ := open(t, dir, Options{SegmentBytes: 1 << 20, PreallocBytes: 64 << 10})
+	defer l.Close()
+	mustAppend(t, l, send("q", "m1", strings.Repeat("z", 300)))
+	files := segFiles(t, dir)
+	f, err := os.Open(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := l.Stats().DiskBytes
+	if fi.Size() != 64<<10 {
+		t.Fatalf("the active segment's file is %d bytes for %d of data; want it preallocated to %d", fi.Size(), data, 64<<10)
+	}
+	const seekHole = 4
+	hole, err := f.Seek(data, seekHole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hole != fi.Size() {
+		t.Fatalf("the file has a hole (or unwritten extent) at %d, inside its preallocated %d bytes: the space ahead of the data is not written zeros", hole, fi.Size())
+	}
+	b, err := os.ReadFile(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range b[data:] {
+		if c != 0 {
+			t.Fatalf("byte %d past the data is %#x; want zeros", data+int64(i), c)
+		}
+	}
+}

@@ -96,11 +96,12 @@ type Options struct {
 	// creation and two directory fsyncs per EarlyRollBytes written.
 	EarlyRollBytes int64
 	// PreallocBytes: the active segment's file is extended this much at a
-	// time ahead of its writes (fallocate; default 256 KiB; negative: never).
-	// An append then writes into space the file already has, so its
-	// fdatasync flushes the data without a change of the file's size to
-	// journal: a fifth to a quarter less CPU per fdatasync on ext4 (measured in
-	// docs/benchmarks.md). The zeros past the last group are what a torn
+	// time ahead of its writes, with written zeros (zeroFill; default 256
+	// KiB; negative: never). An append then overwrites blocks the file
+	// already has, so its fdatasync flushes the data without a change of
+	// the file's size or extents to journal (measured in docs/benchmarks.md:
+	// fallocate's unwritten extents saved a fifth of the CPU per fdatasync,
+	// written zeros save most of the rest). The zeros past the last group are what a torn
 	// tail looks like, and are cut off on replay; a segment is cut to its
 	// data before the next one is created, so only the newest can have them.
 	PreallocBytes int64
@@ -771,7 +772,7 @@ var (
 	unlink       = os.Remove
 	dirSync      = syncDir
 	truncateFile = func(f *os.File, size int64) error { return f.Truncate(size) }
-	preallocFile = fallocate
+	preallocFile = zeroFill
 )
 
 // cutTail cuts the torn tail off segment name at off, durably: the log may
