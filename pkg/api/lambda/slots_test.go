@@ -109,9 +109,11 @@ func TestReservedConcurrencyHoldsAcrossReplicas(t *testing.T) {
 				ReservedConcurrentExecutions: new(limit)}); err != nil {
 				t.Fatal(err)
 			}
+			// Each call runs 2 s: every call arrives while the first ones
+			// still run, even on a loaded machine.
 			var r running
-			attachSlowAgent(ctx, a, "agent-a", 800*time.Millisecond, &r)
-			attachSlowAgent(ctx, b, "agent-b", 800*time.Millisecond, &r)
+			attachSlowAgent(ctx, a, "agent-a", 2*time.Second, &r)
+			attachSlowAgent(ctx, b, "agent-b", 2*time.Second, &r)
 
 			var ok, throttled, other atomic.Int64
 			var firstErr atomic.Value
