@@ -199,7 +199,8 @@ func (s *Service) acquire(ctx context.Context, fn *model.StoredFunction) (func()
 		return func() { s.GiveSlot(name, id) }, nil
 	}
 	owners, ok := s.cfg.Queues.(SlotOwners)
-	if s.cfg.Slots == nil || !ok || s.owns(name) {
+	if s.cfg.Slots == nil || !ok || limit <= 0 || s.owns(name) {
+		// (A limit of 0, "never run", needs no count: no hop for it.)
 		return local()
 	}
 	url := owners.QueueOwnerURL(ctx, name)

@@ -105,7 +105,8 @@ func TestAcquireCountsHereWhileTheOwnerDoesNotAnswer(t *testing.T) {
 }
 
 // A function without reserved concurrency takes no slot anywhere (its
-// warm path pays no hop), and a Hub throttle says which limit it hit.
+// warm path pays no hop), one with 0 is throttled without a hop, and a
+// Hub throttle says which limit it hit.
 func TestUnreservedFunctionsTakeNoSlot(t *testing.T) {
 	s := &Service{cfg: Config{Queues: replicaView{self: "https://b", owner: "https://a"}, Slots: downSlots{}},
 		slots: newSlotTable(), log: discardLogger()}
@@ -119,6 +120,9 @@ func TestUnreservedFunctionsTakeNoSlot(t *testing.T) {
 	}
 	if s.slotWarnedAt.Load() != 0 {
 		t.Fatal("an unreserved function asked the owner for a slot")
+	}
+	if _, err := s.acquire(context.Background(), testFn("never", new(0))); !errors.Is(err, ErrThrottled) || s.slotWarnedAt.Load() != 0 {
+		t.Fatalf("reserved concurrency 0: %v, want a throttle without asking the owner", err)
 	}
 	err = throttled(testFn("free", nil), ErrThrottled)
 	if te, ok := errors.AsType[*ThrottleError](err); !ok || te.Reason != ReasonConcurrency {
