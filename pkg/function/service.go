@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +53,10 @@ type Config struct {
 	// ColdStartMargin is added to a function's timeout while the server
 	// waits for an agent's answer (init is not part of the timeout).
 	ColdStartMargin time.Duration
+	// Slots reaches the replica counting a function's reserved
+	// concurrency when it is another one (slots.go); nil: every replica
+	// counts on its own (a single server).
+	Slots RemoteSlots
 }
 
 // Service is the functions' control plane: their configuration and event
@@ -66,6 +71,10 @@ type Service struct {
 	async *asyncDispatcher
 	logs  *logRing
 	meter *meter
+	// slots counts the reserved concurrency of the functions whose
+	// shard this replica owns (slots.go).
+	slots        *slotTable
+	slotWarnedAt atomic.Int64 // unix ns of the last warning about an owner
 }
 
 // New returns a service; Run keeps its cache and the Event retries going.
@@ -83,7 +92,7 @@ func New(cfg Config) *Service {
 		cfg.Hub = NewHub()
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, hub: cfg.Hub, log: cfg.Logger.With("component", "functions"),
-		fns: cfg.Store.FunctionCache(), logs: newLogRing(), meter: newMeter()}
+		fns: cfg.Store.FunctionCache(), logs: newLogRing(), meter: newMeter(), slots: newSlotTable()}
 	s.async = newAsyncDispatcher(s)
 	return s
 }
@@ -325,11 +334,21 @@ func (s *Service) InvokeEvent(ctx context.Context, functionArn string, payload [
 }
 
 // call runs one invocation on an agent, bounded by the function's timeout
-// plus the cold-start margin, and keeps its REPORT line and output.
+// plus the cold-start margin, and keeps its REPORT line and output. A
+// function with reserved concurrency first takes a slot from the replica
+// counting it (slots.go) and gives it back after.
 func (s *Service) call(ctx context.Context, fn *model.StoredFunction, id string, payload []byte, tail bool) (Result, error) {
-	cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+s.cfg.ColdStartMargin)
-	defer cancel()
-	r, err := s.hub.Call(cctx, Request{ID: id, Function: fn, Payload: payload, Tail: tail})
+	var r Result
+	release, err := s.acquire(ctx, fn)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+s.cfg.ColdStartMargin)
+		r, err = s.hub.Call(cctx, Request{ID: id, Function: fn, Payload: payload, Tail: tail})
+		cancel()
+		release()
+	}
+	if errors.Is(err, ErrThrottled) {
+		err = throttled(fn, err)
+	}
 	defer func() { s.meter.record(fn.FunctionName, fn.MemorySize, r, err) }()
 	if errors.Is(err, ErrInit) {
 		// As Lambda answers a failed init: the invocation failed, with

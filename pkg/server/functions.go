@@ -32,20 +32,37 @@ import (
 // agent attaches its invocation stream to each replica given in its
 // --server list, so any replica can run any function without forwarding
 // (documented in docs/functions.md).
+//
+// A function's reserved concurrency is counted once for the cluster, by
+// the replica owning the queue shard its name falls in; the others take a
+// slot there over the slot endpoints (pkg/function/slots.go).
 type functionsFeature struct {
-	svc *function.Service
-	aws *lambda.Handler
+	svc   *function.Service
+	aws   *lambda.Handler
+	slots *lambda.SlotClient
+	serve *lambda.SlotHandler
+}
+
+// setReplicaKey sets the key the replicas sign slot requests with, and
+// tr, when not nil, how they reach each other (TLS with the cluster CA).
+func (f functionsFeature) setReplicaKey(key []byte, tr http.RoundTripper) {
+	f.slots.SetReplicaKey(key)
+	f.serve.SetReplicaKey(key)
+	if tr != nil {
+		f.slots.SetTransport(tr)
+	}
 }
 
 func newFunctionsFeature(st *store.Store, caches *controller.Caches, queues *queue.Broker, keys *awsKeys, retryBase time.Duration, log *slog.Logger) functionsFeature {
 	hub := function.NewHub()
 	hub.FreeMemory = (&freeMemory{caches: caches}).of
-	svc := function.New(function.Config{Store: st, Hub: hub, Queues: fnQueues{queues}, Logger: log, RetryBase: retryBase})
+	slots := lambda.NewSlotClient()
+	svc := function.New(function.Config{Store: st, Hub: hub, Queues: fnQueues{queues}, Logger: log, RetryBase: retryBase, Slots: slots})
 	// Every Lambda action is authorized as lambda:<Action> on the
 	// function's ARN: admin keys may do everything, a task's credentials
 	// what its role's policy allows (often lambda:InvokeFunction only).
 	authz := &lambdaAuthorized{v: keys.v.For("lambda"), keys: keys}
-	return functionsFeature{svc: svc, aws: lambda.NewHandler(svc, authz, authz, log)}
+	return functionsFeature{svc: svc, aws: lambda.NewHandler(svc, authz, authz, log), slots: slots, serve: lambda.NewSlotHandler(svc)}
 }
 
 // fnQueues is the broker as the functions see it: a failed Event
@@ -138,6 +155,7 @@ func lambdaAction(method, path string) (action, resource string) {
 
 func (f functionsFeature) Routes(r api.Routes) {
 	r.Protocol(lambda.IsLambdaRequest, f.aws)
+	r.Protocol(lambda.IsSlotRequest, f.serve) // replicas only: authenticated with the replica key
 	for pattern, h := range lambda.NewREST(f.svc).Routes() {
 		r.Handle(pattern, restRole(pattern), h)
 	}

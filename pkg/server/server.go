@@ -258,6 +258,16 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 	}
 	queues.aws.SetReplicaKey(replicaKey)
 	topics.aws.SetReplicaKey(replicaKey)
+	var slotTransport http.RoundTripper
+	if s.CA != nil {
+		// Slot requests (functions' reserved concurrency) go to the
+		// owner as often as calls come: keep a connection per caller.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = pki.PinnedTLS(s.CA.Pin(), nil)
+		tr.MaxIdleConnsPerHost = 64
+		slotTransport = tr
+	}
+	functions.setReplicaKey(replicaKey, slotTransport)
 	if s.CA != nil {
 		// Replicas forward SQS/SNS calls to the owner over TLS, trusting
 		// the cluster CA (by its pin: the owner's advertised address need

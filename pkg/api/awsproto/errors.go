@@ -17,6 +17,9 @@ type Error struct {
 	QueryCode string
 	Status    int
 	Message   string
+	// Reason is the REST-JSON body's Reason (Lambda's
+	// TooManyRequestsException says which limit was hit); "" for none.
+	Reason string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

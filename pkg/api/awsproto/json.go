@@ -71,7 +71,11 @@ func (RESTJSONDialect) WriteError(w http.ResponseWriter, reqID string, e *Error)
 	if e.Fault() == "Receiver" {
 		typ = "Service"
 	}
-	b, _ := json.Marshal(map[string]string{"Type": typ, "message": e.Message})
+	body := map[string]string{"Type": typ, "message": e.Message}
+	if e.Reason != "" {
+		body["Reason"] = e.Reason
+	}
+	b, _ := json.Marshal(body)
 	writeBody(w, e.HTTPStatus(), b)
 }
 

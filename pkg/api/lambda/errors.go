@@ -27,7 +27,11 @@ func asWire(err error) *awsproto.Error {
 		case errors.Is(err, model.ErrInvalid):
 			return e("InvalidParameterValueException", http.StatusBadRequest)
 		case errors.Is(err, function.ErrThrottled):
-			return e("TooManyRequestsException", http.StatusTooManyRequests)
+			out := e("TooManyRequestsException", http.StatusTooManyRequests)
+			if te, ok := errors.AsType[*function.ThrottleError](err); ok {
+				out.Reason = te.Reason
+			}
+			return out
 		case errors.Is(err, function.ErrPayloadTooLarge):
 			return e("RequestTooLargeException", http.StatusRequestEntityTooLarge)
 		case errors.Is(err, function.ErrNoAgents):

@@ -1,0 +1,135 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/orch-project/orch/pkg/model"
+	"github.com/orch-project/orch/pkg/queue"
+)
+
+// A slot whose holder never gives it back (a replica killed mid-call)
+// is free again at its expiry, and not before.
+func TestSlotTableFreesExpiredSlots(t *testing.T) {
+	tb := newSlotTable()
+	t0 := time.Unix(1000, 0)
+	a, ok1 := tb.take("f", 2, 10*time.Second, t0)
+	_, ok2 := tb.take("f", 2, 10*time.Second, t0.Add(time.Second))
+	if !ok1 || !ok2 {
+		t.Fatal("the first two slots of a limit of 2 were refused")
+	}
+	if _, ok := tb.take("f", 2, 10*time.Second, t0.Add(9*time.Second)); ok {
+		t.Fatal("a third slot of a limit of 2 was given while both are held")
+	}
+	if _, ok := tb.take("other", 1, time.Second, t0); !ok {
+		t.Fatal("another function's slot was refused: limits are per function")
+	}
+	tb.give("f", a)
+	c, ok := tb.take("f", 2, 10*time.Second, t0.Add(9*time.Second))
+	if !ok {
+		t.Fatal("a slot given back was not free again")
+	}
+	if n := tb.inUse("f", t0.Add(10*time.Second)); n != 2 {
+		t.Fatalf("in use at t0+10s: %d, want 2", n)
+	}
+	// Nobody gives back the slot taken at t0+1s: it expires at t0+11s.
+	if _, ok := tb.take("f", 2, 10*time.Second, t0.Add(10500*time.Millisecond)); ok {
+		t.Fatal("a slot was given before the held one expired")
+	}
+	if _, ok := tb.take("f", 2, 10*time.Second, t0.Add(11*time.Second)); !ok {
+		t.Fatal("the slot of a holder that never gave it back did not expire")
+	}
+	tb.give("f", c)
+	tb.give("f", "no-such-slot") // harmless
+	if _, ok := tb.take("f", 0, time.Second, t0); ok {
+		t.Fatal("a limit of 0 gave a slot (the function must never run)")
+	}
+}
+
+// replicaView is a replica's view of who owns the functions' shards.
+type replicaView struct {
+	self, owner string
+}
+
+func (v replicaView) GetQueue(context.Context, string) (*model.Queue, error) {
+	return nil, model.ErrNotFound
+}
+func (v replicaView) SendMessage(context.Context, string, queue.SendEntry) (*queue.SendResult, error) {
+	return nil, errors.New("no queues here")
+}
+func (v replicaView) OwnsQueue(string) bool                        { return v.self == v.owner }
+func (v replicaView) QueueOwnerURL(context.Context, string) string { return v.owner }
+func (v replicaView) SelfURL() string                              { return v.self }
+
+// downSlots is an owner that does not answer.
+type downSlots struct{}
+
+func (downSlots) TakeSlot(context.Context, string, string, int, time.Duration) (string, error) {
+	return "", errors.New("connection refused")
+}
+
+func (downSlots) GiveSlot(context.Context, string, string, string) error {
+	return errors.New("connection refused")
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// While the owner does not answer, a replica counts the function's slots
+// itself: calls still run, and the limit holds on this replica.
+func TestAcquireCountsHereWhileTheOwnerDoesNotAnswer(t *testing.T) {
+	s := &Service{cfg: Config{Queues: replicaView{self: "https://b", owner: "https://a"}, Slots: downSlots{},
+		ColdStartMargin: time.Second}, slots: newSlotTable(), log: discardLogger()}
+	fn := testFn("f", new(2))
+	var releases []func()
+	for range 2 {
+		release, err := s.acquire(context.Background(), fn)
+		if err != nil {
+			t.Fatalf("a call with the owner down: %v, want it counted here", err)
+		}
+		releases = append(releases, release)
+	}
+	_, err := s.acquire(context.Background(), fn)
+	if te, ok := errors.AsType[*ThrottleError](err); !ok || te.Reason != ReasonReserved || !errors.Is(err, ErrThrottled) {
+		t.Fatalf("a third call with a limit of 2: %v, want a ThrottleError with reason %s", err, ReasonReserved)
+	}
+	for _, r := range releases {
+		r()
+	}
+	if n := s.SlotsInUse("f"); n != 0 {
+		t.Fatalf("%d slots held after every call gave its back", n)
+	}
+}
+
+// A function without reserved concurrency takes no slot anywhere (its
+// warm path pays no hop), one with 0 is throttled without a hop, and a
+// Hub throttle says which limit it hit.
+func TestUnreservedFunctionsTakeNoSlot(t *testing.T) {
+	s := &Service{cfg: Config{Queues: replicaView{self: "https://b", owner: "https://a"}, Slots: downSlots{}},
+		slots: newSlotTable(), log: discardLogger()}
+	release, err := s.acquire(context.Background(), testFn("free", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if n := s.SlotsInUse("free"); n != 0 {
+		t.Fatalf("an unreserved function took %d slots", n)
+	}
+	if s.slotWarnedAt.Load() != 0 {
+		t.Fatal("an unreserved function asked the owner for a slot")
+	}
+	if _, err := s.acquire(context.Background(), testFn("never", new(0))); !errors.Is(err, ErrThrottled) || s.slotWarnedAt.Load() != 0 {
+		t.Fatalf("reserved concurrency 0: %v, want a throttle without asking the owner", err)
+	}
+	err = throttled(testFn("free", nil), ErrThrottled)
+	if te, ok := errors.AsType[*ThrottleError](err); !ok || te.Reason != ReasonConcurrency {
+		t.Fatalf("a hub throttle of an unreserved function: %v, want reason %s", err, ReasonConcurrency)
+	}
+	err = throttled(testFn("r", new(1)), ErrThrottled)
+	if te, ok := errors.AsType[*ThrottleError](err); !ok || te.Reason != ReasonReserved {
+		t.Fatalf("a hub throttle of a reserved function: %v, want reason %s", err, ReasonReserved)
+	}
+}
