@@ -86,18 +86,18 @@ func TestQueueAndTopicPolicyOnEveryAction(t *testing.T) {
 	cp := testutil.StartServer(t)
 	ctx := context.Background()
 	agent := testutil.StartHandAgent(t, cp.Agent, "n1", 8192, 16384, nil)
-	// resources (re)creates the queues and topics own and victim (a role
-	// allowed DeleteQueue or DeleteTopic on own deletes it).
-	resources := func() {
-		t.Helper()
-		if _, err := cp.Admin.Apply(ctx, []wire.ApplyDocument{
-			{Kind: "Queue", Spec: json.RawMessage(`{"QueueName": "own"}`)}, {Kind: "Queue", Spec: json.RawMessage(`{"QueueName": "victim"}`)},
-			{Kind: "Topic", Spec: json.RawMessage(`{"Name": "own"}`)}, {Kind: "Topic", Spec: json.RawMessage(`{"Name": "victim"}`)},
-		}); err != nil {
-			t.Fatal(err)
-		}
+	// Each action's role is allowed it on a queue or topic of its own
+	// (own-ACTION), so an allowed DeleteQueue leaves the others theirs.
+	docs := []wire.ApplyDocument{{Kind: "Queue", Spec: json.RawMessage(`{"QueueName": "victim"}`)}, {Kind: "Topic", Spec: json.RawMessage(`{"Name": "victim"}`)}}
+	for _, a := range sqs.Actions() {
+		docs = append(docs, wire.ApplyDocument{Kind: "Queue", Spec: json.RawMessage(`{"QueueName": "own-` + strings.ToLower(a) + `"}`)})
 	}
-	resources()
+	for _, a := range sns.Actions() {
+		docs = append(docs, wire.ApplyDocument{Kind: "Topic", Spec: json.RawMessage(`{"Name": "own-` + strings.ToLower(a) + `"}`)})
+	}
+	if _, err := cp.Admin.Apply(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
 	queueURL := func(name string) string { return cp.URL + "/" + model.AccountID + "/" + name }
 	qarn := func(name string) string { return model.QueueArn("us-east-1", name) }
 	tarn := func(name string) string { return model.TopicArn("us-east-1", name) }
@@ -142,8 +142,9 @@ func TestQueueAndTopicPolicyOnEveryAction(t *testing.T) {
 	policies := map[string]string{}
 	for _, s := range services {
 		for _, a := range s.actions {
-			_, name := s.params(a, "own")
-			resource := s.arn("own")
+			own := "own-" + strings.ToLower(a)
+			_, name := s.params(a, own)
+			resource := s.arn(own)
 			if name == "*" {
 				resource = "*"
 			}
@@ -159,11 +160,11 @@ func TestQueueAndTopicPolicyOnEveryAction(t *testing.T) {
 			t.Fatalf("%s serves %d actions: the dispatch table was not read", s.prefix, len(s.actions))
 		}
 		for _, a := range s.actions {
-			resources()
+			own := "own-" + strings.ToLower(a)
 			key := keys[s.prefix+"-"+strings.ToLower(a)]
-			f, name := s.params(a, "own")
+			f, name := s.params(a, own)
 			if status, code, msg := signedForm(t, cp, key, s.prefix, f); status == http.StatusForbidden || code == s.denied {
-				t.Errorf("%s:%s on own, which its role allows: %d %s %s", s.prefix, a, status, code, msg)
+				t.Errorf("%s:%s on %s, which its role allows: %d %s %s", s.prefix, a, own, status, code, msg)
 			}
 			if name != "*" {
 				f, _ := s.params(a, "victim")
@@ -176,8 +177,8 @@ func TestQueueAndTopicPolicyOnEveryAction(t *testing.T) {
 				if b == a {
 					continue
 				}
-				f, name := s.params(b, "own")
-				want := s.arn("own")
+				f, name := s.params(b, own)
+				want := s.arn(own)
 				if name == "*" {
 					want = s.arn("*")
 				}
