@@ -1,8 +1,9 @@
 // Package lambda serves the AWS Lambda API (REST-JSON, SigV4 service
 // "lambda") on Orch's endpoint, for the stock SDKs and CLIs: functions
 // (Create/Get/List/Delete, UpdateFunctionCode, UpdateFunctionConfiguration,
-// concurrency), Invoke (RequestResponse, Event, DryRun) and event source
-// mappings; /v1/functions for the orch CLI; the Function and
+// concurrency, tags), Invoke (RequestResponse, Event, DryRun) and event
+// source mappings, each authorized as the action its route names (see
+// routes.go); /v1/functions for the orch CLI; the Function and
 // EventSourceMapping manifest kinds; and the agents' invocation stream. It
 // decodes, calls pkg/function and encodes; the mapping from domain errors
 // to Lambda's codes is in errors.go.
