@@ -71,7 +71,14 @@ func secretsCmd(g *globals) *cobra.Command {
 			for _, id := range ids {
 				t.row(id, fmt.Sprint(st.ValuesByKey[id]))
 			}
-			return t.flush()
+			if err := t.flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nunder older keys: %d\nin clear: %d\n", st.UnderOldKeys, st.InClear)
+			if st.UnderOldKeys > 0 || st.InClear > 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "run orch secrets rotate to seal them all with key "+st.SealingKey)
+			}
+			return nil
 		},
 	}
 	status.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
@@ -93,7 +100,10 @@ func secretsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "re-sealed %d values in %d records with key %s\n", rep.Resealed, rep.Records, rep.SealingKey)
+			fmt.Fprintf(cmd.OutOrStdout(), "re-sealed %d values in %d records with key %s (%d of them were in clear)\n", rep.Resealed, rep.Records, rep.SealingKey, rep.Sealed)
+			if rep.InClear > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d secrets are still in clear (written during the rotation?): run it again\n", rep.InClear)
+			}
 			for id, n := range rep.ValuesByKey {
 				if id != rep.SealingKey && n > 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "key %s still seals %d values (written during the rotation?): run it again before removing the key\n", id, n)

@@ -45,6 +45,7 @@ func (a *Agent) session(ctx context.Context) error {
 		var wg sync.WaitGroup
 		wg.Go(func() { a.heartbeat(sctx, interval, relost, healed) })
 		wg.Go(func() { a.followAssignments(sctx, relost, healed) })
+		wg.Go(func() { a.renewLogCert(sctx) })
 		select {
 		case <-ctx.Done():
 		case <-lost:

@@ -75,6 +75,40 @@ func (s *core) agentRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// agentCertificate issues a registered node a new certificate for its log
+// server, before the one it has expires (the agent asks at 2/3 of its
+// lifetime). Only that node's token reaches it (the node routes check the
+// {name} against the token), so a node gets certificates for its own name
+// only, as at registration.
+func (s *core) agentCertificate(w http.ResponseWriter, r *http.Request) {
+	node := r.PathValue("name")
+	noteObject(r, "node "+node)
+	var req wire.NodeCertRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if s.cfg.IssueNodeCert == nil {
+		writeError(w, &apiError{http.StatusConflict, "NoNodeCertificates", "this cluster serves plain HTTP: it issues no node certificates (logs are fetched with the callback token)"})
+		return
+	}
+	if req.ServingKey == "" {
+		writeError(w, &apiError{http.StatusBadRequest, "InvalidRequest", "servingKey is required: the base64 PKIX public key of the node's log server"})
+		return
+	}
+	if _, err := s.cfg.Nodes.Lookup(node); err != nil {
+		writeError(w, &apiError{http.StatusNotFound, "UnknownNode", fmt.Sprintf("node %s is not registered; register again", node)})
+		return
+	}
+	c, err := s.cfg.IssueNodeCert(node, req.ServingKey)
+	if err != nil {
+		writeError(w, &apiError{http.StatusBadRequest, "InvalidRequest", "servingKey: " + err.Error()})
+		return
+	}
+	s.log.Info("node certificate renewed", "node", node)
+	writeJSON(w, http.StatusOK, wire.NodeCertResponse{NodeCert: c})
+}
+
 func (s *core) agentHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if err := s.cfg.Nodes.Heartbeat(r.Context(), r.PathValue("name")); err != nil {
 		if errors.Is(err, model.ErrNotFound) {

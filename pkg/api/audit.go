@@ -50,8 +50,8 @@ func noteObject(r *http.Request, object string) {
 }
 
 // audited says whether a route's calls go to the audit log: every write
-// by a person or an agent's registration; not reads, not an agent's own
-// heartbeats, status reports or nonces (machine traffic on its own node),
+// by a person, an agent's registration and certificate renewal; not
+// reads, not an agent's own heartbeats, status reports or nonces (machine traffic on its own node),
 // and not the message data plane (sending, receiving, publishing), whose
 // volume would drown the changes an audit is for.
 func audited(method string, role auth.Role, pattern string) bool {
@@ -59,7 +59,10 @@ func audited(method string, role auth.Role, pattern string) bool {
 		return false
 	}
 	if role == auth.RoleNode {
-		return false
+		// A node's certificate renewal issues a credential, rarely (at
+		// 2/3 of its lifetime, a year by default): it is recorded as its
+		// registration is.
+		return strings.HasSuffix(pattern, "/certificate")
 	}
 	for _, s := range []string{"/v1/agent/nonce", "/messages", "/receive", "/publish"} {
 		if strings.HasSuffix(pattern, s) {

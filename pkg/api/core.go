@@ -93,6 +93,7 @@ func (s *core) Routes(r Routes) {
 	agent("POST /v1/agent/nodes/{name}/heartbeat", s.agentHeartbeat)
 	agent("GET /v1/agent/nodes/{name}/assignments", s.agentAssignments)
 	agent("POST /v1/agent/nodes/{name}/status", s.agentStatus)
+	agent("POST /v1/agent/nodes/{name}/certificate", s.agentCertificate)
 }
 
 func (s *core) Kinds() []Kind {

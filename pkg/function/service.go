@@ -224,6 +224,29 @@ func (s *Service) Update(ctx context.Context, ref string, fn func(*model.Functio
 	return out, err
 }
 
+// Tag changes a function's tags with fn (given a map it may change).
+// Tags change nothing that runs, so the RevisionId stays and agents keep
+// the function's environments.
+func (s *Service) Tag(ctx context.Context, ref string, fn func(tags map[string]string) error) (*model.StoredFunction, error) {
+	name := Name(ref)
+	out, err := s.st.UpdateFunction(ctx, name, func(sf *model.StoredFunction) error {
+		if sf.Tags == nil {
+			sf.Tags = map[string]string{}
+		}
+		if err := fn(sf.Tags); err != nil {
+			return err
+		}
+		if len(sf.Tags) == 0 {
+			sf.Tags = nil
+		}
+		return nil
+	})
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, notFound(name)
+	}
+	return out, err
+}
+
 // Apply creates f or replaces the configuration of the function of its
 // name (manifests); the action is created, configured or unchanged.
 func (s *Service) Apply(ctx context.Context, f model.Function) (*model.StoredFunction, string, error) {

@@ -23,6 +23,13 @@ const (
 
 var functionNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// ValidFunctionName reports whether name is a function name Lambda
+// accepts: 1 to MaxFunctionNameLength letters, digits, hyphens or
+// underscores (no ARN, no qualifier).
+func ValidFunctionName(name string) bool {
+	return len(name) <= MaxFunctionNameLength && functionNameRE.MatchString(name)
+}
+
 // Function is a Lambda-style function: an image whose entrypoint runs a
 // Lambda runtime client (aws-lambda-go's lambda.Start), in the shape of
 // Lambda's CreateFunction (PackageType Image).

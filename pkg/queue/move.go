@@ -241,21 +241,31 @@ func (o *owner) waitMove(t *moveTask, d time.Duration) int {
 	}
 }
 
-// CancelMessageMoveTask stops a running move task and returns how many
-// messages it moved.
-func (b *Broker) CancelMessageMoveTask(ctx context.Context, handle string) (int64, error) {
+// MoveTaskSource is the source queue ARN a move task's handle names (the
+// queue CancelMessageMoveTask acts on, and is authorized on).
+func MoveTaskSource(handle string) (string, error) {
 	var h struct {
 		SourceArn string `json:"sourceArn"`
 	}
 	raw, err := base64.StdEncoding.DecodeString(handle)
-	if err != nil || json.Unmarshal(raw, &h) != nil {
-		return 0, ErrResourceNotFound.With("Task does not exist.")
+	if err != nil || json.Unmarshal(raw, &h) != nil || model.QueueNameFromArn(h.SourceArn) == "" {
+		return "", ErrResourceNotFound.With("Task does not exist.")
 	}
-	o, err := b.ownerOf(ctx, model.QueueNameFromArn(h.SourceArn))
+	return h.SourceArn, nil
+}
+
+// CancelMessageMoveTask stops a running move task and returns how many
+// messages it moved.
+func (b *Broker) CancelMessageMoveTask(ctx context.Context, handle string) (int64, error) {
+	sourceArn, err := MoveTaskSource(handle)
 	if err != nil {
 		return 0, err
 	}
-	src, err := o.queue(model.QueueNameFromArn(h.SourceArn))
+	o, err := b.ownerOf(ctx, model.QueueNameFromArn(sourceArn))
+	if err != nil {
+		return 0, err
+	}
+	src, err := o.queue(model.QueueNameFromArn(sourceArn))
 	if err != nil {
 		return 0, ErrResourceNotFound.With("Task does not exist.")
 	}

@@ -2,21 +2,17 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/orch-project/orch/pkg/api"
-	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/lambda"
 	"github.com/orch-project/orch/pkg/auth"
 	"github.com/orch-project/orch/pkg/controller"
 	"github.com/orch-project/orch/pkg/function"
 	"github.com/orch-project/orch/pkg/manifest"
-	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/queue"
 	"github.com/orch-project/orch/pkg/store"
 )
@@ -58,11 +54,12 @@ func newFunctionsFeature(st *store.Store, caches *controller.Caches, queues *que
 	hub.FreeMemory = (&freeMemory{caches: caches}).of
 	slots := lambda.NewSlotClient()
 	svc := function.New(function.Config{Store: st, Hub: hub, Queues: fnQueues{queues}, Logger: log, RetryBase: retryBase, Slots: slots})
-	// Every Lambda action is authorized as lambda:<Action> on the
-	// function's ARN: admin keys may do everything, a task's credentials
-	// what its role's policy allows (often lambda:InvokeFunction only).
-	authz := &lambdaAuthorized{v: keys.v.For("lambda"), keys: keys}
-	return functionsFeature{svc: svc, aws: lambda.NewHandler(svc, authz, authz, log), slots: slots, serve: lambda.NewSlotHandler(svc)}
+	// Every Lambda call is authorized as lambda:<Action> on the ARN of the
+	// function it acts on (the handler's route table names both): admin
+	// keys may do everything, a task's credentials what its role's policy
+	// allows (often lambda:InvokeFunction only).
+	aws := lambda.NewHandler(svc, keys.v.For("lambda"), log).WithAuthorizer(keys)
+	return functionsFeature{svc: svc, aws: aws, slots: slots, serve: lambda.NewSlotHandler(svc)}
 }
 
 // fnQueues is the broker as the functions see it: a failed Event
@@ -73,84 +70,6 @@ type fnQueues struct{ *queue.Broker }
 
 func (q fnQueues) SendMessage(ctx context.Context, name string, e queue.SendEntry) (*queue.SendResult, error) {
 	return q.Deliver(ctx, name, e)
-}
-
-// lambdaAuthorized checks the signature, then the Lambda action the
-// request's method and path name (Lambda is REST: there is no action
-// header) against the caller's policy, as AccessDeniedException.
-type lambdaAuthorized struct {
-	v    awsproto.Verifier
-	keys *awsKeys
-}
-
-func (a *lambdaAuthorized) Verify(r *http.Request, body []byte) error {
-	if err := a.v.Verify(r, body); err != nil {
-		return err
-	}
-	action, resource := lambdaAction(r.Method, r.URL.Path)
-	err := a.keys.Authorize(r, "lambda:"+action, resource, nil)
-	var denied *awsproto.AccessDenied
-	if errors.As(err, &denied) {
-		return &awsproto.Error{Code: "AccessDeniedException", Status: http.StatusForbidden, Message: denied.Message}
-	}
-	return err
-}
-
-// lambdaAction names the IAM action of a Lambda REST call and the
-// resource it acts on (the function's ARN, or * for lists and mappings).
-func lambdaAction(method, path string) (action, resource string) {
-	parts := strings.Split(strings.Trim(path, "/"), "/") // 2015-03-31, functions, NAME, ...
-	resource = "*"
-	if len(parts) < 2 {
-		return "Unknown", resource
-	}
-	if parts[1] == "event-source-mappings" {
-		switch {
-		case method == http.MethodPost:
-			return "CreateEventSourceMapping", resource
-		case len(parts) == 2 || parts[2] == "":
-			return "ListEventSourceMappings", resource
-		case method == http.MethodPut:
-			return "UpdateEventSourceMapping", resource
-		case method == http.MethodDelete:
-			return "DeleteEventSourceMapping", resource
-		}
-		return "GetEventSourceMapping", resource
-	}
-	if len(parts) < 3 || parts[2] == "" {
-		if method == http.MethodPost {
-			return "CreateFunction", resource
-		}
-		return "ListFunctions", resource
-	}
-	resource = model.FunctionARN(parts[2])
-	sub := ""
-	if len(parts) > 3 {
-		sub = parts[3]
-	}
-	switch sub {
-	case "invocations":
-		return "InvokeFunction", resource
-	case "code":
-		return "UpdateFunctionCode", resource
-	case "configuration":
-		if method == http.MethodPut {
-			return "UpdateFunctionConfiguration", resource
-		}
-		return "GetFunctionConfiguration", resource
-	case "concurrency":
-		switch method {
-		case http.MethodPut:
-			return "PutFunctionConcurrency", resource
-		case http.MethodDelete:
-			return "DeleteFunctionConcurrency", resource
-		}
-		return "GetFunctionConcurrency", resource
-	}
-	if method == http.MethodDelete {
-		return "DeleteFunction", resource
-	}
-	return "GetFunction", resource
 }
 
 func (f functionsFeature) Routes(r api.Routes) {

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/pki"
+	"github.com/orch-project/orch/pkg/server"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -193,4 +195,98 @@ func TestLogCallbackPlainHTTP(t *testing.T) {
 	} else {
 		r.Body.Close()
 	}
+}
+
+// presentedCert is the certificate the agent's log port presents now, to
+// a caller holding a server certificate of the cluster.
+func presentedCert(t *testing.T, cp *testutil.ControlPlane, ag *agent.Agent, node string, srvCert tls.Certificate) *x509.Certificate {
+	t.Helper()
+	c, err := tls.Dial("tcp", ag.Addr(), pki.NodeClientTLS(cp.CA.Cert, srvCert, node))
+	if err != nil {
+		t.Fatalf("TLS to the agent's log port: %v", err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0]
+}
+
+// Issue 11 follow-up: the node certificate an agent serves logs with
+// expires (a year by default); an agent running longer renews it at 2/3
+// of its lifetime with its own node token, so `orch logs` keeps working
+// past the first certificate's NotAfter. No node can get a certificate
+// for another node's name, and renewals are audited.
+func TestNodeCertRenewal(t *testing.T) {
+	// Renewed at 2/3: a new certificate is in place 3 s before the old
+	// one expires, room enough for a renewal on a loaded machine.
+	const validity = 9 * time.Second
+	cp := testutil.StartServer(t, testutil.WithTLS, func(c *server.Config) { c.NodeCertValidity = validity })
+	ag := startLogAgent(t, cp, "renewing")
+	id := runAndReadLogs(t, cp)
+	ctx := context.Background()
+
+	srvCert, err := cp.CA.IssueServer([]string{"localhost"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := presentedCert(t, cp, ag, "renewing", srvCert)
+	if life := time.Until(first.NotAfter); life > validity {
+		t.Fatalf("the node certificate expires in %s, want within NodeCertValidity %s", life, validity)
+	}
+	testutil.WaitFor(t, 3*validity, "a renewed certificate on the log port", func() (bool, string) {
+		c := presentedCert(t, cp, ag, "renewing", srvCert)
+		return c.NotAfter.After(first.NotAfter) && c.SerialNumber.Cmp(first.SerialNumber) != 0, "still the first, expiring " + first.NotAfter.String()
+	})
+	// Logs are fetched over a new TLS connection each time: once the first
+	// certificate has expired, only a renewed one lets them through.
+	testutil.WaitFor(t, 3*validity, "the first certificate expired", func() (bool, string) {
+		return time.Now().After(first.NotAfter.Add(time.Second)), "not yet"
+	})
+	for i := 0; i < 2; i++ {
+		rc, err := cp.Admin.Logs(ctx, id, url.Values{})
+		if err != nil {
+			t.Fatalf("orch logs after the first node certificate expired: %v", err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if len(b) == 0 {
+			t.Fatal("orch logs after the first node certificate expired: no lines")
+		}
+		// And again after the next renewal.
+		next := presentedCert(t, cp, ag, "renewing", srvCert)
+		testutil.WaitFor(t, 3*validity, "the next renewal", func() (bool, string) {
+			return time.Now().After(next.NotAfter.Add(time.Second)), "not yet"
+		})
+	}
+
+	// Another node's token cannot get a certificate for this node's name;
+	// its own name it can; no token, nothing.
+	other := testutil.StartHandAgent(t, cp.Agent, "other", 1024, 1024, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := pki.EncodeNodeKey(key.Public())
+	if _, err := other.Client().RenewNodeCert(ctx, "renewing", pub); err == nil {
+		t.Fatal("node other got a certificate for node renewing")
+	}
+	chain, err := other.Client().RenewNodeCert(ctx, "other", pub)
+	if err != nil {
+		t.Fatalf("node other renewing its own certificate: %v", err)
+	}
+	if c, err := pki.NodeCertificate([]byte(chain), key); err != nil || c.Leaf.Subject.CommonName != "other" {
+		t.Fatalf("node other's certificate: %v, want one naming other", err)
+	}
+	anon := client.New(client.Config{Servers: []string{cp.URL}, TLS: pki.PinnedTLS(cp.CA.Pin(), nil)})
+	if _, err := anon.RenewNodeCert(ctx, "renewing", pub); err == nil {
+		t.Fatal("a certificate renewed without a token")
+	}
+	testutil.WaitFor(t, 10*time.Second, "the renewals in the audit log", func() (bool, string) {
+		l, err := cp.Admin.ListAudit(ctx, "", 500, "")
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, e := range l.Entries {
+			if e.Path == "/v1/agent/nodes/renewing/certificate" && e.Status == http.StatusOK {
+				n++
+			}
+		}
+		return n >= 2, fmt.Sprintf("%d renewals of node renewing audited", n)
+	})
 }

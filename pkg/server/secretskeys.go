@@ -189,11 +189,16 @@ func (k *secretsKeys) SecretsStatus(ctx context.Context) (wire.SecretsStatus, er
 	if err != nil {
 		return wire.SecretsStatus{}, err
 	}
-	counts, err := k.st.SealedValueCounts(ctx)
+	counts, clear, err := k.st.SealedValueCounts(ctx)
 	if err != nil {
 		return wire.SecretsStatus{}, err
 	}
-	out := wire.SecretsStatus{Server: k.id, Keys: k.sealer.IDs(), SealingKey: k.sealer.ID(), ValuesByKey: counts, Servers: []wire.SecretsServer{}}
+	out := wire.SecretsStatus{Server: k.id, Keys: k.sealer.IDs(), SealingKey: k.sealer.ID(), ValuesByKey: counts, Servers: []wire.SecretsServer{}, InClear: clear}
+	for id, n := range counts {
+		if id != out.SealingKey {
+			out.UnderOldKeys += n
+		}
+	}
 	for _, h := range holders {
 		out.Servers = append(out.Servers, wire.SecretsServer(h))
 	}
@@ -248,8 +253,9 @@ func (k *secretsKeys) RotateSecrets(ctx context.Context) (wire.SecretsRotation, 
 		}
 		return wire.SecretsRotation{}, err
 	}
-	k.log.Info("re-sealed the secrets in etcd with the newest key", "key", rep.SealingKey, "values", rep.Resealed, "records", rep.Records)
-	return wire.SecretsRotation{SealingKey: rep.SealingKey, Resealed: rep.Resealed, Records: rep.Records, ValuesByKey: rep.ValuesByKey}, nil
+	k.log.Info("re-sealed the secrets in etcd with the newest key", "key", rep.SealingKey, "values", rep.Resealed, "records", rep.Records, "sealedFromClear", rep.Sealed)
+	return wire.SecretsRotation{SealingKey: rep.SealingKey, Resealed: rep.Resealed, Records: rep.Records, ValuesByKey: rep.ValuesByKey,
+		Sealed: rep.Sealed, InClear: rep.InClear}, nil
 }
 
 // rotateWait bounds how long a rotation waits for the servers to agree on

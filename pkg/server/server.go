@@ -98,6 +98,10 @@ type Config struct {
 	// pki.DefaultServerValidity, a year); it is renewed at 2/3 of it.
 	// Tests shorten it to see renewals; there is no flag.
 	ServerCertValidity time.Duration
+	// NodeCertValidity is the lifetime of the certificates issued to
+	// agents for their log servers (0: pki.DefaultNodeValidity, a year);
+	// agents renew theirs at 2/3 of it. Tests shorten it; there is no flag.
+	NodeCertValidity time.Duration
 }
 
 // Credentials are created once per cluster, at its first start. Only
@@ -277,7 +281,7 @@ func Start(ctx context.Context, o Config) (*Server, error) {
 		queues.aws.SetForwardTransport(tr)
 		topics.aws.SetForwardTransport(tr)
 	}
-	issueNodeCert, agentTLS := logCallbackTLS(s.CA, tlsCfg)
+	issueNodeCert, agentTLS := logCallbackTLS(s.CA, tlsCfg, o.NodeCertValidity)
 	dashboard := newUIFeature(uiDeps{audit: auditTo, store: st, caches: s.Caches, tasks: tasks, nodes: nodes, services: services, taskDefs: taskDefs,
 		queues: queues.queues, topics: topics.topics, fns: functions.svc, logger: o.Logger, agentTLS: agentTLS})
 	s.ui = dashboard.d

@@ -161,12 +161,12 @@ func (r *renewingCert) get() *tls.Certificate {
 // (both nil with plain HTTP): issue each registering node a certificate
 // for its serving key, and reach a node's agent presenting this server's
 // certificate and accepting only the certificate issued to that node.
-func logCallbackTLS(ca *pki.CA, serving *tls.Config) (issue func(name, servingKey string) (string, error), agentTLS func(node string) *tls.Config) {
+func logCallbackTLS(ca *pki.CA, serving *tls.Config, validity time.Duration) (issue func(name, servingKey string) (string, error), agentTLS func(node string) *tls.Config) {
 	if ca == nil || serving == nil {
 		return nil, nil
 	}
 	issue = func(name, servingKey string) (string, error) {
-		b, err := ca.IssueNode(name, servingKey, 0)
+		b, err := ca.IssueNode(name, servingKey, validity)
 		return string(b), err
 	}
 	agentTLS = func(node string) *tls.Config {

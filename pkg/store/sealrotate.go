@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -36,19 +37,47 @@ func (s *Store) sealedPrefixes() []string {
 	return []string{s.key("auth") + "/", s.key("nodes") + "/"}
 }
 
+// secretField matches a field of a stored record that holds a secret
+// (an AWS secret key, a private key, a callback token) with a non-empty
+// value; the group is the value as JSON writes it. Sealed, the value is
+// a sealedValue; a record written before a secrets key was configured
+// holds it in clear.
+var secretField = regexp.MustCompile(`"(?:secretAccessKey|keyPem|callbackToken)":"((?:[^"\\]|\\.)+)"`)
+
 // SealedValueCounts counts the sealed values in etcd by the id of the key
-// that sealed them: once a rotation has left none under a key, that key
-// can leave every server's key file.
-func (s *Store) SealedValueCounts(ctx context.Context) (map[string]int, error) {
-	counts := map[string]int{}
-	err := s.scanSealed(ctx, func(kv *kvRef) error {
+// that sealed them (once a rotation has left none under a key, that key
+// can leave every server's key file), and the secrets still in clear
+// (written before sealing was on; a rotation seals them).
+func (s *Store) SealedValueCounts(ctx context.Context) (byKey map[string]int, inClear int, err error) {
+	byKey = map[string]int{}
+	err = s.scanSealed(ctx, func(kv *kvRef) error {
 		for _, m := range sealedValue.FindAllStringSubmatch(kv.value, -1) {
-			counts[m[1]]++
+			byKey[m[1]]++
 		}
+		inClear += s.clearValues(kv.key, kv.value)
 		return nil
 	})
-	return counts, err
+	return byKey, inClear, err
 }
+
+// clearValues counts the secrets of one record held in clear.
+func (s *Store) clearValues(key, value string) int {
+	if key == s.replicaKeyKey() {
+		if sealedValue.MatchString(value) {
+			return 0
+		}
+		return 1
+	}
+	n := 0
+	for _, m := range secretField.FindAllStringSubmatch(value, -1) {
+		if !strings.HasPrefix(m[1], "orchsealed:") {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Store) replicaKeyKey() string { return s.key("auth", "replicakey") }
 
 // ResealReport says what ResealSecrets did.
 type ResealReport struct {
@@ -58,12 +87,18 @@ type ResealReport struct {
 	// rewritten for them.
 	Resealed int `json:"resealed"`
 	Records  int `json:"records"`
-	// ValuesByKey counts the sealed values by key id after the pass.
+	// Sealed counts the values found in clear and sealed (included in
+	// Resealed).
+	Sealed int `json:"sealed"`
+	// ValuesByKey counts the sealed values by key id after the pass;
+	// InClear the secrets still in clear (0 unless written meanwhile).
 	ValuesByKey map[string]int `json:"valuesByKey"`
+	InClear     int            `json:"inClear"`
 }
 
 // ResealSecrets opens every sealed value in etcd that another key sealed
-// and seals it again with the sealing key, each record rewritten only if
+// and seals it again with the sealing key, and seals every secret still
+// held in clear (written before sealing was on), each record rewritten only if
 // it did not change meanwhile (else re-read and redone), keeping its lease.
 // A value no key of this server opens stops the pass with an error naming
 // the etcd key and the key id; what was done until then stays done (the
@@ -77,8 +112,12 @@ func (s *Store) ResealSecrets(ctx context.Context) (ResealReport, error) {
 	err := s.scanSealed(ctx, func(kv *kvRef) error {
 		for attempt := 0; ; attempt++ {
 			out, n, err := resealRecord(ring, kv.key, kv.value, rep.SealingKey)
-			if err != nil || n == 0 {
+			if err != nil {
 				return err
+			}
+			out, clear := s.sealClear(ring, kv.key, out)
+			if n+clear == 0 {
+				return nil
 			}
 			// WithIgnoreLease keeps a task credential's lease (it still
 			// ends with the credential).
@@ -89,7 +128,8 @@ func (s *Store) ResealSecrets(ctx context.Context) (ResealReport, error) {
 				return fmt.Errorf("store: re-seal %s: %w", kv.key, err)
 			}
 			if resp.Succeeded {
-				rep.Resealed += n
+				rep.Resealed += n + clear
+				rep.Sealed += clear
 				rep.Records++
 				return nil
 			}
@@ -105,8 +145,33 @@ func (s *Store) ResealSecrets(ctx context.Context) (ResealReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.ValuesByKey, err = s.SealedValueCounts(ctx)
+	rep.ValuesByKey, rep.InClear, err = s.SealedValueCounts(ctx)
 	return rep, err
+}
+
+// sealClear seals the secrets of one record (value) held in clear; n
+// counts them.
+func (s *Store) sealClear(ring KeyRing, key, value string) (out string, n int) {
+	if key == s.replicaKeyKey() {
+		if sealedValue.MatchString(value) {
+			return value, 0
+		}
+		return ring.Seal(value, key), 1
+	}
+	out = secretField.ReplaceAllStringFunc(value, func(field string) string {
+		m := secretField.FindStringSubmatch(field)
+		if strings.HasPrefix(m[1], "orchsealed:") {
+			return field
+		}
+		var pt string
+		if json.Unmarshal([]byte(`"`+m[1]+`"`), &pt) != nil {
+			return field // not a JSON string as written: left as it is
+		}
+		sealed, _ := json.Marshal(ring.Seal(pt, key))
+		n++
+		return field[:len(field)-len(m[1])-2] + string(sealed)
+	})
+	return out, n
 }
 
 // resealRecord re-seals the sealed values of one record that a key other
@@ -135,7 +200,7 @@ type kvRef struct {
 }
 
 // scanSealed calls fn for every record under sealedPrefixes holding a
-// sealed value, reading 500 records at a time.
+// sealed value or a secret in clear, reading 500 records at a time.
 func (s *Store) scanSealed(ctx context.Context, fn func(*kvRef) error) error {
 	for _, prefix := range s.sealedPrefixes() {
 		from := prefix
@@ -146,7 +211,7 @@ func (s *Store) scanSealed(ctx context.Context, fn func(*kvRef) error) error {
 				return fmt.Errorf("store: read %s: %w", prefix, err)
 			}
 			for _, kv := range resp.Kvs {
-				if !sealedValue.Match(kv.Value) {
+				if !sealedValue.Match(kv.Value) && s.clearValues(string(kv.Key), string(kv.Value)) == 0 {
 					continue
 				}
 				if err := fn(&kvRef{key: string(kv.Key), value: string(kv.Value), modRev: kv.ModRevision}); err != nil {
@@ -251,7 +316,7 @@ func (p *SecretsKeyPublisher) Withdraw(ctx context.Context) {
 // It is kept in etcd rather than derived from the secrets key file so a
 // rotation of that file does not change it.
 func (s *Store) ReplicaKey(ctx context.Context) ([]byte, error) {
-	key := s.key("auth", "replicakey")
+	key := s.replicaKeyKey()
 	for {
 		resp, err := s.cli.Get(ctx, key)
 		if err != nil {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -53,9 +54,9 @@ func TestResealSecretsWithTheNewestKey(t *testing.T) {
 	if err != nil || len(rk) != 32 {
 		t.Fatalf("replica key: %d bytes, %v", len(rk), err)
 	}
-	counts, err := st.SealedValueCounts(ctx)
-	if err != nil || counts[id1] != 5 || len(counts) != 1 {
-		t.Fatalf("sealed values before: %v %v, want 5 under %s", counts, err, id1)
+	counts, clear, err := st.SealedValueCounts(ctx)
+	if err != nil || counts[id1] != 5 || len(counts) != 1 || clear != 0 {
+		t.Fatalf("sealed values before: %v, %d in clear, %v; want 5 under %s, none in clear", counts, clear, err, id1)
 	}
 	raw, err := clientv3.New(clientv3.Config{Endpoints: st.Endpoints()})
 	if err != nil {
@@ -134,5 +135,87 @@ func TestResealSecretsWithTheNewestKey(t *testing.T) {
 	}
 	if _, err := st3.ResealSecrets(ctx); !errors.Is(err, pki.ErrWrongKey) || !strings.Contains(err.Error(), id2) {
 		t.Fatalf("re-sealing with the old key alone: %v, want ErrWrongKey naming %s", err, id2)
+	}
+}
+
+// Secrets written before sealing was on stay in clear in etcd until a
+// rotation: the counts say how many, and the rotation seals them (as it
+// re-seals values under older keys), after which etcd holds none of them
+// in clear and each still opens.
+func TestResealSealsSecretsStoredInClear(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{DataDir: dir}) // no secrets key: everything in clear
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	const keyPEM = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
+	if err := st.PutAWSKey(ctx, store.AWSKey{AccessKeyID: "AKIACLEAR", SecretAccessKey: secret, Role: auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SNSSigningKeys(ctx, func() (*store.SigningKey, error) {
+		return &store.SigningKey{ID: "s1", KeyPEM: keyPEM, CertPEM: "cert"}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ClusterCA(ctx, func() (*store.ClusterCAKeys, error) {
+		return &store.ClusterCAKeys{CertPEM: "ca-cert", KeyPEM: keyPEM}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rk, err := st.ReplicaKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	k1 := bytes.Repeat([]byte{7}, 32)
+	ring, _ := pki.NewKeyRing([][]byte{k1})
+	st, err = store.Open(ctx, store.Config{DataDir: dir, Secrets: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts, clear, err := st.SealedValueCounts(ctx)
+	if err != nil || clear != 4 || len(counts) != 0 {
+		t.Fatalf("before the rotation: %v sealed, %d in clear, %v; want none sealed, 4 in clear", counts, clear, err)
+	}
+	rep, err := st.ResealSecrets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sealed != 4 || rep.Resealed != 4 || rep.InClear != 0 || rep.ValuesByKey[pki.KeyID(k1)] != 4 {
+		t.Fatalf("rotation report %+v, want 4 sealed from clear, none left in clear, 4 under %s", rep, pki.KeyID(k1))
+	}
+	raw, err := clientv3.New(clientv3.Config{Endpoints: st.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	all, err := raw.Get(ctx, "/orch/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range all.Kvs {
+		v := string(kv.Value)
+		if strings.Contains(v, secret) || strings.Contains(v, "MIGHAgEAMBMG") || strings.Contains(v, base64.StdEncoding.EncodeToString(rk)) {
+			t.Errorf("%s still holds a secret in clear: %s", kv.Key, v)
+		}
+	}
+	if k, err := st.GetAWSKey(ctx, "AKIACLEAR"); err != nil || k.SecretAccessKey != secret {
+		t.Fatalf("the admin key after sealing: %+v %v", k, err)
+	}
+	if ks, err := st.SNSSigningKeys(ctx, nil); err != nil || ks.Current.KeyPEM != keyPEM {
+		t.Fatalf("the signing key after sealing: %v", err)
+	}
+	if ca, err := st.ClusterCA(ctx, nil); err != nil || ca.KeyPEM != keyPEM {
+		t.Fatalf("the CA key after sealing: %v", err)
+	}
+	if rk2, err := st.ReplicaKey(ctx); err != nil || !bytes.Equal(rk, rk2) {
+		t.Fatalf("the replica key after sealing: %v", err)
+	}
+	if again, err := st.ResealSecrets(ctx); err != nil || again.Resealed != 0 {
+		t.Fatalf("a second pass: %+v %v, want nothing to do", again, err)
 	}
 }

@@ -118,8 +118,8 @@ func TestRotateSecretsKeyOnline(t *testing.T) {
 		t.Fatalf("rotate said %q", out)
 	}
 	st = status()
-	if st.ValuesByKey[oldID] != 0 || st.ValuesByKey[newID] == 0 {
-		t.Fatalf("after the rotation: %+v, want every value under %s", st.ValuesByKey, newID)
+	if st.ValuesByKey[oldID] != 0 || st.ValuesByKey[newID] == 0 || st.UnderOldKeys != 0 || st.InClear != 0 {
+		t.Fatalf("after the rotation: %+v (%d under older keys, %d in clear), want every value under %s", st.ValuesByKey, st.UnderOldKeys, st.InClear, newID)
 	}
 	for i, url := range c.urls {
 		if err := listQueues(url); err != nil {

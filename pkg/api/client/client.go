@@ -291,6 +291,14 @@ func (c *Client) Heartbeat(ctx context.Context, node string) error {
 	return c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/heartbeat", nil, nil)
 }
 
+// RenewNodeCert asks for a new certificate for node's log server, for
+// its serving key (PEM chain; a TLS cluster only).
+func (c *Client) RenewNodeCert(ctx context.Context, node, servingKey string) (string, error) {
+	var out wire.NodeCertResponse
+	err := c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/certificate", wire.NodeCertRequest{ServingKey: servingKey}, &out)
+	return out.NodeCert, err
+}
+
 // ReportStatus sends observed task states.
 func (c *Client) ReportStatus(ctx context.Context, node string, reports []wire.TaskStatusReport) error {
 	return c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/status", wire.StatusBatch{Reports: reports}, nil)

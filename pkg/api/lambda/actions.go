@@ -58,7 +58,7 @@ func (h *Handler) createFunction(ctx context.Context, c *call) (answer, error) {
 	if err := c.decode(&in); err != nil {
 		return answer{}, err
 	}
-	f := model.Function{FunctionName: in.FunctionName, Tags: in.Tags}
+	f := model.Function{FunctionName: c.name, Tags: in.Tags}
 	if in.PackageType == "" && in.Code != nil && in.Code.ImageUri != "" {
 		in.PackageType = "Image"
 	}
@@ -73,7 +73,7 @@ func (h *Handler) createFunction(ctx context.Context, c *call) (answer, error) {
 }
 
 func (h *Handler) getFunction(ctx context.Context, c *call) (answer, error) {
-	sf, err := h.svc.Get(ctx, c.r.PathValue("name"))
+	sf, err := h.svc.Get(ctx, c.name)
 	if err != nil {
 		return answer{}, err
 	}
@@ -86,7 +86,7 @@ func (h *Handler) getFunction(ctx context.Context, c *call) (answer, error) {
 }
 
 func (h *Handler) getConfiguration(ctx context.Context, c *call) (answer, error) {
-	sf, err := h.svc.Get(ctx, c.r.PathValue("name"))
+	sf, err := h.svc.Get(ctx, c.name)
 	if err != nil {
 		return answer{}, err
 	}
@@ -134,7 +134,7 @@ func maxItems(s string) (int, error) {
 }
 
 func (h *Handler) deleteFunction(ctx context.Context, c *call) (answer, error) {
-	if err := h.svc.Delete(ctx, c.r.PathValue("name")); err != nil {
+	if err := h.svc.Delete(ctx, c.name); err != nil {
 		return answer{}, err
 	}
 	return answer{status: http.StatusNoContent}, nil
@@ -151,7 +151,7 @@ func (h *Handler) updateCode(ctx context.Context, c *call) (answer, error) {
 	if in.ImageUri == "" {
 		return answer{}, invalid("ImageUri is required: the image whose entrypoint starts the Lambda runtime client")
 	}
-	sf, err := h.svc.Update(ctx, c.r.PathValue("name"), func(f *model.Function) error { f.Code.ImageUri = in.ImageUri; return nil })
+	sf, err := h.svc.Update(ctx, c.name, func(f *model.Function) error { f.Code.ImageUri = in.ImageUri; return nil })
 	if err != nil {
 		return answer{}, err
 	}
@@ -166,7 +166,7 @@ func (h *Handler) updateConfiguration(ctx context.Context, c *call) (answer, err
 	if in.Code != nil {
 		return answer{}, invalid("Code cannot change here: use UpdateFunctionCode")
 	}
-	sf, err := h.svc.Update(ctx, c.r.PathValue("name"), in.apply)
+	sf, err := h.svc.Update(ctx, c.name, in.apply)
 	if err != nil {
 		return answer{}, err
 	}
@@ -183,7 +183,7 @@ func (h *Handler) putConcurrency(ctx context.Context, c *call) (answer, error) {
 	if in.ReservedConcurrentExecutions == nil {
 		return answer{}, invalid("ReservedConcurrentExecutions is required: 0 or more")
 	}
-	sf, err := h.svc.Update(ctx, c.r.PathValue("name"), func(f *model.Function) error {
+	sf, err := h.svc.Update(ctx, c.name, func(f *model.Function) error {
 		f.ReservedConcurrentExecutions = in.ReservedConcurrentExecutions
 		return nil
 	})
@@ -194,7 +194,7 @@ func (h *Handler) putConcurrency(ctx context.Context, c *call) (answer, error) {
 }
 
 func (h *Handler) getConcurrency(ctx context.Context, c *call) (answer, error) {
-	sf, err := h.svc.Get(ctx, c.r.PathValue("name"))
+	sf, err := h.svc.Get(ctx, c.name)
 	if err != nil {
 		return answer{}, err
 	}
@@ -202,7 +202,7 @@ func (h *Handler) getConcurrency(ctx context.Context, c *call) (answer, error) {
 }
 
 func (h *Handler) deleteConcurrency(ctx context.Context, c *call) (answer, error) {
-	_, err := h.svc.Update(ctx, c.r.PathValue("name"), func(f *model.Function) error {
+	_, err := h.svc.Update(ctx, c.name, func(f *model.Function) error {
 		f.ReservedConcurrentExecutions = nil
 		return nil
 	})

@@ -1,8 +1,9 @@
 // Package lambda serves the AWS Lambda API (REST-JSON, SigV4 service
 // "lambda") on Orch's endpoint, for the stock SDKs and CLIs: functions
 // (Create/Get/List/Delete, UpdateFunctionCode, UpdateFunctionConfiguration,
-// concurrency), Invoke (RequestResponse, Event, DryRun) and event source
-// mappings; /v1/functions for the orch CLI; the Function and
+// concurrency, tags), Invoke (RequestResponse, Event, DryRun) and event
+// source mappings, each authorized as the action its route names (see
+// routes.go); /v1/functions for the orch CLI; the Function and
 // EventSourceMapping manifest kinds; and the agents' invocation stream. It
 // decodes, calls pkg/function and encodes; the mapping from domain errors
 // to Lambda's codes is in errors.go.
@@ -33,41 +34,25 @@ var errTooLarge = &awsproto.Error{Code: "RequestTooLargeException", Status: http
 
 // Handler serves the Lambda API.
 type Handler struct {
-	svc *function.Service
-	// invoke verifies Invoke calls (any cluster key: tasks may invoke),
-	// admin the management calls (admin keys only).
-	invoke, admin awsproto.Verifier
-	log           *slog.Logger
-	mux           *http.ServeMux
+	svc    *function.Service
+	verify awsproto.Verifier
+	authz  awsproto.Authorizer
+	log    *slog.Logger
+	mux    *http.ServeMux
 }
 
-// NewHandler returns the Lambda API handler.
-func NewHandler(svc *function.Service, invoke, admin awsproto.Verifier, logger *slog.Logger) *Handler {
+// NewHandler returns the Lambda API handler. verify checks signatures
+// (nil: unsigned requests are accepted, for tests); WithAuthorizer adds
+// the policy check of every call.
+func NewHandler(svc *function.Service, verify awsproto.Verifier, logger *slog.Logger) *Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	h := &Handler{svc: svc, invoke: invoke, admin: admin, log: logger.With("component", "lambda")}
+	h := &Handler{svc: svc, verify: verify, log: logger.With("component", "lambda")}
 	m := http.NewServeMux()
-	fn := "/2015-03-31/functions/{name}"
-	m.HandleFunc("POST /2015-03-31/functions", h.action(h.createFunction, true))
-	m.HandleFunc("GET /2015-03-31/functions/{$}", h.action(h.listFunctions, true))
-	m.HandleFunc("GET /2015-03-31/functions", h.action(h.listFunctions, true))
-	m.HandleFunc("GET "+fn, h.action(h.getFunction, true))
-	m.HandleFunc("GET "+fn+"/configuration", h.action(h.getConfiguration, true))
-	m.HandleFunc("DELETE "+fn, h.action(h.deleteFunction, true))
-	m.HandleFunc("PUT "+fn+"/code", h.action(h.updateCode, true))
-	m.HandleFunc("PUT "+fn+"/configuration", h.action(h.updateConfiguration, true))
-	m.HandleFunc("PUT /2017-10-31/functions/{name}/concurrency", h.action(h.putConcurrency, true))
-	m.HandleFunc("DELETE /2017-10-31/functions/{name}/concurrency", h.action(h.deleteConcurrency, true))
-	m.HandleFunc("GET /2019-09-30/functions/{name}/concurrency", h.action(h.getConcurrency, true))
-	m.HandleFunc("POST "+fn+"/invocations", h.invokeHandler)
-	m.HandleFunc("POST /2015-03-31/event-source-mappings/{$}", h.action(h.createMapping, true))
-	m.HandleFunc("POST /2015-03-31/event-source-mappings", h.action(h.createMapping, true))
-	m.HandleFunc("GET /2015-03-31/event-source-mappings/{$}", h.action(h.listMappings, true))
-	m.HandleFunc("GET /2015-03-31/event-source-mappings", h.action(h.listMappings, true))
-	m.HandleFunc("GET /2015-03-31/event-source-mappings/{uuid}", h.action(h.getMapping, true))
-	m.HandleFunc("PUT /2015-03-31/event-source-mappings/{uuid}", h.action(h.updateMapping, true))
-	m.HandleFunc("DELETE /2015-03-31/event-source-mappings/{uuid}", h.action(h.deleteMapping, true))
+	for _, rt := range routes {
+		m.HandleFunc(rt.pattern, h.action(rt))
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		dialect.WriteError(w, awsproto.NewRequestID(), &awsproto.Error{Code: "ResourceNotFoundException", Status: http.StatusNotFound,
 			Message: "Orch's Lambda API does not serve " + r.Method + " " + r.URL.Path + ": see docs/functions.md for the supported actions"})
@@ -76,11 +61,19 @@ func NewHandler(svc *function.Service, invoke, admin awsproto.Verifier, logger *
 	return h
 }
 
+// WithAuthorizer makes h check every call as lambda:<Action> on the ARN
+// of the function it acts on (or "*"), against the caller's policies.
+func (h *Handler) WithAuthorizer(a awsproto.Authorizer) *Handler {
+	h.authz = a
+	return h
+}
+
 // IsLambdaRequest reports whether r is a Lambda API call (path-routed).
 func IsLambdaRequest(r *http.Request) bool {
 	p := r.URL.Path
 	return strings.HasPrefix(p, "/2015-03-31/functions") || strings.HasPrefix(p, "/2015-03-31/event-source-mappings") ||
-		strings.HasPrefix(p, "/2017-10-31/functions/") || strings.HasPrefix(p, "/2019-09-30/functions/")
+		strings.HasPrefix(p, "/2017-10-31/functions/") || strings.HasPrefix(p, "/2019-09-30/functions/") ||
+		strings.HasPrefix(p, "/2017-03-31/tags/")
 }
 
 // Claims reports whether r is a Lambda API call.
@@ -88,11 +81,15 @@ func (h *Handler) Claims(r *http.Request) bool { return IsLambdaRequest(r) }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// call is one decoded request: its id, body and the path's values.
+// call is one decoded request: its id, body and the function it acts on.
 type call struct {
 	r     *http.Request
 	reqID string
 	body  []byte
+	// name is the function the call acts on, resolved from the path (or
+	// the body) before the call was authorized on its ARN: handlers use
+	// it, never the raw path value.
+	name string
 }
 
 func (c *call) decode(v any) error {
@@ -106,23 +103,30 @@ func (c *call) decode(v any) error {
 	return nil
 }
 
-// answer is an action's result: a status and a JSON body (nil: none).
+// answer is an action's result: a status and a JSON body (nil: none; a
+// writeAnswer writes the whole answer itself, as Invoke's does).
 type answer struct {
 	status int
 	body   any
 }
 
-// action runs the prelude (read the body, verify the signature) and
-// writes what fn returns.
-func (h *Handler) action(fn func(ctx context.Context, c *call) (answer, error), admin bool) http.HandlerFunc {
+type writeAnswer func(w http.ResponseWriter)
+
+// action runs the prelude (read the body, verify the signature, resolve
+// and authorize what the call acts on) and writes what rt.serve returns.
+func (h *Handler) action(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, ok := h.prelude(w, r, admin)
+		c, ok := h.prelude(w, r, rt)
 		if !ok {
 			return
 		}
-		a, err := fn(r.Context(), c)
+		a, err := rt.serve(h, r.Context(), c)
 		if err != nil {
 			h.fail(w, c.reqID, err)
+			return
+		}
+		if write, ok := a.body.(writeAnswer); ok {
+			write(w)
 			return
 		}
 		if a.body == nil {
@@ -134,7 +138,7 @@ func (h *Handler) action(fn func(ctx context.Context, c *call) (answer, error), 
 	}
 }
 
-func (h *Handler) prelude(w http.ResponseWriter, r *http.Request, admin bool) (*call, bool) {
+func (h *Handler) prelude(w http.ResponseWriter, r *http.Request, rt route) (*call, bool) {
 	c := &call{r: r, reqID: awsproto.NewRequestID()}
 	if r.ContentLength > MaxBodyBytes {
 		// Read what the client sends before answering: a client still
@@ -156,11 +160,21 @@ func (h *Handler) prelude(w http.ResponseWriter, r *http.Request, admin bool) (*
 		return nil, false
 	}
 	c.body = body
-	v := h.invoke
-	if admin {
-		v = h.admin
+	if err := awsproto.Verify(h.verify, r, body); err != nil {
+		h.fail(w, c.reqID, err)
+		return nil, false
 	}
-	if err := awsproto.Verify(v, r, body); err != nil {
+	resource, err := rt.resource(c)
+	if err != nil {
+		h.fail(w, c.reqID, err)
+		return nil, false
+	}
+	err = awsproto.Authorize(h.authz, r, "lambda:"+rt.action, resource, nil)
+	var denied *awsproto.AccessDenied
+	if errors.As(err, &denied) {
+		err = &awsproto.Error{Code: "AccessDeniedException", Status: http.StatusForbidden, Message: denied.Message}
+	}
+	if err != nil {
 		h.fail(w, c.reqID, err)
 		return nil, false
 	}

@@ -1,6 +1,7 @@
 package lambda
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -12,39 +13,39 @@ import (
 // tailBytes is how much of an invocation's log LogType Tail returns.
 const tailBytes = 4096
 
-// invokeHandler is Invoke: POST /2015-03-31/functions/{name}/invocations.
-func (h *Handler) invokeHandler(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.prelude(w, r, false)
-	if !ok {
-		return
-	}
+// invoke is Invoke: POST /2015-03-31/functions/{name}/invocations. Its
+// answer is the function's payload as it is, so it writes it itself.
+func (h *Handler) invoke(ctx context.Context, c *call) (answer, error) {
+	r := c.r
 	typ := r.Header.Get("X-Amz-Invocation-Type")
 	if typ == "" {
 		typ = function.RequestResponse
 	}
 	logType := r.Header.Get("X-Amz-Log-Type")
 	if logType != "" && logType != "None" && logType != "Tail" {
-		h.fail(w, c.reqID, invalid("X-Amz-Log-Type %q: use None or Tail", logType))
-		return
+		return answer{}, invalid("X-Amz-Log-Type %q: use None or Tail", logType)
 	}
 	if typ != function.RequestResponse && typ != function.Event && typ != function.DryRun {
-		h.fail(w, c.reqID, invalid("X-Amz-Invocation-Type %q: use RequestResponse, Event or DryRun", typ))
-		return
+		return answer{}, invalid("X-Amz-Invocation-Type %q: use RequestResponse, Event or DryRun", typ)
 	}
 	payload := c.body
 	if len(payload) == 0 {
 		payload = []byte("{}")
 	}
 	if !json.Valid(payload) {
-		h.fail(w, c.reqID, &awsproto.Error{Code: "InvalidRequestContentException", Status: http.StatusBadRequest,
-			Message: "Could not parse request body into json: the payload must be a JSON document"})
-		return
+		return answer{}, &awsproto.Error{Code: "InvalidRequestContentException", Status: http.StatusBadRequest,
+			Message: "Could not parse request body into json: the payload must be a JSON document"}
 	}
-	res, err := h.svc.Invoke(r.Context(), r.PathValue("name"), payload, typ, logType == "Tail" && typ == function.RequestResponse)
+	res, err := h.svc.Invoke(ctx, c.name, payload, typ, logType == "Tail" && typ == function.RequestResponse)
 	if err != nil {
-		h.fail(w, c.reqID, err)
-		return
+		return answer{}, err
 	}
+	return answer{body: writeAnswer(func(w http.ResponseWriter) { writeInvokeResult(w, res, logType) })}, nil
+}
+
+// writeInvokeResult writes an invocation's answer as Lambda does: the
+// payload as the body, the rest in X-Amz-* headers.
+func writeInvokeResult(w http.ResponseWriter, res function.InvokeResult, logType string) {
 	hd := w.Header()
 	hd.Set("x-amzn-RequestId", res.RequestID)
 	switch res.StatusCode {

@@ -14,6 +14,17 @@ import (
 // (nil for actions without output).
 type action func(ctx context.Context, c *call) (func(*awsproto.XMLWriter), error)
 
+// Actions lists every SNS action served, sorted: a test walks it so that
+// no action can be added without its policy check.
+func Actions() []string {
+	out := make([]string, 0, len(actions))
+	for a := range actions {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // actions is every SNS action this endpoint serves: Claims recognises
 // requests by it, ServeHTTP dispatches by it.
 var actions = map[string]action{

@@ -189,6 +189,13 @@ func (h *Handler) authorize(r *http.Request, action string, form url.Values) err
 	default:
 		resource = form.Get("TopicArn")
 	}
+	// The ARN checked is the one of the topic acted on, spelt as this
+	// cluster spells it: the actions read only the name out of an ARN, so
+	// an ARN with another region must not slip past a Deny on the
+	// topic's own ARN.
+	if name, err := model.ArnName(resource, "sns"); err == nil && name != "*" {
+		resource = model.TopicArn(model.Region, name)
+	}
 	policy := func() string {
 		attrs, err := h.t.GetTopicAttributes(r.Context(), resource)
 		if err != nil {

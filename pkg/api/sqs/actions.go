@@ -2,6 +2,7 @@ package sqs
 
 import (
 	"context"
+	"sort"
 	"strings"
 
 	"github.com/orch-project/orch/pkg/model"
@@ -48,6 +49,17 @@ var actions = map[string]action{
 	"StartMessageMoveTask":         startMessageMoveTask,
 	"CancelMessageMoveTask":        cancelMessageMoveTask,
 	"ListMessageMoveTasks":         listMessageMoveTasks,
+}
+
+// Actions lists every SQS action served, sorted: a test walks it so that
+// no action can be added without its policy check.
+func Actions() []string {
+	out := make([]string, 0, len(actions))
+	for a := range actions {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (c *call) queueURL(name string) string { return c.baseURL + "/" + model.AccountID + "/" + name }

@@ -207,8 +207,19 @@ func (h *Handler) authorize(r *http.Request, c *call) error {
 	switch c.action {
 	case "CreateQueue", "GetQueueUrl":
 		name = c.in.QueueName
-	case "ListQueues", "CancelMessageMoveTask":
+	case "ListQueues":
 		name = "*"
+	case "CancelMessageMoveTask":
+		// The task's source queue, which its handle names (and which the
+		// cancel acts on), as in SQS.
+		if c.in.TaskHandle == "" {
+			return missing("TaskHandle")
+		}
+		src, err := queue.MoveTaskSource(c.in.TaskHandle)
+		if err != nil {
+			return err
+		}
+		name = model.QueueNameFromArn(src)
 	case "StartMessageMoveTask", "ListMessageMoveTasks":
 		name = model.QueueNameFromArn(c.in.SourceArn)
 	default:

@@ -38,6 +38,19 @@ type RegisterResponse struct {
 	NodeCert string `json:"nodeCert,omitempty"`
 }
 
+// NodeCertRequest asks for a new certificate for the node's log server
+// (POST /v1/agent/nodes/{name}/certificate, with that node's token):
+// ServingKey as in RegisterRequest.
+type NodeCertRequest struct {
+	ServingKey string `json:"servingKey"`
+}
+
+// NodeCertResponse is the renewed certificate (PEM: the node's
+// certificate, then the cluster CA).
+type NodeCertResponse struct {
+	NodeCert string `json:"nodeCert"`
+}
+
 // Assignment is a task placed on the agent's node with the definition to run.
 type Assignment struct {
 	Task           model.Task           `json:"task"`

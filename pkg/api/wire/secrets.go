@@ -20,6 +20,11 @@ type SecretsStatus struct {
 	SealingKey  string          `json:"sealingKey"`
 	Servers     []SecretsServer `json:"servers"`
 	ValuesByKey map[string]int  `json:"valuesByKey"`
+	// UnderOldKeys counts the sealed values under a key other than
+	// SealingKey, InClear the secrets stored in clear (written before
+	// sealing was on): orch secrets rotate leaves both at 0.
+	UnderOldKeys int `json:"underOldKeys"`
+	InClear      int `json:"inClear"`
 }
 
 // SecretsRotation is POST /v1/secrets/rotate: every sealed value in etcd
@@ -29,4 +34,8 @@ type SecretsRotation struct {
 	Resealed    int            `json:"resealed"`
 	Records     int            `json:"records"`
 	ValuesByKey map[string]int `json:"valuesByKey"`
+	// Sealed counts the secrets found in clear and sealed (part of
+	// Resealed); InClear those still in clear after the pass.
+	Sealed  int `json:"sealed"`
+	InClear int `json:"inClear"`
 }
