@@ -81,8 +81,12 @@ type call struct {
 	conn *Conn
 	fn   string
 	mem  int
-	res  chan Result
-	err  chan error
+	done chan outcome // one answer: a result or an error
+}
+
+type outcome struct {
+	r   Result
+	err error
 }
 
 // Hub routes invocations to the agents connected to this server. Placement
@@ -226,7 +230,7 @@ func (h *Hub) Complete(node, id string, r Result) bool {
 	nodes[node] = envCount{n: r.Environments, at: time.Now()}
 	h.mu.Unlock()
 	r.Node = node
-	c.res <- r
+	c.done <- outcome{r: r}
 	return true
 }
 
@@ -240,7 +244,7 @@ func (h *Hub) Fail(node, id string, err error) bool {
 	}
 	h.release(id, c)
 	h.mu.Unlock()
-	c.err <- err
+	c.done <- outcome{err: err}
 	return true
 }
 
@@ -299,7 +303,7 @@ func (h *Hub) call(ctx context.Context, req Request) (Result, error) {
 		h.mu.Unlock()
 		return Result{}, ErrNoAgents
 	}
-	c := &call{conn: conn, fn: fn.FunctionName, mem: fn.MemorySize, res: make(chan Result, 1), err: make(chan error, 1)}
+	c := &call{conn: conn, fn: fn.FunctionName, mem: fn.MemorySize, done: make(chan outcome, 1)}
 	h.calls[req.ID] = c
 	h.fnInflight[fn.FunctionName]++
 	conn.inflight[fn.FunctionName]++
@@ -327,10 +331,8 @@ func (h *Hub) call(ctx context.Context, req Request) (Result, error) {
 		return Result{}, ctx.Err()
 	}
 	select {
-	case r := <-c.res:
-		return r, nil
-	case err := <-c.err:
-		return Result{}, err
+	case o := <-c.done:
+		return o.r, o.err
 	case <-conn.done:
 		abandon()
 		return Result{}, fmt.Errorf("%w: node %s lost its connection during the invocation", ErrAgentLost, conn.node)

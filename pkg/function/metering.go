@@ -46,6 +46,10 @@ type fnMeter struct {
 	u      Usage
 	recent []time.Duration
 	next   int
+	// The function's series of the metrics every invocation moves, looked
+	// up once (WithLabelValues hashes the label and takes a lock each time).
+	invocations, gbSeconds prometheus.Counter
+	duration               prometheus.Observer
 }
 
 func newMeter() *meter {
@@ -80,11 +84,12 @@ func (m *meter) record(fn string, memMiB int, r Result, err error) {
 	m.mu.Lock()
 	f := m.fns[fn]
 	if f == nil {
-		f = &fnMeter{u: Usage{Function: fn}}
+		f = &fnMeter{u: Usage{Function: fn}, invocations: m.invocations.WithLabelValues(fn),
+			gbSeconds: m.gbSeconds.WithLabelValues(fn), duration: m.duration.WithLabelValues(fn)}
 		m.fns[fn] = f
 	}
 	f.u.Invocations++
-	m.invocations.WithLabelValues(fn).Inc()
+	f.invocations.Inc()
 	throttled := errors.Is(err, ErrThrottled)
 	switch {
 	case throttled:
@@ -109,8 +114,8 @@ func (m *meter) record(fn string, memMiB int, r Result, err error) {
 		gbs := float64(ms) / 1000 * float64(memMiB) / 1024
 		f.u.BilledMs += ms
 		f.u.GBSeconds += gbs
-		m.gbSeconds.WithLabelValues(fn).Add(gbs)
-		m.duration.WithLabelValues(fn).Observe(r.Duration.Seconds())
+		f.gbSeconds.Add(gbs)
+		f.duration.Observe(r.Duration.Seconds())
 		if len(f.recent) < durationWindow {
 			f.recent = append(f.recent, r.Duration)
 		} else {
@@ -140,11 +145,13 @@ func (m *meter) usage() []Usage {
 	return out
 }
 
-// forget drops a deleted function's figures.
+// forget drops a deleted function's figures. The series go under mu
+// too: a record at the same time then either keeps series still exported
+// or makes new ones, never keeps ones just deleted.
 func (m *meter) forget(fn string) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	delete(m.fns, fn)
-	m.mu.Unlock()
 	for _, v := range []*prometheus.CounterVec{m.invocations, m.errors, m.throttles, m.coldStarts, m.gbSeconds} {
 		v.DeleteLabelValues(fn)
 	}

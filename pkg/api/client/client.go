@@ -185,7 +185,9 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 		return nil, errors.New("no orch server configured: pass --server, set ORCH_SERVER, or run orch dev / orch server to write a config file")
 	}
 	var payload []byte
-	if body != nil {
+	if raw, ok := body.(rawJSON); ok {
+		payload = raw
+	} else if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return nil, err

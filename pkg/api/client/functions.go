@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +43,9 @@ type invocationLine struct {
 }
 
 func (d *invocationDecoder) decode(b []byte, ev *wire.InvocationEvent) error {
+	if d.decodeInvoke(b, ev) {
+		return nil
+	}
 	var l invocationLine
 	if err := json.Unmarshal(b, &l); err != nil {
 		return err
@@ -65,6 +70,73 @@ func (d *invocationDecoder) decode(b []byte, ev *wire.InvocationEvent) error {
 	return nil
 }
 
+// decodeInvoke decodes, without encoding/json, an invoke line in the one
+// shape servers write (pkg/api/lambda's invocationLines):
+//
+//	{"type":"invoke","requestId":"ID","function":SPEC[,"payload":"BASE64"][,"tail":true]}
+//
+// where SPEC is byte for byte a spec this stream decoded before. It
+// reports false for anything else (a new spec, a ping, an escape in the
+// id, another field or order), which json.Unmarshal then decodes: the
+// result is the same either way. The line is read from both ends: the
+// spec is an object (it ends in '}'), base64 holds no quote, so what
+// follows the spec is found without scanning it.
+func (d *invocationDecoder) decodeInvoke(b []byte, ev *wire.InvocationEvent) bool {
+	rest, ok := bytes.CutPrefix(b, []byte(`{"type":"`+wire.InvocationInvoke+`","requestId":"`))
+	if !ok {
+		return false
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return false
+	}
+	for _, c := range rest[:end] {
+		if c < 0x20 || c == '\\' || c >= 0x80 { // escapes, control bytes, UTF-8: json.Unmarshal
+			return false
+		}
+	}
+	id := rest[:end]
+	if rest, ok = bytes.CutPrefix(rest[end+1:], []byte(`,"function":`)); !ok {
+		return false
+	}
+	if rest, ok = bytes.CutSuffix(rest, []byte("}")); !ok {
+		return false
+	}
+	var tail bool
+	if r, ok := bytes.CutSuffix(rest, []byte(`,"tail":true`)); ok {
+		rest, tail = r, true
+	}
+	var payload []byte
+	if n := len(rest); n > 0 && rest[n-1] == '"' {
+		open := bytes.LastIndexByte(rest[:n-1], '"')
+		if open < 0 {
+			return false
+		}
+		enc := rest[open+1 : n-1]
+		if rest, ok = bytes.CutSuffix(rest[:open+1], []byte(`,"payload":"`)); !ok || len(enc) == 0 {
+			return false
+		}
+		for _, c := range enc {
+			if c < 0x20 || c == '\\' { // base64 skips \r and \n; a JSON string holds neither raw
+				return false
+			}
+		}
+		// As encoding/json decodes a []byte.
+		payload = make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+		n, err := base64.StdEncoding.Decode(payload, enc)
+		if err != nil {
+			return false
+		}
+		payload = payload[:n]
+	}
+	spec, ok := d.specs[string(rest)]
+	if !ok {
+		return false
+	}
+	*ev = wire.InvocationEvent{Type: wire.InvocationInvoke, RequestID: string(id), Function: spec, Payload: payload, Tail: tail}
+	return true
+}
+
 // InvocationResult posts one invocation's result. A result nobody waits
 // for any more (410: the caller timed out) is not an error.
 func (c *Client) InvocationResult(ctx context.Context, node, id string, res wire.InvocationResult) error {
@@ -81,7 +153,11 @@ func (c *Client) InvocationResult(ctx context.Context, node, id string, res wire
 // errors.Is(err, ErrNoResultBatches) then, and the agent posts results
 // one by one.
 func (c *Client) InvocationResults(ctx context.Context, node string, rs []wire.InvocationResult) error {
-	err := c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/invocation-results", wire.InvocationResults{Results: rs}, nil)
+	body, err := encodeResults(rs)
+	if err != nil {
+		return err
+	}
+	err = c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/invocation-results", body, nil)
 	var e *Error
 	if errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusMethodNotAllowed) {
 		return fmt.Errorf("%w: %v", ErrNoResultBatches, err)

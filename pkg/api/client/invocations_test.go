@@ -51,3 +51,72 @@ func TestInvocationDecoderMatchesJSON(t *testing.T) {
 		t.Error("a spec of the wrong shape should be an error")
 	}
 }
+
+// The decoder's own path (no encoding/json) takes the lines servers
+// write once their spec is known, and gives what encoding/json gives;
+// every other line falls through to encoding/json.
+func TestInvocationDecoderFastPath(t *testing.T) {
+	spec := &wire.FunctionSpec{Name: "receipt", ARN: "arn:aws:lambda:us-east-1:000000000000:function:receipt", Image: "img:1",
+		MemoryMiB: 128, TimeoutSec: 5, Env: map[string]string{"A": `x"}<`}, Revision: "r1"}
+	sj, _ := json.Marshal(spec)
+	var d invocationDecoder
+	var ev wire.InvocationEvent
+	first := `{"type":"invoke","requestId":"a","function":` + string(sj) + `}`
+	if d.decodeInvoke([]byte(first), &ev) {
+		t.Fatal("a spec not seen before should go through encoding/json")
+	}
+	if err := d.decode([]byte(first), &ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		line string
+		fast bool
+	}{
+		{`{"type":"invoke","requestId":"b","function":` + string(sj) + `}`, true},
+		{`{"type":"invoke","requestId":"c","function":` + string(sj) + `,"payload":"eyJlY2hvIjoxfQ=="}`, true},
+		{`{"type":"invoke","requestId":"d","function":` + string(sj) + `,"payload":"eyJlY2hvIjoxfQ==","tail":true}`, true},
+		{`{"type":"invoke","requestId":"e","function":` + string(sj) + `,"tail":true}`, true},
+		{`{"type":"invoke","requestId":"\u0066","function":` + string(sj) + `}`, false},
+		{`{"type":"invoke","requestId":"g","function":` + string(sj) + `,"requestId":"h"}`, false},
+		{`{"type":"invoke","requestId":"i","function":` + string(sj) + `,"payload":"e3\u0030="}`, false},
+		{`{"type":"invoke","requestId":"j","function":` + string(sj) + `,"tail":false}`, false},
+		{`{"type":"invoke","requestId":"k","function":` + string(sj) + `,"payload":""}`, false},
+		{`{"type":"invoke","requestId":"l","function":{"name":"other","revision":"r1"}}`, false},
+	} {
+		var fast, want, got wire.InvocationEvent
+		if ok := d.decodeInvoke([]byte(c.line), &fast); ok != c.fast {
+			t.Errorf("%s: own path taken = %v, want %v", c.line, ok, c.fast)
+		}
+		if err := json.Unmarshal([]byte(c.line), &want); err != nil {
+			t.Fatalf("%s: %v", c.line, err)
+		}
+		if err := d.decode([]byte(c.line), &got); err != nil {
+			t.Fatalf("%s: %v", c.line, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", c.line, got, want)
+		}
+	}
+}
+
+// The decoder never disagrees with encoding/json on what a line holds.
+func FuzzInvocationDecoder(f *testing.F) {
+	spec, _ := json.Marshal(&wire.FunctionSpec{Name: "f", Revision: "r"})
+	f.Add(`{"type":"invoke","requestId":"a","function":` + string(spec) + `,"payload":"e30=","tail":true}`)
+	f.Add(`{"type":"ping"}`)
+	f.Fuzz(func(t *testing.T, line string) {
+		var d invocationDecoder
+		var warm wire.InvocationEvent
+		_ = d.decode([]byte(`{"type":"invoke","requestId":"x","function":`+string(spec)+`}`), &warm)
+		var got, want wire.InvocationEvent
+		if !d.decodeInvoke([]byte(line), &got) {
+			return
+		}
+		if err := json.Unmarshal([]byte(line), &want); err != nil {
+			t.Fatalf("own path took %q, which encoding/json refuses: %v", line, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %+v, want %+v", line, got, want)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orch-project/orch/pkg/api/awsproto"
 	"github.com/orch-project/orch/pkg/api/wire"
 	"github.com/orch-project/orch/pkg/function"
 	"github.com/orch-project/orch/pkg/model"
@@ -171,8 +172,13 @@ func (h *Handler) agentResult(w http.ResponseWriter, r *http.Request) {
 // the agent has nothing to do about them, so the batch succeeds.
 func (h *Handler) agentResults(w http.ResponseWriter, r *http.Request) {
 	node := r.PathValue("name")
-	var batch wire.InvocationResults
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxResultBatch)).Decode(&batch); err != nil {
+	body, err := awsproto.ReadBody(r, maxResultBatch)
+	if err != nil {
+		reply(w, nil, invalid("invocation results: %v", err))
+		return
+	}
+	batch, err := decodeResults(body)
+	if err != nil {
 		reply(w, nil, invalid("invocation results: %v", err))
 		return
 	}
