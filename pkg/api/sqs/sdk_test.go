@@ -590,8 +590,9 @@ func TestLongPollWakesOnSend(t *testing.T) {
 				got <- time.Time{}
 				return
 			}
+			at := time.Now()
 			e.cli.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: &u, ReceiptHandle: r.Messages[0].ReceiptHandle})
-			got <- time.Now()
+			got <- at
 		}()
 		time.Sleep(50 * time.Millisecond)
 		if _, err := e.cli.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: &u, MessageBody: aws.String("wake")}); err != nil {
@@ -606,7 +607,11 @@ func TestLongPollWakesOnSend(t *testing.T) {
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	t.Logf("wake-up after send: median %v, max %v", ds[len(ds)/2], ds[len(ds)-1])
-	if ds[len(ds)/2] > 50*time.Millisecond {
-		t.Fatalf("median wake-up %v: long polling does not wake on send", ds[len(ds)/2])
+	// A receive that is not woken returns when its 10 s wait ends; one
+	// that is answers within a round trip (tens of ms; a loaded CI machine
+	// with -race saw 80). The wake-up's own latency is held to a tighter
+	// bound in pkg/queue's TestLongPollWakesOnSend, on a fake clock.
+	if ds[len(ds)/2] > time.Second {
+		t.Fatalf("median wake-up %v with a 10 s wait: long polling does not wake on send", ds[len(ds)/2])
 	}
 }
