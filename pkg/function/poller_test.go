@@ -30,6 +30,12 @@ func (pi poolInvoker) Invoke(ctx context.Context, fn string, payload []byte) ([]
 // as failures reappear and reach the dead-letter queue by the redrive
 // policy, and nothing is lost.
 func TestQueueSourcePartialFailuresReachTheDeadLetterQueue(t *testing.T) {
+	// Built before the clock starts: on a loaded CI machine the build
+	// alone took a good part of the minute the rest is given.
+	bin := filepath.Join(t.TempDir(), "receipt")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/apps/receipt").CombinedOutput(); err != nil {
+		t.Fatalf("building the handler: %v\n%s", err, out)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
@@ -69,10 +75,6 @@ func TestQueueSourcePartialFailuresReachTheDeadLetterQueue(t *testing.T) {
 		}
 	}
 
-	bin := filepath.Join(t.TempDir(), "receipt")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/apps/receipt").CombinedOutput(); err != nil {
-		t.Fatalf("building the handler: %v\n%s", err, out)
-	}
 	pool := lambdart.NewPool(lambdart.PoolConfig{Launcher: lambdart.ProcessLauncher{}, PerEnvironment: 2})
 	defer pool.Close()
 	pool.Put(lambdart.Function{Name: "receipts", Image: bin, MemoryMiB: 128, Timeout: 1 * time.Second})
@@ -101,7 +103,7 @@ func TestQueueSourcePartialFailuresReachTheDeadLetterQueue(t *testing.T) {
 	for {
 		w := 1
 		msgs, err := b.ReceiveMessage(ctx, "orders-dlq", queue.ReceiveInput{MaxNumberOfMessages: 10, WaitTimeSeconds: &w})
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			t.Fatal(err)
 		}
 		for _, mm := range msgs {
