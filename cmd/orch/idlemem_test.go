@@ -21,33 +21,39 @@ func TestIdleServerGivesMemoryBackAfterABurst(t *testing.T) {
 		metrics.Read(s)
 		return s[0].Value.Uint64()
 	}
-	// A loaded machine may allocate slowly enough for a tick to look idle
-	// in the middle of the burst; what counts is a return that starts after
-	// it (the calls come one after the other from one goroutine).
 	// The burst's own bytes are what the watcher counts: the process's
 	// total also holds whatever goroutines earlier tests in this binary
 	// left winding down, which on a loaded machine can look busy for
-	// longer than the deadline (CI saw it).
-	var started, done atomic.Int32
-	var burst atomic.Uint64
+	// longer than the deadline. A loaded machine may also allocate slowly
+	// enough for a tick to look idle in the middle of the burst; what
+	// counts is a return that starts after the burst's last byte, so each
+	// return records the count it started at (the watcher calls free from
+	// one goroutine, one call after the other).
+	var burst, freedAt atomic.Uint64
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go returnMemoryWhenIdle(ctx, 200*time.Millisecond, 16<<20, burst.Load, func() { started.Add(1); debug.FreeOSMemory(); done.Add(1) })
+	go returnMemoryWhenIdle(ctx, 200*time.Millisecond, 16<<20, burst.Load, func() {
+		at := burst.Load()
+		debug.FreeOSMemory()
+		freedAt.Store(at)
+	})
 
 	// A burst: a large live heap (a backlog) built and dropped again and
 	// again for a while, then nothing.
 	start := time.Now()
-	for time.Since(start) < time.Second {
+	for {
 		sink = nil
+		if time.Since(start) >= time.Second {
+			break
+		}
 		for range 64 {
 			sink = append(sink, make([]byte, 1<<20))
 			burst.Add(1 << 20)
 		}
 	}
-	sink = nil
-	before := started.Load()
+	total := burst.Load()
 	deadline := time.Now().Add(20 * time.Second)
-	for done.Load() <= before {
+	for freedAt.Load() != total {
 		if time.Now().After(deadline) {
 			t.Fatal("no memory returned within 20 s of the burst's end")
 		}
