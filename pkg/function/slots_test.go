@@ -219,3 +219,22 @@ func TestSlotIDsSurviveAnOwnerRestart(t *testing.T) {
 		t.Fatalf("a remote take naming a short id (one the owner's counter uses): %v, want ErrInvalid", err)
 	}
 }
+
+// A call that panics (the HTTP server recovers it and the process lives
+// on) gives its slot back: the function is not throttled until the
+// slot's expiry. (No hub here: the call panics on it.)
+func TestPanickingCallGivesItsSlotBack(t *testing.T) {
+	s := &Service{slots: newSlotTable(), log: discardLogger(), logs: newLogRing(), meter: newMeter()}
+	fn := testFn("f", new(1))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("a call without a hub did not panic: this test no longer tests the panic path")
+			}
+		}()
+		_, _ = s.call(context.Background(), fn, NewRequestID(), nil, false)
+	}()
+	if n := s.SlotsInUse("f"); n != 0 {
+		t.Fatalf("a call that panicked still holds %d slots", n)
+	}
+}
