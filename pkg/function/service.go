@@ -75,6 +75,9 @@ type Service struct {
 	// shard this replica owns (slots.go).
 	slots        *slotTable
 	slotWarnedAt atomic.Int64 // unix ns of the last warning about an owner
+	// slotOwnerDown: owner URL -> unix ns until which its slots are
+	// counted here (it failed a take; slots.go).
+	slotOwnerDown sync.Map
 }
 
 // New returns a service; Run keeps its cache and the Event retries going.

@@ -35,11 +35,16 @@ import (
 // the old owner have ended, a function may then run up to twice its limit
 // (the old owner's slots plus the new table's). While no owner is known
 // or the owner does not answer, a replica counts the function's slots in
-// its own table (as the owner would), so the limit then holds per replica.
+// its own table (as the owner would), so the limit then holds per replica;
+// after a failed take it asks that owner again only slotOwnerRetry later.
 
 // slotSlack is added to a call's own bound for its slot's expiry (the
 // time a give-back may take to arrive).
 const slotSlack = 5 * time.Second
+
+// slotOwnerRetry is how long a replica counts a function's slots itself
+// after its owner failed a take, before asking the owner again.
+const slotOwnerRetry = 5 * time.Second
 
 // maxSlotTTL bounds the expiry a replica may ask for: the longest
 // function timeout (900 s), a generous cold-start margin and the slack.
@@ -246,6 +251,11 @@ func (s *Service) acquire(ctx context.Context, fn *model.StoredFunction) (func()
 	if url == "" || url == owners.SelfURL() {
 		return local() // between owners: count here meanwhile
 	}
+	if until, ok := s.slotOwnerDown.Load(url); ok && time.Now().UnixNano() < until.(int64) {
+		// The owner failed a take a moment ago: do not make every call
+		// wait for the client's timeout (2 s) while it is unreachable.
+		return local()
+	}
 	id := NewSlotID()
 	give := func() {
 		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
@@ -266,6 +276,7 @@ func (s *Service) acquire(ctx context.Context, fn *model.StoredFunction) (func()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		s.slotOwnerDown.Store(url, time.Now().Add(slotOwnerRetry).UnixNano())
 		s.warnSlots(url, err)
 		return local()
 	}

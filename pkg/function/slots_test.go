@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,5 +237,37 @@ func TestPanickingCallGivesItsSlotBack(t *testing.T) {
 	}()
 	if n := s.SlotsInUse("f"); n != 0 {
 		t.Fatalf("a call that panicked still holds %d slots", n)
+	}
+}
+
+// countingSlots is an owner that never answers in time, counting takes.
+type countingSlots struct{ takes *atomic.Int64 }
+
+func (c countingSlots) TakeSlot(context.Context, string, string, string, int, time.Duration) error {
+	c.takes.Add(1)
+	return errors.New("context deadline exceeded (Client.Timeout exceeded while awaiting headers)")
+}
+
+func (c countingSlots) GiveSlot(context.Context, string, string, string) error {
+	return errors.New("context deadline exceeded")
+}
+
+// While the owner does not answer, calls do not each wait for the slot
+// client's timeout: after one failed take the replica counts here for a
+// while without asking the owner.
+func TestAcquireStopsAskingAnOwnerThatFailed(t *testing.T) {
+	var takes atomic.Int64
+	s := &Service{cfg: Config{Queues: replicaView{self: "https://b", owner: "https://a"}, Slots: countingSlots{&takes},
+		ColdStartMargin: time.Second}, slots: newSlotTable(), log: discardLogger()}
+	fn := testFn("f", new(10))
+	for range 5 {
+		release, err := s.acquire(context.Background(), fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+	}
+	if n := takes.Load(); n != 1 {
+		t.Fatalf("5 calls in a row asked the unanswering owner %d times, want once", n)
 	}
 }
