@@ -75,6 +75,9 @@ type Service struct {
 	// shard this replica owns (slots.go).
 	slots        *slotTable
 	slotWarnedAt atomic.Int64 // unix ns of the last warning about an owner
+	// slotOwnerDown: owner URL -> unix ns until which its slots are
+	// counted here (it failed a take; slots.go).
+	slotOwnerDown sync.Map
 }
 
 // New returns a service; Run keeps its cache and the Event retries going.
@@ -364,10 +367,14 @@ func (s *Service) call(ctx context.Context, fn *model.StoredFunction, id string,
 	var r Result
 	release, err := s.acquire(ctx, fn)
 	if err == nil {
-		cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+s.cfg.ColdStartMargin)
-		r, err = s.hub.Call(cctx, Request{ID: id, Function: fn, Payload: payload, Tail: tail})
-		cancel()
-		release()
+		func() {
+			// Deferred: a panic below (recovered by the HTTP server, the
+			// process lives on) must not keep the slot until its expiry.
+			defer release()
+			cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+s.cfg.ColdStartMargin)
+			defer cancel()
+			r, err = s.hub.Call(cctx, Request{ID: id, Function: fn, Payload: payload, Tail: tail})
+		}()
 	}
 	if errors.Is(err, ErrThrottled) {
 		err = throttled(fn, err)

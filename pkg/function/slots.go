@@ -2,6 +2,7 @@ package function
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -34,11 +35,16 @@ import (
 // the old owner have ended, a function may then run up to twice its limit
 // (the old owner's slots plus the new table's). While no owner is known
 // or the owner does not answer, a replica counts the function's slots in
-// its own table (as the owner would), so the limit then holds per replica.
+// its own table (as the owner would), so the limit then holds per replica;
+// after a failed take it asks that owner again only slotOwnerRetry later.
 
 // slotSlack is added to a call's own bound for its slot's expiry (the
 // time a give-back may take to arrive).
 const slotSlack = 5 * time.Second
+
+// slotOwnerRetry is how long a replica counts a function's slots itself
+// after its owner failed a take, before asking the owner again.
+const slotOwnerRetry = 5 * time.Second
 
 // maxSlotTTL bounds the expiry a replica may ask for: the longest
 // function timeout (900 s), a generous cold-start margin and the slack.
@@ -91,10 +97,17 @@ type SlotOwners interface {
 
 // RemoteSlots takes and gives back slots at another replica (pkg/api/
 // lambda's SlotClient, over HTTPS).
+//
+// The caller names the slot (NewSlotID), not the owner: a take whose
+// answer is lost (a timeout after the owner took it) can still be given
+// back, a take sent twice holds one slot, and a give that arrives after
+// the owner restarted cannot free a slot of the new table that happens to
+// bear the same number.
 type RemoteSlots interface {
-	// TakeSlot takes one of fn's limit slots at ownerURL for at most ttl;
-	// a *ThrottleError when all are taken.
-	TakeSlot(ctx context.Context, ownerURL, fn string, limit int, ttl time.Duration) (string, error)
+	// TakeSlot takes one of fn's limit slots, named id, at ownerURL for
+	// at most ttl; a *ThrottleError when all are taken. Taking an id
+	// already held holds it still (one slot).
+	TakeSlot(ctx context.Context, ownerURL, fn, id string, limit int, ttl time.Duration) error
 	// GiveSlot gives slot id of fn back at ownerURL.
 	GiveSlot(ctx context.Context, ownerURL, fn, id string) error
 }
@@ -108,12 +121,25 @@ type slotTable struct {
 
 func newSlotTable() *slotTable { return &slotTable{held: map[string]map[string]time.Time{}} }
 
+// MinRemoteSlotID is the shortest slot id another replica may name: the
+// owner's own ids (a counter, base 36) stay far shorter, so the two never
+// meet.
+const MinRemoteSlotID = 16
+
+// NewSlotID names a slot taken at another replica (26 random characters).
+func NewSlotID() string { return rand.Text() }
+
 // take takes one of fn's limit slots until now+ttl, or reports that all
-// limit are held (expired ones are freed first).
-func (t *slotTable) take(fn string, limit int, ttl time.Duration, now time.Time) (string, bool) {
+// limit are held (expired ones are freed first). id "" names the slot
+// from the table's counter; another id, already held, is held still.
+func (t *slotTable) take(fn, id string, limit int, ttl time.Duration, now time.Time) (string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	held := t.held[fn]
+	if _, ok := held[id]; ok && id != "" {
+		held[id] = now.Add(ttl) // the same take again (a retry): one slot
+		return id, true
+	}
 	if len(held) >= limit {
 		for id, exp := range held {
 			if !now.Before(exp) {
@@ -128,8 +154,10 @@ func (t *slotTable) take(fn string, limit int, ttl time.Duration, now time.Time)
 		held = map[string]time.Time{}
 		t.held[fn] = held
 	}
-	t.seq++
-	id := strconv.FormatUint(t.seq, 36)
+	if id == "" {
+		t.seq++
+		id = strconv.FormatUint(t.seq, 36)
+	}
 	held[id] = now.Add(ttl)
 	return id, true
 }
@@ -164,11 +192,27 @@ func (s *Service) slotTTL(fn *model.StoredFunction) time.Duration {
 }
 
 // TakeSlot takes one of fn's limit slots in this replica's table for at
-// most ttl (another replica asks, this one owning fn's shard); a
-// *ThrottleError when the function runs limit invocations.
+// most ttl and names it; a *ThrottleError when the function runs limit
+// invocations.
 func (s *Service) TakeSlot(fn string, limit int, ttl time.Duration) (string, error) {
+	return s.takeSlot(fn, "", limit, ttl)
+}
+
+// TakeSlotAs takes slot id (NewSlotID, at least MinRemoteSlotID long) of
+// fn for another replica, this one owning fn's shard; taking it again
+// holds it still. A *ThrottleError when the function runs limit
+// invocations.
+func (s *Service) TakeSlotAs(fn, id string, limit int, ttl time.Duration) error {
+	if len(id) < MinRemoteSlotID {
+		return fmt.Errorf("%w: slot id %q: at least %d characters (NewSlotID)", model.ErrInvalid, id, MinRemoteSlotID)
+	}
+	_, err := s.takeSlot(fn, id, limit, ttl)
+	return err
+}
+
+func (s *Service) takeSlot(fn, id string, limit int, ttl time.Duration) (string, error) {
 	ttl = min(max(ttl, time.Second), maxSlotTTL)
-	id, ok := s.slots.take(fn, limit, ttl, time.Now())
+	id, ok := s.slots.take(fn, id, limit, ttl, time.Now())
 	if !ok {
 		return "", &ThrottleError{Reason: ReasonReserved,
 			Message: fmt.Sprintf("%v: function %s runs %d invocations, its ReservedConcurrentExecutions", ErrThrottled, fn, limit)}
@@ -207,24 +251,36 @@ func (s *Service) acquire(ctx context.Context, fn *model.StoredFunction) (func()
 	if url == "" || url == owners.SelfURL() {
 		return local() // between owners: count here meanwhile
 	}
-	id, err := s.cfg.Slots.TakeSlot(ctx, url, name, limit, ttl)
-	if errors.Is(err, ErrThrottled) {
-		return nil, err
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		s.warnSlots(url, err)
+	if until, ok := s.slotOwnerDown.Load(url); ok && time.Now().UnixNano() < until.(int64) {
+		// The owner failed a take a moment ago: do not make every call
+		// wait for the client's timeout (2 s) while it is unreachable.
 		return local()
 	}
-	return func() {
+	id := NewSlotID()
+	give := func() {
 		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		if err := s.cfg.Slots.GiveSlot(gctx, url, name, id); err != nil {
 			s.warnSlots(url, err) // the slot expires at its ttl
 		}
-	}, nil
+	}
+	err := s.cfg.Slots.TakeSlot(ctx, url, name, id, limit, ttl)
+	if errors.Is(err, ErrThrottled) {
+		return nil, err
+	}
+	if err != nil {
+		// The owner may have taken the slot and its answer been lost
+		// (a timeout, a cancel): give it back, off the call's path, or it
+		// stays held until its expiry (up to the function's timeout).
+		go give()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.slotOwnerDown.Store(url, time.Now().Add(slotOwnerRetry).UnixNano())
+		s.warnSlots(url, err)
+		return local()
+	}
+	return give, nil
 }
 
 // warnSlots logs that the owner did not answer, at most every 10 s (each

@@ -23,7 +23,7 @@ import (
 // concurrency at the replica counting it (pkg/function/slots.go) through
 // two internal endpoints on the common listener:
 //
-//	POST /internal/function-slots/take {"function","limit","ttlMs"} → 200 {"slot"} | 429 {"reason","message"}
+//	POST /internal/function-slots/take {"function","slot","limit","ttlMs"} → 200 {"slot"} | 429 {"reason","message"}
 //	POST /internal/function-slots/give {"function","slot"}          → 204
 //
 // Only servers may call them: each request carries X-Orch-Replica-Auth,
@@ -46,6 +46,7 @@ const slotBodyMax = 4 << 10
 
 type slotTake struct {
 	Function string `json:"function"`
+	Slot     string `json:"slot"` // named by the caller (function.NewSlotID)
 	Limit    int    `json:"limit"`
 	TTLMs    int64  `json:"ttlMs"`
 }
@@ -91,7 +92,7 @@ func (k *replicaKey) get() []byte {
 
 // SlotService is what the slot endpoints need of pkg/function.
 type SlotService interface {
-	TakeSlot(fn string, limit int, ttl time.Duration) (string, error)
+	TakeSlotAs(fn, id string, limit int, ttl time.Duration) error
 	GiveSlot(fn, id string)
 }
 
@@ -135,11 +136,13 @@ func (h *SlotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch strings.TrimPrefix(r.URL.Path, SlotPath) {
 	case "take":
 		var in slotTake
-		if err := json.Unmarshal(body, &in); err != nil || in.Function == "" || in.Limit < 0 || in.TTLMs <= 0 {
-			writeSlotJSON(w, http.StatusBadRequest, slotAnswer{Message: `take wants {"function": NAME, "limit": N >= 0, "ttlMs": MS > 0}`})
+		if err := json.Unmarshal(body, &in); err != nil || in.Function == "" || len(in.Slot) < function.MinRemoteSlotID ||
+			in.Limit < 0 || in.TTLMs <= 0 || in.TTLMs > int64(time.Hour/time.Millisecond) {
+			writeSlotJSON(w, http.StatusBadRequest, slotAnswer{Message: fmt.Sprintf(
+				`take wants {"function": NAME, "slot": ID of at least %d characters, "limit": N >= 0, "ttlMs": 0 < MS <= 3600000}`, function.MinRemoteSlotID)})
 			return
 		}
-		id, err := h.svc.TakeSlot(in.Function, in.Limit, time.Duration(in.TTLMs)*time.Millisecond)
+		err := h.svc.TakeSlotAs(in.Function, in.Slot, in.Limit, time.Duration(in.TTLMs)*time.Millisecond)
 		if te, ok := errors.AsType[*function.ThrottleError](err); ok {
 			writeSlotJSON(w, http.StatusTooManyRequests, slotAnswer{Reason: te.Reason, Message: te.Message})
 			return
@@ -148,11 +151,12 @@ func (h *SlotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeSlotJSON(w, http.StatusInternalServerError, slotAnswer{Message: err.Error()})
 			return
 		}
-		writeSlotJSON(w, http.StatusOK, slotAnswer{Slot: id})
+		writeSlotJSON(w, http.StatusOK, slotAnswer{Slot: in.Slot})
 	case "give":
 		var in slotGive
-		if err := json.Unmarshal(body, &in); err != nil || in.Function == "" || in.Slot == "" {
-			writeSlotJSON(w, http.StatusBadRequest, slotAnswer{Message: `give wants {"function": NAME, "slot": ID}`})
+		if err := json.Unmarshal(body, &in); err != nil || in.Function == "" || len(in.Slot) < function.MinRemoteSlotID {
+			writeSlotJSON(w, http.StatusBadRequest, slotAnswer{Message: fmt.Sprintf(
+				`give wants {"function": NAME, "slot": ID of at least %d characters}`, function.MinRemoteSlotID)})
 			return
 		}
 		h.svc.GiveSlot(in.Function, in.Slot)
@@ -242,17 +246,17 @@ func (c *SlotClient) post(ctx context.Context, ownerURL, op string, in any) (int
 }
 
 // TakeSlot implements function.RemoteSlots.
-func (c *SlotClient) TakeSlot(ctx context.Context, ownerURL, fn string, limit int, ttl time.Duration) (string, error) {
-	status, out, err := c.post(ctx, ownerURL, "take", slotTake{Function: fn, Limit: limit, TTLMs: ttl.Milliseconds()})
+func (c *SlotClient) TakeSlot(ctx context.Context, ownerURL, fn, id string, limit int, ttl time.Duration) error {
+	status, out, err := c.post(ctx, ownerURL, "take", slotTake{Function: fn, Slot: id, Limit: limit, TTLMs: ttl.Milliseconds()})
 	switch {
 	case err != nil:
-		return "", err
-	case status == http.StatusOK && out.Slot != "":
-		return out.Slot, nil
+		return err
+	case status == http.StatusOK && out.Slot == id:
+		return nil
 	case status == http.StatusTooManyRequests:
-		return "", &function.ThrottleError{Reason: out.Reason, Message: out.Message}
+		return &function.ThrottleError{Reason: out.Reason, Message: out.Message}
 	}
-	return "", fmt.Errorf("lambda: slot take at %s answered %d: %s", ownerURL, status, out.Message)
+	return fmt.Errorf("lambda: slot take at %s answered %d: %s", ownerURL, status, out.Message)
 }
 
 // GiveSlot implements function.RemoteSlots.

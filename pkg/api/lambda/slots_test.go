@@ -217,23 +217,47 @@ func TestSlotEndpointsAuthenticateReplicas(t *testing.T) {
 	signed := func(path, body string) string {
 		return now + ":" + slotMAC(key, now, path, []byte(body))
 	}
-	if status, msg := post(SlotPath+"take", signed(SlotPath+"take", `{"function":"f"}`), `{"function":"f"}`); status != http.StatusBadRequest {
-		t.Errorf("a take without ttlMs: %d %s, want 400", status, msg)
+	for _, bad := range []string{
+		`{"function":"f"}`,
+		`{"function":"f","slot":"ABCDEFGHIJKLMNOPQRSTUVWXYZ","limit":1}`,
+		`{"function":"f","slot":"1","limit":1,"ttlMs":60000}`,                                        // an id of the owner's own counter
+		`{"function":"f","slot":"ABCDEFGHIJKLMNOPQRSTUVWXYZ","limit":1,"ttlMs":9223372036854775807}`, // would overflow to a 1 s slot
+		`{"function":"f","slot":"ABCDEFGHIJKLMNOPQRSTUVWXYZ","limit":"1","ttlMs":60000}`,
+		`[`,
+	} {
+		if status, msg := post(SlotPath+"take", signed(SlotPath+"take", bad), bad); status != http.StatusBadRequest || !bytes.Contains([]byte(msg), []byte("take wants")) {
+			t.Errorf("take %s: %d %s, want 400 saying what a take wants", bad, status, msg)
+		}
+	}
+	if status, msg := post(SlotPath+"give", signed(SlotPath+"give", `{"function":"f","slot":"1"}`), `{"function":"f","slot":"1"}`); status != http.StatusBadRequest {
+		t.Errorf("a give of an owner's own slot id: %d %s, want 400", status, msg)
+	}
+	// The same signed take sent twice (a retry, or a replay within the
+	// proof's minute) holds one slot, not two.
+	take := `{"function":"replayed","slot":"ABCDEFGHIJKLMNOPQRSTUVWXYZ","limit":5,"ttlMs":60000}`
+	for range 2 {
+		if status, msg := post(SlotPath+"take", signed(SlotPath+"take", take), take); status != http.StatusOK {
+			t.Fatalf("take: %d %s", status, msg)
+		}
+	}
+	if n := svc.SlotsInUse("replayed"); n != 1 {
+		t.Fatalf("one take sent twice holds %d slots, want 1", n)
 	}
 
 	// A slot taken and never given back expires at its ttl (1 s).
 	c := NewSlotClient()
 	c.SetReplicaKey(key)
-	if _, err := c.TakeSlot(ctx, srv.URL, "f", 1, time.Second); err != nil {
+	if err := c.TakeSlot(ctx, srv.URL, "f", function.NewSlotID(), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.TakeSlot(ctx, srv.URL, "f", 1, time.Second)
+	err = c.TakeSlot(ctx, srv.URL, "f", function.NewSlotID(), 1, time.Second)
 	if te, ok := errors.AsType[*function.ThrottleError](err); !ok || te.Reason != function.ReasonReserved {
 		t.Fatalf("a second slot of a limit of 1: %v, want a throttle with reason %s", err, function.ReasonReserved)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		id, err := c.TakeSlot(ctx, srv.URL, "f", 1, time.Minute)
+		id := function.NewSlotID()
+		err := c.TakeSlot(ctx, srv.URL, "f", id, 1, time.Minute)
 		if err == nil {
 			if err := c.GiveSlot(ctx, srv.URL, "f", id); err != nil {
 				t.Fatal(err)
@@ -285,7 +309,8 @@ func BenchmarkSlotTakeGive(b *testing.B) {
 		b.SetParallelism(8) // 16 callers on 2 cores, as the C16 benchmark
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				id, err := c.TakeSlot(ctx, srv.URL, "f", 1<<20, time.Minute)
+				id := function.NewSlotID()
+				err := c.TakeSlot(ctx, srv.URL, "f", id, 1<<20, time.Minute)
 				if err == nil {
 					err = c.GiveSlot(ctx, srv.URL, "f", id)
 				}
