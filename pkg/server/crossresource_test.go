@@ -42,7 +42,13 @@ func TestWritesToAnotherResourceNeedItsPermission(t *testing.T) {
 	policy := `{"Version": "2012-10-17", "Statement": [
 		{"Effect": "Allow", "Action": "sns:*", "Resource": "` + topic + `"},
 		{"Effect": "Allow", "Action": "sqs:*", "Resource": ["` + qarn("mine") + `", "` + qarn("mine-dlq") + `"]}]}`
-	key := roleKeys(t, cp, agent, map[string]string{"own-only": policy})["own-only"]
+	// Creating event source mappings anywhere, invoking function own only.
+	mapper := `{"Version": "2012-10-17", "Statement": [
+		{"Effect": "Allow", "Action": ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping"], "Resource": "*"},
+		{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "` + model.FunctionARN("own") + `"},
+		{"Effect": "Allow", "Action": "sqs:*", "Resource": "` + qarn("mine") + `"}]}`
+	keys := roleKeys(t, cp, agent, map[string]string{"own-only": policy, "mapper": mapper})
+	key := keys["own-only"]
 	admin := aws.Credentials{AccessKeyID: cp.Bootstrap.AWSAccessKeyID, SecretAccessKey: cp.Bootstrap.AWSSecretAccessKey}
 
 	denied := func(what, service string, f url.Values, code, action, resource string) {
@@ -89,6 +95,28 @@ func TestWritesToAnotherResourceNeedItsPermission(t *testing.T) {
 	denied("SetSubscriptionAttributes RedrivePolicy to victim", "sns", set, "AuthorizationError", "sqs:SendMessage", qarn("victim"))
 	set.Set("AttributeValue", dlq(qarn("mine")))
 	allowed("SetSubscriptionAttributes RedrivePolicy to mine", "sns", set)
+
+	// A mapping takes its queue's messages and invokes its function for
+	// its creator: both need the creator's permission.
+	mapping := func(queue, fn string) string {
+		return `{"EventSourceArn": "` + queue + `", "FunctionName": "` + fn + `", "Enabled": false}`
+	}
+	for _, m := range []struct{ queue, fn, action, resource string }{
+		{qarn("victim"), "own", "sqs:ReceiveMessage", qarn("victim")},
+		{strings.Replace(qarn("victim"), "us-east-1", "eu-west-1", 1), "own", "sqs:ReceiveMessage", qarn("victim")},
+		{qarn("mine"), "victim", "lambda:InvokeFunction", model.FunctionARN("victim")},
+		{qarn("mine"), model.FunctionARN("victim") + ":1", "lambda:InvokeFunction", model.FunctionARN("victim")},
+	} {
+		status, got := signedLambda(t, cp, keys["mapper"], http.MethodPost, "/2015-03-31/event-source-mappings/", mapping(m.queue, m.fn))
+		if status != http.StatusForbidden || !strings.HasPrefix(got, "AccessDeniedException") || !strings.Contains(got, " "+m.action+" on resource: "+m.resource+" ") {
+			t.Errorf("CreateEventSourceMapping %s -> %s: %d %q, want 403 AccessDeniedException naming %s on %s", m.queue, m.fn, status, got, m.action, m.resource)
+		}
+	}
+	// Allowed both, the call passes the policy check (function own does
+	// not exist: 404).
+	if status, got := signedLambda(t, cp, keys["mapper"], http.MethodPost, "/2015-03-31/event-source-mappings/", mapping(qarn("mine"), "own")); status != http.StatusNotFound {
+		t.Errorf("CreateEventSourceMapping mine -> own, both allowed: %d %q, want 404 (no function own)", status, got)
+	}
 
 	move := url.Values{"Action": {"StartMessageMoveTask"}, "SourceArn": {qarn("mine-dlq")}, "DestinationArn": {qarn("victim")}}
 	denied("StartMessageMoveTask to victim", "sqs", move, "AccessDenied", "sqs:SendMessage", qarn("victim"))
