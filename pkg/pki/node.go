@@ -2,7 +2,11 @@ package pki
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -60,6 +64,9 @@ func (ca *CA) IssueNode(name, pubB64 string, validity time.Duration) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("pki: servingKey: not a PKIX public key: %w", err)
 	}
+	if err := servingKeyStrong(pub); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -75,6 +82,26 @@ func (ca *CA) IssueNode(name, pubB64 string, validity time.Duration) ([]byte, er
 		return nil, fmt.Errorf("pki: issue node %s a certificate: %w", name, err)
 	}
 	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: out}), ca.CertPEM...), nil
+}
+
+// servingKeyStrong accepts the keys a TLS 1.3 server can sign with and
+// that are strong enough (the agent makes ECDSA P-256): a weak RSA key or
+// a key that cannot sign (X25519, DSA) gets no certificate of the CA.
+func servingKeyStrong(pub any) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() || k.Curve == elliptic.P384() || k.Curve == elliptic.P521() {
+			return nil
+		}
+	case ed25519.PublicKey:
+		return nil
+	case *rsa.PublicKey:
+		if k.N.BitLen() >= 2048 {
+			return nil
+		}
+		return fmt.Errorf("pki: servingKey: an RSA key of %d bits: use 2048 bits or more, or ECDSA P-256", k.N.BitLen())
+	}
+	return fmt.Errorf("pki: servingKey: a %T: use ECDSA (P-256, P-384, P-521), Ed25519 or RSA of 2048 bits or more", pub)
 }
 
 // NodeCertificate pairs the certificate chain IssueNode returned with the

@@ -1,9 +1,12 @@
 package pki_test
 
 import (
+	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"strings"
 	"testing"
@@ -46,7 +49,20 @@ func TestNodeCertificateIsClientOnly(t *testing.T) {
 	if _, err := pki.NodeCertificate(chain, other); err == nil || !strings.Contains(err.Error(), "serving key") {
 		t.Errorf("a certificate paired with another key: %v, want refused", err)
 	}
-	for _, bad := range []string{"", "not base64!", "aGVsbG8="} {
+	// Keys a log server should not serve with: weak RSA, a key that
+	// cannot sign (X25519), a curve below P-256.
+	weakRSA, _ := rsa.GenerateKey(rand.Reader, 1024)
+	x, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	var weak []string
+	for _, k := range []crypto.PublicKey{&weakRSA.PublicKey, x.PublicKey(), &p224.PublicKey} {
+		enc, err := pki.EncodeNodeKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		weak = append(weak, enc)
+	}
+	for _, bad := range append([]string{"", "not base64!", "aGVsbG8="}, weak...) {
 		if _, err := ca.IssueNode("n1", bad, 0); err == nil || !strings.Contains(err.Error(), "servingKey") {
 			t.Errorf("IssueNode(%q): %v, want an error naming servingKey", bad, err)
 		}

@@ -99,7 +99,9 @@ func (k *awsKeys) remember(id string, rec *store.AWSKey) {
 func (k *awsKeys) Authorize(r *http.Request, action, resource string, resourcePolicy func() string) error {
 	id := awsproto.AccessKeyID(r)
 	note := awsproto.Note(r) // every AWS call passes here: what it is and who signed go to the audit log
-	if note != nil {
+	if note != nil && note.Action == "" {
+		// The first check is the call's own action; later ones are what
+		// it also needs (a subscription's queue, a mapping's function).
 		note.Action, note.KeyID = action, id
 		if note.Resource == "" {
 			note.Resource = resource

@@ -37,12 +37,82 @@ func (s *Store) sealedPrefixes() []string {
 	return []string{s.key("auth") + "/", s.key("nodes") + "/"}
 }
 
-// secretField matches a field of a stored record that holds a secret
-// (an AWS secret key, a private key, a callback token) with a non-empty
-// value; the group is the value as JSON writes it. Sealed, the value is
-// a sealedValue; a record written before a secrets key was configured
-// holds it in clear.
-var secretField = regexp.MustCompile(`"(?:secretAccessKey|keyPem|callbackToken)":"((?:[^"\\]|\\.)+)"`)
+// secretPaths are where records hold secrets, as object keys from the
+// record's top (arrays passed through): an AWS key's secretAccessKey, the
+// CA's keyPem, the SNS signing keys' current.keyPem and retired[].keyPem,
+// a node's callbackToken. Sealed, such a value is a sealedValue; a record
+// written before a secrets key was configured holds it in clear. Only
+// these paths count: a node attribute that happens to be named
+// callbackToken is data (and one that looks sealed is not opened).
+var secretPaths = map[string]bool{"secretAccessKey": true, "keyPem": true, "current.keyPem": true, "retired.keyPem": true, "callbackToken": true}
+
+// secretSpans returns where record value holds its non-empty secrets: the
+// byte spans [start, end) of the JSON strings at secretPaths, quotes
+// included. A value that is not JSON holds none.
+func secretSpans(value string) [][2]int {
+	type frame struct {
+		obj     bool
+		key     string
+		wantKey bool
+	}
+	var stack []frame
+	var spans [][2]int
+	dec := json.NewDecoder(strings.NewReader(value))
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return spans // the end, or not JSON
+		}
+		top := len(stack) - 1
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '{' || t == '[' {
+				stack = append(stack, frame{obj: t == '{', wantKey: t == '{'})
+				continue
+			}
+			stack = stack[:top]
+		case string:
+			if top >= 0 && stack[top].obj && stack[top].wantKey {
+				stack[top].key, stack[top].wantKey = t, false
+				continue
+			}
+			if t != "" && top >= 0 && stack[top].obj {
+				var path []string
+				for _, f := range stack {
+					if f.obj {
+						path = append(path, f.key)
+					}
+				}
+				if secretPaths[strings.Join(path, ".")] {
+					end := int(dec.InputOffset())
+					start := int(before) + strings.IndexByte(value[before:end], '"')
+					spans = append(spans, [2]int{start, end})
+				}
+			}
+		}
+		// A value (or a container holding one) ended: its object's next
+		// token is a key.
+		if top = len(stack) - 1; top >= 0 && stack[top].obj {
+			stack[top].wantKey = true
+		}
+	}
+}
+
+// editSecrets rewrites the secrets of record value: edit gets each one
+// as JSON writes it (quoted) and returns its replacement.
+func editSecrets(value string, edit func(quoted string) string) string {
+	spans := secretSpans(value)
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(value[last:sp[0]])
+		b.WriteString(edit(value[sp[0]:sp[1]]))
+		last = sp[1]
+	}
+	b.WriteString(value[last:])
+	return b.String()
+}
 
 // SealedValueCounts counts the sealed values in etcd by the id of the key
 // that sealed them (once a rotation has left none under a key, that key
@@ -51,8 +121,15 @@ var secretField = regexp.MustCompile(`"(?:secretAccessKey|keyPem|callbackToken)"
 func (s *Store) SealedValueCounts(ctx context.Context) (byKey map[string]int, inClear int, err error) {
 	byKey = map[string]int{}
 	err = s.scanSealed(ctx, func(kv *kvRef) error {
-		for _, m := range sealedValue.FindAllStringSubmatch(kv.value, -1) {
-			byKey[m[1]]++
+		if kv.key == s.replicaKeyKey() {
+			if m := sealedValue.FindStringSubmatch(kv.value); m != nil {
+				byKey[m[1]]++
+			}
+		}
+		for _, sp := range secretSpans(kv.value) {
+			if m := sealedValue.FindStringSubmatch(kv.value[sp[0]:sp[1]]); m != nil {
+				byKey[m[1]]++
+			}
 		}
 		inClear += s.clearValues(kv.key, kv.value)
 		return nil
@@ -69,8 +146,8 @@ func (s *Store) clearValues(key, value string) int {
 		return 1
 	}
 	n := 0
-	for _, m := range secretField.FindAllStringSubmatch(value, -1) {
-		if !strings.HasPrefix(m[1], "orchsealed:") {
+	for _, sp := range secretSpans(value) {
+		if !strings.HasPrefix(value[sp[0]:sp[1]], `"orchsealed:`) {
 			n++
 		}
 	}
@@ -111,7 +188,7 @@ func (s *Store) ResealSecrets(ctx context.Context) (ResealReport, error) {
 	rep := ResealReport{SealingKey: ring.SealingKeyID()}
 	err := s.scanSealed(ctx, func(kv *kvRef) error {
 		for attempt := 0; ; attempt++ {
-			out, n, err := resealRecord(ring, kv.key, kv.value, rep.SealingKey)
+			out, n, err := s.resealRecord(ring, kv.key, kv.value, rep.SealingKey)
 			if err != nil {
 				return err
 			}
@@ -158,29 +235,26 @@ func (s *Store) sealClear(ring KeyRing, key, value string) (out string, n int) {
 		}
 		return ring.Seal(value, key), 1
 	}
-	out = secretField.ReplaceAllStringFunc(value, func(field string) string {
-		m := secretField.FindStringSubmatch(field)
-		if strings.HasPrefix(m[1], "orchsealed:") {
-			return field
-		}
+	out = editSecrets(value, func(quoted string) string {
 		var pt string
-		if json.Unmarshal([]byte(`"`+m[1]+`"`), &pt) != nil {
-			return field // not a JSON string as written: left as it is
+		if strings.HasPrefix(quoted, `"orchsealed:`) || json.Unmarshal([]byte(quoted), &pt) != nil {
+			return quoted
 		}
 		sealed, _ := json.Marshal(ring.Seal(pt, key))
 		n++
-		return field[:len(field)-len(m[1])-2] + string(sealed)
+		return string(sealed)
 	})
 	return out, n
 }
 
 // resealRecord re-seals the sealed values of one record that a key other
 // than sealing sealed; n counts them.
-func resealRecord(ring KeyRing, key, value, sealing string) (string, int, error) {
+func (s *Store) resealRecord(ring KeyRing, key, value, sealing string) (string, int, error) {
 	n := 0
 	var ferr error
-	out := sealedValue.ReplaceAllStringFunc(value, func(v string) string {
-		if ferr != nil || sealedValue.FindStringSubmatch(v)[1] == sealing {
+	reseal := func(v string) string {
+		m := sealedValue.FindStringSubmatch(v)
+		if ferr != nil || m == nil || m[1] == sealing {
 			return v
 		}
 		pt, err := ring.Open(v, key)
@@ -190,6 +264,20 @@ func resealRecord(ring KeyRing, key, value, sealing string) (string, int, error)
 		}
 		n++
 		return ring.Seal(pt, key)
+	}
+	if key == s.replicaKeyKey() {
+		return reseal(value), n, ferr
+	}
+	out := editSecrets(value, func(quoted string) string {
+		var v string
+		if json.Unmarshal([]byte(quoted), &v) != nil || !sealedValue.MatchString(v) || sealedValue.FindString(v) != v {
+			return quoted
+		}
+		if r := reseal(v); r != v {
+			b, _ := json.Marshal(r)
+			return string(b)
+		}
+		return quoted
 	})
 	return out, n, ferr
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orch-project/orch/pkg/auth"
+	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/pki"
 	"github.com/orch-project/orch/pkg/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -217,5 +218,53 @@ func TestResealSealsSecretsStoredInClear(t *testing.T) {
 	}
 	if again, err := st.ResealSecrets(ctx); err != nil || again.Resealed != 0 {
 		t.Fatalf("a second pass: %+v %v, want nothing to do", again, err)
+	}
+}
+
+// Issue 11 review: a rotation seals the secret fields of the records, not
+// whatever happens to share their names: a node attribute (set by the
+// agent's --attribute or ECS PutAttributes) named callbackToken or
+// keyPem is data, left as it is and not counted as a secret in clear (nor
+// opened when it looks sealed: anyone who may set an attribute could
+// otherwise stop every rotation).
+func TestResealLeavesLookalikeAttributesAlone(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// And one that looks sealed by a key nobody holds: not opened, so it
+	// cannot stop the rotation.
+	attrs := map[string]string{"callbackToken": "gpu", "keyPem": "a100", "secretAccessKey": "x", "note": "orchsealed:v1:0123abcd:AAAA"}
+	if _, err := st.RegisterNode(ctx, &model.Node{Name: "n1", Capacity: model.Resources{CPU: 1024, MemoryMiB: 512},
+		Attributes: attrs, UserAttributes: attrs, CallbackToken: "the-callback-token"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	ring, _ := pki.NewKeyRing([][]byte{bytes.Repeat([]byte{9}, 32)})
+	st, err = store.Open(ctx, store.Config{DataDir: dir, Secrets: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, clear, err := st.SealedValueCounts(ctx); err != nil || clear != 1 {
+		t.Fatalf("before the rotation: %d in clear, %v; want 1 (the callback token)", clear, err)
+	}
+	rep, err := st.ResealSecrets(ctx)
+	if err != nil || rep.Sealed != 1 || rep.InClear != 0 {
+		t.Fatalf("rotation %+v %v, want the callback token sealed and nothing else", rep, err)
+	}
+	n, err := st.GetNode(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range attrs {
+		if n.Attributes[k] != v || n.UserAttributes[k] != v {
+			t.Errorf("attribute %s after the rotation: %q and %q, want %q", k, n.Attributes[k], n.UserAttributes[k], v)
+		}
+	}
+	if tok, err := st.NodeCallbackToken(n); err != nil || tok != "the-callback-token" || !strings.HasPrefix(n.CallbackToken, "orchsealed:") {
+		t.Errorf("callback token after the rotation: %q (stored %q) %v", tok, n.CallbackToken, err)
 	}
 }

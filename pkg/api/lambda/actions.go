@@ -2,6 +2,7 @@ package lambda
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -243,6 +244,9 @@ func (h *Handler) createMapping(ctx context.Context, c *call) (answer, error) {
 	if err := c.decode(&in); err != nil {
 		return answer{}, err
 	}
+	if err := h.authorizeMapping(c, in); err != nil {
+		return answer{}, err
+	}
 	var m model.EventSourceMapping
 	in.apply(&m)
 	sm, err := h.svc.CreateMapping(ctx, m)
@@ -297,6 +301,9 @@ func (h *Handler) updateMapping(ctx context.Context, c *call) (answer, error) {
 	if in.EventSourceArn != nil {
 		return answer{}, invalid("EventSourceArn cannot change: delete the mapping and create another")
 	}
+	if err := h.authorizeMapping(c, in); err != nil {
+		return answer{}, err
+	}
 	sm, err := h.svc.UpdateMapping(ctx, c.r.PathValue("uuid"), in.apply)
 	if err != nil {
 		return answer{}, err
@@ -310,4 +317,39 @@ func (h *Handler) deleteMapping(ctx context.Context, c *call) (answer, error) {
 		return answer{}, err
 	}
 	return answer{http.StatusAccepted, mappingOf(sm)}, nil
+}
+
+// authorizeMapping checks what a mapping makes the cluster do on the
+// caller's behalf, beyond lambda:CreateEventSourceMapping (or Update) on
+// "*": take the messages of its queue (sqs:ReceiveMessage and
+// sqs:DeleteMessage on it) and invoke its function (lambda:InvokeFunction
+// on it). Without it, a role allowed to create mappings could drain any
+// queue into any function. The queue's own Policy is not read here.
+func (h *Handler) authorizeMapping(c *call, in mappingInput) error {
+	type check struct{ action, resource string }
+	var checks []check
+	if in.EventSourceArn != nil {
+		if q := model.QueueNameFromArn(*in.EventSourceArn); q != "" {
+			arn := model.QueueArn(model.Region, q)
+			checks = append(checks, check{"sqs:ReceiveMessage", arn}, check{"sqs:DeleteMessage", arn})
+		}
+	}
+	if in.FunctionName != nil {
+		name, err := functionName("FunctionName", *in.FunctionName)
+		if err != nil {
+			return err
+		}
+		checks = append(checks, check{"lambda:InvokeFunction", model.FunctionARN(name)})
+	}
+	for _, ck := range checks {
+		err := awsproto.Authorize(h.authz, c.r, ck.action, ck.resource, nil)
+		var denied *awsproto.AccessDenied
+		if errors.As(err, &denied) {
+			return &awsproto.Error{Code: "AccessDeniedException", Status: http.StatusForbidden, Message: denied.Message}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/orch-project/orch/pkg/api/awsproto"
+	"github.com/orch-project/orch/pkg/function"
 	"github.com/orch-project/orch/pkg/model"
 	"github.com/orch-project/orch/pkg/topic"
 )
@@ -204,11 +205,58 @@ func (h *Handler) authorize(r *http.Request, action string, form url.Values) err
 		return attrs[model.TAPolicy]
 	}
 	err := h.authz.Authorize(r, "sns:"+action, resource, policy)
+	if err == nil {
+		err = h.authorizeTargets(r, action, form)
+	}
 	var denied *awsproto.AccessDenied
 	if errors.As(err, &denied) {
 		return &awsproto.Error{Code: "AuthorizationError", Status: http.StatusForbidden, Message: denied.Message}
 	}
 	return err
+}
+
+// authorizeTargets checks what a subscription makes the topic write to on
+// the subscriber's behalf: its queue (sqs:SendMessage) or function
+// (lambda:InvokeFunction), and its RedrivePolicy's dead-letter queue
+// (sqs:SendMessage). Without it, sns:Subscribe on one topic would reach
+// every queue and function of the cluster. Only the caller's own policy
+// counts here: a queue's Policy is not read (this handler has no queues).
+// A target that does not parse is left to the action, which refuses it.
+func (h *Handler) authorizeTargets(r *http.Request, action string, form url.Values) error {
+	var redrive string
+	switch action {
+	case "Subscribe":
+		endpoint := form.Get("Endpoint")
+		switch form.Get("Protocol") {
+		case model.ProtocolSQS:
+			if name, err := model.ArnName(endpoint, "sqs"); err == nil {
+				if err := h.authz.Authorize(r, "sqs:SendMessage", model.QueueArn(model.Region, name), nil); err != nil {
+					return err
+				}
+			}
+		case model.ProtocolLambda:
+			// Named as the functions resolve a lambda endpoint.
+			if err := h.authz.Authorize(r, "lambda:InvokeFunction", model.FunctionARN(function.Name(endpoint)), nil); err != nil {
+				return err
+			}
+		}
+		redrive = entries(form, "Attributes", "key", "value")[model.SARedrivePolicy]
+	case "SetSubscriptionAttributes":
+		if form.Get("AttributeName") == model.SARedrivePolicy {
+			redrive = form.Get("AttributeValue")
+		}
+	}
+	if redrive == "" {
+		return nil
+	}
+	rp, err := model.ParseSubscriptionRedrivePolicy(redrive)
+	if err != nil {
+		return nil
+	}
+	if name, err := model.ArnName(rp.DeadLetterTargetArn, "sqs"); err == nil {
+		return h.authz.Authorize(r, "sqs:SendMessage", model.QueueArn(model.Region, name), nil)
+	}
+	return nil
 }
 
 func (h *Handler) fail(w http.ResponseWriter, reqID string, err error) {

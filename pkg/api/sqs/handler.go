@@ -241,11 +241,28 @@ func (h *Handler) authorize(r *http.Request, c *call) error {
 		return q.Attributes[model.QAPolicy]
 	}
 	err := h.authz.Authorize(r, "sqs:"+c.action, resource, policy)
+	if err == nil && c.action == "StartMessageMoveTask" && c.in.DestinationArn != "" {
+		// The move sends the source's messages to the destination on the
+		// caller's behalf: the caller must be allowed to send there, else
+		// a move task on its own dead-letter queue fills any queue.
+		err = h.authorizeSend(r, model.QueueNameFromArn(c.in.DestinationArn))
+	}
 	var denied *awsproto.AccessDenied
 	if errors.As(err, &denied) {
 		return &awsproto.Error{Code: "AccessDenied", Status: http.StatusForbidden, Message: denied.Message}
 	}
 	return err
+}
+
+// authorizeSend checks sqs:SendMessage on queue name (with its Policy).
+func (h *Handler) authorizeSend(r *http.Request, name string) error {
+	return h.authz.Authorize(r, "sqs:SendMessage", model.QueueArn(model.Region, name), func() string {
+		q, err := h.b.GetQueue(r.Context(), name)
+		if err != nil {
+			return ""
+		}
+		return q.Attributes[model.QAPolicy]
+	})
 }
 
 func baseURL(r *http.Request) string {
