@@ -20,6 +20,7 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/orch-project/orch/internal/testutil"
+	"github.com/orch-project/orch/pkg/api/wire"
 )
 
 // lambdaClientAt is the stock SDK's Lambda client on one replica.
@@ -30,9 +31,9 @@ func lambdaClientAt(c *cluster, url string) *awslambda.Client {
 	})
 }
 
-// invocationsOn sums the function invocations replica url metered (each
-// replica meters the calls it routed).
-func invocationsOn(t *testing.T, c *cluster, url, fn string) int64 {
+// usageOn is what replica url metered for the function (each replica
+// meters the calls it routed); zero when it metered none.
+func usageOn(t *testing.T, c *cluster, url, fn string) wire.FunctionUsage {
 	t.Helper()
 	u, err := c.clientFor([]string{url}, c.cfg.Token).Usage(context.Background())
 	if err != nil {
@@ -40,10 +41,10 @@ func invocationsOn(t *testing.T, c *cluster, url, fn string) int64 {
 	}
 	for _, f := range u.Functions {
 		if f.Function == fn {
-			return f.Invocations
+			return f
 		}
 	}
-	return 0
+	return wire.FunctionUsage{}
 }
 
 // pollsQueue reports whether a server's log says it started a poller for
@@ -121,7 +122,7 @@ func TestFunctionsTwoReplicas(t *testing.T) {
 	// replicas that routed them. An Event run by both replicas makes six.
 	var total int64
 	testutil.WaitFor(t, 60*time.Second, "both Event invocations run", func() (bool, string) {
-		total = invocationsOn(t, c, c.urls[0], fn) + invocationsOn(t, c, c.urls[1], fn)
+		total = usageOn(t, c, c.urls[0], fn).Invocations + usageOn(t, c, c.urls[1], fn).Invocations
 		return total >= 4, fmt.Sprintf("%d invocations metered", total)
 	})
 	if total != 4 {
@@ -226,7 +227,7 @@ func TestFunctionsTwoReplicas(t *testing.T) {
 
 	// The survivor serves direct calls alone, and Event invocations
 	// (whatever shard their function fell in).
-	before := invocationsOn(t, c, c.urls[si], fn)
+	before := usageOn(t, c, c.urls[si], fn).Invocations
 	out, err := lcs[si].Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte(`{"echo":"after"}`)})
 	if err != nil || out.FunctionError != nil || string(out.Payload) != `"after"` {
 		t.Fatalf("RequestResponse via the survivor: %v %+v", err, out)
@@ -235,7 +236,7 @@ func TestFunctionsTwoReplicas(t *testing.T) {
 		t.Fatalf("Event via the survivor: %v", err)
 	}
 	testutil.WaitFor(t, 60*time.Second, "the Event invocation run by the survivor", func() (bool, string) {
-		now := invocationsOn(t, c, c.urls[si], fn)
+		now := usageOn(t, c, c.urls[si], fn).Invocations
 		return now >= before+2, fmt.Sprintf("%d invocations since the kill", now-before)
 	})
 }

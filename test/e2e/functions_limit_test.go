@@ -45,21 +45,6 @@ func maxOverlap(iv [][2]time.Time) int {
 	return m
 }
 
-// throttlesOn is the function's throttles replica url metered.
-func throttlesOn(t *testing.T, c *cluster, url, fn string) int64 {
-	t.Helper()
-	u, err := c.clientFor([]string{url}, c.cfg.Token).Usage(context.Background())
-	if err != nil {
-		t.Fatalf("usage on %s: %v", url, err)
-	}
-	for _, f := range u.Functions {
-		if f.Function == fn {
-			return f.Throttles
-		}
-	}
-	return 0
-}
-
 // isReservedThrottle reports whether err is Lambda's answer to a call over
 // a function's reserved concurrency: 429 TooManyRequestsException with
 // Reason ReservedFunctionConcurrentInvocationLimitExceeded.
@@ -162,7 +147,7 @@ func TestFunctionsConcurrencyAcrossReplicas(t *testing.T) {
 	}
 	t.Logf("%d succeeded, %d throttled (429 with the reserved-concurrency reason)", ok, throttled)
 	testutil.WaitFor(t, 10*time.Second, "the throttles in orch usage", func() (bool, string) {
-		n := throttlesOn(t, c, c.urls[0], fn) + throttlesOn(t, c, c.urls[1], fn)
+		n := usageOn(t, c, c.urls[0], fn).Throttles + usageOn(t, c, c.urls[1], fn).Throttles
 		return n == int64(throttled), fmt.Sprintf("%d throttles metered over the replicas, want %d", n, throttled)
 	})
 
