@@ -52,16 +52,15 @@ func (b *Broker) SendEach(ctx context.Context, es []QueueEntry) (errs []error) {
 
 // SendEachEarly is SendEach for a caller that holds its own durable copy
 // of the entries until the queues have theirs (a topic's message record,
-// which it deletes only after done delivered): it does not wait for the
-// commits. The entries of standard queues are receivable when it returns,
-// while their commits are still under way; done delivers once every
-// commit ended, with errs as SendEach's (errs[i] non-nil: entry i is not
-// in its queue, or its commit failed, and the caller must send it again
-// from its copy; a consumer may have received it meanwhile, so that can
-// deliver it twice, never zero times). After a failed commit the entries'
-// writes are undone (a failed commit may still have landed) and the
-// entries taken out of the queue again; if the undo fails too they stay
-// receivable. done is buffered and delivers once.
+// which it deletes only after wait): it does not wait for the commits. The
+// entries of standard queues are receivable when it returns, while their
+// commits are still under way; wait returns once every commit ended, with
+// errs as SendEach's (errs[i] non-nil: entry i is not in its queue, or
+// its commit failed, and the caller must send it again from its copy; a
+// consumer may have received it meanwhile, so that can deliver it twice,
+// never zero times). After a failed commit the entries' writes are undone
+// (a failed commit may still have landed) and the entries taken out of
+// the queue again; if the undo fails too they stay receivable.
 //
 // Receiving a message before its commit ended is safe because the send
 // was submitted to its shard's single commit pipeline first: a consumer's
@@ -69,16 +68,7 @@ func (b *Broker) SendEach(ctx context.Context, es []QueueEntry) (errs []error) {
 // durable delete never precedes its message. FIFO queues, and a broker
 // running several commit pipelines per shard, show the entries only once
 // committed.
-func (b *Broker) SendEachEarly(ctx context.Context, es []QueueEntry) (done <-chan []error) {
-	return b.sendEachEarly(ctx, es, nil)
-}
-
-// sendEachEarly is SendEachEarly with more work for the one goroutine
-// that waits for the commits (so a caller that has some needs no
-// goroutine of its own, nor the hand-off between the two): before runs
-// first, while the commits are under way; after, given the entries'
-// errors, returns what done delivers. A nil after passes them on.
-func (b *Broker) sendEachEarly(ctx context.Context, es []QueueEntry, w *earlyWork) <-chan []error {
+func (b *Broker) SendEachEarly(ctx context.Context, es []QueueEntry) (wait func() []error) {
 	e := b.stageEach(ctx, es)
 	early := b.opts.CommitPipelines == 1
 	waits := make([]func() error, len(e.owners))
@@ -95,9 +85,6 @@ func (b *Broker) sendEachEarly(ctx context.Context, es []QueueEntry, w *earlyWor
 	}
 	done := make(chan []error, 1)
 	go func() {
-		if w != nil && w.before != nil {
-			w.before()
-		}
 		cerrs := make([]error, len(e.owners))
 		for k, o := range e.owners {
 			err := waits[k]()
@@ -131,19 +118,9 @@ func (b *Broker) sendEachEarly(ctx context.Context, es []QueueEntry, w *earlyWor
 			cerrs[k] = err
 		}
 		e.failCommits(cerrs)
-		if w != nil && w.after != nil {
-			done <- w.after(e.errs)
-			return
-		}
 		done <- e.errs
 	}()
-	return done
-}
-
-// earlyWork is what a caller of sendEachEarly adds to its goroutine.
-type earlyWork struct {
-	before func()
-	after  func(errs []error) []error
+	return func() []error { return <-done }
 }
 
 // eachStage is a SendEach's entries split by queue, each queue's share
@@ -241,10 +218,9 @@ func (b *Broker) stageEach(ctx context.Context, es []QueueEntry) *eachStage {
 // DeliverEachEarly is SendEachEarly for queues of any shard: entries for
 // queues of shards this replica owns go through SendEachEarly; the others
 // through their shard's inbox (Deliver: durable once it returns,
-// receivable a moment later), written after it returned, on the goroutine
-// that waits for the local commits. A topic's fan-out uses it, since its
-// subscribed queues may live on other replicas.
-func (b *Broker) DeliverEachEarly(ctx context.Context, es []QueueEntry) (done <-chan []error) {
+// receivable a moment later), written after it returned. A topic's
+// fan-out uses it, since its subscribed queues may live on other replicas.
+func (b *Broker) DeliverEachEarly(ctx context.Context, es []QueueEntry) (wait func() []error) {
 	var local []QueueEntry
 	var localIdx, remote []int
 	for i, e := range es {
@@ -255,40 +231,42 @@ func (b *Broker) DeliverEachEarly(ctx context.Context, es []QueueEntry) (done <-
 			remote = append(remote, i)
 		}
 	}
+	lwait := func() []error { return nil }
+	if len(local) > 0 {
+		lwait = b.SendEachEarly(ctx, local)
+	}
 	// The inbox writes are the caller's background: its request may end
 	// before they do.
 	bctx := context.WithoutCancel(ctx)
-	var errs []error
-	fail := func(i int, err error) {
-		if errs == nil {
-			errs = make([]error, len(es))
-		}
-		errs[i] = err
-	}
-	return b.sendEachEarly(ctx, local, &earlyWork{
-		before: func() {
-			for _, i := range remote {
-				if _, err := b.Deliver(bctx, es[i].Queue, es[i].SendEntry); err != nil {
-					fail(i, err)
-				}
+	done := make(chan []error, 1)
+	go func() {
+		var errs []error
+		fail := func(i int, err error) {
+			if errs == nil {
+				errs = make([]error, len(es))
 			}
-		},
-		after: func(lerrs []error) []error {
-			for k, err := range lerrs {
-				if err == nil {
-					continue
-				}
-				i := localIdx[k]
-				// The shard moved between the check and the commit: the
-				// inbox still takes it.
-				if errors.Is(err, ErrNotOwner) || KindOf(err) == KindUnavailable {
-					if _, err = b.Deliver(bctx, es[i].Queue, es[i].SendEntry); err == nil {
-						continue
-					}
-				}
+			errs[i] = err
+		}
+		for _, i := range remote {
+			if _, err := b.Deliver(bctx, es[i].Queue, es[i].SendEntry); err != nil {
 				fail(i, err)
 			}
-			return errs
-		},
-	})
+		}
+		for k, err := range lwait() {
+			if err == nil {
+				continue
+			}
+			i := localIdx[k]
+			// The shard moved between the check and the commit: the
+			// inbox still takes it.
+			if errors.Is(err, ErrNotOwner) || KindOf(err) == KindUnavailable {
+				if _, err = b.Deliver(bctx, es[i].Queue, es[i].SendEntry); err == nil {
+					continue
+				}
+			}
+			fail(i, err)
+		}
+		done <- errs
+	}()
+	return func() []error { return <-done }
 }

@@ -72,7 +72,7 @@ func testSendEachEarly(t *testing.T, dir string) {
 	const a, c = "early-a", "early-c.fifo"
 	mustCreate(t, b, a, nil)
 	mustCreate(t, b, c, map[string]string{"FifoQueue": "true"})
-	done := b.SendEachEarly(ctx, []QueueEntry{
+	wait := b.SendEachEarly(ctx, []QueueEntry{
 		{Queue: a, SendEntry: SendEntry{Body: "a1"}},
 		{Queue: "early-missing", SendEntry: SendEntry{Body: "x"}},
 		{Queue: a, SendEntry: SendEntry{Body: "a2"}},
@@ -89,7 +89,7 @@ func testSendEachEarly(t *testing.T, dir string) {
 	if err := b.DeleteMessage(ctx, a, ms[0].ReceiptHandle); err != nil {
 		t.Fatal(err)
 	}
-	errs := <-done
+	errs := wait()
 	if len(errs) != 4 {
 		t.Fatalf("errs = %v, want one per entry (one fails)", errs)
 	}
@@ -108,7 +108,7 @@ func testSendEachEarly(t *testing.T, dir string) {
 	if got := drain(t, b, a); !equal(got, []string{"a2"}) {
 		t.Errorf("after a restart %s holds %v, want [a2] (a1 was deleted, a2 was not)", a, got)
 	}
-	if errs := <-b.SendEachEarly(ctx, []QueueEntry{{Queue: a, SendEntry: SendEntry{Body: "a3"}}}); errs != nil {
+	if errs := b.SendEachEarly(ctx, []QueueEntry{{Queue: a, SendEntry: SendEntry{Body: "a3"}}})(); errs != nil {
 		t.Fatalf("errs = %v, want nil when every entry was sent", errs)
 	}
 }
@@ -146,7 +146,7 @@ func testEarlyFailedCommit(t *testing.T, dir string) {
 	commitHook.Store(&hook)
 	defer commitHook.Store(nil)
 
-	done := b.SendEachEarly(ctx, []QueueEntry{{Queue: a, SendEntry: SendEntry{Body: "m1"}}})
+	wait := b.SendEachEarly(ctx, []QueueEntry{{Queue: a, SendEntry: SendEntry{Body: "m1"}}})
 	zero, vis := 0, 60
 	ms, err := b.ReceiveMessage(ctx, a, ReceiveInput{MaxNumberOfMessages: 10, WaitTimeSeconds: &zero, VisibilityTimeout: &vis})
 	if err != nil {
@@ -156,7 +156,7 @@ func testEarlyFailedCommit(t *testing.T, dir string) {
 		t.Fatalf("%s holds %v before its commit ended, want [m1]", a, got)
 	}
 	close(release)
-	if errs := <-done; len(errs) != 1 || errs[0] == nil {
+	if errs := wait(); len(errs) != 1 || errs[0] == nil {
 		t.Fatalf("errs = %v, want the entry's commit failure", errs)
 	}
 	if err := b.DeleteMessage(ctx, a, ms[0].ReceiptHandle); err != nil {

@@ -49,6 +49,6 @@ func (a anyShard) SendMessage(ctx context.Context, name string, e queue.SendEntr
 	return a.b.Deliver(ctx, name, e)
 }
 
-func (a anyShard) SendEachEarly(ctx context.Context, es []queue.QueueEntry) <-chan []error {
+func (a anyShard) SendEachEarly(ctx context.Context, es []queue.QueueEntry) func() []error {
 	return a.b.DeliverEachEarly(ctx, es)
 }

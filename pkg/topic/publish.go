@@ -292,9 +292,11 @@ func (s *Service) publish(ctx context.Context, topicArn string, ins []PublishInp
 		ops = append(ops, p.putOp())
 	}
 	recWait := o.com.Submit(ctx, ops...)
-	var qDone <-chan []error
+	var qDone chan []error
 	if len(sends) > 0 {
-		qDone = o.s.opts.Queues.SendEachEarly(ctx, sends)
+		wait := o.s.opts.Queues.SendEachEarly(ctx, sends)
+		qDone = make(chan []error, 1)
+		go func() { qDone <- wait() }()
 	}
 	go func() { recDone <- recWait() }()
 	queuesOnly := qDone != nil

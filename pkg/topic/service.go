@@ -33,10 +33,10 @@ type Sender interface {
 	SendMessage(ctx context.Context, queueName string, e queue.SendEntry) (*queue.SendResult, error)
 	// SendEachEarly sends each entry to its queue, receivable at once,
 	// in one durable commit per owner of the queues that it does not
-	// wait for; done delivers (once) when those ended, errs[i] being
-	// entry i's error (nil: all sent). The caller keeps its own durable
-	// copy until then (queue.Broker.SendEachEarly).
-	SendEachEarly(ctx context.Context, es []queue.QueueEntry) (done <-chan []error)
+	// wait for; wait returns when those ended, errs[i] being entry i's
+	// error (nil: all sent). The caller keeps its own durable copy until
+	// then (queue.Broker.SendEachEarly).
+	SendEachEarly(ctx context.Context, es []queue.QueueEntry) (wait func() (errs []error))
 }
 
 // Options configure a Service.

@@ -88,10 +88,9 @@ func (f *fakeQueues) SendMessage(_ context.Context, name string, e queue.SendEnt
 	return &queue.SendResult{MessageID: newID()}, nil
 }
 
-func (f *fakeQueues) SendEachEarly(ctx context.Context, es []queue.QueueEntry) <-chan []error {
-	done := make(chan []error, 1)
-	done <- f.sendEach(ctx, es)
-	return done
+func (f *fakeQueues) SendEachEarly(ctx context.Context, es []queue.QueueEntry) func() []error {
+	errs := f.sendEach(ctx, es)
+	return func() []error { return errs }
 }
 
 func (f *fakeQueues) sendEach(ctx context.Context, es []queue.QueueEntry) []error {
