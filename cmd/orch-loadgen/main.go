@@ -51,6 +51,7 @@ type config struct {
 	amqpURL, queueType    string // AMQP mode: the broker and classic or quorum
 	jsonOut               bool
 	ak, sk                string
+	trace                 string // topic latency modes: per-message timestamps to this file
 	client                string // throughput mode: sdk (stock aws-sdk-go-v2) or lean (lean.go)
 }
 
@@ -75,6 +76,7 @@ func main() {
 	flag.BoolVar(&deadHTTP, "dead-http", false, "topic modes: add one http subscriber that never answers")
 	flag.StringVar(&c.ak, "access-key", envOr("AWS_ACCESS_KEY_ID", "AKIDORCHDEV"), "access key id")
 	flag.StringVar(&c.sk, "secret-key", envOr("AWS_SECRET_ACCESS_KEY", "orch-dev-secret"), "secret access key")
+	flag.StringVar(&c.trace, "trace", "", "topic latency modes: append each message's timestamps (Publish called and returned, each queue's receive returned; Unix ns) to this file, one event a line, for scripts/topic-trace.py")
 	flag.StringVar(&c.client, "client", "sdk", "throughput mode, and the topic latency modes' consumers: sdk (the stock aws-sdk-go-v2 SQS client) or lean (same wire protocol, SigV4 with a cached key, MD5 checked, little else: client CPU comparable to an AMQP client's; see lean.go)")
 	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile to this file (where the client's CPU goes)")
 	flag.Parse()

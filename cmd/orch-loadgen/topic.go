@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,6 +235,7 @@ func latencyRun(ctx context.Context, c config, subs int, withDead bool) latencyR
 	called := map[uint64]time.Time{}
 	lastRecv := map[uint64]time.Time{}
 	count := map[uint64]int{}
+	var recvs []traceRecv // with --trace: every copy's receive
 	stopRecv := make(chan struct{})
 	var cwg, dwg sync.WaitGroup
 	cons := newConsumer(c, sq)
@@ -255,6 +259,9 @@ func latencyRun(ctx context.Context, c config, subs int, withDead bool) latencyR
 					mu.Lock()
 					for _, m := range ms {
 						if id, _, ok := parseBody(m.Body); ok {
+							if c.trace != "" {
+								recvs = append(recvs, traceRecv{id, qi, now})
+							}
 							count[id]++
 							lastRecv[id] = now
 						}
@@ -320,6 +327,9 @@ func latencyRun(ctx context.Context, c config, subs int, withDead bool) latencyR
 	dwg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
+	if c.trace != "" {
+		writeTrace(c.trace, urls, recvs, called, returned)
+	}
 	var lat, e2e, pub []time.Duration
 	incomplete := 0
 	for id, r := range returned {
@@ -403,5 +413,37 @@ func newConsumer(c config, sq *sqs.Client) consumer {
 			}
 			_, _ = sq.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(u), Entries: es})
 		},
+	}
+}
+
+// traceRecv is one copy of a message received from queue urls[q].
+type traceRecv struct {
+	id uint64
+	q  int
+	at time.Time
+}
+
+// writeTrace appends a round's per-message timestamps to file, one event a
+// line: "called ID NS", "returned ID NS" (Publish) and "recv ID/QUEUE NS"
+// (the receive call that got that copy returned), NS in Unix nanoseconds.
+// A server built with the temporary timers of scripts/topic-trace.patch
+// writes the server's side in the same form; scripts/topic-trace.py joins
+// the two and says where each message's time went.
+func writeTrace(file string, urls []string, recvs []traceRecv, called, returned map[uint64]time.Time) {
+	var b strings.Builder
+	for id, r := range returned {
+		fmt.Fprintf(&b, "called %d %d\nreturned %d %d\n", id, called[id].UnixNano(), id, r.UnixNano())
+	}
+	for _, r := range recvs {
+		u := urls[r.q]
+		fmt.Fprintf(&b, "recv %d/%s %d\n", r.id, u[strings.LastIndexByte(u, '/')+1:], r.at.UnixNano())
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err == nil {
+		_, err = f.WriteString(b.String())
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fail("--trace: %v", err)
 	}
 }
