@@ -16,7 +16,7 @@ import (
 // carries many, which saves the server and the agent a request's worth of
 // HTTP, TLS and authentication per invocation.
 const (
-	resultSenders    = 2       // batches in flight at once per server
+	resultSenders    = 1       // batches in flight at once per server
 	resultQueue      = 4096    // results waiting for a sender
 	maxBatchResults  = 256     // results in one batch
 	maxBatchBytes    = 4 << 20 // payload and logs in one batch (a larger result goes alone)
