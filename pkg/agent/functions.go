@@ -230,7 +230,7 @@ func (a *Agent) runFunctions(ctx context.Context) {
 	case <-time.After(fc.FlushTimeout):
 		held := 0
 		for _, rs := range rss {
-			held += len(rs.q)
+			held += rs.held()
 		}
 		a.log.Error("could not post every invocation result before the function flush timeout: those callers get an error", "flushTimeout", fc.FlushTimeout, "queued", held)
 	}
