@@ -24,8 +24,9 @@ import (
 // sender of their own, so that a megabytes-long post does not hold up
 // the small answers behind it, nor they it.
 const (
-	resultQueue      = 4096     // results waiting for a sender, per lane
+	resultQueue      = 4096     // small results waiting for their sender
 	bulkResult       = 64 << 10 // payload and logs from which a result takes the bulk lane
+	bulkQueue        = 64       // large results waiting for theirs (each holds 64 KiB or more)
 	maxBatchResults  = 256      // results in one batch
 	maxBatchBytes    = 4 << 20  // payload and logs in one batch (a larger result goes alone)
 	resultAttempts   = 3        // tries per batch before the results are given up (while the agent runs)
@@ -57,7 +58,7 @@ type resultSender struct {
 }
 
 func newResultSender(a *Agent, cp FunctionControlPlane) *resultSender {
-	rs := &resultSender{a: a, cp: cp, q: make(chan pendingResult, resultQueue), bulk: make(chan pendingResult, resultQueue)}
+	rs := &resultSender{a: a, cp: cp, q: make(chan pendingResult, resultQueue), bulk: make(chan pendingResult, bulkQueue)}
 	if _, ok := cp.(ResultBatcher); !ok {
 		rs.single.Store(true)
 	}
