@@ -22,6 +22,14 @@ type FunctionControlPlane interface {
 	InvocationResult(ctx context.Context, node, id string, res wire.InvocationResult) error
 }
 
+// InvocationFollower is a FunctionControlPlane that calls handle with each
+// invocation in the goroutine reading its stream (pkg/api/client does),
+// sparing a goroutine hand-off per invocation; it returns why the stream
+// ended (or handle's error).
+type InvocationFollower interface {
+	FollowInvocations(ctx context.Context, node string, handle func(wire.InvocationEvent) error) error
+}
+
 // ResultBatcher is a FunctionControlPlane that takes results in batches
 // (pkg/api/client does); an error wrapping client.ErrNoResultBatches
 // means the server does not, and results go one by one.
@@ -222,7 +230,7 @@ func (a *Agent) runFunctions(ctx context.Context) {
 	case <-time.After(fc.FlushTimeout):
 		held := 0
 		for _, rs := range rss {
-			held += len(rs.q)
+			held += rs.held()
 		}
 		a.log.Error("could not post every invocation result before the function flush timeout: those callers get an error", "flushTimeout", fc.FlushTimeout, "queued", held)
 	}
@@ -316,8 +324,35 @@ func (f *functionRunner) goRun(ctx context.Context, wg *sync.WaitGroup, job func
 // stream or ctx (the agent's drain) ends. Invocations arriving once the
 // agent is stopping are refused at once (wire.InvokeErrStopping): they did
 // not run, and the server places them on another agent and sends this one
-// no more.
+// no more. A control plane that is an InvocationFollower hands each
+// invocation to a worker from the goroutine reading the stream; others
+// through their channel.
 func (f *functionRunner) follow(ctx, work context.Context, cp FunctionControlPlane, rs *resultSender, workers, inflight *sync.WaitGroup, connected func()) error {
+	dispatch := func(ev wire.InvocationEvent) error {
+		connected()
+		if ev.Type == wire.InvocationDelete {
+			f.forget(ev.FunctionName)
+			return nil
+		}
+		if ev.Type != wire.InvocationInvoke || ev.Function == nil {
+			return nil
+		}
+		if !f.admit(inflight) {
+			rs.send(f.life, ev.Function.Name, wire.InvocationResult{RequestID: ev.RequestID, ErrorKind: wire.InvokeErrStopping,
+				Error: "node " + f.a.node + " is stopping and takes no new invocations"})
+			return nil
+		}
+		f.ensure(ev.Function)
+		f.goRun(work, workers, func() { defer inflight.Done(); f.run(work, rs, ev) })
+		return nil
+	}
+	if fl, ok := cp.(InvocationFollower); ok {
+		err := fl.FollowInvocations(ctx, f.a.node, dispatch)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	evs, errs := cp.Invocations(sctx, f.a.node)
@@ -334,21 +369,7 @@ func (f *functionRunner) follow(ctx, work context.Context, cp FunctionControlPla
 					return errStreamEnded
 				}
 			}
-			connected()
-			if ev.Type == wire.InvocationDelete {
-				f.forget(ev.FunctionName)
-				continue
-			}
-			if ev.Type != wire.InvocationInvoke || ev.Function == nil {
-				continue
-			}
-			if !f.admit(inflight) {
-				rs.send(f.life, ev.Function.Name, wire.InvocationResult{RequestID: ev.RequestID, ErrorKind: wire.InvokeErrStopping,
-					Error: "node " + f.a.node + " is stopping and takes no new invocations"})
-				continue
-			}
-			f.ensure(ev.Function)
-			f.goRun(work, workers, func() { defer inflight.Done(); f.run(work, rs, ev) })
+			_ = dispatch(ev)
 		}
 	}
 }

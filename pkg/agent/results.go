@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -10,17 +11,25 @@ import (
 	"github.com/orch-project/orch/pkg/api/wire"
 )
 
-// Results go back to the server in batches: a few senders each take what
-// has finished since their last request and post it in one. An idle agent
+// Results go back to the server in batches: a sender takes what has
+// finished since its last request and posts it in one. An idle agent
 // sends each result at once (a batch of one); under load one request
 // carries many, which saves the server and the agent a request's worth of
 // HTTP, TLS and authentication per invocation.
+//
+// One sender per server carries the small results: one post in flight, so
+// what finishes meanwhile waits for it and goes in the next (about 4
+// results a post at 16 concurrent invocations, against 2.7 with two
+// senders taking turns). Results of bulkResult bytes or more have a
+// sender of their own, so that a megabytes-long post does not hold up
+// the small answers behind it, nor they it.
 const (
-	resultSenders    = 2       // batches in flight at once per server
-	resultQueue      = 4096    // results waiting for a sender
-	maxBatchResults  = 256     // results in one batch
-	maxBatchBytes    = 4 << 20 // payload and logs in one batch (a larger result goes alone)
-	resultAttempts   = 3       // tries per batch before the results are given up (while the agent runs)
+	resultQueue      = 4096     // small results waiting for their sender
+	bulkResult       = 64 << 10 // payload and logs from which a result takes the bulk lane
+	bulkQueue        = 64       // large results waiting for theirs (each holds 64 KiB or more)
+	maxBatchResults  = 256      // results in one batch
+	maxBatchBytes    = 4 << 20  // payload and logs in one batch (a larger result goes alone)
+	resultAttempts   = 3        // tries per batch before the results are given up (while the agent runs)
 	resultRetryDelay = 50 * time.Millisecond
 	// drainRetryMax caps the pause between tries while the agent stops:
 	// then a batch is retried until FunctionsConfig.FlushTimeout ends the
@@ -37,7 +46,9 @@ type pendingResult struct {
 type resultSender struct {
 	a  *Agent
 	cp FunctionControlPlane
-	q  chan pendingResult
+	q  chan pendingResult // small results
+	// bulk: results of bulkResult bytes or more.
+	bulk chan pendingResult
 	// single: the server takes no batches (or the control plane cannot
 	// send them); results go one by one as POST .../invocations/{id}.
 	single atomic.Bool
@@ -47,7 +58,7 @@ type resultSender struct {
 }
 
 func newResultSender(a *Agent, cp FunctionControlPlane) *resultSender {
-	rs := &resultSender{a: a, cp: cp, q: make(chan pendingResult, resultQueue)}
+	rs := &resultSender{a: a, cp: cp, q: make(chan pendingResult, resultQueue), bulk: make(chan pendingResult, bulkQueue)}
 	if _, ok := cp.(ResultBatcher); !ok {
 		rs.single.Store(true)
 	}
@@ -57,53 +68,60 @@ func newResultSender(a *Agent, cp FunctionControlPlane) *resultSender {
 // send queues a result; when the queue is full the caller delivers it
 // itself (the invocations are then far ahead of the senders anyway).
 func (rs *resultSender) send(ctx context.Context, fn string, res wire.InvocationResult) {
+	q := rs.q
+	if len(res.Payload)+len(res.Logs) >= bulkResult {
+		q = rs.bulk
+	}
 	select {
-	case rs.q <- pendingResult{function: fn, res: res}:
+	case q <- pendingResult{function: fn, res: res}:
 	default:
 		rs.post(ctx, []pendingResult{{function: fn, res: res}})
 	}
 }
 
+// held is how many results wait for a sender.
+func (rs *resultSender) held() int { return len(rs.q) + len(rs.bulk) }
+
 // run runs the senders until ctx ends, or flushed is closed (no more
-// results come) and the queue is empty.
+// results come) and the queues are empty.
 func (rs *resultSender) run(ctx context.Context, flushed <-chan struct{}) {
-	done := make(chan struct{})
-	for range resultSenders {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			var batch []pendingResult
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case p := <-rs.q:
-					batch = append(batch[:0], p)
-				case <-flushed:
-					select {
-					case p := <-rs.q:
-						batch = append(batch[:0], p)
-					default:
-						return // all posted
-					}
-				}
-				size := len(batch[0].res.Payload) + len(batch[0].res.Logs)
-			more:
-				for len(batch) < maxBatchResults && size < maxBatchBytes {
-					select {
-					case p := <-rs.q:
-						batch = append(batch, p)
-						size += len(p.res.Payload) + len(p.res.Logs)
-					default:
-						break more
-					}
-				}
-				rs.post(ctx, batch)
-				clear(batch) // drop the payloads
-			}
-		}()
+	var senders sync.WaitGroup
+	for _, q := range []chan pendingResult{rs.q, rs.bulk} {
+		senders.Go(func() { rs.sendFrom(ctx, q, flushed) })
 	}
-	for range resultSenders {
-		<-done
+	senders.Wait()
+}
+
+// sendFrom posts q's results in batches, one batch at a time.
+func (rs *resultSender) sendFrom(ctx context.Context, q chan pendingResult, flushed <-chan struct{}) {
+	var batch []pendingResult
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-q:
+			batch = append(batch[:0], p)
+		case <-flushed:
+			select {
+			case p := <-q:
+				batch = append(batch[:0], p)
+			default:
+				return // all posted
+			}
+		}
+		size := len(batch[0].res.Payload) + len(batch[0].res.Logs)
+	more:
+		for len(batch) < maxBatchResults && size < maxBatchBytes {
+			select {
+			case p := <-q:
+				batch = append(batch, p)
+				size += len(p.res.Payload) + len(p.res.Logs)
+			default:
+				break more
+			}
+		}
+		rs.post(ctx, batch)
+		clear(batch) // drop the payloads
 	}
 }
 

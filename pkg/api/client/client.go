@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -307,8 +308,9 @@ func (c *Client) ReportStatus(ctx context.Context, node string, reports []wire.T
 }
 
 // streamIdle is how long an assignment stream may stay silent (the server
-// pings every 15 s) before the agent treats it as broken.
-const streamIdle = 45 * time.Second
+// pings every 15 s) before the agent treats it as broken (a variable for
+// tests).
+var streamIdle = 45 * time.Second
 
 // Assignments streams the node's assignments until ctx ends or the
 // connection breaks (or stays silent streamIdle); pings are dropped.
@@ -323,70 +325,84 @@ func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.Assi
 // caller need not see (nil: none). what names the stream in errors.
 // decode turns a line into an event (nil: json.Unmarshal).
 func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, maxLine int, what string, decode func([]byte, *T) error, skip func(T) bool) (<-chan T, <-chan error) {
-	if decode == nil {
-		decode = func(b []byte, ev *T) error { return json.Unmarshal(b, ev) }
-	}
 	events := make(chan T, buffered)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(events)
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		body, err := c.Stream(sctx, http.MethodGet, path, nil)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer body.Close()
-		// A watchdog cancels the stream when nothing arrives for too long.
-		alive := make(chan struct{}, 1)
-		go func() {
-			t := time.NewTimer(streamIdle)
-			defer t.Stop()
-			for {
-				select {
-				case <-sctx.Done():
-					return
-				case <-alive:
-					t.Reset(streamIdle)
-				case <-t.C:
-					cancel()
-					return
-				}
-			}
-		}()
-		sc := bufio.NewScanner(body)
-		sc.Buffer(make([]byte, 64<<10), maxLine)
-		for sc.Scan() {
-			select {
-			case alive <- struct{}{}:
-			default:
-			}
-			var ev T
-			if err := decode(sc.Bytes(), &ev); err != nil {
-				errc <- fmt.Errorf("bad %s event: %w", what, err)
-				return
-			}
-			if skip != nil && skip(ev) {
-				continue
-			}
+		errc <- followStream(c, ctx, path, maxLine, what, decode, skip, func(ev T) error {
 			select {
 			case events <- ev:
+				return nil
 			case <-ctx.Done():
-				errc <- ctx.Err()
+				return ctx.Err()
+			}
+		})
+	}()
+	return events, errc
+}
+
+// followStream reads an NDJSON stream of T from path and calls handle with
+// each event in the calling goroutine (no hand-off to another one), until
+// ctx ends, the connection breaks, or nothing (not even a ping) arrives
+// for streamIdle, and says why; an error handle returns ends it and is
+// returned as it is. skip, what and decode as for streamEvents.
+func followStream[T any](c *Client, ctx context.Context, path string, maxLine int, what string, decode func([]byte, *T) error, skip func(T) bool, handle func(T) error) error {
+	if decode == nil {
+		decode = func(b []byte, ev *T) error { return json.Unmarshal(b, ev) }
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	body, err := c.Stream(sctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	// A watchdog cancels the stream when nothing arrives for too long. A
+	// line only stores when it came (monotonic time since start), so the
+	// watchdog wakes once per streamIdle, not once per line: waking it for
+	// every line cost a goroutine switch per invocation on a busy stream.
+	start := time.Now()
+	var last atomic.Int64 // time.Since(start) of the last line
+	go func() {
+		t := time.NewTimer(streamIdle)
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+				if quiet := time.Since(start) - time.Duration(last.Load()); quiet < streamIdle {
+					t.Reset(streamIdle - quiet)
+					continue
+				}
+				cancel()
 				return
 			}
 		}
-		err = sc.Err()
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		if sctx.Err() != nil && ctx.Err() == nil {
-			err = fmt.Errorf("%s stream silent for %s", what, streamIdle)
-		}
-		errc <- fmt.Errorf("%s stream ended: %w", what, err)
 	}()
-	return events, errc
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for sc.Scan() {
+		last.Store(int64(time.Since(start)))
+		var ev T
+		if err := decode(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("bad %s event: %w", what, err)
+		}
+		if skip != nil && skip(ev) {
+			continue
+		}
+		if err := handle(ev); err != nil {
+			return err
+		}
+	}
+	err = sc.Err()
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	if sctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%s stream silent for %s", what, streamIdle)
+	}
+	return fmt.Errorf("%s stream ended: %w", what, err)
 }
 
 // maxThrottledRetries is how often one call waits out a 429.

@@ -20,8 +20,19 @@ import (
 // ctx ends or the connection breaks (or stays silent streamIdle).
 func (c *Client) Invocations(ctx context.Context, node string) (<-chan wire.InvocationEvent, <-chan error) {
 	var d invocationDecoder
-	return streamEvents(c, ctx, "/v1/agent/nodes/"+node+"/invocations", 256, 16<<20, "invocation", d.decode, nil)
+	return streamEvents(c, ctx, invocationsPath(node), 256, 16<<20, "invocation", d.decode, nil)
 }
+
+// FollowInvocations is Invocations without the channel: handle gets each
+// event in the goroutine reading the stream (agent.InvocationFollower),
+// until ctx ends, the connection breaks (or stays silent streamIdle) or
+// handle returns an error (returned as it is).
+func (c *Client) FollowInvocations(ctx context.Context, node string, handle func(wire.InvocationEvent) error) error {
+	var d invocationDecoder
+	return followStream(c, ctx, invocationsPath(node), 16<<20, "invocation", d.decode, nil, handle)
+}
+
+func invocationsPath(node string) string { return "/v1/agent/nodes/" + node + "/invocations" }
 
 // invocationDecoder decodes one stream's lines. Every invoke line carries
 // its function's spec, the same JSON for all the invocations of one
