@@ -135,7 +135,8 @@ func BenchmarkThroughputC16(b *testing.B) {
 // BenchmarkColdStart: from zero environments to the first response, beside
 // the baseline `docker run --rm` of the same image to its first output
 // (without AWS_LAMBDA_RUNTIME_API the handler prints why and exits), in the
-// same run, alternating.
+// same run, alternating; each docker run waits for the retired
+// environment's container to be gone (settle).
 func BenchmarkColdStart(b *testing.B) {
 	name := fmt.Sprintf("bench-cold-%d", time.Now().UnixNano()%1e9)
 	p := dockerPool(b, lambdart.PoolConfig{}, lambdart.Function{Name: name, MemoryMiB: 128, Timeout: 5 * time.Second})
