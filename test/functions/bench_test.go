@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,35 @@ func pct(d []time.Duration, p int) time.Duration {
 		i = len(d) - 1
 	}
 	return d[i]
+}
+
+// settle waits until at most one container matches the label filters
+// (the function's current environment): the environments a configuration
+// change retired are stopped once the new one has answered, and their
+// teardown on Docker would otherwise run beside the docker run baseline
+// measured next. Both sides of a cold-start benchmark then start with
+// nothing else of theirs on Docker.
+func settle(b *testing.B, filters ...string) {
+	b.Helper()
+	args := []string{"ps", "-aq"}
+	for _, f := range filters {
+		args = append(args, "--filter", "label="+f)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := exec.Command("docker", args...).Output()
+		if err != nil {
+			b.Fatalf("docker ps: %v", err)
+		}
+		n := len(strings.Fields(string(out)))
+		if n <= 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d containers still match %v after 15 s: the retired environments were not stopped", n, filters)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -105,7 +135,8 @@ func BenchmarkThroughputC16(b *testing.B) {
 // BenchmarkColdStart: from zero environments to the first response, beside
 // the baseline `docker run --rm` of the same image to its first output
 // (without AWS_LAMBDA_RUNTIME_API the handler prints why and exits), in the
-// same run, alternating.
+// same run, alternating; each docker run waits for the retired
+// environment's container to be gone (settle).
 func BenchmarkColdStart(b *testing.B) {
 	name := fmt.Sprintf("bench-cold-%d", time.Now().UnixNano()%1e9)
 	p := dockerPool(b, lambdart.PoolConfig{}, lambdart.Function{Name: name, MemoryMiB: 128, Timeout: 5 * time.Second})
@@ -120,6 +151,7 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatalf("%v %s", err, r.Payload)
 		}
 		cold = append(cold, time.Since(t0))
+		settle(b, "orch.function="+name)
 
 		cname := fmt.Sprintf("%s-run-%d", name, i)
 		t0 = time.Now()

@@ -291,7 +291,9 @@ func benchC16(b *testing.B, e *endpoint, invoke func(context.Context) (time.Dura
 // BenchmarkEndpointColdStart: from zero environments (a configuration
 // change replaces them) to the first response of the SDK's Invoke, beside
 // `docker run --rm` of the same image to its first output, alternating in
-// the same run.
+// the same run. Before each docker run it waits for the retired
+// environment's container to be gone (settle), so that Docker is not
+// tearing it down during the baseline.
 func BenchmarkEndpointColdStart(b *testing.B) {
 	e := startEndpoint(b, 1)
 	e.function(b, "cold", 5)
@@ -319,6 +321,7 @@ func BenchmarkEndpointColdStart(b *testing.B) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		cold = append(cold, d)
+		settle(b, "orch.function=cold", "orch.function-node="+e.node)
 
 		cname := fmt.Sprintf("%s-run-%d", e.node, i)
 		t0 := time.Now()

@@ -84,6 +84,7 @@ type ctrInstance struct {
 	id     string
 	exited chan struct{}
 	stop   chan struct{}
+	primed chan struct{} // closed when the first MemoryPeak (see prime) returned
 	once   sync.Once
 }
 
@@ -134,9 +135,22 @@ func (l RuntimeLauncher) Launch(ctx context.Context, spec LaunchSpec) (Instance,
 		_ = l.Runtime.Remove(context.Background(), id)
 		return nil, err
 	}
-	ci := &ctrInstance{rt: l.Runtime, id: id, exited: make(chan struct{}), stop: make(chan struct{})}
+	ci := &ctrInstance{rt: l.Runtime, id: id, exited: make(chan struct{}), stop: make(chan struct{}), primed: make(chan struct{})}
 	go ci.watch()
+	go ci.prime()
 	return ci, nil
+}
+
+// prime asks for the container's peak memory once while its runtime
+// initialises: the Docker runtime finds the container's cgroup file then
+// (an inspect for the process id), so the first invocation's report reads
+// it with one pread instead of making that round trip between the
+// handler's answer and the caller's.
+func (ci *ctrInstance) prime() {
+	defer close(ci.primed)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ci.MemoryPeak(ctx)
 }
 
 // watch polls the container's state (cheaply, every 200 ms) until it
@@ -203,6 +217,7 @@ func (ci *ctrInstance) LogsSince(ctx context.Context, since time.Time) []byte {
 func (ci *ctrInstance) Stop() {
 	ci.once.Do(func() {
 		close(ci.stop)
+		<-ci.primed // so that it cannot open the cgroup file again after Remove closed it
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = ci.rt.Stop(ctx, ci.id, time.Second)

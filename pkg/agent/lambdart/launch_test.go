@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/orch-project/orch/pkg/agent/runtime"
 	"github.com/orch-project/orch/pkg/agent/runtime/fake"
@@ -65,5 +67,70 @@ func TestRuntimeLauncherLooksAtTheImageOnlyWhenItIsMissing(t *testing.T) {
 				t.Fatalf("containers %+v (%v), want the environment running", states, err)
 			}
 		})
+	}
+}
+
+// peakRuntime is a fake runtime that tells memory peaks, holding each
+// call until release is closed, and records the calls and removals in order.
+type peakRuntime struct {
+	*fake.Runtime
+	release chan struct{}
+	mu      sync.Mutex
+	events  []string
+}
+
+func (p *peakRuntime) record(ev string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, ev)
+}
+
+func (p *peakRuntime) snapshot() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.events...)
+}
+
+func (p *peakRuntime) MemoryPeak(ctx context.Context, id string) (int64, error) {
+	p.record("peak")
+	<-p.release
+	return 1 << 20, nil
+}
+
+func (p *peakRuntime) Remove(ctx context.Context, id string) error {
+	p.record("remove")
+	return p.Runtime.Remove(ctx, id)
+}
+
+// A started container's memory peak is asked for at once (the runtime
+// finds its cgroup file then, off the first invocation's path), and
+// stopping the container waits for that call, so it cannot reopen the
+// file after the removal closed it.
+func TestRuntimeLauncherPrimesTheMemoryPeak(t *testing.T) {
+	const img = "orch-example/receipt:latest"
+	rt := &peakRuntime{Runtime: fake.New(fake.Config{}), release: make(chan struct{})}
+	rt.AddImages(img)
+	inst, err := RuntimeLauncher{Runtime: rt}.Launch(context.Background(), LaunchSpec{Name: "f-1", Function: "f", Image: img, MemoryMiB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rt.snapshot()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the launcher did not ask for the memory peak after the start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stopped := make(chan struct{})
+	go func() { inst.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatalf("Stop returned while the priming call ran: %v", rt.snapshot())
+	case <-time.After(100 * time.Millisecond): // Stop must still be waiting: a bounded check, not a pause for progress
+	}
+	close(rt.release)
+	<-stopped
+	if got := rt.snapshot(); len(got) != 2 || got[0] != "peak" || got[1] != "remove" {
+		t.Fatalf("calls %v, want [peak remove]", got)
 	}
 }

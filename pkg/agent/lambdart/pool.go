@@ -157,8 +157,9 @@ type fnState struct {
 	stats    Stats
 	recent   []time.Duration // ring of the last 1,024 durations
 	next     int
-	// replaced, when set, is closed by the next cold start's end: the
-	// environments a configuration change retired stop then.
+	// replaced, when set, is closed once the next new environment has
+	// answered its first invocation (or failed to start): the environments
+	// a configuration change retired stop then.
 	replaced chan struct{}
 }
 
@@ -344,6 +345,7 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 		p.mu.Unlock()
 	}()
 	if launch {
+		defer p.replacedDone(st)
 		es.startErr = p.coldStart(ctx, st, fn, es)
 		close(es.started)
 	}
@@ -426,14 +428,6 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 // coldStart launches es (already listed in st.envs, so concurrent
 // invocations join it) and waits until its runtime polls for work.
 func (p *Pool) coldStart(ctx context.Context, st *fnState, fn Function, es *envState) error {
-	defer func() { // the environments this one replaces may stop now
-		p.mu.Lock()
-		if st.replaced != nil {
-			close(st.replaced)
-			st.replaced = nil
-		}
-		p.mu.Unlock()
-	}()
 	start := time.Now()
 	env, err := Listen(p.cfg.ListenAddr)
 	if err != nil {
@@ -503,6 +497,18 @@ func (p *Pool) coldStart(ctx context.Context, st *fnState, fn Function, es *envS
 	return nil
 }
 
+// replacedDone lets the environments a configuration change retired stop:
+// the invocation that started their replacement has its answer (see
+// stopAside).
+func (p *Pool) replacedDone(st *fnState) {
+	p.mu.Lock()
+	if st.replaced != nil {
+		close(st.replaced)
+		st.replaced = nil
+	}
+	p.mu.Unlock()
+}
+
 func environment(fn Function, api string, perEnv int) []string {
 	env := make([]string, 0, len(fn.Env)+8)
 	for k, v := range fn.Env {
@@ -546,8 +552,13 @@ func (p *Pool) retireAfter(es *envState, why string, after <-chan struct{}) {
 	if stopped {
 		return
 	}
-	if env != nil {
-		env.Close(why)
+	if inst == nil || after == nil {
+		// A starting environment (its cold start stops the instance
+		// when it sees stopped) or one to stop now.
+		if env != nil {
+			env.Close(why)
+		}
+		after = nil
 	}
 	if inst != nil {
 		// Stopping a container takes a Docker round trip or more (hundreds
@@ -557,7 +568,7 @@ func (p *Pool) retireAfter(es *envState, why string, after <-chan struct{}) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.stopAside(inst, after)
+			p.stopAside(env, inst, why, after)
 		}()
 	}
 }
@@ -566,14 +577,18 @@ func (p *Pool) retireAfter(es *envState, why string, after <-chan struct{}) {
 // the cold start of its replacement.
 const retireStopWait = 3 * time.Second
 
-// stopAside stops a retired environment after its replacement's cold
-// start (after closed; nil: at once), at most retireStopWait later: a
-// configuration change retires the old environments just as the new one
-// starts, and Docker stopping and removing the old container while it
-// creates and starts the new one made that cold start slower. The old
-// environment's endpoint is closed already, so it takes no invocation
-// meanwhile.
-func (p *Pool) stopAside(inst Instance, after <-chan struct{}) {
+// stopAside stops a retired environment. With after set (a configuration
+// change) it first waits until the replacement has answered its first
+// invocation, at most retireStopWait, and only then closes the old
+// endpoint (env, still open) and stops the container: a configuration
+// change retires the old environments just as the new one starts, and
+// Docker tearing the old container down (its exit, network and file
+// system clean-up, its removal) while it creates and starts the new one
+// made that cold start slower. Closing the endpoint earlier was enough to
+// start that teardown: the runtime exits when its poll fails. Meanwhile
+// the old environment takes no new invocation (it is out of the pool's
+// list), and an invocation it is still running may finish.
+func (p *Pool) stopAside(env *Env, inst Instance, why string, after <-chan struct{}) {
 	if after != nil {
 		t := time.NewTimer(retireStopWait)
 		defer t.Stop()
@@ -581,6 +596,9 @@ func (p *Pool) stopAside(inst Instance, after <-chan struct{}) {
 		case <-after:
 		case <-t.C:
 		case <-p.done:
+		}
+		if env != nil {
+			env.Close(why)
 		}
 	}
 	inst.Stop()

@@ -14,6 +14,7 @@ type orderLauncher struct {
 	events  []string
 	n       int
 	hold    int
+	insts   []Instance // in launch order
 	entered chan struct{}
 	release chan struct{}
 }
@@ -56,12 +57,17 @@ func (l *orderLauncher) Launch(ctx context.Context, spec LaunchSpec) (Instance, 
 		return nil, err
 	}
 	l.record("launched " + name)
+	l.mu.Lock()
+	l.insts = append(l.insts, inst)
+	l.mu.Unlock()
 	return orderInstance{Instance: inst, l: l, name: name}, nil
 }
 
 // A configuration change retires the old environment, but its container
-// is stopped only after the new environment's cold start, so that the two
-// do not compete for the container runtime.
+// is stopped only after the new environment has answered its first
+// invocation, so that the two do not compete for the container runtime.
+// Its endpoint stays open until then too: a runtime whose poll fails exits
+// on its own, which would start the teardown as early.
 func TestRetiredEnvironmentStopsAfterTheColdStart(t *testing.T) {
 	l := &orderLauncher{hold: 2, entered: make(chan struct{}), release: make(chan struct{})}
 	p := NewPool(PoolConfig{Launcher: l, PerEnvironment: 1})
@@ -77,13 +83,22 @@ func TestRetiredEnvironmentStopsAfterTheColdStart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := p.Invoke(ctx, "f", "", []byte(`{}`)); done <- err }()
 	<-l.entered
-	// While the new environment launches, the old one is not stopped.
+	// While the new environment launches, the old one is not stopped and
+	// its runtime does not exit.
+	l.mu.Lock()
+	old := l.insts[0]
+	l.mu.Unlock()
 	deadline := time.Now().Add(300 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		for _, ev := range l.snapshot() {
 			if ev == "stop old" {
 				t.Fatalf("the old environment was stopped during the new one's launch: %v", l.snapshot())
 			}
+		}
+		select {
+		case <-old.Exited():
+			t.Fatal("the old environment's runtime exited during the new one's launch (its endpoint was closed)")
+		default:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
