@@ -521,3 +521,40 @@ func TestMoveTask(t *testing.T) {
 	}
 	eventually(t, "the second task moves a message", func() bool { return status().ApproximateNumberOfMessagesMoved == 1 })
 }
+
+// TestReceiveMessageAttributesMD5: a receive of every message attribute
+// answers the MD5 the send computed (stored with the message), one of some
+// of them the MD5 of those; both as SQS computes it.
+func TestReceiveMessageAttributesMD5(t *testing.T) {
+	b, clock := newTestBroker(t)
+	mustCreate(t, b, "attrs", nil)
+	attrs := map[string]model.MessageAttributeValue{
+		"shop":  {DataType: "String", StringValue: "north"},
+		"count": {DataType: "Number", StringValue: "3"},
+		"blob":  {DataType: "Binary", BinaryValue: []byte{0, 1, 2}},
+	}
+	sent := mustSend(t, b, "attrs", SendEntry{Body: "latte", Attributes: attrs})
+	if sent.MD5OfAttributes != MD5OfAttributes(attrs) {
+		t.Fatalf("send MD5 = %s, want %s", sent.MD5OfAttributes, MD5OfAttributes(attrs))
+	}
+	for _, c := range []struct {
+		names []string
+		want  map[string]model.MessageAttributeValue
+	}{
+		{[]string{"All"}, attrs},
+		{[]string{".*"}, attrs},
+		{[]string{"shop", "count", "blob"}, attrs},
+		{[]string{"shop"}, map[string]model.MessageAttributeValue{"shop": attrs["shop"]}},
+		{[]string{"count", "blob"}, map[string]model.MessageAttributeValue{"count": attrs["count"], "blob": attrs["blob"]}},
+	} {
+		ms, err := b.ReceiveMessage(context.Background(), "attrs", ReceiveInput{MaxNumberOfMessages: 1, WaitTimeSeconds: intp(0),
+			VisibilityTimeout: intp(1), MessageAttributeNames: c.names})
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("receive %v: %v %v", c.names, ms, err)
+		}
+		if got, want := ms[0].MD5OfMessageAttributes, MD5OfAttributes(c.want); got != want || len(ms[0].MessageAttributes) != len(c.want) {
+			t.Fatalf("receive %v: MD5 %s of %d attributes, want %s of %d", c.names, got, len(ms[0].MessageAttributes), want, len(c.want))
+		}
+		clock.Advance(2 * time.Second)
+	}
+}

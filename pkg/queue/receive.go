@@ -194,7 +194,14 @@ func (q *queue) render(m *message, attrNames, msgAttrNames []string) ReceivedMes
 		}
 		if len(sel) > 0 {
 			rm.MessageAttributes = sel
-			rm.MD5OfMessageAttributes = MD5OfAttributes(sel)
+			// Every attribute selected ("All", as a queue trigger asks):
+			// the MD5 computed when the message was sent is this one; a
+			// receive need not sort, hash and hex-encode them again.
+			if len(sel) == len(m.Attributes) && m.MD5OfAttributes != "" {
+				rm.MD5OfMessageAttributes = m.MD5OfAttributes
+			} else {
+				rm.MD5OfMessageAttributes = MD5OfAttributes(sel)
+			}
 		}
 	}
 	return rm

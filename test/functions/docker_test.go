@@ -3,6 +3,7 @@
 package functions
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,10 @@ import (
 	"github.com/orch-project/orch/pkg/agent/runtime/docker"
 )
 
-const image = "orch-example/receipt:latest"
+// image is the handler's image: orch-example/receipt:latest, or
+// ORCH_FN_IMAGE (on a machine several trees share, a tag built from this
+// one: ORCH_IMAGE_TAG=mine scripts/build-images.sh receipt).
+var image = cmp.Or(os.Getenv("ORCH_FN_IMAGE"), "orch-example/receipt:latest")
 
 // needDocker fails in CI (CI=true) and skips elsewhere when Docker or the
 // image is missing.
