@@ -25,7 +25,9 @@ type FunctionControlPlane interface {
 // InvocationFollower is a FunctionControlPlane that calls handle with each
 // invocation in the goroutine reading its stream (pkg/api/client does),
 // sparing a goroutine hand-off per invocation; it returns why the stream
-// ended (or handle's error).
+// ended (or handle's error). The agent prefers it to Invocations: a
+// wrapper that embeds a *client.Client and overrides Invocations must
+// override FollowInvocations too, or the embedded one bypasses it.
 type InvocationFollower interface {
 	FollowInvocations(ctx context.Context, node string, handle func(wire.InvocationEvent) error) error
 }
