@@ -352,15 +352,14 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	body, err := c.Stream(sctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
 	// A watchdog cancels the stream when nothing arrives for too long. A
 	// line only stores when it came (monotonic time since start), so the
 	// watchdog wakes once per streamIdle, not once per line: waking it for
 	// every line cost a goroutine switch per invocation on a busy stream.
+	// It starts before the request: the stream's HTTP client has no
+	// timeout, and a server that never answers (a hung process, a
+	// half-open connection the transport reused) counts as silent too.
+	silent := func() error { return fmt.Errorf("%s stream silent for %s", what, streamIdle) }
 	start := time.Now()
 	var last atomic.Int64 // time.Since(start) of the last line
 	go func() {
@@ -380,6 +379,14 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 			}
 		}
 	}()
+	body, err := c.Stream(sctx, http.MethodGet, path, nil)
+	if err != nil {
+		if sctx.Err() != nil && ctx.Err() == nil {
+			err = silent()
+		}
+		return err
+	}
+	defer body.Close()
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	for sc.Scan() {
@@ -400,7 +407,7 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 		err = io.ErrUnexpectedEOF
 	}
 	if sctx.Err() != nil && ctx.Err() == nil {
-		err = fmt.Errorf("%s stream silent for %s", what, streamIdle)
+		err = silent()
 	}
 	return fmt.Errorf("%s stream ended: %w", what, err)
 }
