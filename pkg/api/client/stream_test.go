@@ -54,8 +54,10 @@ func shortStreamIdle(t *testing.T, d time.Duration) {
 // Lines keep a stream alive past streamIdle (the watchdog reads when the
 // last one came rather than being woken per line); silence then ends it.
 func TestFollowInvocationsWatchdog(t *testing.T) {
-	shortStreamIdle(t, 300*time.Millisecond)
-	srv := invocationServer(t, 8, 100*time.Millisecond) // 0.8 s of pings: longer than streamIdle
+	// A ping every 0.25 s for 2 s: longer than streamIdle (1 s), with
+	// room for a busy machine's scheduling between two.
+	shortStreamIdle(t, time.Second)
+	srv := invocationServer(t, 8, 250*time.Millisecond)
 	c := New(Config{Servers: []string{srv.URL}, Token: "tok"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -83,7 +85,7 @@ func TestFollowInvocationsWatchdog(t *testing.T) {
 	if invokes != 1 || len(got) != 9 {
 		t.Fatalf("got %d events (%d invocations), want 8 pings and 1 invocation: the stream ended early", len(got), invokes)
 	}
-	if el := time.Since(start); el < 700*time.Millisecond {
+	if el := time.Since(start); el < 1750*time.Millisecond {
 		t.Fatalf("ended after %s", el)
 	}
 }
