@@ -25,7 +25,9 @@ type FunctionControlPlane interface {
 // InvocationFollower is a FunctionControlPlane that calls handle with each
 // invocation in the goroutine reading its stream (pkg/api/client does),
 // sparing a goroutine hand-off per invocation; it returns why the stream
-// ended (or handle's error).
+// ended (or handle's error). The agent prefers it to Invocations: a
+// wrapper that embeds a *client.Client and overrides Invocations must
+// override FollowInvocations too, or the embedded one bypasses it.
 type InvocationFollower interface {
 	FollowInvocations(ctx context.Context, node string, handle func(wire.InvocationEvent) error) error
 }
@@ -173,12 +175,14 @@ func (a *Agent) runFunctions(ctx context.Context) {
 	}
 	var workers, inflight, streams, senders sync.WaitGroup
 	defer workers.Wait()
-	flushed := make(chan struct{}) // closed once every invocation ended: senders stop when their queue is empty
+	flushed := make(chan struct{}) // closed once every invocation ended: senders say when their queues are empty
+	var drained sync.WaitGroup     // each plane's senders: all posted since flushed
+	drained.Add(len(planes))
 	var rss []*resultSender
 	for _, cp := range planes {
 		rs := newResultSender(a, cp)
 		rss = append(rss, rs)
-		senders.Go(func() { rs.run(life, flushed) })
+		senders.Go(func() { rs.run(life, flushed, drained.Done) })
 		streams.Go(func() {
 			b := newBackoff(a.minBackoff, a.maxBackoff)
 			for stop.Err() == nil {
@@ -224,7 +228,7 @@ func (a *Agent) runFunctions(ctx context.Context) {
 	}
 	close(flushed)
 	sent := make(chan struct{})
-	go func() { senders.Wait(); close(sent) }()
+	go func() { drained.Wait(); close(sent) }()
 	select {
 	case <-sent:
 	case <-time.After(fc.FlushTimeout):

@@ -82,18 +82,32 @@ func (rs *resultSender) send(ctx context.Context, fn string, res wire.Invocation
 // held is how many results wait for a sender.
 func (rs *resultSender) held() int { return len(rs.q) + len(rs.bulk) }
 
-// run runs the senders until ctx ends, or flushed is closed (no more
-// results come) and the queues are empty.
-func (rs *resultSender) run(ctx context.Context, flushed <-chan struct{}) {
-	var senders sync.WaitGroup
+// run runs the senders until ctx ends. Once flushed is closed (every
+// invocation ended: what still comes is the refusal of an invocation a
+// stream brought during the drain) and both queues are empty, it calls
+// drained (nil: none): everything so far is posted (or ctx ended). The
+// senders go on
+// posting what comes until ctx ends, because the streams stay open until
+// every server took its results (or FlushTimeout): a refusal left in the
+// queue would leave its caller waiting for the stream to close, for an
+// error, instead of being placed on another agent.
+func (rs *resultSender) run(ctx context.Context, flushed <-chan struct{}, drained func()) {
+	var senders, lanes sync.WaitGroup
 	for _, q := range []chan pendingResult{rs.q, rs.bulk} {
-		senders.Go(func() { rs.sendFrom(ctx, q, flushed) })
+		lanes.Add(1)
+		senders.Go(func() { rs.sendFrom(ctx, q, flushed, sync.OnceFunc(lanes.Done)) })
+	}
+	if drained != nil {
+		senders.Go(func() { lanes.Wait(); drained() })
 	}
 	senders.Wait()
 }
 
-// sendFrom posts q's results in batches, one batch at a time.
-func (rs *resultSender) sendFrom(ctx context.Context, q chan pendingResult, flushed <-chan struct{}) {
+// sendFrom posts q's results in batches, one batch at a time, until ctx
+// ends; it calls empty once flushed is closed and q is empty (or on its
+// return).
+func (rs *resultSender) sendFrom(ctx context.Context, q chan pendingResult, flushed <-chan struct{}, empty func()) {
+	defer empty()
 	var batch []pendingResult
 	for {
 		select {
@@ -106,7 +120,9 @@ func (rs *resultSender) sendFrom(ctx context.Context, q chan pendingResult, flus
 			case p := <-q:
 				batch = append(batch[:0], p)
 			default:
-				return // all posted
+				empty() // all posted
+				flushed = nil
+				continue
 			}
 		}
 		size := len(batch[0].res.Payload) + len(batch[0].res.Logs)

@@ -88,7 +88,7 @@ func sendResults(t *testing.T, cp FunctionControlPlane, n int) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { rs.run(ctx, nil); close(done) }()
+	go func() { rs.run(ctx, nil, nil); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		rc, _ := cp.(*resultsCP)
@@ -131,7 +131,7 @@ func TestResultsGoOneByOneToAServerWithoutBatches(t *testing.T) {
 }
 
 // A stopping agent keeps retrying a batch the server refuses past the
-// tries of a running one, then its senders end once the queue is empty.
+// tries of a running one, then its senders say when the queue is empty.
 func TestStoppingAgentRetriesResultsUntilTaken(t *testing.T) {
 	cp := &resultsCP{failFirst: 3*resultAttempts + 1}
 	a := &Agent{node: "n1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -142,11 +142,15 @@ func TestStoppingAgentRetriesResultsUntilTaken(t *testing.T) {
 	}
 	flushed := make(chan struct{})
 	close(flushed)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rs.run(ctx, flushed) // returns once everything is posted
-	if ctx.Err() != nil {
-		t.Fatal("the senders did not end within 60 s")
+	ctx, cancel := context.WithCancel(context.Background())
+	drained := make(chan struct{})
+	done := make(chan struct{})
+	go func() { rs.run(ctx, flushed, func() { close(drained) }); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-drained: // once everything is posted
+	case <-time.After(60 * time.Second):
+		t.Fatal("the senders did not report their queues empty within 60 s")
 	}
 	if got := cp.delivered(t); len(got) != 10 {
 		t.Fatalf("%d of 10 results delivered after %d refused posts", len(got), cp.failFirst)
@@ -186,7 +190,7 @@ func TestSmallResultsPassALargeOnesPost(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
-	go func() { rs.run(ctx, nil); close(done) }()
+	go func() { rs.run(ctx, nil, nil); close(done) }()
 	defer func() { cancel(); <-done }()
 	rs.send(ctx, "f", wire.InvocationResult{RequestID: "big", Payload: make([]byte, bulkResult)})
 	select {
@@ -212,6 +216,39 @@ func TestSmallResultsPassALargeOnesPost(t *testing.T) {
 	for !cp.delivered(t)["big"] {
 		if time.Now().After(deadline) {
 			t.Fatal("the large result was not delivered once released")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A result that comes once the drain has flushed every invocation's (the
+// refusal of an invocation an open stream still brings: the streams stay
+// open until every server took its results, or FlushTimeout) is posted
+// while the senders' context lasts, not left in the queue: else its
+// caller waits for the stream to close and gets an error, instead of
+// being placed on another agent.
+func TestResultsAfterTheFlushArePosted(t *testing.T) {
+	cp := &resultsCP{}
+	a := &Agent{node: "n1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rs := newResultSender(a, cp)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	flushed := make(chan struct{})
+	close(flushed)
+	drained := make(chan struct{})
+	done := make(chan struct{})
+	go func() { rs.run(ctx, flushed, func() { close(drained) }); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the senders did not report their queues empty")
+	}
+	rs.send(ctx, "f", wire.InvocationResult{RequestID: "late", ErrorKind: wire.InvokeErrStopping})
+	deadline := time.Now().Add(10 * time.Second)
+	for !cp.delivered(t)["late"] {
+		if time.Now().After(deadline) {
+			t.Fatal("a result sent after the flush was not posted")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -57,6 +57,19 @@ func (u *unreachableResults) Invocations(ctx context.Context, node string) (<-ch
 	return out, errs
 }
 
+// FollowInvocations is Invocations for the agent's direct form (which it
+// prefers: without this, the embedded client's would bypass the count).
+// The agent has dealt with an invocation once handle returns.
+func (u *unreachableResults) FollowInvocations(ctx context.Context, node string, handle func(wire.InvocationEvent) error) error {
+	return u.Client.FollowInvocations(ctx, node, func(ev wire.InvocationEvent) error {
+		err := handle(ev)
+		if ev.Type == wire.InvocationInvoke {
+			u.taken.Add(1)
+		}
+		return err
+	})
+}
+
 func (u *unreachableResults) InvocationResults(ctx context.Context, node string, rs []wire.InvocationResult) error {
 	if u.down.Load() {
 		u.refused.Add(1)
@@ -71,6 +84,23 @@ func (u *unreachableResults) InvocationResult(ctx context.Context, node, id stri
 		return errors.New("dial tcp: connection refused (the test keeps the server out of reach)")
 	}
 	return u.Client.InvocationResult(ctx, node, id, r)
+}
+
+// channelPlane is u without FollowInvocations: the agent takes its
+// invocations through the channel form (Invocations), as from a control
+// plane that has only that.
+type channelPlane struct{ u *unreachableResults }
+
+func (c channelPlane) Invocations(ctx context.Context, node string) (<-chan wire.InvocationEvent, <-chan error) {
+	return c.u.Invocations(ctx, node)
+}
+
+func (c channelPlane) InvocationResults(ctx context.Context, node string, rs []wire.InvocationResult) error {
+	return c.u.InvocationResults(ctx, node, rs)
+}
+
+func (c channelPlane) InvocationResult(ctx context.Context, node, id string, r wire.InvocationResult) error {
+	return c.u.InvocationResult(ctx, node, id, r)
 }
 
 type invokeAnswer struct {
@@ -94,16 +124,20 @@ func TestAgentStopDrainsInvocations(t *testing.T) {
 	ctx := context.Background()
 	applyManifest(t, cp.Admin, `{"kind":"Function","spec":{"FunctionName":"receipt","Code":{"ImageUri":"`+bin+`"},"Timeout":60}}`)
 
-	// startAgent runs an agent whose result posts go through u, and
-	// returns a stop that ends its Run context and a channel that gets
-	// Run's end.
-	startAgent := func(name string, u *unreachableResults, stopTimeout, flushTimeout time.Duration) (context.CancelFunc, func() time.Time) {
+	// startAgent runs an agent whose result posts go through u (and its
+	// invocations through u's channel form if channel), and returns a stop
+	// that ends its Run context and a channel that gets Run's end.
+	startAgent := func(name string, u *unreachableResults, channel bool, stopTimeout, flushTimeout time.Duration) (context.CancelFunc, func() time.Time) {
+		var plane agent.FunctionControlPlane = u
+		if channel {
+			plane = channelPlane{u}
+		}
 		actx, stop := context.WithCancel(ctx)
 		ag, err := agent.New(agent.Config{NodeName: name, Runtime: fake.New(fake.Config{}), ControlPlane: u.Client,
 			Logger: testutil.Logger(), StatsInterval: -1,
 			Functions: &agent.FunctionsConfig{Launcher: lambdart.ProcessLauncher{}, ListenAddr: "127.0.0.1:0", RuntimeHost: "127.0.0.1",
 				StopTimeout: stopTimeout, FlushTimeout: flushTimeout,
-				Planes: func() []agent.FunctionControlPlane { return []agent.FunctionControlPlane{u} }}})
+				Planes: func() []agent.FunctionControlPlane { return []agent.FunctionControlPlane{plane} }}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +209,7 @@ func TestAgentStopDrainsInvocations(t *testing.T) {
 
 	t.Run("running invocations answer their callers across a server outage", func(t *testing.T) {
 		u := &unreachableResults{Client: cp.Agent.Clone()}
-		stop, ended := startAgent("drain-node", u, 30*time.Second, 30*time.Second)
+		stop, ended := startAgent("drain-node", u, false, 30*time.Second, 30*time.Second)
 		var calls []<-chan invokeAnswer
 		for i := range 3 {
 			calls = append(calls, invoke(fmt.Sprintf(`{"id":"o-%d","customer":"eve","drink":"latte","price":3,"sleepMs":1500}`, i)))
@@ -214,7 +248,7 @@ func TestAgentStopDrainsInvocations(t *testing.T) {
 
 	t.Run("a handler that does not finish is cut off at the stop timeout", func(t *testing.T) {
 		u := &unreachableResults{Client: cp.Agent.Clone()}
-		stop, ended := startAgent("cutoff-node", u, 500*time.Millisecond, 10*time.Second)
+		stop, ended := startAgent("cutoff-node", u, false, 500*time.Millisecond, 10*time.Second)
 		c := invoke(`{"id":"stuck","drink":"tea","price":1,"sleepMs":40000}`)
 		taken(u, 1)
 		stopped := time.Now()
@@ -239,7 +273,8 @@ func TestAgentStopDrainsInvocations(t *testing.T) {
 
 	t.Run("a server that never takes the results does not hold the stop", func(t *testing.T) {
 		u := &unreachableResults{Client: cp.Agent.Clone()}
-		stop, ended := startAgent("stuck-server-node", u, 30*time.Second, time.Second)
+		// Through the channel form: the other subtests use the direct one.
+		stop, ended := startAgent("stuck-server-node", u, true, 30*time.Second, time.Second)
 		c := invoke(`{"id":"o-x","drink":"tea","price":1,"sleepMs":300}`)
 		taken(u, 1)
 		u.down.Store(true)

@@ -307,7 +307,7 @@ func (c *Client) ReportStatus(ctx context.Context, node string, reports []wire.T
 	return c.Do(ctx, http.MethodPost, "/v1/agent/nodes/"+node+"/status", wire.StatusBatch{Reports: reports}, nil)
 }
 
-// streamIdle is how long an assignment stream may stay silent (the server
+// streamIdle is how long an agent's stream (assignments, invocations) may stay silent (the server
 // pings every 15 s) before the agent treats it as broken (a variable for
 // tests).
 var streamIdle = 45 * time.Second
@@ -352,27 +352,27 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	body, err := c.Stream(sctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
 	// A watchdog cancels the stream when nothing arrives for too long. A
 	// line only stores when it came (monotonic time since start), so the
 	// watchdog wakes once per streamIdle, not once per line: waking it for
 	// every line cost a goroutine switch per invocation on a busy stream.
+	// It starts before the request: the stream's HTTP client has no
+	// timeout, and a server that never answers (a hung process, a
+	// half-open connection the transport reused) counts as silent too.
+	idle := streamIdle // read once, here: a test changes it between streams
+	silent := func() error { return fmt.Errorf("%s stream silent for %s", what, idle) }
 	start := time.Now()
 	var last atomic.Int64 // time.Since(start) of the last line
 	go func() {
-		t := time.NewTimer(streamIdle)
+		t := time.NewTimer(idle)
 		defer t.Stop()
 		for {
 			select {
 			case <-sctx.Done():
 				return
 			case <-t.C:
-				if quiet := time.Since(start) - time.Duration(last.Load()); quiet < streamIdle {
-					t.Reset(streamIdle - quiet)
+				if quiet := time.Since(start) - time.Duration(last.Load()); quiet < idle {
+					t.Reset(idle - quiet)
 					continue
 				}
 				cancel()
@@ -380,6 +380,14 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 			}
 		}
 	}()
+	body, err := c.Stream(sctx, http.MethodGet, path, nil)
+	if err != nil {
+		if sctx.Err() != nil && ctx.Err() == nil {
+			err = silent()
+		}
+		return err
+	}
+	defer body.Close()
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	for sc.Scan() {
@@ -400,7 +408,7 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 		err = io.ErrUnexpectedEOF
 	}
 	if sctx.Err() != nil && ctx.Err() == nil {
-		err = fmt.Errorf("%s stream silent for %s", what, streamIdle)
+		err = silent()
 	}
 	return fmt.Errorf("%s stream ended: %w", what, err)
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,8 +54,10 @@ func shortStreamIdle(t *testing.T, d time.Duration) {
 // Lines keep a stream alive past streamIdle (the watchdog reads when the
 // last one came rather than being woken per line); silence then ends it.
 func TestFollowInvocationsWatchdog(t *testing.T) {
-	shortStreamIdle(t, 300*time.Millisecond)
-	srv := invocationServer(t, 8, 100*time.Millisecond) // 0.8 s of pings: longer than streamIdle
+	// A ping every 0.25 s for 2 s: longer than streamIdle (1 s), with
+	// room for a busy machine's scheduling between two.
+	shortStreamIdle(t, time.Second)
+	srv := invocationServer(t, 8, 250*time.Millisecond)
 	c := New(Config{Servers: []string{srv.URL}, Token: "tok"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -81,7 +85,7 @@ func TestFollowInvocationsWatchdog(t *testing.T) {
 	if invokes != 1 || len(got) != 9 {
 		t.Fatalf("got %d events (%d invocations), want 8 pings and 1 invocation: the stream ended early", len(got), invokes)
 	}
-	if el := time.Since(start); el < 700*time.Millisecond {
+	if el := time.Since(start); el < 1750*time.Millisecond {
 		t.Fatalf("ended after %s", el)
 	}
 }
@@ -114,5 +118,48 @@ func TestFollowInvocationsHandleError(t *testing.T) {
 	}
 	if err := <-errs; err == nil {
 		t.Fatal("no error after the stream ended")
+	}
+}
+
+// A server that takes the connection but never answers (a hung process,
+// a half-open connection the transport reused) is found silent like one
+// that stops sending later: the watchdog covers the wait for the answer's
+// headers too, which no timeout of the stream's HTTP client bounds.
+func TestFollowInvocationsNoAnswer(t *testing.T) {
+	shortStreamIdle(t, 300*time.Millisecond)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn // read nothing, answer nothing
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	c := New(Config{Servers: []string{"http://" + ln.Addr().String()}, Token: "tok"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = c.FollowInvocations(ctx, "n1", func(wire.InvocationEvent) error { return nil })
+	if ctx.Err() != nil {
+		t.Fatalf("the stream waited for its answer until the test's deadline (%v)", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "invocation stream silent for") {
+		t.Fatalf("err %v, want the stream found silent", err)
 	}
 }
