@@ -37,6 +37,14 @@ const (
 	drainRetryMax = time.Second
 )
 
+// resultPostTimeout bounds one try of a post (plus a second per MiB it
+// carries): one sender carries a server's small results, so a request
+// stuck on a connection that died without a reset would otherwise hold
+// every result behind it for the client's whole timeout. The server takes
+// a result twice without harm (it skips answers nobody waits for). A
+// variable for tests.
+var resultPostTimeout = 10 * time.Second
+
 type pendingResult struct {
 	function string
 	res      wire.InvocationResult
@@ -147,10 +155,12 @@ func (rs *resultSender) post(ctx context.Context, batch []pendingResult) {
 	if !rs.single.Load() {
 		b := rs.cp.(ResultBatcher)
 		out := make([]wire.InvocationResult, len(batch))
+		size := 0
 		for i := range batch {
 			out[i] = batch[i].res
+			size += len(out[i].Payload) + len(out[i].Logs)
 		}
-		err := rs.retry(ctx, func() error { return b.InvocationResults(ctx, rs.a.node, out) })
+		err := rs.retry(ctx, size, func(ctx context.Context) error { return b.InvocationResults(ctx, rs.a.node, out) })
 		if !errors.Is(err, client.ErrNoResultBatches) {
 			if err != nil && ctx.Err() == nil {
 				rs.a.log.Warn("cannot deliver invocation results", "results", len(batch), "err", err)
@@ -161,16 +171,23 @@ func (rs *resultSender) post(ctx context.Context, batch []pendingResult) {
 		rs.single.Store(true)
 	}
 	for _, p := range batch {
-		err := rs.retry(ctx, func() error { return rs.cp.InvocationResult(ctx, rs.a.node, p.res.RequestID, p.res) })
+		err := rs.retry(ctx, len(p.res.Payload)+len(p.res.Logs), func(ctx context.Context) error {
+			return rs.cp.InvocationResult(ctx, rs.a.node, p.res.RequestID, p.res)
+		})
 		if err != nil && ctx.Err() == nil {
 			rs.a.log.Warn("cannot deliver an invocation's result", "function", p.function, "requestId", p.res.RequestID, "err", err)
 		}
 	}
 }
 
-func (rs *resultSender) retry(ctx context.Context, do func() error) error {
+// retry runs do until it succeeds or the tries are spent, each try
+// bounded by resultPostTimeout for size bytes.
+func (rs *resultSender) retry(ctx context.Context, size int, do func(context.Context) error) error {
+	timeout := resultPostTimeout + time.Duration(size>>20)*time.Second
 	for attempt := 1; ; attempt++ {
-		err := do()
+		tctx, cancel := context.WithTimeout(ctx, timeout)
+		err := do(tctx)
+		cancel()
 		if err == nil || ctx.Err() != nil || errors.Is(err, client.ErrNoResultBatches) ||
 			attempt >= resultAttempts && !rs.draining.Load() {
 			return err

@@ -253,3 +253,46 @@ func TestResultsAfterTheFlushArePosted(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// hangingCP takes the connection of its first batch request and never
+// answers it (a connection that died without a reset); later ones work.
+type hangingCP struct {
+	resultsCP
+	first sync.Once
+}
+
+func (cp *hangingCP) InvocationResults(ctx context.Context, node string, rs []wire.InvocationResult) error {
+	hang := false
+	cp.first.Do(func() { hang = true })
+	if hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return cp.resultsCP.InvocationResults(ctx, node, rs)
+}
+
+// A post that never answers is given up after resultPostTimeout and its
+// results go in the next try, instead of holding up every result behind
+// the one sender for the client's whole timeout.
+func TestAStuckResultPostIsRetried(t *testing.T) {
+	old := resultPostTimeout
+	resultPostTimeout = 200 * time.Millisecond
+	defer func() { resultPostTimeout = old }()
+	cp := &hangingCP{}
+	a := &Agent{node: "n1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rs := newResultSender(a, cp)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rs.run(ctx, nil, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := range 5 {
+		rs.send(ctx, "f", wire.InvocationResult{RequestID: fmt.Sprintf("r%d", i), Payload: []byte(`{}`)})
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(cp.delivered(t)) < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 5 results delivered 15 s after the first post hung", len(cp.delivered(t)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
