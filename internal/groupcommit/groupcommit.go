@@ -19,8 +19,6 @@ package groupcommit
 import (
 	"context"
 	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // Options configure a Committer of operations of type Op.
@@ -36,10 +34,6 @@ type Options[Op any] struct {
 	// Stopped is the error for writes that reach the committer after it
 	// stopped, or were still queued when it stopped (cause says why).
 	Stopped func(cause error) error
-	// Linger bounds how long a due commit waits for writes announced
-	// with Expect and not yet submitted (0: never waits). It waits only
-	// while some are announced, and ends as soon as none are left.
-	Linger time.Duration
 }
 
 // Committer is a group committer. It owns its loops: Start runs them, Stop
@@ -50,10 +44,6 @@ type Committer[Op any] struct {
 	pool    chan *request[Op]
 	wg      sync.WaitGroup
 	stopped chan struct{} // closed once every loop has ended
-	// coming counts writes announced by Expect and not yet submitted or
-	// withdrawn; kick tells a lingering loop that one was withdrawn.
-	coming atomic.Int64
-	kick   chan struct{}
 }
 
 type request[Op any] struct {
@@ -65,8 +55,7 @@ type request[Op any] struct {
 // New returns a Committer; call Start to run it.
 func New[Op any](o Options[Op]) *Committer[Op] {
 	o.MaxOps = max(1, o.MaxOps)
-	return &Committer[Op]{o: o, reqs: make(chan *request[Op], 4096), pool: make(chan *request[Op], 256), stopped: make(chan struct{}),
-		kick: make(chan struct{}, 1)}
+	return &Committer[Op]{o: o, reqs: make(chan *request[Op], 4096), pool: make(chan *request[Op], 256), stopped: make(chan struct{})}
 }
 
 // MaxOps is the most operations one transaction carries.
@@ -137,30 +126,6 @@ func (c *Committer[Op]) wait(r *request[Op]) error {
 	return err
 }
 
-// Expect announces a write on its way: a request already inside the
-// server (being decoded, authorised, staged) that will Submit in a few
-// microseconds. A due commit then waits for it, up to Linger, so one
-// fdatasync carries it too instead of the next one carrying it alone.
-// Every Expect must be followed by exactly one Arrive (just before its
-// Submit) or Withdraw (it will not submit).
-func (c *Committer[Op]) Expect() { c.coming.Add(1) }
-
-// Arrive ends an Expect whose write is being submitted now: the loop sees
-// the write itself arrive, so it needs no signal. (Counted down before the
-// write is queued: a loop that looks in between commits without it, which
-// costs a fdatasync, never a wait.)
-func (c *Committer[Op]) Arrive() { c.coming.Add(-1) }
-
-// Withdraw ends an Expect whose write will not come (the request failed or
-// wrote nothing), and wakes a loop waiting for it.
-func (c *Committer[Op]) Withdraw() {
-	c.coming.Add(-1)
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
 // Start runs the commit loops until ctx ends; pipelines commits run side
 // by side so one waiting on the store does not stall the next batch.
 func (c *Committer[Op]) Start(ctx context.Context, pipelines int) {
@@ -181,12 +146,6 @@ func (c *Committer[Op]) loop(ctx context.Context) {
 	var batch []*request[Op]
 	var ops []Op
 	var carry *request[Op]
-	var linger *time.Timer
-	if c.o.Linger > 0 {
-		linger = time.NewTimer(time.Hour)
-		linger.Stop()
-		defer linger.Stop()
-	}
 	for {
 		batch, ops = batch[:0], ops[:0]
 		var first *request[Op]
@@ -202,50 +161,20 @@ func (c *Committer[Op]) loop(ctx context.Context) {
 		}
 		batch = append(batch, first)
 		n, size := len(first.ops), first.size
-		// add takes r into this commit, or carries it to the next one
-		// when it would not fit (false: the commit is full).
-		add := func(r *request[Op]) bool {
-			if n+len(r.ops) > c.o.MaxOps || size+r.size > c.o.MaxBytes {
-				carry = r
-				return false
-			}
-			batch = append(batch, r)
-			n += len(r.ops)
-			size += r.size
-			return true
-		}
-		full := false
 	collect:
 		for n < c.o.MaxOps && size < c.o.MaxBytes {
 			select {
 			case r := <-c.reqs:
-				if !add(r) {
-					full = true
+				if n+len(r.ops) > c.o.MaxOps || size+r.size > c.o.MaxBytes {
+					carry = r
 					break collect
 				}
+				batch = append(batch, r)
+				n += len(r.ops)
+				size += r.size
 			default:
 				break collect
 			}
-		}
-		// Writes announced and a few microseconds away: wait for them
-		// (bounded), so this commit's fdatasync carries them too.
-		if linger != nil && !full && c.coming.Load() > 0 {
-			linger.Reset(c.o.Linger)
-		wait:
-			for c.coming.Load() > 0 && carry == nil && n < c.o.MaxOps && size < c.o.MaxBytes {
-				select {
-				case r := <-c.reqs:
-					if !add(r) {
-						break wait
-					}
-				case <-c.kick: // one withdrawn: look at the count again
-				case <-linger.C:
-					break wait
-				case <-ctx.Done():
-					break wait
-				}
-			}
-			linger.Stop()
 		}
 		for _, r := range batch {
 			ops = append(ops, r.ops...)

@@ -58,7 +58,6 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func(), l *qlog.Log)
 	c := groupcommit.New(groupcommit.Options[store.QueueOp]{
 		Commit: commit, Size: store.QueueOpSize,
 		MaxOps: max(1, min(st.MaxBatch(), 1000)), MaxBytes: st.MaxQueueTxnBytes(),
-		Linger: CommitLinger,
 		Stopped: func(cause error) error {
 			return ErrServiceUnavailable.With("the queue service is stopping on this server (%v); retry", cause)
 		},
@@ -79,7 +78,6 @@ var commitNs, commitN, commitOps atomic.Int64
 // commit writes ops durably (with others' writes, in one transaction) and
 // returns when they are in etcd, or with the error that kept them out.
 func (c *committer) commit(ctx context.Context, ops ...store.QueueOp) error {
-	c.arrive(ctx, len(ops))
 	return c.Commit(ctx, ops...)
 }
 

@@ -109,20 +109,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.b = h.b
-	ctx := r.Context()
-	if expectsWrite[c.action] {
-		// Authenticated and decoded: tell the queue's commit loop this
-		// write is coming, so a commit due now can carry it (queue.CommitLinger).
-		if name, err := c.queueName(); err == nil {
-			var e *queue.Expectation
-			ctx, e = h.b.ExpectWrite(ctx, name)
-			defer e.Done()
-		}
-	}
 	if err := h.authorize(r, c); err != nil {
 		h.fail(w, r, reqID, err)
 		return
 	}
+	ctx := r.Context()
 	if id := awsproto.AccessKeyID(r); id != "" {
 		ctx = queue.WithSender(ctx, id)
 	}
@@ -149,10 +140,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	xmlDialect.WriteResult(w, c.action, reqID, result)
 }
-
-// expectsWrite are the actions whose request commits a write to its queue
-// in most cases (the data plane's sends and deletes).
-var expectsWrite = map[string]bool{"SendMessage": true, "SendMessageBatch": true, "DeleteMessage": true, "DeleteMessageBatch": true}
 
 // jsonContentType is shared by every JSON answer: net/http only reads it
 // (and its capacity is its length, so an Add would copy, not write into it).
