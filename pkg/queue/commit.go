@@ -69,7 +69,7 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func(), l *qlog.Log)
 // CommitLinger is how long a shard's commit waits for more writes once
 // the commits fall behind (groupcommit.Options.Linger: the previous commit
 // ended with two or more requests queued). Saturated with single messages
-// it took about 10 % of the fdatasyncs and 7 % of the server's CPU per
+// it took about 15 % of the fdatasyncs and 6 % of the server's CPU per
 // message off (docs/queues.md, "Fewer fdatasyncs per single message");
 // below saturation it rarely waits.
 const CommitLinger = 300 * time.Microsecond
