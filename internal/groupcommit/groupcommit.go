@@ -19,7 +19,6 @@ package groupcommit
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // Options configure a Committer of operations of type Op.
@@ -35,12 +34,6 @@ type Options[Op any] struct {
 	// Stopped is the error for writes that reach the committer after it
 	// stopped, or were still queued when it stopped (cause says why).
 	Stopped func(cause error) error
-	// Linger, when not 0, is how long a commit waits for more writes when
-	// the commits are falling behind: the previous one ended with at least
-	// two requests already queued. Below saturation a commit rarely finds
-	// that, so it does not wait; behind, a request's latency is already
-	// the queue's, and a fuller commit saves a transaction (an fdatasync).
-	Linger time.Duration
 }
 
 // Committer is a group committer. It owns its loops: Start runs them, Stop
@@ -153,13 +146,6 @@ func (c *Committer[Op]) loop(ctx context.Context) {
 	var batch []*request[Op]
 	var ops []Op
 	var carry *request[Op]
-	var linger *time.Timer
-	if c.o.Linger > 0 {
-		linger = time.NewTimer(time.Hour)
-		linger.Stop()
-		defer linger.Stop()
-	}
-	behind := false // the previous commit ended with 2+ requests queued
 	for {
 		batch, ops = batch[:0], ops[:0]
 		var first *request[Op]
@@ -175,44 +161,25 @@ func (c *Committer[Op]) loop(ctx context.Context) {
 		}
 		batch = append(batch, first)
 		n, size := len(first.ops), first.size
-		var wait <-chan time.Time // nil: take what is queued, no more
-		if linger != nil && behind {
-			linger.Reset(c.o.Linger)
-			wait = linger.C
-		}
 	collect:
 		for n < c.o.MaxOps && size < c.o.MaxBytes {
-			var r *request[Op]
 			select {
-			case r = <-c.reqs:
+			case r := <-c.reqs:
+				if n+len(r.ops) > c.o.MaxOps || size+r.size > c.o.MaxBytes {
+					carry = r
+					break collect
+				}
+				batch = append(batch, r)
+				n += len(r.ops)
+				size += r.size
 			default:
-				if wait == nil {
-					break collect
-				}
-				select {
-				case r = <-c.reqs:
-				case <-wait:
-					break collect
-				case <-ctx.Done():
-					break collect
-				}
-			}
-			if n+len(r.ops) > c.o.MaxOps || size+r.size > c.o.MaxBytes {
-				carry = r
 				break collect
 			}
-			batch = append(batch, r)
-			n += len(r.ops)
-			size += r.size
-		}
-		if wait != nil {
-			linger.Stop()
 		}
 		for _, r := range batch {
 			ops = append(ops, r.ops...)
 		}
 		err := c.o.Commit(context.WithoutCancel(ctx), ops)
-		behind = len(c.reqs) >= 2
 		for _, r := range batch {
 			r.done <- err
 		}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 )
 
 // recorder commits into memory, holding each commit until released, so a
@@ -156,65 +155,5 @@ func TestSubmitKeepsOrder(t *testing.T) {
 	}
 	if w := c.Submit(ctx); w() != nil {
 		t.Error("an empty Submit should succeed")
-	}
-}
-
-// TestLingersOnlyWhenBehind: a commit waits for more writes (up to Linger
-// or a full transaction) only after a commit that ended with two or more
-// requests queued; a lone write is committed at once. Linger is an hour
-// here, so a wait that should not happen would hang the test, and one
-// that should can only end by the transaction filling up.
-func TestLingersOnlyWhenBehind(t *testing.T) {
-	r := &recorder{entered: make(chan struct{}, 1000), release: make(chan struct{}, 1000)}
-	c := New(Options[int]{Commit: r.commit, Size: func(*int) int { return 1 }, MaxOps: 4, MaxBytes: 1 << 20,
-		Linger: time.Hour, Stopped: func(cause error) error { return fmt.Errorf("%w: %v", errStopped, cause) }})
-	ctx, cancel := context.WithCancel(context.Background())
-	c.Start(ctx, 1)
-	defer func() { cancel(); c.Stop() }()
-
-	// Not behind: committed at once.
-	r.release <- struct{}{}
-	done := make(chan error, 1)
-	go func() { done <- c.Commit(ctx, 0) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("a lone write waited: the committer lingered without a backlog")
-	}
-	<-r.entered
-
-	// Behind: three requests queue while a commit is under way.
-	first := make(chan error, 1)
-	go func() { first <- c.Commit(ctx, 1) }()
-	<-r.entered
-	waits := []func() error{c.Submit(ctx, 2), c.Submit(ctx, 3), c.Submit(ctx, 4)}
-	for len(c.reqs) != 3 {
-		runtime.Gosched()
-	}
-	r.release <- struct{}{}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	// The next commit has taken the three and waits for a fourth.
-	for len(c.reqs) != 0 {
-		runtime.Gosched()
-	}
-	waits = append(waits, c.Submit(ctx, 5))
-	// Two releases: had the commit not waited, 5 would go in a fourth
-	// commit (and the test fail instead of hanging).
-	r.release <- struct{}{}
-	r.release <- struct{}{}
-	for i, w := range waits {
-		if err := w(); err != nil {
-			t.Fatalf("write %d: %v", i+2, err)
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if want := [][]int{{0}, {1}, {2, 3, 4, 5}}; !slices.EqualFunc(r.txns, want, slices.Equal) {
-		t.Fatalf("transactions = %v, want %v: after a backlog the commit waits to fill up", r.txns, want)
 	}
 }

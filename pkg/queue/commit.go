@@ -58,21 +58,12 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func(), l *qlog.Log)
 	c := groupcommit.New(groupcommit.Options[store.QueueOp]{
 		Commit: commit, Size: store.QueueOpSize,
 		MaxOps: max(1, min(st.MaxBatch(), 1000)), MaxBytes: st.MaxQueueTxnBytes(),
-		Linger: CommitLinger,
 		Stopped: func(cause error) error {
 			return ErrServiceUnavailable.With("the queue service is stopping on this server (%v); retry", cause)
 		},
 	})
 	return &committer{Committer: c, maxOps: c.MaxOps()}
 }
-
-// CommitLinger is how long a shard's commit waits for more writes once
-// the commits fall behind (groupcommit.Options.Linger: the previous commit
-// ended with two or more requests queued). Saturated with single messages
-// it took about 15 % of the fdatasyncs and 6 % of the server's CPU per
-// message off (docs/queues.md, "Fewer fdatasyncs per single message");
-// below saturation it rarely waits.
-const CommitLinger = 300 * time.Microsecond
 
 // commitHook, when a test sets it, runs every commit: it gets the
 // operations and the function that writes them, so a test can hold a
