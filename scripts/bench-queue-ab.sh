@@ -9,7 +9,9 @@
 #   e.g. scripts/bench-queue-ab.sh /tmp/main-bin bin 5 10s lean --batch 1 --receive-max 1
 #
 # CLIENT is sdk or lean. Prints one line per run: msgs/s, server µs per
-# message, messages missing (a lost message fails the run).
+# message, messages missing (a lost message fails the run), and, where
+# `perf` can count the fdatasync tracepoint (root), the server's
+# fdatasyncs per message (FSYNCS=0 skips it).
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n 2,12p "$0"; exit 2; }
 BA=$1 BB=$2 ROUNDS=$3 DUR=$4 CLIENT=$5
@@ -34,16 +36,28 @@ for s in A B; do
 done
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+FSYNCS=${FSYNCS:-1}
+if [ "$FSYNCS" = 1 ] && ! perf stat -x, -e syscalls:sys_enter_fdatasync true >/dev/null 2>&1; then FSYNCS=0; fi
 echo "A=$BA B=$BB client=$CLIENT $*; $(nproc) cores"
 for r in $(seq "$ROUNDS"); do
 	for s in A B; do
 		eval "$(ORCH_CONFIG="$DIR/$s/config.yaml" "${BIN[$s]}/orch" aws-env)"
+		if [ "$FSYNCS" = 1 ]; then
+			perf stat -x, -e syscalls:sys_enter_fdatasync -p "${PID[$s]}" -o "$DIR/perf" &
+			perf=$!
+		fi
 		t0=$(ticks "${PID[$s]}")
 		out=$("$BA/orch-loadgen" --client "$CLIENT" --producers 4 --consumers 4 --size 100 --duration "$DUR" --endpoint "https://${ADDR[$s]}" "$@") || { echo "$out"; exit 1; }
 		t1=$(ticks "${PID[$s]}")
 		n=$(sed -n 's/.* received \([0-9]*\) unique.*/\1/p' <<<"$out" | head -1)
+		fs=
+		if [ "$FSYNCS" = 1 ]; then
+			kill -INT "$perf" && wait "$perf" || true
+			fs=", fdatasyncs/msg $(awk -F, -v n="$n" '/fdatasync/ {printf "%.3f", $1/n}' "$DIR/perf")"
+		fi
 		rate=$(sed -n 's/.*: \([0-9]*\) msgs\/s.*/\1/p' <<<"$out")
 		miss=$(sed -n 's/.*missing \([0-9]*\).*/\1/p' <<<"$out")
-		echo "round $r $s load $(cut -d' ' -f1 /proc/loadavg): $rate msgs/s, server $(((t1 - t0) * 1000000 / HZ / n)) us/msg, missing $miss"
+		p99=$(sed -n 's/.* p99 \([0-9.]*\) .*/\1/p' <<<"$out" | head -1)
+		echo "round $r $s load $(cut -d' ' -f1 /proc/loadavg): $rate msgs/s, server $(((t1 - t0) * 1000000 / HZ / n)) us/msg, p99 $p99 ms, missing $miss$fs"
 	done
 done
