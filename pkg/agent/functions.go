@@ -342,7 +342,12 @@ func (f *functionRunner) follow(ctx, work context.Context, cp FunctionControlPla
 			f.forget(ev.FunctionName)
 			return nil
 		}
-		if ev.Type != wire.InvocationInvoke || ev.Function == nil {
+		if ev.Type != wire.InvocationInvoke {
+			return nil // a ping, or a type this agent does not know
+		}
+		if ev.Function == nil {
+			ev.Unreadable = "an invoke line without its function's spec"
+			f.unreadable(rs, ev)
 			return nil
 		}
 		if !f.admit(inflight) {

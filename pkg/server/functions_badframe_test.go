@@ -80,9 +80,9 @@ func (l *lineRewriter) Read(b []byte) (int, error) {
 func (l *lineRewriter) Close() error { return l.body.Close() }
 
 // TestUnreadableInvocationFailsOnlyItself sends an agent one invocation
-// whose line arrives malformed and one whose line is over the stream's
-// limit (a proxy corrupts them on the way) while another invocation runs
-// there: each of the two fails at once with its own clear error (the
+// whose line arrives malformed, one without its function's spec and one
+// whose line is over the stream's limit (a proxy corrupts them on the way) while another invocation runs
+// there: each of them fails at once with its own clear error (the
 // handler did not run), the running one answers its caller, and the
 // stream stays open for the next invocations.
 func TestUnreadableInvocationFailsOnlyItself(t *testing.T) {
@@ -94,12 +94,15 @@ func TestUnreadableInvocationFailsOnlyItself(t *testing.T) {
 	ctx := context.Background()
 	applyManifest(t, cp.Admin, `{"kind":"Function","spec":{"FunctionName":"receipt","Code":{"ImageUri":"`+bin+`"},"Timeout":60}}`)
 
-	const malformed, oversized = `{"echo":"malformed on the way"}`, `{"echo":"oversized on the way"}`
+	const malformed, oversized, nospec = `{"echo":"malformed on the way"}`, `{"echo":"oversized on the way"}`, `{"echo":"spec dropped on the way"}`
 	b64 := func(s string) []byte { return []byte(base64.StdEncoding.EncodeToString([]byte(s))) }
 	proxy := startCorruptingProxy(t, cp.URL, func(line []byte) []byte {
 		switch {
 		case bytes.Contains(line, b64(malformed)):
 			return bytes.Replace(line, []byte(`,"function":`), []byte(`,"function"`), 1)
+		case bytes.Contains(line, b64(nospec)):
+			i, j := bytes.Index(line, []byte(`,"function":`)), bytes.Index(line, []byte(`,"payload":"`))
+			return append(append(line[:i:i], `,"function":null`...), line[j:]...)
 		case bytes.Contains(line, b64(oversized)):
 			end := bytes.LastIndexByte(line, '}')
 			pad := append([]byte(`,"pad":"`), bytes.Repeat([]byte("a"), wire.MaxInvocationLine)...)
@@ -154,13 +157,17 @@ func TestUnreadableInvocationFailsOnlyItself(t *testing.T) {
 		return u.taken.Load() == 1, ""
 	})
 	sent := time.Now()
-	bad, large := invoke(malformed), invoke(oversized)
+	bad, large, specless := invoke(malformed), invoke(oversized), invoke(nospec)
 
 	var ce *client.Error
 	a := wait(bad)
 	if !errors.As(a.err, &ce) || ce.Status != http.StatusBadGateway || !strings.Contains(ce.Message, "could not read the invocation") ||
 		!strings.Contains(ce.Message, "malformed line") || strings.Contains(ce.Message, "on the way") {
 		t.Fatalf("the malformed invocation: %v %+v, want a 502 saying the agent could not read it (without its payload)", a.err, a.res)
+	}
+	a = wait(specless)
+	if !errors.As(a.err, &ce) || ce.Status != http.StatusBadGateway || !strings.Contains(ce.Message, "without its function's spec") {
+		t.Fatalf("the invocation without its spec: %v %+v, want a 502 saying so", a.err, a.res)
 	}
 	a = wait(large)
 	if !errors.As(a.err, &ce) || ce.Status != http.StatusRequestEntityTooLarge || ce.Code != "RequestTooLargeException" ||
