@@ -146,6 +146,13 @@ func TestLineReader(t *testing.T) {
 	if line, _, err := lr.next(); err == nil {
 		t.Fatalf("a last line without its newline: %q, want an error", line)
 	}
+	// Over the limit but within the reader's buffer.
+	lr = lineReader{r: bufio.NewReaderSize(strings.NewReader("0123456789\nok\n"), 16), max: 5}
+	for _, w := range []got{{"0123456789", 10}, {"ok", 2}} {
+		if line, n, err := lr.next(); err != nil || string(line) != w.line || n != w.n {
+			t.Fatalf("%q (%d) %v, want %q (%d)", line, n, err, w.line, w.n)
+		}
+	}
 }
 
 // What reading the invocation stream's lines costs per line, lineReader

@@ -477,9 +477,6 @@ func (lr *lineReader) next() ([]byte, int, error) {
 			lr.buf = lr.buf[:badLineKeep] // over the limit: its start is enough
 		}
 		if err == nil {
-			if size > lr.max {
-				return lr.buf, size, nil
-			}
 			return trimLineEnd(lr.buf), size, nil
 		}
 	}
