@@ -307,7 +307,7 @@ func TestDrainingAgentStaysAlive(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/apps/receipt").CombinedOutput(); err != nil {
 		t.Fatalf("building the receipt handler: %v\n%s", err, out)
 	}
-	const ttl = 2 * time.Second
+	const ttl = 3 * time.Second
 	cp := testutil.StartServer(t, func(o *server.Config) { o.NodeTTL = ttl; o.NodeLostGrace = 500 * time.Millisecond })
 	ctx := context.Background()
 	applyManifest(t, cp.Admin, `{"kind":"Function","spec":{"FunctionName":"receipt","Code":{"ImageUri":"`+bin+`"},"Timeout":60}}`)
@@ -350,10 +350,10 @@ func TestDrainingAgentStaysAlive(t *testing.T) {
 		return false
 	}
 
-	// An invocation three TTLs long, running when the agent stops.
+	// An invocation well over two TTLs long, running when the agent stops.
 	answer := make(chan invokeAnswer, 1)
 	go func() {
-		res, err := cp.Admin.Invoke(ctx, "receipt", wire.InvokeRequest{Payload: json.RawMessage(`{"id":"long","drink":"tea","price":1,"sleepMs":6000}`)})
+		res, err := cp.Admin.Invoke(ctx, "receipt", wire.InvokeRequest{Payload: json.RawMessage(`{"id":"long","drink":"tea","price":1,"sleepMs":8000}`)})
 		answer <- invokeAnswer{res, err, time.Now()}
 	}()
 	testutil.WaitFor(t, 20*time.Second, "the invocation started", func() (bool, string) {
