@@ -326,7 +326,7 @@ func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.Assi
 // decode turns a line into an event (nil: json.Unmarshal). bad, when not
 // nil, turns a line that decode refused or that is over maxLine into an
 // event (see followStream); nil: such a line ends the stream.
-func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, maxLine int, what string, decode func([]byte, *T) error, bad func(BadLine) T, skip func(T) bool) (<-chan T, <-chan error) {
+func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, maxLine int, what string, decode func([]byte, *T) error, bad func(badLine) T, skip func(T) bool) (<-chan T, <-chan error) {
 	events := make(chan T, buffered)
 	errc := make(chan error, 1)
 	go func() {
@@ -350,7 +350,7 @@ func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, 
 // returned as it is. skip, what, decode and bad as for streamEvents: a
 // line that cannot be decoded or is over maxLine ends the stream unless
 // bad turns it into an event for handle, and then the stream goes on.
-func followStream[T any](c *Client, ctx context.Context, path string, maxLine int, what string, decode func([]byte, *T) error, bad func(BadLine) T, skip func(T) bool, handle func(T) error) error {
+func followStream[T any](c *Client, ctx context.Context, path string, maxLine int, what string, decode func([]byte, *T) error, bad func(badLine) T, skip func(T) bool, handle func(T) error) error {
 	if decode == nil {
 		decode = func(b []byte, ev *T) error { return json.Unmarshal(b, ev) }
 	}
@@ -411,7 +411,7 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 			if bad == nil {
 				return fmt.Errorf("bad %s event: %w", what, why)
 			}
-			ev = bad(BadLine{Start: line, Size: n, TooLong: n > maxLine, Err: why})
+			ev = bad(badLine{Start: line, Size: n, TooLong: n > maxLine, Err: why})
 		}
 		if skip != nil && skip(ev) {
 			continue
@@ -429,10 +429,10 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 	return fmt.Errorf("%s stream ended: %w", what, err)
 }
 
-// BadLine is a line of an agent's stream that could not be taken as an
+// badLine is a line of an agent's stream that could not be taken as an
 // event: Start is its beginning (all of it unless TooLong: then its first
 // badLineKeep bytes), Size its length, Err why.
-type BadLine struct {
+type badLine struct {
 	Start   []byte
 	Size    int
 	TooLong bool

@@ -39,7 +39,7 @@ func (c *Client) FollowInvocations(ctx context.Context, node string, handle func
 // decode, with the invocation's id when the line's start has one: servers
 // write it right after the type, so it is there even in a line cut to its
 // first bytes. The reason never quotes the line (it holds the payload).
-func unreadableInvocation(l BadLine) wire.InvocationEvent {
+func unreadableInvocation(l badLine) wire.InvocationEvent {
 	why := l.Err.Error()
 	if !l.TooLong {
 		why = fmt.Sprintf("a malformed line of %d bytes: %v", l.Size, l.Err)
