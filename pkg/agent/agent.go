@@ -15,6 +15,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orch-project/orch/pkg/agent/runtime"
@@ -135,6 +136,9 @@ type Agent struct {
 	fnStopOnce sync.Once
 	fnDrained  chan struct{}
 	fnStarted  bool
+	// hbInterval is the heartbeat interval of the last registration
+	// (0 before): heartbeatWhileDraining keeps it.
+	hbInterval atomic.Int64
 }
 
 // New checks cfg and returns an agent; nothing runs until Run.
@@ -318,6 +322,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		a.log.Error("agent stopping", "err", err)
 	} else {
+		a.heartbeatWhileDraining()
 		a.mu.Lock()
 		stoppedAll := a.stoppingAll
 		a.mu.Unlock()

@@ -17,7 +17,8 @@
 // Function environments are the exception: before Run returns (or StopAll
 // does) the agent drains them, letting running invocations finish within
 // FunctionsConfig.StopTimeout and posting their results, then stops them
-// (functions.go).
+// (functions.go). The node keeps heartbeating until that drain ends, so
+// it is not declared lost while it still finishes invocations.
 //
 // # Startup sync
 //

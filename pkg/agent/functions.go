@@ -334,11 +334,20 @@ func (f *functionRunner) goRun(ctx context.Context, wg *sync.WaitGroup, job func
 func (f *functionRunner) follow(ctx, work context.Context, cp FunctionControlPlane, rs *resultSender, workers, inflight *sync.WaitGroup, connected func()) error {
 	dispatch := func(ev wire.InvocationEvent) error {
 		connected()
+		if ev.Unreadable != "" {
+			f.unreadable(rs, ev)
+			return nil
+		}
 		if ev.Type == wire.InvocationDelete {
 			f.forget(ev.FunctionName)
 			return nil
 		}
-		if ev.Type != wire.InvocationInvoke || ev.Function == nil {
+		if ev.Type != wire.InvocationInvoke {
+			return nil // a ping, or a type this agent does not know
+		}
+		if ev.Function == nil {
+			ev.Unreadable = "an invoke line without its function's spec"
+			f.unreadable(rs, ev)
 			return nil
 		}
 		if !f.admit(inflight) {
@@ -376,6 +385,25 @@ func (f *functionRunner) follow(ctx, work context.Context, cp FunctionControlPla
 			_ = dispatch(ev)
 		}
 	}
+}
+
+// unreadable answers an invocation whose line on the stream could not be
+// read: only that invocation fails (the handler did not run), and the
+// stream goes on. One whose id could not be read either is only logged:
+// its caller gets an error at its timeout. The log says why, never the
+// line (it holds the payload).
+func (f *functionRunner) unreadable(rs *resultSender, ev wire.InvocationEvent) {
+	if ev.RequestID == "" {
+		f.a.log.Error("could not read a line of the invocation stream, nor the invocation it is for; its caller gets an error at its timeout", "why", ev.Unreadable)
+		return
+	}
+	f.a.log.Warn("could not read an invocation from the stream; answering it with an error", "requestId", ev.RequestID, "why", ev.Unreadable)
+	kind := wire.InvokeErrBadFrame
+	if ev.TooLarge {
+		kind = wire.InvokeErrTooLarge
+	}
+	rs.send(f.life, "", wire.InvocationResult{RequestID: ev.RequestID, ErrorKind: kind,
+		Error: "node " + f.a.node + " could not read the invocation: " + ev.Unreadable})
 }
 
 // ensure gives the pool the function's current configuration.

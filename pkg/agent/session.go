@@ -30,6 +30,7 @@ func (a *Agent) session(ctx context.Context) error {
 		if interval <= 0 {
 			interval = DefaultHeartbeatInterval
 		}
+		a.hbInterval.Store(int64(interval))
 		sctx, scancel := context.WithCancel(ctx)
 		var once sync.Once
 		lost := make(chan struct{})
@@ -139,6 +140,45 @@ func (a *Agent) heartbeat(ctx context.Context, interval time.Duration, relost fu
 			}
 		}
 	}
+}
+
+// heartbeatWhileDraining keeps the node alive after Run's ctx ended
+// (orchlet got SIGTERM) for as long as function invocations drain
+// (runFunctions: up to StopTimeout+FlushTimeout, 40 s by default, far
+// longer than the node TTL). The node is still up then, finishing
+// invocations and posting their results; without heartbeats the control
+// plane would declare it lost half-way and replace its tasks while the
+// agent still runs. Like a Nomad client that stays up while its
+// allocations stop, it heartbeats until the drain ends, then stops, and
+// the node is lost one TTL later (a killed agent's at once: nothing
+// heartbeats for it). It takes no new assignments meanwhile, and no new
+// invocations: the first one routed to it is refused, and the server
+// routes no more to it (wire.InvokeErrStopping).
+func (a *Agent) heartbeatWhileDraining() {
+	select {
+	case <-a.fnDrained:
+		return
+	default:
+	}
+	interval := time.Duration(a.hbInterval.Load())
+	if interval <= 0 {
+		return // never registered: no node to keep alive
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-a.fnDrained
+		cancel()
+	}()
+	a.log.Info("heartbeating while function invocations drain; the node stays alive until they end")
+	// At once: the session's last heartbeat may be most of an interval old.
+	if err := a.cp.Heartbeat(ctx, a.node); err != nil && ctx.Err() == nil {
+		a.log.Warn("heartbeat failed while draining", "err", err)
+	}
+	// An unknown node (the control plane already forgot it) is not
+	// registered again: the agent is on its way out.
+	a.heartbeat(ctx, interval, cancel, nil)
+	a.log.Info("function invocations drained; heartbeats stop")
 }
 
 // errStreamEnded is used when the assignment stream closes without saying why.

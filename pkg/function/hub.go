@@ -24,6 +24,9 @@ var (
 	// ErrAgentStopping: the agent is stopping and did not run the
 	// invocation; Call places it again on another agent.
 	ErrAgentStopping = errors.New("function: the agent is stopping and did not run the invocation")
+	// ErrBadFrame: the agent could not read the invocation it was sent
+	// (a malformed line on its stream); the handler did not run.
+	ErrBadFrame = errors.New("function: the agent could not read the invocation it was sent")
 	// ErrInit: the function's environment failed to start or initialise
 	// (a missing image, a runtime that exits during init).
 	ErrInit = errors.New("function: the environment failed to initialise")

@@ -17,8 +17,12 @@ const (
 	DefaultFunctionTimeout = 3   // seconds
 	MaxFunctionEnvBytes    = 4096
 	MaxFunctionNameLength  = 64
-	MaxBatchSizeQueue      = 10000
-	MaxBatchingWindowSecs  = 300
+	// MaxImageURILength bounds Code.ImageUri (an image reference is far
+	// shorter); it keeps a function's spec small on the agents' stream,
+	// where each invocation carries it (wire.MaxInvocationLine).
+	MaxImageURILength     = 2048
+	MaxBatchSizeQueue     = 10000
+	MaxBatchingWindowSecs = 300
 )
 
 var functionNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -105,6 +109,8 @@ func (f *Function) Validate() error {
 	}
 	if strings.TrimSpace(f.Code.ImageUri) == "" {
 		add("Code.ImageUri", "is required: the image whose entrypoint starts the Lambda runtime client (e.g. a FROM-scratch aws-lambda-go binary)")
+	} else if len(f.Code.ImageUri) > MaxImageURILength {
+		add("Code.ImageUri", "is %d bytes long: an image reference takes at most %d", len(f.Code.ImageUri), MaxImageURILength)
 	}
 	if f.MemorySize < MinFunctionMemoryMiB || f.MemorySize > MaxFunctionMemoryMiB {
 		add("MemorySize", "%d MB is out of range: use %d to %d", f.MemorySize, MinFunctionMemoryMiB, MaxFunctionMemoryMiB)

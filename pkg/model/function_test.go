@@ -34,6 +34,7 @@ func TestFunctionValidationNamesTheField(t *testing.T) {
 		{"bad name", func(f *Function) { f.FunctionName = "a b" }, "FunctionName", "letters, digits"},
 		{"zip", func(f *Function) { f.PackageType = "Zip" }, "PackageType", "PackageType: Image"},
 		{"no image", func(f *Function) { f.Code.ImageUri = "" }, "Code.ImageUri", "is required"},
+		{"image too long", func(f *Function) { f.Code.ImageUri = strings.Repeat("x", 2049) }, "Code.ImageUri", "at most 2048"},
 		{"memory", func(f *Function) { f.MemorySize = 64 }, "MemorySize", "use 128 to 10240"},
 		{"timeout", func(f *Function) { f.Timeout = 901 }, "Timeout", "use 1 to 900"},
 		{"concurrency", func(f *Function) { f.ReservedConcurrentExecutions = &neg }, "ReservedConcurrentExecutions", "negative"},

@@ -18,6 +18,7 @@ import (
 	"github.com/orch-project/orch/pkg/agent/runtime/fake"
 	"github.com/orch-project/orch/pkg/api/client"
 	"github.com/orch-project/orch/pkg/api/wire"
+	"github.com/orch-project/orch/pkg/server"
 )
 
 // unreachableResults is the agent's real control plane, except that while
@@ -294,4 +295,95 @@ func TestAgentStopDrainsInvocations(t *testing.T) {
 			t.Fatalf("an invocation whose result the server never took: %v %+v, want a 502 saying the agent went away", a.err, a.res)
 		}
 	})
+}
+
+// TestDrainingAgentStaysAlive stops an agent (its Run context ends, as on
+// SIGTERM) while an invocation runs for longer than the node TTL: the
+// node stays alive (it keeps heartbeating) until the invocation has
+// answered, and is lost one TTL after the drain ended, as a node whose
+// agent is gone.
+func TestDrainingAgentStaysAlive(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "receipt")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/apps/receipt").CombinedOutput(); err != nil {
+		t.Fatalf("building the receipt handler: %v\n%s", err, out)
+	}
+	const ttl = 3 * time.Second
+	cp := testutil.StartServer(t, func(o *server.Config) { o.NodeTTL = ttl; o.NodeLostGrace = 500 * time.Millisecond })
+	ctx := context.Background()
+	applyManifest(t, cp.Admin, `{"kind":"Function","spec":{"FunctionName":"receipt","Code":{"ImageUri":"`+bin+`"},"Timeout":60}}`)
+
+	const node = "hb-drain-node"
+	u := &unreachableResults{Client: cp.Agent.Clone()}
+	actx, stop := context.WithCancel(ctx)
+	ag, err := agent.New(agent.Config{NodeName: node, Runtime: fake.New(fake.Config{}), ControlPlane: u,
+		Logger: testutil.Logger(), StatsInterval: -1,
+		Functions: &agent.FunctionsConfig{Launcher: lambdart.ProcessLauncher{}, ListenAddr: "127.0.0.1:0", RuntimeHost: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		if err := ag.Run(actx); err != nil {
+			t.Errorf("agent: %v", err)
+		}
+		close(done)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	testutil.WaitFor(t, 30*time.Second, "an invocation through "+node, func() (bool, string) {
+		res, err := cp.Admin.Invoke(ctx, "receipt", wire.InvokeRequest{Payload: json.RawMessage(`{"id":"warm","drink":"tea","price":1}`)})
+		if err != nil {
+			return false, err.Error()
+		}
+		return res.Node == node, "answered by " + res.Node
+	})
+	u.taken.Store(0)
+	alive := func() bool {
+		ns, err := cp.Admin.ListNodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			if n.Name == node {
+				return n.Alive
+			}
+		}
+		return false
+	}
+
+	// An invocation well over two TTLs long, running when the agent stops.
+	answer := make(chan invokeAnswer, 1)
+	go func() {
+		res, err := cp.Admin.Invoke(ctx, "receipt", wire.InvokeRequest{Payload: json.RawMessage(`{"id":"long","drink":"tea","price":1,"sleepMs":8000}`)})
+		answer <- invokeAnswer{res, err, time.Now()}
+	}()
+	testutil.WaitFor(t, 20*time.Second, "the invocation started", func() (bool, string) {
+		return u.taken.Load() == 1, fmt.Sprintf("%d started", u.taken.Load())
+	})
+	stopped := time.Now()
+	stop()
+	var a invokeAnswer
+	for a.at.IsZero() {
+		select {
+		case a = <-answer:
+		case <-time.After(100 * time.Millisecond):
+			if !alive() {
+				t.Fatalf("node %s was declared lost %s after its agent began to drain, while its invocation still ran (node TTL %s)",
+					node, time.Since(stopped).Round(time.Millisecond), ttl)
+			}
+			if time.Since(stopped) > 60*time.Second {
+				t.Fatal("the invocation did not end")
+			}
+		}
+	}
+	if a.err != nil || a.res.Node != node || !strings.Contains(string(a.res.Payload), "RECEIPT order=long") {
+		t.Fatalf("the invocation running while its agent stopped: %v %+v, want its receipt", a.err, a.res)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not stop after its drain")
+	}
+	ended := time.Now()
+	waitAlive(t, cp, node, false)
+	t.Logf("drain %s; node lost %s after the agent stopped", ended.Sub(stopped).Round(time.Millisecond), time.Since(ended).Round(time.Millisecond))
 }

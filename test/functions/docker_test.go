@@ -215,3 +215,41 @@ func TestDockerReportsMaxMemoryUsed(t *testing.T) {
 		}
 	}
 }
+
+// An environment whose container dies mid-invocation (the handler exits
+// the process without answering): the invocation ends at once with
+// Runtime.ExitError, not at its 60 s timeout, and the next invocation gets
+// a new environment. The agent learns of the exit from one Docker wait
+// per container (no state polling).
+func TestDockerEnvironmentDiesMidInvocation(t *testing.T) {
+	name := fmt.Sprintf("dies-%d", time.Now().UnixNano()%1e9)
+	p := dockerPool(t, lambdart.PoolConfig{IdleTimeout: time.Minute, PerEnvironment: 1},
+		lambdart.Function{Name: name, MemoryMiB: 128, Timeout: 60 * time.Second})
+	ctx := context.Background()
+	if r, err := p.Invoke(ctx, name, "", []byte(`{"echo":"warm"}`)); err != nil || string(r.Payload) != `"warm"` {
+		t.Fatalf("warm invoke: %v %s", err, r.Payload)
+	}
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=orch.function="+name).Output()
+	ids := strings.Fields(string(out))
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("environments %v (%v), want one", ids, err)
+	}
+	start := time.Now()
+	r, err := p.Invoke(ctx, name, "", []byte(`{"exit":3}`))
+	took := time.Since(start)
+	t.Logf("the invocation ended %s after it began", took.Round(time.Millisecond))
+	if err != nil || r.ErrorType != "Runtime.ExitError" || r.FunctionError != "Unhandled" {
+		t.Fatalf("answer %+v %v (%s), want an Unhandled Runtime.ExitError", r, err, r.Payload)
+	}
+	if took > 20*time.Second {
+		t.Fatalf("the exit took %s to notice", took)
+	}
+	r, err = p.Invoke(ctx, name, "", []byte(`{"echo":"again"}`))
+	if err != nil || string(r.Payload) != `"again"` {
+		t.Fatalf("invoke after the exit: %v %s", err, r.Payload)
+	}
+	out, _ = exec.Command("docker", "ps", "-q", "--filter", "label=orch.function="+name).Output()
+	if now := strings.Fields(string(out)); len(now) != 1 || now[0] == ids[0] {
+		t.Fatalf("environments after the exit %v, want one new one (the dead one was %s)", now, ids[0])
+	}
+}

@@ -3,6 +3,7 @@ package lambdart
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,5 +133,117 @@ func TestRuntimeLauncherPrimesTheMemoryPeak(t *testing.T) {
 	<-stopped
 	if got := rt.snapshot(); len(got) != 2 || got[0] != "peak" || got[1] != "remove" {
 		t.Fatalf("calls %v, want [peak remove]", got)
+	}
+}
+
+// waitRuntime is a fake runtime that counts inspections and can make the
+// next waits fail as a broken connection to the daemon would.
+type waitRuntime struct {
+	*fake.Runtime
+	inspects  atomic.Int32
+	waits     atomic.Int32
+	breakWait atomic.Int32 // waits still to fail at once
+}
+
+func (w *waitRuntime) Inspect(ctx context.Context, id string) (runtime.State, error) {
+	w.inspects.Add(1)
+	return w.Runtime.Inspect(ctx, id)
+}
+
+func (w *waitRuntime) Wait(ctx context.Context, id string) error {
+	w.waits.Add(1)
+	if w.breakWait.Add(-1) >= 0 {
+		return errors.New("docker wait: unexpected EOF (the daemon restarted)")
+	}
+	return w.Runtime.Wait(ctx, id)
+}
+
+func exitedWithin(t *testing.T, inst Instance, d time.Duration) {
+	t.Helper()
+	select {
+	case <-inst.Exited():
+	case <-time.After(d):
+		t.Fatalf("the environment's exit was not noticed within %s", d)
+	}
+}
+
+// An idle environment costs the runtime nothing while it runs (one wait
+// held open, no state polling), its exit is noticed at once, and a wait
+// the runtime breaks (a daemon restart) is taken up again for a container
+// still running.
+func TestRuntimeLauncherWaitsForTheExitWithoutPolling(t *testing.T) {
+	const img = "orch-example/receipt:latest"
+	rt := &waitRuntime{Runtime: fake.New(fake.Config{})}
+	rt.AddImages(img)
+	l := RuntimeLauncher{Runtime: rt}
+	ctx := context.Background()
+	var insts []Instance
+	for i := range 4 {
+		inst, err := l.Launch(ctx, LaunchSpec{Name: "f-" + strconv.Itoa(i), Function: "f", Image: img, MemoryMiB: 128})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inst.Stop()
+		insts = append(insts, inst)
+	}
+	// A bounded look at idle environments: polling every 200 ms would
+	// have inspected each of them about 5 times by now.
+	time.Sleep(time.Second)
+	if n := rt.inspects.Load(); n != 0 {
+		t.Fatalf("%d inspections of 4 idle environments in 1 s, want none (a wait each, no polling)", n)
+	}
+	if n := rt.waits.Load(); n != 4 {
+		t.Fatalf("%d waits for 4 environments, want one each", n)
+	}
+	ids := func() []string {
+		states, err := rt.List(ctx, map[string]string{"orch.function": "f"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, st := range states {
+			out = append(out, st.ID)
+		}
+		return out
+	}()
+
+	// The container dies: noticed at once.
+	if err := rt.Exit(ids[0], 2); err != nil {
+		t.Fatal(err)
+	}
+	exitedWithin(t, insts[0], 5*time.Second)
+
+	// A broken wait while the container runs: inspected, waited for again.
+	rt.breakWait.Store(1)
+	before := rt.waits.Load()
+	inst, err := l.Launch(ctx, LaunchSpec{Name: "f-broken", Function: "g", Image: img, MemoryMiB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for rt.waits.Load() < before+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broken wait was not taken up again (%d waits)", rt.waits.Load()-before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-inst.Exited():
+		t.Fatal("a broken wait ended an environment that still runs")
+	default:
+	}
+	states, _ := rt.List(ctx, map[string]string{"orch.function": "g"})
+	if err := rt.Exit(states[0].ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	exitedWithin(t, inst, 5*time.Second)
+
+	// Stopped on purpose: not reported as an exit.
+	insts[1].Stop()
+	select {
+	case <-insts[1].Exited():
+		t.Fatal("Stop reported the environment as exited")
+	case <-time.After(50 * time.Millisecond):
 	}
 }

@@ -166,6 +166,12 @@ type Runtime interface {
 	Remove(ctx context.Context, id string) error
 	// Inspect returns the current state or ErrNotFound.
 	Inspect(ctx context.Context, id string) (State, error)
+	// Wait blocks until the container is not running (it exited, or it
+	// is gone) and then returns nil. It returns ctx's error when ctx
+	// ends first, and another error when the runtime cannot tell (e.g.
+	// the daemon restarted): the caller then inspects the container.
+	// One wait holds one request open; no polling.
+	Wait(ctx context.Context, id string) error
 	// List returns Orch-managed containers whose labels include all of match.
 	List(ctx context.Context, match map[string]string) ([]State, error)
 	// Events streams container events for Orch-managed containers until ctx

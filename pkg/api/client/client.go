@@ -315,7 +315,7 @@ var streamIdle = 45 * time.Second
 // Assignments streams the node's assignments until ctx ends or the
 // connection breaks (or stays silent streamIdle); pings are dropped.
 func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.AssignmentEvent, <-chan error) {
-	return streamEvents(c, ctx, "/v1/agent/nodes/"+node+"/assignments", 64, 64<<20, "assignment", nil,
+	return streamEvents(c, ctx, "/v1/agent/nodes/"+node+"/assignments", 64, 64<<20, "assignment", nil, nil,
 		func(ev wire.AssignmentEvent) bool { return ev.Type == wire.EventPing })
 }
 
@@ -323,13 +323,15 @@ func (c *Client) Assignments(ctx context.Context, node string) (<-chan wire.Assi
 // ctx ends, the connection breaks, or nothing (not even a ping) arrives
 // for streamIdle; the error channel then says why. skip drops events the
 // caller need not see (nil: none). what names the stream in errors.
-// decode turns a line into an event (nil: json.Unmarshal).
-func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, maxLine int, what string, decode func([]byte, *T) error, skip func(T) bool) (<-chan T, <-chan error) {
+// decode turns a line into an event (nil: json.Unmarshal). bad, when not
+// nil, turns a line that decode refused or that is over maxLine into an
+// event (see followStream); nil: such a line ends the stream.
+func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, maxLine int, what string, decode func([]byte, *T) error, bad func(badLine) T, skip func(T) bool) (<-chan T, <-chan error) {
 	events := make(chan T, buffered)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(events)
-		errc <- followStream(c, ctx, path, maxLine, what, decode, skip, func(ev T) error {
+		errc <- followStream(c, ctx, path, maxLine, what, decode, bad, skip, func(ev T) error {
 			select {
 			case events <- ev:
 				return nil
@@ -345,8 +347,10 @@ func streamEvents[T any](c *Client, ctx context.Context, path string, buffered, 
 // each event in the calling goroutine (no hand-off to another one), until
 // ctx ends, the connection breaks, or nothing (not even a ping) arrives
 // for streamIdle, and says why; an error handle returns ends it and is
-// returned as it is. skip, what and decode as for streamEvents.
-func followStream[T any](c *Client, ctx context.Context, path string, maxLine int, what string, decode func([]byte, *T) error, skip func(T) bool, handle func(T) error) error {
+// returned as it is. skip, what, decode and bad as for streamEvents: a
+// line that cannot be decoded or is over maxLine ends the stream unless
+// bad turns it into an event for handle, and then the stream goes on.
+func followStream[T any](c *Client, ctx context.Context, path string, maxLine int, what string, decode func([]byte, *T) error, bad func(badLine) T, skip func(T) bool, handle func(T) error) error {
 	if decode == nil {
 		decode = func(b []byte, ev *T) error { return json.Unmarshal(b, ev) }
 	}
@@ -388,13 +392,26 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 		return err
 	}
 	defer body.Close()
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for sc.Scan() {
+	lines := lineReader{r: bufio.NewReaderSize(body, 64<<10), max: maxLine}
+	for {
+		line, n, rerr := lines.next()
+		if rerr != nil {
+			err = rerr
+			break
+		}
 		last.Store(int64(time.Since(start)))
 		var ev T
-		if err := decode(sc.Bytes(), &ev); err != nil {
-			return fmt.Errorf("bad %s event: %w", what, err)
+		var why error
+		if n > maxLine {
+			why = fmt.Errorf("a line of %d bytes, over the %d byte limit", n, maxLine)
+		} else if err := decode(line, &ev); err != nil {
+			why = err
+		}
+		if why != nil {
+			if bad == nil {
+				return fmt.Errorf("bad %s event: %w", what, why)
+			}
+			ev = bad(badLine{Start: line, Size: n, TooLong: n > maxLine, Err: why})
 		}
 		if skip != nil && skip(ev) {
 			continue
@@ -403,14 +420,72 @@ func followStream[T any](c *Client, ctx context.Context, path string, maxLine in
 			return err
 		}
 	}
-	err = sc.Err()
-	if err == nil {
+	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
 	if sctx.Err() != nil && ctx.Err() == nil {
 		err = silent()
 	}
 	return fmt.Errorf("%s stream ended: %w", what, err)
+}
+
+// badLine is a line of an agent's stream that could not be taken as an
+// event: Start is its beginning (all of it unless TooLong: then its first
+// badLineKeep bytes), Size its length, Err why.
+type badLine struct {
+	Start   []byte
+	Size    int
+	TooLong bool
+	Err     error
+}
+
+// badLineKeep is how much of a line over the limit is kept: enough for
+// the fields a server writes first (an invocation's id).
+const badLineKeep = 4 << 10
+
+// lineReader reads a stream's newline-terminated lines. A line over max
+// bytes is read to its end (the stream goes on after it) but only its
+// first badLineKeep bytes are kept. Unlike bufio.Scanner, a long line is
+// therefore not the end of the stream.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte // a line longer than r's buffer is gathered here
+}
+
+// next returns the next line without its line end (valid until the next
+// call) and its length; a line over max is cut to badLineKeep bytes. A
+// last line without a newline (the connection broke in it) is an error.
+func (lr *lineReader) next() ([]byte, int, error) {
+	lr.buf = lr.buf[:0]
+	n := 0 // the line's bytes so far
+	for {
+		frag, err := lr.r.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull {
+			return nil, n + len(frag), err
+		}
+		if n == 0 && err == nil && len(frag)-1 <= lr.max {
+			return trimLineEnd(frag), len(frag) - 1, nil // all in the reader's buffer: no copy
+		}
+		n += len(frag)
+		size := n // without the newline
+		if err == nil {
+			size--
+		}
+		lr.buf = append(lr.buf, frag...)
+		if size > lr.max && len(lr.buf) > badLineKeep {
+			lr.buf = lr.buf[:badLineKeep] // over the limit: its start is enough
+		}
+		if err == nil {
+			return trimLineEnd(lr.buf), size, nil
+		}
+	}
+}
+
+// trimLineEnd drops a line's "\n" or "\r\n".
+func trimLineEnd(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
 }
 
 // maxThrottledRetries is how often one call waits out a 429.

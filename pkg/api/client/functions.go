@@ -20,16 +20,55 @@ import (
 // ctx ends or the connection breaks (or stays silent streamIdle).
 func (c *Client) Invocations(ctx context.Context, node string) (<-chan wire.InvocationEvent, <-chan error) {
 	var d invocationDecoder
-	return streamEvents(c, ctx, invocationsPath(node), 256, 16<<20, "invocation", d.decode, nil)
+	return streamEvents(c, ctx, invocationsPath(node), 256, wire.MaxInvocationLine, "invocation", d.decode, unreadableInvocation, nil)
 }
 
 // FollowInvocations is Invocations without the channel: handle gets each
 // event in the goroutine reading the stream (agent.InvocationFollower),
 // until ctx ends, the connection breaks (or stays silent streamIdle) or
-// handle returns an error (returned as it is).
+// handle returns an error (returned as it is). A line that cannot be
+// read (malformed, or over wire.MaxInvocationLine) does not end the
+// stream: handle gets it as an event with Unreadable set (and RequestID
+// when the line names one).
 func (c *Client) FollowInvocations(ctx context.Context, node string, handle func(wire.InvocationEvent) error) error {
 	var d invocationDecoder
-	return followStream(c, ctx, invocationsPath(node), 16<<20, "invocation", d.decode, nil, handle)
+	return followStream(c, ctx, invocationsPath(node), wire.MaxInvocationLine, "invocation", d.decode, unreadableInvocation, nil, handle)
+}
+
+// unreadableInvocation is the event for a line the stream could not
+// decode, with the invocation's id when the line's start has one: servers
+// write it right after the type, so it is there even in a line cut to its
+// first bytes. The reason never quotes the line (it holds the payload).
+func unreadableInvocation(l badLine) wire.InvocationEvent {
+	why := l.Err.Error()
+	if !l.TooLong {
+		why = fmt.Sprintf("a malformed line of %d bytes: %v", l.Size, l.Err)
+		var se *json.SyntaxError
+		if errors.As(l.Err, &se) {
+			// Its message may quote the payload's bytes.
+			why = fmt.Sprintf("a malformed line of %d bytes: invalid JSON at byte %d", l.Size, se.Offset)
+		}
+	}
+	return wire.InvocationEvent{RequestID: requestIDOf(l.Start), Unreadable: why, TooLarge: l.TooLong}
+}
+
+// requestIDOf reads "requestId":"ID" from the start of a line, if an
+// id made of printable ASCII is there.
+func requestIDOf(b []byte) string {
+	_, rest, ok := bytes.Cut(b, []byte(`"requestId":"`))
+	if !ok {
+		return ""
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 || end > 128 {
+		return ""
+	}
+	for _, c := range rest[:end] {
+		if c < 0x20 || c == '\\' || c >= 0x7f {
+			return ""
+		}
+	}
+	return string(rest[:end])
 }
 
 func invocationsPath(node string) string { return "/v1/agent/nodes/" + node + "/invocations" }

@@ -52,7 +52,16 @@ func (h *Handler) agentStream(w http.ResponseWriter, r *http.Request) {
 		if req.Deleted != "" {
 			return enc.Encode(wire.InvocationEvent{Type: wire.InvocationDelete, FunctionName: req.Deleted}) == nil
 		}
-		_, err := w.Write(lines.line(req))
+		line := lines.line(req)
+		if len(line)-1 > wire.MaxInvocationLine {
+			// The agent would refuse it: fail it here, keep the stream.
+			h.log.Warn("an invocation is too large for the agents' stream; failing it", "node", node,
+				"function", req.Function.FunctionName, "requestId", req.ID, "bytes", len(line)-1, "limit", wire.MaxInvocationLine)
+			hub.Fail(node, req.ID, fmt.Errorf("%w: the invocation takes %d bytes on the agents' stream, over its %d byte limit",
+				function.ErrPayloadTooLarge, len(line)-1, wire.MaxInvocationLine))
+			return true
+		}
+		_, err := w.Write(line)
 		return err == nil
 	}
 	ping := func() bool { return enc.Encode(wire.InvocationEvent{Type: wire.InvocationPing}) == nil }
@@ -212,6 +221,10 @@ func (h *Handler) deliver(node, id string, res *wire.InvocationResult) bool {
 		return hub.Fail(node, id, fmt.Errorf("%w: node %s: %s", function.ErrThrottled, node, res.Error))
 	case wire.InvokeErrStopping:
 		return hub.Stopping(node, id)
+	case wire.InvokeErrTooLarge:
+		return hub.Fail(node, id, fmt.Errorf("%w: node %s: %s", function.ErrPayloadTooLarge, node, res.Error))
+	case wire.InvokeErrBadFrame:
+		return hub.Fail(node, id, fmt.Errorf("%w: %s", function.ErrBadFrame, res.Error))
 	case wire.InvokeErrInit:
 		msg := strings.TrimPrefix(res.Error, "lambdart: the function's environment failed to initialise: ")
 		return hub.Fail(node, id, fmt.Errorf("%w: %s", function.ErrInit, msg))

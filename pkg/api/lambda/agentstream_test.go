@@ -3,7 +3,9 @@ package lambda
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/orch-project/orch/pkg/api/wire"
@@ -57,5 +59,30 @@ func TestInvocationLinesMatchTheWireEvent(t *testing.T) {
 	_ = json.Unmarshal(l.line(reqs[5]), &last)
 	if last.Function.Revision != "r1" || last.Function.Env != nil || last.Function.ReservedConcurrency != 0 {
 		t.Fatalf("a changed function kept the cached spec: %+v", *last.Function)
+	}
+}
+
+// The longest invocation line a server can make fits the agents' limit:
+// a RequestResponse payload at Lambda's 6 MB limit, for a function whose
+// name and image are as long as validation allows and whose environment
+// is at its limit in bytes that JSON escapes six-fold.
+func TestTheLargestInvocationFitsTheStreamLimit(t *testing.T) {
+	env := map[string]string{}
+	for i := range 64 {
+		env[fmt.Sprintf("V%02d", i)] = strings.Repeat("\x01", model.MaxFunctionEnvBytes/64-3)
+	}
+	name := strings.Repeat("f", model.MaxFunctionNameLength)
+	f := &model.StoredFunction{Function: model.Function{FunctionName: name, PackageType: "Image", MemorySize: 10240, Timeout: 900,
+		Code:        model.FunctionCode{ImageUri: strings.Repeat("i", model.MaxImageURILength)},
+		Environment: &model.FunctionEnv{Variables: env}}, FunctionArn: model.FunctionARN(name), RevisionId: function.NewRequestID()}
+	if err := f.Validate(); err != nil {
+		t.Fatalf("the largest function is not valid: %v", err)
+	}
+	var l invocationLines
+	line := l.line(function.Request{ID: function.NewRequestID(), Function: f, Payload: bytes.Repeat([]byte("x"), model.SyncMaxPayload), Tail: true})
+	if n := len(line) - 1; n > wire.MaxInvocationLine {
+		t.Fatalf("the largest invocation takes %d bytes on the stream, over wire.MaxInvocationLine (%d)", n, wire.MaxInvocationLine)
+	} else {
+		t.Logf("the largest invocation line: %d bytes (limit %d)", n, wire.MaxInvocationLine)
 	}
 }

@@ -37,7 +37,7 @@ func asWire(err error) *awsproto.Error {
 		case errors.Is(err, function.ErrNoAgents):
 			return &awsproto.Error{Code: "ServiceException", Status: http.StatusServiceUnavailable,
 				Message: "No agent that runs functions is connected to this server: start orchlet (with Docker) on a host, or check `orch get nodes`"}
-		case errors.Is(err, function.ErrAgentLost):
+		case errors.Is(err, function.ErrAgentLost), errors.Is(err, function.ErrBadFrame):
 			return e("ServiceException", http.StatusBadGateway)
 		case errors.Is(err, model.ErrOutcomeUnknown), errors.Is(err, model.ErrNotLeader):
 			return e("ServiceException", http.StatusServiceUnavailable)

@@ -23,6 +23,16 @@ const (
 	InvocationDelete = "delete"
 )
 
+// MaxInvocationLine bounds one line of the invocation stream, for the
+// server and the agent alike. The longest line a server makes is an
+// invoke with a RequestResponse payload at Lambda's 6 MB limit
+// (model.SyncMaxPayload: 8 MiB in base64) and its function's spec (an
+// environment of at most 4 KB, which JSON escaping can grow six-fold, and
+// short names): 9 MiB holds it with room to spare. A server sends no
+// longer line (it fails that invocation instead), and an agent answers a
+// longer one as that invocation's error (InvokeErrTooLarge) and reads on.
+const MaxInvocationLine = 9 << 20
+
 // FunctionSpec is what an agent needs to run a function's environments.
 // Revision changes with every update: environments of an older one are
 // replaced.
@@ -47,6 +57,14 @@ type InvocationEvent struct {
 	Payload      []byte        `json:"payload,omitempty"`
 	// Tail asks for the output the invocation wrote (LogType Tail).
 	Tail bool `json:"tail,omitempty"`
+
+	// Unreadable is set by the agent's client, never sent: why a line of
+	// the stream could not be taken as an event (it is malformed, or
+	// longer than MaxInvocationLine: TooLarge). RequestID is then the
+	// invocation's when it could be read from the line, for the agent to
+	// answer it with that error; the stream goes on.
+	Unreadable string `json:"-"`
+	TooLarge   bool   `json:"-"`
 }
 
 // Agent-side failure kinds of an InvocationResult (the handler never ran
@@ -58,6 +76,11 @@ const (
 	// InvokeErrStopping: the agent is stopping and did not run it; the
 	// server places it on another agent and sends this one no more.
 	InvokeErrStopping = "stopping"
+	// InvokeErrTooLarge: the invocation's line on the stream was over
+	// MaxInvocationLine; InvokeErrBadFrame: it could not be decoded.
+	// The handler did not run.
+	InvokeErrTooLarge = "tooLarge"
+	InvokeErrBadFrame = "badFrame"
 )
 
 // InvocationResult is an agent's answer to one invocation.

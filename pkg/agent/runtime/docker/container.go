@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/go-connections/nat"
@@ -239,6 +240,26 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (runtime.State, error)
 		return runtime.State{}, wrap(err, "docker inspect %s", id)
 	}
 	return stateFromInspect(resp), nil
+}
+
+// Wait blocks until the container is not running, with one request that
+// Docker answers when the container stops (the SDK negotiates the API
+// version first, and uses the older form of the call on engines before
+// API 1.30). A container that is gone is not running either.
+func (r *Runtime) Wait(ctx context.Context, id string) error {
+	resc, errc := r.api.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case <-resc:
+		return nil
+	case err := <-errc:
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return wrap(err, "docker wait %s", id)
+	}
 }
 
 // List returns the Orch-managed containers (running or not) whose labels

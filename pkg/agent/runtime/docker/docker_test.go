@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -525,5 +526,41 @@ func waitLog(t *testing.T, r *Runtime, id, s string) {
 			t.Fatalf("logs never contained %q; got:\n%s", s, logs)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Wait returns when a running container stops (not before), at once for a
+// container that is not running or is gone, and with ctx's error when ctx
+// ends first.
+func TestWaitForTheContainerToStop(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	id := run(t, r, testSpec(webImage))
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := r.Wait(short, id); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait on a running container = %v, want the context's deadline", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- r.Wait(ctxT(t, 60*time.Second), id) }()
+	if err := r.Stop(ctxT(t, 30*time.Second), id, time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("Wait = %v, want nil once the container stopped", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Wait did not return after the container stopped")
+	}
+	if err := r.Wait(ctxT(t, 10*time.Second), id); err != nil {
+		t.Fatalf("Wait on a stopped container = %v, want nil at once", err)
+	}
+	if err := r.Remove(ctxT(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Wait(ctxT(t, 10*time.Second), id); err != nil {
+		t.Fatalf("Wait on a removed container = %v, want nil (it is not running)", err)
 	}
 }

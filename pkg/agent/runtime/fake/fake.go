@@ -541,6 +541,29 @@ func (rt *Runtime) Inspect(ctx context.Context, id string) (runtime.State, error
 	return c.snapshot(), nil
 }
 
+// Wait implements runtime.Runtime: it returns when the container's
+// current run ends (at once when it is not running or is gone).
+func (rt *Runtime) Wait(ctx context.Context, id string) error {
+	rt.mu.Lock()
+	if rt.down != nil {
+		rt.mu.Unlock()
+		return rt.down
+	}
+	c := rt.lookup(id)
+	if c == nil || c.state.Status != runtime.StatusRunning {
+		rt.mu.Unlock()
+		return nil
+	}
+	done := c.exited
+	rt.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // List implements runtime.Runtime (managed containers only, creation order).
 func (rt *Runtime) List(ctx context.Context, match map[string]string) ([]runtime.State, error) {
 	rt.mu.Lock()
