@@ -15,6 +15,9 @@
 # with --plain-http (the like-for-like comparison with plain AMQP);
 # ENV_A and ENV_B are extra environment settings for each server (e.g.
 # ENV_B="GOMAXPROCS=4"), so one build can be compared with itself.
+# SYSCALLS=1 also counts, per message, the server's context switches and
+# its futex, nanosleep (mostly Go's sysmon), epoll_pwait, read and write
+# calls (goroutine hand-offs and thread wake-ups show there, not in pprof).
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n 2,12p "$0"; exit 2; }
 BA=$1 BB=$2 ROUNDS=$3 DUR=$4 CLIENT=$5
@@ -43,13 +46,17 @@ done
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 FSYNCS=${FSYNCS:-1}
+EVENTS=syscalls:sys_enter_fdatasync
+if [ "${SYSCALLS:-0}" = 1 ]; then
+	EVENTS=$EVENTS,context-switches,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_read,syscalls:sys_enter_write
+fi
 if [ "$FSYNCS" = 1 ] && ! perf stat -x, -e syscalls:sys_enter_fdatasync true >/dev/null 2>&1; then FSYNCS=0; fi
 echo "A=$BA ${ENV_A:-} B=$BB ${ENV_B:-} client=$CLIENT $SCHEME $*; $(nproc) cores"
 for r in $(seq "$ROUNDS"); do
 	for s in A B; do
 		eval "$(ORCH_CONFIG="$DIR/$s/config.yaml" "${BIN[$s]}/orch" aws-env)"
 		if [ "$FSYNCS" = 1 ]; then
-			perf stat -x, -e syscalls:sys_enter_fdatasync -p "${PID[$s]}" -o "$DIR/perf" &
+			perf stat -x, -e "$EVENTS" -p "${PID[$s]}" -o "$DIR/perf" &
 			perf=$!
 		fi
 		t0=$(ticks "${PID[$s]}")
@@ -60,6 +67,9 @@ for r in $(seq "$ROUNDS"); do
 		if [ "$FSYNCS" = 1 ]; then
 			kill -INT "$perf" && wait "$perf" || true
 			fs=", fdatasyncs/msg $(awk -F, -v n="$n" '/fdatasync/ {printf "%.3f", $1/n}' "$DIR/perf")"
+			if [ "${SYSCALLS:-0}" = 1 ]; then
+				fs="$fs; per msg:$(awk -F, -v n="$n" '/^[0-9]/ && !/fdatasync/ {e=$3; sub(/.*sys_enter_/, "", e); printf " %s %.2f", e, $1/n}' "$DIR/perf")"
+			fi
 		fi
 		rate=$(sed -n 's/.*: \([0-9]*\) msgs\/s.*/\1/p' <<<"$out")
 		miss=$(sed -n 's/.*missing \([0-9]*\).*/\1/p' <<<"$out")
