@@ -11,7 +11,13 @@
 # CLIENT is sdk or lean. Prints one line per run: msgs/s, server µs per
 # message, messages missing (a lost message fails the run), and, where
 # `perf` can count the fdatasync tracepoint (root), the server's
-# fdatasyncs per message (FSYNCS=0 skips it).
+# fdatasyncs per message (FSYNCS=0 skips it). PLAIN=1 runs both servers
+# with --plain-http (the like-for-like comparison with plain AMQP);
+# ENV_A and ENV_B are extra environment settings for each server (e.g.
+# ENV_B="GOMAXPROCS=4"), so one build can be compared with itself.
+# SYSCALLS=1 also counts, per message, the server's context switches and
+# its futex, nanosleep (mostly Go's sysmon), epoll_pwait, read and write
+# calls (goroutine hand-offs and thread wake-ups show there, not in pprof).
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n 2,12p "$0"; exit 2; }
 BA=$1 BB=$2 ROUNDS=$3 DUR=$4 CLIENT=$5
@@ -25,35 +31,45 @@ cleanup() {
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
-declare -A PID ADDR BIN=([A]=$BA [B]=$BB)
+declare -A PID ADDR BIN=([A]=$BA [B]=$BB) XENV=([A]=${ENV_A:-} [B]=${ENV_B:-})
+SCHEME=https PLAINFLAG=()
+if [ "${PLAIN:-0}" = 1 ]; then SCHEME=http PLAINFLAG=(--plain-http); fi
 for s in A B; do
 	a=127.0.0.1:$(freeport)
 	mkdir -p "$DIR/$s"
-	ORCH_CONFIG="$DIR/$s/config.yaml" "${BIN[$s]}/orch" server --listen "$a" --data-dir "$DIR/$s/data" --log-level warn >"$DIR/$s/log" 2>&1 &
+	# shellcheck disable=SC2086 # XENV is a list of NAME=value words
+	env ${XENV[$s]} ORCH_CONFIG="$DIR/$s/config.yaml" "${BIN[$s]}/orch" server --listen "$a" "${PLAINFLAG[@]}" --data-dir "$DIR/$s/data" --log-level warn >"$DIR/$s/log" 2>&1 &
 	pids+=($!)
 	PID[$s]=$! ADDR[$s]=$a
-	for _ in $(seq 300); do curl -skf "https://$a/healthz" >/dev/null && [ -s "$DIR/$s/config.yaml" ] && break; sleep 0.1; done
+	for _ in $(seq 300); do curl -skf "$SCHEME://$a/healthz" >/dev/null && [ -s "$DIR/$s/config.yaml" ] && break; sleep 0.1; done
 done
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 FSYNCS=${FSYNCS:-1}
+EVENTS=syscalls:sys_enter_fdatasync
+if [ "${SYSCALLS:-0}" = 1 ]; then
+	EVENTS=$EVENTS,context-switches,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_read,syscalls:sys_enter_write
+fi
 if [ "$FSYNCS" = 1 ] && ! perf stat -x, -e syscalls:sys_enter_fdatasync true >/dev/null 2>&1; then FSYNCS=0; fi
-echo "A=$BA B=$BB client=$CLIENT $*; $(nproc) cores"
+echo "A=$BA ${ENV_A:-} B=$BB ${ENV_B:-} client=$CLIENT $SCHEME $*; $(nproc) cores"
 for r in $(seq "$ROUNDS"); do
 	for s in A B; do
 		eval "$(ORCH_CONFIG="$DIR/$s/config.yaml" "${BIN[$s]}/orch" aws-env)"
 		if [ "$FSYNCS" = 1 ]; then
-			perf stat -x, -e syscalls:sys_enter_fdatasync -p "${PID[$s]}" -o "$DIR/perf" &
+			perf stat -x, -e "$EVENTS" -p "${PID[$s]}" -o "$DIR/perf" &
 			perf=$!
 		fi
 		t0=$(ticks "${PID[$s]}")
-		out=$("$BA/orch-loadgen" --client "$CLIENT" --producers 4 --consumers 4 --size 100 --duration "$DUR" --endpoint "https://${ADDR[$s]}" "$@") || { echo "$out"; exit 1; }
+		out=$("$BA/orch-loadgen" --client "$CLIENT" --producers 4 --consumers 4 --size 100 --duration "$DUR" --endpoint "$SCHEME://${ADDR[$s]}" "$@") || { echo "$out"; exit 1; }
 		t1=$(ticks "${PID[$s]}")
 		n=$(sed -n 's/.* received \([0-9]*\) unique.*/\1/p' <<<"$out" | head -1)
 		fs=
 		if [ "$FSYNCS" = 1 ]; then
 			kill -INT "$perf" && wait "$perf" || true
 			fs=", fdatasyncs/msg $(awk -F, -v n="$n" '/fdatasync/ {printf "%.3f", $1/n}' "$DIR/perf")"
+			if [ "${SYSCALLS:-0}" = 1 ]; then
+				fs="$fs; per msg:$(awk -F, -v n="$n" '/^[0-9]/ && !/fdatasync/ {e=$3; sub(/.*sys_enter_/, "", e); printf " %s %.2f", e, $1/n}' "$DIR/perf")"
+			fi
 		fi
 		rate=$(sed -n 's/.*: \([0-9]*\) msgs\/s.*/\1/p' <<<"$out")
 		miss=$(sed -n 's/.*missing \([0-9]*\).*/\1/p' <<<"$out")

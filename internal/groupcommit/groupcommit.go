@@ -4,6 +4,14 @@
 // number of operations and bytes. Nobody is told "done" before their writes
 // are committed.
 //
+// There is no commit goroutine: a caller waiting for its write runs the
+// next commit itself when none is under way (it leads), and the others
+// wait for it (they follow). When a commit ends and writes are still
+// queued, the leader hands the lead to one of their waiting callers (a
+// wake-up that caller needed anyway, for its own answer) and returns. So
+// a commit costs no goroutine hand-off of its own: a write to an idle
+// committer is committed on its caller's goroutine without waking anyone.
+//
 // It knows nothing of etcd: the queues (pkg/queue) and the topics
 // (pkg/topic) each give it their own operation type and a function that
 // commits one transaction of them.
@@ -18,13 +26,15 @@ package groupcommit
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
 // Options configure a Committer of operations of type Op.
 type Options[Op any] struct {
 	// Commit writes ops in one transaction; its error is every waiting
-	// caller's.
+	// caller's. It runs on a waiting caller's goroutine, with the
+	// context given to Start (never cancelled: a commit begun finishes).
 	Commit func(ctx context.Context, ops []Op) error
 	// Size is an operation's weight against MaxBytes.
 	Size func(op *Op) int
@@ -36,26 +46,36 @@ type Options[Op any] struct {
 	Stopped func(cause error) error
 }
 
-// Committer is a group committer. It owns its loops: Start runs them, Stop
-// waits for them and fails whatever is still queued.
+// Committer is a group committer. Start lets commits begin, Stop waits for
+// the commits under way and fails whatever is still queued.
 type Committer[Op any] struct {
-	o       Options[Op]
-	reqs    chan *request[Op]
-	pool    chan *request[Op]
-	wg      sync.WaitGroup
-	stopped chan struct{} // closed once every loop has ended
+	o Options[Op]
+
+	mu        sync.Mutex
+	ctx       context.Context // from Start; nil before it
+	pipelines int             // how many commits may be under way at once
+	active    int             // commits under way
+	idle      *sync.Cond      // signalled when active drops to 0 (Stop waits on it)
+	stopped   bool
+	queued    []*request[Op] // submitted, not yet in a commit, in order
+	pool      []*request[Op]
 }
 
 type request[Op any] struct {
-	ops  []Op
-	size int
-	done chan error
+	ops     []Op
+	size    int
+	done    bool
+	err     error
+	waiting bool          // its caller is parked in wait
+	wake    chan struct{} // buffered 1: its outcome is in, or it may lead
 }
 
-// New returns a Committer; call Start to run it.
+// New returns a Committer; call Start to let commits begin.
 func New[Op any](o Options[Op]) *Committer[Op] {
 	o.MaxOps = max(1, o.MaxOps)
-	return &Committer[Op]{o: o, reqs: make(chan *request[Op], 4096), pool: make(chan *request[Op], 256), stopped: make(chan struct{})}
+	c := &Committer[Op]{o: o}
+	c.idle = sync.NewCond(&c.mu)
+	return c
 }
 
 // MaxOps is the most operations one transaction carries.
@@ -70,131 +90,172 @@ func (c *Committer[Op]) Commit(ctx context.Context, ops ...Op) error {
 
 // Submit queues ops for a coming transaction and returns at once; wait
 // returns when they are committed, with the error that kept them out (it
-// must be called at most once). With one pipeline (Start(ctx, 1)), writes
+// must be called exactly once: a queued write is committed at the latest
+// when its own caller waits). With one pipeline (Start(ctx, 1)), writes
 // are committed in the order they were submitted: a write submitted after
 // Submit returned lands in the same transaction, after ops, or in a later
 // one. The queues rely on that to make a message receivable before its
 // commit ends: its consumer's delete cannot overtake it.
-func (c *Committer[Op]) Submit(ctx context.Context, ops ...Op) (wait func() error) {
+func (c *Committer[Op]) Submit(_ context.Context, ops ...Op) (wait func() error) {
 	if len(ops) == 0 {
 		return func() error { return nil }
 	}
-	var r *request[Op]
-	select {
-	case r = <-c.pool:
-	default:
-		r = &request[Op]{done: make(chan error, 1)}
-	}
-	r.ops = ops
-	r.size = 0
+	size := 0
 	for i := range ops {
-		r.size += c.o.Size(&ops[i])
+		size += c.o.Size(&ops[i])
 	}
-	select {
-	case c.reqs <- r:
-	case <-ctx.Done():
-		err := ctx.Err()
-		return func() error { return err }
-	case <-c.stopped:
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
 		err := c.o.Stopped(context.Canceled)
 		return func() error { return err }
 	}
+	var r *request[Op]
+	if n := len(c.pool); n > 0 {
+		r, c.pool = c.pool[n-1], c.pool[:n-1]
+	} else {
+		r = &request[Op]{wake: make(chan struct{}, 1)}
+	}
+	r.ops, r.size = ops, size
+	c.queued = append(c.queued, r)
+	c.mu.Unlock()
 	return func() error { return c.wait(r) }
 }
 
-// wait waits for a queued request's outcome. Once queued, the write goes
-// ahead whatever the caller's ctx says; waiting for it means the caller
-// never reports failure for a write that got committed.
+// wait returns r's outcome: it leads commits while r is queued and no
+// other commit may begin, and otherwise sleeps until woken (r committed,
+// or the lead handed to it). Once queued, the write goes ahead whatever
+// the caller's ctx says; waiting for it means the caller never reports
+// failure for a write that got committed.
 func (c *Committer[Op]) wait(r *request[Op]) error {
-	var err error
-	select {
-	case err = <-r.done:
-	case <-c.stopped:
-		// Queued after the final drain: nobody will commit it. r is
-		// not reused, since a late drain may still answer it.
-		select {
-		case err = <-r.done:
-		default:
-			return c.o.Stopped(context.Canceled)
+	c.mu.Lock()
+	for !r.done {
+		if c.ctx != nil && !c.stopped && c.active < c.pipelines && len(c.queued) > 0 {
+			c.lead()
+			continue
 		}
+		r.waiting = true
+		c.mu.Unlock()
+		<-r.wake
+		c.mu.Lock()
 	}
-	r.ops = nil
-	select {
-	case c.pool <- r:
-	default:
+	err := r.err
+	r.ops, r.err, r.done = nil, nil, false
+	if len(c.pool) < 256 {
+		c.pool = append(c.pool, r)
 	}
+	c.mu.Unlock()
 	return err
 }
 
-// Start runs the commit loops until ctx ends; pipelines commits run side
-// by side so one waiting on the store does not stall the next batch.
-func (c *Committer[Op]) Start(ctx context.Context, pipelines int) {
-	for range max(1, pipelines) {
-		c.wg.Go(func() { c.loop(ctx) })
+// lead runs one commit of the oldest queued requests (c.mu held on entry
+// and on return, not during the commit), answers them, and hands the lead
+// on if requests are left.
+func (c *Committer[Op]) lead() {
+	if err := c.ctx.Err(); err != nil {
+		// The owner is going (lost ownership, shutting down): nothing
+		// queued will be committed; Stop fails what comes later.
+		c.finish(c.queued, c.o.Stopped(err))
+		c.queued = c.queued[:0]
+		return
+	}
+	n, size, k := 0, 0, 0
+	for _, r := range c.queued {
+		if k > 0 && (n+len(r.ops) > c.o.MaxOps || size+r.size > c.o.MaxBytes) {
+			break
+		}
+		n += len(r.ops)
+		size += r.size
+		k++
+	}
+	batch := make([]*request[Op], k)
+	copy(batch, c.queued)
+	rest := copy(c.queued, c.queued[k:])
+	clear(c.queued[rest:])
+	c.queued = c.queued[:rest]
+	ops := make([]Op, 0, n)
+	for _, r := range batch {
+		ops = append(ops, r.ops...)
+	}
+	c.active++
+	ctx := context.WithoutCancel(c.ctx)
+	c.mu.Unlock()
+	ended := false
+	defer func() {
+		if !ended {
+			// Commit panicked on this caller's goroutine (net/http may
+			// recover it): its batch must not wait forever, nor the next.
+			c.mu.Lock()
+			c.ended(batch, errCommitPanicked)
+			c.mu.Unlock()
+		}
+	}()
+	err := c.o.Commit(ctx, ops)
+	ended = true
+	c.mu.Lock()
+	c.ended(batch, err)
+}
+
+var errCommitPanicked = errors.New("groupcommit: the commit panicked; its writes may or may not be stored")
+
+// ended answers a commit's batch with err and lets the next commit begin.
+func (c *Committer[Op]) ended(batch []*request[Op], err error) {
+	c.active--
+	c.finish(batch, err)
+	if c.active == 0 {
+		c.idle.Broadcast()
+	}
+	c.handOn()
+}
+
+// finish records err as the outcome of batch and wakes their waiting
+// callers.
+func (c *Committer[Op]) finish(batch []*request[Op], err error) {
+	for _, r := range batch {
+		r.done, r.err = true, err
+		if r.waiting {
+			r.waiting = false
+			r.wake <- struct{}{}
+		}
 	}
 }
 
-// Stop waits for the loops (their ctx must have ended) and fails every
-// write still queued.
-func (c *Committer[Op]) Stop() {
-	c.wg.Wait()
-	close(c.stopped)
-	c.drainFail(context.Canceled)
-}
-
-func (c *Committer[Op]) loop(ctx context.Context) {
-	var batch []*request[Op]
-	var ops []Op
-	var carry *request[Op]
-	for {
-		batch, ops = batch[:0], ops[:0]
-		var first *request[Op]
-		if carry != nil {
-			first, carry = carry, nil
-		} else {
-			select {
-			case first = <-c.reqs:
-			case <-ctx.Done():
-				c.drainFail(ctx.Err())
-				return
-			}
-		}
-		batch = append(batch, first)
-		n, size := len(first.ops), first.size
-	collect:
-		for n < c.o.MaxOps && size < c.o.MaxBytes {
-			select {
-			case r := <-c.reqs:
-				if n+len(r.ops) > c.o.MaxOps || size+r.size > c.o.MaxBytes {
-					carry = r
-					break collect
-				}
-				batch = append(batch, r)
-				n += len(r.ops)
-				size += r.size
-			default:
-				break collect
-			}
-		}
-		for _, r := range batch {
-			ops = append(ops, r.ops...)
-		}
-		err := c.o.Commit(context.WithoutCancel(ctx), ops)
-		for _, r := range batch {
-			r.done <- err
-		}
+// handOn wakes one waiting caller of a queued request to lead the next
+// commit, if one may begin. A queued request whose caller is not waiting
+// yet is committed when some caller waits (its own at the latest).
+func (c *Committer[Op]) handOn() {
+	if c.ctx == nil || c.active >= c.pipelines {
+		return
 	}
-}
-
-func (c *Committer[Op]) drainFail(cause error) {
-	for {
-		select {
-		case r := <-c.reqs:
-			r.done <- c.o.Stopped(cause)
-		default:
+	for _, r := range c.queued {
+		if r.waiting {
+			r.waiting = false
+			r.wake <- struct{}{}
 			return
 		}
 	}
+}
+
+// Start lets commits begin; until ctx ends, up to pipelines of them run
+// side by side so one waiting on the store does not stall the next batch.
+func (c *Committer[Op]) Start(ctx context.Context, pipelines int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ctx, c.pipelines = ctx, max(1, pipelines)
+	c.handOn()
+}
+
+// Stop waits for the commits under way (ctx must have ended) and fails
+// every write still queued, and every later one.
+func (c *Committer[Op]) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped = true
+	for c.active > 0 {
+		c.idle.Wait()
+	}
+	c.finish(c.queued, c.o.Stopped(context.Canceled))
+	c.queued = nil
 }
 
 // LastWins keeps only the last operation of each key, in order (a delete

@@ -58,7 +58,7 @@ func TestGroupsWhileACommitIsUnderWay(t *testing.T) {
 	for _, ops := range [][]int{{1, 2}, {3, 4}, {-1, 5}} {
 		wg.Go(func() { errs <- c.Commit(ctx, ops...) })
 	}
-	for len(c.reqs) != 3 {
+	for c.waitingQueued() != 3 {
 		runtime.Gosched()
 	}
 	for range 3 {
@@ -155,5 +155,133 @@ func TestSubmitKeepsOrder(t *testing.T) {
 	}
 	if w := c.Submit(ctx); w() != nil {
 		t.Error("an empty Submit should succeed")
+	}
+}
+
+// waitingQueued counts the queued requests whose callers wait.
+func (c *Committer[Op]) waitingQueued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.queued {
+		if r.waiting {
+			n++
+		}
+	}
+	return n
+}
+
+// TestManyWritersEachCommittedOnce: with many concurrent writers every
+// write is committed exactly once and each writer's writes land in the
+// order it made them (one pipeline), whoever leads the commits.
+func TestManyWritersEachCommittedOnce(t *testing.T) {
+	var mu sync.Mutex
+	var got []int
+	commits := 0
+	c := New(Options[int]{Commit: func(_ context.Context, ops []int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, ops...)
+		commits++
+		return nil
+	}, Size: func(*int) int { return 1 }, MaxOps: 7, MaxBytes: 1 << 20,
+		Stopped: func(cause error) error { return fmt.Errorf("%w: %v", errStopped, cause) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Start(ctx, 1)
+	defer func() { cancel(); c.Stop() }()
+	const writers, each = 16, 200
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if err := c.Commit(ctx, w*each+i); err != nil {
+					t.Errorf("writer %d write %d: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != writers*each {
+		t.Fatalf("committed %d writes, want %d", len(got), writers*each)
+	}
+	last := make([]int, writers)
+	for w := range last {
+		last[w] = -1
+	}
+	for _, v := range got {
+		w, i := v/each, v%each
+		if i != last[w]+1 {
+			t.Fatalf("writer %d: write %d committed after %d (want each once, in order)", w, i, last[w])
+		}
+		last[w] = i
+	}
+	if commits >= writers*each {
+		t.Logf("no grouping happened (%d commits for %d writes)", commits, len(got))
+	}
+}
+
+// TestCrossedWaitsDoNotDeadlock: two callers each submit to two
+// committers and wait for them in opposite orders (the queues' batch send
+// submits to several shards, then waits for each in turn). The lead is
+// only ever handed to a caller that waits, so both finish.
+func TestCrossedWaitsDoNotDeadlock(t *testing.T) {
+	a, ra := newTest(1)
+	b, rb := newTest(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	a.Start(ctx, 1)
+	b.Start(ctx, 1)
+	defer func() { cancel(); a.Stop(); b.Stop() }()
+	// Hold a commit under way on each, so the crossed writes queue.
+	held := make(chan error, 2)
+	go func() { held <- a.Commit(ctx, 100) }()
+	go func() { held <- b.Commit(ctx, 200) }()
+	<-ra.entered
+	<-rb.entered
+	wa1, wb1 := a.Submit(ctx, 1), b.Submit(ctx, 1)
+	wa2, wb2 := a.Submit(ctx, 2), b.Submit(ctx, 2)
+	done := make(chan error, 2)
+	go func() { done <- errors.Join(wa1(), wb1()) }()
+	go func() { done <- errors.Join(wb2(), wa2()) }()
+	for range 3 {
+		ra.release <- struct{}{}
+		rb.release <- struct{}{}
+	}
+	for range 2 {
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPanickingCommitFailsItsBatch: a commit that panics (on a caller's
+// goroutine, which net/http may recover) fails its writes and does not
+// stop later commits.
+func TestPanickingCommitFailsItsBatch(t *testing.T) {
+	c := New(Options[int]{Commit: func(_ context.Context, ops []int) error {
+		if ops[0] < 0 {
+			panic("bad op")
+		}
+		return nil
+	}, Size: func(*int) int { return 1 }, MaxOps: 1, MaxBytes: 1 << 20,
+		Stopped: func(cause error) error { return fmt.Errorf("%w: %v", errStopped, cause) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Start(ctx, 1)
+	defer func() { cancel(); c.Stop() }()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the commit's panic did not reach its leader")
+			}
+		}()
+		_ = c.Commit(ctx, -1)
+	}()
+	if err := c.Commit(ctx, 1); err != nil {
+		t.Fatalf("commit after a panicked one: %v", err)
 	}
 }

@@ -275,6 +275,7 @@ func (s *Server) Handler() http.Handler {
 // that claims it; one that none claims gets AWS's own error for an
 // unknown operation (SDKs cannot parse a text/plain 404).
 func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request) {
+	defer awsproto.RestoreBody(r)
 	// AWS calls are not counted in the client pool: SQS consumers hold
 	// long polls for up to 20 s, and what they may cost in memory is
 	// bounded by the gate's bytes instead.

@@ -72,7 +72,7 @@ func newCommitter(st *store.Store, guard *store.Guard, lost func(), l *qlog.Log)
 var commitHook atomic.Pointer[func(ops []store.QueueOp, write func() error) error]
 
 // commitNs, commitN and commitOps count time, commits and operations of
-// the commit loops, process-wide; the package benchmark reports them.
+// the shards' commits, process-wide; the package benchmark reports them.
 var commitNs, commitN, commitOps atomic.Int64
 
 // commit writes ops durably (with others' writes, in one transaction) and

@@ -16,8 +16,9 @@
 //
 // All time comes from Options.Clock (the system clock by default), so tests
 // move it by hand instead of sleeping. Every goroutine the broker starts
-// (commit loops, the sweeper, move tasks, clean-up writes) belongs to the
-// owner state and has ended when Run returns.
+// (the sweeper, move tasks, clean-up writes) belongs to the owner state and
+// has ended when Run returns; commits run on the goroutines of the
+// requests waiting for them (internal/groupcommit).
 //
 // Files, one job each:
 //

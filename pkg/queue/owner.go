@@ -12,7 +12,7 @@ import (
 )
 
 // owner is the state of a Broker while it owns one queue shard. It owns
-// every goroutine started on the shard's behalf (commit loops, the sweeper,
+// every goroutine started on the shard's behalf (the sweeper,
 // the inbox, move tasks, clean-up writes): stop cancels ctx and waits for
 // all of them.
 type owner struct {

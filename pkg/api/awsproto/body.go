@@ -17,8 +17,9 @@ var ErrBodyTooLarge = errors.New("awsproto: request body too large")
 // same bytes instead of reading the connection again.
 type bufferedBody struct {
 	*bytes.Reader
-	b   []byte
-	err error // why reading stopped short, if it did
+	b    []byte
+	err  error         // why reading stopped short, if it did
+	orig io.ReadCloser // the body net/http gave, read and closed; nil if none
 }
 
 func (*bufferedBody) Close() error { return nil }
@@ -43,17 +44,38 @@ func ReadBody(r *http.Request, max int64) ([]byte, error) {
 		var got int
 		got, err = io.ReadFull(r.Body, b)
 		b = b[:got]
+		if err == nil {
+			// One more read, to the body's end (net/http answers io.EOF
+			// at Content-Length without a system call): a body read to
+			// its end and closed is one net/http does not drain again
+			// once the handler is done (RestoreBody).
+			var end [1]byte
+			_, _ = r.Body.Read(end[:])
+		}
 	} else {
 		b, err = io.ReadAll(io.LimitReader(r.Body, max+1))
 	}
-	r.Body.Close()
+	orig := r.Body
+	orig.Close()
 	if err != nil {
 		err = fmt.Errorf("awsproto: reading the request body: %w", err)
 	} else if int64(len(b)) > max {
 		b, err = b[:max], fmt.Errorf("%w: over %d bytes", ErrBodyTooLarge, max)
 	}
-	r.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b, err: err}
+	r.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b, err: err, orig: orig}
 	return b, err
+}
+
+// RestoreBody puts back on r the body net/http gave it, once ReadBody has
+// read it into memory; a handler defers it. After the handler, net/http
+// looks at r.Body to decide whether to drain what is left of the request
+// before the next one: a body of its own, read to the end and closed,
+// needs nothing, while any other body (the buffered one) costs a drain
+// attempt per request (a reader, a copy loop, a failed read).
+func RestoreBody(r *http.Request) {
+	if bb, ok := r.Body.(*bufferedBody); ok && bb.orig != nil {
+		r.Body = bb.orig
+	}
 }
 
 // Target is the X-Amz-Target header of the AWS JSON protocols
