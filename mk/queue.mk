@@ -12,8 +12,12 @@
 #                             QUEUE_BENCH_BASE_FLAGS (QUEUE_BENCH_BASE_BIN=bin
 #                             QUEUE_BENCH_BASE_FLAGS="--queue-store etcd": the
 #                             local store against etcd); QUEUE_BENCH_RABBITMQ=0
-#                             runs Orch only. The server runs TLS (its default);
-#                             PLAIN_HTTP=1 runs it with --plain-http.
+#                             runs Orch only. Transport security like for like:
+#                             QUEUE_BENCH_TRANSPORT=both (default) measures Orch
+#                             over HTTPS against RabbitMQ over AMQPS (TLS 1.3,
+#                             the broker's certificate verified) and Orch
+#                             --plain-http against plain AMQP, in the same rounds
+#                             (~13 min for 3 rounds); tls or plain runs one pair.
 #   make bench-queue-tls      the cost of TLS: two orch servers, TLS and
 #                             --plain-http, the same loads interleaved over
 #                             QUEUE_BENCH_ROUNDS rounds, medians and ratios (issue 11)
@@ -27,6 +31,7 @@ QUEUE_BENCH_ROUNDS ?= 3
 QUEUE_BENCH_RABBITMQ ?= 1
 QUEUE_BENCH_BASE_BIN ?=
 QUEUE_BENCH_BASE_FLAGS ?=
+QUEUE_BENCH_TRANSPORT ?= both
 
 .PHONY: bench-queue bench-queue-tls test-queue fuzz-queue queue-tools
 
@@ -36,7 +41,7 @@ queue-tools:
 
 bench-queue: build queue-tools
 	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ROUNDS=$(QUEUE_BENCH_ROUNDS) RABBITMQ=$(QUEUE_BENCH_RABBITMQ) \
-		BASE_BIN=$(QUEUE_BENCH_BASE_BIN) BASE_FLAGS="$(QUEUE_BENCH_BASE_FLAGS)" ./scripts/bench-queue.sh
+		TRANSPORT=$(QUEUE_BENCH_TRANSPORT) BASE_BIN=$(QUEUE_BENCH_BASE_BIN) BASE_FLAGS="$(QUEUE_BENCH_BASE_FLAGS)" ./scripts/bench-queue.sh
 
 bench-queue-tls: build queue-tools
 	BIN=$(BIN) DURATION=$(QUEUE_BENCH_DURATION) ROUNDS=$(QUEUE_BENCH_ROUNDS) ./scripts/bench-queue-tls.sh

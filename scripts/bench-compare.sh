@@ -15,8 +15,9 @@ TARGETS=${TARGETS:-bench-placement bench-queue bench-agent}
 OUT=${OUT:-$(mktemp -d /tmp/bench-compare.XXXXXX)}
 export QUEUE_BENCH_DURATION=${QUEUE_BENCH_DURATION:-10s}
 # bench-queue's own rounds and its RabbitMQ side are for issue 18's side by
-# side table; here the rounds are ours and only Orch is compared.
-export QUEUE_BENCH_ROUNDS=${QUEUE_BENCH_ROUNDS:-1} QUEUE_BENCH_RABBITMQ=${QUEUE_BENCH_RABBITMQ:-0}
+# side table; here the rounds are ours and only Orch is compared, over TLS
+# (the server's default; its lines start with "batch=").
+export QUEUE_BENCH_ROUNDS=${QUEUE_BENCH_ROUNDS:-1} QUEUE_BENCH_RABBITMQ=${QUEUE_BENCH_RABBITMQ:-0} QUEUE_BENCH_TRANSPORT=${QUEUE_BENCH_TRANSPORT:-tls}
 
 base_rev=$(git rev-parse --short "$BASE")
 head_rev=$(git describe --always --dirty)

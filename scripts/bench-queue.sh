@@ -1,51 +1,76 @@
 #!/usr/bin/env bash
-# Queue speed, Orch and RabbitMQ side by side (issue 18). Starts a real
-# `orch server` (embedded etcd, durable) and a private RabbitMQ node (Debian's
-# rabbitmq-server, its own node name, ports and data dir under a temp dir;
-# installed with apt-get if missing), then runs orch-loadgen against each,
-# interleaved round by round: 4 producers, 4 consumers, 100-byte messages,
-# durable queues, every message accounted for. Orch is driven with the stock
-# aws-sdk-go-v2 SQS client (SigV4, credentials from `orch aws-env`),
-# RabbitMQ with amqp091-go (publisher confirms, manual acks, persistent
-# messages; classic and quorum queues).
+# Queue speed, Orch and RabbitMQ side by side (issue 18). Starts real
+# `orch server`s (embedded etcd, durable) and a private RabbitMQ node
+# (Debian's rabbitmq-server, its own node name, ports and data dir under a
+# temp dir; installed with apt-get if missing), then runs orch-loadgen
+# against each, interleaved round by round: 4 producers, 4 consumers,
+# 100-byte messages, durable queues, every message accounted for. Orch is
+# driven with the stock aws-sdk-go-v2 SQS client (SigV4, credentials from
+# `orch aws-env`), RabbitMQ with amqp091-go (publisher confirms, manual acks,
+# persistent messages; classic and quorum queues).
 #
-# Runs per round: 10-message batches; single messages (one per send and one
-# per receive: SendMessage, ReceiveMessage of 1, DeleteMessage; AMQP prefetch
-# 1, one ack per message); a steady 500 msg/s of single messages (latency).
-# Orch runs twice per load: with the stock SDK (the headline, line "batch=")
-# and with orch-loadgen's lean client (--client lean, line "orch-lean
-# batch="; the same JSON wire protocol and SigV4, MD5s checked, without the
-# SDK's ~1,000 us of client CPU per single message, so the client costs
-# compare with the AMQP client's; LEAN=0 skips it).
+# Transport security, like for like (TRANSPORT=both, the default):
+#   tls    Orch over HTTPS (the server's default; its own cluster CA, ECDSA
+#          P-256, TLS 1.3) against RabbitMQ over AMQPS: a throwaway CA and
+#          server certificate made here with openssl (ECDSA P-256, for
+#          127.0.0.1), the node's TLS listener offering TLS 1.3 only, and the
+#          load generator verifying the broker's certificate against that CA
+#          (--amqp amqps://... --amqp-ca). Lines: "batch=" (Orch, SDK),
+#          "orch-lean", "amqps-classic", "amqps-quorum".
+#   plain  a second orch server with --plain-http against the same node's
+#          plain AMQP listener. Lines: "orch-plain", "orch-plain-lean",
+#          "amqp-classic", "amqp-quorum".
+# Each pair is like for like; comparing Orch over TLS with RabbitMQ over
+# plain AMQP (what this script measured before) charges Orch for TLS alone.
+# TRANSPORT=tls or TRANSPORT=plain runs one pair (half the time). Within a
+# round the two transports alternate which goes first.
+#
+# Runs per round and transport: 10-message batches; single messages (one
+# per send and one per receive: SendMessage, ReceiveMessage of 1,
+# DeleteMessage; AMQP prefetch 1, one ack per message); a steady 500 msg/s
+# of single messages (latency). Orch runs twice per load: with the stock
+# SDK and with orch-loadgen's lean client (--client lean: the same JSON wire
+# protocol and SigV4, MD5s checked, without the SDK's ~1,000 us of client
+# CPU per single message, so the client costs compare with the AMQP
+# client's; LEAN=0 skips it).
 # After each run it prints the server's CPU per message from
 # /proc/<pid>/stat (utime+stime; the orch process, embedded etcd included;
-# RabbitMQ's beam.smp). At the end: the long-poll wake-up and a table of
-# medians [min-max] with the ratios Orch/RabbitMQ. Exits non-zero if a
-# message was lost.
+# RabbitMQ's beam.smp), beside the load generator's own ("client cpu"). At
+# the end: the long-poll wake-up and, per transport, a table of medians
+# [min-max] with the ratios Orch/RabbitMQ, then what TLS costs each system
+# (TLS/plain). Exits non-zero if a message was lost.
 #
 #   BIN (default bin) holds orch and orch-loadgen; DURATION per run (10s);
-#   ROUNDS (3); RABBITMQ=0 runs Orch only (bench-compare uses the Orch lines,
-#   which start with "batch="); BASE_BIN=dir also runs the orch in dir (an
-#   older build, e.g. main's) as "orch-base", interleaved in the same rounds,
-#   driven by the same load generator ("orch-base", and "orch-base-lean"
-#   with the lean client). BASE_FLAGS are extra flags of the
-#   base server: BASE_BIN=bin BASE_FLAGS="--queue-store etcd" compares this
-#   build's local message store against its etcd store.
+#   ROUNDS (3); RABBITMQ=0 runs Orch only (bench-compare uses the Orch TLS
+#   lines, which start with "batch="); BASE_BIN=dir also runs the orch in
+#   dir (an older build, e.g. main's) in the same rounds, driven by the same
+#   load generator, over TLS ("orch-base", "orch-base-lean") unless
+#   TRANSPORT=plain or the build predates TLS ("orch-plain-base",
+#   "orch-plain-base-lean"). BASE_FLAGS are extra flags of the base server:
+#   BASE_BIN=bin BASE_FLAGS="--queue-store etcd" compares this build's
+#   local message store against its etcd store.
 set -euo pipefail
 BIN=${BIN:-bin}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 RABBITMQ=${RABBITMQ:-1}
 LEAN=${LEAN:-1}
+TRANSPORT=${TRANSPORT:-both}
+case $TRANSPORT in
+tls | plain) TRANSPORTS=("$TRANSPORT") ;;
+both) TRANSPORTS=(tls plain) ;;
+*) echo "TRANSPORT must be tls, plain or both" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-ADDR=${ADDR:-127.0.0.1:$(freeport)}
 DIR=$(mktemp -d /tmp/bench-queue.XXXXXX)
-PID= RPID= BPID=
+RPID=
+ORCHS=() # names of the orch servers started, each with $DIR/<name>/{pid,env}
 cleanup() {
 	set +e # a killed server's exit status must not end the clean-up
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
+	for n in "${ORCHS[@]}"; do
+		p=$(cat "$DIR/$n/pid" 2>/dev/null) && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
 	if [ -n "$RPID" ]; then
 		# beam.smp shuts down on SIGTERM, taking a few seconds.
 		kill "$RPID" 2>/dev/null
@@ -62,37 +87,44 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export ORCH_CONFIG="$DIR/config.yaml"
-# TLS is the server's default and what is measured; PLAIN_HTTP=1 measures
-# --plain-http instead (scripts/bench-queue-tls.sh compares the two).
-PLAIN_HTTP=${PLAIN_HTTP:-0}
-SCHEME=https PLAIN_FLAG=()
-if [ "$PLAIN_HTTP" = 1 ]; then SCHEME=http PLAIN_FLAG=(--plain-http); fi
-"$BIN/orch" server --listen "$ADDR" --data-dir "$DIR/data" --log-level warn "${PLAIN_FLAG[@]}" >"$DIR/server.log" 2>&1 &
-PID=$!
-for _ in $(seq 300); do curl -skf "$SCHEME://$ADDR/healthz" >/dev/null && [ -s "$ORCH_CONFIG" ] && break; sleep 0.1; done
-eval "$("$BIN/orch" aws-env)"
+# start_orch NAME TRANSPORT BINDIR [FLAGS...]: an orch server with a
+# config file, data dir and access keys of its own under $DIR/NAME (`orch
+# aws-env` writes the CA beside the config, so servers must not share one);
+# $DIR/NAME/env holds its aws-env (endpoint, keys, CA bundle).
+start_orch() {
+	local name=$1 tr=$2 bin=$3 scheme=https addr
+	shift 3
+	addr=127.0.0.1:$(freeport)
+	mkdir -p "$DIR/$name"
+	if [ "$tr" = plain ]; then scheme=http; fi
+	ORCH_CONFIG="$DIR/$name/config.yaml" "$bin/orch" server --listen "$addr" --data-dir "$DIR/$name/data" --log-level warn "$@" >"$DIR/$name/server.log" 2>&1 &
+	echo $! >"$DIR/$name/pid"
+	ORCHS+=("$name")
+	for _ in $(seq 300); do curl -skf "$scheme://$addr/healthz" >/dev/null && [ -s "$DIR/$name/config.yaml" ] && break; sleep 0.1; done
+	ORCH_CONFIG="$DIR/$name/config.yaml" "$bin/orch" aws-env >"$DIR/$name/env"
+}
+has() { [[ " ${TRANSPORTS[*]} " == *" $1 "* ]]; }
+if has tls; then start_orch tls tls "$BIN"; fi
+if has plain; then start_orch plain plain "$BIN" --plain-http; fi
+BASE_TR=
 if [ -n "${BASE_BIN:-}" ]; then
-	# The base server has a config file and access keys of its own, in a
-	# directory of its own: `orch aws-env` writes the CA beside the config
-	# (ca.pem), which must not overwrite this build's.
-	BADDR=127.0.0.1:$(freeport)
-	mkdir -p "$DIR/base"
-	# A base build from before TLS serves plain HTTP only; one with TLS
-	# runs in the same mode as this build.
-	BSCHEME=http BFLAG=()
-	if "$BASE_BIN/orch" server --help 2>&1 | grep -q -- --plain-http; then
-		if [ "$PLAIN_HTTP" = 1 ]; then BFLAG=(--plain-http); else BSCHEME=https; fi
+	# A base build from before TLS serves plain HTTP only.
+	if ! "$BASE_BIN/orch" server --help 2>&1 | grep -q -- --plain-http; then
+		BASE_TR=plain
+		# shellcheck disable=SC2086
+		start_orch base plain "$BASE_BIN" ${BASE_FLAGS:-}
+	elif has tls; then
+		BASE_TR=tls
+		# shellcheck disable=SC2086
+		start_orch base tls "$BASE_BIN" ${BASE_FLAGS:-}
+	else
+		BASE_TR=plain
+		# shellcheck disable=SC2086
+		start_orch base plain "$BASE_BIN" --plain-http ${BASE_FLAGS:-}
 	fi
-	ORCH_CONFIG="$DIR/base/config.yaml" "$BASE_BIN/orch" server --listen "$BADDR" --data-dir "$DIR/base-data" --log-level warn "${BFLAG[@]}" ${BASE_FLAGS:-} >"$DIR/base-server.log" 2>&1 &
-	BPID=$!
-	for _ in $(seq 300); do curl -skf "$BSCHEME://$BADDR/healthz" >/dev/null && [ -s "$DIR/base/config.yaml" ] && break; sleep 0.1; done
-	BCA=$(ORCH_CONFIG="$DIR/base/config.yaml" "$BASE_BIN/orch" aws-env | sed -n "s/^export AWS_CA_BUNDLE=//p" | tr -d "'\"")
-	BKEYS=$(ORCH_CONFIG="$DIR/base/config.yaml" "$BASE_BIN/orch" aws-env | sed -n "s/^export AWS_ACCESS_KEY_ID=//p;s/^export AWS_SECRET_ACCESS_KEY=//p" | tr -d "'\"" | tr '\n' ' ')
-	read -r BAK BSK <<<"$BKEYS"
 fi
 
-AMQP=
+AMQP= AMQPS= RCA=
 if [ "$RABBITMQ" = 1 ]; then
 	if ! command -v rabbitmq-server >/dev/null; then
 		echo "installing rabbitmq-server (Debian) ..."
@@ -106,10 +138,39 @@ if [ "$RABBITMQ" = 1 ]; then
 	rsrv=$(ls /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server 2>/dev/null | tail -1)
 	[ -n "$rsrv" ] || rsrv=$(command -v rabbitmq-server)
 	R="$DIR/rmq"
-	mkdir -p "$R"
+	mkdir -p "$R/tls"
 	echo '[].' >"$R/enabled_plugins"
 	: >"$R/rabbitmq.conf"
 	RPORT=$(freeport)
+	if has tls; then
+		# A throwaway CA and a server certificate for 127.0.0.1, both
+		# ECDSA P-256 as Orch's own (pkg/pki); the CA's key is deleted once
+		# it has signed. The node offers TLS 1.3 only, as Orch's server
+		# does, and asks no client certificate (neither does Orch's SQS
+		# endpoint: both authenticate the client inside the protocol).
+		SPORT=$(freeport)
+		(
+			cd "$R/tls"
+			openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+				-days 2 -subj "/CN=bench-queue throwaway CA" 2>/dev/null
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
+				-subj "/CN=127.0.0.1" 2>/dev/null
+			printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' >ext.cnf
+			openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out server.pem 2>/dev/null
+			rm -f ca.key
+		) || { echo "openssl could not make the broker's certificate"; exit 1; }
+		cat >"$R/rabbitmq.conf" <<-CONF
+			listeners.ssl.default = $SPORT
+			ssl_options.cacertfile = $R/tls/ca.pem
+			ssl_options.certfile = $R/tls/server.pem
+			ssl_options.keyfile = $R/tls/server.key
+			ssl_options.verify = verify_none
+			ssl_options.fail_if_no_peer_cert = false
+			ssl_options.versions.1 = tlsv1.3
+		CONF
+		RCA="$R/tls/ca.pem"
+		AMQPS="amqps://guest:guest@127.0.0.1:$SPORT/"
+	fi
 	export HOME="$R" RABBITMQ_NODENAME="benchq$$@localhost" RABBITMQ_NODE_PORT=$RPORT RABBITMQ_DIST_PORT=$(freeport) \
 		ERL_EPMD_PORT=$(freeport) RABBITMQ_MNESIA_BASE="$R/mnesia" RABBITMQ_LOG_BASE="$R/log" RABBITMQ_LOGS="$R/log/rabbit.log" \
 		RABBITMQ_CONFIG_FILE="$R/rabbitmq" RABBITMQ_ENABLED_PLUGINS_FILE="$R/enabled_plugins" RABBITMQ_PID_FILE="$R/pid" \
@@ -121,46 +182,72 @@ if [ "$RABBITMQ" = 1 ]; then
 		sleep 0.1
 	done
 	grep -q 'Starting broker... completed' "$R/out.log" || { echo "rabbitmq did not start:"; tail -20 "$R/out.log"; exit 1; }
-	AMQP="amqp://guest:guest@127.0.0.1:$RPORT/"
-	echo "rabbitmq: $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'), node $RABBITMQ_NODENAME, beam.smp pid $RPID"
+	has plain && AMQP="amqp://guest:guest@127.0.0.1:$RPORT/"
+	echo "rabbitmq: $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'), node $RABBITMQ_NODENAME, beam.smp pid $RPID${AMQPS:+, AMQPS on $SPORT (TLS 1.3, ECDSA P-256 certificate)}"
 fi
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
-# run SYSTEM PID ARGS...: one load generator run and the server's CPU per
-# message received.
+# run LABEL PID ARGS...: one load generator run and the server's CPU per
+# message received; LABEL (if any) starts the result line.
 run() {
-	local sys=$1 pid=$2
+	local label=$1 pid=$2
 	shift 2
-	local t0 out n pre=
-	case $sys in orch | rabbitmq) ;; *) pre="$sys " ;; esac
+	local t0 out n
 	t0=$(ticks "$pid")
-	out=$("$BIN/orch-loadgen" --producers 4 --consumers 4 --size 100 --duration "$DURATION" "$@") || { echo "$out"; echo "FAIL: $sys lost messages or failed"; exit 1; }
+	out=$("$BIN/orch-loadgen" --producers 4 --consumers 4 --size 100 --duration "$DURATION" "$@") || { echo "$out"; echo "FAIL: ${label:-run} $* lost messages or failed"; exit 1; }
 	n=$(sed -n 's/.* received \([0-9]*\) unique.*/\1/p' <<<"$out" | head -1)
-	awk -v a="$t0" -v b="$(ticks "$pid")" -v hz="$HZ" -v n="$n" -v o="$(head -1 <<<"$out")" -v p="$pre" \
+	awk -v a="$t0" -v b="$(ticks "$pid")" -v hz="$HZ" -v n="$n" -v o="$(head -1 <<<"$out")" -v p="${label:+$label }" \
 		'BEGIN{printf "%s%s; server cpu %.0f us/msg\n", p, o, n ? (b-a)*1e6/hz/n : 0}'
 	tail -n +2 <<<"$out"
 }
+# orun LABEL SERVER ARGS...: run against the orch server SERVER with its
+# endpoint, keys and CA bundle.
+orun() {
+	local label=$1 s=$2
+	shift 2
+	(
+		set -a
+		. "$DIR/$s/env"
+		set +a
+		run "$label" "$(cat "$DIR/$s/pid")" --endpoint "$AWS_ENDPOINT_URL" "$@"
+	) || exit 1
+}
+# one TRANSPORT MODE...: every system over one transport, one load.
+one() {
+	local tr=$1 p=
+	shift
+	if [ "$tr" = plain ]; then p=orch-plain; fi
+	orun "$p" "$tr" "$@"
+	[ "$LEAN" != 1 ] || orun "${p:-orch}-lean" "$tr" --client lean "$@"
+	if [ "$BASE_TR" = "$tr" ]; then
+		orun "${p:-orch}-base" base "$@"
+		[ "$LEAN" != 1 ] || orun "${p:-orch}-base-lean" base --client lean "$@"
+	fi
+	if [ "$RABBITMQ" = 1 ]; then
+		local url=$AMQP tls=()
+		if [ "$tr" = tls ]; then url=$AMQPS tls=(--amqp-ca "$RCA"); fi
+		run "" "$RPID" --amqp "$url" "${tls[@]}" --queue-type classic "$@"
+		run "" "$RPID" --amqp "$url" "${tls[@]}" --queue-type quorum "$@"
+	fi
+}
 
-echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ); $ROUNDS rounds of $DURATION"
+echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ); $ROUNDS rounds of $DURATION; transport $TRANSPORT"
 for r in $(seq "$ROUNDS"); do
 	echo "round $r ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
+	order=("${TRANSPORTS[@]}")
+	if [ $((r % 2)) = 0 ] && [ ${#order[@]} = 2 ]; then order=("${order[1]}" "${order[0]}"); fi
 	for mode in "--batch 10 --receive-max 10" "--batch 1 --receive-max 1" "--batch 1 --receive-max 1 --rate 500"; do
-		# shellcheck disable=SC2086
-		run orch "$PID" --endpoint "$SCHEME://$ADDR" $mode
-		# shellcheck disable=SC2086
-		[ "$LEAN" != 1 ] || run orch-lean "$PID" --endpoint "$SCHEME://$ADDR" --client lean $mode
-		# shellcheck disable=SC2086
-		[ -z "$BPID" ] || AWS_CA_BUNDLE=${BCA:-} run orch-base "$BPID" --endpoint "$BSCHEME://$BADDR" --access-key "$BAK" --secret-key "$BSK" $mode
-		# shellcheck disable=SC2086
-		[ -z "$BPID" ] || [ "$LEAN" != 1 ] || AWS_CA_BUNDLE=${BCA:-} run orch-base-lean "$BPID" --endpoint "$BSCHEME://$BADDR" --access-key "$BAK" --secret-key "$BSK" --client lean $mode
-		if [ -n "$AMQP" ]; then
+		for tr in "${order[@]}"; do
 			# shellcheck disable=SC2086
-			run rabbitmq "$RPID" --amqp "$AMQP" --queue-type classic $mode
-			# shellcheck disable=SC2086
-			run rabbitmq "$RPID" --amqp "$AMQP" --queue-type quorum $mode
-		fi
+			one "$tr" $mode
+		done
 	done
 done | tee "$DIR/runs.log"
-"$BIN/orch-loadgen" --endpoint "$SCHEME://$ADDR" --mode wake --rounds 100
+(
+	set -a
+	. "$DIR/${TRANSPORTS[0]}/env"
+	set +a
+	"$BIN/orch-loadgen" --endpoint "$AWS_ENDPOINT_URL" --mode wake --rounds 100
+)
 python3 "$here/bench-queue-summary.py" "$DIR/runs.log"

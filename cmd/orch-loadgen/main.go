@@ -9,6 +9,7 @@
 //	orch-loadgen --client lean --batch 1 --receive-max 1 # the lean SQS client (lean.go), not the SDK
 //	orch-loadgen --mode wake --rounds 50                 # long-poll wake-up
 //	orch-loadgen --amqp amqp://guest:guest@127.0.0.1:5672/ --queue-type quorum   # RabbitMQ, same shape (amqp.go)
+//	orch-loadgen --amqp amqps://guest:guest@127.0.0.1:5671/ --amqp-ca ca.pem     # RabbitMQ over TLS, certificate verified
 //
 // Output: one human line and, with --json, one JSON object per run.
 package main
@@ -49,6 +50,7 @@ type config struct {
 	subscribers           int
 	receiveMax            int    // messages per receive (AMQP: the consumer's prefetch)
 	amqpURL, queueType    string // AMQP mode: the broker and classic or quorum
+	amqpCA                string // AMQP mode over amqps://: the CA file the broker's certificate must chain to
 	jsonOut               bool
 	ak, sk                string
 	trace                 string // topic latency modes: per-message timestamps to this file
@@ -70,6 +72,7 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 0, "total messages per second to send (0: as fast as possible)")
 	flag.IntVar(&c.receiveMax, "receive-max", 10, "messages per receive, 1 to 10 (AMQP: the consumer prefetch)")
 	flag.StringVar(&c.amqpURL, "amqp", "", "drive this AMQP 0-9-1 broker (RabbitMQ) instead of SQS, same shape: see amqp.go")
+	flag.StringVar(&c.amqpCA, "amqp-ca", "", "with an amqps:// --amqp URL: verify the broker's certificate against the CA certificates in this PEM file (default: the system's roots)")
 	flag.StringVar(&c.queueType, "queue-type", "classic", "AMQP mode: classic or quorum (both durable)")
 	flag.IntVar(&c.rounds, "rounds", 50, "wake mode: how many long polls to wake; topic-isolation: how many rounds of each kind")
 	flag.BoolVar(&c.jsonOut, "json", false, "print a JSON result line too")
