@@ -72,6 +72,16 @@ func TestBatchOutcomeFollowsLambdasRules(t *testing.T) {
 		{"partial", `{"batchItemFailures":[{"itemIdentifier":"m2"}]}`, false, true, []bool{true, false, true}, false},
 		{"null response", `null`, false, true, []bool{true, true, true}, false},
 		{"empty list", `{"batchItemFailures":[]}`, false, true, []bool{true, true, true}, false},
+		// aws-lambda-go's events.SQSEventResponse without failures, and
+		// the same documents spaced out (the decoder's path, not the
+		// fast one): all complete successes.
+		{"null list", `{"batchItemFailures":null}`, false, true, []bool{true, true, true}, false},
+		{"null list, newline", "{\"batchItemFailures\":null}\n", false, true, []bool{true, true, true}, false},
+		{"spaced empty list", `{ "batchItemFailures" : [ ] }`, false, true, []bool{true, true, true}, false},
+		{"empty object, spaced", ` { } `, false, true, []bool{true, true, true}, false},
+		{"empty response", ``, false, true, []bool{true, true, true}, false},
+		{"other fields beside a null list", `{"batchItemFailures":null,"note":"x"}`, false, true, []bool{true, true, true}, false},
+		{"a failure after a null-looking prefix", `{"batchItemFailures":[{"itemIdentifier":"m1"}]}`, false, true, []bool{false, true, true}, false},
 		{"invalid JSON", `{"batchItem`, false, true, []bool{false, false, false}, true},
 		{"empty identifier", `{"batchItemFailures":[{"itemIdentifier":""}]}`, false, true, []bool{false, false, false}, true},
 		{"unknown identifier", `{"batchItemFailures":[{"itemIdentifier":"zz"}]}`, false, true, []bool{false, false, false}, true},

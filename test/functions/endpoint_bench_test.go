@@ -440,7 +440,7 @@ func BenchmarkEndpointQueueTrigger(b *testing.B) {
 
 func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 	n := b.N
-	const rounds = 3
+	rounds := triggerRounds(b)
 	var raws, trigs, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU []float64
 	perMsg := func(d time.Duration) float64 { return ms(d) * 1000 / float64(n) }
 	b.ResetTimer()
@@ -629,6 +629,22 @@ func (e *endpoint) drainRaw(b *testing.B, url string, n int) time.Duration {
 		b.FailNow()
 	}
 	return time.Duration(end.Load() - t0.UnixNano())
+}
+
+// triggerRounds is how many interleaved rounds of raw and trigger each
+// sub-benchmark runs: 5, or ORCH_BENCH_TRIGGER_ROUNDS (an odd figure, so
+// that the median is one round's). See BenchmarkEndpointQueueTrigger for
+// why 5.
+func triggerRounds(b *testing.B) int {
+	v := os.Getenv("ORCH_BENCH_TRIGGER_ROUNDS")
+	if v == "" {
+		return 5
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 99 || n%2 == 0 {
+		b.Fatalf("ORCH_BENCH_TRIGGER_ROUNDS=%q: want an odd number of rounds from 1 to 99", v)
+	}
+	return n
 }
 
 // triggerScaling is the mapping's ScalingConfig: MaximumConcurrency 10,
