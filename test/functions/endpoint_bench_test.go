@@ -352,19 +352,40 @@ func BenchmarkEndpointColdStart(b *testing.B) {
 	b.ReportMetric(float64(pct(cold, 99))/float64(pct(run, 99)), "p99-ratio")
 }
 
-// sendN puts n orders on the queue through the SDK (batches of 10).
+// sendN puts n orders on the queue through the SDK (batches of 10, from
+// 8 senders: the setup between the timed drains is then short, which
+// leaves room for more rounds in the same time).
 func (e *endpoint) sendN(b *testing.B, url string, n int) {
 	ctx := context.Background()
-	for i := 0; i < n; i += 10 {
-		var es []sqstypes.SendMessageBatchRequestEntry
-		for j := 0; j < 10 && i+j < n; j++ {
-			es = append(es, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)),
-				MessageBody: aws.String(fmt.Sprintf(`{"id":"o%d","customer":"c","drink":"latte","price":3}`, i+j))})
-		}
-		out, err := e.sqs.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: es})
-		if err != nil || len(out.Failed) > 0 {
-			b.Fatal(err, out)
-		}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(10)) - 10
+				if i >= n || b.Failed() {
+					return
+				}
+				var es []sqstypes.SendMessageBatchRequestEntry
+				for j := 0; j < 10 && i+j < n; j++ {
+					es = append(es, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)),
+						MessageBody: aws.String(fmt.Sprintf(`{"id":"o%d","customer":"c","drink":"latte","price":3}`, i+j))})
+				}
+				out, err := e.sqs.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: es})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(out.Failed) > 0 {
+					b.Errorf("%d of a batch not sent: %+v", len(out.Failed), out.Failed[0])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
 	}
 }
 
@@ -441,7 +462,7 @@ func BenchmarkEndpointQueueTrigger(b *testing.B) {
 func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 	n := b.N
 	rounds := triggerRounds(b)
-	var raws, trigs, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU []float64
+	var raws, trigs, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU, rawOthers, trigOthers []float64
 	perMsg := func(d time.Duration) float64 { return ms(d) * 1000 / float64(n) }
 	b.ResetTimer()
 	for r := range rounds {
@@ -456,20 +477,30 @@ func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 			// procCPU last before and first after: the others' reads
 			// (/proc, docker ps) are not the side's CPU.
 			dcpu0 := e.dockerCPU()
+			busy0, t0 := machineCPU(), time.Now()
 			cpu0 := procCPU()
 			rawEl = e.drainRaw(b, raw, n)
-			rawCPU = append(rawCPU, perMsg(procCPU()-cpu0))
-			rawDockerCPU = append(rawDockerCPU, perMsg(e.dockerCPU()-dcpu0))
+			cpu := procCPU() - cpu0
+			busy, wall := machineCPU()-busy0, time.Since(t0)
+			dcpu := e.dockerCPU() - dcpu0
+			rawCPU = append(rawCPU, perMsg(cpu))
+			rawDockerCPU = append(rawDockerCPU, perMsg(dcpu))
+			rawOthers = append(rawOthers, othersCores(busy-cpu-dcpu, wall))
 		}
 		runTrigger := func() {
 			stop := profileTo(b, os.Getenv("ORCH_BENCH_TRIGGER_CPUPROFILE"), fn, r)
 			ccpu0, dcpu0 := e.containerCPU(), e.dockerCPU()
+			busy0, t0 := machineCPU(), time.Now()
 			cpu0 := procCPU()
 			tr = e.drainTrigger(b, fn, srcName, src, n)
+			cpu := procCPU() - cpu0
+			busy, wall := machineCPU()-busy0, time.Since(t0)
 			stop()
-			trigCPU = append(trigCPU, perMsg(procCPU()-cpu0))
-			trigHandlerCPU = append(trigHandlerCPU, perMsg(e.containerCPU()-ccpu0))
-			trigDockerCPU = append(trigDockerCPU, perMsg(e.dockerCPU()-dcpu0))
+			ccpu, dcpu := e.containerCPU()-ccpu0, e.dockerCPU()-dcpu0
+			trigCPU = append(trigCPU, perMsg(cpu))
+			trigHandlerCPU = append(trigHandlerCPU, perMsg(ccpu))
+			trigDockerCPU = append(trigDockerCPU, perMsg(dcpu))
+			trigOthers = append(trigOthers, othersCores(busy-cpu-ccpu-dcpu, wall))
 		}
 		if r%2 == 0 {
 			runRaw()
@@ -486,8 +517,8 @@ func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 	b.StopTimer()
 	e.checkReceipts(b, fn, receipts, rounds*n)
 	if n > 1 {
-		b.Logf("rounds: trigger %.0f msgs/s, raw %.0f msgs/s, ratio %.2f, trigger start %.1f ms; CPU µs/msg: raw %.0f, trigger %.0f + handler containers %.0f; dockerd+containerd µs/msg: raw %.0f, trigger %.0f",
-			trigs, raws, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU)
+		b.Logf("rounds: trigger %.0f msgs/s, raw %.0f msgs/s, ratio %.2f, trigger start %.1f ms; CPU µs/msg: raw %.0f, trigger %.0f + handler containers %.0f; dockerd+containerd µs/msg: raw %.0f, trigger %.0f; others' cores: raw %.2f, trigger %.2f",
+			trigs, raws, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU, rawOthers, trigOthers)
 	}
 	b.ReportMetric(median(trigs), "trigger-msgs/s")
 	b.ReportMetric(median(raws), "raw-msgs/s")
@@ -497,6 +528,8 @@ func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 	b.ReportMetric(median(trigCPU), "trigger-cpu-us/msg")
 	b.ReportMetric(median(trigHandlerCPU), "handler-cpu-us/msg")
 	b.ReportMetric(median(trigDockerCPU), "docker-cpu-us/msg")
+	b.ReportMetric(median(rawOthers), "raw-others-cores")
+	b.ReportMetric(median(trigOthers), "trigger-others-cores")
 }
 
 // checkReceipts reads the function's containers' logs: the quiet handler
@@ -563,6 +596,34 @@ func (e *endpoint) dockerCPU() time.Duration {
 		ticks += u + st
 	}
 	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+}
+
+// machineCPU is the CPU time the whole machine has spent busy (every
+// core; /proc/stat's first line without idle and iowait).
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks int64
+	for i, v := range f[1:min(len(f), 9)] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+}
+
+// othersCores is how many of the machine's cores work other than the
+// side's (busy, over wall) kept busy on average: the interference one
+// round of one side ran beside. Jiffies are coarse: small negatives
+// become 0.
+func othersCores(busy, wall time.Duration) float64 {
+	return max(0, busy.Seconds()/wall.Seconds())
 }
 
 // profileTo writes a CPU profile of what runs until the returned stop to
