@@ -419,10 +419,15 @@ func (e *endpoint) counts(b *testing.B, url string) (visible, inFlight int) {
 // server, drained by an event source mapping (batch size 10,
 // MaximumConcurrency 10, created with the stock SDK) into the handler;
 // the baseline is the same number drained from another queue by 10 SDK
-// consumers doing ReceiveMessage(10) + DeleteMessageBatch. Three rounds
-// of both, interleaved (raw first, then the trigger first, then raw
-// first), each on fresh queues; ratio is the median of the rounds' ratios,
-// which the machine's load moves far less than either rate.
+// consumers doing ReceiveMessage(10) + DeleteMessageBatch. Five rounds
+// of both (ORCH_BENCH_TRIGGER_ROUNDS), interleaved (raw first, then the
+// trigger first, and so on), each on fresh queues; ratio is the median of
+// the rounds' ratios, which the machine's load moves less than either
+// rate. make bench-functions drains 10,000 messages a side: at 5,000 a
+// drain took 0.2-0.4 s on a quiet machine, where one scheduling hiccup
+// moved a round, and three rounds let one such round move the median.
+// The messages are sent by 8 senders at once, so the setup between the
+// timed drains stays short.
 //
 // Two handlers, one sub-benchmark each, on the same server and agent:
 // handler=quiet is the receipt handler with RECEIPT_QUIET=1, which decodes
@@ -450,7 +455,13 @@ func (e *endpoint) counts(b *testing.B, url string) (visible, inFlight int) {
 // CPU per message, per side and round: this process's (server, agent,
 // and the SDK clients: the raw consumers, or the backlog reads) and the
 // handler containers' (cgroups). On 2 cores both sides end up CPU-bound,
-// so the ratio approaches raw-cpu / trigger-cpu.
+// so the ratio approaches raw-cpu / trigger-cpu. others-cores is how many
+// cores other work kept busy during each side's drains (the whole
+// machine's busy time from /proc/stat, less this process's, the handler
+// containers' and Docker's): on a shared machine the rates, and with
+// them the ratio, follow it (under cgroup v1 every container shares one
+// CPU weight against each runnable host thread), so read the ratio
+// beside it.
 func BenchmarkEndpointQueueTrigger(b *testing.B) {
 	e := startEndpoint(b, 10)
 	e.function(b, "trigger", 5, map[string]string{"RECEIPT_QUIET": "1"})
