@@ -24,7 +24,7 @@ bench-functions: images
 	@echo "bench-functions: $$(git describe --always --dirty 2>/dev/null), $$(nproc) cores ($$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(docker version -f 'Docker {{.Server.Version}}' 2>/dev/null), $$(date -u +%Y-%m-%dT%H:%MZ)"
 	@$(call fn_bench,BenchmarkEndpointWarmInvoke|BenchmarkEndpointC16,5000x)
 	@$(call fn_bench,BenchmarkEndpointColdStart,20x)
-	@$(call fn_bench,BenchmarkEndpointQueueTrigger,5000x)
+	@$(call fn_bench,BenchmarkEndpointQueueTrigger,10000x)
 	@$(call fn_bench,BenchmarkEndpointQueueLatency,5000x)
 	@echo "medians over the 3 runs (targets: docs/benchmarks.md; logs: $(FN_BENCH_OUT)):"
 	@python3 scripts/bench-summary.py $(FN_BENCH_OUT) | sed 's/| base median \[min-max\] //; s/| - | \(.*\) | - |$$/| \1 |/; s/^| --- | --- | --- | --- |$$/| --- | --- |/; s/ | head\/base |$$/ |/'

@@ -352,19 +352,40 @@ func BenchmarkEndpointColdStart(b *testing.B) {
 	b.ReportMetric(float64(pct(cold, 99))/float64(pct(run, 99)), "p99-ratio")
 }
 
-// sendN puts n orders on the queue through the SDK (batches of 10).
+// sendN puts n orders on the queue through the SDK (batches of 10, from
+// 8 senders: the setup between the timed drains is then short, which
+// leaves room for more rounds in the same time).
 func (e *endpoint) sendN(b *testing.B, url string, n int) {
 	ctx := context.Background()
-	for i := 0; i < n; i += 10 {
-		var es []sqstypes.SendMessageBatchRequestEntry
-		for j := 0; j < 10 && i+j < n; j++ {
-			es = append(es, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)),
-				MessageBody: aws.String(fmt.Sprintf(`{"id":"o%d","customer":"c","drink":"latte","price":3}`, i+j))})
-		}
-		out, err := e.sqs.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: es})
-		if err != nil || len(out.Failed) > 0 {
-			b.Fatal(err, out)
-		}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(10)) - 10
+				if i >= n || b.Failed() {
+					return
+				}
+				var es []sqstypes.SendMessageBatchRequestEntry
+				for j := 0; j < 10 && i+j < n; j++ {
+					es = append(es, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)),
+						MessageBody: aws.String(fmt.Sprintf(`{"id":"o%d","customer":"c","drink":"latte","price":3}`, i+j))})
+				}
+				out, err := e.sqs.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: es})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(out.Failed) > 0 {
+					b.Errorf("%d of a batch not sent: %+v", len(out.Failed), out.Failed[0])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
 	}
 }
 
@@ -398,10 +419,15 @@ func (e *endpoint) counts(b *testing.B, url string) (visible, inFlight int) {
 // server, drained by an event source mapping (batch size 10,
 // MaximumConcurrency 10, created with the stock SDK) into the handler;
 // the baseline is the same number drained from another queue by 10 SDK
-// consumers doing ReceiveMessage(10) + DeleteMessageBatch. Three rounds
-// of both, interleaved (raw first, then the trigger first, then raw
-// first), each on fresh queues; ratio is the median of the rounds' ratios,
-// which the machine's load moves far less than either rate.
+// consumers doing ReceiveMessage(10) + DeleteMessageBatch. Five rounds
+// of both (ORCH_BENCH_TRIGGER_ROUNDS), interleaved (raw first, then the
+// trigger first, and so on), each on fresh queues; ratio is the median of
+// the rounds' ratios, which the machine's load moves less than either
+// rate. make bench-functions drains 10,000 messages a side: at 5,000 a
+// drain took 0.2-0.4 s on a quiet machine, where one scheduling hiccup
+// moved a round, and three rounds let one such round move the median.
+// The messages are sent by 8 senders at once, so the setup between the
+// timed drains stays short.
 //
 // Two handlers, one sub-benchmark each, on the same server and agent:
 // handler=quiet is the receipt handler with RECEIPT_QUIET=1, which decodes
@@ -429,7 +455,13 @@ func (e *endpoint) counts(b *testing.B, url string) (visible, inFlight int) {
 // CPU per message, per side and round: this process's (server, agent,
 // and the SDK clients: the raw consumers, or the backlog reads) and the
 // handler containers' (cgroups). On 2 cores both sides end up CPU-bound,
-// so the ratio approaches raw-cpu / trigger-cpu.
+// so the ratio approaches raw-cpu / trigger-cpu. others-cores is how many
+// cores other work kept busy during each side's drains (the whole
+// machine's busy time from /proc/stat, less this process's, the handler
+// containers' and Docker's): on a shared machine the rates, and with
+// them the ratio, follow it (under cgroup v1 every container shares one
+// CPU weight against each runnable host thread), so read the ratio
+// beside it.
 func BenchmarkEndpointQueueTrigger(b *testing.B) {
 	e := startEndpoint(b, 10)
 	e.function(b, "trigger", 5, map[string]string{"RECEIPT_QUIET": "1"})
@@ -440,8 +472,8 @@ func BenchmarkEndpointQueueTrigger(b *testing.B) {
 
 func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 	n := b.N
-	const rounds = 3
-	var raws, trigs, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU []float64
+	rounds := triggerRounds(b)
+	var raws, trigs, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU, rawOthers, trigOthers []float64
 	perMsg := func(d time.Duration) float64 { return ms(d) * 1000 / float64(n) }
 	b.ResetTimer()
 	for r := range rounds {
@@ -456,20 +488,30 @@ func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 			// procCPU last before and first after: the others' reads
 			// (/proc, docker ps) are not the side's CPU.
 			dcpu0 := e.dockerCPU()
+			busy0, t0 := machineCPU(), time.Now()
 			cpu0 := procCPU()
 			rawEl = e.drainRaw(b, raw, n)
-			rawCPU = append(rawCPU, perMsg(procCPU()-cpu0))
-			rawDockerCPU = append(rawDockerCPU, perMsg(e.dockerCPU()-dcpu0))
+			cpu := procCPU() - cpu0
+			busy, wall := machineCPU()-busy0, time.Since(t0)
+			dcpu := e.dockerCPU() - dcpu0
+			rawCPU = append(rawCPU, perMsg(cpu))
+			rawDockerCPU = append(rawDockerCPU, perMsg(dcpu))
+			rawOthers = append(rawOthers, othersCores(busy-cpu-dcpu, wall))
 		}
 		runTrigger := func() {
 			stop := profileTo(b, os.Getenv("ORCH_BENCH_TRIGGER_CPUPROFILE"), fn, r)
 			ccpu0, dcpu0 := e.containerCPU(), e.dockerCPU()
+			busy0, t0 := machineCPU(), time.Now()
 			cpu0 := procCPU()
 			tr = e.drainTrigger(b, fn, srcName, src, n)
+			cpu := procCPU() - cpu0
+			busy, wall := machineCPU()-busy0, time.Since(t0)
 			stop()
-			trigCPU = append(trigCPU, perMsg(procCPU()-cpu0))
-			trigHandlerCPU = append(trigHandlerCPU, perMsg(e.containerCPU()-ccpu0))
-			trigDockerCPU = append(trigDockerCPU, perMsg(e.dockerCPU()-dcpu0))
+			ccpu, dcpu := e.containerCPU()-ccpu0, e.dockerCPU()-dcpu0
+			trigCPU = append(trigCPU, perMsg(cpu))
+			trigHandlerCPU = append(trigHandlerCPU, perMsg(ccpu))
+			trigDockerCPU = append(trigDockerCPU, perMsg(dcpu))
+			trigOthers = append(trigOthers, othersCores(busy-cpu-ccpu-dcpu, wall))
 		}
 		if r%2 == 0 {
 			runRaw()
@@ -486,8 +528,8 @@ func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 	b.StopTimer()
 	e.checkReceipts(b, fn, receipts, rounds*n)
 	if n > 1 {
-		b.Logf("rounds: trigger %.0f msgs/s, raw %.0f msgs/s, ratio %.2f, trigger start %.1f ms; CPU µs/msg: raw %.0f, trigger %.0f + handler containers %.0f; dockerd+containerd µs/msg: raw %.0f, trigger %.0f",
-			trigs, raws, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU)
+		b.Logf("rounds: trigger %.0f msgs/s, raw %.0f msgs/s, ratio %.2f, trigger start %.1f ms; CPU µs/msg: raw %.0f, trigger %.0f + handler containers %.0f; dockerd+containerd µs/msg: raw %.0f, trigger %.0f; others' cores: raw %.2f, trigger %.2f",
+			trigs, raws, ratios, starts, rawCPU, trigCPU, trigHandlerCPU, rawDockerCPU, trigDockerCPU, rawOthers, trigOthers)
 	}
 	b.ReportMetric(median(trigs), "trigger-msgs/s")
 	b.ReportMetric(median(raws), "raw-msgs/s")
@@ -497,6 +539,8 @@ func (e *endpoint) benchTrigger(b *testing.B, fn string, receipts bool) {
 	b.ReportMetric(median(trigCPU), "trigger-cpu-us/msg")
 	b.ReportMetric(median(trigHandlerCPU), "handler-cpu-us/msg")
 	b.ReportMetric(median(trigDockerCPU), "docker-cpu-us/msg")
+	b.ReportMetric(median(rawOthers), "raw-others-cores")
+	b.ReportMetric(median(trigOthers), "trigger-others-cores")
 }
 
 // checkReceipts reads the function's containers' logs: the quiet handler
@@ -565,6 +609,34 @@ func (e *endpoint) dockerCPU() time.Duration {
 	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
 }
 
+// machineCPU is the CPU time the whole machine has spent busy (every
+// core; /proc/stat's first line without idle and iowait).
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks int64
+	for i, v := range f[1:min(len(f), 9)] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+}
+
+// othersCores is how many of the machine's cores work other than the
+// side's (busy, over wall) kept busy on average: the interference one
+// round of one side ran beside. Jiffies are coarse: small negatives
+// become 0.
+func othersCores(busy, wall time.Duration) float64 {
+	return max(0, busy.Seconds()/wall.Seconds())
+}
+
 // profileTo writes a CPU profile of what runs until the returned stop to
 // prefix-FUNCTION-ROUND.cpu when prefix is set (ORCH_BENCH_TRIGGER_CPUPROFILE: the
 // trigger's drains alone, without the raw baseline's; run the benchmark
@@ -590,10 +662,12 @@ func median(v []float64) float64 {
 }
 
 // drainRaw empties the queue with 10 SDK consumers (receive 10, delete
-// the batch) and returns the time to the last delete (idle long polls end
-// later).
+// the batch) and returns the time to the last delete. The long polls
+// still waiting then are cancelled, so that the drain ends there: an idle
+// second of them would count in others-cores as the machine's other work.
 func (e *endpoint) drainRaw(b *testing.B, url string, n int) time.Duration {
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var wg sync.WaitGroup
 	var left atomic.Int64
 	left.Store(int64(n))
@@ -604,7 +678,9 @@ func (e *endpoint) drainRaw(b *testing.B, url string, n int) time.Duration {
 			for left.Load() > 0 {
 				out, err := e.sqs.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 				if err != nil {
-					b.Error(err)
+					if ctx.Err() == nil { // not the end's cancel
+						b.Error(err)
+					}
 					return
 				}
 				if len(out.Messages) == 0 {
@@ -620,6 +696,7 @@ func (e *endpoint) drainRaw(b *testing.B, url string, n int) time.Duration {
 				}
 				if left.Add(-int64(len(out.Messages))) <= 0 {
 					end.CompareAndSwap(0, time.Now().UnixNano())
+					cancel() // every message is deleted: end the others' long polls
 				}
 			}
 		})
@@ -629,6 +706,22 @@ func (e *endpoint) drainRaw(b *testing.B, url string, n int) time.Duration {
 		b.FailNow()
 	}
 	return time.Duration(end.Load() - t0.UnixNano())
+}
+
+// triggerRounds is how many interleaved rounds of raw and trigger each
+// sub-benchmark runs: 5, or ORCH_BENCH_TRIGGER_ROUNDS (an odd figure, so
+// that the median is one round's). See BenchmarkEndpointQueueTrigger for
+// why 5.
+func triggerRounds(b *testing.B) int {
+	v := os.Getenv("ORCH_BENCH_TRIGGER_ROUNDS")
+	if v == "" {
+		return 5
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 99 || n%2 == 0 {
+		b.Fatalf("ORCH_BENCH_TRIGGER_ROUNDS=%q: want an odd number of rounds from 1 to 99", v)
+	}
+	return n
 }
 
 // triggerScaling is the mapping's ScalingConfig: MaximumConcurrency 10,
