@@ -165,10 +165,8 @@ func (ci *ctrInstance) prime() {
 // waited for again. A runtime that cannot be asked either (its daemon is
 // still restarting) is asked again, less and less often: that is no exit.
 // With live-restore the container runs on, and its environment with its
-// invocations must stay; without, the container died with the daemon and
-// is noticed when the daemon answers, which is also when it can be
-// removed (declared dead at once, it was stopped while nothing could
-// remove it, and was left behind).
+// invocations must stay; one that died meanwhile is noticed when the
+// daemon answers, which is also when its container can be removed.
 func (ci *ctrInstance) watch() {
 	const minRetry, maxRetry = 200 * time.Millisecond, 5 * time.Second
 	retry := minRetry
