@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -237,4 +238,39 @@ func TestInvocationLineAtTheLimit(t *testing.T) {
 	if got[2].RequestID != "after" || got[2].Unreadable != "" {
 		t.Fatalf("the line after: %+v", got[2])
 	}
+}
+
+// lineReader frames any input as splitting it at its newlines does, for
+// any buffer size and limit: each line whole (without "\n" and a "\r"
+// before it) and its length, or its first badLineKeep bytes when it is
+// over the limit, and the next line starts right after it; a last piece
+// without a newline is an error.
+//
+//	go test -run '^$' -fuzz FuzzLineReader -fuzztime 60s ./pkg/api/client/
+func FuzzLineReader(f *testing.F) {
+	f.Add([]byte("a\nbb\r\n\n"+strings.Repeat("x", 5000)+"\nlast"), uint8(16), uint16(100))
+	f.Add([]byte(strings.Repeat("y", 9000)+"\n"+strings.Repeat("z", 4096)+"\n"), uint8(0), uint16(4096))
+	f.Fuzz(func(t *testing.T, in []byte, bufSize uint8, max uint16) {
+		lr := lineReader{r: bufio.NewReaderSize(bytes.NewReader(in), 16+int(bufSize)), max: int(max)}
+		pieces := bytes.Split(in, []byte("\n"))
+		for i, want := range pieces[:len(pieces)-1] {
+			line, n, err := lr.next()
+			if err != nil {
+				t.Fatalf("line %d: %v", i, err)
+			}
+			if n != len(want) {
+				t.Fatalf("line %d: length %d, want %d", i, n, len(want))
+			}
+			if len(want) > int(max) && len(want) > badLineKeep {
+				want = want[:badLineKeep]
+			}
+			want = bytes.TrimSuffix(want, []byte("\r"))
+			if !bytes.Equal(line, want) {
+				t.Fatalf("line %d: %.40q (%d bytes), want %.40q (%d bytes)", i, line, len(line), want, len(want))
+			}
+		}
+		if line, _, err := lr.next(); err == nil {
+			t.Fatalf("after the last newline: %q, want an error", line)
+		}
+	})
 }
