@@ -3,6 +3,7 @@
 package functions
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,5 +253,56 @@ func TestDockerEnvironmentDiesMidInvocation(t *testing.T) {
 	out, _ = exec.Command("docker", "ps", "-q", "--filter", "label=orch.function="+name).Output()
 	if now := strings.Fields(string(out)); len(now) != 1 || now[0] == ids[0] {
 		t.Fatalf("environments after the exit %v, want one new one (the dead one was %s)", now, ids[0])
+	}
+}
+
+// goroutinesIn counts the goroutines whose stack passes through fn.
+func goroutinesIn(fn string) int {
+	var b bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	n := 0
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
+
+// An environment the pool stops (idle, scale to zero) leaves nothing
+// behind on the agent: neither its container nor a goroutine waiting for
+// that container's exit. Environments come and go all day on a node with
+// an idle timeout, and the agent runs for months.
+func TestDockerStoppedEnvironmentsLeaveNoGoroutine(t *testing.T) {
+	name := fmt.Sprintf("idle-%d", time.Now().UnixNano()%1e9)
+	p := dockerPool(t, lambdart.PoolConfig{IdleTimeout: time.Second, PerEnvironment: 1},
+		lambdart.Function{Name: name, MemoryMiB: 128, Timeout: 10 * time.Second})
+	const watcher = "lambdart.(*Pool).coldStart"
+	before := goroutinesIn(watcher)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 3 { // three environments at once
+		wg.Go(func() {
+			if r, err := p.Invoke(ctx, name, "", []byte(fmt.Sprintf(`{"echo":"%d","sleepMs":300}`, i))); err != nil || r.FunctionError != "" {
+				t.Errorf("invoke %d: %v %s", i, err, r.Payload)
+			}
+		})
+	}
+	wg.Wait()
+	if st, _ := p.Stats(name); st.Environments < 1 {
+		t.Fatalf("%d environments after 3 concurrent invocations, want some", st.Environments)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, _ := p.Stats(name)
+		n, left := running(t, name), goroutinesIn(watcher)-before
+		if st.Environments == 0 && n == 0 && left <= 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the invocations, past the 1 s idle timeout: %d environments, %d containers running, %d goroutines still waiting for a stopped environment's exit",
+				st.Environments, n, left)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

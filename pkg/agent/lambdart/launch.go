@@ -160,10 +160,16 @@ func (ci *ctrInstance) prime() {
 // to the runtime held open for the container's life: polling its state
 // every 200 ms made 5 inspect calls a second per idle environment,
 // steady work for dockerd on a node with many. When the runtime cannot
-// tell (a wait broke: e.g. the daemon restarted) one inspect decides: a
-// container that is gone, exited or cannot be inspected counts as
-// exited, one still running is waited for again.
+// tell (a wait broke: e.g. the daemon restarted) an inspect decides: a
+// container that is gone or not running has exited, one still running is
+// waited for again. A runtime that cannot be asked either (its daemon is
+// still restarting) is asked again, less and less often: that is no exit.
+// With live-restore the container runs on, and its environment with its
+// invocations must stay; one that died meanwhile is noticed when the
+// daemon answers, which is also when its container can be removed.
 func (ci *ctrInstance) watch() {
+	const minRetry, maxRetry = 200 * time.Millisecond, 5 * time.Second
+	retry := minRetry
 	for {
 		err := ci.rt.Wait(ci.watching, ci.id)
 		if ci.watching.Err() != nil {
@@ -177,16 +183,21 @@ func (ci *ctrInstance) watch() {
 		if ci.watching.Err() != nil {
 			return
 		}
-		if ierr != nil || st.Status != runtime.StatusRunning {
+		if errors.Is(ierr, runtime.ErrNotFound) || ierr == nil && st.Status != runtime.StatusRunning {
 			close(ci.exited)
 			return
 		}
-		// Still running: wait again, not in a tight loop if waits keep
-		// breaking at once.
+		// Still running, or the runtime cannot say: wait (or ask) again,
+		// not in a tight loop if waits keep breaking at once.
 		select {
 		case <-ci.watching.Done():
 			return
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(retry):
+		}
+		if ierr != nil {
+			retry = min(2*retry, maxRetry)
+		} else {
+			retry = minRetry
 		}
 	}
 }

@@ -247,3 +247,57 @@ func TestRuntimeLauncherWaitsForTheExitWithoutPolling(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// A Docker daemon restart breaks every wait, and the daemon cannot be
+// asked about the container until it is back: that is no exit. With
+// live-restore the container runs on, and the environment must stay (its
+// invocations too); a container that died meanwhile is noticed once the
+// daemon answers again, and is then removed (while the daemon was down its
+// removal could only fail, leaving it behind).
+func TestRuntimeLauncherRidesOutADaemonRestart(t *testing.T) {
+	const img = "orch-example/receipt:latest"
+	rt := fake.New(fake.Config{})
+	rt.AddImages(img)
+	l := RuntimeLauncher{Runtime: rt}
+	ctx := context.Background()
+	launch := func(name string) (Instance, string) {
+		t.Helper()
+		inst, err := l.Launch(ctx, LaunchSpec{Name: name, Function: name, Image: img, MemoryMiB: 128})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(inst.Stop)
+		states, err := rt.List(ctx, map[string]string{"orch.function": name})
+		if err != nil || len(states) != 1 {
+			t.Fatalf("%s's containers: %v %v", name, states, err)
+		}
+		return inst, states[0].ID
+	}
+	live, _ := launch("live")
+	died, diedID := launch("died")
+
+	rt.SetDown(errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"))
+	if err := rt.Exit(diedID, 137); err != nil { // it dies with the daemon
+		t.Fatal(err)
+	}
+	// A restart takes a while: longer than the watch's first retries.
+	time.Sleep(1500 * time.Millisecond)
+	for name, inst := range map[string]Instance{"live": live, "died": died} {
+		select {
+		case <-inst.Exited():
+			t.Fatalf("environment %s was declared exited while the daemon was down (it cannot tell)", name)
+		default:
+		}
+	}
+	rt.SetDown(nil)
+	exitedWithin(t, died, 10*time.Second)
+	select {
+	case <-live.Exited():
+		t.Fatal("the live-restored environment was declared exited after the daemon came back")
+	case <-time.After(500 * time.Millisecond):
+	}
+	died.Stop()
+	if _, err := rt.Inspect(ctx, diedID); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("the container that died with the daemon is still there after its environment stopped: %v", err)
+	}
+}

@@ -35,7 +35,8 @@ type Function struct {
 
 // Instance is one running environment process or container.
 type Instance interface {
-	// Exited is closed when the process or container has exited.
+	// Exited is closed when the process or container has exited on
+	// its own; after Stop it may stay open (a container's does).
 	Exited() <-chan struct{}
 	// Stop stops it (and waits until it has exited or a grace passed).
 	Stop()
@@ -175,6 +176,10 @@ type envState struct {
 	peak     int64 // the most memory seen in use, bytes (MemoryPeaker)
 	gone     bool  // out of st.envs: takes no new invocations
 	stopped  bool  // env closed and instance stopped
+	// retired is closed when stopped is set: the wait for the
+	// instance's exit ends then (a container's Exited is not closed by
+	// its Stop, and the wait would last until the pool closes).
+	retired chan struct{}
 }
 
 // NewPool returns a pool; Close stops its environments.
@@ -333,7 +338,7 @@ func (p *Pool) invokeOnce(ctx context.Context, name, requestID string, payload [
 	if launch {
 		// A starting environment takes invocations too: the next ones
 		// wait for its init instead of each starting their own.
-		es = &envState{started: make(chan struct{}), cold: true, lastUsed: time.Now()}
+		es = &envState{started: make(chan struct{}), cold: true, lastUsed: time.Now(), retired: make(chan struct{})}
 		st.envs = append(st.envs, es)
 	}
 	es.inflight++
@@ -491,6 +496,7 @@ func (p *Pool) coldStart(ctx context.Context, st *fnState, fn Function, es *envS
 		select {
 		case <-inst.Exited():
 			p.retire(es, "the runtime exited")
+		case <-es.retired:
 		case <-p.done:
 		}
 	}()
@@ -548,6 +554,9 @@ func (p *Pool) retireAfter(es *envState, why string, after <-chan struct{}) {
 	env, inst := es.env, es.inst
 	stopped := es.stopped
 	es.stopped = true
+	if !stopped {
+		close(es.retired)
+	}
 	p.mu.Unlock()
 	if stopped {
 		return

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -179,6 +180,97 @@ func BenchmarkStreamLines(b *testing.B) {
 					break
 				}
 			}
+		}
+	})
+}
+
+// A line of exactly wire.MaxInvocationLine bytes is an invocation like
+// any other (the server sends lines up to that length); one byte more is
+// refused as too large, and the stream reads on after either.
+func TestInvocationLineAtTheLimit(t *testing.T) {
+	const spec = `{"name":"f","arn":"a","image":"i","memoryMiB":128,"timeoutSec":3,"revision":"1"}`
+	// The payload's base64 is a multiple of 4 bytes: the id's length
+	// makes up the rest, so the line is exactly size bytes long.
+	line := func(size int) string {
+		head := `{"type":"invoke","requestId":"`
+		mid := `","function":` + spec + `,"payload":"`
+		tail := `"}`
+		fixed := len(head) + len(mid) + len(tail)
+		b64 := (size - fixed - 12) / 4 * 4
+		id := "at-limit-" + strings.Repeat("x", size-fixed-b64-len("at-limit-"))
+		l := head + id + mid + strings.Repeat("QUJD", b64/4) + tail
+		if len(l) != size {
+			t.Fatalf("built a line of %d bytes, want %d", len(l), size)
+		}
+		return l
+	}
+	exact, over := line(wire.MaxInvocationLine), line(wire.MaxInvocationLine+1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bw := bufio.NewWriter(w)
+		for _, l := range []string{exact, over, `{"type":"invoke","requestId":"after","function":` + spec + `}`} {
+			fmt.Fprintln(bw, l)
+		}
+		bw.Flush()
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	c := New(Config{Servers: []string{srv.URL}, Token: "tok"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var got []wire.InvocationEvent
+	_ = c.FollowInvocations(ctx, "n1", func(ev wire.InvocationEvent) error {
+		got = append(got, ev)
+		if ev.RequestID == "after" {
+			cancel()
+		}
+		return nil
+	})
+	if len(got) != 3 {
+		t.Fatalf("%d events, want 3 (the line at the limit, the one over it, the next)", len(got))
+	}
+	if ev := got[0]; ev.Unreadable != "" || ev.Function == nil || len(ev.Payload) < 6<<20 || !strings.HasPrefix(ev.RequestID, "at-limit-") {
+		t.Fatalf("the line of exactly %d bytes: unreadable %q, function %v, want an invocation", wire.MaxInvocationLine, ev.Unreadable, ev.Function)
+	}
+	if ev := got[1]; !ev.TooLarge || !strings.HasPrefix(ev.RequestID, "at-limit-") {
+		t.Fatalf("the line of %d bytes: tooLarge %v id %.20q, want it refused as too large with its id", wire.MaxInvocationLine+1, ev.TooLarge, ev.RequestID)
+	}
+	if got[2].RequestID != "after" || got[2].Unreadable != "" {
+		t.Fatalf("the line after: %+v", got[2])
+	}
+}
+
+// lineReader frames any input as splitting it at its newlines does, for
+// any buffer size and limit: each line whole (without "\n" and a "\r"
+// before it) and its length, or its first badLineKeep bytes when it is
+// over the limit, and the next line starts right after it; a last piece
+// without a newline is an error.
+//
+//	go test -run '^$' -fuzz FuzzLineReader -fuzztime 60s ./pkg/api/client/
+func FuzzLineReader(f *testing.F) {
+	f.Add([]byte("a\nbb\r\n\n"+strings.Repeat("x", 5000)+"\nlast"), uint8(16), uint16(100))
+	f.Add([]byte(strings.Repeat("y", 9000)+"\n"+strings.Repeat("z", 4096)+"\n"), uint8(0), uint16(4096))
+	f.Fuzz(func(t *testing.T, in []byte, bufSize uint8, max uint16) {
+		lr := lineReader{r: bufio.NewReaderSize(bytes.NewReader(in), 16+int(bufSize)), max: int(max)}
+		pieces := bytes.Split(in, []byte("\n"))
+		for i, want := range pieces[:len(pieces)-1] {
+			line, n, err := lr.next()
+			if err != nil {
+				t.Fatalf("line %d: %v", i, err)
+			}
+			if n != len(want) {
+				t.Fatalf("line %d: length %d, want %d", i, n, len(want))
+			}
+			if len(want) > int(max) && len(want) > badLineKeep {
+				want = want[:badLineKeep]
+			}
+			want = bytes.TrimSuffix(want, []byte("\r"))
+			if !bytes.Equal(line, want) {
+				t.Fatalf("line %d: %.40q (%d bytes), want %.40q (%d bytes)", i, line, len(line), want, len(want))
+			}
+		}
+		if line, _, err := lr.next(); err == nil {
+			t.Fatalf("after the last newline: %q, want an error", line)
 		}
 	})
 }

@@ -44,9 +44,12 @@ type Runtime struct {
 	portStart  int
 	subs       map[*subscriber]struct{}
 	down       error
-	journalOn  bool
-	journal    []string
-	closed     bool
+	// downSig is closed (and replaced) when the engine goes down: the
+	// waits in progress break, as Docker's do when its daemon exits.
+	downSig   chan struct{}
+	journalOn bool
+	journal   []string
+	closed    bool
 }
 
 type container struct {
@@ -86,6 +89,7 @@ func New(opts Config) *Runtime {
 		containers: map[string]*container{},
 		names:      map[string]string{},
 		subs:       map[*subscriber]struct{}{},
+		downSig:    make(chan struct{}),
 		journalOn:  opts.Journal,
 		nextPort:   opts.DynamicPortStart,
 		portStart:  opts.DynamicPortStart,
@@ -542,7 +546,8 @@ func (rt *Runtime) Inspect(ctx context.Context, id string) (runtime.State, error
 }
 
 // Wait implements runtime.Runtime: it returns when the container's
-// current run ends (at once when it is not running or is gone).
+// current run ends (at once when it is not running or is gone). SetDown
+// breaks it with its error, as a daemon restart breaks Docker's wait.
 func (rt *Runtime) Wait(ctx context.Context, id string) error {
 	rt.mu.Lock()
 	if rt.down != nil {
@@ -554,11 +559,18 @@ func (rt *Runtime) Wait(ctx context.Context, id string) error {
 		rt.mu.Unlock()
 		return nil
 	}
-	done := c.exited
+	done, down := c.exited, rt.downSig
 	rt.mu.Unlock()
 	select {
 	case <-done:
 		return nil
+	case <-down:
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		if rt.down == nil { // already back: the wait broke all the same
+			return errors.New("fake: the wait broke (the engine went down)")
+		}
+		return rt.down
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -662,7 +674,8 @@ func (rt *Runtime) SetHealth(id, health string) error {
 }
 
 // SetDown simulates an unreachable engine: while err is non-nil every call
-// fails with it, Events streams break with it and new ones fail at once.
+// fails with it, Events streams and waits break with it and new ones fail
+// at once.
 // Containers keep running (like Docker's live-restore). SetDown(nil) brings
 // the engine back.
 func (rt *Runtime) SetDown(err error) {
@@ -670,6 +683,8 @@ func (rt *Runtime) SetDown(err error) {
 	rt.down = err
 	var subs []*subscriber
 	if err != nil {
+		close(rt.downSig)
+		rt.downSig = make(chan struct{})
 		for s := range rt.subs {
 			subs = append(subs, s)
 		}

@@ -372,3 +372,50 @@ func TestStatsAndCapacity(t *testing.T) {
 		t.Fatalf("stats after exit %+v", st)
 	}
 }
+
+// Wait returns when the container's run ends, at once for one that is
+// not running, and breaks with the engine's error when the engine goes
+// down (as a daemon restart breaks Docker's wait), though the container
+// runs on.
+func TestWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		rt := New(Config{})
+		id := mustRun(t, rt, "a", "")
+		waited := make(chan error, 1)
+		go func() { waited <- rt.Wait(ctx, id) }()
+		synctest.Wait()
+		down := errors.New("Cannot connect to the Docker daemon")
+		rt.SetDown(down)
+		synctest.Wait()
+		select {
+		case err := <-waited:
+			if !errors.Is(err, down) {
+				t.Fatalf("Wait when the engine went down = %v, want its error", err)
+			}
+		default:
+			t.Fatal("Wait did not break when the engine went down")
+		}
+		rt.SetDown(nil)
+		if st, err := rt.Inspect(ctx, id); err != nil || st.Status != runtime.StatusRunning {
+			t.Fatalf("after the engine came back: %+v %v, want the container still running", st, err)
+		}
+		go func() { waited <- rt.Wait(ctx, id) }()
+		synctest.Wait()
+		if err := rt.Exit(id, 3); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatalf("Wait when the container exited = %v, want nil", err)
+			}
+		default:
+			t.Fatal("Wait did not return when the container exited")
+		}
+		if err := rt.Wait(ctx, id); err != nil {
+			t.Fatalf("Wait on an exited container = %v, want nil at once", err)
+		}
+	})
+}
