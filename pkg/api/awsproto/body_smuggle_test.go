@@ -14,28 +14,34 @@ import (
 
 // TestRestoredBodyNeverSmuggles: on a raw kept-alive connection, a request
 // body that hides a second request after the limit is never answered as a
-// request of its own, whether the client waits for 100 Continue or not and
+// request of its own, whether the client waits for 100 Continue or not,
 // whether the answer is written before the handler returns (a large one)
-// or after (a small one).
+// or after (a small one), and whether the handler restores the body
+// (serveAWS) or not (handlers outside it, such as the functions' Runtime
+// API, which a function's own code calls).
 func TestRestoredBodyNeverSmuggles(t *testing.T) {
-	for _, large := range []bool{false, true} {
-		for _, expect := range []bool{false, true} {
-			for _, over := range []int{10, 300 << 10, -1} {
-				// over -1: a chunked body whose encoding breaks
-				// before the hidden request (a read error, not a
-				// length).
-				t.Run(fmt.Sprintf("large=%v/expect=%v/over=%d", large, expect, over), func(t *testing.T) {
-					smuggleCase(t, large, expect, over)
-				})
+	for _, restore := range []bool{true, false} {
+		for _, large := range []bool{false, true} {
+			for _, expect := range []bool{false, true} {
+				for _, over := range []int{10, 300 << 10, -1} {
+					// over -1: a chunked body whose encoding breaks
+					// before the hidden request (a read error, not a
+					// length).
+					t.Run(fmt.Sprintf("restore=%v/large=%v/expect=%v/over=%d", restore, large, expect, over), func(t *testing.T) {
+						smuggleCase(t, restore, large, expect, over)
+					})
+				}
 			}
 		}
 	}
 }
 
-func smuggleCase(t *testing.T, large, expect bool, over int) {
+func smuggleCase(t *testing.T, restore, large, expect bool, over int) {
 	smuggled := make(chan struct{}, 10)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer RestoreBody(r)
+		if restore {
+			defer RestoreBody(r)
+		}
 		if r.URL.Path == "/smuggled" {
 			smuggled <- struct{}{}
 		}
