@@ -86,7 +86,13 @@ func (b *Broker) SendEachEarly(ctx context.Context, es []QueueEntry) (wait func(
 	done := make(chan []error, 1)
 	go func() {
 		cerrs := make([]error, len(e.owners))
-		for k, o := range e.owners {
+		// Each owner's wait on a goroutine of its own (the last on this
+		// one): a commit runs on a goroutine waiting for it
+		// (internal/groupcommit), so waiting for the shards in turn would
+		// commit them in turn, and hold every later shard's entries (shown
+		// or not) behind the first one's commit.
+		var wg sync.WaitGroup
+		settle := func(k int, o *owner) {
 			err := waits[k]()
 			// A failed commit may have landed all the same (its answer
 			// lost): before the shown copies leave memory, where a
@@ -117,6 +123,13 @@ func (b *Broker) SendEachEarly(ctx context.Context, es []QueueEntry) (wait func(
 			}
 			cerrs[k] = err
 		}
+		for k, o := range e.owners[:max(0, len(e.owners)-1)] {
+			wg.Go(func() { settle(k, o) })
+		}
+		if len(e.owners) > 0 {
+			settle(len(e.owners)-1, e.owners[len(e.owners)-1])
+		}
+		wg.Wait()
 		e.failCommits(cerrs)
 		done <- e.errs
 	}()

@@ -19,7 +19,7 @@ type bufferedBody struct {
 	*bytes.Reader
 	b    []byte
 	err  error         // why reading stopped short, if it did
-	orig io.ReadCloser // the body net/http gave, read and closed; nil if none
+	orig io.ReadCloser // the body net/http gave (closed once read to its end); nil if none
 }
 
 func (*bufferedBody) Close() error { return nil }
@@ -56,12 +56,20 @@ func ReadBody(r *http.Request, max int64) ([]byte, error) {
 		b, err = io.ReadAll(io.LimitReader(r.Body, max+1))
 	}
 	orig := r.Body
-	orig.Close()
 	if err != nil {
 		err = fmt.Errorf("awsproto: reading the request body: %w", err)
 	} else if int64(len(b)) > max {
 		b, err = b[:max], fmt.Errorf("%w: over %d bytes", ErrBodyTooLarge, max)
+	} else {
+		orig.Close()
 	}
+	// A body not read to its end (over the limit, broken) is left open:
+	// net/http then sees unread bytes when it writes the answer's header
+	// (which may be before RestoreBody, for a large answer) and drains
+	// them or closes the connection. Closed here, it would take the
+	// remaining bytes as the next request whenever the header went out
+	// while the buffered body stood in for its own (a broken chunked
+	// body, or 100-continue over the limit): request smuggling.
 	r.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b, err: err, orig: orig}
 	return b, err
 }
