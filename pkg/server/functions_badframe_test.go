@@ -124,24 +124,8 @@ func TestUnreadableInvocationFailsOnlyItself(t *testing.T) {
 	go func() { _ = ag.Run(actx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
 
-	invoke := func(payload string) <-chan invokeAnswer {
-		out := make(chan invokeAnswer, 1)
-		go func() {
-			res, err := cp.Admin.Invoke(ctx, "receipt", wire.InvokeRequest{Payload: json.RawMessage(payload)})
-			out <- invokeAnswer{res, err, time.Now()}
-		}()
-		return out
-	}
-	wait := func(c <-chan invokeAnswer) invokeAnswer {
-		t.Helper()
-		select {
-		case a := <-c:
-			return a
-		case <-time.After(60 * time.Second):
-			t.Fatal("the invocation did not end")
-			return invokeAnswer{}
-		}
-	}
+	invoke := func(payload string) <-chan invokeAnswer { return invokeAsync(ctx, cp.Admin, "receipt", payload) }
+	wait := func(c <-chan invokeAnswer) invokeAnswer { t.Helper(); return waitAnswer(t, c) }
 	testutil.WaitFor(t, 30*time.Second, "an invocation through "+node, func() (bool, string) {
 		res, err := cp.Admin.Invoke(ctx, "receipt", wire.InvokeRequest{Payload: json.RawMessage(`{"echo":"warm"}`)})
 		if err != nil {

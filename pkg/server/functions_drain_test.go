@@ -110,6 +110,29 @@ type invokeAnswer struct {
 	at  time.Time
 }
 
+// invokeAsync invokes fn with payload in the background; the answer
+// arrives on the channel with the time it came.
+func invokeAsync(ctx context.Context, c *client.Client, fn, payload string) <-chan invokeAnswer {
+	out := make(chan invokeAnswer, 1)
+	go func() {
+		res, err := c.Invoke(ctx, fn, wire.InvokeRequest{Payload: json.RawMessage(payload)})
+		out <- invokeAnswer{res, err, time.Now()}
+	}()
+	return out
+}
+
+// waitAnswer is an invocation's answer, or a failure after 60 s.
+func waitAnswer(t *testing.T, c <-chan invokeAnswer) invokeAnswer {
+	t.Helper()
+	select {
+	case a := <-c:
+		return a
+	case <-time.After(60 * time.Second):
+		t.Fatal("the invocation did not end")
+		return invokeAnswer{}
+	}
+}
+
 // TestAgentStopDrainsInvocations stops an agent (its Run context ends, as
 // on SIGTERM) while invocations run: their callers get the handlers' real
 // answers even though the server is out of reach for the first tries;
@@ -182,24 +205,8 @@ func TestAgentStopDrainsInvocations(t *testing.T) {
 		}
 		return stop, ended
 	}
-	invoke := func(payload string) <-chan invokeAnswer {
-		out := make(chan invokeAnswer, 1)
-		go func() {
-			res, err := cp.Admin.Invoke(ctx, "receipt", wire.InvokeRequest{Payload: json.RawMessage(payload)})
-			out <- invokeAnswer{res, err, time.Now()}
-		}()
-		return out
-	}
-	wait := func(c <-chan invokeAnswer) invokeAnswer {
-		t.Helper()
-		select {
-		case a := <-c:
-			return a
-		case <-time.After(60 * time.Second):
-			t.Fatal("the invocation did not end")
-			return invokeAnswer{}
-		}
-	}
+	invoke := func(payload string) <-chan invokeAnswer { return invokeAsync(ctx, cp.Admin, "receipt", payload) }
+	wait := func(c <-chan invokeAnswer) invokeAnswer { t.Helper(); return waitAnswer(t, c) }
 	// taken waits until the agent has started n invocations.
 	taken := func(u *unreachableResults, n int) {
 		t.Helper()
