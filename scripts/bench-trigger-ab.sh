@@ -21,11 +21,8 @@ PAIRS=${PAIRS:-4}
 N=${N:-10000}
 ROUNDS=${ROUNDS:-5}
 OUT=${OUT:-$(mktemp -d /tmp/bench-trigger-ab.XXXXXX)}
-git archive "$BASE" | (mkdir -p "$OUT/base-tree" && tar -x -C "$OUT/base-tree")
-cp test/functions/*.go "$OUT/base-tree/test/functions/"
-(cd "$OUT/base-tree" && go test -c -o "$OUT/base.test" ./test/functions/)
-go test -c -o "$OUT/head.test" ./test/functions/
-echo "base $(git rev-parse --short "$BASE"), head $(git describe --always --dirty), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(date -u +%FT%TZ)"
+. scripts/functions-ab-lib.sh
+build_function_tests
 cd test/functions
 for p in $(seq "$PAIRS"); do
 	sides="base head"
